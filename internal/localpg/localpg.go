@@ -1,0 +1,287 @@
+// Package localpg runs a private PostgreSQL server from the installed
+// PostgreSQL binaries: initdb once into a data directory, start it on a unix
+// socket and a free loopback port, and stop it again. `casetrail serve` uses it
+// when no DATABASE_URL is configured, and the test harness uses it for a
+// throw-away server.
+package localpg
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrNoBinaries is returned when no PostgreSQL server binaries can be found.
+var ErrNoBinaries = errors.New("PostgreSQL server binaries (initdb, pg_ctl) not found: install them with `apt-get install -y postgresql` (Debian/Ubuntu), or set DATABASE_URL to an existing server")
+
+// Options configure a local server.
+type Options struct {
+	// DataDir holds the cluster; it is created and initialised when empty.
+	DataDir string
+	// Settings are extra `-c name=value` server settings (tests use
+	// fsync=off; production and benchmarks must not).
+	Settings map[string]string
+	Logger   *slog.Logger
+}
+
+// Server is a running local PostgreSQL.
+type Server struct {
+	bin     string
+	dataDir string
+	sockDir string
+	port    int
+	runAs   *user.User // nil when the current user runs the server
+	log     *slog.Logger
+	adopted bool
+}
+
+// superuser is the bootstrap superuser name of clusters made by initdb here.
+const superuser = "postgres"
+
+// FindBinDir returns the directory holding pg_ctl and initdb: PATH first, then
+// the newest /usr/lib/postgresql/<version>/bin.
+func FindBinDir() (string, error) {
+	if p, err := exec.LookPath("pg_ctl"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil {
+			p = real
+		}
+		dir := filepath.Dir(p)
+		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
+			return dir, nil
+		}
+	}
+	matches, _ := filepath.Glob("/usr/lib/postgresql/*/bin/pg_ctl")
+	sort.Slice(matches, func(i, j int) bool {
+		return versionOf(matches[i]) > versionOf(matches[j])
+	})
+	for _, m := range matches {
+		dir := filepath.Dir(m)
+		if _, err := os.Stat(filepath.Join(dir, "initdb")); err == nil {
+			return dir, nil
+		}
+	}
+	return "", ErrNoBinaries
+}
+
+func versionOf(pgCtlPath string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(filepath.Dir(pgCtlPath))))
+	return v
+}
+
+// Start initialises the data directory if needed and starts the server, or
+// adopts a server already running on it (a previous process that was killed).
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := filepath.Abs(opts.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{bin: bin, dataDir: filepath.Join(dataDir, "pgdata"), log: log}
+	if os.Geteuid() == 0 {
+		// PostgreSQL refuses to run as root.
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, fmt.Errorf("running as root needs the unprivileged user 'postgres' to run PostgreSQL: %w", err)
+		}
+		s.runAs = u
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := s.chown(dataDir); err != nil {
+		return nil, err
+	}
+	s.sockDir, err = socketDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.chown(s.sockDir); err != nil {
+		return nil, err
+	}
+
+	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		log.Info("initialising local PostgreSQL", "dir", s.dataDir)
+		if err := s.run(ctx, "initdb", "-D", s.dataDir, "-U", superuser, "--auth=trust",
+			"-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
+			return nil, fmt.Errorf("initdb: %w", err)
+		}
+	}
+
+	if pid, port, sock, ok := s.runningPostmaster(); ok {
+		log.Info("reusing running local PostgreSQL", "pid", pid, "port", port)
+		s.port, s.sockDir, s.adopted = port, sock, true
+		return s, nil
+	}
+
+	s.port, err = freePort()
+	if err != nil {
+		return nil, err
+	}
+	serverOpts := []string{
+		"-p", strconv.Itoa(s.port),
+		"-k", s.sockDir,
+		"-c", "listen_addresses=127.0.0.1",
+	}
+	keys := make([]string, 0, len(opts.Settings))
+	for k := range opts.Settings {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		serverOpts = append(serverOpts, "-c", k+"="+opts.Settings[k])
+	}
+	logFile := filepath.Join(dataDir, "postgres.log")
+	if err := s.run(ctx, "pg_ctl", "-D", s.dataDir, "-l", logFile, "-w", "-t", "60",
+		"-o", strings.Join(serverOpts, " "), "start"); err != nil {
+		return nil, fmt.Errorf("pg_ctl start (log in %s): %w", logFile, err)
+	}
+	log.Info("started local PostgreSQL", "port", s.port, "socket_dir", s.sockDir)
+	return s, nil
+}
+
+// URL is a connection string for database dbname as the bootstrap superuser,
+// over the unix socket.
+func (s *Server) URL(dbname string) string {
+	return fmt.Sprintf("postgres://%s@/%s?host=%s&port=%d&sslmode=disable", superuser, dbname, s.sockDir, s.port)
+}
+
+// TCPURL is a connection string over loopback TCP (for proxies in tests).
+func (s *Server) TCPURL(dbname string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.port, dbname)
+}
+
+// Port is the loopback TCP port.
+func (s *Server) Port() int { return s.port }
+
+// DataDir is the cluster directory.
+func (s *Server) DataDir() string { return s.dataDir }
+
+// Stop shuts the server down (fast mode: open sessions are ended, committed
+// data is safe).
+func (s *Server) Stop(ctx context.Context) error {
+	return s.stop(ctx, "fast")
+}
+
+// Kill stops the server the way a crash would (immediate mode: no
+// checkpoint; recovery replays the WAL on the next start).
+func (s *Server) Kill(ctx context.Context) error {
+	return s.stop(ctx, "immediate")
+}
+
+func (s *Server) stop(ctx context.Context, mode string) error {
+	if err := s.run(ctx, "pg_ctl", "-D", s.dataDir, "-m", mode, "-w", "-t", "60", "stop"); err != nil {
+		return fmt.Errorf("pg_ctl stop: %w", err)
+	}
+	s.log.Info("stopped local PostgreSQL", "mode", mode)
+	return nil
+}
+
+// Restart starts a stopped server again on the same port and socket.
+func (s *Server) Restart(ctx context.Context) error {
+	serverOpts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", s.port, s.sockDir)
+	logFile := filepath.Join(filepath.Dir(s.dataDir), "postgres.log")
+	return s.run(ctx, "pg_ctl", "-D", s.dataDir, "-l", logFile, "-w", "-t", "60", "-o", serverOpts, "start")
+}
+
+// runningPostmaster reads postmaster.pid of a live server on this data
+// directory: its pid, port and socket directory.
+func (s *Server) runningPostmaster() (pid, port int, sockDir string, ok bool) {
+	f, err := os.Open(filepath.Join(s.dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0, 0, "", false
+	}
+	defer f.Close()
+	var lines []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) < 5 {
+		return 0, 0, "", false
+	}
+	pid, _ = strconv.Atoi(strings.TrimSpace(lines[0]))
+	port, _ = strconv.Atoi(strings.TrimSpace(lines[3]))
+	sockDir = strings.TrimSpace(lines[4])
+	if pid <= 0 || port <= 0 || sockDir == "" {
+		return 0, 0, "", false
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		return 0, 0, "", false
+	}
+	// A stale file can name a pid reused by another process; the socket
+	// proves a postmaster is listening.
+	conn, err := net.DialTimeout("unix", filepath.Join(sockDir, fmt.Sprintf(".s.PGSQL.%d", port)), time.Second)
+	if err != nil {
+		return 0, 0, "", false
+	}
+	conn.Close()
+	return pid, port, sockDir, true
+}
+
+func (s *Server) run(ctx context.Context, tool string, args ...string) error {
+	path := filepath.Join(s.bin, tool)
+	var cmd *exec.Cmd
+	if s.runAs != nil {
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", s.runAs.Username, "--", path}, args...)...)
+	} else {
+		cmd = exec.CommandContext(ctx, path, args...)
+	}
+	// Run from a directory the server user can read: it may not be allowed
+	// into the caller's working directory.
+	cmd.Dir = "/"
+	// pg_ctl start leaves the postmaster running; it must not die with our
+	// process group on Ctrl-C before we stop it ourselves.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %w: %s", tool, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+func (s *Server) chown(path string) error {
+	if s.runAs == nil {
+		return nil
+	}
+	uid, _ := strconv.Atoi(s.runAs.Uid)
+	gid, _ := strconv.Atoi(s.runAs.Gid)
+	return os.Chown(path, uid, gid)
+}
+
+// socketDir picks a directory for the unix socket. Socket paths are limited
+// to about 100 bytes, so a deep data directory gets a short one under /tmp.
+func socketDir(dataDir string) (string, error) {
+	dir := filepath.Join(dataDir, "run")
+	if len(dir)+len("/.s.PGSQL.65535.lock") < 100 {
+		return dir, os.MkdirAll(dir, 0o700)
+	}
+	return os.MkdirTemp("", "ctpg")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}

@@ -1,0 +1,101 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/jackc/pgx/v5/stdlib" // also registers the database/sql driver "pgx" for goose
+	"github.com/pressly/goose/v3"
+	"github.com/pressly/goose/v3/lock"
+
+	"github.com/casetrail/casetrail/migrations"
+)
+
+// Migrator applies the embedded migrations as the database owner (url
+// connects as the owner, not as AppRole). A session advisory lock keeps two
+// servers starting at once from racing.
+type Migrator struct {
+	db       *sql.DB
+	provider *goose.Provider
+}
+
+// NewMigrator connects to url for migrating.
+func NewMigrator(url string) (*Migrator, error) {
+	sqlDB, err := sql.Open("pgx", url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", redact(err))
+	}
+	locker, err := lock.NewPostgresSessionLocker()
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS, goose.WithSessionLocker(locker))
+	if err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return &Migrator{db: sqlDB, provider: p}, nil
+}
+
+// Close releases the connection.
+func (m *Migrator) Close() error { return m.db.Close() }
+
+// Up applies every pending migration and reports each one to out.
+func (m *Migrator) Up(ctx context.Context, out io.Writer) error {
+	results, err := m.provider.Up(ctx)
+	for _, r := range results {
+		fmt.Fprintf(out, "migrated up %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
+	}
+	return interpretError(err)
+}
+
+// Down rolls back the latest migration.
+func (m *Migrator) Down(ctx context.Context, out io.Writer) error {
+	r, err := m.provider.Down(ctx)
+	if r != nil {
+		fmt.Fprintf(out, "migrated down %s\n", r.Source.Path)
+	}
+	return interpretError(err)
+}
+
+// Status writes one line per migration.
+func (m *Migrator) Status(ctx context.Context, out io.Writer) error {
+	statuses, err := m.provider.Status(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	for _, s := range statuses {
+		applied := "pending"
+		if s.State == goose.StateApplied {
+			applied = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		fmt.Fprintf(out, "%05d  %-40s  %s\n", s.Source.Version, s.Source.Path, applied)
+	}
+	return nil
+}
+
+// Ready reports whether the database answers and carries every migration of
+// this binary.
+func (s *Store) Ready(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return interpretError(err)
+	}
+	sqlDB := stdlib.OpenDBFromPool(s.pool)
+	defer sqlDB.Close()
+	p, err := goose.NewProvider(goose.DialectPostgres, sqlDB, migrations.FS)
+	if err != nil {
+		return err
+	}
+	current, target, err := p.GetVersions(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	if current < target {
+		return fmt.Errorf("database schema is at version %d, this binary needs %d: run `casetrail migrate up`", current, target)
+	}
+	return nil
+}

@@ -1,0 +1,151 @@
+// Package store owns casetrail's PostgreSQL: the connection pool, the
+// migrations, and the one write path every ingested event goes through. pgx
+// and sqlc types stop here; callers speak the types of this package.
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgerrcode"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/casetrail/casetrail/db"
+)
+
+// AppRole is the restricted role the application's sessions run as: INSERT
+// and SELECT on the event tables, nothing else.
+const AppRole = "casetrail_app"
+
+// Domain errors; HTTP maps them to statuses in one place.
+var (
+	ErrNotFound    = errors.New("not found")
+	ErrConflict    = errors.New("conflict")
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Store is the application's handle on PostgreSQL.
+type Store struct {
+	pool *pgxpool.Pool
+	q    *db.Queries
+	log  *slog.Logger
+}
+
+// Options tune the pool.
+type Options struct {
+	MaxConns int32
+	Logger   *slog.Logger
+}
+
+// Open connects to url. Every session runs as AppRole and with
+// synchronous_commit on, whatever the server's defaults: an acknowledged event
+// must survive a crash of the database server.
+func Open(ctx context.Context, url string, opts Options) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("database url: %w", redact(err))
+	}
+	cfg.ConnConfig.RuntimeParams["role"] = AppRole
+	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
+	cfg.ConnConfig.RuntimeParams["application_name"] = "casetrail"
+	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
+	if opts.MaxConns > 0 {
+		cfg.MaxConns = opts.MaxConns
+	}
+	// A dead server must surface as 503 quickly rather than hang a sender.
+	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", redact(err))
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Store{pool: pool, q: db.New(pool), log: log}, nil
+}
+
+// Close releases the pool.
+func (s *Store) Close() { s.pool.Close() }
+
+// Pool exposes the pool to the packages of this module that read (timelines,
+// reports); it never leaves the process boundary.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Setting reads a server setting such as fsync.
+func (s *Store) Setting(ctx context.Context, name string) (string, error) {
+	v, err := s.q.ServerSetting(ctx, name)
+	return v, interpretError(err)
+}
+
+// EnsurePartitions creates the monthly event partitions from the month before
+// now to two months after it, so that no insert waits for DDL.
+func (s *Store) EnsurePartitions(ctx context.Context, now time.Time) (int, error) {
+	from := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC).AddDate(0, -1, 0)
+	n, err := s.q.EventPartitionsEnsure(ctx, db.EventPartitionsEnsureParams{FromMonth: pgDate(from), Months: 4})
+	return int(n), interpretError(err)
+}
+
+// inTx runs fn in a transaction that is always ended: committed when fn
+// succeeds, rolled back (even after ctx is cancelled) otherwise.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // no-op after commit
+	if err := fn(tx); err != nil {
+		return interpretError(err)
+	}
+	return interpretError(tx.Commit(ctx))
+}
+
+// interpretError is the one place driver errors become domain errors. Any
+// failure to talk to the server is ErrUnavailable: the caller cannot know
+// whether the statement ran and must not claim it did.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgerrcode.IsConnectionException(pgErr.Code) || pgerrcode.IsInsufficientResources(pgErr.Code) ||
+			pgerrcode.IsOperatorIntervention(pgErr.Code) {
+			return fmt.Errorf("%w: %s", ErrUnavailable, pgErr.Code)
+		}
+		return fmt.Errorf("database error %s: %s", pgErr.Code, pgErr.Message)
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	// Dial failures, resets and closed pools carry no SQLSTATE.
+	return fmt.Errorf("%w: %v", ErrUnavailable, redact(err))
+}
+
+// redact drops connection details (which may include a password) from a
+// driver error.
+func redact(err error) error {
+	var cfgErr *pgconn.ParseConfigError
+	if errors.As(err, &cfgErr) {
+		return errors.New("cannot parse the connection string")
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return errors.New("cannot connect to the database server")
+	}
+	return err
+}
+
+func pgDate(t time.Time) pgtype.Date { return pgtype.Date{Time: t, Valid: true} }

@@ -1,0 +1,236 @@
+package store_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/dbtest"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+type testBundle struct {
+	db    *dbtest.DB
+	store *store.Store
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	d := dbtest.New(t)
+	s, err := store.Open(context.Background(), d.URL, store.Options{Logger: dbtest.Logger(t)})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	return &testBundle{db: d, store: s}
+}
+
+func event(body string, key string, explicit bool) store.NewEvent {
+	now := time.Now().UTC()
+	return store.NewEvent{
+		ReceivedAt: now, OccurredAt: now,
+		Source: "case-updates", Kind: "case-updates", Type: "CHANGE_CASE_STATUS",
+		Credential: "test", IdempotencyKey: key, ExplicitKey: explicit,
+		CaseID: "case-1", Body: []byte(body), BodySHA256: sha256.Sum256([]byte(body)),
+		Doc: []byte(body),
+	}
+}
+
+func TestMigrationsUpDownUp(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.NewEmpty(t)
+	m, err := store.NewMigrator(d.URL)
+	require.NoError(t, err)
+	defer m.Close()
+
+	var out bytes.Buffer
+	require.NoError(t, m.Up(ctx, &out))
+	require.Contains(t, out.String(), "00001_events.sql")
+	requireTable(t, d.URL, "events", true)
+
+	require.NoError(t, m.Down(ctx, &out))
+	requireTable(t, d.URL, "events", false)
+
+	require.NoError(t, m.Up(ctx, &out))
+	requireTable(t, d.URL, "events", true)
+
+	out.Reset()
+	require.NoError(t, m.Status(ctx, &out))
+	require.Contains(t, out.String(), "applied")
+	require.NotContains(t, out.String(), "pending")
+}
+
+func requireTable(t *testing.T, url, name string, want bool) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var exists bool
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT to_regclass($1) IS NOT NULL", name).Scan(&exists))
+	require.Equal(t, want, exists, "table %s", name)
+}
+
+func TestReadyNeedsMigrations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	empty := dbtest.NewEmpty(t)
+	// The empty database has no app role grants at all, so connect as the
+	// owner via a fresh migrate, then roll back to version 0.
+	m, err := store.NewMigrator(empty.URL)
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Up(ctx, &bytes.Buffer{}))
+
+	s, err := store.Open(ctx, empty.URL, store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Ready(ctx))
+}
+
+func TestIngestIdempotency(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+
+	res, err := b.store.Ingest(ctx, []store.NewEvent{event(`{"a":1}`, "k1", true)})
+	require.NoError(t, err)
+	require.False(t, res[0].Duplicate)
+	first := res[0].ID
+
+	res, err = b.store.Ingest(ctx, []store.NewEvent{event(`{"a":1}`, "k1", true)})
+	require.NoError(t, err)
+	require.True(t, res[0].Duplicate)
+	require.Equal(t, first, res[0].ID)
+
+	res, err = b.store.Ingest(ctx, []store.NewEvent{event(`{"a":2}`, "k1", true)})
+	require.NoError(t, err)
+	require.ErrorIs(t, res[0].Err, store.ErrConflict)
+
+	// Within one batch the second use of a key is a duplicate of the first.
+	res, err = b.store.Ingest(ctx, []store.NewEvent{event(`{"b":1}`, "k2", true), event(`{"b":1}`, "k2", true)})
+	require.NoError(t, err)
+	require.NotEqual(t, res[0].Duplicate, res[1].Duplicate)
+	require.Equal(t, res[0].ID, res[1].ID)
+
+	require.Equal(t, 2, countEvents(t, b.db.URL))
+}
+
+func TestIngestConcurrentDeliveriesStoreOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	const senders = 50
+	var wg sync.WaitGroup
+	results := make([]store.IngestResult, senders)
+	errs := make([]error, senders)
+	for i := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := b.store.Ingest(ctx, []store.NewEvent{event(`{"same":true}`, "derived", false)})
+			errs[i] = err
+			if err == nil {
+				results[i] = r[0]
+			}
+		}()
+	}
+	wg.Wait()
+	fresh := 0
+	for i := range senders {
+		require.NoError(t, errs[i])
+		require.Equal(t, results[0].ID, results[i].ID)
+		if !results[i].Duplicate {
+			fresh++
+		}
+	}
+	require.Equal(t, 1, fresh)
+	require.Equal(t, 1, countEvents(t, b.db.URL))
+}
+
+func TestAppendOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	_, err := b.store.Ingest(ctx, []store.NewEvent{event(`{"x":1}`, "k", true), withBlob(event(`{"y":1}`, "k2", true))})
+	require.NoError(t, err)
+	_, err = b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "s", Status: 400, Cause: "invalid_json", Credential: "c", Body: []byte("x")})
+	require.NoError(t, err)
+
+	for _, asRole := range []string{store.AppRole, ""} { // the app role, then the owner
+		for _, stmt := range []string{
+			"UPDATE events SET type = 'forged'",
+			"DELETE FROM events",
+			"TRUNCATE events",
+			"TRUNCATE events_default",
+			"UPDATE idempotency_keys SET key = 'x'",
+			"DELETE FROM idempotency_keys",
+			"TRUNCATE blobs",
+			"DELETE FROM blobs",
+			"DELETE FROM rejected_requests",
+		} {
+			t.Run(fmt.Sprintf("%s/%s", asRole, stmt), func(t *testing.T) {
+				conn, err := pgx.Connect(ctx, b.db.URL)
+				require.NoError(t, err)
+				defer conn.Close(ctx)
+				if asRole != "" {
+					_, err = conn.Exec(ctx, "SET ROLE "+asRole)
+					require.NoError(t, err)
+				}
+				_, err = conn.Exec(ctx, stmt)
+				require.Error(t, err)
+			})
+		}
+	}
+	require.Equal(t, 2, countEvents(t, b.db.URL))
+}
+
+func withBlob(e store.NewEvent) store.NewEvent {
+	content := []byte("attachment bytes")
+	e.Blobs = []store.Blob{{SHA256: sha256.Sum256(content), Content: content}}
+	return e
+}
+
+func TestEnsurePartitions(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	future := time.Date(2031, 5, 17, 0, 0, 0, 0, time.UTC)
+	n, err := b.store.EnsurePartitions(ctx, future)
+	require.NoError(t, err)
+	require.Equal(t, 4, n)
+	n, err = b.store.EnsurePartitions(ctx, future)
+	require.NoError(t, err)
+	require.Equal(t, 0, n)
+	requireTable(t, b.db.URL, "events_2031_04", true)
+	requireTable(t, b.db.URL, "events_2031_07", true)
+
+	// An event received in that month lands in its partition.
+	e := event(`{"future":1}`, "f", true)
+	e.ReceivedAt = future
+	_, err = b.store.Ingest(ctx, []store.NewEvent{e})
+	require.NoError(t, err)
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var part string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT tableoid::regclass::text FROM events WHERE idempotency_key = 'f'").Scan(&part))
+	require.Equal(t, "events_2031_05", part)
+}
+
+func countEvents(t *testing.T, url string) int {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var n int
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM events").Scan(&n))
+	return n
+}

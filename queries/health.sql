@@ -1,0 +1,2 @@
+-- name: ServerSetting :one
+SELECT current_setting(@name::text)::text AS value;
