@@ -110,6 +110,9 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.chown(dataDir); err != nil {
 		return nil, err
 	}
+	if err := s.ensureTraversable(dataDir); err != nil {
+		return nil, err
+	}
 	s.sockDir, err = socketDir(dataDir)
 	if err != nil {
 		return nil, err
@@ -265,6 +268,30 @@ func (s *Server) chown(path string) error {
 	uid, _ := strconv.Atoi(s.runAs.Uid)
 	gid, _ := strconv.Atoi(s.runAs.Gid)
 	return os.Chown(path, uid, gid)
+}
+
+// ensureTraversable lets the server user reach dir: an ancestor without
+// search permission for others (a 0700 home or temp directory) gets it, and
+// only it (no read permission, so its listing stays private).
+func (s *Server) ensureTraversable(dir string) error {
+	if s.runAs == nil {
+		return nil
+	}
+	for p := filepath.Dir(dir); ; p = filepath.Dir(p) {
+		info, err := os.Stat(p)
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm()&0o001 == 0 {
+			s.log.Warn("granting search permission so that PostgreSQL can reach its data directory", "dir", p)
+			if err := os.Chmod(p, info.Mode().Perm()|0o001); err != nil {
+				return fmt.Errorf("PostgreSQL (user %s) cannot reach %s: %w", s.runAs.Username, dir, err)
+			}
+		}
+		if p == "/" || p == "." {
+			return nil
+		}
+	}
 }
 
 // socketDir picks a directory for the unix socket. Socket paths are limited

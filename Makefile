@@ -1,0 +1,51 @@
+# casetrail: `make run` starts a server on a local PostgreSQL; `make test`
+# runs every check against a throw-away PostgreSQL. Both install the
+# PostgreSQL server binaries with apt when they are missing.
+
+GO        ?= go
+FUZZTIME  ?= 5s
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test check generate postgres fuzz clean
+
+all: build
+
+build:
+	$(GO) build -o bin/casetrail ./cmd/casetrail
+
+# The server binaries (initdb, pg_ctl, postgres), from Debian's packages when
+# neither PATH nor /usr/lib/postgresql/*/bin has them.
+postgres:
+	@if command -v pg_ctl >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then :; else \
+	  echo "PostgreSQL server binaries not found: installing the postgresql package with apt-get"; \
+	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; \
+	fi
+
+run: postgres build
+	./bin/casetrail serve
+
+generate:
+	$(GO) tool sqlc generate
+
+# Static checks: formatting, vet, and generated code fresh against
+# migrations/ and queries/.
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+	$(GO) tool sqlc diff
+	$(GO) tool sqlc vet
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeCaseUpdates$$' -fuzztime $(FUZZTIME) ./internal/normalize/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeServiceActions$$' -fuzztime $(FUZZTIME) ./internal/normalize/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeServiceHooks$$' -fuzztime $(FUZZTIME) ./internal/normalize/
+
+# withpg starts one throw-away PostgreSQL for the whole run and always stops
+# it; every test clones its own database from a migrated template.
+test: postgres check
+	$(GO) run ./cmd/withpg -- $(GO) test -race -count=1 ./...
+	$(MAKE) fuzz
+
+clean:
+	rm -rf bin

@@ -1,0 +1,58 @@
+// Command casetrail is the audit store's server and its operator tools.
+//
+//	casetrail serve [--config FILE]
+//	casetrail migrate up|down|status [--config FILE]
+//	casetrail version
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "casetrail:", err)
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  casetrail serve [--config FILE]              run the server (migrates first)
+  casetrail migrate up|down|status [--config FILE]
+  casetrail version
+
+Configuration: --config FILE or CASETRAIL_CONFIG; DATABASE_URL and
+CASETRAIL_LISTEN override single settings. Without DATABASE_URL the server
+runs its own PostgreSQL under ./.casetrail/.`
+
+// run is the whole program; main only wires the process to it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return runServe(ctx, args[1:], getenv, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "version":
+		fmt.Fprintln(stdout, "casetrail", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	fmt.Fprintln(stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}

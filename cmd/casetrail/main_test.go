@@ -1,0 +1,271 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// running is a casetrail process started through run().
+type running struct {
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+	mu     sync.Mutex
+	stdout bytes.Buffer
+}
+
+func (r *running) output() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stdout.String()
+}
+
+var listening = regexp.MustCompile(`casetrail listening on http://(\S+)`)
+
+// start runs `casetrail args...` and waits for it to print its address.
+func start(t *testing.T, env map[string]string, args ...string) *running {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	getenv := func(k string) string { return env[k] }
+	go func() {
+		err := run(ctx, args, getenv, pw, testWriter{t})
+		pw.Close()
+		r.done <- err
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			r.mu.Lock()
+			r.stdout.WriteString(line + "\n")
+			r.mu.Unlock()
+			if m := listening.FindStringSubmatch(line); m != nil {
+				addr <- m[1]
+			}
+		}
+	}()
+	select {
+	case r.addr = <-addr:
+	case err := <-r.done:
+		t.Fatalf("casetrail exited before listening: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		<-r.done
+	})
+	return r
+}
+
+func (r *running) stop(t *testing.T) {
+	t.Helper()
+	r.cancel()
+	require.NoError(t, <-r.done)
+	r.done <- nil // for the cleanup
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func writeFile(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "casetrail.yaml")
+	require.NoError(t, os.WriteFile(p, []byte(body), 0o600))
+	return p
+}
+
+const testConfig = `
+listen: "127.0.0.1:0"
+sources:
+  - {name: hooks, kind: service-hooks, api_keys: ["${HOOK_KEY}"]}
+  - {name: cases, kind: case-updates, hmac_secret: "${CV_SECRET}"}
+`
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	res, err := http.Get(url)
+	require.NoError(t, err)
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestServeUsesDatabaseURL(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewEmpty(t)
+	dataDir := t.TempDir()
+	env := map[string]string{
+		"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": dataDir,
+		"HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret",
+	}
+	r := start(t, env, "serve", "--config", writeFile(t, testConfig))
+	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/healthz"))
+	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/readyz"), "serve migrated the empty database")
+	_, err := os.Stat(filepath.Join(dataDir, "pgdata"))
+	require.ErrorIs(t, err, os.ErrNotExist, "no local PostgreSQL was started")
+	require.NotContains(t, r.output(), "hook-key", "secrets are not printed")
+	r.stop(t)
+
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"migrate", "status"}, func(k string) string { return env[k] }, &out, io.Discard))
+	require.Contains(t, out.String(), "00001_events.sql")
+	require.Contains(t, out.String(), "applied")
+}
+
+func TestServeRefusesBadConfiguration(t *testing.T) {
+	t.Parallel()
+	cases := map[string]struct{ yaml, want string }{
+		"unknown kind":       {"sources:\n  - {name: x, kind: fax, auth: none}\n", `unknown kind "fax"`},
+		"no credentials":     {"sources:\n  - {name: x, kind: service-actions}\n", "no credentials"},
+		"unset env variable": {"sources:\n  - {name: x, kind: service-hooks, api_keys: [\"${MISSING_KEY}\"]}\n", "MISSING_KEY is not set"},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			err := run(context.Background(), []string{"serve", "--config", writeFile(t, tc.yaml)},
+				func(string) string { return "" }, io.Discard, io.Discard)
+			require.Error(t, err)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+	require.Error(t, run(context.Background(), []string{"frobnicate"}, os.Getenv, io.Discard, io.Discard))
+}
+
+func TestServeDevModeKeepsDataAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	dataDir, err := os.MkdirTemp("", "casetrail-dev-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dataDir) })
+	env := map[string]string{"CASETRAIL_DATA_DIR": dataDir, "CASETRAIL_LISTEN": "127.0.0.1:0"}
+
+	r := start(t, env, "serve")
+	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/readyz"))
+	key := regexp.MustCompile(`x-api-key: (\S+)`).FindStringSubmatch(r.output())
+	require.NotNil(t, key, "development credentials are printed:\n%s", r.output())
+	body := []byte(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`)
+	first := postHook(t, r.addr, key[1], body)
+	require.False(t, first.Duplicate)
+	r.stop(t)
+
+	// The second start reuses the data directory, credentials and events.
+	r2 := start(t, env, "serve")
+	require.Contains(t, r2.output(), key[1])
+	again := postHook(t, r2.addr, key[1], body)
+	require.True(t, again.Duplicate, "the event stored before the restart is still there")
+	require.Equal(t, first.ID, again.ID)
+	r2.stop(t)
+	_, err = os.Stat(filepath.Join(dataDir, "pgdata", "postmaster.pid"))
+	require.ErrorIs(t, err, os.ErrNotExist, "the local PostgreSQL was stopped")
+}
+
+type ingested struct {
+	ID        string `json:"id"`
+	Duplicate bool   `json:"duplicate"`
+}
+
+func postHook(t *testing.T, addr, key string, body []byte) ingested {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/ingest/service-hooks/outbound-call", bytes.NewReader(body))
+	req.Header.Set("x-api-key", key)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	var out ingested
+	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+	return out
+}
+
+// TestGracefulShutdownFinishesInFlightRequest stops the server while a
+// request's body is still arriving; that request must still be stored and
+// answered 200.
+func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	r := start(t, env, "serve", "--config", writeFile(t, testConfig))
+
+	body := []byte(`{"event":"CHANGE_CASE_STATUS","payload":{"changeStatus":{"caseId":"c-1","oldStatus":"Open","newStatus":"Closed"}}}`)
+	mac := hmac.New(sha256.New, []byte("cv-secret"))
+	mac.Write(body)
+
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/cases", pr)
+	req.ContentLength = int64(len(body))
+	req.Header.Set("x-cv-signature", hex.EncodeToString(mac.Sum(nil)))
+	// The server answers 100 Continue only once the handler reads the body:
+	// the request is then in flight.
+	req.Header.Set("Expect", "100-continue")
+	inFlight := make(chan struct{})
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		Got100Continue: func() { close(inFlight) },
+	}))
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
+	type result struct {
+		status int
+		body   []byte
+		err    error
+	}
+	resc := make(chan result, 1)
+	go func() {
+		res, err := client.Do(req)
+		if err != nil {
+			resc <- result{err: err}
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		resc <- result{status: res.StatusCode, body: b}
+	}()
+	<-inFlight
+	pw.Write(body[:10]) //nolint:errcheck
+
+	r.cancel() // SIGTERM
+	// Once the listener is closed, no new connection gets in...
+	for {
+		c, err := net.Dial("tcp", r.addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+	}
+	// ...but the request already in flight completes.
+	pw.Write(body[10:]) //nolint:errcheck
+	pw.Close()
+	res := <-resc
+	require.NoError(t, res.err)
+	require.Equal(t, 200, res.status, string(res.body))
+	require.NoError(t, <-r.done, "clean exit after draining")
+	r.done <- nil
+
+	var got ingested
+	require.NoError(t, json.Unmarshal(res.body, &got))
+	require.NotEmpty(t, got.ID)
+}

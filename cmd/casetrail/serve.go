@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/httpapi"
+	"github.com/casetrail/casetrail/internal/ingest"
+	"github.com/casetrail/casetrail/internal/localpg"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+// loadConfig parses --config (or CASETRAIL_CONFIG) for any subcommand.
+func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config.Config, []string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
+	if err := fs.Parse(args); err != nil {
+		return nil, nil, err
+	}
+	cfg, err := config.Load(*path, getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	return cfg, fs.Args(), nil
+}
+
+// database returns the owner URL to use: the configured one, or a local
+// PostgreSQL started under the data directory (stopped by the returned
+// function).
+func database(ctx context.Context, cfg *config.Config, log *slog.Logger) (string, func(), error) {
+	if cfg.DatabaseURL != "" {
+		return cfg.DatabaseURL, func() {}, nil
+	}
+	srv, err := localpg.Start(ctx, localpg.Options{DataDir: cfg.DataDir, Logger: log})
+	if err != nil {
+		return "", nil, fmt.Errorf("local PostgreSQL: %w", err)
+	}
+	stop := func() {
+		if err := srv.Stop(context.WithoutCancel(ctx)); err != nil {
+			log.Error("stopping local PostgreSQL", "err", err)
+		}
+	}
+	if err := ensureDatabase(ctx, srv, "casetrail"); err != nil {
+		stop()
+		return "", nil, err
+	}
+	return srv.URL("casetrail"), stop, nil
+}
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	cfg, _, err := loadConfig("serve", args, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	if cfg.Dev {
+		dc, err := cfg.UseDevCredentials()
+		if err != nil {
+			return fmt.Errorf("development credentials: %w", err)
+		}
+		printDevCredentials(stdout, dc)
+	}
+
+	url, stopDB, err := database(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer stopDB()
+
+	if err := migrateUp(ctx, url, log); err != nil {
+		return err
+	}
+	st, err := store.Open(ctx, url, store.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if _, err := st.EnsurePartitions(ctx, time.Now()); err != nil {
+		return fmt.Errorf("creating partitions: %w", err)
+	}
+	go maintainPartitions(ctx, st, log)
+
+	var warnings []string
+	if fsync, err := st.Setting(ctx, "fsync"); err == nil && fsync == "off" {
+		warnings = append(warnings, "the database server runs with fsync=off: acknowledged events can be lost in a crash of its machine")
+		log.Warn("database runs with fsync=off; acknowledged events are not crash-safe")
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	draining := &atomic.Bool{}
+	handler := httpapi.NewServer(httpapi.Deps{
+		Config:   cfg,
+		Ingest:   ingest.NewService(cfg, st, st, ingest.NewMetrics(reg)),
+		Ready:    st,
+		Logger:   log,
+		Registry: reg,
+		Draining: draining,
+		Warnings: warnings,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// A 32 MiB body over a slow link still fits; a stalled sender does not
+		// hold a connection for ever.
+		ReadTimeout:  2 * time.Minute,
+		WriteTimeout: 2 * time.Minute,
+		IdleTimeout:  2 * time.Minute,
+		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "casetrail listening on http://%s\n", displayAddr(ln.Addr()))
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+
+	// Stop being ready first, then let in-flight requests finish.
+	draining.Store(true)
+	log.Info("shutting down: draining in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(cfg.ShutdownTimeout))
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func maintainPartitions(ctx context.Context, st *store.Store, log *slog.Logger) {
+	t := time.NewTicker(6 * time.Hour)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			if n, err := st.EnsurePartitions(ctx, now); err != nil {
+				log.Error("creating partitions", "err", err)
+			} else if n > 0 {
+				log.Info("created event partitions", "count", n)
+			}
+		}
+	}
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if ok && tcp.IP.IsUnspecified() {
+		return fmt.Sprintf("localhost:%d", tcp.Port)
+	}
+	return a.String()
+}
+
+func printDevCredentials(w io.Writer, dc *config.DevCredentials) {
+	fmt.Fprintf(w, `casetrail is running without a configuration file: development credentials
+(kept in the data directory; configure real ones with --config for production)
+
+  ingest  case-updates     x-cv-signature: hex HMAC-SHA256 of the body, secret %s
+  ingest  service-actions  Authorization: HMAC <base64 HMAC-SHA256>, secret %s
+  ingest  service-hooks    x-api-key: %s
+  read    analyst          Authorization: Bearer %s
+  read    auditor          Authorization: Bearer %s
+  read    admin            Authorization: Bearer %s
+
+`, dc.CaseUpdatesSecret, dc.ServiceActionsSecret, dc.ServiceHooksKey, dc.AnalystKey, dc.AuditorKey, dc.AdminKey)
+}

@@ -1,0 +1,410 @@
+// Package config loads casetrail's configuration: one optional YAML file,
+// single settings overridden by environment variables, and `${NAME}` values
+// read from the environment. It is validated once, at start-up, with
+// messages that name the offending setting.
+package config
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Source kinds.
+const (
+	KindCaseUpdates    = "case-updates"
+	KindServiceActions = "service-actions"
+	KindServiceHooks   = "service-hooks"
+)
+
+// Kinds lists every source kind.
+var Kinds = []string{KindCaseUpdates, KindServiceActions, KindServiceHooks}
+
+// Read roles.
+const (
+	RoleAnalyst = "analyst"
+	RoleAuditor = "auditor"
+	RoleAdmin   = "admin"
+)
+
+// Roles lists every read role.
+var Roles = []string{RoleAnalyst, RoleAuditor, RoleAdmin}
+
+// DefaultMaxBodyBytes is 32 MiB.
+const DefaultMaxBodyBytes = 32 << 20
+
+// Config is the whole configuration.
+type Config struct {
+	Listen      string `yaml:"listen"`
+	DatabaseURL string `yaml:"database_url"`
+	// DataDir holds the local PostgreSQL of `make run` and generated keys.
+	DataDir      string `yaml:"data_dir"`
+	MaxBodyBytes int64  `yaml:"max_body_bytes"`
+	// PhoneDefaultCountryCode (e.g. "44") is applied to phone numbers written
+	// without an international prefix.
+	PhoneDefaultCountryCode string `yaml:"phone_default_country_code"`
+	// ShutdownTimeout bounds the graceful drain on SIGTERM.
+	ShutdownTimeout Duration  `yaml:"shutdown_timeout"`
+	Sources         []Source  `yaml:"sources"`
+	ReadKeys        []ReadKey `yaml:"read_keys"`
+
+	// Dev is true when no file was given: the three default sources run with
+	// generated development credentials (see DevCredentials).
+	Dev bool `yaml:"-"`
+}
+
+// Source is one configured sender.
+type Source struct {
+	Name string `yaml:"name"`
+	Kind string `yaml:"kind"`
+	// HMACSecret checks x-cv-signature (case-updates) or Authorization: HMAC
+	// (service-actions).
+	HMACSecret string `yaml:"hmac_secret"`
+	// AuthHeader + AuthSecret: a plain shared secret in a header of the
+	// operator's choice, for case-updates senders that cannot sign.
+	AuthHeader string `yaml:"auth_header"`
+	AuthSecret string `yaml:"auth_secret"`
+	// APIKeys are accepted in x-api-key (service-hooks); several at once for
+	// rotation.
+	APIKeys []string `yaml:"api_keys"`
+	// Auth "none" accepts unauthenticated requests; it must be said
+	// explicitly.
+	Auth string `yaml:"auth"`
+}
+
+// ReadKey is a bearer key of the read API.
+type ReadKey struct {
+	Name string `yaml:"name"`
+	Role string `yaml:"role"`
+	Key  string `yaml:"key"`
+}
+
+// Duration reads "30s"-style durations.
+type Duration time.Duration
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 30s)", n.Line, n.Value)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// Load reads the file at path (none when path is empty) and applies the
+// environment: DATABASE_URL, CASETRAIL_LISTEN, CASETRAIL_DATA_DIR,
+// CASETRAIL_MAX_BODY_BYTES override single settings.
+func Load(path string, getenv func(string) string) (*Config, error) {
+	cfg := &Config{}
+	if path == "" {
+		cfg.Dev = true
+	} else {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := parse(raw, getenv, cfg); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if v := getenv("DATABASE_URL"); v != "" {
+		cfg.DatabaseURL = v
+	}
+	if v := getenv("CASETRAIL_LISTEN"); v != "" {
+		cfg.Listen = v
+	}
+	if v := getenv("CASETRAIL_DATA_DIR"); v != "" {
+		cfg.DataDir = v
+	}
+	if v := getenv("CASETRAIL_MAX_BODY_BYTES"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("CASETRAIL_MAX_BODY_BYTES: %q is not a number of bytes", v)
+		}
+		cfg.MaxBodyBytes = n
+	}
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		if path != "" {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return cfg, nil
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = ":8080"
+	}
+	if c.DataDir == "" {
+		c.DataDir = ".casetrail"
+	}
+	if c.MaxBodyBytes == 0 {
+		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = Duration(30 * time.Second)
+	}
+}
+
+// parse decodes YAML, expanding ${NAME} in every scalar first so that errors
+// can name the line, and refusing settings it does not know (a typo in a
+// secret's name must not silently disable it).
+func parse(raw []byte, getenv func(string) string, cfg *Config) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return err
+	}
+	if err := expand(&doc, getenv); err != nil {
+		return err
+	}
+	// Re-encode the expanded tree so that the strict decoder sees it.
+	expanded, err := yaml.Marshal(&doc)
+	if err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(expanded))
+	dec.KnownFields(true)
+	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
+		return err
+	}
+	return nil
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+func expand(n *yaml.Node, getenv func(string) string) error {
+	if n.Kind == yaml.ScalarNode {
+		var missing []string
+		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
+			name := envRef.FindStringSubmatch(ref)[1]
+			v := getenv(name)
+			if v == "" {
+				missing = append(missing, name)
+			}
+			return v
+		})
+		if len(missing) > 0 {
+			return fmt.Errorf("line %d: environment variable %s is not set (or empty)", n.Line, strings.Join(missing, ", "))
+		}
+		return nil
+	}
+	for _, c := range n.Content {
+		if err := expand(c, getenv); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Validate checks the configuration as a whole.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("max_body_bytes: %d is too small (at least 1024)", c.MaxBodyBytes))
+	}
+	if c.PhoneDefaultCountryCode != "" && !isDigits(c.PhoneDefaultCountryCode) {
+		errs = append(errs, fmt.Errorf("phone_default_country_code: %q must be digits, e.g. \"44\"", c.PhoneDefaultCountryCode))
+	}
+	names := map[string]bool{}
+	for i, s := range c.Sources {
+		where := fmt.Sprintf("sources[%d] (%s)", i, s.Name)
+		switch {
+		case s.Name == "":
+			errs = append(errs, fmt.Errorf("sources[%d]: name is required", i))
+		case !validName(s.Name):
+			errs = append(errs, fmt.Errorf("%s: name may use only letters, digits, '-', '_' and '.'", where))
+		case names[s.Name]:
+			errs = append(errs, fmt.Errorf("%s: name is used twice", where))
+		}
+		names[s.Name] = true
+		if !slices.Contains(Kinds, s.Kind) {
+			errs = append(errs, fmt.Errorf("%s: unknown kind %q (want one of %s)", where, s.Kind, strings.Join(Kinds, ", ")))
+			continue
+		}
+		if err := s.validateAuth(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		}
+	}
+	keyNames := map[string]bool{}
+	keys := map[string]bool{}
+	for i, k := range c.ReadKeys {
+		where := fmt.Sprintf("read_keys[%d] (%s)", i, k.Name)
+		if k.Name == "" {
+			errs = append(errs, fmt.Errorf("read_keys[%d]: name is required", i))
+		} else if keyNames[k.Name] {
+			errs = append(errs, fmt.Errorf("%s: name is used twice", where))
+		}
+		keyNames[k.Name] = true
+		if !slices.Contains(Roles, k.Role) {
+			errs = append(errs, fmt.Errorf("%s: unknown role %q (want one of %s)", where, k.Role, strings.Join(Roles, ", ")))
+		}
+		if len(k.Key) < 16 {
+			errs = append(errs, fmt.Errorf("%s: key must be at least 16 characters", where))
+		} else if keys[k.Key] {
+			errs = append(errs, fmt.Errorf("%s: the same key is given to two names", where))
+		}
+		keys[k.Key] = true
+	}
+	for _, s := range c.Sources {
+		for _, k := range s.APIKeys {
+			if keys[k] {
+				errs = append(errs, fmt.Errorf("sources (%s): an ingest key is also a read key; ingest and read credentials must differ", s.Name))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s Source) validateAuth() error {
+	if s.Auth != "" && s.Auth != "none" {
+		return fmt.Errorf("auth: %q is not understood (only \"none\" may be written here)", s.Auth)
+	}
+	has := s.HMACSecret != "" || len(s.APIKeys) > 0 || s.AuthSecret != ""
+	if s.Auth == "none" {
+		if has {
+			return errors.New(`auth: none, but credentials are configured too; remove one`)
+		}
+		return nil
+	}
+	switch s.Kind {
+	case KindCaseUpdates:
+		if s.HMACSecret == "" && s.AuthSecret == "" {
+			return errors.New("no credentials: set hmac_secret (x-cv-signature) or auth_header + auth_secret, or write auth: none")
+		}
+		if (s.AuthHeader == "") != (s.AuthSecret == "") {
+			return errors.New("auth_header and auth_secret go together")
+		}
+	case KindServiceActions:
+		if s.HMACSecret == "" {
+			return errors.New("no credentials: set hmac_secret (Authorization: HMAC), or write auth: none")
+		}
+	case KindServiceHooks:
+		if len(s.APIKeys) == 0 {
+			return errors.New("no credentials: set api_keys (x-api-key), or write auth: none")
+		}
+		for i, k := range s.APIKeys {
+			if k == "" {
+				return fmt.Errorf("api_keys[%d] is empty", i)
+			}
+		}
+	}
+	if len(s.APIKeys) > 0 && s.Kind != KindServiceHooks {
+		return fmt.Errorf("api_keys are for service-hooks sources; a %s source uses hmac_secret", s.Kind)
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func isDigits(s string) bool {
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// Source returns the source called name.
+func (c *Config) Source(name string) (Source, bool) {
+	for _, s := range c.Sources {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Source{}, false
+}
+
+// DevCredentials are the generated credentials of a server running without
+// a configuration file. They are random per data directory (kept in
+// dev-credentials.json there), so that a development server reachable from a
+// network is not open to anyone who read the README.
+type DevCredentials struct {
+	CaseUpdatesSecret    string `json:"case_updates_hmac_secret"`
+	ServiceActionsSecret string `json:"service_actions_hmac_secret"`
+	ServiceHooksKey      string `json:"service_hooks_api_key"`
+	AnalystKey           string `json:"analyst_key"`
+	AuditorKey           string `json:"auditor_key"`
+	AdminKey             string `json:"admin_key"`
+}
+
+// UseDevCredentials loads (or creates) the development credentials in the
+// data directory and configures the three default sources and one read key
+// per role with them.
+func (c *Config) UseDevCredentials() (*DevCredentials, error) {
+	path := filepath.Join(c.DataDir, "dev-credentials.json")
+	var dc DevCredentials
+	raw, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(raw, &dc); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+	case errors.Is(err, os.ErrNotExist):
+		dc = DevCredentials{
+			CaseUpdatesSecret:    "dev-cu-" + randomHex(16),
+			ServiceActionsSecret: "dev-sa-" + randomHex(16),
+			ServiceHooksKey:      "dev-sh-" + randomHex(16),
+			AnalystKey:           "dev-analyst-" + randomHex(16),
+			AuditorKey:           "dev-auditor-" + randomHex(16),
+			AdminKey:             "dev-admin-" + randomHex(16),
+		}
+		raw, _ := json.MarshalIndent(dc, "", "  ")
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(path, raw, 0o600); err != nil {
+			return nil, err
+		}
+	default:
+		return nil, err
+	}
+	c.Sources = []Source{
+		{Name: KindCaseUpdates, Kind: KindCaseUpdates, HMACSecret: dc.CaseUpdatesSecret},
+		{Name: KindServiceActions, Kind: KindServiceActions, HMACSecret: dc.ServiceActionsSecret},
+		{Name: KindServiceHooks, Kind: KindServiceHooks, APIKeys: []string{dc.ServiceHooksKey}},
+	}
+	c.ReadKeys = []ReadKey{
+		{Name: "dev-analyst", Role: RoleAnalyst, Key: dc.AnalystKey},
+		{Name: "dev-auditor", Role: RoleAuditor, Key: dc.AuditorKey},
+		{Name: "dev-admin", Role: RoleAdmin, Key: dc.AdminKey},
+	}
+	return &dc, c.Validate()
+}
+
+// Fingerprint identifies a secret in stored rows and logs without revealing
+// it: the first 8 hex digits of its SHA-256.
+func Fingerprint(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:4])
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casetrail/casetrail/api"
+)
+
+type healthBody struct {
+	Status   string   `json:"status"`
+	Detail   string   `json:"detail,omitempty"`
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// handleHealthz answers while the process is up.
+func (s *server) handleHealthz() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.JSON(http.StatusOK, healthBody{Status: "ok"})
+	}
+}
+
+// handleReadyz answers 200 when the database is reachable and carries every
+// migration of this binary, 503 otherwise or while draining.
+func (s *server) handleReadyz() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.Draining.Load() {
+			c.JSON(http.StatusServiceUnavailable, healthBody{Status: "draining", Warnings: s.Warnings})
+			return
+		}
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.Ready.Ready(ctx); err != nil {
+			s.Logger.Warn("not ready", "err", err)
+			c.JSON(http.StatusServiceUnavailable, healthBody{Status: "unavailable", Detail: "database not reachable or not migrated", Warnings: s.Warnings})
+			return
+		}
+		c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: s.Warnings})
+	}
+}
+
+func (s *server) handleOpenAPI() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Data(http.StatusOK, "application/yaml", api.OpenAPI)
+	}
+}

@@ -1,0 +1,56 @@
+package httpapi_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func get(t *testing.T, url string) (int, http.Header, []byte) {
+	t.Helper()
+	res, err := http.Get(url)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return res.StatusCode, res.Header, raw
+}
+
+func TestHealthEndpoints(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	status, _, body := get(t, b.url+"/healthz")
+	require.Equal(t, 200, status)
+	require.JSONEq(t, `{"status":"ok"}`, string(body))
+
+	status, _, body = get(t, b.url+"/readyz")
+	require.Equal(t, 200, status, string(body))
+	var ready map[string]any
+	require.NoError(t, json.Unmarshal(body, &ready))
+	require.Equal(t, "ready", ready["status"])
+
+	status, header, body := get(t, b.url+"/openapi.yaml")
+	require.Equal(t, 200, status)
+	require.Equal(t, "application/yaml", header.Get("Content-Type"))
+	require.Contains(t, string(body), "openapi: 3.1.0")
+
+	status, header, body = get(t, b.url+"/no/such/route")
+	require.Equal(t, 404, status)
+	require.Equal(t, "application/problem+json", header.Get("Content-Type"))
+	require.Contains(t, string(body), `"status":404`)
+}
+
+func TestReadyzFailsWithoutDatabase(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.store.Close()
+	status, _, body := get(t, b.url+"/readyz")
+	require.Equal(t, 503, status)
+	require.Contains(t, string(body), "unavailable")
+	status, _, _ = get(t, b.url+"/healthz")
+	require.Equal(t, 200, status, "the process is still up")
+}

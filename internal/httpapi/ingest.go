@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casetrail/casetrail/internal/ingest"
+)
+
+// handleIngest serves POST /v1/ingest/{source}[/{event}]. The answer is
+// sent only after the event is committed.
+func (s *server) handleIngest() gin.HandlerFunc {
+	limit := s.Config.MaxBodyBytes
+	return func(c *gin.Context) {
+		req := ingest.Request{
+			Source:      c.Param("source"),
+			PathEvent:   c.Param("event"),
+			Header:      c.Request.Header,
+			ContentType: c.ContentType(),
+			ReceivedAt:  time.Now().UTC(),
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))
+		var tooLarge *http.MaxBytesError
+		switch {
+		case errors.As(err, &tooLarge):
+			req.TooLarge = true
+		case err != nil:
+			writeProblem(c, http.StatusBadRequest, "unreadable_body", "the request body could not be read completely")
+			return
+		}
+		req.Body = body
+		req.BodySize = int64(len(body))
+
+		rep, err := s.Ingest.Handle(c.Request.Context(), req)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		c.Header("X-Casetrail-Event-Id", formatID(rep.ID))
+		c.Data(rep.Status, "application/json", rep.Body)
+	}
+}
+
+func formatID(id int64) string { return strconv.FormatInt(id, 10) }

@@ -1,0 +1,80 @@
+package httpapi
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casetrail/casetrail/internal/ingest"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+// Problem is an RFC 9457 problem detail.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
+	// RejectedID names the kept copy of a refused ingest request.
+	RejectedID string `json:"rejectedId,omitempty"`
+}
+
+const problemType = "urn:casetrail:problem:"
+
+// retryAfterSeconds is what a sender is asked to wait when the database
+// cannot take its event.
+const retryAfterSeconds = "5"
+
+func writeProblem(c *gin.Context, status int, cause, detail string) {
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(status, Problem{
+		Type:   problemType + cause,
+		Title:  titleOf(cause),
+		Status: status,
+		Detail: detail,
+	})
+}
+
+func titleOf(cause string) string {
+	t := strings.ReplaceAll(cause, "_", " ")
+	if t == "" {
+		return http.StatusText(http.StatusInternalServerError)
+	}
+	return strings.ToUpper(t[:1]) + t[1:]
+}
+
+// writeError is the one table from domain errors to HTTP. Only 5xx are
+// logged, and an internal error's text never reaches the client.
+func (s *server) writeError(c *gin.Context, err error) {
+	var ie *ingest.Error
+	switch {
+	case errors.As(err, &ie):
+		p := Problem{Type: problemType + ie.Cause, Title: titleOf(ie.Cause), Status: ie.Status, Detail: ie.Detail}
+		if ie.RejectedID != 0 {
+			p.RejectedID = formatID(ie.RejectedID)
+		}
+		c.Header("Content-Type", "application/problem+json")
+		c.AbortWithStatusJSON(ie.Status, p)
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(c, http.StatusNotFound, "not_found", "no such resource")
+	case errors.Is(err, store.ErrConflict):
+		writeProblem(c, http.StatusConflict, "conflict", "the request conflicts with what is stored")
+	case errors.Is(err, store.ErrUnavailable):
+		s.Logger.Warn("database unavailable", "path", c.Request.URL.Path, "err", err)
+		c.Header("Retry-After", retryAfterSeconds)
+		writeProblem(c, http.StatusServiceUnavailable, "unavailable", "the database cannot take requests right now; retry later")
+	default:
+		s.Logger.Error("internal error", "path", c.Request.URL.Path, "err", err)
+		writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
+	}
+}
+
+func logLevel(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}

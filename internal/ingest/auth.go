@@ -1,0 +1,119 @@
+package ingest
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"strings"
+
+	"github.com/casetrail/casetrail/internal/config"
+)
+
+// authenticator checks one source's credentials on the raw body, before
+// anything parses it. Every comparison is constant-time.
+type authenticator struct {
+	kind       string
+	none       bool
+	hmacSecret []byte
+	hmacID     string
+	header     string
+	headerKey  [32]byte
+	headerID   string
+	apiKeys    [][32]byte
+	apiKeyIDs  []string
+}
+
+func newAuthenticator(s config.Source) *authenticator {
+	a := &authenticator{kind: s.Kind, none: s.Auth == "none"}
+	if s.HMACSecret != "" {
+		a.hmacSecret = []byte(s.HMACSecret)
+		a.hmacID = "hmac:" + config.Fingerprint(s.HMACSecret)
+	}
+	if s.AuthHeader != "" {
+		a.header = s.AuthHeader
+		a.headerKey = sha256.Sum256([]byte(s.AuthSecret))
+		a.headerID = "header:" + config.Fingerprint(s.AuthSecret)
+	}
+	for _, k := range s.APIKeys {
+		a.apiKeys = append(a.apiKeys, sha256.Sum256([]byte(k)))
+		a.apiKeyIDs = append(a.apiKeyIDs, "api-key:"+config.Fingerprint(k))
+	}
+	return a
+}
+
+// needsBody tells whether the credential covers the body (a signature), in
+// which case a body that was not read in full cannot be authenticated.
+func (a *authenticator) needsBody() bool {
+	return !a.none && a.hmacSecret != nil && a.header == "" && len(a.apiKeys) == 0
+}
+
+// verify returns the id of the credential that accepted the request (a
+// fingerprint, never the secret), or why it was refused.
+func (a *authenticator) verify(h http.Header, body []byte) (string, string, bool) {
+	if a.none {
+		return "none", "", true
+	}
+	switch a.kind {
+	case config.KindCaseUpdates:
+		if a.header != "" {
+			if v := h.Get(a.header); v != "" {
+				sum := sha256.Sum256([]byte(v))
+				if subtle.ConstantTimeCompare(sum[:], a.headerKey[:]) == 1 {
+					return a.headerID, "", true
+				}
+				return "", "the " + a.header + " header does not match", false
+			}
+		}
+		if a.hmacSecret != nil {
+			sig := h.Get("x-cv-signature")
+			if sig == "" {
+				return "", "missing x-cv-signature header (hex HMAC-SHA256 of the body)", false
+			}
+			got, err := hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(sig), "sha256="))
+			if err != nil || !hmac.Equal(got, a.mac(body)) {
+				return "", "x-cv-signature does not match the body", false
+			}
+			return a.hmacID, "", true
+		}
+		return "", "missing " + a.header + " header", false
+	case config.KindServiceActions:
+		v := h.Get("Authorization")
+		scheme, sig, ok := strings.Cut(strings.TrimSpace(v), " ")
+		if !ok || !strings.EqualFold(scheme, "HMAC") {
+			return "", "missing Authorization: HMAC <base64 HMAC-SHA256 of the body>", false
+		}
+		got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
+		if err != nil || !hmac.Equal(got, a.mac(body)) {
+			return "", "the Authorization HMAC does not match the body", false
+		}
+		return a.hmacID, "", true
+	case config.KindServiceHooks:
+		v := h.Get("x-api-key")
+		if v == "" {
+			return "", "missing x-api-key header", false
+		}
+		sum := sha256.Sum256([]byte(v))
+		match := -1
+		// Compare against every key, without stopping early, so that timing
+		// tells nothing about which key (if any) matched.
+		for i, k := range a.apiKeys {
+			if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
+				match = i
+			}
+		}
+		if match < 0 {
+			return "", "x-api-key is not a configured key", false
+		}
+		return a.apiKeyIDs[match], "", true
+	}
+	return "", "source has no credentials", false
+}
+
+func (a *authenticator) mac(body []byte) []byte {
+	m := hmac.New(sha256.New, a.hmacSecret)
+	m.Write(body)
+	return m.Sum(nil)
+}

@@ -1,0 +1,274 @@
+// Package ingest takes one webhook request from any configured source,
+// authenticates it on its raw bytes, decodes and normalises it, and hands it
+// to the store's write path. What it refuses after authentication is kept as
+// a rejected request, so nothing a sender sent is lost.
+package ingest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/normalize"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+// Writer is the store's one write path: a batch in, one result per event,
+// returned only after the batch is committed.
+type Writer interface {
+	Ingest(ctx context.Context, events []store.NewEvent) ([]store.IngestResult, error)
+}
+
+// RejectKeeper keeps refused requests.
+type RejectKeeper interface {
+	Reject(ctx context.Context, r store.Rejected) (int64, error)
+}
+
+// Error is a refusal with the HTTP status and a machine-readable cause.
+type Error struct {
+	Status int
+	Cause  string // e.g. invalid_json, unknown_event
+	Detail string
+	// RejectedID is the rejected_requests row that keeps the request, or 0.
+	RejectedID int64
+}
+
+func (e *Error) Error() string { return e.Cause + ": " + e.Detail }
+
+// ErrUnavailable means the event could not be committed: the sender must
+// retry.
+var ErrUnavailable = store.ErrUnavailable
+
+// Request is one incoming webhook.
+type Request struct {
+	Source      string
+	PathEvent   string
+	Header      http.Header
+	Body        []byte
+	ContentType string
+	ReceivedAt  time.Time
+	// TooLarge: Body holds only the first bytes of a body over the limit;
+	// BodySize is how much was read.
+	TooLarge bool
+	BodySize int64
+}
+
+// Reply is what the sender is told.
+type Reply struct {
+	Status    int
+	Body      []byte
+	ID        int64
+	Duplicate bool
+	Type      string
+}
+
+type source struct {
+	cfg  config.Source
+	auth *authenticator
+}
+
+// Service handles ingestion for every configured source.
+type Service struct {
+	sources map[string]*source
+	writer  Writer
+	rejects RejectKeeper
+	opts    normalize.Options
+	metrics *Metrics
+}
+
+// NewService builds the service from the validated configuration.
+func NewService(cfg *config.Config, w Writer, rejects RejectKeeper, m *Metrics) *Service {
+	s := &Service{
+		sources: map[string]*source{},
+		writer:  w,
+		rejects: rejects,
+		opts:    normalize.Options{DefaultCountryCode: cfg.PhoneDefaultCountryCode},
+		metrics: m,
+	}
+	for _, src := range cfg.Sources {
+		s.sources[src.Name] = &source{cfg: src, auth: newAuthenticator(src)}
+	}
+	return s
+}
+
+// Handle processes one request. It returns a Reply for every stored event
+// (new or duplicate), an *Error for a refusal, or an error wrapping
+// ErrUnavailable when the store could not commit.
+func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) {
+	start := time.Now()
+	src, ok := s.sources[r.Source]
+	label := r.Source
+	if !ok {
+		label = "unknown"
+	}
+	defer func() { s.metrics.observe(label, rep, err, time.Since(start)) }()
+	if !ok {
+		return Reply{}, &Error{Status: http.StatusNotFound, Cause: "unknown_source", Detail: fmt.Sprintf("no source named %q is configured", r.Source)}
+	}
+
+	if r.TooLarge {
+		return Reply{}, s.refuseTooLarge(ctx, src, r)
+	}
+	cred, why, ok := src.auth.verify(r.Header, r.Body)
+	if !ok {
+		return Reply{}, &Error{Status: http.StatusUnauthorized, Cause: "unauthorized", Detail: why}
+	}
+
+	ev, err := s.decode(src, r)
+	if err != nil {
+		var e *Error
+		if errors.As(err, &e) {
+			return Reply{}, s.keep(ctx, r, cred, e)
+		}
+		return Reply{}, err
+	}
+	ev.Credential = cred
+
+	results, err := s.writer.Ingest(ctx, []store.NewEvent{ev})
+	if err != nil {
+		return Reply{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	res := results[0]
+	if errors.Is(res.Err, store.ErrConflict) {
+		return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
+			Detail: fmt.Sprintf("idempotency key was already used for event %d with a different body", res.ID)})
+	}
+	rep = Reply{Status: http.StatusOK, ID: res.ID, Duplicate: res.Duplicate, Type: ev.Type}
+	if ev.Reply != nil {
+		rep.Body = ev.Reply
+	} else {
+		rep.Body, _ = json.Marshal(struct {
+			ID        string `json:"id"`
+			Duplicate bool   `json:"duplicate"`
+		}{strconv.FormatInt(res.ID, 10), res.Duplicate})
+	}
+	return rep, nil
+}
+
+// decode authenticates nothing; it turns the body into a NewEvent or an
+// *Error naming why it cannot be one.
+func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
+	kind := normalize.Kind(src.cfg.Kind)
+	if kind != normalize.CaseUpdates && r.PathEvent == "" {
+		return store.NewEvent{}, &Error{Status: http.StatusNotFound, Cause: "missing_event",
+			Detail: fmt.Sprintf("a %s source takes the event in the path: /v1/ingest/%s/{event}", kind, src.cfg.Name)}
+	}
+	key, explicit := r.Header.Get("Idempotency-Key"), true
+	if key == "" {
+		key = r.Header.Get("webhook-id")
+	}
+	if len(key) > 512 {
+		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is longer than 512 characters"}
+	}
+
+	n, err := normalize.Decode(kind, r.PathEvent, r.Body, s.opts)
+	switch {
+	case errors.Is(err, normalize.ErrNotJSON):
+		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_json", Detail: err.Error()}
+	case errors.Is(err, normalize.ErrMissingEventType):
+		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "missing_event_type", Detail: err.Error()}
+	case errors.Is(err, normalize.ErrUnknownEvent):
+		return store.NewEvent{}, &Error{Status: http.StatusNotFound, Cause: "unknown_event",
+			Detail: fmt.Sprintf("%q is not a %s event (known: %v)", r.PathEvent, kind, normalize.KnownEvents(kind))}
+	case err != nil:
+		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_event", Detail: err.Error()}
+	}
+
+	sum := sha256.Sum256(r.Body)
+	if key == "" {
+		// No id upstream: a repeat of the same body for the same event is the
+		// same delivery.
+		key, explicit = "sha256:"+n.Type+":"+hex.EncodeToString(sum[:]), false
+	}
+	ev := store.NewEvent{
+		ReceivedAt:     r.ReceivedAt,
+		OccurredAt:     r.ReceivedAt,
+		Source:         src.cfg.Name,
+		Kind:           string(kind),
+		Type:           n.Type,
+		IdempotencyKey: key,
+		ExplicitKey:    explicit,
+		CaseID:         n.CaseID,
+		Phone:          n.Phone,
+		CustomerID:     n.CustomerID,
+		ConversationID: n.ConversationID,
+		AgentID:        n.AgentID,
+		WorkItemID:     n.WorkItemID,
+		Queue:          n.Queue,
+		TimeInQueueMs:  n.TimeInQueueMs,
+		IsOutbound:     n.IsOutbound,
+		Summary:        n.Summary,
+		ContentType:    r.ContentType,
+		Body:           r.Body,
+		BodySHA256:     sum,
+		Doc:            n.Doc,
+		DocLossy:       n.Lossy,
+		Reply:          n.Reply,
+	}
+	if n.OccurredAt != nil {
+		ev.OccurredAt = n.OccurredAt.UTC()
+	}
+	if n.Actor != nil {
+		ev.Actor, _ = json.Marshal(n.Actor)
+	}
+	if len(n.Changes) > 0 {
+		ev.Changes, _ = json.Marshal(n.Changes)
+	}
+	for _, b := range n.Blobs {
+		ev.Blobs = append(ev.Blobs, store.Blob{SHA256: b.SHA256, Content: b.Content})
+	}
+	return ev, nil
+}
+
+// refuseTooLarge answers 413. The part that was read is kept when the
+// credential can be checked without the whole body (an API key or header
+// secret); a signature over a body that was not read cannot be checked, so
+// then only the fact of the refusal is kept, with no content.
+func (s *Service) refuseTooLarge(ctx context.Context, src *source, r Request) error {
+	e := &Error{Status: http.StatusRequestEntityTooLarge, Cause: "body_too_large",
+		Detail: fmt.Sprintf("the body is over the limit of this server (%d bytes read)", r.BodySize)}
+	if src.auth.needsBody() {
+		r.Body = nil
+		return s.keep(ctx, r, "unverified", e)
+	}
+	cred, why, ok := src.auth.verify(r.Header, r.Body)
+	if !ok {
+		return &Error{Status: http.StatusUnauthorized, Cause: "unauthorized", Detail: why}
+	}
+	return s.keep(ctx, r, cred, e)
+}
+
+// keep stores the refused request. If even that fails, the sender is told
+// to retry (503) rather than given a 4xx that would make it give up on a
+// request nobody kept.
+func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) error {
+	body := r.Body
+	if body == nil {
+		body = []byte{}
+	}
+	id, err := s.rejects.Reject(ctx, store.Rejected{
+		ReceivedAt:    r.ReceivedAt,
+		Source:        r.Source,
+		EventType:     r.PathEvent,
+		Status:        e.Status,
+		Cause:         e.Cause,
+		Detail:        e.Detail,
+		Credential:    cred,
+		ContentType:   r.ContentType,
+		Body:          body,
+		BodySize:      max(r.BodySize, int64(len(r.Body))),
+		BodyTruncated: r.TooLarge,
+	})
+	if err != nil {
+		return fmt.Errorf("%w: keeping a rejected request: %v", ErrUnavailable, err)
+	}
+	e.RejectedID = id
+	return e
+}

@@ -1,0 +1,73 @@
+package localpg_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/localpg"
+)
+
+func query(t *testing.T, url, sql string) string {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var s string
+	require.NoError(t, conn.QueryRow(context.Background(), sql).Scan(&s))
+	return s
+}
+
+func exec(t *testing.T, url, sql string) {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), url)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), sql)
+	require.NoError(t, err)
+}
+
+func TestStartStopReuse(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	opts := localpg.Options{DataDir: dir, Settings: map[string]string{"fsync": "off"}}
+
+	srv, err := localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(srv.DataDir(), "PG_VERSION"))
+	require.Equal(t, "off", query(t, srv.URL("postgres"), "SHOW fsync"))
+	exec(t, srv.URL("postgres"), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('still here')")
+	// Loopback TCP works as well as the socket.
+	require.Equal(t, "still here", query(t, srv.TCPURL("postgres"), "SELECT v FROM kept"))
+	require.NoError(t, srv.Stop(ctx))
+	_, err = pgx.Connect(ctx, srv.URL("postgres"))
+	require.Error(t, err, "stopped server refuses connections")
+
+	// A second start reuses the initialised directory and its data.
+	srv2, err := localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	require.Equal(t, "still here", query(t, srv2.URL("postgres"), "SELECT v FROM kept"))
+
+	// A start while the server still runs (its owner was killed) adopts it.
+	srv3, err := localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	require.Equal(t, srv2.Port(), srv3.Port())
+	require.Equal(t, "still here", query(t, srv3.URL("postgres"), "SELECT v FROM kept"))
+
+	require.NoError(t, srv3.Stop(ctx))
+	_, err = os.Stat(filepath.Join(srv.DataDir(), "postmaster.pid"))
+	require.ErrorIs(t, err, os.ErrNotExist, "no server left behind")
+}
+
+func TestFindBinDir(t *testing.T) {
+	t.Parallel()
+	dir, err := localpg.FindBinDir()
+	require.NoError(t, err)
+	require.FileExists(t, filepath.Join(dir, "initdb"))
+	require.FileExists(t, filepath.Join(dir, "pg_ctl"))
+}
