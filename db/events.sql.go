@@ -11,46 +11,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-const eventGet = `-- name: EventGet :one
-SELECT id, received_at, occurred_at, source, kind, type, credential, idempotency_key, case_id, phone, customer_id, conversation_id, agent_id, work_item_id, queue, time_in_queue_ms, is_outbound, actor, changes, summary, content_type, body, body_sha256, doc, doc_lossy, reply
-FROM events
-WHERE id = $1::bigint
-`
-
-func (q *Queries) EventGet(ctx context.Context, id int64) (Event, error) {
-	row := q.db.QueryRow(ctx, eventGet, id)
-	var i Event
-	err := row.Scan(
-		&i.ID,
-		&i.ReceivedAt,
-		&i.OccurredAt,
-		&i.Source,
-		&i.Kind,
-		&i.Type,
-		&i.Credential,
-		&i.IdempotencyKey,
-		&i.CaseID,
-		&i.Phone,
-		&i.CustomerID,
-		&i.ConversationID,
-		&i.AgentID,
-		&i.WorkItemID,
-		&i.Queue,
-		&i.TimeInQueueMs,
-		&i.IsOutbound,
-		&i.Actor,
-		&i.Changes,
-		&i.Summary,
-		&i.ContentType,
-		&i.Body,
-		&i.BodySha256,
-		&i.Doc,
-		&i.DocLossy,
-		&i.Reply,
-	)
-	return i, err
-}
-
 const eventPartitionsEnsure = `-- name: EventPartitionsEnsure :one
 SELECT casetrail_ensure_partitions($1::date, $2::integer)::integer AS created
 `

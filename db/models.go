@@ -8,6 +8,19 @@ import (
 	"time"
 )
 
+type AccessLog struct {
+	ID       int64
+	At       time.Time
+	KeyName  string
+	Role     string
+	Method   string
+	Route    string
+	Path     string
+	Params   []byte
+	Status   int32
+	EventIds []int64
+}
+
 type Blob struct {
 	Sha256    []byte
 	Size      int64
@@ -42,6 +55,7 @@ type Event struct {
 	Doc            []byte
 	DocLossy       bool
 	Reply          []byte
+	CommitXid      int64
 }
 
 type EventsDefault struct {

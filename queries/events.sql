@@ -36,10 +36,5 @@ INSERT INTO blobs (sha256, size, content)
 VALUES (@sha256::bytea, @size::bigint, @content::bytea)
 ON CONFLICT (sha256) DO NOTHING;
 
--- name: EventGet :one
-SELECT *
-FROM events
-WHERE id = @id::bigint;
-
 -- name: EventPartitionsEnsure :one
 SELECT casetrail_ensure_partitions(@from_month::date, @months::integer)::integer AS created;

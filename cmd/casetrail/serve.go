@@ -106,6 +106,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Config:   cfg,
 		Ingest:   ingest.NewService(cfg, st, st, ingest.NewMetrics(reg)),
 		Ready:    st,
+		Reads:    st,
 		Logger:   log,
 		Registry: reg,
 		Draining: draining,

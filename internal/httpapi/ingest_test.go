@@ -47,7 +47,8 @@ type testBundle struct {
 }
 
 type setupOpts struct {
-	dbURL string // connect through this URL instead (e.g. a proxy)
+	dbURL    string // connect through this URL instead (e.g. a proxy)
+	readKeys []config.ReadKey
 }
 
 func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
@@ -76,12 +77,16 @@ func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
 		},
 		ReadKeys: []config.ReadKey{{Name: "ann", Role: config.RoleAnalyst, Key: "analyst-key-0123456789"}},
 	}
+	if o.readKeys != nil {
+		cfg.ReadKeys = o.readKeys
+	}
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()
 	h := httpapi.NewServer(httpapi.Deps{
 		Config:   cfg,
 		Ingest:   ingest.NewService(cfg, st, st, ingest.NewMetrics(reg)),
 		Ready:    st,
+		Reads:    st,
 		Logger:   log,
 		Registry: reg,
 	})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/casetrail/casetrail/internal/ingest"
 	"github.com/casetrail/casetrail/internal/store"
+	"github.com/casetrail/casetrail/internal/timeline"
 )
 
 // Problem is an RFC 9457 problem detail.
@@ -50,7 +51,10 @@ func titleOf(cause string) string {
 // logged, and an internal error's text never reaches the client.
 func (s *server) writeError(c *gin.Context, err error) {
 	var ie *ingest.Error
+	var bad *timeline.InvalidParam
 	switch {
+	case errors.As(err, &bad):
+		writeProblem(c, http.StatusBadRequest, "invalid_parameter", bad.Error())
 	case errors.As(err, &ie):
 		p := Problem{Type: problemType + ie.Cause, Title: titleOf(ie.Cause), Status: ie.Status, Detail: ie.Detail}
 		if ie.RejectedID != 0 {

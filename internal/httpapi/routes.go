@@ -5,6 +5,8 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/casetrail/casetrail/internal/config"
 )
 
 // routes is the whole route table; api/openapi.yaml documents every entry.
@@ -16,6 +18,15 @@ func (s *server) routes(r *gin.Engine) {
 
 	r.POST("/v1/ingest/:source", s.handleIngest())
 	r.POST("/v1/ingest/:source/:event", s.handleIngest())
+
+	anyReader := s.requireReader(config.RoleAnalyst, config.RoleAuditor, config.RoleAdmin)
+	v1 := r.Group("/v1")
+	v1.GET("/cases/:caseId/timeline", anyReader, s.handleCaseTimeline())
+	v1.GET("/contacts/:contact/timeline", anyReader, s.handleContactTimeline())
+	v1.GET("/events", anyReader, s.handleFeed())
+	v1.GET("/events/:id", anyReader, s.handleEvent())
+	v1.GET("/blobs/:sha256", s.requireReader(config.RoleAuditor), s.handleBlob())
+	v1.GET("/access-log", s.requireReader(config.RoleAdmin), s.handleAccessLog())
 
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, http.StatusNotFound, "not_found", "no such route: "+c.Request.Method+" "+c.Request.URL.Path)

@@ -26,6 +26,7 @@ type Deps struct {
 	Config   *config.Config
 	Ingest   *ingest.Service
 	Ready    Readiness
+	Reads    Reads
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	// Draining turns /readyz to 503 while the server shuts down, so that a

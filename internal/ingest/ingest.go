@@ -216,15 +216,32 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		ev.OccurredAt = n.OccurredAt.UTC()
 	}
 	if n.Actor != nil {
-		ev.Actor, _ = json.Marshal(n.Actor)
+		ev.Actor, _ = json.Marshal(actor{ID: n.Actor.ID, Name: n.Actor.Name, Email: n.Actor.Email})
 	}
 	if len(n.Changes) > 0 {
-		ev.Changes, _ = json.Marshal(n.Changes)
+		cs := make([]change, len(n.Changes))
+		for i, c := range n.Changes {
+			cs[i] = change{Field: c.Field, From: c.From, To: c.To}
+		}
+		ev.Changes, _ = json.Marshal(cs)
 	}
 	for _, b := range n.Blobs {
 		ev.Blobs = append(ev.Blobs, store.Blob{SHA256: b.SHA256, Content: b.Content})
 	}
 	return ev, nil
+}
+
+// actor and change are stored in the shape the read API shows them.
+type actor struct {
+	ID    string `json:"id,omitempty"`
+	Name  string `json:"name,omitempty"`
+	Email string `json:"email,omitempty"`
+}
+
+type change struct {
+	Field string `json:"field"`
+	From  string `json:"from"`
+	To    string `json:"to"`
 }
 
 // refuseTooLarge answers 413. The part that was read is kept when the

@@ -62,6 +62,15 @@ func (m *Migrator) Down(ctx context.Context, out io.Writer) error {
 	return interpretError(err)
 }
 
+// DownTo rolls back every migration above version.
+func (m *Migrator) DownTo(ctx context.Context, version int64, out io.Writer) error {
+	results, err := m.provider.DownTo(ctx, version)
+	for _, r := range results {
+		fmt.Fprintf(out, "migrated down %s\n", r.Source.Path)
+	}
+	return interpretError(err)
+}
+
 // Status writes one line per migration.
 func (m *Migrator) Status(ctx context.Context, out io.Writer) error {
 	statuses, err := m.provider.Status(ctx)

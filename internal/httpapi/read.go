@@ -1,0 +1,363 @@
+package httpapi
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/normalize"
+	"github.com/casetrail/casetrail/internal/redact"
+	"github.com/casetrail/casetrail/internal/store"
+	"github.com/casetrail/casetrail/internal/timeline"
+)
+
+// Reads is what the read routes need of the store.
+type Reads interface {
+	timeline.Reader
+	Event(ctx context.Context, id int64) (store.EventDetail, error)
+	Blob(ctx context.Context, sha256 []byte) ([]byte, error)
+	RecordAccess(ctx context.Context, a store.Access) error
+	AccessLog(ctx context.Context, afterID int64, keyName *string, limit int) ([]store.Access, error)
+}
+
+type readKey struct {
+	hash [32]byte
+	key  config.ReadKey
+}
+
+const readerKey = "casetrail.reader"
+
+// requireReader authenticates a bearer read key and admits the given roles.
+// Ingest credentials are not read keys and get 401 here.
+func (s *server) requireReader(roles ...string) gin.HandlerFunc {
+	keys := make([]readKey, len(s.Config.ReadKeys))
+	for i, k := range s.Config.ReadKeys {
+		keys[i] = readKey{hash: sha256.Sum256([]byte(k.Key)), key: k}
+	}
+	return func(c *gin.Context) {
+		scheme, token, _ := strings.Cut(c.GetHeader("Authorization"), " ")
+		if !strings.EqualFold(scheme, "Bearer") || token == "" {
+			c.Header("WWW-Authenticate", `Bearer realm="casetrail"`)
+			writeProblem(c, http.StatusUnauthorized, "unauthorized", "a read key is required: Authorization: Bearer <key>")
+			return
+		}
+		sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+		match := -1
+		for i := range keys { // every key, in constant time
+			if subtle.ConstantTimeCompare(sum[:], keys[i].hash[:]) == 1 {
+				match = i
+			}
+		}
+		if match < 0 {
+			writeProblem(c, http.StatusUnauthorized, "unauthorized", "unknown read key")
+			return
+		}
+		k := keys[match].key
+		if !slices.Contains(roles, k.Role) {
+			writeProblem(c, http.StatusForbidden, "forbidden", "the "+k.Role+" role may not use this route")
+			return
+		}
+		c.Set(readerKey, k)
+		c.Next()
+	}
+}
+
+func reader(c *gin.Context) config.ReadKey {
+	k, _ := c.Get(readerKey)
+	rk, _ := k.(config.ReadKey)
+	return rk
+}
+
+// fullView: only auditors see PHI, and every one of their requests is
+// recorded.
+func fullView(c *gin.Context) bool { return reader(c).Role == config.RoleAuditor }
+
+// respond sends a JSON answer. For an auditor the access is recorded first:
+// if it cannot be recorded, the data is not sent.
+func (s *server) respond(c *gin.Context, status int, body any, eventIDs []int64) {
+	if err := s.recordAccess(c, status, eventIDs); err != nil {
+		s.writeError(c, err)
+		return
+	}
+	c.JSON(status, body)
+}
+
+func (s *server) recordAccess(c *gin.Context, status int, eventIDs []int64) error {
+	k := reader(c)
+	if k.Role != config.RoleAuditor {
+		return nil
+	}
+	params := map[string]any{}
+	for name, vals := range c.Request.URL.Query() {
+		params[name] = vals
+	}
+	for _, p := range c.Params {
+		params[p.Key] = p.Value
+	}
+	raw, _ := json.Marshal(params)
+	return s.Reads.RecordAccess(c.Request.Context(), store.Access{
+		KeyName:  k.Name,
+		Role:     k.Role,
+		Method:   c.Request.Method,
+		Route:    c.FullPath(),
+		Path:     c.Request.URL.Path,
+		Params:   raw,
+		Status:   status,
+		EventIDs: eventIDs,
+	})
+}
+
+func eventIDs(events []timeline.Event) []int64 {
+	ids := make([]int64, 0, len(events))
+	for _, e := range events {
+		id, _ := strconv.ParseInt(e.ID, 10, 64)
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (s *server) normalizeOptions() normalize.Options {
+	return normalize.Options{DefaultCountryCode: s.Config.PhoneDefaultCountryCode}
+}
+
+func (s *server) handleCaseTimeline() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		l, err := timeline.Timeline(c.Request.Context(), s.Reads, timeline.TimelineRequest{
+			CaseID: c.Param("caseId"), Query: c.Request.URL.Query(),
+		}, s.normalizeOptions(), fullView(c))
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		s.respond(c, http.StatusOK, l, eventIDs(l.Data))
+	}
+}
+
+func (s *server) handleContactTimeline() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		l, err := timeline.Timeline(c.Request.Context(), s.Reads, timeline.TimelineRequest{
+			Contact: c.Param("contact"), Query: c.Request.URL.Query(),
+		}, s.normalizeOptions(), fullView(c))
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		s.respond(c, http.StatusOK, l, eventIDs(l.Data))
+	}
+}
+
+// handleFeed serves GET /v1/events: a JSON page, or with Accept:
+// application/x-ndjson every event after the cursor, streamed.
+func (s *server) handleFeed() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if strings.Contains(c.GetHeader("Accept"), "application/x-ndjson") {
+			s.streamFeed(c)
+			return
+		}
+		l, err := timeline.FeedPage(c.Request.Context(), s.Reads, c.Request.URL.Query(), fullView(c))
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		s.respond(c, http.StatusOK, l, eventIDs(l.Data))
+	}
+}
+
+func (s *server) streamFeed(c *gin.Context) {
+	ctx := c.Request.Context()
+	var ids []int64
+	started := false
+	w := bufio.NewWriterSize(c.Writer, 64<<10)
+	enc := json.NewEncoder(w)
+	next, err := timeline.FeedStream(ctx, s.Reads, c.Request.URL.Query(), fullView(c), func(e timeline.Event) error {
+		if !started {
+			c.Header("Content-Type", "application/x-ndjson")
+			c.Status(http.StatusOK)
+			started = true
+		}
+		if fullView(c) {
+			id, _ := strconv.ParseInt(e.ID, 10, 64)
+			ids = append(ids, id)
+		}
+		return enc.Encode(e)
+	})
+	if err != nil && !started {
+		s.writeError(c, err)
+		return
+	}
+	if !started {
+		c.Header("Content-Type", "application/x-ndjson")
+		c.Status(http.StatusOK)
+	}
+	if next != nil {
+		// The trailer-like last line lets an exporter resume exactly here.
+		enc.Encode(map[string]any{"page": timeline.Page{NextCursor: next}}) //nolint:errcheck
+	}
+	w.Flush() //nolint:errcheck
+	if err != nil {
+		s.Logger.Error("feed stream ended early", "err", err)
+	}
+	// A stream's content cannot wait for the log row (it is already sent),
+	// so the row is written as soon as the stream ends; a failure is logged.
+	if rerr := s.recordAccess(c, http.StatusOK, ids); rerr != nil {
+		s.Logger.Error("recording an auditor's feed export", "err", rerr)
+	}
+}
+
+// EventDetail is GET /v1/events/{id}.
+type EventDetail struct {
+	timeline.Event
+	Payload        json.RawMessage `json:"payload"`
+	PayloadLossy   bool            `json:"payloadLossy"`
+	Reply          json.RawMessage `json:"reply,omitempty"`
+	Credential     string          `json:"credential"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+	ContentType    string          `json:"contentType"`
+	BodySHA256     string          `json:"bodySha256"`
+	// RawBody is the body exactly as received (base64), for auditors.
+	RawBody *string `json:"rawBody,omitempty"`
+}
+
+func (s *server) handleEvent() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id, err := strconv.ParseInt(c.Param("id"), 10, 64)
+		if err != nil || id <= 0 {
+			writeProblem(c, http.StatusNotFound, "not_found", "no event with this id")
+			return
+		}
+		e, err := s.Reads.Event(c.Request.Context(), id)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		full := fullView(c)
+		d := EventDetail{
+			Event: timeline.FromRow(store.EventRow{
+				ID: e.ID, ReceivedAt: e.ReceivedAt, OccurredAt: e.OccurredAt, Source: e.Source, Kind: e.Kind,
+				Type: e.Type, CaseID: e.CaseID, Phone: e.Phone, CustomerID: e.CustomerID,
+				ConversationID: e.ConversationID, AgentID: e.AgentID, WorkItemID: e.WorkItemID, Queue: e.Queue,
+				TimeInQueueMs: e.TimeInQueueMs, IsOutbound: e.IsOutbound, Actor: e.Actor, Changes: e.Changes,
+				Summary: e.Summary,
+			}, full),
+			Payload:        e.Doc,
+			PayloadLossy:   e.DocLossy,
+			Reply:          e.Reply,
+			Credential:     e.Credential,
+			IdempotencyKey: e.IdempotencyKey,
+			ContentType:    e.ContentType,
+			BodySHA256:     hex.EncodeToString(e.BodySha256),
+		}
+		if len(d.Payload) == 0 {
+			d.Payload = json.RawMessage("null")
+		}
+		if full {
+			raw := base64.StdEncoding.EncodeToString(e.Body)
+			d.RawBody = &raw
+		} else {
+			d.Payload = redact.Document(d.Payload)
+		}
+		s.respond(c, http.StatusOK, d, []int64{e.ID})
+	}
+}
+
+// handleBlob returns attachment content, to auditors only.
+func (s *server) handleBlob() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		sum, err := hex.DecodeString(c.Param("sha256"))
+		if err != nil || len(sum) != sha256.Size {
+			writeProblem(c, http.StatusNotFound, "not_found", "no blob with this SHA-256")
+			return
+		}
+		content, err := s.Reads.Blob(c.Request.Context(), sum)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		if err := s.recordAccess(c, http.StatusOK, nil); err != nil {
+			s.writeError(c, err)
+			return
+		}
+		c.Data(http.StatusOK, "application/octet-stream", content)
+	}
+}
+
+// AccessEntry is one row of GET /v1/access-log.
+type AccessEntry struct {
+	ID       string          `json:"id"`
+	At       time.Time       `json:"at"`
+	KeyName  string          `json:"keyName"`
+	Role     string          `json:"role"`
+	Method   string          `json:"method"`
+	Route    string          `json:"route"`
+	Path     string          `json:"path"`
+	Params   json.RawMessage `json:"params"`
+	Status   int             `json:"status"`
+	EventIDs []string        `json:"eventIds"`
+}
+
+// AccessLogListing is the envelope of GET /v1/access-log.
+type AccessLogListing struct {
+	Data []AccessEntry `json:"data"`
+	Page timeline.Page `json:"page"`
+}
+
+func (s *server) handleAccessLog() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		q := c.Request.URL.Query()
+		limit := timeline.DefaultLimit
+		if v := q.Get("limit"); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 || n > timeline.MaxLimit {
+				s.writeError(c, &timeline.InvalidParam{Param: "limit", Detail: "must be a whole number from 1 to 500"})
+				return
+			}
+			limit = n
+		}
+		var after int64
+		if v := q.Get("cursor"); v != "" {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				s.writeError(c, &timeline.InvalidParam{Param: "cursor", Detail: "is not a cursor this server issued"})
+				return
+			}
+			after = n
+		}
+		var keyName *string
+		if v := q.Get("keyName"); v != "" {
+			keyName = &v
+		}
+		rows, err := s.Reads.AccessLog(c.Request.Context(), after, keyName, limit+1)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		out := AccessLogListing{Data: make([]AccessEntry, 0, len(rows))}
+		if len(rows) > limit {
+			rows = rows[:limit]
+			out.Page.HasMore = true
+			next := strconv.FormatInt(rows[len(rows)-1].ID, 10)
+			out.Page.NextCursor = &next
+		}
+		for _, r := range rows {
+			ids := make([]string, len(r.EventIDs))
+			for i, id := range r.EventIDs {
+				ids[i] = strconv.FormatInt(id, 10)
+			}
+			out.Data = append(out.Data, AccessEntry{ID: strconv.FormatInt(r.ID, 10), At: r.At.UTC(), KeyName: r.KeyName,
+				Role: r.Role, Method: r.Method, Route: r.Route, Path: r.Path, Params: r.Params, Status: r.Status, EventIDs: ids})
+		}
+		c.JSON(http.StatusOK, out)
+	}
+}

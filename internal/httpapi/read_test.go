@@ -1,0 +1,497 @@
+package httpapi_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/config"
+)
+
+const (
+	analystKey = "analyst-key-0123456789"
+	auditorKey = "auditor-key-0123456789"
+	adminKey   = "admin-key-0123456789ab"
+)
+
+type listing struct {
+	Data []apiEvent `json:"data"`
+	Page struct {
+		NextCursor *string `json:"nextCursor"`
+		HasMore    bool    `json:"hasMore"`
+	} `json:"page"`
+}
+
+type apiEvent struct {
+	ID          string          `json:"id"`
+	Type        string          `json:"type"`
+	Kind        string          `json:"kind"`
+	OccurredAt  time.Time       `json:"occurredAt"`
+	CaseID      *string         `json:"caseId"`
+	Summary     string          `json:"summary"`
+	Actor       json.RawMessage `json:"actor"`
+	Changes     json.RawMessage `json:"changes"`
+	Data        map[string]any  `json:"data"`
+	Correlation *struct {
+		MatchedBy string `json:"matchedBy"`
+	} `json:"correlation"`
+	Payload json.RawMessage `json:"payload"`
+	RawBody *string         `json:"rawBody"`
+}
+
+func (b *testBundle) read(t *testing.T, key, path string) response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, b.url+path, nil)
+	require.NoError(t, err)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(t, err)
+	return response{status: res.StatusCode, header: res.Header, body: raw}
+}
+
+func (b *testBundle) list(t *testing.T, key, path string) listing {
+	t.Helper()
+	res := b.read(t, key, path)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	var l listing
+	require.NoError(t, json.Unmarshal(res.body, &l))
+	return l
+}
+
+// walk reads every page of a listing and returns the events in order.
+func (b *testBundle) walk(t *testing.T, key, path string, q url.Values) []apiEvent {
+	t.Helper()
+	var all []apiEvent
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 1000, "pagination does not end")
+		l := b.list(t, key, path+"?"+q.Encode())
+		all = append(all, l.Data...)
+		if !l.Page.HasMore {
+			return all
+		}
+		require.NotNil(t, l.Page.NextCursor)
+		q.Set("cursor", *l.Page.NextCursor)
+	}
+}
+
+// fixture is what the generated store holds, known independently of the API.
+type fixture struct {
+	caseEvents  map[string][]string // case id -> ids of its own events
+	correlated  map[string][]string // case id -> ids of service-hook events with its phone
+	unrelated   []string
+	byType      map[string][]string
+	phoneOfCase map[string]string
+}
+
+// populate ingests a few hundred events over HTTP: 8 cases with 25 events
+// each (status changes, orders, comments) whose payload carries the case's
+// phone, and contact-center events for those phones and for strangers.
+func populate(t *testing.T, b *testBundle) fixture {
+	t.Helper()
+	f := fixture{caseEvents: map[string][]string{}, correlated: map[string][]string{}, byType: map[string][]string{}, phoneOfCase: map[string]string{}}
+	base := time.Date(2024, 3, 1, 9, 0, 0, 0, time.UTC)
+	types := []string{"CHANGE_CASE_STATUS", "ORDER_CREATED", "ORDER_STATUS_CHANGED", "ADD_CASE_COMMENT", "PAYMENT_ADDED"}
+	for c := range 8 {
+		caseID := fmt.Sprintf("case-%d", c)
+		phone := fmt.Sprintf("+4477009001%02d", c)
+		f.phoneOfCase[caseID] = phone
+		for i := range 25 {
+			typ := types[i%len(types)]
+			// Several events share a timestamp so that ties are broken by id.
+			at := base.Add(time.Duration(c)*time.Hour + time.Duration(i/3)*time.Minute)
+			body := fmt.Sprintf(`{"event":%q,"payload":{"caseId":%q,"contactPhoneNumber":%q,"changeStatus":{"caseId":%q,"oldStatus":"Open","newStatus":"Step%d","changeDate":%q},"order":{"id":"o-%d-%d","status":"new","createdAt":%q},"comment":{"id":"cm-%d","text":"note %d","createdAt":%q},"payment":{"id":"p-%d","amount":%d,"createdAt":%q}}}`,
+				typ, caseID, phone, caseID, i, at.Format(time.RFC3339), c, i, at.Format(time.RFC3339), i, i, at.Format(time.RFC3339), i, i, at.Format(time.RFC3339))
+			res := b.signed(t, config.KindCaseUpdates, "", []byte(body), nil)
+			require.Equal(t, 200, res.status, string(res.body))
+			id := res.json(t)["id"].(string)
+			f.caseEvents[caseID] = append(f.caseEvents[caseID], id)
+			f.byType[typ] = append(f.byType[typ], id)
+		}
+		// Abandons and outbound calls for this case's phone, written in
+		// other formats.
+		for i := range 4 {
+			at := base.Add(time.Duration(c)*time.Hour + time.Duration(i)*7*time.Minute)
+			national := "0044 7700 9001" + phone[len(phone)-2:]
+			body := fmt.Sprintf(`{"customerPhoneNumber":%q,"timeInQueue":%d,"timestamp":%q,"queue":"Q%d"}`, national, 10+i, at.Format(time.RFC3339), c%2)
+			res := b.signed(t, config.KindServiceHooks, "abandoned-conversation", []byte(body), nil)
+			require.Equal(t, 200, res.status, string(res.body))
+			f.correlated[caseID] = append(f.correlated[caseID], res.json(t)["id"].(string))
+		}
+		body := fmt.Sprintf(`{"agentID":"agent-%d","targetPhoneNumber":%q,"Timestamp":%q}`, c, phone, base.Add(time.Duration(c)*time.Hour+30*time.Minute).Format(time.RFC3339))
+		res := b.signed(t, config.KindServiceHooks, "outbound-call", []byte(body), nil)
+		require.Equal(t, 200, res.status)
+		f.correlated[caseID] = append(f.correlated[caseID], res.json(t)["id"].(string))
+	}
+	for i := range 20 {
+		body := fmt.Sprintf(`{"customerPhoneNumber":"+1415555%04d","timeInQueue":5,"timestamp":%q,"queue":"Q9"}`, i, base.Add(time.Duration(i)*time.Minute).Format(time.RFC3339))
+		res := b.signed(t, config.KindServiceHooks, "abandoned-conversation", []byte(body), nil)
+		require.Equal(t, 200, res.status)
+		f.unrelated = append(f.unrelated, res.json(t)["id"].(string))
+	}
+	return f
+}
+
+func withReadKeys(t *testing.T) *testBundle {
+	return setup(t, func(o *setupOpts) {
+		o.readKeys = []config.ReadKey{
+			{Name: "ann", Role: config.RoleAnalyst, Key: analystKey},
+			{Name: "bob", Role: config.RoleAuditor, Key: auditorKey},
+			{Name: "ops", Role: config.RoleAdmin, Key: adminKey},
+		}
+	})
+}
+
+func ids(events []apiEvent) []string {
+	out := make([]string, len(events))
+	for i, e := range events {
+		out[i] = e.ID
+	}
+	return out
+}
+
+func sorted(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+func TestCaseTimeline(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	f := populate(t, b)
+
+	caseID := "case-3"
+	want := append(slices.Clone(f.caseEvents[caseID]), f.correlated[caseID]...)
+
+	for _, order := range []string{"asc", "desc"} {
+		for _, limit := range []string{"1", "7", "100", "500"} {
+			q := url.Values{"order": {order}, "limit": {limit}}
+			got := b.walk(t, analystKey, "/v1/cases/"+caseID+"/timeline", q)
+			require.Equal(t, sorted(want), sorted(ids(got)), "order=%s limit=%s: every event exactly once", order, limit)
+			for i := 1; i < len(got); i++ {
+				prev, cur := got[i-1], got[i]
+				less := prev.OccurredAt.Before(cur.OccurredAt) || prev.OccurredAt.Equal(cur.OccurredAt) && idLess(prev.ID, cur.ID)
+				if order == "desc" {
+					less = cur.OccurredAt.Before(prev.OccurredAt) || cur.OccurredAt.Equal(prev.OccurredAt) && idLess(cur.ID, prev.ID)
+				}
+				require.True(t, less, "order=%s: %v then %v", order, prev, cur)
+			}
+		}
+	}
+
+	// Correlation: the case's own events by caseId, contact-center events by
+	// phone; nobody else's events.
+	got := b.walk(t, analystKey, "/v1/cases/"+caseID+"/timeline", url.Values{"limit": {"500"}})
+	for _, e := range got {
+		require.NotNil(t, e.Correlation)
+		if slices.Contains(f.caseEvents[caseID], e.ID) {
+			require.Equal(t, "caseId", e.Correlation.MatchedBy)
+		} else {
+			require.Equal(t, "phone", e.Correlation.MatchedBy)
+			require.Equal(t, "service-hooks", e.Kind)
+		}
+		require.NotContains(t, f.unrelated, e.ID)
+	}
+
+	// Wildcard type filter with pagination.
+	got = b.walk(t, analystKey, "/v1/cases/"+caseID+"/timeline", url.Values{"types": {"ORDER_*"}, "limit": {"2"}})
+	require.NotEmpty(t, got)
+	var wantOrders []string
+	for _, id := range f.caseEvents[caseID] {
+		if slices.Contains(f.byType["ORDER_CREATED"], id) || slices.Contains(f.byType["ORDER_STATUS_CHANGED"], id) {
+			wantOrders = append(wantOrders, id)
+		}
+	}
+	require.Equal(t, sorted(wantOrders), sorted(ids(got)))
+	got = b.walk(t, analystKey, "/v1/cases/"+caseID+"/timeline", url.Values{"types": {"CHANGE_CASE_STATUS,abandoned-*"}})
+	for _, e := range got {
+		require.True(t, e.Type == "CHANGE_CASE_STATUS" || e.Type == "abandoned-conversation", e.Type)
+	}
+	// '_' in a type is literal, not a LIKE wildcard.
+	require.Empty(t, b.list(t, analystKey, "/v1/cases/"+caseID+"/timeline?types=ORDER_CREATEDX").Data)
+	require.Empty(t, b.list(t, analystKey, "/v1/cases/"+caseID+"/timeline?types=ORDERXCREATED").Data)
+
+	// Time window, with offsets.
+	from := "2024-03-01T12:05:00%2B00:00"
+	to := "2024-03-01T14:10:00%2B02:00" // 12:10 UTC
+	l := b.list(t, analystKey, "/v1/cases/"+caseID+"/timeline?from="+from+"&to="+to+"&limit=500")
+	require.NotEmpty(t, l.Data)
+	for _, e := range l.Data {
+		require.False(t, e.OccurredAt.Before(time.Date(2024, 3, 1, 12, 5, 0, 0, time.UTC)))
+		require.True(t, e.OccurredAt.Before(time.Date(2024, 3, 1, 12, 10, 0, 0, time.UTC)))
+	}
+
+	// A cursor is bound to its filters.
+	first := b.list(t, analystKey, "/v1/cases/"+caseID+"/timeline?limit=2")
+	require.True(t, first.Page.HasMore)
+	res := b.read(t, analystKey, "/v1/cases/"+caseID+"/timeline?limit=2&order=desc&cursor="+*first.Page.NextCursor)
+	require.Equal(t, 400, res.status)
+	res = b.read(t, analystKey, "/v1/cases/case-4/timeline?limit=2&cursor="+*first.Page.NextCursor)
+	require.Equal(t, 400, res.status)
+	res = b.read(t, analystKey, "/v1/cases/"+caseID+"/timeline?cursor=garbage")
+	require.Equal(t, 400, res.status)
+	for _, bad := range []string{"limit=0", "limit=501", "limit=x", "order=sideways", "from=yesterday", "from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z"} {
+		res = b.read(t, analystKey, "/v1/cases/"+caseID+"/timeline?"+bad)
+		require.Equal(t, 400, res.status, bad)
+		require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
+	}
+
+	// An unknown case has an empty timeline.
+	empty := b.list(t, analystKey, "/v1/cases/nope/timeline")
+	require.Empty(t, empty.Data)
+	require.False(t, empty.Page.HasMore)
+	require.Nil(t, empty.Page.NextCursor)
+}
+
+func idLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func TestContactTimeline(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	f := populate(t, b)
+	caseID := "case-5"
+	want := append(slices.Clone(f.caseEvents[caseID]), f.correlated[caseID]...)
+	// The same contact written in several formats.
+	for _, contact := range []string{"+447700900105", "0044 7700 900105", "+44 (7700) 900-105"} {
+		got := b.walk(t, analystKey, "/v1/contacts/"+url.PathEscape(contact)+"/timeline", url.Values{"limit": {"9"}})
+		require.Equal(t, sorted(want), sorted(ids(got)), contact)
+		for _, e := range got {
+			require.Equal(t, "phone", e.Correlation.MatchedBy)
+		}
+	}
+}
+
+func TestRolesAndRedaction(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	body := []byte(`{"event":"ADD_CASE_COMMENT","payload":{"caseId":"case-phi","contactPhoneNumber":"+447700900123","contactEmail":"pat@example.com","comment":{"id":"c1","text":"diagnosis: flu","isRestricted":true,"createdAt":"2024-01-01T00:00:00Z","author":{"firstName":"Ann","lastName":"Lee"},"attachments":[{"id":"a1","isPHI":true,"fileName":"xray.png","content":"aGVsbG8gd29ybGQ="}]}}}`)
+	res := b.signed(t, config.KindCaseUpdates, "", body, nil)
+	require.Equal(t, 200, res.status)
+	id := res.json(t)["id"].(string)
+
+	// Analyst: masked phone, redacted content, no raw body.
+	res = b.read(t, analystKey, "/v1/events/"+id)
+	require.Equal(t, 200, res.status, string(res.body))
+	var analyst apiEvent
+	require.NoError(t, json.Unmarshal(res.body, &analyst))
+	require.Nil(t, analyst.RawBody)
+	require.Equal(t, "+44*******123", analyst.Data["phone"])
+	require.NotContains(t, string(res.body), "diagnosis")
+	require.NotContains(t, string(res.body), "xray.png")
+	require.NotContains(t, string(res.body), "pat@example.com")
+	require.NotContains(t, string(res.body), "+447700900123")
+	require.Contains(t, string(analyst.Payload), `"[redacted]"`)
+
+	// Auditor: everything, including the raw body byte for byte and the blob.
+	res = b.read(t, auditorKey, "/v1/events/"+id)
+	require.Equal(t, 200, res.status)
+	var auditor apiEvent
+	require.NoError(t, json.Unmarshal(res.body, &auditor))
+	require.Equal(t, "+447700900123", auditor.Data["phone"])
+	require.NotNil(t, auditor.RawBody)
+	raw, err := base64.StdEncoding.DecodeString(*auditor.RawBody)
+	require.NoError(t, err)
+	require.Equal(t, body, raw)
+	require.Contains(t, string(auditor.Payload), "diagnosis: flu")
+	var doc struct {
+		Payload struct {
+			Comment struct {
+				Attachments []struct {
+					Content struct {
+						SHA256 string `json:"sha256"`
+						Size   int    `json:"size"`
+					} `json:"content"`
+				} `json:"attachments"`
+			} `json:"comment"`
+		} `json:"payload"`
+	}
+	require.NoError(t, json.Unmarshal(auditor.Payload, &doc))
+	sha := doc.Payload.Comment.Attachments[0].Content.SHA256
+	require.Len(t, sha, 64)
+	res = b.read(t, auditorKey, "/v1/blobs/"+sha)
+	require.Equal(t, 200, res.status)
+	require.Equal(t, "hello world", string(res.body))
+	require.Equal(t, 403, b.read(t, analystKey, "/v1/blobs/"+sha).status)
+	require.Equal(t, 404, b.read(t, auditorKey, "/v1/blobs/"+strings.Repeat("0", 64)).status)
+
+	// Timelines redact too.
+	l := b.list(t, analystKey, "/v1/cases/case-phi/timeline")
+	require.Len(t, l.Data, 1)
+	require.Equal(t, "+44*******123", l.Data[0].Data["phone"])
+
+	// Credentials and roles.
+	require.Equal(t, 401, b.read(t, "", "/v1/cases/case-phi/timeline").status)
+	require.Equal(t, 401, b.read(t, "not-a-key-at-all-000", "/v1/cases/case-phi/timeline").status)
+	require.Equal(t, 401, b.read(t, shNewKey, "/v1/cases/case-phi/timeline").status, "ingest keys cannot read")
+	require.Equal(t, 403, b.read(t, analystKey, "/v1/access-log").status)
+	require.Equal(t, 403, b.read(t, auditorKey, "/v1/access-log").status)
+	require.Equal(t, 404, b.read(t, analystKey, "/v1/events/999999").status)
+	require.Equal(t, 404, b.read(t, analystKey, "/v1/events/abc").status)
+}
+
+func TestAuditorAccessLog(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	f := populate(t, b)
+
+	type accessLog struct {
+		Data []struct {
+			KeyName  string         `json:"keyName"`
+			Route    string         `json:"route"`
+			Params   map[string]any `json:"params"`
+			EventIDs []string       `json:"eventIds"`
+		} `json:"data"`
+	}
+	logRows := func() accessLog {
+		res := b.read(t, adminKey, "/v1/access-log?limit=500")
+		require.Equal(t, 200, res.status, string(res.body))
+		var l accessLog
+		require.NoError(t, json.Unmarshal(res.body, &l))
+		return l
+	}
+	require.Empty(t, logRows().Data)
+
+	// Analyst and admin reads are not logged.
+	b.list(t, analystKey, "/v1/cases/case-1/timeline")
+	require.Empty(t, logRows().Data)
+
+	page := b.list(t, auditorKey, "/v1/cases/case-1/timeline?limit=10&types=ORDER_*")
+	rows := logRows().Data
+	require.Len(t, rows, 1)
+	require.Equal(t, "bob", rows[0].KeyName)
+	require.Equal(t, "/v1/cases/:caseId/timeline", rows[0].Route)
+	require.Equal(t, "case-1", rows[0].Params["caseId"])
+	require.Equal(t, ids(page.Data), rows[0].EventIDs)
+
+	id := f.caseEvents["case-2"][0]
+	b.read(t, auditorKey, "/v1/events/"+id)
+	rows = logRows().Data
+	require.Len(t, rows, 2)
+	require.Equal(t, []string{id}, rows[1].EventIDs)
+
+	feed := b.list(t, auditorKey, "/v1/events?limit=5")
+	rows = logRows().Data
+	require.Len(t, rows, 3)
+	require.Equal(t, ids(feed.Data), rows[2].EventIDs)
+
+	// The access log is append-only like everything else.
+	conn, err := pgx.Connect(context.Background(), b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), "DELETE FROM access_log")
+	require.Error(t, err)
+}
+
+func TestFeedIsCommitSafe(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	ctx := context.Background()
+	populate(t, b)
+
+	// Read the whole feed, page by page.
+	all := b.walk(t, analystKey, "/v1/events", url.Values{"limit": {"50"}})
+	require.Equal(t, b.count(t, "events"), len(all))
+
+	// A writer takes an id and holds its transaction open...
+	slow, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer slow.Close(ctx)
+	tx, err := slow.Begin(ctx)
+	require.NoError(t, err)
+	var slowID int64
+	require.NoError(t, tx.QueryRow(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256)
+		VALUES (now(), now(), 'service-hooks', 'service-hooks', 'outbound-call', 'test', 'slow', '\x7b7d', '\x00')
+		RETURNING id`).Scan(&slowID))
+
+	// ...while a later id commits first.
+	res := b.signed(t, config.KindServiceHooks, "outbound-call", []byte(`{"agentID":"fast"}`), nil)
+	require.Equal(t, 200, res.status)
+	fastID := res.json(t)["id"].(string)
+	require.True(t, idLess(fmt.Sprint(slowID), fastID))
+
+	// A reader that follows the cursor from the end of what it has read...
+	cursor := lastCursor(t, b, all)
+	page := b.list(t, analystKey, "/v1/events?cursor="+url.QueryEscape(cursor))
+	seen := ids(page.Data)
+	if page.Page.NextCursor != nil {
+		cursor = *page.Page.NextCursor
+	}
+
+	require.NoError(t, tx.Commit(ctx))
+
+	// ...still gets the slow event once it commits, and each event once.
+	page = b.list(t, analystKey, "/v1/events?cursor="+url.QueryEscape(cursor))
+	seen = append(seen, ids(page.Data)...)
+	require.ElementsMatch(t, []string{fmt.Sprint(slowID), fastID}, seen)
+}
+
+// lastCursor returns the feed cursor after the given (complete) walk.
+func lastCursor(t *testing.T, b *testBundle, all []apiEvent) string {
+	t.Helper()
+	q := url.Values{"limit": {fmt.Sprint(len(all))}}
+	l := b.list(t, analystKey, "/v1/events?"+q.Encode())
+	require.Equal(t, ids(all), ids(l.Data))
+	require.NotNil(t, l.Page.NextCursor)
+	return *l.Page.NextCursor
+}
+
+func TestFeedStreamsNDJSON(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	populate(t, b)
+	want := b.walk(t, analystKey, "/v1/events", url.Values{"limit": {"500"}})
+
+	req, _ := http.NewRequest(http.MethodGet, b.url+"/v1/events?source=service-hooks", nil)
+	req.Header.Set("Authorization", "Bearer "+analystKey)
+	req.Header.Set("Accept", "application/x-ndjson")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	require.Equal(t, "application/x-ndjson", res.Header.Get("Content-Type"))
+	var got []string
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	var trailer bool
+	for sc.Scan() {
+		var line map[string]any
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &line))
+		if _, ok := line["page"]; ok {
+			trailer = true
+			continue
+		}
+		require.Equal(t, "service-hooks", line["source"])
+		got = append(got, line["id"].(string))
+	}
+	require.True(t, trailer, "the stream ends with the cursor to resume from")
+	var wantHooks []string
+	for _, e := range want {
+		if e.Kind == "service-hooks" {
+			wantHooks = append(wantHooks, e.ID)
+		}
+	}
+	require.Equal(t, wantHooks, got)
+}

@@ -1,0 +1,359 @@
+package normalize
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// caseEvent says where one documented case-update event keeps its data.
+type caseEvent struct {
+	object  string // folded payload member holding the event data object
+	summary string // what happened, before " by <actor>"
+}
+
+// caseEvents covers the events whose payload objects the case platform
+// documents ("Case Updates Webhook Payload Format"). Other event names are
+// accepted and read generically.
+var caseEvents = map[string]caseEvent{
+	"ADD_CASE_COMMENT":     {"comment", "Comment added"},
+	"ADD_CASE_DECISION":    {"decision", "Decision added"},
+	"ADD_CASE_ATTACHMENT":  {"attachment", "Attachment added"},
+	"ADD_FORM_RESPONSE":    {"response", "Form response added"},
+	"ADD_CASE_ASSIGNEE":    {"assignees", "Assignee added"},
+	"REMOVE_CASE_ASSIGNEE": {"assignees", "Assignee removed"},
+	"PAYMENT_ADDED":        {"payment", "Payment added"},
+	"PAYMENT_COMPLETED":    {"payment", "Payment completed"},
+	"ORDER_CREATED":        {"order", "Order created"},
+	"ORDER_STATUS_CHANGED": {"order", "Order status changed"},
+	"ORDER_TRACKING_ADDED": {"order", "Order tracking added"},
+	"DELETE_ATTACHMENT":    {"deletedattachment", "Attachment deleted"},
+	"CREATE_CASE":          {"case", "Case created"},
+	"ESCALATE_CASE":        {"escalated", "Case escalated"},
+	"DEESCALATE_CASE":      {"escalated", "Case de-escalated"},
+	"DELETE_CASE_COMMENT":  {"deletedcomment", "Comment deleted"},
+	"ARCHIVE_CASE":         {"archivecase", "Case archived"},
+	"REOPEN_CASE":          {"archivecase", "Case reopened"},
+	"CHANGE_CASE_STATUS":   {"changestatus", "Status changed"},
+}
+
+// caseEventObjects are the event data members of the documented events; an
+// undocumented event that carries one of them is read the same way.
+var caseEventObjects = []string{
+	"changestatus", "escalated", "archivecase", "deletedcomment",
+	"deletedattachment", "comment", "decision", "attachment", "response",
+	"payment", "order",
+}
+
+// caseFields are full-case members: a payload with them is the case object
+// (the platform's "full case" mode), so its "id" is the case id.
+var caseFields = []string{
+	"casenumber", "status", "referencedate", "serviceid", "servicecategoryid",
+	"customerrecordid", "contactphonenumber", "contactemail", "unitid", "ticket",
+}
+
+// Where case payloads put people, most specific first.
+var (
+	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
+	phoneKeys = []string{"contactphonenumber", "phonenumber", "phone"}
+	custKeys  = []string{"customerrecordid", "customerid"}
+)
+
+func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) error {
+	if root.kind != kindObject {
+		return fmt.Errorf("%w: body is not a JSON object", ErrMissingEventType)
+	}
+	name := strings.TrimSpace(stringOf(root.get("event")))
+	if name == "" {
+		name = strings.TrimSpace(pathEvent)
+	}
+	if name == "" {
+		return ErrMissingEventType
+	}
+	if len(name) > maxEventNameLen {
+		return fmt.Errorf("%w: event name longer than %d bytes", ErrMissingEventType, maxEventNameLen)
+	}
+	ev.Type = name
+	upper := strings.ToUpper(name)
+	spec, documented := caseEvents[upper]
+
+	// Some senders put the fields at the top level instead of in "payload".
+	payload := root.obj("payload")
+	if payload == nil {
+		payload = root
+	}
+
+	// The event data is under its documented member, or, in the platform's
+	// "event data only" mode, may be the payload itself.
+	var evt *value
+	if documented {
+		if m := payload.get(spec.object); m != nil {
+			evt = m
+			if m.kind != kindObject {
+				// The assignee events carry a list, not an object; there is
+				// no event object to read ids or times from.
+				evt = &value{kind: kindObject}
+			}
+		}
+	}
+	if evt == nil {
+		evt = payload.obj(caseEventObjects...)
+	}
+	flat := evt == nil
+	if flat {
+		evt = payload
+	}
+
+	caseObj := payload.obj("case")
+	if caseObj == nil && upper == "CREATE_CASE" {
+		caseObj = payload
+	}
+	isCase := looksLikeCase(payload, flat)
+
+	// Case id, most specific first.
+	ev.CaseID = evt.str("caseid")
+	if ev.CaseID == "" {
+		ev.CaseID = payload.str("caseid")
+	}
+	if ev.CaseID == "" {
+		ev.CaseID = caseObj.str("id", "caseid")
+	}
+	if ev.CaseID == "" && isCase {
+		ev.CaseID = payload.str("id")
+	}
+	if ev.CaseID == "" {
+		ev.CaseID = root.str("caseid")
+	}
+
+	for _, o := range []*value{payload, caseObj, root} {
+		if ev.Phone == "" {
+			ev.Phone = phoneFrom(o, phoneKeys, opts)
+		}
+		if ev.CustomerID == "" {
+			ev.CustomerID = o.str(custKeys...)
+		}
+	}
+
+	ev.OccurredAt = caseOccurredAt(root, payload, evt, caseObj, upper, flat)
+
+	// The actor: whoever the event object names, else the payload's.
+	fromAssignee := false
+	for _, o := range []*value{evt, payload, root} {
+		if ev.Actor = actorFrom(o.get(actorKeys...)); ev.Actor != nil {
+			break
+		}
+	}
+
+	var assignees []string
+	if spec.object == "assignees" || !documented {
+		list := payload.get("assignees", "assignee")
+		if list == nil {
+			if p := root.get("payload"); p != nil && p.kind == kindArray {
+				list = p
+			}
+		}
+		var first *Actor
+		assignees, first = assigneesFrom(list)
+		if ev.Actor == nil && first != nil {
+			// Not the one who acted, but the only person the payload names;
+			// it still correlates the event with that user.
+			ev.Actor, fromAssignee = first, true
+		}
+	}
+
+	var what, note string
+	ev.Changes, what, note = caseChanges(upper, name, spec, documented, evt, caseObj, assignees)
+	if !fromAssignee {
+		what += by(ev.Actor)
+	}
+	if upper == "ADD_CASE_COMMENT" {
+		if a := evt.get("attachments"); a != nil && a.kind == kindArray && len(a.items) > 0 {
+			what += " with " + plural(len(a.items), "attachment", "attachments")
+		}
+	}
+	ev.Summary = what + note
+	return nil
+}
+
+// looksLikeCase reports whether obj is the full case object. When the event
+// data was not found separately (flat), the payload may itself be a payment
+// or an order, which have a status too, so more evidence is needed.
+func looksLikeCase(obj *value, flat bool) bool {
+	if obj.get("casenumber") != nil {
+		return true
+	}
+	n := 0
+	for _, f := range caseFields {
+		if obj.get(f) != nil {
+			n++
+		}
+	}
+	if flat {
+		return n >= 2 && obj.get("status") != nil
+	}
+	return n >= 1
+}
+
+// caseOccurredAt picks the event time. Events that add or create something
+// happened when that thing was created. Other events record a change to an
+// existing object, so that object's createdAt is older than the event and
+// comes after the envelope and case update times.
+func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool) *time.Time {
+	var pUpdated, pCreated *value
+	if !flat { // when flat, evt is the payload and already searched
+		pUpdated, pCreated = payload.get("updatedat"), payload.get("createdat")
+	}
+	envelope := []*value{
+		root.get("timestamp"),
+		root.get("createdat"),
+		payload.get("timestamp"),
+		payload.get("changedate"),
+	}
+	var candidates []*value
+	if strings.HasPrefix(upper, "ADD_") || strings.HasPrefix(upper, "CREATE_") ||
+		strings.HasSuffix(upper, "_CREATED") || upper == "PAYMENT_ADDED" {
+		candidates = append(candidates, evt.get("changedate"), evt.get("createdat"), evt.get("updatedat"))
+		if upper == "CREATE_CASE" {
+			candidates = append(candidates, caseObj.get("createdat"))
+		}
+		candidates = append(candidates, envelope...)
+		candidates = append(candidates, pUpdated, pCreated)
+	} else {
+		candidates = append(candidates, evt.get("changedate"), evt.get("updatedat"))
+		candidates = append(candidates, envelope...)
+		candidates = append(candidates, pUpdated, evt.get("createdat"), pCreated)
+	}
+	candidates = append(candidates, payload.get("referencedate"), caseObj.get("referencedate"))
+	for _, c := range candidates {
+		if t := parseTime(c); t != nil {
+			return t
+		}
+	}
+	return nil
+}
+
+// assigneesFrom reads [{assignee: {...}}, ...], [{...person...}] or a single
+// person, returning display names and the first person.
+func assigneesFrom(list *value) ([]string, *Actor) {
+	if list == nil {
+		return nil, nil
+	}
+	var people []*value
+	switch list.kind {
+	case kindArray:
+		for i := range list.items {
+			people = append(people, &list.items[i])
+		}
+	case kindObject:
+		people = append(people, list)
+	}
+	var names []string
+	var first *Actor
+	for _, p := range people {
+		if inner := p.obj("assignee", "user"); inner != nil {
+			p = inner
+		}
+		a := actorFrom(p)
+		if a == nil {
+			continue
+		}
+		if first == nil {
+			first = a
+		}
+		names = append(names, displayName(a))
+	}
+	return names, first
+}
+
+// caseChanges returns the changes an event records and its summary, split in
+// what happened and a trailing note that goes after " by <actor>".
+func caseChanges(upper, name string, spec caseEvent, documented bool, evt, caseObj *value, assignees []string) (changes []Change, summary, note string) {
+	summary = humanize(name)
+	if documented {
+		summary = spec.summary
+	}
+	statusNote := func(s string) string {
+		if s == "" {
+			return ""
+		}
+		return " (status " + clip(s, summaryPartLen) + ")"
+	}
+	switch upper {
+	case "CHANGE_CASE_STATUS":
+		from, to := evt.str("oldstatus"), evt.str("newstatus", "status")
+		if from != "" || to != "" {
+			changes = append(changes, Change{Field: "status", From: from, To: to})
+		}
+		switch {
+		case from != "" && to != "":
+			summary += " " + clip(from, summaryPartLen) + " -> " + clip(to, summaryPartLen)
+		case to != "":
+			summary += " to " + clip(to, summaryPartLen)
+		}
+	case "ESCALATE_CASE", "DEESCALATE_CASE":
+		on := upper == "ESCALATE_CASE"
+		if b := evt.flag("isescalated"); b != nil {
+			on = *b
+		}
+		changes = append(changes, boolChange("escalated", on))
+	case "ARCHIVE_CASE", "REOPEN_CASE":
+		on := upper == "ARCHIVE_CASE"
+		if b := evt.flag("isarchived"); b != nil {
+			on = *b
+		}
+		changes = append(changes, boolChange("archived", on))
+	case "ORDER_CREATED", "ORDER_STATUS_CHANGED":
+		if s := evt.str("status"); s != "" {
+			changes = append(changes, Change{Field: "order.status", To: s})
+			if upper == "ORDER_CREATED" {
+				note = statusNote(s)
+			} else {
+				summary += " to " + clip(s, summaryPartLen)
+			}
+		}
+	case "ORDER_TRACKING_ADDED":
+		if s := evt.str("trackingid"); s != "" {
+			changes = append(changes, Change{Field: "order.trackingId", To: s})
+		}
+	case "PAYMENT_ADDED", "PAYMENT_COMPLETED":
+		if s := evt.str("status"); s != "" {
+			changes = append(changes, Change{Field: "payment.status", To: s})
+			note = statusNote(s)
+		}
+	case "CREATE_CASE":
+		if s := caseObj.str("status"); s != "" {
+			changes = append(changes, Change{Field: "status", To: s})
+			note = statusNote(s)
+		}
+	case "ADD_CASE_ASSIGNEE", "REMOVE_CASE_ASSIGNEE":
+		for _, n := range assignees {
+			if upper == "ADD_CASE_ASSIGNEE" {
+				changes = append(changes, Change{Field: "assignee", To: n})
+			} else {
+				changes = append(changes, Change{Field: "assignee", From: n})
+			}
+		}
+		if len(assignees) > 1 {
+			summary = strings.Replace(summary, "Assignee", "Assignees", 1)
+		}
+		if len(assignees) > 0 {
+			summary += ": " + listNames(assignees)
+		}
+	}
+	return changes, summary, note
+}
+
+func boolChange(field string, on bool) Change {
+	if on {
+		return Change{Field: field, From: "false", To: "true"}
+	}
+	return Change{Field: field, From: "true", To: "false"}
+}
+
+func listNames(names []string) string {
+	const show = 3
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return strings.Join(names[:show], ", ") + fmt.Sprintf(" and %d more", len(names)-show)
+}

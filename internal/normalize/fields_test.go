@@ -1,0 +1,549 @@
+package normalize
+
+import (
+	"encoding/hex"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNormalizePhone(t *testing.T) {
+	t.Parallel()
+	const uk = "+447700900123"
+	tests := []struct {
+		raw, cc string
+		want    string // "" means not a phone number
+	}{
+		// One UK mobile number in the ways people and systems write it.
+		{"+447700900123", "", uk},
+		{"+44 7700 900123", "", uk},
+		{"+44 (0)7700 900123", "", uk},
+		{"+44-7700-900-123", "", uk},
+		{"+44.7700.900.123", "", uk},
+		{"(+44) 7700 900123", "", uk},
+		{"0044 7700 900123", "", uk},
+		{"0044 (0)7700 900123", "", uk},
+		{"tel:+44-7700-900123", "", uk},
+		{"  +44 7700\u00a0900123 ", "", uk},
+		{"447700900123", "", uk},
+		{"07700 900123", "44", uk},
+		{"07700900123", "44", uk},
+		{"(07700) 900-123", "44", uk},
+		{"7700 900123", "44", uk},
+		{"447700900123", "44", uk},
+		{"+44 7700 900123", "1", uk},
+		{"07700 900123", "+44", uk},
+
+		// One US number.
+		{"+1 (555) 010-0142", "", "+15550100142"},
+		{"1-555-010-0142", "", "+15550100142"},
+		{"(555) 010-0142", "1", "+15550100142"},
+		{"555.010.0142", "1", "+15550100142"},
+		{"15550100142", "1", "+15550100142"},
+
+		// The seed's short example is still E.164-sized.
+		{"+123456789", "", "+123456789"},
+
+		// Not phone numbers, or not confidently.
+		{"07700 900123", "", ""},      // national without a default code
+		{"5550100142", "", ""},        // 10 digits, no code
+		{"+44 7700", "", ""},          // too short
+		{"+1234567890123456", "", ""}, // 16 digits
+		{"+0447700900123", "", ""},    // country codes do not start with 0
+		{"+44+7700900123", "", ""},
+		{"7700+900123", "", ""},
+		{"jordan.patient@example.org", "44", ""},
+		{"6d820576a3864160a715312b4e9ac376", "44", ""},
+		{"48fad19d-1510-4c8f-bd73-44853f35019e", "44", ""},
+		{"+44 7700 900123 ext 4", "", ""},
+		{"anonymous", "44", ""},
+		{"", "44", ""},
+		{"+", "", ""},
+		{"00", "44", ""},
+		{"0", "44", ""},
+		{"07700 900123", "0044", ""}, // invalid default code is ignored
+		{"07700 900123", "abc", ""},
+		{strings.Repeat("1", 100), "", ""},
+	}
+	for _, tt := range tests {
+		got, ok := NormalizePhone(tt.raw, tt.cc)
+		if got != tt.want || ok != (tt.want != "") {
+			t.Errorf("NormalizePhone(%q, %q) = %q, %v; want %q", tt.raw, tt.cc, got, ok, tt.want)
+		}
+	}
+}
+
+func TestParseQueueTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		bare time.Duration
+		want time.Duration // -1: rejected
+	}{
+		{"42", 0, 42 * time.Second},
+		{"42", time.Second, 42 * time.Second},
+		{"42.5", time.Second, 42500 * time.Millisecond},
+		{"1500", time.Millisecond, 1500 * time.Millisecond},
+		{" 0 ", 0, 0},
+		{"1500ms", 0, 1500 * time.Millisecond},
+		{"1500 ms", time.Minute, 1500 * time.Millisecond},
+		{"42s", 0, 42 * time.Second},
+		{"42 sec", 0, 42 * time.Second},
+		{"42 Seconds", 0, 42 * time.Second},
+		{"1.5s", 0, 1500 * time.Millisecond},
+		{"1,5s", 0, 1500 * time.Millisecond},
+		{"1m30s", 0, 90 * time.Second},
+		{"1m 30s", 0, 90 * time.Second},
+		{"2 minutes 5 seconds", 0, 125 * time.Second},
+		{"1h2m3s", 0, time.Hour + 2*time.Minute + 3*time.Second},
+		{"2 mins", 0, 2 * time.Minute},
+		{"01:30", 0, 90 * time.Second},
+		{"90:00", 0, 90 * time.Minute},
+		{"00:01:30", 0, 90 * time.Second},
+		{"1:02:03", 0, time.Hour + 2*time.Minute + 3*time.Second},
+		{"00:00:42.250", 0, 42250 * time.Millisecond},
+		{"00:01:30.1234567", 0, 90*time.Second + 123456700*time.Nanosecond},
+		{"1.02:03:04", 0, 26*time.Hour + 3*time.Minute + 4*time.Second},
+		{"PT1M30S", 0, 90 * time.Second},
+		{"pt42.5s", 0, 42500 * time.Millisecond},
+		{"PT0.25S", 0, 250 * time.Millisecond},
+		{"PT1H", 0, time.Hour},
+		{"P0DT0H1M30S", 0, 90 * time.Second},
+		{"P1DT1S", 0, 24*time.Hour + time.Second},
+
+		{"", 0, -1},
+		{"-5", 0, -1},
+		{"-00:00:05", 0, -1},
+		{"PT-5S", 0, -1},
+		{"abc", 0, -1},
+		{"42x", 0, -1},
+		{"42 parsecs", 0, -1},
+		{"1e3", 0, -1},
+		{"NaN", 0, -1},
+		{"Inf", 0, -1},
+		{"0x10", 0, -1},
+		{"1.", 0, -1},
+		{"00:60", 0, -1},
+		{"00:61:00", 0, -1},
+		{"1:2:3:4", 0, -1},
+		{"P", 0, -1},
+		{"PT", 0, -1},
+		{"P1M", 0, -1}, // months are ambiguous
+		{"P1Y", 0, -1},
+		{"PT1M30", 0, -1},
+		{"99999999999999999999", 0, -1},
+		{"999999999999h", 0, -1},
+		{strings.Repeat("9", 100), 0, -1},
+	}
+	for _, tt := range tests {
+		got, ok := ParseQueueTime(tt.raw, tt.bare)
+		if tt.want < 0 {
+			if ok {
+				t.Errorf("ParseQueueTime(%q) = %v, want rejected", tt.raw, got)
+			}
+			continue
+		}
+		if !ok || got != tt.want {
+			t.Errorf("ParseQueueTime(%q, %v) = %v, %v; want %v", tt.raw, tt.bare, got, ok, tt.want)
+		}
+	}
+}
+
+func TestQueueTimeFieldNames(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		field string // a JSON member, as written in the body
+		want  int64  // -1: none
+	}{
+		{`"timeInQueue": 42`, 42000},
+		{`"TimeInQueue": 42.5`, 42500},
+		{`"time_in_queue": "42"`, 42000},
+		{`"Time in queue": "00:00:42"`, 42000},
+		{`"timeInQueueSeconds": 42`, 42000},
+		{`"time_in_queue_secs": 42`, 42000},
+		{`"timeInQueueMs": 42000`, 42000},
+		{`"time-in-queue-millis": 1500`, 1500},
+		{`"timeInQueueMilliseconds": "1500"`, 1500},
+		{`"Time in queue (ms)": 1500`, 1500},
+		{`"queueTime": "PT42S"`, 42000},
+		{`"queue_time_ms": 250`, 250},
+		{`"waitTime": 7`, 7000},
+		{`"waitTimeInSeconds": 7`, 7000},
+		{`"waitDuration": "1m"`, 60000},
+		{`"waitingTime": "00:10"`, 10000},
+		{`"queueDurationMinutes": 2`, 120000},
+		{`"timeInQueue": "1500ms"`, 1500},
+		{`"timeInQueueMs": "2s"`, 2000}, // a unit in the value wins over the name
+		{`"timeInQueue": -3`, -1},
+		{`"timeInQueue": "soon"`, -1},
+		{`"timeInQueue": null`, -1},
+		{`"timeInQueue": true`, -1},
+		{`"timeInQueue": 1e300`, -1},
+		{`"duration": 42`, -1}, // too vague to be the time in queue
+		{`"data": {"waitTimeMs": 900}`, 900},
+		{`"agent": {"timeInQueue": 5}`, -1}, // not the caller's
+	}
+	for _, tt := range tests {
+		ev, err := Decode(ServiceHooks, "abandoned-conversation", []byte("{"+tt.field+"}"), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.field, err)
+		}
+		switch {
+		case tt.want < 0 && ev.TimeInQueueMs != nil:
+			t.Errorf("%s: got %d ms, want none", tt.field, *ev.TimeInQueueMs)
+		case tt.want >= 0 && (ev.TimeInQueueMs == nil || *ev.TimeInQueueMs != tt.want):
+			t.Errorf("%s: got %v, want %d ms", tt.field, ev.TimeInQueueMs, tt.want)
+		}
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		json string // a JSON value
+		want string // RFC 3339 in UTC, "" for nil
+	}{
+		{`"2024-05-14T09:41:07Z"`, "2024-05-14T09:41:07Z"},
+		{`"2024-05-14T09:41:07z"`, "2024-05-14T09:41:07Z"},
+		{`"2024-05-14t09:41:07Z"`, "2024-05-14T09:41:07Z"},
+		{`"2022-03-08T07:39:47.6052457Z"`, "2022-03-08T07:39:47.6052457Z"},
+		{`"2024-05-14T09:41:07.123456789012Z"`, "2024-05-14T09:41:07.123456789Z"},
+		{`"2024-05-14T11:41:07+02:00"`, "2024-05-14T09:41:07Z"},
+		{`"2024-05-14T04:41:07.5-05:00"`, "2024-05-14T09:41:07.5Z"},
+		{`"2024-05-14T11:41:07+0200"`, "2024-05-14T09:41:07Z"},
+		{`"2024-05-14T11:41:07+02"`, "2024-05-14T09:41:07Z"},
+		{`"2024-05-14T09:41:07"`, "2024-05-14T09:41:07Z"},
+		{`"2024-05-14T09:41:07.25"`, "2024-05-14T09:41:07.25Z"},
+		{`"2024-05-14 09:41:07"`, "2024-05-14T09:41:07Z"},
+		{`"2024-05-14 09:41:07,5+01:00"`, "2024-05-14T08:41:07.5Z"},
+		{`"2024-05-14T09:41"`, "2024-05-14T09:41:00Z"},
+		{`"2024-05-14"`, "2024-05-14T00:00:00Z"},
+		{`"Tue, 14 May 2024 09:41:07 GMT"`, "2024-05-14T09:41:07Z"},
+		{`"Tue, 14 May 2024 11:41:07 +0200"`, "2024-05-14T09:41:07Z"},
+		{`1715679667`, "2024-05-14T09:41:07Z"},
+		{`1715679667.5`, "2024-05-14T09:41:07.5Z"},
+		{`1715679667123`, "2024-05-14T09:41:07.123Z"},
+		{`"1715679667"`, "2024-05-14T09:41:07Z"},
+		{`"1715679667123"`, "2024-05-14T09:41:07.123Z"},
+		{`1.715679667e9`, "2024-05-14T09:41:07Z"},
+
+		{`"0001-01-01T00:00:00"`, ""}, // .NET's unset DateTime
+		{`"1970-01-01T00:00:00Z"`, ""},
+		{`0`, ""},
+		{`42`, ""},
+		{`-1715679667`, ""},
+		{`1e20`, ""},
+		{`"Tue, 14 May 2024 09:41:07 EST"`, ""},
+		{`"2024-13-01T00:00:00Z"`, ""},
+		{`"2024-05-14T25:00:00Z"`, ""},
+		{`"2024-05-14T09:41:07+25:00"`, ""},
+		{`"2024-05-14T09:41:07 PM"`, ""},
+		{`"14/05/2024 09:41"`, ""},
+		{`"yesterday"`, ""},
+		{`""`, ""},
+		{`true`, ""},
+		{`null`, ""},
+		{`{}`, ""},
+	}
+	for _, tt := range tests {
+		v, _, err := parseJSON([]byte(tt.json))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.json, err)
+		}
+		got := ""
+		if ts := parseTime(&v); ts != nil {
+			got = ts.Format(time.RFC3339Nano)
+		}
+		if got != tt.want {
+			t.Errorf("parseTime(%s) = %q, want %q", tt.json, got, tt.want)
+		}
+	}
+}
+
+func TestBlobs(t *testing.T) {
+	t.Parallel()
+	const (
+		hello       = "aGVsbG8=" // "hello"
+		helloSHA    = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+		helloRef    = `{"sha256":"` + helloSHA + `","size":5}`
+		binarySHA   = "dbdf9975425299709a9451b04a26c82d41d0b686d3cd90b75328acf8cd00435d" // fb ff fe
+		binaryRef   = `{"sha256":"` + binarySHA + `","size":3}`
+		notesSHA    = "6fc1d47b2ea215b1e82f56bdace8b51e5ff8873949a8ed3550cdb2bba3a51f21"
+		pngSHA      = "497790947d4666760ce38f3c00e852c71fdb66cae849bae8e9ede352719e1581"
+		referralSHA = "31b5d347d6d5d5dd4d518a2066515b5c87cb77f2f24996ba7efe4e82b60f103d"
+	)
+	tests := []struct {
+		name  string
+		body  string
+		doc   string
+		blobs []string // hex SHA-256 in order of first appearance
+	}{
+		{
+			name:  "comment attachments deduplicated",
+			body:  `{"event":"ADD_CASE_COMMENT","payload":{"comment":{"attachments":[{"fileName":"a.txt","content":"` + hello + `"},{"fileName":"b.txt","content":"` + hello + `"}]},"attachment":{"content":"` + hello + `"}}}`,
+			doc:   `{"event":"ADD_CASE_COMMENT","payload":{"comment":{"attachments":[{"fileName":"a.txt","content":` + helloRef + `},{"fileName":"b.txt","content":` + helloRef + `}]},"attachment":{"content":` + helloRef + `}}}`,
+			blobs: []string{helloSHA},
+		},
+		{
+			name:  "URL-safe and unpadded",
+			body:  `{"attachments":[{"content":"-__-"},{"content":"aGVsbG8"}]}`,
+			doc:   `{"attachments":[{"content":` + binaryRef + `},{"content":` + helloRef + `}]}`,
+			blobs: []string{binarySHA, helloSHA},
+		},
+		{
+			name:  "standard alphabet with line breaks",
+			body:  `{"attachment":{"content":"aGVs\r\nbG8="}}`,
+			doc:   `{"attachment":{"content":` + helloRef + `}}`,
+			blobs: []string{helloSHA},
+		},
+		{
+			name:  "any object with a fileName",
+			body:  `{"data":{"files":[{"FileName":"x","content":"` + hello + `"}]}}`,
+			doc:   `{"data":{"files":[{"FileName":"x","content":` + helloRef + `}]}}`,
+			blobs: []string{helloSHA},
+		},
+		{
+			name: "links and text stay",
+			body: `{"attachments":[{"content":"https://files.example.com/a/123"},{"content":"see the scan"},{"content":""},{"content":42}]}`,
+			doc:  `{"attachments":[{"content":"https://files.example.com/a/123"},{"content":"see the scan"},{"content":""},{"content":42}]}`,
+		},
+		{
+			name: "content outside an attachment stays",
+			body: `{"message":{"content":"` + hello + `"},"attachment":{"meta":{"content":"` + hello + `"}}}`,
+			doc:  `{"message":{"content":"` + hello + `"},"attachment":{"meta":{"content":"` + hello + `"}}}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ev, err := Decode(CaseUpdates, "X", []byte(tt.body), Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(ev.Doc) != tt.doc {
+				t.Errorf("doc\n got %s\nwant %s", ev.Doc, tt.doc)
+			}
+			if ev.Lossy {
+				t.Error("blob replacement alone must not be lossy")
+			}
+			var sums []string
+			for _, b := range ev.Blobs {
+				sums = append(sums, hex.EncodeToString(b.SHA256[:]))
+			}
+			if strings.Join(sums, ",") != strings.Join(tt.blobs, ",") {
+				t.Errorf("blobs %v, want %v", sums, tt.blobs)
+			}
+		})
+	}
+
+	// The example comment's attachments, hashed with sha256sum.
+	ev, err := Decode(CaseUpdates, "", readFile(t, eventsDir+"/case-updates/ADD_CASE_COMMENT.json"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Blobs) != 2 || hex.EncodeToString(ev.Blobs[0].SHA256[:]) != notesSHA ||
+		hex.EncodeToString(ev.Blobs[1].SHA256[:]) != pngSHA {
+		t.Fatalf("unexpected blobs %d", len(ev.Blobs))
+	}
+	if string(ev.Blobs[0].Content) != "Visit notes: follow-up booked.\n" || len(ev.Blobs[1].Content) != 70 {
+		t.Errorf("blob contents not decoded")
+	}
+	if strings.Contains(string(ev.Doc), "VmlzaXQ") || !strings.Contains(string(ev.Doc), `{"sha256":"`+pngSHA+`","size":70}`) {
+		t.Errorf("doc keeps content or lacks reference: %s", ev.Doc)
+	}
+	ev, err = Decode(CaseUpdates, "", readFile(t, eventsDir+"/case-updates/ADD_CASE_ATTACHMENT.json"), Options{})
+	if err != nil || len(ev.Blobs) != 1 || hex.EncodeToString(ev.Blobs[0].SHA256[:]) != referralSHA {
+		t.Errorf("attachment blob: %v %d", err, len(ev.Blobs))
+	}
+}
+
+// Many attachments go through the map path of the deduplication.
+func TestManyBlobs(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString(`{"attachments":[`)
+	for i := range 40 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		// 20 distinct contents, each twice.
+		b.WriteString(`{"content":"` + strings.Repeat("QUFB", i%20+1) + `"}`)
+	}
+	b.WriteString(`]}`)
+	ev, err := Decode(ServiceHooks, "workitem-closed", []byte(b.String()), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ev.Blobs) != 20 {
+		t.Errorf("%d blobs, want 20", len(ev.Blobs))
+	}
+}
+
+func TestBeforeHookReply(t *testing.T) {
+	t.Parallel()
+	const (
+		head = `{"fields":null,"tagIds":null,"removeCustomer":false,"customerRecordId":null,"useCustomerContactInfo":`
+		tail = `,"contactPhoneNumber":null,"contactEmail":null,"serviceTypeId":null,"channel":null,"preventSelfCheckIn":null,"cancelled":false}`
+	)
+	tests := []struct {
+		name, body, echo string
+	}{
+		{"true", `{"caseId":"c","useCustomerContactInfo":true}`, "true"},
+		{"false", `{"caseId":"c","useCustomerContactInfo":false}`, "false"},
+		{"absent", `{"caseId":"c"}`, "null"},
+		{"null", `{"useCustomerContactInfo":null}`, "null"},
+		{"string true", `{"useCustomerContactInfo":"true"}`, "true"},
+		{"not a boolean", `{"useCustomerContactInfo":1}`, "null"},
+		{"duplicate key, last wins", `{"useCustomerContactInfo":true,"useCustomerContactInfo":false}`, "false"},
+		{"array body", `[{"useCustomerContactInfo":true}]`, "null"},
+		{"null body", `null`, "null"},
+		{"empty object", `{}`, "null"},
+	}
+	for _, hook := range KnownEvents(ServiceActions) {
+		for _, tt := range tests {
+			ev, err := Decode(ServiceActions, hook, []byte(tt.body), Options{})
+			if err != nil {
+				t.Fatalf("%s %s: %v", hook, tt.name, err)
+			}
+			if !IsBeforeHook(ServiceActions, hook) {
+				if ev.Reply != nil {
+					t.Errorf("%s: reply %s for an after hook", hook, ev.Reply)
+				}
+				continue
+			}
+			want := head + tt.echo + tail
+			if string(ev.Reply) != want {
+				t.Errorf("%s %s: reply\n got %s\nwant %s", hook, tt.name, ev.Reply, want)
+			}
+			if same, err := sameJSON(ev.Reply, []byte(want)); err != nil || !same {
+				t.Errorf("%s %s: reply is not the expected JSON (%v)", hook, tt.name, err)
+			}
+		}
+	}
+	if _, err := Decode(ServiceActions, "before-resolve", []byte(`not json`), Options{}); err == nil {
+		t.Error("a body that is not JSON must be refused even for a before hook")
+	}
+}
+
+func TestEventNames(t *testing.T) {
+	t.Parallel()
+	if KnownEvents(CaseUpdates) != nil {
+		t.Error("case updates accept any event")
+	}
+	if got := len(KnownEvents(ServiceActions)); got != 10 {
+		t.Errorf("%d service actions", got)
+	}
+	ks := KnownEvents(ServiceHooks)
+	ks[0] = "mutated"
+	if KnownEvents(ServiceHooks)[0] != "abandoned-conversation" {
+		t.Error("KnownEvents exposes its table")
+	}
+	for _, tt := range []struct {
+		kind Kind
+		in   string
+		want string // "" for unknown
+	}{
+		{ServiceHooks, "WorkItemClosed", "workitem-closed"},
+		{ServiceHooks, "workitem_closed", "workitem-closed"},
+		{ServiceHooks, "Abandoned-Conversation", "abandoned-conversation"},
+		{ServiceHooks, "OutboundCall", "outbound-call"},
+		{ServiceActions, "BeforeResolve", "before-resolve"},
+		{ServiceActions, "before_book_appointment", "before-book-appointment"},
+		{ServiceActions, "before", ""},
+		{ServiceHooks, "before-resolve", ""},
+		{CaseUpdates, "CREATE_CASE", ""},
+	} {
+		got, _ := canonicalEvent(tt.kind, tt.in)
+		if got != tt.want {
+			t.Errorf("canonicalEvent(%s, %q) = %q, want %q", tt.kind, tt.in, got, tt.want)
+		}
+		if tt.want != "" {
+			ev, err := Decode(tt.kind, tt.in, []byte(`{}`), Options{})
+			if err != nil || ev.Type != tt.want {
+				t.Errorf("Decode(%s, %q): type %q, %v", tt.kind, tt.in, ev.Type, err)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		kind  Kind
+		event string
+		want  bool
+	}{
+		{ServiceActions, "before-resolve", true},
+		{ServiceActions, "before-book-appointment", true},
+		{ServiceActions, "before-check-in", true},
+		{ServiceActions, "before-queue-up", true},
+		{ServiceActions, "BeforeResolve", true},
+		{ServiceActions, "after-resolve", false},
+		{ServiceActions, "before-nothing", false},
+		{ServiceHooks, "before-resolve", false},
+		{CaseUpdates, "before-resolve", false},
+	} {
+		if got := IsBeforeHook(tt.kind, tt.event); got != tt.want {
+			t.Errorf("IsBeforeHook(%s, %q) = %v", tt.kind, tt.event, got)
+		}
+	}
+}
+
+// The abandoned-conversation fields are documented only in prose; each row
+// is one plausible spelling.
+func TestAbandonedConversationAliases(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		body string
+		want want
+	}{
+		{`{"phoneNumber":"+447700900123","queueName":"Sales","eventTime":"2024-05-14T09:41:07Z"}`,
+			want{Phone: "+447700900123", Queue: "Sales", OccurredAt: "2024-05-14T09:41:07Z"}},
+		{`{"phone":"07700 900123","queue_id":"q-1","date":"2024-05-14"}`,
+			want{Phone: "+447700900123", Queue: "q-1", OccurredAt: "2024-05-14T00:00:00Z"}},
+		{`{"callerNumber":"+447700900123","Queue":{"id":"q-2"},"createdAt":1715679667}`,
+			want{Phone: "+447700900123", Queue: "q-2", OccurredAt: "2024-05-14T09:41:07Z"}},
+		{`{"ANI":"+447700900123","time":"2024-05-14T09:41:07Z"}`,
+			want{Phone: "+447700900123", OccurredAt: "2024-05-14T09:41:07Z"}},
+		{`{"from":"+447700900123","abandonedAt":"2024-05-14T09:41:07Z"}`,
+			want{Phone: "+447700900123", OccurredAt: "2024-05-14T09:41:07Z"}},
+		{`{"customerIdentifier":"+447700900123","conversation id":"cv-1","customer_id":"cu-1"}`,
+			want{Phone: "+447700900123", ConversationID: "cv-1", CustomerID: "cu-1"}},
+		{`{"customer":{"phoneNumber":"+447700900123"},"agent":{"phone":"+15550100142","id":"a-1"}}`,
+			want{Phone: "+447700900123", AgentID: "a-1", Actor: &Actor{ID: "a-1"}}},
+		{`{"agent":{"phone":"+15550100142"}}`, want{}},
+		{`{"from":"web-visitor-77","callerId":"+447700900123"}`, want{Phone: "+447700900123"}},
+		{`{"customerPhone":"withheld"}`, want{}},
+		{`{"conversation":"cv-9","customerPhoneNumber":4477009001234}`,
+			want{ConversationID: "cv-9", Phone: "+4477009001234"}},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(ServiceHooks, "abandoned-conversation", []byte(tt.body), Options{DefaultCountryCode: "44"})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.body, err)
+		}
+		g := got(ev)
+		g.Type, g.Summary = "", ""
+		if !equalWant(g, tt.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.body, g, tt.want)
+		}
+	}
+}
+
+func TestOutboundCallAndWorkItemAliases(t *testing.T) {
+	t.Parallel()
+	ev, err := Decode(ServiceHooks, "outbound-call", []byte(`{"data":{"agent":{"id":"a-1","name":"Ann Lee"},"dialedNumber":"07700 900123","initiatedAt":"2024-05-14T09:41:07Z","conversationId":"cv-2"}}`), Options{DefaultCountryCode: "44"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.AgentID != "a-1" || ev.Phone != "+447700900123" || ev.ConversationID != "cv-2" ||
+		ev.OccurredAt == nil || ev.Summary != "Outbound call started by Ann Lee" {
+		t.Errorf("outbound call: %+v", ev)
+	}
+
+	ev, err = Decode(ServiceHooks, "workitem-closed", []byte(`{"workItem":{"id":"w-1","direction":"Inbound","createdAt":"2024-05-14T09:00:00Z","customerIdentifier":"visitor@example.org","conversationId":"cv-3"},"agentId":"a-2"}`), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.WorkItemID != "w-1" || ev.IsOutbound == nil || *ev.IsOutbound || ev.Phone != "" ||
+		ev.ConversationID != "cv-3" || ev.AgentID != "a-2" || ev.OccurredAt == nil ||
+		ev.Summary != "Work item closed by agent a-2 (inbound)" {
+		t.Errorf("work item: %+v", ev)
+	}
+}

@@ -1,0 +1,94 @@
+package normalize
+
+import "strings"
+
+// NormalizePhone turns a phone number as people and systems write it into
+// E.164 ("+447700900123"), so that the same caller correlates across the three
+// platforms. It reports false for anything that is not confidently a phone
+// number; a missed correlation is better than a wrong one.
+//
+// Rules, in order:
+//   - An optional "tel:" prefix is dropped. Spaces (including no-break
+//     spaces), tabs, dashes, dots, slashes and parentheses are ignored; any
+//     other character (letters, "@", ...) means it is not a phone number.
+//   - A leading "+" or "00" means the number is international. A "(0)" trunk
+//     written after the country code ("+44 (0)20 7946 0958") is dropped.
+//   - Otherwise, with defaultCountryCode set (digits, e.g. "44"; a leading "+"
+//     is tolerated): digits that already start with the code and are at
+//     least 11 long just get a "+"; else one leading trunk "0" is dropped and
+//     the code prepended ("07700 900123" with "44" -> "+447700900123").
+//   - Otherwise, without a default code, only 11 to 15 digits are accepted, as
+//     a number already written internationally without its "+".
+//   - The result must be "+" and 8 to 15 digits not starting with 0.
+func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
+	s := strings.TrimSpace(raw)
+	if len(s) > 64 {
+		return "", false
+	}
+	if len(s) >= 4 && strings.EqualFold(s[:4], "tel:") {
+		s = s[4:]
+	}
+
+	var digits [64]byte
+	n := 0
+	plus := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case '0' <= c && c <= '9':
+			digits[n] = c
+			n++
+		case c == '+':
+			if plus || n > 0 {
+				return "", false
+			}
+			plus = true
+		case c == '(' && strings.HasPrefix(s[i:], "(0)") && (plus && n > 0 || n > 2 && digits[0] == '0' && digits[1] == '0'):
+			i += 2 // "+44 (0)20 ...": the trunk zero is not dialled from abroad
+		case c == ' ' || c == '\t' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
+		case c == 0xC2 && i+1 < len(s) && s[i+1] == 0xA0: // U+00A0 no-break space
+			i++
+		default:
+			return "", false
+		}
+	}
+	d := string(digits[:n])
+
+	switch {
+	case plus:
+	case strings.HasPrefix(d, "00"):
+		d = d[2:]
+	default:
+		cc := strings.TrimPrefix(strings.TrimSpace(defaultCountryCode), "+")
+		if !validCountryCode(cc) {
+			cc = ""
+		}
+		switch {
+		case cc == "":
+			if len(d) < 11 {
+				return "", false
+			}
+		case strings.HasPrefix(d, cc) && len(d) >= 11:
+		default:
+			d = cc + strings.TrimPrefix(d, "0")
+		}
+	}
+
+	if len(d) < 8 || len(d) > 15 || d[0] == '0' {
+		return "", false
+	}
+	return "+" + d, true
+}
+
+// validCountryCode reports whether cc looks like an ITU calling code.
+func validCountryCode(cc string) bool {
+	if len(cc) == 0 || len(cc) > 3 || cc[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(cc); i++ {
+		if cc[i] < '0' || cc[i] > '9' {
+			return false
+		}
+	}
+	return true
+}

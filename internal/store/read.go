@@ -1,0 +1,185 @@
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/casetrail/casetrail/db"
+)
+
+// EventRow is an event as listings show it (no body).
+type EventRow struct {
+	ID             int64
+	ReceivedAt     time.Time
+	OccurredAt     time.Time
+	Source         string
+	Kind           string
+	Type           string
+	CaseID         *string
+	Phone          *string
+	CustomerID     *string
+	ConversationID *string
+	AgentID        *string
+	WorkItemID     *string
+	Queue          *string
+	TimeInQueueMs  *int64
+	IsOutbound     *bool
+	Actor          []byte
+	Changes        []byte
+	Summary        string
+	CommitXid      int64
+	// MatchedBy says why a timeline holds the event: caseId, phone,
+	// customerId or conversationId. Empty in the feed.
+	MatchedBy string
+}
+
+// TimelineQuery selects a case's or a contact's events. For a case, CaseID
+// is set and the keys are filled from the case's own events; for a contact,
+// CaseID is nil and Phones or CustomerIDs name the contact.
+type TimelineQuery struct {
+	CaseID          *string
+	Phones          []string
+	CustomerIDs     []string
+	ConversationIDs []string
+	TypePatterns    []string // SQL LIKE patterns; at least one
+	From, To        *time.Time
+	Ascending       bool
+	AfterAt         *time.Time // keyset cursor, with AfterID
+	AfterID         int64
+	Limit           int
+}
+
+// CaseKeys fills q's correlation keys from the case's own events.
+func (s *Store) CaseKeys(ctx context.Context, q *TimelineQuery) error {
+	keys, err := s.q.EventCaseKeys(ctx, *q.CaseID)
+	if err != nil {
+		return interpretError(err)
+	}
+	q.Phones, q.CustomerIDs, q.ConversationIDs = keys.Phones, keys.CustomerIds, keys.ConversationIds
+	return nil
+}
+
+// Timeline lists one page of a timeline.
+func (s *Store) Timeline(ctx context.Context, q TimelineQuery) ([]EventRow, error) {
+	rows, err := s.q.EventListTimeline(ctx, db.EventListTimelineParams{
+		CaseID:          q.CaseID,
+		Phones:          nonNil(q.Phones),
+		CustomerIds:     nonNil(q.CustomerIDs),
+		ConversationIds: nonNil(q.ConversationIDs),
+		TypePatterns:    q.TypePatterns,
+		From:            q.From,
+		To:              q.To,
+		AfterAt:         q.AfterAt,
+		Ascending:       q.Ascending,
+		AfterID:         q.AfterID,
+		RowLimit:        int32(q.Limit),
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]EventRow, len(rows))
+	for i, r := range rows {
+		out[i] = EventRow(r)
+	}
+	return out, nil
+}
+
+// FeedQuery selects a page of the global feed.
+type FeedQuery struct {
+	AfterXid, AfterID int64
+	Source            *string
+	TypePatterns      []string
+	From, To          *time.Time // receipt time
+	Limit             int
+}
+
+// Feed lists events in commit-safe order: following AfterXid/AfterID from
+// page to page never skips an event, even one whose transaction commits
+// after later ids are visible.
+func (s *Store) Feed(ctx context.Context, q FeedQuery) ([]EventRow, error) {
+	rows, err := s.q.EventListFeed(ctx, db.EventListFeedParams{
+		AfterXid:     q.AfterXid,
+		AfterID:      q.AfterID,
+		Source:       q.Source,
+		TypePatterns: q.TypePatterns,
+		From:         q.From,
+		To:           q.To,
+		RowLimit:     int32(q.Limit),
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]EventRow, len(rows))
+	for i, r := range rows {
+		out[i] = EventRow(r)
+	}
+	return out, nil
+}
+
+// EventDetail is one event with its body and indexed document.
+type EventDetail = db.EventGetDetailRow
+
+// Event returns one event, or ErrNotFound.
+func (s *Store) Event(ctx context.Context, id int64) (EventDetail, error) {
+	e, err := s.q.EventGetDetail(ctx, id)
+	return e, interpretError(err)
+}
+
+// Blob returns attachment content by its SHA-256, or ErrNotFound.
+func (s *Store) Blob(ctx context.Context, sha256 []byte) ([]byte, error) {
+	b, err := s.q.BlobGet(ctx, sha256)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return b.Content, nil
+}
+
+// Access is one recorded read.
+type Access struct {
+	ID       int64
+	At       time.Time
+	KeyName  string
+	Role     string
+	Method   string
+	Route    string
+	Path     string
+	Params   []byte // JSON object
+	Status   int
+	EventIDs []int64
+}
+
+// RecordAccess appends to the access log.
+func (s *Store) RecordAccess(ctx context.Context, a Access) error {
+	_, err := s.q.AccessLogInsert(ctx, db.AccessLogInsertParams{
+		KeyName:  a.KeyName,
+		Role:     a.Role,
+		Method:   a.Method,
+		Route:    a.Route,
+		Path:     a.Path,
+		Params:   a.Params,
+		Status:   int32(a.Status),
+		EventIds: nonNil(a.EventIDs),
+	})
+	return interpretError(err)
+}
+
+// AccessLog lists the access log after an id.
+func (s *Store) AccessLog(ctx context.Context, afterID int64, keyName *string, limit int) ([]Access, error) {
+	rows, err := s.q.AccessLogList(ctx, db.AccessLogListParams{AfterID: afterID, KeyName: keyName, RowLimit: int32(limit)})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]Access, len(rows))
+	for i, r := range rows {
+		out[i] = Access{ID: r.ID, At: r.At, KeyName: r.KeyName, Role: r.Role, Method: r.Method, Route: r.Route,
+			Path: r.Path, Params: r.Params, Status: int(r.Status), EventIDs: r.EventIds}
+	}
+	return out, nil
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
