@@ -121,6 +121,7 @@ func (b *testBundle) post(t *testing.T, path string, body []byte, header map[str
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	checkContract(t, req, res, raw)
 	return response{status: res.StatusCode, header: res.Header, body: raw}
 }
 

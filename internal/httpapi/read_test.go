@@ -63,6 +63,7 @@ func (b *testBundle) read(t *testing.T, key, path string) response {
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
+	checkContract(t, req, res, raw)
 	return response{status: res.StatusCode, header: res.Header, body: raw}
 }
 

@@ -72,8 +72,9 @@ func (x *blobExtractor) replace(c *value) {
 }
 
 // decodeBase64 decodes s in the first encoding that accepts all of it.
-// Encodings are tried strict first so that padded standard base64, the
-// documented form, is never read as something else.
+// Padded standard base64, the documented form, goes first. The unpadded
+// variants are strict about their trailing bits, so that fewer ordinary words
+// in a "content" field pass for base64.
 func decodeBase64(s string) ([]byte, bool) {
 	s = strings.TrimSpace(s)
 	if s == "" {

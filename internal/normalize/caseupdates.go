@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // caseEvent says where one documented case-update event keeps its data.
@@ -54,9 +56,10 @@ var caseFields = []string{
 
 // Where case payloads put people, most specific first.
 var (
-	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
-	phoneKeys = []string{"contactphonenumber", "phonenumber", "phone"}
-	custKeys  = []string{"customerrecordid", "customerid"}
+	actorKeys         = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
+	envelopeActorKeys = []string{"caller", "triggeredby"}
+	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
+	custKeys          = []string{"customerrecordid", "customerid"}
 )
 
 func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) error {
@@ -72,6 +75,10 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	}
 	if len(name) > maxEventNameLen {
 		return fmt.Errorf("%w: event name longer than %d bytes", ErrMissingEventType, maxEventNameLen)
+	}
+	// The body's name is already valid UTF-8; a path fallback may not be.
+	if !utf8.ValidString(name) || strings.IndexFunc(name, unicode.IsControl) >= 0 {
+		return fmt.Errorf("%w: event name is not printable UTF-8", ErrMissingEventType)
 	}
 	ev.Type = name
 	upper := strings.ToUpper(name)
@@ -136,16 +143,19 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 
 	ev.OccurredAt = caseOccurredAt(root, payload, evt, caseObj, upper, flat)
 
-	// The actor: whoever the event object names, else the payload's.
+	// The actor is whoever the event object names. Around it, only a caller
+	// counts: the full case's own createdBy or author made the case, not
+	// this event.
 	fromAssignee := false
-	for _, o := range []*value{evt, payload, root} {
-		if ev.Actor = actorFrom(o.get(actorKeys...)); ev.Actor != nil {
-			break
+	ev.Actor = actorFrom(evt.get(actorKeys...))
+	for _, o := range []*value{payload, root} {
+		if ev.Actor == nil {
+			ev.Actor = actorFrom(o.get(envelopeActorKeys...))
 		}
 	}
 
 	var assignees []string
-	if spec.object == "assignees" || !documented {
+	if spec.object == "assignees" {
 		list := payload.get("assignees", "assignee")
 		if list == nil {
 			if p := root.get("payload"); p != nil && p.kind == kindArray {

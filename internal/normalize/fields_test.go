@@ -547,3 +547,26 @@ func TestOutboundCallAndWorkItemAliases(t *testing.T) {
 		t.Errorf("work item: %+v", ev)
 	}
 }
+
+func TestWorkItemTimePrefersClosedThenCreated(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ body, want string }{
+		{`{"timestamp":"2024-01-01T00:00:03Z","createdAt":"2024-01-01T00:00:01Z","closedAt":"2024-01-01T00:00:02Z"}`, "2024-01-01T00:00:02Z"},
+		{`{"timestamp":"2024-01-01T00:00:03Z","createdAt":"2024-01-01T00:00:01Z","closedAt":null}`, "2024-01-01T00:00:01Z"},
+		{`{"timestamp":"2024-01-01T00:00:03Z"}`, "2024-01-01T00:00:03Z"},
+	} {
+		ev, err := Decode(ServiceHooks, "workitem-closed", []byte(tt.body), Options{})
+		if err != nil || ev.OccurredAt == nil || ev.OccurredAt.Format(time.RFC3339) != tt.want {
+			t.Errorf("%s: got %v, %v; want %s", tt.body, ev.OccurredAt, err, tt.want)
+		}
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	t.Parallel()
+	for cc, ok := range map[string]bool{"": true, "44": true, "1": true, "+44": true, "353": true, "0044": false, "4444": false, "UK": false, "0": false} {
+		if err := (Options{DefaultCountryCode: cc}).Validate(); (err == nil) != ok {
+			t.Errorf("Validate(%q) = %v", cc, err)
+		}
+	}
+}

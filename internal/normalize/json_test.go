@@ -31,6 +31,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"no event", CaseUpdates, "", `{"payload":{"caseId":"1"}}`, ErrMissingEventType},
 		{"empty event", CaseUpdates, "", `{"event":"  ","payload":{}}`, ErrMissingEventType},
 		{"numeric event", CaseUpdates, "", `{"event":7,"payload":{}}`, ErrMissingEventType},
+		{"event with a line break", CaseUpdates, "", `{"event":"CREATE\nCASE"}`, ErrMissingEventType},
 		{"overlong event", CaseUpdates, "", `{"event":"` + strings.Repeat("X", 200) + `"}`, ErrMissingEventType},
 		{"unknown service action", ServiceActions, "before-delete", `{}`, ErrUnknownEvent},
 		{"no service action", ServiceActions, "", `{}`, ErrUnknownEvent},
@@ -247,5 +248,19 @@ func TestParserAgreesWithEncodingJSON(t *testing.T) {
 		if (err == nil) != json.Valid([]byte(in)) {
 			t.Errorf("%.40q: parse err %v, json.Valid %v", in, err, json.Valid([]byte(in)))
 		}
+	}
+}
+
+// In full-case mode the case's own createdBy made the case, not the event.
+func TestCaseCreatorIsNotTheActor(t *testing.T) {
+	t.Parallel()
+	body := `{"event":"CHANGE_CASE_STATUS","payload":{"id":"c-1","status":"Closed","createdBy":{"id":"u-9","firstName":"Old","lastName":"Creator"},
+		"assignees":[{"assignee":{"id":"u-8"}}],"changeStatus":{"caseId":"c-1","newStatus":"Closed","oldStatus":"Open"}}}`
+	ev, err := Decode(CaseUpdates, "", []byte(body), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Actor != nil || ev.Summary != "Status changed Open -> Closed" {
+		t.Errorf("actor %+v, summary %q", ev.Actor, ev.Summary)
 	}
 }

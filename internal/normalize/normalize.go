@@ -34,6 +34,16 @@ type Options struct {
 	DefaultCountryCode string
 }
 
+// Validate reports a setting that NormalizePhone would ignore, so that
+// configuration can fail at start-up instead of silently not normalising.
+func (o Options) Validate() error {
+	cc := strings.TrimPrefix(strings.TrimSpace(o.DefaultCountryCode), "+")
+	if o.DefaultCountryCode != "" && !validCountryCode(cc) {
+		return fmt.Errorf("default country code %q is not a calling code of 1 to 3 digits", clip(o.DefaultCountryCode, 16))
+	}
+	return nil
+}
+
 // Actor is who performed the action, where the payload names one.
 type Actor struct {
 	ID, Name, Email string

@@ -222,7 +222,7 @@ func decodeServiceHook(ev *Event, root *value, opts Options) {
 
 	case "workitem-closed":
 		ev.WorkItemID = s.eventID("workitemid")
-		ev.OccurredAt = s.time(append([]string{"closedat", "closedtime", "closeddate"}, hookTimeKeys...)...)
+		ev.OccurredAt = s.time(append([]string{"closedat", "closedtime", "closeddate", "createdat"}, hookTimeKeys...)...)
 		// customerIdentifier is a phone number for calls and SMS but an
 		// email or handle for web chat; only the former correlates.
 		ev.Phone = s.phone(append([]string{"customeridentifier"}, hookPhoneKeys...), opts)

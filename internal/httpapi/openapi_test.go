@@ -1,0 +1,119 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/api"
+	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/httpapi"
+)
+
+var (
+	specOnce      sync.Once
+	specValidator validator.Validator
+	specDoc       libopenapi.Document
+	specErr       error
+)
+
+func spec(t *testing.T) (libopenapi.Document, validator.Validator) {
+	t.Helper()
+	specOnce.Do(func() {
+		specDoc, specErr = libopenapi.NewDocument(api.OpenAPI)
+		if specErr != nil {
+			return
+		}
+		var errs []error
+		specValidator, errs = validator.NewValidator(specDoc)
+		if len(errs) > 0 {
+			specErr = errs[0]
+		}
+	})
+	require.NoError(t, specErr)
+	return specDoc, specValidator
+}
+
+func TestOpenAPIDocumentIsValid(t *testing.T) {
+	t.Parallel()
+	_, v := spec(t)
+	ok, errs := v.ValidateDocument()
+	for _, e := range errs {
+		t.Errorf("%s: %s", e.Message, e.Reason)
+	}
+	require.True(t, ok)
+}
+
+var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+
+// TestEveryRouteIsDocumented walks the server's route table.
+func TestEveryRouteIsDocumented(t *testing.T) {
+	t.Parallel()
+	doc, _ := spec(t)
+	model, errs := doc.BuildV3Model()
+	require.Empty(t, errs)
+	h := httpapi.NewServer(httpapi.Deps{Config: &config.Config{MaxBodyBytes: 1 << 20}})
+	routes := h.(*gin.Engine).Routes()
+	require.NotEmpty(t, routes)
+	for _, r := range routes {
+		path := ginParam.ReplaceAllString(r.Path, "{$1}")
+		item, ok := model.Model.Paths.PathItems.Get(path)
+		if !ok {
+			t.Errorf("route %s %s is not in api/openapi.yaml", r.Method, path)
+			continue
+		}
+		if item.GetOperations().GetOrZero(strings.ToLower(r.Method)) == nil {
+			t.Errorf("route %s %s: method not in api/openapi.yaml", r.Method, path)
+		}
+	}
+}
+
+// checkContract validates a response the tests received against the spec.
+func checkContract(t *testing.T, req *http.Request, res *http.Response, body []byte) {
+	t.Helper()
+	ct := res.Header.Get("Content-Type")
+	if strings.Contains(ct, "ndjson") || res.StatusCode == http.StatusMethodNotAllowed {
+		return
+	}
+	_, v := spec(t)
+	copyRes := *res
+	copyRes.Body = io.NopCloser(bytes.NewReader(body))
+	ok, errs := v.ValidateHttpResponse(req, &copyRes)
+	if !ok {
+		for _, e := range errs {
+			t.Errorf("contract: %s %s -> %d: %s: %s", req.Method, req.URL.Path, res.StatusCode, e.Message, e.Reason)
+		}
+	}
+}
+
+// TestContractCheckerCatchesViolations proves checkContract is not vacuous.
+func TestContractCheckerCatchesViolations(t *testing.T) {
+	t.Parallel()
+	_, v := spec(t)
+	req, _ := http.NewRequest(http.MethodGet, "http://localhost:8080/v1/events/1", nil)
+	req.Header.Set("Authorization", "Bearer x")
+	for _, body := range []string{
+		`{"id": 5}`, // wrong type, required fields missing
+		`{"id":"1","source":"s","kind":"fax","type":"t","occurredAt":"2024-01-01T00:00:00Z","receivedAt":"2024-01-01T00:00:00Z","caseId":null,"summary":"","data":{},"payload":null,"payloadLossy":false,"credential":"c","idempotencyKey":"k","contentType":"","bodySha256":"00"}`,
+	} {
+		res := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+			Body: io.NopCloser(strings.NewReader(body)), Request: req}
+		ok, errs := v.ValidateHttpResponse(req, res)
+		require.False(t, ok, body)
+		require.NotEmpty(t, errs)
+	}
+	good := `{"id":"1","source":"s","kind":"service-hooks","type":"t","occurredAt":"2024-01-01T00:00:00Z","receivedAt":"2024-01-01T00:00:00Z","caseId":null,"summary":"","data":{},"payload":null,"payloadLossy":false,"credential":"c","idempotencyKey":"k","contentType":"","bodySha256":"00"}`
+	res := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
+		Body: io.NopCloser(strings.NewReader(good)), Request: req}
+	ok, errs := v.ValidateHttpResponse(req, res)
+	require.True(t, ok, "%v", errs)
+}
