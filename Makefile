@@ -6,7 +6,7 @@ GO        ?= go
 FUZZTIME  ?= 5s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check generate postgres fuzz clean
+.PHONY: all build run test check generate postgres fuzz clean bench-read
 
 all: build
 
@@ -49,3 +49,8 @@ test: postgres check
 
 clean:
 	rm -rf bin
+
+# Read latency at scale: the same 100-event timeline page on stores of 10,000
+# and 1,000,000 events, medians side by side.
+bench-read: postgres
+	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimelineScale$$' -benchtime 1x ./internal/httpapi/

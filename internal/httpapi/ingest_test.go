@@ -51,7 +51,7 @@ type setupOpts struct {
 	readKeys []config.ReadKey
 }
 
-func setup(t *testing.T, opts ...func(*setupOpts)) *testBundle {
+func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	t.Helper()
 	o := setupOpts{}
 	for _, f := range opts {

@@ -149,15 +149,15 @@ func populate(t *testing.T, b *testBundle) fixture {
 	return f
 }
 
-func withReadKeys(t *testing.T) *testBundle {
-	return setup(t, func(o *setupOpts) {
-		o.readKeys = []config.ReadKey{
-			{Name: "ann", Role: config.RoleAnalyst, Key: analystKey},
-			{Name: "bob", Role: config.RoleAuditor, Key: auditorKey},
-			{Name: "ops", Role: config.RoleAdmin, Key: adminKey},
-		}
-	})
+func readKeysOpt(o *setupOpts) {
+	o.readKeys = []config.ReadKey{
+		{Name: "ann", Role: config.RoleAnalyst, Key: analystKey},
+		{Name: "bob", Role: config.RoleAuditor, Key: auditorKey},
+		{Name: "ops", Role: config.RoleAdmin, Key: adminKey},
+	}
 }
+
+func withReadKeys(t *testing.T) *testBundle { return setup(t, readKeysOpt) }
 
 func ids(events []apiEvent) []string {
 	out := make([]string, len(events))

@@ -1,0 +1,145 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"testing"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+)
+
+// fillStore inserts n synthetic events straight into the table: cases of
+// about 20 events each, a quarter of them contact-center events with phone
+// numbers, bodies of about 1 KB; plus one target case with 300 events of
+// its own and 50 correlated by phone. Returns the target case id.
+func fillStore(b testing.TB, dbURL string, n int) string {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(b, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key,
+		                    case_id, phone, queue, time_in_queue_ms, summary, body, body_sha256, doc)
+		SELECT now(), timestamptz '2024-01-01' + g * interval '7 seconds',
+		       CASE WHEN g % 4 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g % 4 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g % 4 = 0 THEN 'abandoned-conversation' ELSE 'CHANGE_CASE_STATUS' END,
+		       'bench', 'k' || g,
+		       CASE WHEN g % 4 = 0 THEN NULL ELSE 'case-' || (g / 20) END,
+		       '+4477' || lpad((g / 20)::text, 8, '0'),
+		       CASE WHEN g % 4 = 0 THEN 'Q' || (g % 20) END,
+		       CASE WHEN g % 4 = 0 THEN (g % 300) * 1000 END,
+		       'Status changed Open -> Resolved',
+		       convert_to(repeat(md5(g::text), 30), 'UTF8'), sha256(g::text::bytea),
+		       jsonb_build_object('event', 'CHANGE_CASE_STATUS', 'payload', jsonb_build_object('caseId', 'case-' || (g / 20), 'note', repeat(md5(g::text), 10)))
+		FROM generate_series(1, $1::int) AS g`, n)
+	require.NoError(b, err)
+	_, err = conn.Exec(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key,
+		                    case_id, phone, summary, body, body_sha256, doc)
+		SELECT now(), timestamptz '2024-01-01' + g * interval '13 minutes',
+		       CASE WHEN g > 300 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g > 300 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g > 300 THEN 'outbound-call' ELSE 'ORDER_CREATED' END,
+		       'bench', 'target' || g,
+		       CASE WHEN g > 300 THEN NULL ELSE 'case-target' END,
+		       '+447700999999', 'Order created', convert_to(repeat(md5(g::text), 30), 'UTF8'),
+		       sha256(g::text::bytea), '{}'::jsonb
+		FROM generate_series(1, 350) AS g`)
+	require.NoError(b, err)
+	_, err = conn.Exec(ctx, "VACUUM ANALYZE events")
+	require.NoError(b, err)
+	return "case-target"
+}
+
+// BenchmarkTimelineScale times the first and a middle 100-event page of one
+// case's timeline over HTTP on a store of 10,000 and of 1,000,000 events,
+// and prints the medians and their ratio.
+//
+//	make bench-read
+func BenchmarkTimelineScale(b *testing.B) {
+	sizes := []int{10_000, 1_000_000}
+	if v := os.Getenv("CASETRAIL_BENCH_SIZES"); v == "small" {
+		sizes = []int{1_000, 20_000}
+	}
+	const samples = 300
+	type result struct {
+		size             int
+		first, middle   []time.Duration
+		firstN, middleN int
+		fillTook        time.Duration
+	}
+	var results []result
+	for _, size := range sizes {
+		bundle := setup(b, readKeysOpt)
+		start := time.Now()
+		caseID := fillStore(b, bundle.db.URL, size)
+		r := result{size: size, fillTook: time.Since(start)}
+
+		path := "/v1/cases/" + caseID + "/timeline"
+		first := bundle.listB(b, path+"?limit=100")
+		r.firstN = len(first.Data)
+		middleQ := url.Values{"limit": {"100"}, "cursor": {*first.Page.NextCursor}}
+		r.middleN = len(bundle.listB(b, path+"?"+middleQ.Encode()).Data)
+		for range 20 { // warm caches and connections
+			bundle.listB(b, path+"?limit=100")
+		}
+		for range samples {
+			t0 := time.Now()
+			bundle.listB(b, path+"?limit=100")
+			r.first = append(r.first, time.Since(t0))
+			t0 = time.Now()
+			bundle.listB(b, path+"?"+middleQ.Encode())
+			r.middle = append(r.middle, time.Since(t0))
+		}
+		results = append(results, r)
+	}
+
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "store events\tpage\trows\tp50\tp95\tp50 / smallest store\t")
+	for _, r := range results {
+		for _, p := range []struct {
+			name string
+			d    []time.Duration
+			n    int
+		}{{"first", r.first, r.firstN}, {"middle", r.middle, r.middleN}} {
+			base := results[0].first
+			if p.name == "middle" {
+				base = results[0].middle
+			}
+			fmt.Fprintf(w, "%d\t%s\t%d\t%s\t%s\t%.2fx\t\n", r.size, p.name, p.n,
+				pct(p.d, 50), pct(p.d, 95), float64(pct(p.d, 50))/float64(pct(base, 50)))
+		}
+	}
+	w.Flush()
+	for _, r := range results {
+		fmt.Printf("store of %d events filled in %s\n", r.size, r.fillTook.Round(time.Millisecond))
+	}
+}
+
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return s[(len(s)-1)*p/100].Round(10 * time.Microsecond)
+}
+
+func (bd *testBundle) listB(b testing.TB, path string) listing {
+	req, _ := http.NewRequest(http.MethodGet, bd.url+path, nil)
+	req.Header.Set("Authorization", "Bearer "+analystKey)
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(b, err)
+	defer res.Body.Close()
+	require.Equal(b, 200, res.StatusCode)
+	var l listing
+	require.NoError(b, json.NewDecoder(res.Body).Decode(&l))
+	return l
+}
