@@ -73,7 +73,7 @@ func BenchmarkTimelineScale(b *testing.B) {
 	}
 	const samples = 300
 	type result struct {
-		size             int
+		size            int
 		first, middle   []time.Duration
 		firstN, middleN int
 		fillTook        time.Duration

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -557,4 +558,33 @@ func TestIngestMetrics(t *testing.T) {
 	require.Contains(t, text, `casetrail_ingest_requests_total{outcome="duplicate",source="service-hooks"} 1`)
 	require.Contains(t, text, `casetrail_ingest_rejected_total{cause="invalid_json",source="service-hooks"} 1`)
 	require.Contains(t, text, `casetrail_ingest_duration_seconds_count{source="service-hooks"} 3`)
+}
+
+func TestIngestBlobsAreExtractedAndDeduplicated(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	content := []byte("%PDF-1.4 scanned referral letter")
+	enc := base64.StdEncoding.EncodeToString(content)
+	comment := fmt.Sprintf(`{"event":"ADD_CASE_COMMENT","payload":{"caseId":"c-b","comment":{"id":"cm1","text":"see attached","attachments":[{"id":"a1","fileName":"letter.pdf","isPHI":true,"content":%q}]}}}`, enc)
+	attachment := fmt.Sprintf(`{"event":"ADD_CASE_ATTACHMENT","payload":{"caseId":"c-b","attachment":{"id":"a2","fileName":"letter-copy.pdf","content":%q}}}`, enc)
+	for _, body := range []string{comment, attachment} {
+		res := b.signed(t, config.KindCaseUpdates, "", []byte(body), nil)
+		require.Equal(t, 200, res.status, string(res.body))
+		row := b.row(t, res.json(t)["id"].(string))
+		require.NotContains(t, string(row.Doc), enc, "base64 content left the indexed copy")
+		require.Contains(t, string(row.Doc), fmt.Sprintf(`"size": %d`, len(content)))
+		require.Equal(t, []byte(body), row.Body, "the raw body still holds it")
+	}
+	conn, err := pgx.Connect(context.Background(), b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var n int
+	var stored []byte
+	var size int64
+	sum := sha256.Sum256(content)
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM blobs").Scan(&n))
+	require.Equal(t, 1, n, "one blob for two events carrying the same content")
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT content, size FROM blobs WHERE sha256 = $1", sum[:]).Scan(&stored, &size))
+	require.Equal(t, content, stored)
+	require.EqualValues(t, len(content), size)
 }

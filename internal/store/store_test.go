@@ -237,3 +237,23 @@ func countEvents(t *testing.T, url string) int {
 	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM events").Scan(&n))
 	return n
 }
+
+func TestSessionsAreDurableWhateverTheServerDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	// The throw-away test server runs with synchronous_commit=off.
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var serverDefault string
+	require.NoError(t, conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&serverDefault))
+	require.Equal(t, "off", serverDefault)
+
+	v, err := b.store.Setting(ctx, "synchronous_commit")
+	require.NoError(t, err)
+	require.Equal(t, "on", v)
+	role, err := b.store.Setting(ctx, "role")
+	require.NoError(t, err)
+	require.Equal(t, store.AppRole, role)
+}
