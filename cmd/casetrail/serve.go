@@ -99,12 +99,21 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("database runs with fsync=off; acknowledged events are not crash-safe")
 	}
 
+	// Every event goes through one write path; group commit shares
+	// transactions between concurrent requests.
+	var writer ingest.Writer = st
+	if *cfg.GroupCommit {
+		batcher := store.NewBatcher(st, store.BatchOptions{Committers: cfg.CommitWorkers, MaxBatch: cfg.CommitMaxBatch})
+		defer batcher.Close() // after the HTTP server has drained
+		writer = batcher
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	draining := &atomic.Bool{}
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config:   cfg,
-		Ingest:   ingest.NewService(cfg, st, st, ingest.NewMetrics(reg)),
+		Ingest:   ingest.NewService(cfg, writer, st, ingest.NewMetrics(reg)),
 		Ready:    st,
 		Reads:    st,
 		Logger:   log,

@@ -57,6 +57,12 @@ type Config struct {
 	// PhoneDefaultCountryCode (e.g. "44") is applied to phone numbers written
 	// without an international prefix.
 	PhoneDefaultCountryCode string `yaml:"phone_default_country_code"`
+	// GroupCommit lets concurrent requests share commits (default on);
+	// CommitWorkers transactions may be in flight at once, each with at most
+	// CommitMaxBatch events.
+	GroupCommit    *bool `yaml:"group_commit"`
+	CommitWorkers  int   `yaml:"commit_workers"`
+	CommitMaxBatch int   `yaml:"commit_max_batch"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout Duration  `yaml:"shutdown_timeout"`
 	Sources         []Source  `yaml:"sources"`
@@ -131,6 +137,13 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if v := getenv("CASETRAIL_DATA_DIR"); v != "" {
 		cfg.DataDir = v
 	}
+	if v := getenv("CASETRAIL_GROUP_COMMIT"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("CASETRAIL_GROUP_COMMIT: %q is not true or false", v)
+		}
+		cfg.GroupCommit = &on
+	}
 	if v := getenv("CASETRAIL_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -157,6 +170,16 @@ func (c *Config) applyDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if c.GroupCommit == nil {
+		on := true
+		c.GroupCommit = &on
+	}
+	if c.CommitWorkers == 0 {
+		c.CommitWorkers = 4
+	}
+	if c.CommitMaxBatch == 0 {
+		c.CommitMaxBatch = 256
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(30 * time.Second)
@@ -218,6 +241,12 @@ func (c *Config) Validate() error {
 	var errs []error
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("max_body_bytes: %d is too small (at least 1024)", c.MaxBodyBytes))
+	}
+	if c.CommitWorkers < 0 || c.CommitWorkers > 64 {
+		errs = append(errs, fmt.Errorf("commit_workers: %d is out of range (1 to 64)", c.CommitWorkers))
+	}
+	if c.CommitMaxBatch < 0 || c.CommitMaxBatch > 10000 {
+		errs = append(errs, fmt.Errorf("commit_max_batch: %d is out of range (1 to 10000)", c.CommitMaxBatch))
 	}
 	if c.PhoneDefaultCountryCode != "" && !isDigits(c.PhoneDefaultCountryCode) {
 		errs = append(errs, fmt.Errorf("phone_default_country_code: %q must be digits, e.g. \"44\"", c.PhoneDefaultCountryCode))

@@ -1,0 +1,164 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// Batcher is group commit in front of Store.Ingest: concurrent requests'
+// events share transactions, so one durable commit (one WAL flush)
+// acknowledges many events. It never waits for a batch to fill: a committer
+// takes whatever is queued the moment it is free, so a lone request is
+// committed at once, and under load batches form by themselves while the
+// previous commit is being flushed. A request is answered only after the
+// commit that holds its events.
+type Batcher struct {
+	store    *Store
+	maxBatch int
+	queue    chan *pending
+	wg       sync.WaitGroup
+	// mu orders Ingest against Close: once closed is set, nothing more is
+	// queued, so the committers' final drain finds every queued request.
+	mu     sync.RWMutex
+	closed bool
+	stop   chan struct{}
+}
+
+type pending struct {
+	ctx     context.Context
+	events  []NewEvent
+	results []IngestResult
+	err     error
+	done    chan struct{}
+}
+
+// BatchOptions bound a Batcher.
+type BatchOptions struct {
+	// Committers is how many transactions may be in flight at once; while
+	// one flushes its commit, the next gathers events. Default 4.
+	Committers int
+	// MaxBatch bounds the events of one transaction. Default 256.
+	MaxBatch int
+}
+
+// NewBatcher starts the committers; Close stops them after the queue drains.
+func NewBatcher(s *Store, opts BatchOptions) *Batcher {
+	if opts.Committers <= 0 {
+		opts.Committers = 4
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	b := &Batcher{
+		store:    s,
+		maxBatch: opts.MaxBatch,
+		queue:    make(chan *pending, opts.MaxBatch*opts.Committers),
+		stop:     make(chan struct{}),
+	}
+	for range opts.Committers {
+		b.wg.Add(1)
+		go b.commitLoop()
+	}
+	return b
+}
+
+// ErrClosed is returned for events handed to a closed Batcher.
+var ErrClosed = errors.New("store: batcher closed")
+
+// Ingest queues events and waits for the commit that holds them. It has the
+// contract of Store.Ingest.
+func (b *Batcher) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
+	p := &pending{ctx: ctx, events: events, done: make(chan struct{})}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case b.queue <- p:
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return nil, ctx.Err()
+	}
+	b.mu.RUnlock()
+	// Once queued, the request waits for its commit even if its caller gave
+	// up: the outcome must be known before anything is said about it.
+	<-p.done
+	return p.results, p.err
+}
+
+// Close stops accepting events, commits what is queued, and returns when
+// every committer has finished.
+func (b *Batcher) Close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.stop)
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+}
+
+func (b *Batcher) commitLoop() {
+	defer b.wg.Done()
+	for {
+		var first *pending
+		select {
+		case first = <-b.queue:
+		case <-b.stop:
+			// Drain what was queued before the stop.
+			for {
+				select {
+				case p := <-b.queue:
+					b.commit([]*pending{p})
+				default:
+					return
+				}
+			}
+		}
+		batch := []*pending{first}
+		n := len(first.events)
+	gather:
+		for n < b.maxBatch {
+			select {
+			case p := <-b.queue:
+				batch = append(batch, p)
+				n += len(p.events)
+			default:
+				break gather
+			}
+		}
+		b.commit(batch)
+	}
+}
+
+// commit stores a batch in one transaction. If the transaction fails for a
+// reason other than the database being unreachable, each request is retried
+// on its own, so that one bad event fails alone.
+func (b *Batcher) commit(batch []*pending) {
+	// The transaction serves several callers; none of them may cancel it
+	// halfway for the others.
+	ctx := context.WithoutCancel(batch[0].ctx)
+	var events []NewEvent
+	for _, p := range batch {
+		events = append(events, p.events...)
+	}
+	results, err := b.store.Ingest(ctx, events)
+	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) {
+		for _, p := range batch {
+			b.commit([]*pending{p})
+		}
+		return
+	}
+	off := 0
+	for _, p := range batch {
+		if err != nil {
+			p.err = err
+		} else {
+			p.results = results[off : off+len(p.events)]
+		}
+		off += len(p.events)
+		close(p.done)
+	}
+}

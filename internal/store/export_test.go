@@ -1,0 +1,21 @@
+package store
+
+import "context"
+
+// CommitTogether commits the requests as one batch, as a committer would
+// when they arrive together, and returns each request's outcome.
+func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error) {
+	b := &Batcher{store: s, maxBatch: 1 << 20}
+	batch := make([]*pending, len(requests))
+	for i, evs := range requests {
+		batch[i] = &pending{ctx: context.Background(), events: evs, done: make(chan struct{})}
+	}
+	b.commit(batch)
+	results := make([][]IngestResult, len(batch))
+	errs := make([]error, len(batch))
+	for i, p := range batch {
+		<-p.done
+		results[i], errs[i] = p.results, p.err
+	}
+	return results, errs
+}
