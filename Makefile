@@ -6,7 +6,7 @@ GO        ?= go
 FUZZTIME  ?= 5s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check generate postgres fuzz clean bench-read
+.PHONY: all build run test check generate postgres fuzz clean bench-read bench
 
 all: build
 
@@ -54,3 +54,9 @@ clean:
 # and 1,000,000 events, medians side by side.
 bench-read: postgres
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimelineScale$$' -benchtime 1x ./internal/httpapi/
+
+# Ingest throughput: COPY limit vs casetrail over HTTP (group commit on and
+# off) at 1/16/64/256 senders, on a PostgreSQL with durable settings.
+BENCH_EVENTS ?= 10000
+bench: postgres build
+	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -cpuprofile bench-cpu.prof

@@ -8,7 +8,6 @@ package db
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -66,130 +65,6 @@ func (b *BlobInsertBatchResults) Exec(f func(int, error)) {
 }
 
 func (b *BlobInsertBatchResults) Close() error {
-	b.closed = true
-	return b.br.Close()
-}
-
-const eventInsert = `-- name: EventInsert :batchone
-WITH claimed AS (
-    INSERT INTO idempotency_keys (source, key, explicit, body_sha256, event_id, received_at)
-    VALUES ($3::text, $7::text, $26::boolean, $22::bytea,
-            nextval('events_id_seq'), $1::timestamptz)
-    ON CONFLICT (source, key) DO NOTHING
-    RETURNING event_id
-)
-INSERT INTO events (
-    id, received_at, occurred_at, source, kind, type, credential, idempotency_key,
-    case_id, phone, customer_id, conversation_id, agent_id, work_item_id, queue,
-    time_in_queue_ms, is_outbound, actor, changes, summary, content_type,
-    body, body_sha256, doc, doc_lossy, reply
-)
-SELECT claimed.event_id, $1::timestamptz, $2::timestamptz, $3::text,
-       $4::text, $5::text, $6::text, $7::text,
-       $8::text, $9::text, $10::text,
-       $11::text, $12::text,
-       $13::text, $14::text,
-       $15::bigint, $16::boolean,
-       $17::jsonb, $18::jsonb, $19::text,
-       $20::text, $21::bytea, $22::bytea, $23::jsonb,
-       $24::boolean, $25::jsonb
-FROM claimed
-RETURNING id
-`
-
-type EventInsertBatchResults struct {
-	br     pgx.BatchResults
-	tot    int
-	closed bool
-}
-
-type EventInsertParams struct {
-	ReceivedAt     time.Time
-	OccurredAt     time.Time
-	Source         string
-	Kind           string
-	Type           string
-	Credential     string
-	IdempotencyKey string
-	CaseID         *string
-	Phone          *string
-	CustomerID     *string
-	ConversationID *string
-	AgentID        *string
-	WorkItemID     *string
-	Queue          *string
-	TimeInQueueMs  *int64
-	IsOutbound     *bool
-	Actor          []byte
-	Changes        []byte
-	Summary        string
-	ContentType    string
-	Body           []byte
-	BodySha256     []byte
-	Doc            []byte
-	DocLossy       bool
-	Reply          []byte
-	Explicit       bool
-}
-
-// Claims the idempotency key and stores the event in one statement; no row
-// comes back when the key was already taken (a duplicate or a conflict).
-func (q *Queries) EventInsert(ctx context.Context, arg []EventInsertParams) *EventInsertBatchResults {
-	batch := &pgx.Batch{}
-	for _, a := range arg {
-		vals := []interface{}{
-			a.ReceivedAt,
-			a.OccurredAt,
-			a.Source,
-			a.Kind,
-			a.Type,
-			a.Credential,
-			a.IdempotencyKey,
-			a.CaseID,
-			a.Phone,
-			a.CustomerID,
-			a.ConversationID,
-			a.AgentID,
-			a.WorkItemID,
-			a.Queue,
-			a.TimeInQueueMs,
-			a.IsOutbound,
-			a.Actor,
-			a.Changes,
-			a.Summary,
-			a.ContentType,
-			a.Body,
-			a.BodySha256,
-			a.Doc,
-			a.DocLossy,
-			a.Reply,
-			a.Explicit,
-		}
-		batch.Queue(eventInsert, vals...)
-	}
-	br := q.db.SendBatch(ctx, batch)
-	return &EventInsertBatchResults{br, len(arg), false}
-}
-
-func (b *EventInsertBatchResults) QueryRow(f func(int, int64, error)) {
-	defer b.br.Close()
-	for t := 0; t < b.tot; t++ {
-		var id int64
-		if b.closed {
-			if f != nil {
-				f(t, id, ErrBatchAlreadyClosed)
-			}
-			continue
-		}
-		row := b.br.QueryRow()
-		err := row.Scan(&id)
-		if f != nil {
-			f(t, id, err)
-		}
-	}
-}
-
-func (b *EventInsertBatchResults) Close() error {
 	b.closed = true
 	return b.br.Close()
 }

@@ -63,6 +63,9 @@ type Config struct {
 	GroupCommit    *bool `yaml:"group_commit"`
 	CommitWorkers  int   `yaml:"commit_workers"`
 	CommitMaxBatch int   `yaml:"commit_max_batch"`
+	// PprofListen, when set (e.g. "127.0.0.1:6060"), serves Go's profiler
+	// there for diagnosing the server under load. Keep it on loopback.
+	PprofListen string `yaml:"pprof_listen"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
 	ShutdownTimeout Duration  `yaml:"shutdown_timeout"`
 	Sources         []Source  `yaml:"sources"`
@@ -136,6 +139,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	}
 	if v := getenv("CASETRAIL_DATA_DIR"); v != "" {
 		cfg.DataDir = v
+	}
+	if v := getenv("CASETRAIL_PPROF_LISTEN"); v != "" {
+		cfg.PprofListen = v
 	}
 	if v := getenv("CASETRAIL_GROUP_COMMIT"); v != "" {
 		on, err := strconv.ParseBool(v)

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"errors"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,18 +61,27 @@ type IngestResult struct {
 }
 
 // Ingest is the one write path: it stores a batch of events in a single
-// transaction and returns once that transaction is committed. Repeats of an
-// idempotency key store nothing new. When it returns an error, no result may
-// be acknowledged to a sender.
+// transaction (one statement for the events, whatever their number) and
+// returns once that transaction is committed. Repeats of an idempotency key,
+// in the store or within the batch, store nothing new. When it returns an
+// error, no result may be acknowledged to a sender.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
 	results := make([]IngestResult, len(events))
+	// The first event of each key is stored; later ones in the batch are
+	// answered from it.
+	type key struct{ source, key string }
+	firstOf := make(map[key]int, len(events))
+	var unique []int
+	for i := range events {
+		k := key{events[i].Source, events[i].IdempotencyKey}
+		if _, seen := firstOf[k]; !seen {
+			firstOf[k] = i
+			unique = append(unique, i)
+		}
+	}
 	// Rows are locked in one global order (blob hash, then source and key)
 	// so that concurrent batches never deadlock on each other.
-	order := make([]int, len(events))
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortFunc(order, func(a, b int) int {
+	slices.SortFunc(unique, func(a, b int) int {
 		return cmp.Or(cmp.Compare(events[a].Source, events[b].Source),
 			cmp.Compare(events[a].IdempotencyKey, events[b].IdempotencyKey))
 	})
@@ -87,27 +96,25 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 				return blobErr
 			}
 		}
-
-		params := make([]db.EventInsertParams, len(order))
-		for j, i := range order {
-			params[j] = insertParams(&events[i])
+		rows, err := q.EventInsertMany(ctx, manyParams(events, unique))
+		if err != nil {
+			return err
 		}
-		var taken []int // indexes into events whose key already existed
-		var insErr error
-		q.EventInsert(ctx, params).QueryRow(func(j int, id int64, err error) {
-			switch {
-			case err == nil:
-				results[order[j]].ID = id
-			case errors.Is(err, pgx.ErrNoRows):
-				taken = append(taken, order[j])
-			default:
-				insErr = cmp.Or(insErr, err)
+		stored := make(map[int]bool, len(rows))
+		for _, r := range rows {
+			i := unique[r.Ord-1]
+			results[i].ID = r.EventID
+			stored[i] = true
+		}
+		var taken []int // keys that already existed in the store
+		for _, i := range unique {
+			if !stored[i] {
+				taken = append(taken, i)
 			}
-		})
-		if insErr != nil || len(taken) == 0 {
-			return insErr
 		}
-
+		if len(taken) == 0 {
+			return nil
+		}
 		keys := make([]db.IdempotencyKeyGetParams, len(taken))
 		for j, i := range taken {
 			keys[j] = db.IdempotencyKeyGetParams{Source: events[i].Source, Key: events[i].IdempotencyKey}
@@ -119,50 +126,69 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 				return
 			}
 			i := taken[j]
-			results[i].ID = row.EventID
-			if bytes.Equal(row.BodySha256, events[i].BodySHA256[:]) {
-				results[i].Duplicate = true
-			} else {
-				results[i].Err = ErrConflict
-			}
+			results[i] = answerRepeat(row.EventID, row.BodySha256, events[i])
 		})
 		return getErr
 	})
 	if err != nil {
 		return nil, err
 	}
+	for i := range events {
+		first := firstOf[key{events[i].Source, events[i].IdempotencyKey}]
+		if first != i {
+			if results[first].Err != nil {
+				results[i] = results[first]
+			} else {
+				results[i] = answerRepeat(results[first].ID, events[first].BodySHA256[:], events[i])
+			}
+		}
+	}
 	return results, nil
 }
 
-func insertParams(e *NewEvent) db.EventInsertParams {
-	return db.EventInsertParams{
-		ReceivedAt:     e.ReceivedAt,
-		OccurredAt:     e.OccurredAt,
-		Source:         e.Source,
-		Kind:           e.Kind,
-		Type:           e.Type,
-		Credential:     e.Credential,
-		IdempotencyKey: e.IdempotencyKey,
-		Explicit:       e.ExplicitKey,
-		CaseID:         nullable(e.CaseID),
-		Phone:          nullable(e.Phone),
-		CustomerID:     nullable(e.CustomerID),
-		ConversationID: nullable(e.ConversationID),
-		AgentID:        nullable(e.AgentID),
-		WorkItemID:     nullable(e.WorkItemID),
-		Queue:          nullable(e.Queue),
-		TimeInQueueMs:  e.TimeInQueueMs,
-		IsOutbound:     e.IsOutbound,
-		Actor:          e.Actor,
-		Changes:        e.Changes,
-		Summary:        e.Summary,
-		ContentType:    e.ContentType,
-		Body:           e.Body,
-		BodySha256:     e.BodySHA256[:],
-		Doc:            e.Doc,
-		DocLossy:       e.DocLossy,
-		Reply:          e.Reply,
+// answerRepeat answers an event whose key is already held by event id with
+// body hash sum: a duplicate when the bodies match, a conflict otherwise.
+func answerRepeat(id int64, sum []byte, e NewEvent) IngestResult {
+	if bytes.Equal(sum, e.BodySHA256[:]) {
+		return IngestResult{ID: id, Duplicate: true}
 	}
+	return IngestResult{ID: id, Err: ErrConflict}
+}
+
+// manyParams lays the events out as the columns of EventInsertMany, in the
+// given order.
+func manyParams(events []NewEvent, order []int) db.EventInsertManyParams {
+	n := len(order)
+	p := db.EventInsertManyParams{
+		ReceivedAt: make([]time.Time, n), OccurredAt: make([]time.Time, n), Source: make([]string, n),
+		Kind: make([]string, n), Type: make([]string, n), Credential: make([]string, n),
+		IdempotencyKey: make([]string, n), Explicit: make([]bool, n), CaseID: make([]string, n),
+		Phone: make([]string, n), CustomerID: make([]string, n), ConversationID: make([]string, n),
+		AgentID: make([]string, n), WorkItemID: make([]string, n), Queue: make([]string, n),
+		TimeInQueueMs: make([]int64, n), IsOutbound: make([]string, n), Actor: make([]string, n),
+		Changes: make([]string, n), Summary: make([]string, n), ContentType: make([]string, n),
+		Body: make([][]byte, n), BodySha256: make([][]byte, n), Doc: make([]string, n),
+		DocLossy: make([]bool, n), Reply: make([]string, n),
+	}
+	for j, i := range order {
+		e := &events[i]
+		p.ReceivedAt[j], p.OccurredAt[j] = e.ReceivedAt, e.OccurredAt
+		p.Source[j], p.Kind[j], p.Type[j] = e.Source, e.Kind, e.Type
+		p.Credential[j], p.IdempotencyKey[j], p.Explicit[j] = e.Credential, e.IdempotencyKey, e.ExplicitKey
+		p.CaseID[j], p.Phone[j], p.CustomerID[j] = e.CaseID, e.Phone, e.CustomerID
+		p.ConversationID[j], p.AgentID[j], p.WorkItemID[j], p.Queue[j] = e.ConversationID, e.AgentID, e.WorkItemID, e.Queue
+		p.TimeInQueueMs[j] = -1
+		if e.TimeInQueueMs != nil {
+			p.TimeInQueueMs[j] = *e.TimeInQueueMs
+		}
+		if e.IsOutbound != nil {
+			p.IsOutbound[j] = strconv.FormatBool(*e.IsOutbound)
+		}
+		p.Actor[j], p.Changes[j], p.Doc[j], p.Reply[j] = string(e.Actor), string(e.Changes), string(e.Doc), string(e.Reply)
+		p.Summary[j], p.ContentType[j] = e.Summary, e.ContentType
+		p.Body[j], p.BodySha256[j], p.DocLossy[j] = e.Body, e.BodySHA256[:], e.DocLossy
+	}
+	return p
 }
 
 func uniqueBlobs(events []NewEvent) []db.BlobInsertParams {
@@ -221,4 +247,24 @@ func (s *Store) Reject(ctx context.Context, r Rejected) (int64, error) {
 		BodyTruncated: r.BodyTruncated,
 	})
 	return id, interpretError(err)
+}
+
+// CopyEvents bulk-loads events by COPY in one statement, without
+// idempotency keys or blobs: the database's own ingest limit, which the
+// throughput benchmark compares the HTTP path with.
+func (s *Store) CopyEvents(ctx context.Context, events []NewEvent) (int64, error) {
+	rows := make([]db.EventCopyParams, len(events))
+	for i := range events {
+		e := &events[i]
+		rows[i] = db.EventCopyParams{
+			ReceivedAt: e.ReceivedAt, OccurredAt: e.OccurredAt, Source: e.Source, Kind: e.Kind, Type: e.Type,
+			Credential: e.Credential, IdempotencyKey: e.IdempotencyKey, CaseID: nullable(e.CaseID),
+			Phone: nullable(e.Phone), CustomerID: nullable(e.CustomerID), ConversationID: nullable(e.ConversationID),
+			AgentID: nullable(e.AgentID), WorkItemID: nullable(e.WorkItemID), Queue: nullable(e.Queue),
+			TimeInQueueMs: e.TimeInQueueMs, IsOutbound: e.IsOutbound, Summary: e.Summary,
+			ContentType: e.ContentType, Body: e.Body, BodySha256: e.BodySHA256[:], Doc: e.Doc, DocLossy: e.DocLossy,
+		}
+	}
+	n, err := s.q.EventCopy(ctx, rows)
+	return n, interpretError(err)
 }

@@ -1,0 +1,528 @@
+// Command bench measures casetrail's ingest throughput against the
+// database's own limit, in one run on one PostgreSQL with durable settings
+// (fsync, synchronous_commit and full_page_writes on):
+//
+//  1. COPY of N normalised events of the seed mix into the events table
+//     (one statement): the limit;
+//  2. the casetrail server (a separate process, group commit on) driven over
+//     HTTP with the same events by 1, 16, 64 and 256 concurrent senders,
+//     every request authenticated and durably acknowledged;
+//  3. the same with group commit off (one transaction per request).
+//
+// It prints events/s, the ratios to COPY and to the naive path, p50/p99
+// acknowledgement latency and the server's peak RSS, and checks that the
+// number of stored events equals the number of 2xx answers.
+//
+//	go run ./cmd/bench -events 10000
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/casetrail/casetrail/internal/dbtest"
+	"github.com/casetrail/casetrail/internal/localpg"
+	"github.com/casetrail/casetrail/internal/normalize"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+const (
+	cuSecret = "bench-case-updates-secret"
+	saSecret = "bench-service-actions-secret"
+	shKey    = "bench-service-hooks-key"
+)
+
+type options struct {
+	events      int
+	senders     []int
+	binary      string
+	cpuProfile  string
+	profileAt   int
+	testdataDir string
+	workers     int
+}
+
+func run() error {
+	var o options
+	var senders string
+	flag.IntVar(&o.events, "events", 10000, "events per run (each concurrency level, each mode)")
+	flag.StringVar(&senders, "senders", "1,16,64,256", "concurrency levels")
+	flag.StringVar(&o.binary, "binary", "bin/casetrail", "the casetrail binary to run")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the server under group-commit load here")
+	flag.IntVar(&o.profileAt, "profile-senders", 64, "the concurrency level to profile")
+	flag.StringVar(&o.testdataDir, "testdata", "testdata/events", "example payloads of the three sources")
+	flag.IntVar(&o.workers, "commit-workers", 0, "commit_workers of the server (0: its default)")
+	flag.Parse()
+	for _, s := range strings.Split(senders, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-senders: %q", s)
+		}
+		o.senders = append(o.senders, n)
+	}
+	ctx := context.Background()
+
+	corpus, err := buildCorpus(o.testdataDir, o.events*(len(o.senders)))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("corpus: %d events, average body %d bytes, %d with attachments\n",
+		len(corpus), avgSize(corpus), countAttachments(corpus))
+
+	dir, err := os.MkdirTemp("", "casetrail-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	pg, err := localpg.Start(ctx, localpg.Options{DataDir: dir, Settings: map[string]string{
+		"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
+		"max_connections": "300", "shared_buffers": "256MB",
+	}})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
+	admin := pg.URL("postgres")
+
+	// 1. COPY.
+	copyURL, err := freshDatabase(ctx, admin, "bench_copy")
+	if err != nil {
+		return err
+	}
+	copyRate, err := copyLoad(ctx, copyURL, corpus[:o.events])
+	if err != nil {
+		return err
+	}
+
+	// 2 and 3. HTTP with and without group commit.
+	var rows []row
+	for _, mode := range []struct {
+		name        string
+		groupCommit bool
+	}{{"group commit", true}, {"naive", false}} {
+		dbURL, err := freshDatabase(ctx, admin, "bench_"+strings.ReplaceAll(mode.name, " ", "_"))
+		if err != nil {
+			return err
+		}
+		srv, err := startServer(ctx, o.binary, dbURL, dir, mode.groupCommit, o.workers)
+		if err != nil {
+			return err
+		}
+		var ok2xx int64
+		for i, c := range o.senders {
+			events := corpus[i*o.events : (i+1)*o.events]
+			var stopProfile func() error
+			if mode.groupCommit && o.cpuProfile != "" && c == o.profileAt {
+				stopProfile = srv.profile(o.cpuProfile)
+			}
+			r := drive(srv.addr, events, c)
+			if stopProfile != nil {
+				if err := stopProfile(); err != nil {
+					fmt.Fprintln(os.Stderr, "profile:", err)
+				}
+			}
+			r.mode = mode.name
+			ok2xx += int64(r.ok)
+			rows = append(rows, r)
+		}
+		rss := srv.peakRSS()
+		if err := srv.stop(); err != nil {
+			return err
+		}
+		stored, err := countEvents(ctx, dbURL)
+		if err != nil {
+			return err
+		}
+		for i := range rows {
+			if rows[i].mode == mode.name {
+				rows[i].rssMiB = rss
+			}
+		}
+		fmt.Printf("%s: %d answers 2xx, %d events stored: %s\n", mode.name, ok2xx, stored, verdict(ok2xx == stored))
+		if ok2xx != stored {
+			return fmt.Errorf("%s: stored events (%d) differ from 2xx answers (%d)", mode.name, stored, ok2xx)
+		}
+	}
+	printTable(copyRate, rows, o.events)
+	return nil
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "equal"
+	}
+	return "DIFFERENT"
+}
+
+// request is one pre-signed delivery.
+type request struct {
+	path   string
+	header http.Header
+	body   []byte
+	event  store.NewEvent // its normalised form, for COPY
+}
+
+// buildCorpus makes n distinct deliveries from the example payloads: each
+// template gets its own delivery number so bodies (and derived idempotency
+// keys) differ, as real deliveries do.
+func buildCorpus(dir string, n int) ([]request, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*", "*.json"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no example payloads under %s (run from the repository root)", dir)
+	}
+	type template struct {
+		kind, event string
+		body        map[string]any
+	}
+	var templates []template
+	for _, f := range files {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var body map[string]any
+		if json.Unmarshal(raw, &body) != nil {
+			continue
+		}
+		kind := filepath.Base(filepath.Dir(f))
+		templates = append(templates, template{kind: kind, event: eventOf(kind, f), body: body})
+	}
+	now := time.Now().UTC()
+	out := make([]request, 0, n)
+	for i := range n {
+		t := templates[i%len(templates)]
+		t.body["deliverySeq"] = i
+		body, _ := json.Marshal(t.body)
+		r := request{body: body, header: http.Header{"Content-Type": {"application/json"}}}
+		path := "/v1/ingest/" + t.kind
+		switch t.kind {
+		case "case-updates":
+			m := hmac.New(sha256.New, []byte(cuSecret))
+			m.Write(body)
+			r.header.Set("x-cv-signature", hex.EncodeToString(m.Sum(nil)))
+		case "service-actions":
+			m := hmac.New(sha256.New, []byte(saSecret))
+			m.Write(body)
+			r.header.Set("Authorization", "HMAC "+base64.StdEncoding.EncodeToString(m.Sum(nil)))
+			path += "/" + t.event
+		case "service-hooks":
+			r.header.Set("x-api-key", shKey)
+			path += "/" + t.event
+		}
+		r.path = path
+		pathEvent := t.event
+		if t.kind == "case-updates" {
+			pathEvent = ""
+		}
+		n, err := normalize.Decode(normalize.Kind(t.kind), pathEvent, body, normalize.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", t.kind, err)
+		}
+		sum := sha256.Sum256(body)
+		r.event = store.NewEvent{
+			ReceivedAt: now, OccurredAt: now, Source: t.kind, Kind: t.kind, Type: n.Type,
+			Credential: "bench", IdempotencyKey: "sha256:" + n.Type + ":" + hex.EncodeToString(sum[:]),
+			CaseID: n.CaseID, Phone: n.Phone, CustomerID: n.CustomerID, ConversationID: n.ConversationID,
+			AgentID: n.AgentID, WorkItemID: n.WorkItemID, Queue: n.Queue, TimeInQueueMs: n.TimeInQueueMs,
+			IsOutbound: n.IsOutbound, Summary: n.Summary, ContentType: "application/json",
+			Body: body, BodySHA256: sum, Doc: n.Doc, DocLossy: n.Lossy,
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func eventOf(kind, file string) string {
+	base := strings.TrimSuffix(filepath.Base(file), ".json")
+	best := base
+	for _, e := range normalize.KnownEvents(normalize.Kind(kind)) {
+		if strings.HasPrefix(base, e) && (best == base || len(e) > len(best)) {
+			best = e
+		}
+	}
+	return best
+}
+
+func avgSize(c []request) int {
+	total := 0
+	for _, r := range c {
+		total += len(r.body)
+	}
+	return total / max(len(c), 1)
+}
+
+func countAttachments(c []request) int {
+	n := 0
+	for _, r := range c {
+		if bytes.Contains(r.body, []byte(`"content"`)) {
+			n++
+		}
+	}
+	return n
+}
+
+func freshDatabase(ctx context.Context, admin, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", err
+	}
+	url := dbtest.WithDatabase(admin, name)
+	m, err := store.NewMigrator(url)
+	if err != nil {
+		return "", err
+	}
+	defer m.Close()
+	return url, m.Up(ctx, io.Discard)
+}
+
+func copyLoad(ctx context.Context, url string, corpus []request) (float64, error) {
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	events := make([]store.NewEvent, len(corpus))
+	for i := range corpus {
+		events[i] = corpus[i].event
+	}
+	start := time.Now()
+	n, err := st.CopyEvents(ctx, events)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+func countEvents(ctx context.Context, url string) (int64, error) {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(ctx)
+	var n int64
+	return n, conn.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n)
+}
+
+type server struct {
+	cmd       *exec.Cmd
+	addr      string
+	pprofAddr string
+}
+
+func startServer(ctx context.Context, binary, dbURL, dir string, groupCommit bool, workers int) (*server, error) {
+	cfg := filepath.Join(dir, "bench.yaml")
+	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
+commit_workers: %d
+sources:
+  - {name: case-updates, kind: case-updates, hmac_secret: %q}
+  - {name: service-actions, kind: service-actions, hmac_secret: %q}
+  - {name: service-hooks, kind: service-hooks, api_keys: [%q]}
+`, workers, cuSecret, saSecret, shKey)), 0o600)
+	if err != nil {
+		return nil, err
+	}
+	pprofAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(binary, "serve", "--config", cfg)
+	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "CASETRAIL_DATA_DIR="+dir,
+		"CASETRAIL_GROUP_COMMIT="+strconv.FormatBool(groupCommit), "CASETRAIL_PPROF_LISTEN="+pprofAddr)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("%s: %w (build it with `make build`)", binary, err)
+	}
+	s := &server{cmd: cmd, pprofAddr: pprofAddr}
+	buf := make([]byte, 4096)
+	var out []byte
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		n, err := stdout.Read(buf)
+		out = append(out, buf[:n]...)
+		if i := bytes.Index(out, []byte("listening on http://")); i >= 0 {
+			rest := out[i+len("listening on http://"):]
+			if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+				s.addr = string(rest[:j])
+				go io.Copy(io.Discard, stdout) //nolint:errcheck
+				return s, nil
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	cmd.Process.Kill() //nolint:errcheck
+	return nil, errors.New("the server did not start: " + string(out))
+}
+
+func freeAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// profile starts a CPU profile of the server; the returned function waits
+// for it and writes it to path.
+func (s *server) profile(path string) func() error {
+	done := make(chan error, 1)
+	go func() {
+		res, err := http.Get("http://" + s.pprofAddr + "/debug/pprof/profile?seconds=5")
+		if err != nil {
+			done <- err
+			return
+		}
+		defer res.Body.Close()
+		f, err := os.Create(path)
+		if err != nil {
+			done <- err
+			return
+		}
+		defer f.Close()
+		_, err = io.Copy(f, res.Body)
+		done <- err
+	}()
+	return func() error { return <-done }
+}
+
+// peakRSS is the server's high-water resident set size, in MiB.
+func (s *server) peakRSS() float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func (s *server) stop() error {
+	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
+		return err
+	}
+	return s.cmd.Wait()
+}
+
+type row struct {
+	mode     string
+	senders  int
+	ok       int
+	failed   int
+	rate     float64
+	p50, p99 time.Duration
+	rssMiB   float64
+}
+
+// drive sends every request once with c concurrent senders and records each
+// acknowledgement's latency.
+func drive(addr string, events []request, c int) row {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c, MaxConnsPerHost: c}, Timeout: time.Minute}
+	var next atomic.Int64
+	lat := make([]time.Duration, len(events))
+	status := make([]int, len(events))
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range c {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(events) {
+					return
+				}
+				r := events[i]
+				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+r.path, bytes.NewReader(r.body))
+				req.Header = r.header.Clone()
+				t0 := time.Now()
+				res, err := client.Do(req)
+				if err == nil {
+					io.Copy(io.Discard, res.Body) //nolint:errcheck
+					res.Body.Close()
+					status[i] = res.StatusCode
+				}
+				lat[i] = time.Since(t0)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r := row{senders: c}
+	for _, s := range status {
+		if s >= 200 && s < 300 {
+			r.ok++
+		} else {
+			r.failed++
+		}
+	}
+	r.rate = float64(r.ok) / elapsed.Seconds()
+	slices.Sort(lat)
+	r.p50 = lat[len(lat)/2]
+	r.p99 = lat[len(lat)*99/100]
+	return r
+}
+
+func printTable(copyRate float64, rows []row, n int) {
+	naive := map[int]float64{}
+	for _, r := range rows {
+		if r.mode == "naive" {
+			naive[r.senders] = r.rate
+		}
+	}
+	fmt.Printf("\nCOPY of %d events in one statement: %.0f events/s\n\n", n, copyRate)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "mode\tsenders\tevents/s\tx COPY\tx naive\tp50 ms\tp99 ms\tnon-2xx\tpeak RSS MiB\t")
+	for _, r := range rows {
+		vsNaive := "-"
+		if r.mode != "naive" && naive[r.senders] > 0 {
+			vsNaive = fmt.Sprintf("%.2f", r.rate/naive[r.senders])
+		}
+		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%s\t%.2f\t%.2f\t%d\t%.0f\t\n", r.mode, r.senders, r.rate, r.rate/copyRate,
+			vsNaive, float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000, r.failed, r.rssMiB)
+	}
+	w.Flush()
+}
