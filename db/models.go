@@ -56,6 +56,7 @@ type Event struct {
 	DocLossy       bool
 	Reply          []byte
 	CommitXid      int64
+	BodySalt       []byte
 }
 
 type EventsDefault struct {
@@ -94,6 +95,36 @@ type IdempotencyKey struct {
 	BodySha256 []byte
 	EventID    int64
 	ReceivedAt time.Time
+}
+
+type LogCheckpoint struct {
+	ID   int64
+	Size int64
+	Root []byte
+	Note string
+	At   time.Time
+}
+
+type LogLeafe struct {
+	Idx         int64
+	EventID     int64
+	LeafHash    []byte
+	BodyHash    []byte
+	SequencedAt time.Time
+}
+
+type LogNode struct {
+	NodeKey int64
+	Hash    []byte
+}
+
+type LogState struct {
+	Size        int64
+	Root        []byte
+	RangeHashes [][]byte
+	LastXid     int64
+	LastEvent   int64
+	At          time.Time
 }
 
 type RejectedRequest struct {

@@ -1,0 +1,163 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+// Keys sign checkpoints.
+type Keys struct {
+	Signer   note.Signer
+	Verifier note.Verifier
+	// VerifierKey is the public key in the note form name+hash+base64.
+	VerifierKey string
+}
+
+// LoadKeys uses the configured signer key (note form
+// PRIVATE+KEY+name+hash+base64), or the one in dataDir, generating it on
+// first start.
+func LoadKeys(configured, dataDir, name string) (*Keys, error) {
+	skey := configured
+	if skey == "" {
+		path := filepath.Join(dataDir, "log-signing.key")
+		raw, err := os.ReadFile(path)
+		switch {
+		case err == nil:
+			skey = strings.TrimSpace(string(raw))
+		case errors.Is(err, os.ErrNotExist):
+			skey, _, err = note.GenerateKey(rand.Reader, name)
+			if err != nil {
+				return nil, err
+			}
+			if err := os.MkdirAll(dataDir, 0o700); err != nil {
+				return nil, err
+			}
+			if err := os.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
+				return nil, err
+			}
+		default:
+			return nil, err
+		}
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("log signing key: %w", err)
+	}
+	vkey, err := verifierKeyOf(skey)
+	if err != nil {
+		return nil, err
+	}
+	verifier, err := note.NewVerifier(vkey)
+	if err != nil {
+		return nil, err
+	}
+	return &Keys{Signer: signer, Verifier: verifier, VerifierKey: vkey}, nil
+}
+
+// verifierKeyOf derives the public verifier key from an Ed25519 signer key.
+func verifierKeyOf(skey string) (string, error) {
+	parts := strings.SplitN(skey, "+", 5)
+	if len(parts) != 5 || parts[0] != "PRIVATE" || parts[1] != "KEY" {
+		return "", errors.New("log signing key: not a note signer key (PRIVATE+KEY+name+hash+base64)")
+	}
+	raw, err := base64.StdEncoding.DecodeString(parts[4])
+	if err != nil || len(raw) != 1+ed25519.SeedSize || raw[0] != 1 {
+		return "", errors.New("log signing key: not an Ed25519 note key")
+	}
+	pub := ed25519.NewKeyFromSeed(raw[1:]).Public().(ed25519.PublicKey)
+	return note.NewEd25519VerifierKey(parts[2], pub)
+}
+
+// CheckpointText is the C2SP tlog-checkpoint body.
+func CheckpointText(origin string, size int64, root []byte) string {
+	return fmt.Sprintf("%s\n%d\n%s\n", origin, size, base64.StdEncoding.EncodeToString(root))
+}
+
+// ParsedCheckpoint is a verified checkpoint.
+type ParsedCheckpoint struct {
+	Origin string
+	Size   int64
+	Root   []byte
+}
+
+// OpenCheckpoint verifies a signed checkpoint note against the verifier and
+// parses it.
+func OpenCheckpoint(signed []byte, v note.Verifier) (ParsedCheckpoint, error) {
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		return ParsedCheckpoint{}, fmt.Errorf("checkpoint signature: %w", err)
+	}
+	lines := strings.SplitN(n.Text, "\n", 4)
+	if len(lines) < 4 {
+		return ParsedCheckpoint{}, errors.New("checkpoint: want origin, size and root hash lines")
+	}
+	size, err := strconv.ParseInt(lines[1], 10, 64)
+	if err != nil || size < 0 {
+		return ParsedCheckpoint{}, errors.New("checkpoint: bad tree size")
+	}
+	root, err := base64.StdEncoding.DecodeString(lines[2])
+	if err != nil || len(root) != 32 {
+		return ParsedCheckpoint{}, errors.New("checkpoint: bad root hash")
+	}
+	return ParsedCheckpoint{Origin: lines[0], Size: size, Root: root}, nil
+}
+
+// Checkpointer signs checkpoints of the log.
+type Checkpointer struct {
+	Store  *store.Store
+	Keys   *Keys
+	Origin string
+	// Every is the least time between two checkpoints of a growing log;
+	// MaxAge the most between two checkpoints at all.
+	Every, MaxAge time.Duration
+}
+
+// Maybe signs and stores a checkpoint of the current tree when it grew since
+// the last one (and Every has passed), or when the last is older than MaxAge.
+func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
+	st, err := c.Store.LatestLogState(ctx)
+	if err != nil {
+		return err
+	}
+	last, err := c.Store.LatestCheckpoint(ctx)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return err
+	case st.Size > last.Size && now.Sub(last.At) >= c.Every:
+	case now.Sub(last.At) >= c.MaxAge:
+	default:
+		return nil
+	}
+	return c.Sign(ctx, st)
+}
+
+// Sign stores a checkpoint of st.
+func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
+	root := st.Root
+	if st.Size == 0 {
+		root = hasher.EmptyRoot()
+	}
+	signed, err := note.Sign(&note.Note{Text: CheckpointText(c.Origin, st.Size, root)}, c.Keys.Signer)
+	if err != nil {
+		return err
+	}
+	return c.Store.AddCheckpoint(ctx, st.Size, root, string(signed))
+}
+
+// SameRoot compares hashes.
+func SameRoot(a, b []byte) bool { return bytes.Equal(a, b) }

@@ -1,0 +1,218 @@
+// Package ledger keeps casetrail's tamper-evident log: an append-only RFC
+// 6962 Merkle tree with one leaf per stored event, assigned by a single
+// sequencer after commit; signed checkpoints (C2SP tlog-checkpoint in an
+// Ed25519 signed note); inclusion and consistency proofs; and the
+// verification that recomputes everything from the stored rows.
+package ledger
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+var hasher = rfc6962.DefaultHasher
+
+var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
+
+// leafData is what a leaf commits to, in a fixed field order. The body enters
+// only through its salted hash, so the body can be expunged later and the
+// leaf still verifies, and nobody can test a guess of its content against a
+// published hash.
+type leafData struct {
+	Version        int     `json:"v"`
+	EventID        int64   `json:"id"`
+	Source         string  `json:"source"`
+	Kind           string  `json:"kind"`
+	Type           string  `json:"type"`
+	OccurredAt     string  `json:"occurredAt"`
+	ReceivedAt     string  `json:"receivedAt"`
+	CaseID         *string `json:"caseId"`
+	Phone          *string `json:"phone"`
+	CustomerID     *string `json:"customerId"`
+	ConversationID *string `json:"conversationId"`
+	AgentID        *string `json:"agentId"`
+	WorkItemID     *string `json:"workItemId"`
+	BodyHash       string  `json:"bodyHash"`
+}
+
+// LeafData is the canonical leaf data of an event.
+func LeafData(l store.LeafSource) []byte {
+	raw, _ := json.Marshal(leafData{
+		Version: 1, EventID: l.EventID, Source: l.Source, Kind: l.Kind, Type: l.Type,
+		OccurredAt: l.OccurredAt.UTC().Format(time.RFC3339Nano), ReceivedAt: l.ReceivedAt.UTC().Format(time.RFC3339Nano),
+		CaseID: l.CaseID, Phone: l.Phone, CustomerID: l.CustomerID, ConversationID: l.ConversationID,
+		AgentID: l.AgentID, WorkItemID: l.WorkItemID, BodyHash: hex.EncodeToString(l.BodyHash),
+	})
+	return raw
+}
+
+// LeafHash is SHA-256(0x00 || leaf data).
+func LeafHash(l store.LeafSource) []byte { return hasher.HashLeaf(LeafData(l)) }
+
+// NodeKey packs a node id into one column.
+func NodeKey(id compact.NodeID) int64 { return int64(id.Level)<<56 | int64(id.Index) }
+
+// rootOf returns the root of a compact range starting at 0 (the empty tree's
+// root, SHA-256 of nothing, when it is empty).
+func rootOf(r *compact.Range) ([]byte, error) {
+	if r.End() == 0 {
+		return hasher.EmptyRoot(), nil
+	}
+	return r.GetRootHash(nil)
+}
+
+// Sequencer assigns log positions to committed events. Any number may run
+// (one per server); a database lock lets one work at a time.
+type Sequencer struct {
+	Store *store.Store
+	Log   *slog.Logger
+	// Batch bounds the events of one round.
+	Batch int
+}
+
+// build extends the previous tree with the pending events.
+func build(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+	rng, err := rangeFactory.NewRange(0, uint64(prev.Size), prev.RangeHashes)
+	if err != nil {
+		return store.LogAppend{}, fmt.Errorf("stored tree state is inconsistent: %w", err)
+	}
+	app := store.LogAppend{}
+	visit := func(id compact.NodeID, hash []byte) {
+		if id.Level > 0 {
+			app.Nodes = append(app.Nodes, store.LogNode{Key: NodeKey(id), Hash: hash})
+		}
+	}
+	for i, p := range pending {
+		leaf := LeafHash(p)
+		app.Leaves = append(app.Leaves, store.LogLeaf{Idx: prev.Size + int64(i), EventID: p.EventID, LeafHash: leaf, BodyHash: p.BodyHash})
+		if err := rng.Append(leaf, visit); err != nil {
+			return store.LogAppend{}, err
+		}
+	}
+	root, err := rootOf(rng)
+	if err != nil {
+		return store.LogAppend{}, err
+	}
+	last := pending[len(pending)-1]
+	app.State = store.LogState{Size: int64(rng.End()), Root: root, RangeHashes: rng.Hashes(), LastXid: last.CommitXid, LastEvent: last.EventID}
+	return app, nil
+}
+
+// Step sequences every event committed so far and returns how many it
+// added; 0 with ErrNotLeader when another sequencer holds the lock.
+func (s *Sequencer) Step(ctx context.Context) (int, error) {
+	batch := s.Batch
+	if batch <= 0 {
+		batch = 5000
+	}
+	total := 0
+	for {
+		n, err := s.Store.SequenceRound(ctx, batch, build)
+		total += n
+		if err != nil || n < batch {
+			return total, err
+		}
+	}
+}
+
+// Run sequences every interval until ctx ends, and signs checkpoints with
+// cp when the log grew (every CheckpointEvery) or at least hourly.
+func (s *Sequencer) Run(ctx context.Context, interval time.Duration, cp *Checkpointer) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		if _, err := s.Step(ctx); err != nil && !errors.Is(err, store.ErrNotLeader) && ctx.Err() == nil {
+			s.Log.Warn("sequencer", "err", err)
+		}
+		if cp != nil {
+			if err := cp.Maybe(ctx, time.Now()); err != nil && ctx.Err() == nil {
+				s.Log.Warn("checkpoint", "err", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Proof is an inclusion proof as the API answers it.
+type Proof struct {
+	LeafIndex int64    `json:"leafIndex"`
+	TreeSize  int64    `json:"treeSize"`
+	LeafHash  string   `json:"leafHash"`
+	Hashes    []string `json:"hashes"`
+}
+
+// ConsistencyProof is a consistency proof as the API answers it.
+type ConsistencyProof struct {
+	From   int64    `json:"from"`
+	To     int64    `json:"to"`
+	Hashes []string `json:"hashes"`
+}
+
+// ErrBadSize is a tree size the log cannot prove against.
+var ErrBadSize = errors.New("tree size out of range")
+
+// Inclusion proves that an event's leaf is in the tree of the given size
+// (0: the current size).
+func Inclusion(ctx context.Context, st *store.Store, eventID, size int64) (Proof, error) {
+	idx, leaf, err := st.LeafOf(ctx, eventID)
+	if err != nil {
+		return Proof{}, err
+	}
+	cur, err := st.LatestLogState(ctx)
+	if err != nil {
+		return Proof{}, err
+	}
+	if size == 0 {
+		size = cur.Size
+	}
+	if size <= idx || size > cur.Size {
+		return Proof{}, fmt.Errorf("%w: the event has index %d and the log has %d leaves", ErrBadSize, idx, cur.Size)
+	}
+	hashes, err := proofHashes(ctx, st, func() (nodesFn, error) { return inclusionNodes(uint64(idx), uint64(size)) })
+	if err != nil {
+		return Proof{}, err
+	}
+	return Proof{LeafIndex: idx, TreeSize: size, LeafHash: b64(leaf), Hashes: b64s(hashes)}, nil
+}
+
+// Consistency proves that the tree of size from is a prefix of the tree of
+// size to.
+func Consistency(ctx context.Context, st *store.Store, from, to int64) (ConsistencyProof, error) {
+	cur, err := st.LatestLogState(ctx)
+	if err != nil {
+		return ConsistencyProof{}, err
+	}
+	if from < 0 || to < from || to > cur.Size {
+		return ConsistencyProof{}, fmt.Errorf("%w: need 0 <= from <= to <= %d", ErrBadSize, cur.Size)
+	}
+	hashes, err := proofHashes(ctx, st, func() (nodesFn, error) { return consistencyNodes(uint64(from), uint64(to)) })
+	if err != nil {
+		return ConsistencyProof{}, err
+	}
+	return ConsistencyProof{From: from, To: to, Hashes: b64s(hashes)}, nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func b64s(bs [][]byte) []string {
+	out := make([]string, len(bs))
+	for i, b := range bs {
+		out[i] = b64(b)
+	}
+	return out
+}

@@ -1,0 +1,308 @@
+package ledger_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+
+	"github.com/casetrail/casetrail/internal/dbtest"
+	"github.com/casetrail/casetrail/internal/ledger"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+type testBundle struct {
+	db    *dbtest.DB
+	store *store.Store
+	seq   *ledger.Sequencer
+	cp    *ledger.Checkpointer
+	keys  *ledger.Keys
+}
+
+func setup(t *testing.T) *testBundle {
+	t.Helper()
+	d := dbtest.New(t)
+	st, err := store.Open(context.Background(), d.URL, store.Options{})
+	require.NoError(t, err)
+	t.Cleanup(st.Close)
+	keys, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	return &testBundle{
+		db: d, store: st, keys: keys,
+		seq: &ledger.Sequencer{Store: st, Log: dbtest.Logger(t)},
+		cp:  &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", Every: 0, MaxAge: time.Hour},
+	}
+}
+
+func newEvent(i int) store.NewEvent {
+	body := []byte(fmt.Sprintf(`{"event":"CHANGE_CASE_STATUS","payload":{"caseId":"c-%d","n":%d}}`, i%7, i))
+	now := time.Now().UTC()
+	caseID := fmt.Sprintf("c-%d", i%7)
+	return store.NewEvent{ReceivedAt: now, OccurredAt: now, Source: "case-updates", Kind: "case-updates",
+		Type: "CHANGE_CASE_STATUS", Credential: "test", IdempotencyKey: fmt.Sprintf("k-%d", i), ExplicitKey: true,
+		CaseID: caseID, Body: body, BodySHA256: sha256.Sum256(body), Doc: body}
+}
+
+// ingest stores events one per transaction and returns their ids.
+func (b *testBundle) ingest(t *testing.T, from, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	for i := from; i < from+n; i++ {
+		res, err := b.store.Ingest(context.Background(), []store.NewEvent{newEvent(i)})
+		require.NoError(t, err)
+		ids = append(ids, res[0].ID)
+	}
+	return ids
+}
+
+// sequenceAndSign sequences what is committed and signs a checkpoint.
+func (b *testBundle) sequenceAndSign(t *testing.T) store.LogState {
+	t.Helper()
+	ctx := context.Background()
+	_, err := b.seq.Step(ctx)
+	require.NoError(t, err)
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.cp.Sign(ctx, st))
+	return st
+}
+
+// tamper runs SQL as the superuser with triggers off, as an intruder with
+// full database access would.
+func (b *testBundle) tamper(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, sql, args...)
+	require.NoError(t, err)
+}
+
+func (b *testBundle) verify(t *testing.T) error {
+	t.Helper()
+	_, err := ledger.Verify(context.Background(), b.store, b.keys.Verifier, nil)
+	return err
+}
+
+func TestSequenceProveAndVerify(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	ids := b.ingest(t, 0, 20)
+	st := b.sequenceAndSign(t)
+	require.EqualValues(t, 20, st.Size)
+	more := b.ingest(t, 20, 13)
+	st2 := b.sequenceAndSign(t)
+	require.EqualValues(t, 33, st2.Size)
+	rep, err := ledger.Verify(ctx, b.store, b.keys.Verifier, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 33, rep.Leaves)
+	require.Equal(t, 2, rep.Checkpoints)
+
+	// Inclusion proofs verify against the signed roots.
+	for _, id := range append(ids, more...) {
+		p, err := ledger.Inclusion(ctx, b.store, id, st2.Size)
+		require.NoError(t, err)
+		leaf, _ := base64.StdEncoding.DecodeString(p.LeafHash)
+		require.NoError(t, proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(p.LeafIndex), uint64(p.TreeSize), leaf, decode(t, p.Hashes), st2.Root))
+	}
+	p, err := ledger.Inclusion(ctx, b.store, ids[3], st.Size)
+	require.NoError(t, err)
+	leaf, _ := base64.StdEncoding.DecodeString(p.LeafHash)
+	require.NoError(t, proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(p.LeafIndex), 20, leaf, decode(t, p.Hashes), st.Root))
+	_, err = ledger.Inclusion(ctx, b.store, more[0], st.Size)
+	require.ErrorIs(t, err, ledger.ErrBadSize, "an event after the tree size cannot be proven in it")
+
+	// Consistency between every pair of stored checkpoints.
+	cps, err := b.store.Checkpoints(ctx, 0, 100)
+	require.NoError(t, err)
+	for _, a := range cps {
+		for _, c := range cps {
+			if a.Size > c.Size {
+				continue
+			}
+			cp, err := ledger.Consistency(ctx, b.store, a.Size, c.Size)
+			require.NoError(t, err)
+			require.NoError(t, proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(a.Size), uint64(c.Size), decode(t, cp.Hashes), a.Root, c.Root))
+		}
+	}
+}
+
+func decode(t *testing.T, hs []string) [][]byte {
+	out := make([][]byte, len(hs))
+	for i, h := range hs {
+		b, err := base64.StdEncoding.DecodeString(h)
+		require.NoError(t, err)
+		out[i] = b
+	}
+	return out
+}
+
+func TestVerifyNamesTamperedEvent(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		tamper func(t *testing.T, b *testBundle, ids []int64) int64 // returns the event to be named
+		kind   string
+	}{
+		{"change a byte of a body", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET body = overlay(body placing 'X'::bytea from 3 for 1) WHERE id = $1`, ids[5])
+			return ids[5]
+		}, "altered"},
+		{"change a type", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET type = 'ESCALATE_CASE' WHERE id = $1`, ids[9])
+			return ids[9]
+		}, "altered"},
+		{"delete a row", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `DELETE FROM events WHERE id = $1`, ids[2])
+			return ids[2]
+		}, "removed"},
+		{"insert a forged row among old ones", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, commit_xid)
+				SELECT 424242, received_at, occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged', '\x7b7d', '\x00', commit_xid - 1
+				FROM events WHERE id = $1`, ids[4])
+			return 424242
+		}, "inserted"},
+		{"duplicate a logged id", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256)
+				SELECT id, received_at + interval '1 second', occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged2', '\x7b7d', '\x00'
+				FROM events WHERE id = $1`, ids[7])
+			return ids[7]
+		}, "inserted"},
+		{"rewrite a leaf and its tree state together", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			// Change the event, then recompute its leaf and every stored
+			// node and state from scratch, as a careful intruder would.
+			b.tamper(t, `UPDATE events SET type = 'ESCALATE_CASE' WHERE id = $1`, ids[12])
+			rebuildLog(t, b)
+			return ids[12]
+		}, "rewritten"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			var ids []int64
+			// One checkpoint per event: an auditor holding them can pin a
+			// rewrite of the log to a single event.
+			for i := range 15 {
+				ids = append(ids, b.ingest(t, i, 1)...)
+				b.sequenceAndSign(t)
+			}
+			require.NoError(t, b.verify(t))
+			want := tc.tamper(t, b, ids)
+			err := b.verify(t)
+			require.Error(t, err)
+			var f *ledger.Finding
+			require.ErrorAs(t, err, &f)
+			require.Equal(t, tc.kind, f.Kind, err.Error())
+			require.Contains(t, err.Error(), fmt.Sprint(want), "the finding names the event")
+		})
+	}
+}
+
+// rebuildLog rewrites log_leaves, log_nodes and log_state from the current
+// rows, keeping the stored checkpoints (which the intruder cannot re-sign).
+func rebuildLog(t *testing.T, b *testBundle) {
+	t.Helper()
+	b.tamper(t, `DELETE FROM log_leaves; DELETE FROM log_nodes; DELETE FROM log_state`)
+	_, err := b.seq.Step(context.Background())
+	require.NoError(t, err)
+}
+
+func TestCheckpointFromUnknownKeyIsRejected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 3)
+	b.sequenceAndSign(t)
+	other, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	cp, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	_, err = ledger.OpenCheckpoint([]byte(cp.Note), other.Verifier)
+	require.Error(t, err)
+	_, err = ledger.Verify(ctx, b.store, other.Verifier, nil)
+	require.Error(t, err)
+	// A checkpoint the intruder signed with their own key.
+	forger := &ledger.Checkpointer{Store: b.store, Keys: other, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.NoError(t, forger.Sign(ctx, st))
+	err = b.verify(t)
+	var f *ledger.Finding
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, "checkpoint", f.Kind)
+}
+
+func TestConcurrentWritersAndSequencers(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	other := &ledger.Sequencer{Store: b.store, Log: dbtest.Logger(t), Batch: 7}
+	const writers, each = 6, 40
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	var seqWG sync.WaitGroup
+	for _, s := range []*ledger.Sequencer{b.seq, other} {
+		seqWG.Add(1)
+		go func() {
+			defer seqWG.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				_, err := s.Step(ctx)
+				if err != nil && err != store.ErrNotLeader {
+					t.Errorf("sequencer: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				_, err := b.store.Ingest(ctx, []store.NewEvent{newEvent(w*1000 + i)})
+				if err != nil {
+					t.Errorf("ingest: %v", err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	seqWG.Wait()
+	_, err := b.seq.Step(ctx) // whatever committed last
+	require.NoError(t, err)
+
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var events, leaves, distinct, maxIdx int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), count(*), count(DISTINCT event_id), coalesce(max(idx), -1) FROM log_leaves`).Scan(&events, &leaves, &distinct, &maxIdx))
+	require.EqualValues(t, writers*each, events)
+	require.Equal(t, events, leaves, "every committed event is sequenced")
+	require.Equal(t, leaves, distinct, "no event twice")
+	require.Equal(t, leaves-1, maxIdx, "no gaps")
+	st := b.sequenceAndSign(t)
+	require.Equal(t, leaves, st.Size)
+	require.NoError(t, b.verify(t))
+}

@@ -1,0 +1,199 @@
+package ledger
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+// Finding is the first thing verification found wrong.
+type Finding struct {
+	Kind    string // altered, removed, inserted, rewritten, checkpoint
+	EventID int64
+	Index   int64 // log index, -1 when the event has none
+	Detail  string
+}
+
+func (f *Finding) Error() string {
+	if f.EventID != 0 {
+		return fmt.Sprintf("event %d (log index %d) was %s: %s", f.EventID, f.Index, f.Kind, f.Detail)
+	}
+	return f.Kind + ": " + f.Detail
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	Checkpoint  ParsedCheckpoint
+	Leaves      int64
+	Checkpoints int
+	Pending     int64 // committed after the log's last round, not yet sequenced
+}
+
+// Verify recomputes every leaf from the stored rows and the tree from the
+// leaves, and checks them against the trusted checkpoint (signed; when nil,
+// the newest stored one) and every stored checkpoint. It returns a *Finding
+// naming the first event that was altered, removed or inserted.
+func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byte) (Report, error) {
+	var rep Report
+	checkpoints, err := allCheckpoints(ctx, st)
+	if err != nil {
+		return rep, err
+	}
+	if trusted == nil {
+		if len(checkpoints) == 0 {
+			return rep, &Finding{Kind: "checkpoint", Detail: "the store holds no checkpoint to verify against"}
+		}
+		trusted = []byte(checkpoints[len(checkpoints)-1].Note)
+	}
+	cp, err := OpenCheckpoint(trusted, v)
+	if err != nil {
+		return rep, &Finding{Kind: "checkpoint", Detail: err.Error()}
+	}
+	rep.Checkpoint = cp
+
+	// Stored checkpoints must be signed by the same key and agree with the
+	// recomputed tree at their sizes: then every pair is consistent.
+	roots := map[int64][]*store.Checkpoint{}
+	var sizes []int64
+	for i := range checkpoints {
+		c := &checkpoints[i]
+		p, err := OpenCheckpoint([]byte(c.Note), v)
+		if err != nil {
+			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: %v", c.ID, err)}
+		}
+		if p.Size != c.Size || !bytes.Equal(p.Root, c.Root) {
+			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: columns differ from its signed note", c.ID)}
+		}
+		if len(roots[c.Size]) == 0 {
+			sizes = append(sizes, c.Size)
+		}
+		roots[c.Size] = append(roots[c.Size], c)
+	}
+	if len(roots[cp.Size]) == 0 {
+		sizes = append(sizes, cp.Size)
+	}
+	sort.Slice(sizes, func(i, j int) bool { return sizes[i] < sizes[j] })
+	rep.Checkpoints = len(checkpoints)
+
+	rng := rangeFactory.NewEmptyRange(0)
+	next := int64(0)
+	prevGood := int64(0)
+	check := func(size int64) error {
+		root, err := rootOf(rng)
+		if err != nil {
+			return err
+		}
+		want := roots[size]
+		if size == cp.Size {
+			want = append(want, &store.Checkpoint{Size: cp.Size, Root: cp.Root})
+		}
+		for _, c := range want {
+			if !bytes.Equal(root, c.Root) {
+				return &Finding{Kind: "rewritten", Index: prevGood,
+					Detail: fmt.Sprintf("the tree recomputed from the rows differs from the signed checkpoint at size %d; a leaf with index in [%d, %d) and its tree state were rewritten together", size, prevGood, size)}
+			}
+		}
+		prevGood = size
+		return nil
+	}
+	si := 0
+	for si < len(sizes) && sizes[si] == 0 {
+		if err := check(0); err != nil {
+			return rep, err
+		}
+		si++
+	}
+	const page = 5000
+	for {
+		rows, err := st.VerifyRows(ctx, next, page)
+		if err != nil {
+			return rep, err
+		}
+		for i, r := range rows {
+			if r.Idx == next-1 || i+1 < len(rows) && rows[i+1].Idx == r.Idx {
+				return rep, &Finding{Kind: "inserted", EventID: r.EventID, Index: -1,
+					Detail: "a second row carries the id of a logged event"}
+			}
+			if r.Idx != next {
+				return rep, &Finding{Kind: "removed", Index: next, Detail: fmt.Sprintf("leaf %d is missing from the log", next)}
+			}
+			if !r.Present {
+				return rep, &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx, Detail: "its row is gone from the store"}
+			}
+			leaf := LeafHash(r.Leaf)
+			if !bytes.Equal(leaf, r.LeafHash) {
+				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
+					Detail: "its stored row no longer hashes to its leaf"}
+			}
+			if err := rng.Append(leaf, nil); err != nil {
+				return rep, err
+			}
+			next++
+			for si < len(sizes) && sizes[si] == next {
+				if err := check(next); err != nil {
+					f := err.(*Finding)
+					f.Detail += suspects(ctx, st, f.Index, next)
+					return rep, f
+				}
+				si++
+			}
+		}
+		if len(rows) < page {
+			break
+		}
+	}
+	rep.Leaves = next
+	if next < cp.Size {
+		return rep, &Finding{Kind: "removed", Index: next, Detail: fmt.Sprintf("the checkpoint covers %d leaves but the log holds %d", cp.Size, next)}
+	}
+	state, err := st.LatestLogState(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if state.Size != next {
+		return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state says %d leaves, the log holds %d", state.Size, next)}
+	}
+	extra, err := st.Unlogged(ctx, state)
+	if err != nil {
+		return rep, err
+	}
+	if len(extra) > 0 {
+		return rep, &Finding{Kind: "inserted", EventID: extra[0], Index: -1,
+			Detail: "the row sits among logged events in commit order (or repeats a logged id) but is in no leaf"}
+	}
+	return rep, nil
+}
+
+// suspects names the events whose leaves lie in [from, to).
+func suspects(ctx context.Context, st *store.Store, from, to int64) string {
+	rows, err := st.VerifyRows(ctx, from, int(min(to-from, 20)))
+	if err != nil || len(rows) == 0 {
+		return ""
+	}
+	s := "; events in that range:"
+	for _, r := range rows {
+		s += fmt.Sprintf(" %d", r.EventID)
+	}
+	return s
+}
+
+func allCheckpoints(ctx context.Context, st *store.Store) ([]store.Checkpoint, error) {
+	var all []store.Checkpoint
+	var after int64
+	for {
+		page, err := st.Checkpoints(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		all = append(all, page...)
+		if len(page) < 1000 {
+			return all, nil
+		}
+		after = page[len(page)-1].ID
+	}
+}

@@ -1,0 +1,249 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/casetrail/casetrail/db"
+)
+
+// LogState is the tree after a sequencing round and the sequencer's position
+// in commit order.
+type LogState struct {
+	Size        int64
+	Root        []byte
+	RangeHashes [][]byte // the compact range [0, Size)
+	LastXid     int64
+	LastEvent   int64
+	At          time.Time
+}
+
+// LeafSource is what an event's leaf commits to.
+type LeafSource struct {
+	EventID                                                        int64
+	CommitXid                                                      int64
+	Source                                                         string
+	Kind                                                           string
+	Type                                                           string
+	OccurredAt                                                     time.Time
+	ReceivedAt                                                     time.Time
+	CaseID, Phone, CustomerID, ConversationID, AgentID, WorkItemID *string
+	BodyHash                                                       []byte // SHA-256(salt || body)
+}
+
+// LogLeaf is one sequenced leaf.
+type LogLeaf struct {
+	Idx, EventID       int64
+	LeafHash, BodyHash []byte
+}
+
+// LogNode is a perfect subtree hash above the leaves.
+type LogNode struct {
+	Key  int64 // level << 56 | index
+	Hash []byte
+}
+
+// LogAppend is what one round adds.
+type LogAppend struct {
+	Leaves []LogLeaf
+	Nodes  []LogNode
+	State  LogState
+}
+
+// ErrNotLeader is returned when another sequencer holds the lock.
+var ErrNotLeader = errors.New("another sequencer is running")
+
+// SequenceRound runs one round in one transaction: it takes the sequencer
+// lock (or returns ErrNotLeader), reads the latest state and up to limit
+// committed events after it, lets build compute the leaves, nodes and new
+// state, and stores them. It returns how many events were sequenced.
+func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev LogState, pending []LeafSource) (LogAppend, error)) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		locked, err := q.LogLock(ctx)
+		if err != nil {
+			return err
+		}
+		if !locked {
+			return ErrNotLeader
+		}
+		var prev LogState
+		st, err := q.LogStateLatest(ctx)
+		switch {
+		case err == nil:
+			prev = LogState{Size: st.Size, Root: st.Root, RangeHashes: st.RangeHashes, LastXid: st.LastXid, LastEvent: st.LastEvent, At: st.At}
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		rows, err := q.LogPending(ctx, db.LogPendingParams{AfterXid: prev.LastXid, AfterEvent: prev.LastEvent, RowLimit: int32(limit)})
+		if err != nil || len(rows) == 0 {
+			return err
+		}
+		pending := make([]LeafSource, len(rows))
+		for i, r := range rows {
+			pending[i] = LeafSource{EventID: r.ID, CommitXid: r.CommitXid, Source: r.Source, Kind: r.Kind, Type: r.Type,
+				OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
+				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
+				WorkItemID: r.WorkItemID, BodyHash: r.BodyHash}
+		}
+		app, err := build(prev, pending)
+		if err != nil {
+			return err
+		}
+		leaves := db.LogLeavesInsertParams{}
+		for _, l := range app.Leaves {
+			leaves.Idx = append(leaves.Idx, l.Idx)
+			leaves.EventID = append(leaves.EventID, l.EventID)
+			leaves.LeafHash = append(leaves.LeafHash, l.LeafHash)
+			leaves.BodyHash = append(leaves.BodyHash, l.BodyHash)
+		}
+		if err := q.LogLeavesInsert(ctx, leaves); err != nil {
+			return err
+		}
+		if len(app.Nodes) > 0 {
+			nodes := db.LogNodesInsertParams{}
+			for _, nd := range app.Nodes {
+				nodes.NodeKey = append(nodes.NodeKey, nd.Key)
+				nodes.Hash = append(nodes.Hash, nd.Hash)
+			}
+			if err := q.LogNodesInsert(ctx, nodes); err != nil {
+				return err
+			}
+		}
+		n = len(app.Leaves)
+		return q.LogStateInsert(ctx, db.LogStateInsertParams{Size: app.State.Size, Root: app.State.Root,
+			RangeHashes: app.State.RangeHashes, LastXid: app.State.LastXid, LastEvent: app.State.LastEvent})
+	})
+	return n, err
+}
+
+// LatestLogState returns the tree after the last round (size 0 when none).
+func (s *Store) LatestLogState(ctx context.Context) (LogState, error) {
+	st, err := s.q.LogStateLatest(ctx)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return LogState{}, nil
+	}
+	if err != nil {
+		return LogState{}, interpretError(err)
+	}
+	return LogState{Size: st.Size, Root: st.Root, RangeHashes: st.RangeHashes, LastXid: st.LastXid, LastEvent: st.LastEvent, At: st.At}, nil
+}
+
+// LeafOf returns an event's log index and leaf hash, or ErrNotFound while it
+// is not sequenced.
+func (s *Store) LeafOf(ctx context.Context, eventID int64) (int64, []byte, error) {
+	l, err := s.q.LogLeafByEvent(ctx, eventID)
+	if err != nil {
+		return 0, nil, interpretError(err)
+	}
+	return l.Idx, l.LeafHash, nil
+}
+
+// LeafHashes returns leaf hashes by index.
+func (s *Store) LeafHashes(ctx context.Context, idx []int64) (map[int64][]byte, error) {
+	rows, err := s.q.LogLeafHashes(ctx, idx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make(map[int64][]byte, len(rows))
+	for _, r := range rows {
+		out[r.Idx] = r.LeafHash
+	}
+	return out, nil
+}
+
+// NodeHashes returns perfect subtree hashes by key.
+func (s *Store) NodeHashes(ctx context.Context, keys []int64) (map[int64][]byte, error) {
+	rows, err := s.q.LogNodeHashes(ctx, keys)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make(map[int64][]byte, len(rows))
+	for _, r := range rows {
+		out[r.NodeKey] = r.Hash
+	}
+	return out, nil
+}
+
+// Checkpoint is a signed checkpoint as stored.
+type Checkpoint struct {
+	ID   int64
+	Size int64
+	Root []byte
+	Note string
+	At   time.Time
+}
+
+// AddCheckpoint stores a signed checkpoint.
+func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note string) error {
+	return interpretError(s.q.LogCheckpointInsert(ctx, db.LogCheckpointInsertParams{Size: size, Root: root, Note: note}))
+}
+
+// LatestCheckpoint returns the newest checkpoint, or ErrNotFound.
+func (s *Store) LatestCheckpoint(ctx context.Context) (Checkpoint, error) {
+	c, err := s.q.LogCheckpointLatest(ctx)
+	if err != nil {
+		return Checkpoint{}, interpretError(err)
+	}
+	return Checkpoint(c), nil
+}
+
+// Checkpoints lists checkpoints after an id, oldest first.
+func (s *Store) Checkpoints(ctx context.Context, afterID int64, limit int) ([]Checkpoint, error) {
+	rows, err := s.q.LogCheckpointList(ctx, db.LogCheckpointListParams{AfterID: afterID, RowLimit: int32(limit)})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]Checkpoint, len(rows))
+	for i, r := range rows {
+		out[i] = Checkpoint(r)
+	}
+	return out, nil
+}
+
+// VerifyRow is a leaf with the event row it should commit to; Source is
+// nil when the row is gone.
+type VerifyRow struct {
+	Idx, EventID int64
+	LeafHash     []byte
+	Present      bool
+	Leaf         LeafSource
+}
+
+// VerifyRows reads leaves from index from, in log order.
+func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]VerifyRow, error) {
+	rows, err := s.q.LogVerifyRows(ctx, db.LogVerifyRowsParams{FromIdx: from, RowLimit: int32(limit)})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]VerifyRow, len(rows))
+	for i, r := range rows {
+		v := VerifyRow{Idx: r.Idx, EventID: r.EventID, LeafHash: r.LeafHash, Present: r.RowID != nil}
+		if v.Present {
+			v.Leaf = LeafSource{EventID: *r.RowID, Source: *r.Source, Kind: *r.Kind, Type: *r.Type,
+				OccurredAt: *r.OccurredAt, ReceivedAt: *r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
+				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
+				WorkItemID: r.WorkItemID, BodyHash: r.BodyHash}
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// Unlogged returns events that sit behind the sequencer's position in commit
+// order but have no leaf, and event ids stored twice: rows slipped in.
+func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
+	ids, err := s.q.LogUnsequenced(ctx, db.LogUnsequencedParams{LastXid: st.LastXid, LastEvent: st.LastEvent})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	dups, err := s.q.LogDuplicateEventIDs(ctx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return append(ids, dups...), nil
+}

@@ -1,0 +1,100 @@
+-- name: LogLock :one
+-- Only one sequencer works at a time, across every server.
+SELECT pg_try_advisory_xact_lock(7310002)::boolean AS locked;
+
+-- name: LogStateLatest :one
+SELECT size, root, range_hashes, last_xid, last_event, at
+FROM log_state
+ORDER BY size DESC
+LIMIT 1;
+
+-- name: LogPending :many
+-- The next committed events in commit-safe order after the sequencer's
+-- position, with what their leaves commit to.
+SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
+       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
+       sha256(e.body_salt || e.body) AS body_hash
+FROM events e
+WHERE e.commit_xid < (SELECT casetrail_feed_horizon())
+  AND (e.commit_xid, e.id) > (@after_xid::bigint, @after_event::bigint)
+ORDER BY e.commit_xid, e.id
+LIMIT @row_limit::integer;
+
+-- name: LogLeavesInsert :exec
+INSERT INTO log_leaves (idx, event_id, leaf_hash, body_hash)
+SELECT (@idx::bigint[])[g], (@event_id::bigint[])[g], (@leaf_hash::bytea[])[g], (@body_hash::bytea[])[g]
+FROM generate_series(1, cardinality(@idx::bigint[])) AS g;
+
+-- name: LogNodesInsert :exec
+INSERT INTO log_nodes (node_key, hash)
+SELECT (@node_key::bigint[])[g], (@hash::bytea[])[g]
+FROM generate_series(1, cardinality(@node_key::bigint[])) AS g;
+
+-- name: LogStateInsert :exec
+INSERT INTO log_state (size, root, range_hashes, last_xid, last_event)
+VALUES (@size::bigint, @root::bytea, @range_hashes::bytea[], @last_xid::bigint, @last_event::bigint);
+
+-- name: LogLeafHashes :many
+SELECT idx, leaf_hash
+FROM log_leaves
+WHERE idx = ANY (@idx::bigint[])
+ORDER BY idx;
+
+-- name: LogNodeHashes :many
+SELECT node_key, hash
+FROM log_nodes
+WHERE node_key = ANY (@node_key::bigint[])
+ORDER BY node_key;
+
+-- name: LogLeafByEvent :one
+SELECT idx, leaf_hash
+FROM log_leaves
+WHERE event_id = @event_id::bigint;
+
+-- name: LogCheckpointInsert :exec
+INSERT INTO log_checkpoints (size, root, note)
+VALUES (@size::bigint, @root::bytea, @note::text);
+
+-- name: LogCheckpointLatest :one
+SELECT id, size, root, note, at
+FROM log_checkpoints
+ORDER BY id DESC
+LIMIT 1;
+
+-- name: LogCheckpointList :many
+SELECT id, size, root, note, at
+FROM log_checkpoints
+WHERE id > @after_id::bigint
+ORDER BY id
+LIMIT @row_limit::integer;
+
+-- name: LogVerifyRows :many
+-- Every leaf with the event it should commit to, in log order (the event is
+-- missing when the row was removed).
+SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
+       e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
+       sha256(e.body_salt || e.body) AS body_hash
+FROM log_leaves l
+LEFT JOIN events e ON e.id = l.event_id
+WHERE l.idx >= @from_idx::bigint
+ORDER BY l.idx
+LIMIT @row_limit::integer;
+
+-- name: LogUnsequenced :many
+-- Rows the log does not hold although the sequencer has passed their place
+-- in commit order: inserted behind its back.
+SELECT e.id
+FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
+WHERE l.idx IS NULL
+  AND (e.commit_xid, e.id) < (@last_xid::bigint, @last_event::bigint)
+ORDER BY e.id
+LIMIT 100;
+
+-- name: LogDuplicateEventIDs :many
+SELECT id
+FROM events
+GROUP BY id
+HAVING count(*) > 1
+ORDER BY id
+LIMIT 100;
