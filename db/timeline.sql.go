@@ -55,8 +55,10 @@ const eventGetDetail = `-- name: EventGetDetail :one
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.credential,
-       e.idempotency_key, e.content_type, e.body, e.body_sha256, e.doc, e.doc_lossy, e.reply
+       e.idempotency_key, e.content_type, e.body, e.body_sha256, e.doc, e.doc_lossy, e.reply,
+       l.idx AS log_index
 FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
 WHERE e.id = $1::bigint
 `
 
@@ -87,6 +89,7 @@ type EventGetDetailRow struct {
 	Doc            []byte
 	DocLossy       bool
 	Reply          []byte
+	LogIndex       *int64
 }
 
 func (q *Queries) EventGetDetail(ctx context.Context, id int64) (EventGetDetailRow, error) {
@@ -119,6 +122,7 @@ func (q *Queries) EventGetDetail(ctx context.Context, id int64) (EventGetDetailR
 		&i.Doc,
 		&i.DocLossy,
 		&i.Reply,
+		&i.LogIndex,
 	)
 	return i, err
 }
@@ -126,22 +130,20 @@ func (q *Queries) EventGetDetail(ctx context.Context, id int64) (EventGetDetailR
 const eventListFeed = `-- name: EventListFeed :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.commit_xid,
-       ''::text AS matched_by
-FROM events e
-WHERE e.commit_xid < (SELECT casetrail_feed_horizon())
-  AND (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
-  AND ($3::text IS NULL OR e.source = $3::text)
-  AND e.type LIKE ANY ($4::text[])
-  AND ($5::timestamptz IS NULL OR e.received_at >= $5::timestamptz)
-  AND ($6::timestamptz IS NULL OR e.received_at < $6::timestamptz)
-ORDER BY e.commit_xid, e.id
-LIMIT $7::integer
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index
+FROM log_leaves l
+JOIN events e ON e.id = l.event_id
+WHERE l.idx > $1::bigint
+  AND ($2::text IS NULL OR e.source = $2::text)
+  AND e.type LIKE ANY ($3::text[])
+  AND ($4::timestamptz IS NULL OR e.received_at >= $4::timestamptz)
+  AND ($5::timestamptz IS NULL OR e.received_at < $5::timestamptz)
+ORDER BY l.idx
+LIMIT $6::integer
 `
 
 type EventListFeedParams struct {
-	AfterXid     int64
-	AfterID      int64
+	AfterIndex   int64
 	Source       *string
 	TypePatterns []string
 	From         *time.Time
@@ -168,16 +170,14 @@ type EventListFeedRow struct {
 	Actor          []byte
 	Changes        []byte
 	Summary        string
-	CommitXid      int64
-	MatchedBy      string
+	LogIndex       int64
 }
 
-// The global feed in commit-safe order: only rows of transactions older than
-// every transaction still running, so none can later appear behind a cursor.
+// The global feed in log order: gap-free positions assigned after commit, so
+// following the cursor never skips an event.
 func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([]EventListFeedRow, error) {
 	rows, err := q.db.Query(ctx, eventListFeed,
-		arg.AfterXid,
-		arg.AfterID,
+		arg.AfterIndex,
 		arg.Source,
 		arg.TypePatterns,
 		arg.From,
@@ -210,8 +210,7 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 			&i.Actor,
 			&i.Changes,
 			&i.Summary,
-			&i.CommitXid,
-			&i.MatchedBy,
+			&i.LogIndex,
 		); err != nil {
 			return nil, err
 		}
@@ -226,7 +225,7 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 const eventListTimeline = `-- name: EventListTimeline :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.commit_xid,
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index,
        (CASE
             WHEN e.case_id = $1::text THEN 'caseId'
             WHEN e.phone = ANY ($2::text[]) THEN 'phone'
@@ -234,6 +233,7 @@ SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
             ELSE 'conversationId'
         END)::text AS matched_by
 FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
 WHERE (e.case_id = $1::text
        OR (($1::text IS NULL OR e.kind = 'service-hooks')
            AND (e.phone = ANY ($2::text[])
@@ -285,7 +285,7 @@ type EventListTimelineRow struct {
 	Actor          []byte
 	Changes        []byte
 	Summary        string
-	CommitXid      int64
+	LogIndex       *int64
 	MatchedBy      string
 }
 
@@ -332,7 +332,7 @@ func (q *Queries) EventListTimeline(ctx context.Context, arg EventListTimelinePa
 			&i.Actor,
 			&i.Changes,
 			&i.Summary,
-			&i.CommitXid,
+			&i.LogIndex,
 			&i.MatchedBy,
 		); err != nil {
 			return nil, err

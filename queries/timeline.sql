@@ -12,7 +12,7 @@ WHERE case_id = @case_id::text;
 -- (occurred_at, id) in either direction.
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.commit_xid,
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index,
        (CASE
             WHEN e.case_id = sqlc.narg('case_id')::text THEN 'caseId'
             WHEN e.phone = ANY (@phones::text[]) THEN 'phone'
@@ -20,6 +20,7 @@ SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
             ELSE 'conversationId'
         END)::text AS matched_by
 FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
 WHERE (e.case_id = sqlc.narg('case_id')::text
        OR ((sqlc.narg('case_id')::text IS NULL OR e.kind = 'service-hooks')
            AND (e.phone = ANY (@phones::text[])
@@ -38,28 +39,29 @@ ORDER BY CASE WHEN @ascending::boolean THEN e.occurred_at END ASC,
 LIMIT @row_limit::integer;
 
 -- name: EventListFeed :many
--- The global feed in commit-safe order: only rows of transactions older than
--- every transaction still running, so none can later appear behind a cursor.
+-- The global feed in log order: gap-free positions assigned after commit, so
+-- following the cursor never skips an event.
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.commit_xid,
-       ''::text AS matched_by
-FROM events e
-WHERE e.commit_xid < (SELECT casetrail_feed_horizon())
-  AND (e.commit_xid, e.id) > (@after_xid::bigint, @after_id::bigint)
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index
+FROM log_leaves l
+JOIN events e ON e.id = l.event_id
+WHERE l.idx > @after_index::bigint
   AND (sqlc.narg('source')::text IS NULL OR e.source = sqlc.narg('source')::text)
   AND e.type LIKE ANY (@type_patterns::text[])
   AND (sqlc.narg('from')::timestamptz IS NULL OR e.received_at >= sqlc.narg('from')::timestamptz)
   AND (sqlc.narg('to')::timestamptz IS NULL OR e.received_at < sqlc.narg('to')::timestamptz)
-ORDER BY e.commit_xid, e.id
+ORDER BY l.idx
 LIMIT @row_limit::integer;
 
 -- name: EventGetDetail :one
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.credential,
-       e.idempotency_key, e.content_type, e.body, e.body_sha256, e.doc, e.doc_lossy, e.reply
+       e.idempotency_key, e.content_type, e.body, e.body_sha256, e.doc, e.doc_lossy, e.reply,
+       l.idx AS log_index
 FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
 WHERE e.id = @id::bigint;
 
 -- name: BlobGet :one

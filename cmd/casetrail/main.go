@@ -2,6 +2,8 @@
 //
 //	casetrail serve [--config FILE]
 //	casetrail migrate up|down|status [--config FILE]
+//	casetrail keys [--config FILE]
+//	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
 //	casetrail version
 package main
 
@@ -29,6 +31,9 @@ func main() {
 const usage = `usage:
   casetrail serve [--config FILE]              run the server (migrates first)
   casetrail migrate up|down|status [--config FILE]
+  casetrail keys [--config FILE]               print the log's checkpoint verifier key
+  casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
+                                               recheck the whole store against a signed checkpoint
   casetrail version
 
 Configuration: --config FILE or CASETRAIL_CONFIG; DATABASE_URL and
@@ -46,6 +51,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runServe(ctx, args[1:], getenv, stdout, stderr)
 	case "migrate":
 		return runMigrate(ctx, args[1:], getenv, stdout, stderr)
+	case "keys":
+		return runKeys(args[1:], getenv, stdout, stderr)
+	case "verify":
+		return runVerify(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "casetrail", version)
 		return nil

@@ -8,6 +8,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
@@ -274,4 +276,49 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	var got ingested
 	require.NoError(t, json.Unmarshal(res.body, &got))
 	require.NotEmpty(t, got.ID)
+}
+
+func TestVerifyCommand(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	dataDir := t.TempDir()
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": dataDir, "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	getenv := func(k string) string { return env[k] }
+	cfg := writeFile(t, testConfig)
+	r := start(t, env, "serve", "--config", cfg)
+	var ids []string
+	for i := range 5 {
+		body := []byte(fmt.Sprintf(`{"agentID":"a%d","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:0%dZ"}`, i, i))
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call", bytes.NewReader(body))
+		req.Header.Set("x-api-key", "hook-key")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var out ingested
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+		res.Body.Close()
+		ids = append(ids, out.ID)
+	}
+	r.stop(t) // sequences and signs what was acknowledged
+
+	var keyOut bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"keys", "--config", cfg}, getenv, &keyOut, io.Discard))
+	require.Regexp(t, `^casetrail\.local/log\+[0-9a-f]{8}\+\S+\n$`, keyOut.String())
+
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"verify", "--config", cfg}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 5 leaves")
+
+	// Change one stored event behind the store's back.
+	conn, err := pgx.Connect(context.Background(), d.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), "SET session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = conn.Exec(context.Background(), "UPDATE events SET type = 'workitem-closed' WHERE id = $1::bigint", ids[3])
+	require.NoError(t, err)
+
+	out.Reset()
+	err = run(context.Background(), []string{"verify", "--config", cfg, "--key", strings.TrimSpace(keyOut.String())}, getenv, &out, io.Discard)
+	require.Error(t, err)
+	require.Contains(t, out.String(), "event "+ids[3]+" (log index 3) was altered")
 }

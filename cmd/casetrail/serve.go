@@ -19,6 +19,7 @@ import (
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/httpapi"
 	"github.com/casetrail/casetrail/internal/ingest"
+	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/localpg"
 	"github.com/casetrail/casetrail/internal/store"
 )
@@ -100,12 +101,27 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("database runs with fsync=off; acknowledged events are not crash-safe")
 	}
 
+	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
+	if err != nil {
+		return err
+	}
+	seq := &ledger.Sequencer{Store: st, Log: log}
+	checkpointer := &ledger.Checkpointer{Store: st, Keys: keys, Origin: cfg.LogOrigin,
+		Every: time.Duration(cfg.CheckpointInterval), MaxAge: time.Hour}
+	seqCtx, stopSeq := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSeq()
+	seqDone := make(chan struct{})
+	go func() {
+		defer close(seqDone)
+		seq.Run(seqCtx, time.Duration(cfg.SequenceInterval), checkpointer)
+	}()
+
 	// Every event goes through one write path; group commit shares
 	// transactions between concurrent requests.
 	var writer ingest.Writer = st
+	var batcher *store.Batcher
 	if *cfg.GroupCommit {
-		batcher := store.NewBatcher(st, store.BatchOptions{Committers: cfg.CommitWorkers, MaxBatch: cfg.CommitMaxBatch})
-		defer batcher.Close() // after the HTTP server has drained
+		batcher = store.NewBatcher(st, store.BatchOptions{Committers: cfg.CommitWorkers, MaxBatch: cfg.CommitMaxBatch})
 		writer = batcher
 	}
 
@@ -117,6 +133,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:   ingest.NewService(cfg, writer, st, ingest.NewMetrics(reg)),
 		Ready:    st,
 		Reads:    st,
+		Ledger:   &ledger.Service{Store: st, Keys: keys},
 		Logger:   log,
 		Registry: reg,
 		Draining: draining,
@@ -156,8 +173,20 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	log.Info("shutting down: draining in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
+	shutdownErr := srv.Shutdown(shutdownCtx)
+	if batcher != nil {
+		batcher.Close()
+	}
+	// Sequence what was acknowledged last, then stop the sequencer.
+	stopSeq()
+	<-seqDone
+	if _, err := seq.Step(shutdownCtx); err != nil && !errors.Is(err, store.ErrNotLeader) {
+		log.Warn("final sequencing round", "err", err)
+	} else if err := checkpointer.SignIfGrown(shutdownCtx); err != nil {
+		log.Warn("final checkpoint", "err", err)
+	}
+	if shutdownErr != nil {
+		return fmt.Errorf("shutdown: %w", shutdownErr)
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err

@@ -63,6 +63,16 @@ type Config struct {
 	GroupCommit    *bool `yaml:"group_commit"`
 	CommitWorkers  int   `yaml:"commit_workers"`
 	CommitMaxBatch int   `yaml:"commit_max_batch"`
+	// LogOrigin names this log in its checkpoints (and the signing key).
+	LogOrigin string `yaml:"log_origin"`
+	// LogSigningKey is the checkpoint signer key in the note form
+	// PRIVATE+KEY+name+hash+base64; empty: generated into data_dir on first
+	// start. Servers sharing a database must share it.
+	LogSigningKey string `yaml:"log_signing_key"`
+	// SequenceInterval is how often committed events are added to the log;
+	// CheckpointInterval how often a grown log is signed.
+	SequenceInterval   Duration `yaml:"sequence_interval"`
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
 	// PprofListen, when set (e.g. "127.0.0.1:6060"), serves Go's profiler
 	// there for diagnosing the server under load. Keep it on loopback.
 	PprofListen string `yaml:"pprof_listen"`
@@ -187,6 +197,15 @@ func (c *Config) applyDefaults() {
 	if c.CommitMaxBatch == 0 {
 		c.CommitMaxBatch = 256
 	}
+	if c.LogOrigin == "" {
+		c.LogOrigin = "casetrail.local/log"
+	}
+	if c.SequenceInterval == 0 {
+		c.SequenceInterval = Duration(500 * time.Millisecond)
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = Duration(10 * time.Second)
+	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = Duration(30 * time.Second)
 	}
@@ -253,6 +272,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitMaxBatch < 0 || c.CommitMaxBatch > 10000 {
 		errs = append(errs, fmt.Errorf("commit_max_batch: %d is out of range (1 to 10000)", c.CommitMaxBatch))
+	}
+	if strings.ContainsAny(c.LogOrigin, "+ \t\n") {
+		errs = append(errs, fmt.Errorf("log_origin: %q may not contain '+' or spaces", c.LogOrigin))
 	}
 	if c.PhoneDefaultCountryCode != "" && !isDigits(c.PhoneDefaultCountryCode) {
 		errs = append(errs, fmt.Errorf("phone_default_country_code: %q must be digits, e.g. \"44\"", c.PhoneDefaultCountryCode))

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,7 @@ import (
 	"github.com/casetrail/casetrail/internal/dbtest"
 	"github.com/casetrail/casetrail/internal/httpapi"
 	"github.com/casetrail/casetrail/internal/ingest"
+	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/normalize"
 	"github.com/casetrail/casetrail/internal/store"
 )
@@ -45,6 +47,16 @@ type testBundle struct {
 	store *store.Store
 	url   string
 	reg   *prometheus.Registry
+	seq   *ledger.Sequencer
+	cp    *ledger.Checkpointer
+}
+
+// sequence adds every committed event to the log, as the server's
+// sequencer does within a second.
+func (b *testBundle) sequence(t testing.TB) {
+	t.Helper()
+	_, err := b.seq.Step(context.Background())
+	require.NoError(t, err)
 }
 
 type setupOpts struct {
@@ -83,7 +95,10 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	}
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()
+	keys, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test/log")
+	require.NoError(t, err)
 	h := httpapi.NewServer(httpapi.Deps{
+		Ledger:   &ledger.Service{Store: st, Keys: keys},
 		Config:   cfg,
 		Ingest:   ingest.NewService(cfg, st, st, ingest.NewMetrics(reg)),
 		Ready:    st,
@@ -93,7 +108,9 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testBundle{db: d, store: st, url: srv.URL, reg: reg}
+	return &testBundle{db: d, store: st, url: srv.URL, reg: reg,
+		seq: &ledger.Sequencer{Store: st, Log: log},
+		cp:  &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}}
 }
 
 type response struct {

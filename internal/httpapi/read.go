@@ -249,7 +249,7 @@ func (s *server) handleEvent() gin.HandlerFunc {
 				Type: e.Type, CaseID: e.CaseID, Phone: e.Phone, CustomerID: e.CustomerID,
 				ConversationID: e.ConversationID, AgentID: e.AgentID, WorkItemID: e.WorkItemID, Queue: e.Queue,
 				TimeInQueueMs: e.TimeInQueueMs, IsOutbound: e.IsOutbound, Actor: e.Actor, Changes: e.Changes,
-				Summary: e.Summary,
+				Summary: e.Summary, LogIndex: e.LogIndex,
 			}, full),
 			Payload:        e.Doc,
 			PayloadLossy:   e.DocLossy,

@@ -47,8 +47,9 @@ type apiEvent struct {
 	Correlation *struct {
 		MatchedBy string `json:"matchedBy"`
 	} `json:"correlation"`
-	Payload json.RawMessage `json:"payload"`
-	RawBody *string         `json:"rawBody"`
+	Payload  json.RawMessage `json:"payload"`
+	RawBody  *string         `json:"rawBody"`
+	LogIndex *int64          `json:"logIndex"`
 }
 
 func (b *testBundle) read(t *testing.T, key, path string) response {
@@ -146,6 +147,7 @@ func populate(t *testing.T, b *testBundle) fixture {
 		require.Equal(t, 200, res.status)
 		f.unrelated = append(f.unrelated, res.json(t)["id"].(string))
 	}
+	b.sequence(t)
 	return f
 }
 
@@ -411,9 +413,14 @@ func TestFeedIsCommitSafe(t *testing.T) {
 	ctx := context.Background()
 	populate(t, b)
 
-	// Read the whole feed, page by page.
+	// Read the whole feed, page by page: log order, gap-free.
 	all := b.walk(t, analystKey, "/v1/events", url.Values{"limit": {"50"}})
 	require.Equal(t, b.count(t, "events"), len(all))
+	for i, e := range all {
+		require.NotNil(t, e.LogIndex)
+		require.EqualValues(t, i, *e.LogIndex)
+	}
+	cursor := lastCursor(t, b, all)
 
 	// A writer takes an id and holds its transaction open...
 	slow, err := pgx.Connect(ctx, b.db.URL)
@@ -427,26 +434,27 @@ func TestFeedIsCommitSafe(t *testing.T) {
 		VALUES (now(), now(), 'service-hooks', 'service-hooks', 'outbound-call', 'test', 'slow', '\x7b7d', '\x00')
 		RETURNING id`).Scan(&slowID))
 
-	// ...while a later id commits first.
+	// ...while a later id commits first and the sequencer runs.
 	res := b.signed(t, config.KindServiceHooks, "outbound-call", []byte(`{"agentID":"fast"}`), nil)
 	require.Equal(t, 200, res.status)
 	fastID := res.json(t)["id"].(string)
 	require.True(t, idLess(fmt.Sprint(slowID), fastID))
+	b.sequence(t)
 
-	// A reader that follows the cursor from the end of what it has read...
-	cursor := lastCursor(t, b, all)
+	// A reader following the cursor is not handed the later id yet: it
+	// would then skip the earlier one.
 	page := b.list(t, analystKey, "/v1/events?cursor="+url.QueryEscape(cursor))
-	seen := ids(page.Data)
-	if page.Page.NextCursor != nil {
-		cursor = *page.Page.NextCursor
-	}
+	require.Empty(t, page.Data, "nothing is sequenced past a transaction still in flight")
+	require.NotNil(t, page.Page.NextCursor, "the feed hands back a cursor to poll with")
+	cursor = *page.Page.NextCursor
 
 	require.NoError(t, tx.Commit(ctx))
+	b.sequence(t)
 
-	// ...still gets the slow event once it commits, and each event once.
+	// Once the slow one commits, the reader gets both, each once, in commit
+	// order.
 	page = b.list(t, analystKey, "/v1/events?cursor="+url.QueryEscape(cursor))
-	seen = append(seen, ids(page.Data)...)
-	require.ElementsMatch(t, []string{fmt.Sprint(slowID), fastID}, seen)
+	require.Equal(t, []string{fmt.Sprint(slowID), fastID}, ids(page.Data))
 }
 
 // lastCursor returns the feed cursor after the given (complete) walk.

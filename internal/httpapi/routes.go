@@ -27,6 +27,11 @@ func (s *server) routes(r *gin.Engine) {
 	v1.GET("/events/:id", anyReader, s.handleEvent())
 	v1.GET("/blobs/:sha256", s.requireReader(config.RoleAuditor), s.handleBlob())
 	v1.GET("/access-log", s.requireReader(config.RoleAdmin), s.handleAccessLog())
+	v1.GET("/log/key", anyReader, s.handleLogKey())
+	v1.GET("/log/checkpoint", anyReader, s.handleCheckpoint())
+	v1.GET("/log/checkpoints", anyReader, s.handleCheckpoints())
+	v1.GET("/log/proof/inclusion", anyReader, s.handleInclusionProof())
+	v1.GET("/log/proof/consistency", anyReader, s.handleConsistencyProof())
 
 	r.NoRoute(func(c *gin.Context) {
 		writeProblem(c, http.StatusNotFound, "not_found", "no such route: "+c.Request.Method+" "+c.Request.URL.Path)

@@ -27,6 +27,7 @@ type Deps struct {
 	Ingest   *ingest.Service
 	Ready    Readiness
 	Reads    Reads
+	Ledger   Ledger
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	// Draining turns /readyz to 503 while the server shuts down, so that a

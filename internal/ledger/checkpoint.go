@@ -146,6 +146,23 @@ func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
 	return c.Sign(ctx, st)
 }
 
+// SignIfGrown signs a checkpoint when the log grew since the last one (used
+// at shutdown, so that the last acknowledged events are covered).
+func (c *Checkpointer) SignIfGrown(ctx context.Context) error {
+	st, err := c.Store.LatestLogState(ctx)
+	if err != nil {
+		return err
+	}
+	last, err := c.Store.LatestCheckpoint(ctx)
+	if err == nil && last.Size >= st.Size {
+		return nil
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	return c.Sign(ctx, st)
+}
+
 // Sign stores a checkpoint of st.
 func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	root := st.Root

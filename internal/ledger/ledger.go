@@ -216,3 +216,32 @@ func b64s(bs [][]byte) []string {
 	}
 	return out
 }
+
+// Service answers the log's read routes.
+type Service struct {
+	Store *store.Store
+	Keys  *Keys
+}
+
+// VerifierKey is the public key that checks checkpoints.
+func (s *Service) VerifierKey() string { return s.Keys.VerifierKey }
+
+// Inclusion proves an event's leaf in the tree of the given size.
+func (s *Service) Inclusion(ctx context.Context, eventID, size int64) (Proof, error) {
+	return Inclusion(ctx, s.Store, eventID, size)
+}
+
+// Consistency proves that one tree size is a prefix of another.
+func (s *Service) Consistency(ctx context.Context, from, to int64) (ConsistencyProof, error) {
+	return Consistency(ctx, s.Store, from, to)
+}
+
+// LatestCheckpoint is the newest signed checkpoint.
+func (s *Service) LatestCheckpoint(ctx context.Context) (store.Checkpoint, error) {
+	return s.Store.LatestCheckpoint(ctx)
+}
+
+// Checkpoints lists signed checkpoints after an id.
+func (s *Service) Checkpoints(ctx context.Context, afterID int64, limit int) ([]store.Checkpoint, error) {
+	return s.Store.Checkpoints(ctx, afterID, limit)
+}

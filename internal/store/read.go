@@ -27,7 +27,9 @@ type EventRow struct {
 	Actor          []byte
 	Changes        []byte
 	Summary        string
-	CommitXid      int64
+	// LogIndex is the event's position in the tamper-evident log; nil until
+	// it is sequenced (within a second of commit).
+	LogIndex *int64
 	// MatchedBy says why a timeline holds the event: caseId, phone,
 	// customerId or conversationId. Empty in the feed.
 	MatchedBy string
@@ -86,20 +88,18 @@ func (s *Store) Timeline(ctx context.Context, q TimelineQuery) ([]EventRow, erro
 
 // FeedQuery selects a page of the global feed.
 type FeedQuery struct {
-	AfterXid, AfterID int64
+	AfterIndex        int64 // -1: from the start
 	Source            *string
 	TypePatterns      []string
 	From, To          *time.Time // receipt time
 	Limit             int
 }
 
-// Feed lists events in commit-safe order: following AfterXid/AfterID from
-// page to page never skips an event, even one whose transaction commits
-// after later ids are visible.
+// Feed lists events in log order: positions are gap-free and assigned after
+// commit, so following AfterIndex from page to page never skips an event.
 func (s *Store) Feed(ctx context.Context, q FeedQuery) ([]EventRow, error) {
 	rows, err := s.q.EventListFeed(ctx, db.EventListFeedParams{
-		AfterXid:     q.AfterXid,
-		AfterID:      q.AfterID,
+		AfterIndex:   q.AfterIndex,
 		Source:       q.Source,
 		TypePatterns: q.TypePatterns,
 		From:         q.From,
@@ -111,7 +111,12 @@ func (s *Store) Feed(ctx context.Context, q FeedQuery) ([]EventRow, error) {
 	}
 	out := make([]EventRow, len(rows))
 	for i, r := range rows {
-		out[i] = EventRow(r)
+		idx := r.LogIndex
+		out[i] = EventRow{ID: r.ID, ReceivedAt: r.ReceivedAt, OccurredAt: r.OccurredAt, Source: r.Source,
+			Kind: r.Kind, Type: r.Type, CaseID: r.CaseID, Phone: r.Phone, CustomerID: r.CustomerID,
+			ConversationID: r.ConversationID, AgentID: r.AgentID, WorkItemID: r.WorkItemID, Queue: r.Queue,
+			TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound, Actor: r.Actor, Changes: r.Changes,
+			Summary: r.Summary, LogIndex: &idx}
 	}
 	return out, nil
 }

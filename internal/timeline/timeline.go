@@ -124,9 +124,9 @@ func parseTime(q url.Values, name string) (*time.Time, error) {
 
 // cursor is the decoded form of an opaque page cursor.
 type cursor struct {
-	At      *time.Time `json:"a,omitempty"`
-	Xid     int64      `json:"x,omitempty"`
-	ID      int64      `json:"i"`
+	At      *time.Time `json:"a,omitempty"` // timelines: (occurred_at, id)
+	Index   *int64     `json:"l,omitempty"` // the feed: log index
+	ID      int64      `json:"i,omitempty"`
 	Filters string     `json:"f"`
 }
 
@@ -245,7 +245,7 @@ func FeedPage(ctx context.Context, r Reader, q url.Values, full bool) (Listing, 
 	// polls with it for what commits next.
 	if len(rows) > 0 {
 		last := rows[len(rows)-1]
-		l.Page.NextCursor = cursor{Xid: last.CommitXid, ID: last.ID, Filters: filters}.encode()
+		l.Page.NextCursor = cursor{Index: last.LogIndex, Filters: filters}.encode()
 	} else if c.cursor != "" {
 		l.Page.NextCursor = &c.cursor
 	}
@@ -289,8 +289,8 @@ func FeedStream(ctx context.Context, r Reader, q url.Values, full bool, emit fun
 			if err := emit(FromRow(row, full)); err != nil {
 				return next, err
 			}
-			fq.AfterXid, fq.AfterID = row.CommitXid, row.ID
-			next = cursor{Xid: row.CommitXid, ID: row.ID, Filters: filters}.encode()
+			fq.AfterIndex = *row.LogIndex
+			next = cursor{Index: row.LogIndex, Filters: filters}.encode()
 		}
 		total += len(rows)
 		if len(rows) < fq.Limit {
@@ -304,7 +304,7 @@ func feedQuery(q url.Values) (common, store.FeedQuery, string, error) {
 	if err != nil {
 		return c, store.FeedQuery{}, "", err
 	}
-	fq := store.FeedQuery{TypePatterns: c.types, From: c.from, To: c.to}
+	fq := store.FeedQuery{AfterIndex: -1, TypePatterns: c.types, From: c.from, To: c.to}
 	if v := q.Get("source"); v != "" {
 		fq.Source = &v
 	}
@@ -314,10 +314,10 @@ func feedQuery(q url.Values) (common, store.FeedQuery, string, error) {
 		if err != nil {
 			return c, fq, "", err
 		}
-		if cur.At != nil {
+		if cur.Index == nil {
 			return c, fq, "", invalid("cursor", "is not a feed cursor")
 		}
-		fq.AfterXid, fq.AfterID = cur.Xid, cur.ID
+		fq.AfterIndex = *cur.Index
 	}
 	return c, fq, filters, nil
 }
@@ -336,6 +336,9 @@ type Event struct {
 	Changes     json.RawMessage `json:"changes,omitempty"`
 	Data        Data            `json:"data"`
 	Correlation *Correlation    `json:"correlation,omitempty"`
+	// LogIndex is the event's leaf in the tamper-evident log (absent until
+	// it is sequenced, within a second of commit).
+	LogIndex *int64 `json:"logIndex,omitempty"`
 }
 
 // Data are an event's normalised fields.
@@ -383,6 +386,7 @@ func FromRow(r store.EventRow, full bool) Event {
 		sec := float64(*r.TimeInQueueMs) / 1000
 		e.Data.TimeInQueueSec = &sec
 	}
+	e.LogIndex = r.LogIndex
 	if r.MatchedBy != "" {
 		e.Correlation = &Correlation{MatchedBy: r.MatchedBy}
 	}

@@ -1,0 +1,88 @@
+package httpapi_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/transparency-dev/merkle/proof"
+	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
+
+	"github.com/casetrail/casetrail/internal/ledger"
+)
+
+func TestLogRoutes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := withReadKeys(t)
+	f := populate(t, b)
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.NoError(t, b.cp.Sign(ctx, st))
+
+	res := b.read(t, analystKey, "/v1/log/key")
+	require.Equal(t, 200, res.status)
+	verifier, err := note.NewVerifier(string(res.body[:len(res.body)-1]))
+	require.NoError(t, err)
+
+	res = b.read(t, analystKey, "/v1/log/checkpoint")
+	require.Equal(t, 200, res.status)
+	cp, err := ledger.OpenCheckpoint(res.body, verifier)
+	require.NoError(t, err)
+	require.Equal(t, st.Size, cp.Size)
+
+	// An event's timeline entry names its leaf, and its proof checks out
+	// against the signed root.
+	id := f.caseEvents["case-2"][4]
+	res = b.read(t, analystKey, "/v1/events/"+id)
+	var ev apiEvent
+	require.NoError(t, json.Unmarshal(res.body, &ev))
+	require.NotNil(t, ev.LogIndex)
+	res = b.read(t, analystKey, fmt.Sprintf("/v1/log/proof/inclusion?event=%s&size=%d", id, cp.Size))
+	require.Equal(t, 200, res.status, string(res.body))
+	var p struct {
+		LeafIndex int64    `json:"leafIndex"`
+		TreeSize  int64    `json:"treeSize"`
+		LeafHash  string   `json:"leafHash"`
+		Hashes    []string `json:"hashes"`
+	}
+	require.NoError(t, json.Unmarshal(res.body, &p))
+	require.Equal(t, *ev.LogIndex, p.LeafIndex)
+	leaf, _ := base64.StdEncoding.DecodeString(p.LeafHash)
+	require.NoError(t, proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(p.LeafIndex), uint64(p.TreeSize), leaf, decodeAll(t, p.Hashes), cp.Root))
+
+	res = b.read(t, analystKey, fmt.Sprintf("/v1/log/proof/consistency?from=10&to=%d", cp.Size))
+	require.Equal(t, 200, res.status, string(res.body))
+	var c struct{ Hashes []string }
+	require.NoError(t, json.Unmarshal(res.body, &c))
+	require.NotEmpty(t, c.Hashes)
+
+	res = b.read(t, analystKey, "/v1/log/checkpoints")
+	require.Equal(t, 200, res.status)
+	require.Contains(t, string(res.body), `"size":`)
+
+	for _, bad := range []string{
+		"/v1/log/proof/inclusion",
+		fmt.Sprintf("/v1/log/proof/inclusion?event=%s&size=%d", id, cp.Size+5),
+		"/v1/log/proof/consistency?from=5&to=2",
+		"/v1/log/proof/consistency?from=x&to=2",
+	} {
+		require.Equal(t, 400, b.read(t, analystKey, bad).status, bad)
+	}
+	require.Equal(t, 404, b.read(t, analystKey, "/v1/log/proof/inclusion?event=99999999").status)
+	require.Equal(t, 401, b.read(t, "", "/v1/log/checkpoint").status)
+}
+
+func decodeAll(t *testing.T, hs []string) [][]byte {
+	out := make([][]byte, len(hs))
+	for i, h := range hs {
+		b, err := base64.StdEncoding.DecodeString(h)
+		require.NoError(t, err)
+		out[i] = b
+	}
+	return out
+}
