@@ -10,6 +10,70 @@ import (
 	"time"
 )
 
+const logBundleRows = `-- name: LogBundleRows :many
+SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
+       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.body_salt, e.body, l.idx
+FROM events e
+JOIN log_leaves l ON l.event_id = e.id
+WHERE e.id = ANY ($1::bigint[])
+ORDER BY l.idx
+`
+
+type LogBundleRowsRow struct {
+	ID             int64
+	Source         string
+	Kind           string
+	Type           string
+	OccurredAt     time.Time
+	ReceivedAt     time.Time
+	CaseID         *string
+	Phone          *string
+	CustomerID     *string
+	ConversationID *string
+	AgentID        *string
+	WorkItemID     *string
+	BodySalt       []byte
+	Body           []byte
+	Idx            int64
+}
+
+// What an offline auditor needs to recompute events' leaves.
+func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRowsRow, error) {
+	rows, err := q.db.Query(ctx, logBundleRows, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LogBundleRowsRow
+	for rows.Next() {
+		var i LogBundleRowsRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.Source,
+			&i.Kind,
+			&i.Type,
+			&i.OccurredAt,
+			&i.ReceivedAt,
+			&i.CaseID,
+			&i.Phone,
+			&i.CustomerID,
+			&i.ConversationID,
+			&i.AgentID,
+			&i.WorkItemID,
+			&i.BodySalt,
+			&i.Body,
+			&i.Idx,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const logCheckpointInsert = `-- name: LogCheckpointInsert :exec
 INSERT INTO log_checkpoints (size, root, note)
 VALUES ($1::bigint, $2::bytea, $3::text)
@@ -96,6 +160,67 @@ LIMIT 100
 
 func (q *Queries) LogDuplicateEventIDs(ctx context.Context) ([]int64, error) {
 	rows, err := q.db.Query(ctx, logDuplicateEventIDs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logEventsByCase = `-- name: LogEventsByCase :many
+SELECT e.id
+FROM events e
+JOIN log_leaves l ON l.event_id = e.id
+WHERE e.case_id = $1::text
+ORDER BY l.idx
+`
+
+func (q *Queries) LogEventsByCase(ctx context.Context, caseID string) ([]int64, error) {
+	rows, err := q.db.Query(ctx, logEventsByCase, caseID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const logEventsByReceipt = `-- name: LogEventsByReceipt :many
+SELECT e.id
+FROM events e
+JOIN log_leaves l ON l.event_id = e.id
+WHERE e.received_at >= $1::timestamptz AND e.received_at < $2::timestamptz
+ORDER BY l.idx
+`
+
+type LogEventsByReceiptParams struct {
+	FromAt time.Time
+	ToAt   time.Time
+}
+
+func (q *Queries) LogEventsByReceipt(ctx context.Context, arg LogEventsByReceiptParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, logEventsByReceipt, arg.FromAt, arg.ToAt)
 	if err != nil {
 		return nil, err
 	}

@@ -98,3 +98,26 @@ GROUP BY id
 HAVING count(*) > 1
 ORDER BY id
 LIMIT 100;
+
+-- name: LogBundleRows :many
+-- What an offline auditor needs to recompute events' leaves.
+SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
+       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.body_salt, e.body, l.idx
+FROM events e
+JOIN log_leaves l ON l.event_id = e.id
+WHERE e.id = ANY (@ids::bigint[])
+ORDER BY l.idx;
+
+-- name: LogEventsByCase :many
+SELECT e.id
+FROM events e
+JOIN log_leaves l ON l.event_id = e.id
+WHERE e.case_id = @case_id::text
+ORDER BY l.idx;
+
+-- name: LogEventsByReceipt :many
+SELECT e.id
+FROM events e
+JOIN log_leaves l ON l.event_id = e.id
+WHERE e.received_at >= @from_at::timestamptz AND e.received_at < @to_at::timestamptz
+ORDER BY l.idx;

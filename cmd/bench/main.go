@@ -28,6 +28,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -44,6 +45,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
+	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/localpg"
 	"github.com/casetrail/casetrail/internal/normalize"
 	"github.com/casetrail/casetrail/internal/store"
@@ -123,6 +125,11 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// The log's sequencer over the same events: it must keep up with ingest.
+	seqRate, err := sequenceRate(ctx, copyURL)
+	if err != nil {
+		return err
+	}
 
 	// 2 and 3. HTTP with and without group commit.
 	var rows []row
@@ -174,7 +181,23 @@ func run() error {
 		}
 	}
 	printTable(copyRate, rows, o.events)
+	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over the %d COPY-loaded events: %.0f events/s\n", o.events, seqRate)
 	return nil
+}
+
+func sequenceRate(ctx context.Context, url string) (float64, error) {
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	seq := &ledger.Sequencer{Store: st, Log: slog.New(slog.DiscardHandler)}
+	start := time.Now()
+	n, err := seq.Step(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return float64(n) / time.Since(start).Seconds(), nil
 }
 
 func verdict(ok bool) string {

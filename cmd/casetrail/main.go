@@ -4,6 +4,8 @@
 //	casetrail migrate up|down|status [--config FILE]
 //	casetrail keys [--config FILE]
 //	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
+//	casetrail export (--case ID | --from T --to T) --out DIR [--config FILE]
+//	casetrail verify-bundle [--key VKEY] DIR
 //	casetrail version
 package main
 
@@ -34,6 +36,9 @@ const usage = `usage:
   casetrail keys [--config FILE]               print the log's checkpoint verifier key
   casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
                                                recheck the whole store against a signed checkpoint
+  casetrail export (--case ID | --from T --to T) --out DIR [--config FILE]
+                                               write an audit bundle with inclusion proofs
+  casetrail verify-bundle [--key VKEY] DIR     check a bundle offline with only the public key
   casetrail version
 
 Configuration: --config FILE or CASETRAIL_CONFIG; DATABASE_URL and
@@ -55,6 +60,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runKeys(args[1:], getenv, stdout, stderr)
 	case "verify":
 		return runVerify(ctx, args[1:], getenv, stdout, stderr)
+	case "export":
+		return runExport(ctx, args[1:], getenv, stdout, stderr)
+	case "verify-bundle":
+		return runVerifyBundle(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "casetrail", version)
 		return nil

@@ -308,6 +308,32 @@ func TestVerifyCommand(t *testing.T) {
 	require.NoError(t, run(context.Background(), []string{"verify", "--config", cfg}, getenv, &out, io.Discard), out.String())
 	require.Contains(t, out.String(), "OK: 5 leaves")
 
+	// An audit bundle verifies offline with only the public key; one
+	// changed byte anywhere in it fails.
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	out.Reset()
+	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	require.NoError(t, run(context.Background(), []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", bundle}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), "exported 5 events")
+	vkey := strings.TrimSpace(keyOut.String())
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 5 events")
+	for _, file := range []string{filepath.Join("bodies", ids[2]), "events.ndjson", "checkpoint.txt"} {
+		path := filepath.Join(bundle, file)
+		orig, err := os.ReadFile(path)
+		require.NoError(t, err)
+		changed := bytes.Clone(orig)
+		i := bytes.IndexAny(changed, "0123456789")
+		changed[i] = '0' + (changed[i]-'0'+1)%10
+		require.NoError(t, os.WriteFile(path, changed, 0o600))
+		out.Reset()
+		require.Error(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), file)
+		require.Contains(t, out.String(), "FAILED", file)
+		require.NoError(t, os.WriteFile(path, orig, 0o600))
+	}
+
 	// Change one stored event behind the store's back.
 	conn, err := pgx.Connect(context.Background(), d.URL)
 	require.NoError(t, err)

@@ -247,3 +247,40 @@ func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
 	}
 	return append(ids, dups...), nil
 }
+
+// BundleRow is an event with what an offline auditor needs to recompute its
+// leaf: the salt and the body.
+type BundleRow struct {
+	Leaf  LeafSource
+	Salt  []byte
+	Body  []byte
+	Index int64
+}
+
+// BundleRows reads the events with the given ids that are in the log.
+func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error) {
+	rows, err := s.q.LogBundleRows(ctx, ids)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]BundleRow, len(rows))
+	for i, r := range rows {
+		out[i] = BundleRow{Salt: r.BodySalt, Body: r.Body, Index: r.Idx, Leaf: LeafSource{EventID: r.ID, Source: r.Source,
+			Kind: r.Kind, Type: r.Type, OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID,
+			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
+			WorkItemID: r.WorkItemID}}
+	}
+	return out, nil
+}
+
+// LoggedEventsOfCase lists a case's logged events in log order.
+func (s *Store) LoggedEventsOfCase(ctx context.Context, caseID string) ([]int64, error) {
+	ids, err := s.q.LogEventsByCase(ctx, caseID)
+	return ids, interpretError(err)
+}
+
+// LoggedEventsReceived lists logged events received in [from, to).
+func (s *Store) LoggedEventsReceived(ctx context.Context, from, to time.Time) ([]int64, error) {
+	ids, err := s.q.LogEventsByReceipt(ctx, db.LogEventsByReceiptParams{FromAt: from, ToAt: to})
+	return ids, interpretError(err)
+}

@@ -88,11 +88,11 @@ func (s *Store) Timeline(ctx context.Context, q TimelineQuery) ([]EventRow, erro
 
 // FeedQuery selects a page of the global feed.
 type FeedQuery struct {
-	AfterIndex        int64 // -1: from the start
-	Source            *string
-	TypePatterns      []string
-	From, To          *time.Time // receipt time
-	Limit             int
+	AfterIndex   int64 // -1: from the start
+	Source       *string
+	TypePatterns []string
+	From, To     *time.Time // receipt time
+	Limit        int
 }
 
 // Feed lists events in log order: positions are gap-free and assigned after
