@@ -132,7 +132,9 @@ func VerifyBundle(dir string, v note.Verifier) (int, error) {
 		if err := json.Unmarshal(ev.Leaf, &leaf); err != nil {
 			return n, fmt.Errorf("events.ndjson line %d: %w", n+1, err)
 		}
-		fail := func(why string) error { return fmt.Errorf("event %d (log index %d): %s", leaf.EventID, ev.LeafIndex, why) }
+		fail := func(why string) error {
+			return fmt.Errorf("event %d (log index %d): %s", leaf.EventID, ev.LeafIndex, why)
+		}
 		// The leaf must be in its canonical form, so that what is hashed is
 		// what is read.
 		canon, _ := json.Marshal(leaf)
