@@ -520,6 +520,25 @@ func (q *Queries) LogUnsequenced(ctx context.Context, arg LogUnsequencedParams) 
 	return items, nil
 }
 
+const logUnsequencedCount = `-- name: LogUnsequencedCount :one
+SELECT count(*)::bigint AS pending
+FROM events e
+WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
+`
+
+type LogUnsequencedCountParams struct {
+	LastXid   int64
+	LastEvent int64
+}
+
+// Committed events past the sequencer's position.
+func (q *Queries) LogUnsequencedCount(ctx context.Context, arg LogUnsequencedCountParams) (int64, error) {
+	row := q.db.QueryRow(ctx, logUnsequencedCount, arg.LastXid, arg.LastEvent)
+	var pending int64
+	err := row.Scan(&pending)
+	return pending, err
+}
+
 const logVerifyRows = `-- name: LogVerifyRows :many
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,

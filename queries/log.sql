@@ -121,3 +121,9 @@ FROM events e
 JOIN log_leaves l ON l.event_id = e.id
 WHERE e.received_at >= @from_at::timestamptz AND e.received_at < @to_at::timestamptz
 ORDER BY l.idx;
+
+-- name: LogUnsequencedCount :one
+-- Committed events past the sequencer's position.
+SELECT count(*)::bigint AS pending
+FROM events e
+WHERE (e.commit_xid, e.id) > (@last_xid::bigint, @last_event::bigint);

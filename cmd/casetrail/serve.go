@@ -180,8 +180,8 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Sequence what was acknowledged last, then stop the sequencer.
 	stopSeq()
 	<-seqDone
-	if _, err := seq.Step(shutdownCtx); err != nil && !errors.Is(err, store.ErrNotLeader) {
-		log.Warn("final sequencing round", "err", err)
+	if err := seq.Drain(shutdownCtx); err != nil {
+		log.Warn("final sequencing", "err", err)
 	} else if err := checkpointer.SignIfGrown(shutdownCtx); err != nil {
 		log.Warn("final checkpoint", "err", err)
 	}

@@ -55,6 +55,14 @@ type testBundle struct {
 // sequencer does within a second.
 func (b *testBundle) sequence(t testing.TB) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, b.seq.Drain(ctx))
+}
+
+// sequenceOnce runs one sequencing round.
+func (b *testBundle) sequenceOnce(t testing.TB) {
+	t.Helper()
 	_, err := b.seq.Step(context.Background())
 	require.NoError(t, err)
 }

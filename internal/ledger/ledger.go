@@ -126,6 +126,27 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	}
 }
 
+// Drain sequences until every event committed so far is in the log, or ctx
+// ends. A round can be held back by a transaction still in flight that it
+// cannot tell apart from this database's own; Drain waits it out, so that at
+// shutdown every acknowledged event is sequenced.
+func (s *Sequencer) Drain(ctx context.Context) error {
+	for {
+		if _, err := s.Step(ctx); err != nil && !errors.Is(err, store.ErrNotLeader) {
+			return err
+		}
+		pending, err := s.Store.UnsequencedCount(ctx)
+		if err != nil || pending == 0 {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d events still unsequenced: %w", pending, ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // Run sequences every interval until ctx ends, and signs checkpoints with
 // cp when the log grew (every CheckpointEvery) or at least hourly.
 func (s *Sequencer) Run(ctx context.Context, interval time.Duration, cp *Checkpointer) {

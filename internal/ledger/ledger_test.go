@@ -68,9 +68,9 @@ func (b *testBundle) ingest(t *testing.T, from, n int) []int64 {
 // sequenceAndSign sequences what is committed and signs a checkpoint.
 func (b *testBundle) sequenceAndSign(t *testing.T) store.LogState {
 	t.Helper()
-	ctx := context.Background()
-	_, err := b.seq.Step(ctx)
-	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, b.seq.Drain(ctx))
 	st, err := b.store.LatestLogState(ctx)
 	require.NoError(t, err)
 	require.NoError(t, b.cp.Sign(ctx, st))
@@ -218,8 +218,7 @@ func TestVerifyNamesTamperedEvent(t *testing.T) {
 func rebuildLog(t *testing.T, b *testBundle) {
 	t.Helper()
 	b.tamper(t, `DELETE FROM log_leaves; DELETE FROM log_nodes; DELETE FROM log_state`)
-	_, err := b.seq.Step(context.Background())
-	require.NoError(t, err)
+	require.NoError(t, b.seq.Drain(context.Background()))
 }
 
 func TestCheckpointFromUnknownKeyIsRejected(t *testing.T) {
@@ -290,8 +289,7 @@ func TestConcurrentWritersAndSequencers(t *testing.T) {
 	wg.Wait()
 	close(stop)
 	seqWG.Wait()
-	_, err := b.seq.Step(ctx) // whatever committed last
-	require.NoError(t, err)
+	require.NoError(t, b.seq.Drain(ctx)) // whatever committed last
 
 	conn, err := pgx.Connect(ctx, b.db.URL)
 	require.NoError(t, err)

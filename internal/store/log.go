@@ -284,3 +284,13 @@ func (s *Store) LoggedEventsReceived(ctx context.Context, from, to time.Time) ([
 	ids, err := s.q.LogEventsByReceipt(ctx, db.LogEventsByReceiptParams{FromAt: from, ToAt: to})
 	return ids, interpretError(err)
 }
+
+// UnsequencedCount counts committed events the log does not hold yet.
+func (s *Store) UnsequencedCount(ctx context.Context) (int64, error) {
+	st, err := s.LatestLogState(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.q.LogUnsequencedCount(ctx, db.LogUnsequencedCountParams{LastXid: st.LastXid, LastEvent: st.LastEvent})
+	return n, interpretError(err)
+}

@@ -57,7 +57,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	requireTable(t, d.URL, "events", true)
 
 	require.NoError(t, m.Down(ctx, &out))
-	requireTable(t, d.URL, "access_log", false)
+	requireTable(t, d.URL, "log_leaves", false)
 	requireTable(t, d.URL, "events", true)
 	require.NoError(t, m.DownTo(ctx, 0, &out))
 	requireTable(t, d.URL, "events", false)
