@@ -66,17 +66,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	url, stopDB, err := database(ctx, cfg, log)
+	st, closeStore, err := openStore(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	st, err := store.Open(ctx, url, store.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer closeStore()
 	rep, err := ledger.Verify(ctx, st, verifier, trusted)
 	var f *ledger.Finding
 	if errors.As(err, &f) {
@@ -115,17 +109,11 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	url, stopDB, err := database(ctx, cfg, log)
+	st, closeStore, err := openStore(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
-	defer stopDB()
-	st, err := store.Open(ctx, url, store.Options{Logger: log})
-	if err != nil {
-		return err
-	}
-	defer st.Close()
+	defer closeStore()
 	var ids []int64
 	if *caseID != "" {
 		ids, err = st.LoggedEventsOfCase(ctx, *caseID)
@@ -180,4 +168,20 @@ func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", n)
 	return nil
+}
+
+// openStore connects an operator command to the configured database (or the
+// local one of the data directory); only warnings are logged.
+func openStore(ctx context.Context, cfg *config.Config, stderr io.Writer) (*store.Store, func(), error) {
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	url, stopDB, err := database(ctx, cfg, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := store.Open(ctx, url, store.Options{Logger: log})
+	if err != nil {
+		stopDB()
+		return nil, nil, err
+	}
+	return st, func() { st.Close(); stopDB() }, nil
 }

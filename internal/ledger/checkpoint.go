@@ -1,7 +1,6 @@
 package ledger
 
 import (
-	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -175,6 +174,3 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	}
 	return c.Store.AddCheckpoint(ctx, st.Size, root, string(signed))
 }
-
-// SameRoot compares hashes.
-func SameRoot(a, b []byte) bool { return bytes.Equal(a, b) }

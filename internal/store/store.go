@@ -74,10 +74,6 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 // Close releases the pool.
 func (s *Store) Close() { s.pool.Close() }
 
-// Pool exposes the pool to the packages of this module that read (timelines,
-// reports); it never leaves the process boundary.
-func (s *Store) Pool() *pgxpool.Pool { return s.pool }
-
 // Setting reads a server setting such as fsync.
 func (s *Store) Setting(ctx context.Context, name string) (string, error) {
 	v, err := s.q.ServerSetting(ctx, name)
