@@ -133,6 +133,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:   ingest.NewService(cfg, writer, st, ingest.NewMetrics(reg)),
 		Ready:    st,
 		Reads:    st,
+		Reports:  st,
 		Ledger:   &ledger.Service{Store: st, Keys: keys},
 		Logger:   log,
 		Registry: reg,

@@ -68,8 +68,9 @@ func (b *testBundle) sequenceOnce(t testing.TB) {
 }
 
 type setupOpts struct {
-	dbURL    string // connect through this URL instead (e.g. a proxy)
-	readKeys []config.ReadKey
+	dbURL       string // connect through this URL instead (e.g. a proxy)
+	readKeys    []config.ReadKey
+	countryCode string
 }
 
 func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
@@ -101,6 +102,7 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	if o.readKeys != nil {
 		cfg.ReadKeys = o.readKeys
 	}
+	cfg.PhoneDefaultCountryCode = o.countryCode
 	require.NoError(t, cfg.Validate())
 	reg := prometheus.NewRegistry()
 	keys, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test/log")
@@ -111,6 +113,7 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 		Ingest:   ingest.NewService(cfg, st, st, ingest.NewMetrics(reg)),
 		Ready:    st,
 		Reads:    st,
+		Reports:  st,
 		Logger:   log,
 		Registry: reg,
 	})

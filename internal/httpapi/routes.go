@@ -27,6 +27,8 @@ func (s *server) routes(r *gin.Engine) {
 	v1.GET("/events/:id", anyReader, s.handleEvent())
 	v1.GET("/blobs/:sha256", s.requireReader(config.RoleAuditor), s.handleBlob())
 	v1.GET("/access-log", s.requireReader(config.RoleAdmin), s.handleAccessLog())
+	v1.GET("/reports/abandonment", anyReader, s.handleAbandonment())
+	v1.GET("/reports/abandonment/contacts", anyReader, s.handleAbandonmentContacts())
 	v1.GET("/log/key", anyReader, s.handleLogKey())
 	v1.GET("/log/checkpoint", anyReader, s.handleCheckpoint())
 	v1.GET("/log/checkpoints", anyReader, s.handleCheckpoints())

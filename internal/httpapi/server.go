@@ -28,6 +28,7 @@ type Deps struct {
 	Ready    Readiness
 	Reads    Reads
 	Ledger   Ledger
+	Reports  Reports
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	// Draining turns /readyz to 503 while the server shuts down, so that a

@@ -1,0 +1,330 @@
+package httpapi_test
+
+import (
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/config"
+)
+
+type reportMetrics struct {
+	Abandoned          int `json:"abandoned"`
+	ShortAbandoned     int `json:"shortAbandoned"`
+	AbandonedExclShort int `json:"abandonedExclShort"`
+	UniqueCallers      int `json:"uniqueCallers"`
+	RepeatAbandoners   int `json:"repeatAbandoners"`
+	TimeInQueue        struct {
+		Count         int
+		Sum           float64
+		Avg, Min, Max *float64
+		P50, P90, P95 *float64
+	} `json:"timeInQueue"`
+	DurationBuckets []struct {
+		Label string
+		Count int
+	} `json:"durationBuckets"`
+	CalledBack     int      `json:"calledBack"`
+	NotCalledBack  int      `json:"notCalledBack"`
+	CalledBackRate *float64 `json:"calledBackRate"`
+	TimeToCallback struct {
+		Avg, P50, P90 *float64
+	} `json:"timeToCallback"`
+	HandledInbound       *int     `json:"handledInbound"`
+	AbandonRateEstimated *float64 `json:"abandonRateEstimated"`
+}
+
+type reportBody struct {
+	Definitions map[string]string `json:"definitions"`
+	DataAsOf    *time.Time        `json:"dataAsOf"`
+	Results     []struct {
+		Group     map[string]any `json:"group"`
+		Intervals []struct {
+			Start, End string
+			reportMetrics
+		} `json:"intervals"`
+	} `json:"results"`
+	Totals reportMetrics `json:"totals"`
+}
+
+func f(v float64) *float64 { return &v }
+
+// abandonFixture ingests the data set described in TestAbandonmentReport.
+func abandonFixture(t *testing.T, b *testBundle) (lateID string) {
+	hook := func(event, body string) string {
+		res := b.signed(t, config.KindServiceHooks, event, []byte(body), nil)
+		require.Equal(t, 200, res.status, string(res.body))
+		return res.json(t)["id"].(string)
+	}
+	abandon := func(phone, queue string, tiq any, at string) string {
+		raw, _ := json.Marshal(map[string]any{"customerPhoneNumber": phone, "queue": queue, "timeInQueue": tiq, "timestamp": at})
+		return hook("abandoned-conversation", string(raw))
+	}
+	call := func(phone, agent, at string) {
+		hook("outbound-call", fmt.Sprintf(`{"agentID":%q,"targetPhoneNumber":%q,"Timestamp":%q}`, agent, phone, at))
+	}
+	call("+447700900001", "agent-6", "2024-03-31T00:00:00Z")                     // before A1: not a callback
+	call("+447700900001", "agent-7", "2024-03-31T10:00:00Z")                     // first callback of A1 and A2
+	call("+447700900002", "agent-8", "2024-03-31T12:30:00Z")                     // A3 after 30 min
+	call("+447700900004", "agent-9", "2024-04-01T16:00:00Z")                     // A5 after 25 h: outside PT24H
+	abandon("07700 900001", "Sales", 5, "2024-03-31T00:30:00Z")                  // A1 short
+	abandon("+44 7700 900001", "Sales", 10, "2024-03-31T09:15:00Z")              // A2 at the threshold: not short
+	abandon("0044 7700 900001", "Sales", "10s", "2024-03-31T09:15:00Z")          // A2 again, written otherwise: counted once
+	abandon("+44 (7700) 900-002", "Support", "00:01:05", "2024-03-31T12:00:00Z") // A3
+	abandon("07700900003", "Support", 9, "2024-03-31T23:30:00Z")                 // A4: 00:30 BST on 1 April
+	abandon("+447700900004", "Sales", 120, "2024-03-31T15:00:00Z")               // A5
+	work := func(id string, outbound bool, closed string) {
+		hook("workitem-closed", fmt.Sprintf(`{"id":%q,"isOutbound":%t,"closedAt":%q}`, id, outbound, closed))
+	}
+	work("w1", false, "2024-03-31T12:05:00Z")
+	work("w2", false, "2024-03-31T13:00:00Z")
+	work("w3", true, "2024-03-31T14:00:00Z") // outbound: not handled inbound
+	work("w4", false, "2024-04-01T10:00:00Z")
+	return abandon("+447700900005", "Sales", 30, "2024-03-31T08:00:00Z") // A6, arriving late
+}
+
+func TestAbandonmentReport(t *testing.T) {
+	t.Parallel()
+	b := setup(t, readKeysOpt, func(o *setupOpts) { o.countryCode = "44" })
+	lateID := abandonFixture(t, b)
+
+	base := url.Values{"from": {"2024-03-31T00:00:00Z"}, "to": {"2024-04-02T00:00:00+01:00"}, "tz": {"Europe/London"}, "interval": {"P1D"}}
+	get := func(extra url.Values) reportBody {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		for k, v := range extra {
+			q[k] = v
+		}
+		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
+		require.Equal(t, 200, res.status, string(res.body))
+		var r reportBody
+		require.NoError(t, json.Unmarshal(res.body, &r))
+		return r
+	}
+
+	r := get(nil)
+	require.Len(t, r.Results, 1)
+	days := r.Results[0].Intervals
+	require.Len(t, days, 2)
+	require.Equal(t, "2024-03-31T00:00:00Z", days[0].Start)
+	require.Equal(t, "2024-04-01T00:00:00+01:00", days[0].End, "the spring-forward day lasts 23 hours")
+	require.Equal(t, "2024-04-02T00:00:00+01:00", days[1].End)
+
+	d1 := days[0].reportMetrics
+	require.Equal(t, 5, d1.Abandoned) // A1, A6, A2 (once), A3, A5
+	require.Equal(t, 1, d1.ShortAbandoned)
+	require.Equal(t, 4, d1.AbandonedExclShort)
+	require.Equal(t, 4, d1.UniqueCallers)
+	require.Equal(t, 1, d1.RepeatAbandoners)
+	require.Equal(t, 5, d1.TimeInQueue.Count)
+	require.Equal(t, 230.0, d1.TimeInQueue.Sum) // 5+30+10+65+120
+	require.Equal(t, f(46), d1.TimeInQueue.Avg)
+	require.Equal(t, f(5), d1.TimeInQueue.Min)
+	require.Equal(t, f(120), d1.TimeInQueue.Max)
+	require.Equal(t, f(30), d1.TimeInQueue.P50) // nearest rank 3 of 5,10,30,65,120
+	require.Equal(t, f(120), d1.TimeInQueue.P90)
+	require.Equal(t, f(120), d1.TimeInQueue.P95)
+	counts := []int{}
+	for _, bk := range d1.DurationBuckets {
+		counts = append(counts, bk.Count)
+	}
+	require.Equal(t, []int{2, 1, 0, 2, 0, 0}, counts) // (0,10] (10,30] (30,60] (60,120] (120,300] >300
+	require.Equal(t, 3, d1.CalledBack)                // A1 after 9.5 h, A2 after 45 min, A3 after 30 min
+	require.Equal(t, 2, d1.NotCalledBack)
+	require.Equal(t, f(0.6), d1.CalledBackRate)
+	require.Equal(t, f(12900), d1.TimeToCallback.Avg) // (34200+2700+1800)/3
+	require.Equal(t, f(2700), d1.TimeToCallback.P50)
+	require.Equal(t, f(34200), d1.TimeToCallback.P90)
+	require.Equal(t, 2, *d1.HandledInbound)
+	require.InDelta(t, 5.0/7, *d1.AbandonRateEstimated, 1e-12)
+
+	d2 := days[1].reportMetrics
+	require.Equal(t, 1, d2.Abandoned)
+	require.Equal(t, 1, d2.ShortAbandoned)
+	require.Equal(t, f(9), d2.TimeInQueue.P50)
+	require.Equal(t, 0, d2.CalledBack)
+	require.Equal(t, f(0), d2.CalledBackRate)
+	require.Nil(t, d2.TimeToCallback.Avg)
+	require.Equal(t, 1, *d2.HandledInbound)
+	require.Equal(t, f(0.5), d2.AbandonRateEstimated)
+
+	require.Equal(t, 6, r.Totals.Abandoned)
+	require.Equal(t, 2, r.Totals.ShortAbandoned)
+	require.Equal(t, 5, r.Totals.UniqueCallers)
+	require.Equal(t, 3, *r.Totals.HandledInbound)
+	require.NotEmpty(t, r.Definitions["abandonRateEstimated"])
+
+	// dataAsOf is the receipt time of the late abandon, received last.
+	res := b.read(t, auditorKey, "/v1/events/"+lateID)
+	var late struct{ ReceivedAt time.Time }
+	require.NoError(t, json.Unmarshal(res.body, &late))
+	require.NotNil(t, r.DataAsOf)
+	require.True(t, late.ReceivedAt.Equal(*r.DataAsOf))
+
+	// A wider callback window catches A5's call 25 hours later.
+	wide := get(url.Values{"callbackWindow": {"PT26H"}})
+	require.Equal(t, 4, wide.Results[0].Intervals[0].CalledBack)
+
+	// By queue: work items have no queue, so they are null per queue.
+	byQueue := get(url.Values{"groupBy": {"queue"}})
+	require.Len(t, byQueue.Results, 2)
+	require.Equal(t, "Sales", byQueue.Results[0].Group["queue"])
+	sales := byQueue.Results[0].Intervals[0]
+	require.Equal(t, 4, sales.Abandoned)
+	require.Equal(t, 3, sales.UniqueCallers)
+	require.Nil(t, sales.HandledInbound)
+	require.Nil(t, sales.AbandonRateEstimated)
+	require.Equal(t, "Support", byQueue.Results[1].Group["queue"])
+	require.Equal(t, 1, byQueue.Results[1].Intervals[0].Abandoned)
+	require.Equal(t, 1, byQueue.Results[1].Intervals[1].Abandoned)
+	require.Equal(t, 3, *byQueue.Totals.HandledInbound)
+
+	// Quarter-hours: 92 on the spring-forward day, 100 on the fall-back day,
+	// empty ones present with zeros.
+	q15 := get(url.Values{"interval": {"PT15M"}, "to": {"2024-04-01T00:00:00+01:00"}})
+	require.Len(t, q15.Results[0].Intervals, 92)
+	require.Equal(t, 1, q15.Results[0].Intervals[2].Abandoned) // 00:30-00:45: A1
+	require.Equal(t, 0, q15.Results[0].Intervals[3].Abandoned)
+	fall := get(url.Values{"interval": {"PT15M"}, "from": {"2024-10-27T00:00:00+01:00"}, "to": {"2024-10-28T00:00:00Z"}})
+	require.Len(t, fall.Results[0].Intervals, 100)
+	fallDay := get(url.Values{"from": {"2024-10-27T00:00:00+01:00"}, "to": {"2024-10-28T00:00:00Z"}})
+	require.Len(t, fallDay.Results[0].Intervals, 1)
+
+	// CSV says the same as JSON.
+	req, _ := http.NewRequest(http.MethodGet, b.url+"/v1/reports/abandonment?"+func() string {
+		q := url.Values{"groupBy": {"queue"}}
+		for k, v := range base {
+			q[k] = v
+		}
+		return q.Encode()
+	}(), nil)
+	req.Header.Set("Authorization", "Bearer "+analystKey)
+	req.Header.Set("Accept", "text/csv")
+	httpRes, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer httpRes.Body.Close()
+	require.Equal(t, "text/csv; charset=utf-8", httpRes.Header.Get("Content-Type"))
+	rows, err := csv.NewReader(httpRes.Body).ReadAll()
+	require.NoError(t, err)
+	head := rows[0]
+	col := func(name string) int {
+		for i, h := range head {
+			if h == name {
+				return i
+			}
+		}
+		t.Fatalf("no column %s", name)
+		return -1
+	}
+	require.Len(t, rows, 1+4) // 2 queues x 2 days
+	i := 1
+	for _, g := range byQueue.Results {
+		for _, iv := range g.Intervals {
+			row := rows[i]
+			require.Equal(t, g.Group["queue"], row[col("queue")])
+			require.Equal(t, iv.Start, row[col("start")])
+			require.Equal(t, strconv.Itoa(iv.Abandoned), row[col("abandoned")])
+			require.Equal(t, strconv.Itoa(iv.CalledBack), row[col("calledBack")])
+			p50 := ""
+			if iv.TimeInQueue.P50 != nil {
+				p50 = strconv.FormatFloat(*iv.TimeInQueue.P50, 'f', -1, 64)
+			}
+			require.Equal(t, p50, row[col("timeInQueueP50")])
+			require.Equal(t, "", row[col("handledInbound")])
+			i++
+		}
+	}
+
+	// Bad requests are refused, not run slowly.
+	for _, bad := range []url.Values{
+		{"from": {""}},
+		{"interval": {"PT15M"}, "to": {"2024-05-15T00:00:00Z"}}, // 45 days of quarter-hours
+		{"tz": {"Mars/Olympus"}},
+		{"groupBy": {"colour"}},
+		{"callbackWindow": {"soon"}},
+		{"buckets": {"30,10"}},
+	} {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		for k, v := range bad {
+			q[k] = v
+		}
+		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
+		require.Equal(t, 400, res.status, q.Encode())
+	}
+}
+
+func TestAbandonmentContacts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, readKeysOpt, func(o *setupOpts) { o.countryCode = "44" })
+	abandonFixture(t, b)
+	day1 := url.Values{"from": {"2024-03-31T00:00:00Z"}, "to": {"2024-04-01T00:00:00+01:00"}, "tz": {"Europe/London"}}
+	type contacts struct {
+		Data []struct {
+			At       string
+			Queue    string
+			Phone    string
+			Short    bool
+			Status   string
+			Callback *struct {
+				At       string
+				AgentID  string
+				DelaySec float64
+				Attempts int
+			}
+		}
+		Page struct {
+			NextCursor *string
+			HasMore    bool
+		}
+	}
+	list := func(key string, extra url.Values) contacts {
+		q := url.Values{}
+		for k, v := range day1 {
+			q[k] = v
+		}
+		for k, v := range extra {
+			q[k] = v
+		}
+		res := b.read(t, key, "/v1/reports/abandonment/contacts?"+q.Encode())
+		require.Equal(t, 200, res.status, string(res.body))
+		var c contacts
+		require.NoError(t, json.Unmarshal(res.body, &c))
+		return c
+	}
+	notCalled := list(analystKey, url.Values{"status": {"not_called_back"}})
+	require.Len(t, notCalled.Data, 2)
+	require.Equal(t, "2024-03-31T09:00:00+01:00", notCalled.Data[0].At) // A6, 08:00Z
+	require.Equal(t, "2024-03-31T16:00:00+01:00", notCalled.Data[1].At) // A5, 15:00Z
+	require.Equal(t, "+44*******004", notCalled.Data[1].Phone, "masked for analysts")
+
+	short := list(analystKey, url.Values{"status": {"short"}})
+	require.Len(t, short.Data, 1)
+	require.Equal(t, "2024-03-31T00:30:00Z", short.Data[0].At)
+
+	page1 := list(auditorKey, url.Values{"status": {"called_back"}, "limit": {"2"}})
+	require.Len(t, page1.Data, 2)
+	require.True(t, page1.Page.HasMore)
+	require.Equal(t, "+447700900001", page1.Data[0].Phone, "auditors see the number")
+	require.Equal(t, "agent-7", page1.Data[0].Callback.AgentID)
+	require.Equal(t, 34200.0, page1.Data[0].Callback.DelaySec)
+	require.Equal(t, 1, page1.Data[0].Callback.Attempts)
+	page2 := list(auditorKey, url.Values{"status": {"called_back"}, "limit": {"2"}, "cursor": {*page1.Page.NextCursor}})
+	require.Len(t, page2.Data, 1)
+	require.False(t, page2.Page.HasMore)
+	require.Equal(t, "agent-8", page2.Data[0].Callback.AgentID)
+
+	res := b.read(t, analystKey, "/v1/reports/abandonment/contacts?"+day1.Encode()+"&status=not_called_back&cursor="+url.QueryEscape(*page1.Page.NextCursor))
+	require.Equal(t, 400, res.status, "a cursor is bound to its filters")
+}

@@ -1,0 +1,565 @@
+// Package report computes the abandonment report: how many callers gave up
+// waiting, where, when and after how long, and whether anybody called them
+// back, per group and per interval of a time zone's calendar.
+package report
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/casetrail/casetrail/internal/store"
+	"github.com/casetrail/casetrail/internal/timeline"
+)
+
+// Query is a validated report request.
+type Query struct {
+	From, To        time.Time
+	Location        *time.Location
+	Interval        string
+	GroupBy         []string
+	Queue           *string
+	ShortAbandonSec int
+	CallbackWindow  time.Duration
+	Window          string // as written, e.g. PT24H
+	Buckets         []int  // upper edges in seconds, ascending
+}
+
+var intervalLimits = map[string]time.Duration{
+	"PT15M": 31 * 24 * time.Hour,
+	"PT30M": 62 * 24 * time.Hour,
+	"PT1H":  93 * 24 * time.Hour,
+	"P1D":   1830 * 24 * time.Hour,
+	"P1W":   1830 * 24 * time.Hour,
+	"total": 1830 * 24 * time.Hour,
+}
+
+var stepOf = map[string]time.Duration{"PT15M": 15 * time.Minute, "PT30M": 30 * time.Minute, "PT1H": time.Hour}
+
+func invalid(param, format string, args ...any) error {
+	return &timeline.InvalidParam{Param: param, Detail: fmt.Sprintf(format, args...)}
+}
+
+// ParseQuery reads and validates the report's parameters.
+func ParseQuery(v url.Values) (Query, error) {
+	q := Query{Location: time.UTC, Interval: "P1D", ShortAbandonSec: 10, CallbackWindow: 24 * time.Hour, Window: "PT24H",
+		Buckets: []int{10, 30, 60, 120, 300}}
+	var err error
+	for _, p := range []struct {
+		name string
+		dst  *time.Time
+	}{{"from", &q.From}, {"to", &q.To}} {
+		s := v.Get(p.name)
+		if s == "" {
+			return q, invalid(p.name, "is required (RFC 3339)")
+		}
+		if *p.dst, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return q, invalid(p.name, "%q is not an RFC 3339 time", s)
+		}
+	}
+	if !q.From.Before(q.To) {
+		return q, invalid("to", "must be after from")
+	}
+	if s := v.Get("tz"); s != "" {
+		if q.Location, err = time.LoadLocation(s); err != nil {
+			return q, invalid("tz", "%q is not an IANA time zone", s)
+		}
+	}
+	if s := v.Get("interval"); s != "" {
+		q.Interval = s
+	}
+	limit, ok := intervalLimits[q.Interval]
+	if !ok {
+		return q, invalid("interval", "must be one of PT15M, PT30M, PT1H, P1D, P1W, total")
+	}
+	if q.To.Sub(q.From) > limit {
+		return q, invalid("interval", "%s covers at most %d days; narrow from/to or use a longer interval", q.Interval, int(limit.Hours()/24))
+	}
+	if s := v.Get("groupBy"); s != "" {
+		for _, g := range strings.Split(s, ",") {
+			g = strings.TrimSpace(g)
+			if g != "queue" && g != "hourOfDay" && g != "dayOfWeek" {
+				return q, invalid("groupBy", "%q: use queue, hourOfDay or dayOfWeek (comma-separated)", g)
+			}
+			if !slices.Contains(q.GroupBy, g) {
+				q.GroupBy = append(q.GroupBy, g)
+			}
+		}
+	}
+	if s := v.Get("queue"); s != "" {
+		q.Queue = &s
+	}
+	if s := v.Get("shortAbandonSec"); s != "" {
+		if q.ShortAbandonSec, err = strconv.Atoi(s); err != nil || q.ShortAbandonSec < 0 || q.ShortAbandonSec > 86400 {
+			return q, invalid("shortAbandonSec", "must be a whole number of seconds from 0 to 86400")
+		}
+	}
+	if s := v.Get("callbackWindow"); s != "" {
+		if q.CallbackWindow, err = ParseISODuration(s); err != nil || q.CallbackWindow <= 0 || q.CallbackWindow > 31*24*time.Hour {
+			return q, invalid("callbackWindow", "%q is not an ISO 8601 duration of up to 31 days (e.g. PT24H, P2D)", s)
+		}
+		q.Window = s
+	}
+	if s := v.Get("buckets"); s != "" {
+		q.Buckets = nil
+		for _, e := range strings.Split(s, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(e))
+			if err != nil || n <= 0 || (len(q.Buckets) > 0 && n <= q.Buckets[len(q.Buckets)-1]) || len(q.Buckets) >= 20 {
+				return q, invalid("buckets", "must be up to 20 ascending positive whole numbers of seconds")
+			}
+			q.Buckets = append(q.Buckets, n)
+		}
+	}
+	return q, nil
+}
+
+var isoDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
+
+// ParseISODuration reads the day/hour/minute/second subset of ISO 8601
+// durations (PT24H, P1DT12H, PT90M).
+func ParseISODuration(s string) (time.Duration, error) {
+	m := isoDuration.FindStringSubmatch(s)
+	if m == nil || s == "P" || strings.HasSuffix(s, "T") {
+		return 0, fmt.Errorf("%q is not an ISO 8601 duration", s)
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
+		if m[i+1] != "" {
+			n, _ := strconv.Atoi(m[i+1])
+			d += time.Duration(n) * unit
+		}
+	}
+	return d, nil
+}
+
+// Interval is one reporting period [Start, End).
+type Interval struct{ Start, End time.Time }
+
+// Intervals divides the query's range by its interval in its time zone. Days
+// and weeks follow the zone's calendar (a day of a DST change lasts 23 or 25
+// hours); shorter intervals are aligned to the zone's wall clock and follow
+// absolute time, so such a day has 92 or 100 quarter-hours.
+func Intervals(q Query) []Interval {
+	loc := q.Location
+	var out []Interval
+	switch q.Interval {
+	case "total":
+		return []Interval{{q.From, q.To}}
+	case "P1D", "P1W":
+		l := q.From.In(loc)
+		start := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
+		days := 1
+		if q.Interval == "P1W" {
+			days = 7
+			start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7)) // back to Monday
+		}
+		for s := start; s.Before(q.To); {
+			e := time.Date(s.Year(), s.Month(), s.Day()+days, 0, 0, 0, 0, loc)
+			out = append(out, Interval{s, e})
+			s = e
+		}
+	default:
+		step := stepOf[q.Interval]
+		_, off := q.From.In(loc).Zone()
+		local := q.From.Unix() + int64(off)
+		start := time.Unix(local-local%int64(step.Seconds())-int64(off), 0).In(loc)
+		for s := start; s.Before(q.To); s = s.Add(step) {
+			out = append(out, Interval{s, s.Add(step)})
+		}
+	}
+	return out
+}
+
+// Stats are time-in-queue statistics in seconds; nil when there is nothing
+// to measure.
+type Stats struct {
+	Count int      `json:"count"`
+	Sum   float64  `json:"sum"`
+	Avg   *float64 `json:"avg"`
+	Min   *float64 `json:"min"`
+	Max   *float64 `json:"max"`
+	P50   *float64 `json:"p50"`
+	P90   *float64 `json:"p90"`
+	P95   *float64 `json:"p95"`
+}
+
+// CallbackStats are times from abandon to first callback, in seconds.
+type CallbackStats struct {
+	Avg *float64 `json:"avg"`
+	P50 *float64 `json:"p50"`
+	P90 *float64 `json:"p90"`
+}
+
+// Bucket counts abandons by time in queue: (previous edge, Le] or > Gt.
+type Bucket struct {
+	Label string `json:"label"`
+	Le    *int   `json:"le,omitempty"`
+	Gt    *int   `json:"gt,omitempty"`
+	Count int    `json:"count"`
+}
+
+// Metrics are one cell's figures.
+type Metrics struct {
+	Abandoned            int           `json:"abandoned"`
+	ShortAbandoned       int           `json:"shortAbandoned"`
+	AbandonedExclShort   int           `json:"abandonedExclShort"`
+	UniqueCallers        int           `json:"uniqueCallers"`
+	RepeatAbandoners     int           `json:"repeatAbandoners"`
+	TimeInQueue          Stats         `json:"timeInQueue"`
+	DurationBuckets      []Bucket      `json:"durationBuckets"`
+	CalledBack           int           `json:"calledBack"`
+	NotCalledBack        int           `json:"notCalledBack"`
+	CalledBackRate       *float64      `json:"calledBackRate"`
+	TimeToCallback       CallbackStats `json:"timeToCallback"`
+	HandledInbound       *int          `json:"handledInbound"`
+	AbandonRateEstimated *float64      `json:"abandonRateEstimated"`
+}
+
+// IntervalResult is one interval of a group.
+type IntervalResult struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+	Metrics
+}
+
+// GroupResult is one group's intervals.
+type GroupResult struct {
+	Group     map[string]any   `json:"group"`
+	Intervals []IntervalResult `json:"intervals"`
+}
+
+// Report is the whole answer.
+type Report struct {
+	Query       map[string]any    `json:"query"`
+	Definitions map[string]string `json:"definitions"`
+	DataAsOf    *time.Time        `json:"dataAsOf"`
+	Results     []GroupResult     `json:"results"`
+	Totals      Metrics           `json:"totals"`
+}
+
+// Definitions state what every figure means.
+func Definitions(q Query) map[string]string {
+	byQueue := slices.Contains(q.GroupBy, "queue")
+	d := map[string]string{
+		"abandoned":            "Abandoned Conversation events whose time stamp (the abandon time) falls in the interval, in the requested time zone. A delivery repeating the same number, time stamp and queue counts once. Short abandons included.",
+		"shortAbandoned":       fmt.Sprintf("Abandons with time in queue under shortAbandonSec (%d s).", q.ShortAbandonSec),
+		"abandonedExclShort":   "abandoned minus shortAbandoned.",
+		"uniqueCallers":        "Distinct E.164 phone numbers among the abandons (abandons without a number are not callers).",
+		"repeatAbandoners":     "Numbers with two or more abandons in the same group and interval.",
+		"timeInQueue":          "Seconds from entering the queue to abandoning, over abandons that state it: count, sum, avg, min, max, and exact percentiles by nearest rank (the smallest value with at least p% of values at or below it).",
+		"durationBuckets":      "Abandons by time in queue: each bucket holds times above the previous edge and up to its own (le); the last holds times above the largest edge (gt).",
+		"calledBack":           fmt.Sprintf("Abandons followed by an Outbound call to the same E.164 number after the abandon and within callbackWindow (%s).", q.Window),
+		"notCalledBack":        "abandoned minus calledBack.",
+		"calledBackRate":       "calledBack / abandoned; null when there are no abandons.",
+		"timeToCallback":       "Seconds from the abandon to the first such call, over called-back abandons: avg and nearest-rank p50, p90.",
+		"handledInbound":       "WorkItemClosed events with isOutbound false closed in the interval.",
+		"abandonRateEstimated": "abandoned / (abandoned + handledInbound): an estimate, since the platform reports no count of offered conversations. Null when the denominator is 0.",
+		"dataAsOf":             "The latest receipt time among the events counted: the contact-center feed is historical and may deliver late.",
+	}
+	if byQueue {
+		d["handledInbound"] += " Work items carry no queue, so this and abandonRateEstimated are null per queue; totals carry them."
+	}
+	return d
+}
+
+type groupKey struct {
+	queue, day string
+	hour       int
+}
+
+// Build computes the report from the abandons and inbound work items of
+// the query's range.
+func Build(q Query, abandons []store.Abandon, handled []time.Time, dataAsOf *time.Time) Report {
+	ivs := Intervals(q)
+	byQueue := slices.Contains(q.GroupBy, "queue")
+	keyOf := func(t time.Time, queue string) groupKey {
+		k := groupKey{hour: -1}
+		l := t.In(q.Location)
+		for _, g := range q.GroupBy {
+			switch g {
+			case "queue":
+				k.queue = queue
+			case "hourOfDay":
+				k.hour = l.Hour()
+			case "dayOfWeek":
+				k.day = l.Weekday().String()
+			}
+		}
+		return k
+	}
+	index := func(t time.Time) int {
+		i := sort.Search(len(ivs), func(i int) bool { return ivs[i].End.After(t) })
+		if i < len(ivs) && !t.Before(ivs[i].Start) {
+			return i
+		}
+		return -1
+	}
+
+	type cell struct {
+		abandons []store.Abandon
+		handled  int
+	}
+	cells := map[groupKey]map[int]*cell{}
+	get := func(k groupKey, i int) *cell {
+		if cells[k] == nil {
+			cells[k] = map[int]*cell{}
+		}
+		if cells[k][i] == nil {
+			cells[k][i] = &cell{}
+		}
+		return cells[k][i]
+	}
+	for _, a := range abandons {
+		if i := index(a.At); i >= 0 {
+			c := get(keyOf(a.At, a.Queue), i)
+			c.abandons = append(c.abandons, a)
+		}
+	}
+	handledByKey := map[groupKey]map[int]int{}
+	for _, t := range handled {
+		if i := index(t); i >= 0 {
+			k := keyOf(t, "")
+			if handledByKey[k] == nil {
+				handledByKey[k] = map[int]int{}
+			}
+			handledByKey[k][i]++
+		}
+	}
+
+	r := Report{Query: echo(q), Definitions: Definitions(q), DataAsOf: dataAsOf}
+	for _, k := range groupKeys(q, abandons) {
+		g := GroupResult{Group: map[string]any{}}
+		for _, d := range q.GroupBy {
+			switch d {
+			case "queue":
+				g.Group["queue"] = k.queue
+			case "hourOfDay":
+				g.Group["hourOfDay"] = k.hour
+			case "dayOfWeek":
+				g.Group["dayOfWeek"] = k.day
+			}
+		}
+		for i, iv := range ivs {
+			var as []store.Abandon
+			if c := cells[k][i]; c != nil {
+				as = c.abandons
+			}
+			var handled *int
+			if !byQueue {
+				h := handledByKey[k][i]
+				handled = &h
+			}
+			g.Intervals = append(g.Intervals, IntervalResult{
+				Start:   iv.Start.In(q.Location).Format(time.RFC3339),
+				End:     iv.End.In(q.Location).Format(time.RFC3339),
+				Metrics: metrics(q, as, handled),
+			})
+		}
+		r.Results = append(r.Results, g)
+	}
+	var all []store.Abandon
+	for _, a := range abandons {
+		if index(a.At) >= 0 {
+			all = append(all, a)
+		}
+	}
+	total := 0
+	for _, t := range handled {
+		if index(t) >= 0 {
+			total++
+		}
+	}
+	r.Totals = metrics(q, all, &total)
+	return r
+}
+
+// groupKeys lists every group: every queue seen (or the one asked for),
+// every hour of the day, every day of the week, as grouped by.
+func groupKeys(q Query, abandons []store.Abandon) []groupKey {
+	keys := []groupKey{{hour: -1}}
+	for _, g := range q.GroupBy {
+		var next []groupKey
+		switch g {
+		case "queue":
+			var queues []string
+			if q.Queue != nil {
+				queues = []string{*q.Queue}
+			} else {
+				seen := map[string]bool{}
+				for _, a := range abandons {
+					if !seen[a.Queue] {
+						seen[a.Queue] = true
+						queues = append(queues, a.Queue)
+					}
+				}
+				sort.Strings(queues)
+			}
+			for _, k := range keys {
+				for _, queue := range queues {
+					k.queue = queue
+					next = append(next, k)
+				}
+			}
+		case "hourOfDay":
+			for _, k := range keys {
+				for h := range 24 {
+					k.hour = h
+					next = append(next, k)
+				}
+			}
+		case "dayOfWeek":
+			for _, k := range keys {
+				for _, d := range []time.Weekday{time.Monday, time.Tuesday, time.Wednesday, time.Thursday, time.Friday, time.Saturday, time.Sunday} {
+					k.day = d.String()
+					next = append(next, k)
+				}
+			}
+		}
+		keys = next
+	}
+	return keys
+}
+
+func metrics(q Query, as []store.Abandon, handled *int) Metrics {
+	m := Metrics{Abandoned: len(as), HandledInbound: handled}
+	perNumber := map[string]int{}
+	var tiq, delays []float64
+	short := float64(q.ShortAbandonSec)
+	m.DurationBuckets = make([]Bucket, len(q.Buckets)+1)
+	prev := 0
+	for i, e := range q.Buckets {
+		m.DurationBuckets[i] = Bucket{Label: fmt.Sprintf("%d-%ds", prev, e), Le: &q.Buckets[i]}
+		prev = e
+	}
+	last := q.Buckets[len(q.Buckets)-1]
+	m.DurationBuckets[len(q.Buckets)] = Bucket{Label: fmt.Sprintf(">%ds", last), Gt: &last}
+	for _, a := range as {
+		if a.Phone != "" {
+			perNumber[a.Phone]++
+		}
+		if a.TimeInQueueMs != nil {
+			s := float64(*a.TimeInQueueMs) / 1000
+			tiq = append(tiq, s)
+			if s < short {
+				m.ShortAbandoned++
+			}
+			b := sort.SearchInts(q.Buckets, int(math.Ceil(s)))
+			m.DurationBuckets[b].Count++
+		}
+		if a.Callbacks > 0 {
+			m.CalledBack++
+			delays = append(delays, a.CallbackAt.Sub(a.At).Seconds())
+		}
+	}
+	m.AbandonedExclShort = m.Abandoned - m.ShortAbandoned
+	m.UniqueCallers = len(perNumber)
+	for _, n := range perNumber {
+		if n >= 2 {
+			m.RepeatAbandoners++
+		}
+	}
+	m.NotCalledBack = m.Abandoned - m.CalledBack
+	if m.Abandoned > 0 {
+		m.CalledBackRate = ptr(float64(m.CalledBack) / float64(m.Abandoned))
+	}
+	slices.Sort(tiq)
+	m.TimeInQueue.Count = len(tiq)
+	if len(tiq) > 0 {
+		for _, v := range tiq {
+			m.TimeInQueue.Sum += v
+		}
+		m.TimeInQueue.Avg = ptr(m.TimeInQueue.Sum / float64(len(tiq)))
+		m.TimeInQueue.Min, m.TimeInQueue.Max = ptr(tiq[0]), ptr(tiq[len(tiq)-1])
+		m.TimeInQueue.P50, m.TimeInQueue.P90, m.TimeInQueue.P95 = rank(tiq, 50), rank(tiq, 90), rank(tiq, 95)
+	}
+	slices.Sort(delays)
+	if len(delays) > 0 {
+		sum := 0.0
+		for _, d := range delays {
+			sum += d
+		}
+		m.TimeToCallback = CallbackStats{Avg: ptr(sum / float64(len(delays))), P50: rank(delays, 50), P90: rank(delays, 90)}
+	}
+	if handled != nil && m.Abandoned+*handled > 0 {
+		m.AbandonRateEstimated = ptr(float64(m.Abandoned) / float64(m.Abandoned+*handled))
+	}
+	return m
+}
+
+// rank is the nearest-rank percentile of sorted values.
+func rank(sorted []float64, p int) *float64 {
+	r := int(math.Ceil(float64(p) / 100 * float64(len(sorted))))
+	return ptr(sorted[max(r, 1)-1])
+}
+
+func ptr(f float64) *float64 { return &f }
+
+func echo(q Query) map[string]any {
+	groupBy := q.GroupBy
+	if groupBy == nil {
+		groupBy = []string{}
+	}
+	return map[string]any{
+		"from": q.From.In(q.Location).Format(time.RFC3339Nano), "to": q.To.In(q.Location).Format(time.RFC3339Nano),
+		"tz": q.Location.String(), "interval": q.Interval, "groupBy": groupBy, "queue": q.Queue,
+		"shortAbandonSec": q.ShortAbandonSec, "callbackWindow": q.Window, "buckets": q.Buckets,
+	}
+}
+
+// WriteCSV writes one row per group and interval.
+func WriteCSV(w io.Writer, q Query, r Report) error {
+	cw := csv.NewWriter(w)
+	head := append(slices.Clone(q.GroupBy), "start", "end", "abandoned", "shortAbandoned", "abandonedExclShort",
+		"uniqueCallers", "repeatAbandoners", "timeInQueueCount", "timeInQueueSum", "timeInQueueAvg", "timeInQueueMin",
+		"timeInQueueMax", "timeInQueueP50", "timeInQueueP90", "timeInQueueP95")
+	for _, b := range r.Totals.DurationBuckets {
+		head = append(head, "bucket "+b.Label)
+	}
+	head = append(head, "calledBack", "notCalledBack", "calledBackRate", "timeToCallbackAvg", "timeToCallbackP50",
+		"timeToCallbackP90", "handledInbound", "abandonRateEstimated")
+	if err := cw.Write(head); err != nil {
+		return err
+	}
+	f := func(v *float64) string {
+		if v == nil {
+			return ""
+		}
+		return strconv.FormatFloat(*v, 'f', -1, 64)
+	}
+	for _, g := range r.Results {
+		for _, iv := range g.Intervals {
+			var row []string
+			for _, d := range q.GroupBy {
+				row = append(row, fmt.Sprint(g.Group[d]))
+			}
+			m := iv.Metrics
+			row = append(row, iv.Start, iv.End, strconv.Itoa(m.Abandoned), strconv.Itoa(m.ShortAbandoned),
+				strconv.Itoa(m.AbandonedExclShort), strconv.Itoa(m.UniqueCallers), strconv.Itoa(m.RepeatAbandoners),
+				strconv.Itoa(m.TimeInQueue.Count), strconv.FormatFloat(m.TimeInQueue.Sum, 'f', -1, 64),
+				f(m.TimeInQueue.Avg), f(m.TimeInQueue.Min), f(m.TimeInQueue.Max), f(m.TimeInQueue.P50),
+				f(m.TimeInQueue.P90), f(m.TimeInQueue.P95))
+			for _, b := range m.DurationBuckets {
+				row = append(row, strconv.Itoa(b.Count))
+			}
+			handled := ""
+			if m.HandledInbound != nil {
+				handled = strconv.Itoa(*m.HandledInbound)
+			}
+			row = append(row, strconv.Itoa(m.CalledBack), strconv.Itoa(m.NotCalledBack), f(m.CalledBackRate),
+				f(m.TimeToCallback.Avg), f(m.TimeToCallback.P50), f(m.TimeToCallback.P90), handled, f(m.AbandonRateEstimated))
+			if err := cw.Write(row); err != nil {
+				return err
+			}
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
