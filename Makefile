@@ -6,7 +6,7 @@ GO        ?= go
 FUZZTIME  ?= 5s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check generate postgres fuzz clean bench-read bench
+.PHONY: all build run test check generate postgres fuzz clean bench-read bench bench-report
 
 all: build
 
@@ -60,3 +60,8 @@ bench-read: postgres
 BENCH_EVENTS ?= 10000
 bench: postgres build
 	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -cpuprofile bench-cpu.prof
+
+# The abandonment report over 30 days of 1,000,000 abandons and 1,000,000
+# outbound calls.
+bench-report: postgres
+	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkAbandonmentReport$$' -benchtime 1x -timeout 30m ./internal/httpapi/
