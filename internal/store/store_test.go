@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -56,8 +57,13 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	require.Contains(t, out.String(), "00001_events.sql")
 	requireTable(t, d.URL, "events", true)
 
+	// One step down leaves exactly the newest migration pending.
 	require.NoError(t, m.Down(ctx, &out))
-	requireTable(t, d.URL, "log_leaves", false)
+	var status bytes.Buffer
+	require.NoError(t, m.Status(ctx, &status))
+	lines := strings.Split(strings.TrimSpace(status.String()), "\n")
+	require.Equal(t, 1, strings.Count(status.String(), "pending"))
+	require.Contains(t, lines[len(lines)-1], "pending")
 	requireTable(t, d.URL, "events", true)
 	require.NoError(t, m.DownTo(ctx, 0, &out))
 	requireTable(t, d.URL, "events", false)
