@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"sync/atomic"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/casetrail/casetrail/internal/ingest"
 	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/localpg"
+	"github.com/casetrail/casetrail/internal/spool"
 	"github.com/casetrail/casetrail/internal/store"
 )
 
@@ -127,10 +129,24 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ingestSvc := ingest.NewService(cfg, writer, st, ingest.NewMetrics(reg))
+	if cfg.BeforeHooksOnOutage != "fail" {
+		sp, err := spool.Open(filepath.Join(cfg.DataDir, "spool"))
+		if err != nil {
+			return fmt.Errorf("before-hook spool: %w", err)
+		}
+		defer sp.Close()
+		ingestSvc.SpoolBeforeHooks(sp, 150*time.Millisecond)
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "casetrail_spool_events",
+			Help: "Before-hook events waiting in the local spool for the database.",
+		}, func() float64 { return float64(ingestSvc.Spooled()) }))
+		go drainSpool(seqCtx, ingestSvc, log)
+	}
 	draining := &atomic.Bool{}
 	handler := httpapi.NewServer(httpapi.Deps{
 		Config:   cfg,
-		Ingest:   ingest.NewService(cfg, writer, st, ingest.NewMetrics(reg)),
+		Ingest:   ingestSvc,
 		Ready:    st,
 		Reads:    st,
 		Reports:  st,
@@ -175,6 +191,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
 	shutdownErr := srv.Shutdown(shutdownCtx)
+	if n, err := ingestSvc.DrainSpool(shutdownCtx); err != nil {
+		log.Warn("spooled before-hooks stay in the spool for the next start", "err", err)
+	} else if n > 0 {
+		log.Info("drained the before-hook spool", "events", n)
+	}
 	if batcher != nil {
 		batcher.Close()
 	}
@@ -206,6 +227,27 @@ func servePprof(addr string, log *slog.Logger) {
 	log.Info("profiler listening", "addr", addr)
 	if err := srv.ListenAndServe(); err != nil {
 		log.Error("profiler", "err", err)
+	}
+}
+
+// drainSpool commits spooled before-hooks once the database takes them
+// again (also those left by a previous run).
+func drainSpool(ctx context.Context, svc *ingest.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if svc.Spooled() > 0 {
+			if n, err := svc.DrainSpool(ctx); err != nil {
+				log.Warn("before-hook spool waits for the database", "spooled", svc.Spooled(), "err", err)
+			} else {
+				log.Info("drained the before-hook spool", "events", n)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

@@ -73,6 +73,11 @@ type Config struct {
 	// CheckpointInterval how often a grown log is signed.
 	SequenceInterval   Duration `yaml:"sequence_interval"`
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// BeforeHooksOnOutage: "spool" (default) answers before-* hooks with the
+	// no-change reply while the database cannot take them, keeping them in a
+	// local fsync'd spool until it can; "fail" answers 503 like every other
+	// event.
+	BeforeHooksOnOutage string `yaml:"before_hooks_on_outage"`
 	// PprofListen, when set (e.g. "127.0.0.1:6060"), serves Go's profiler
 	// there for diagnosing the server under load. Keep it on loopback.
 	PprofListen string `yaml:"pprof_listen"`
@@ -197,6 +202,9 @@ func (c *Config) applyDefaults() {
 	if c.CommitMaxBatch == 0 {
 		c.CommitMaxBatch = 256
 	}
+	if c.BeforeHooksOnOutage == "" {
+		c.BeforeHooksOnOutage = "spool"
+	}
 	if c.LogOrigin == "" {
 		c.LogOrigin = "casetrail.local/log"
 	}
@@ -272,6 +280,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitMaxBatch < 0 || c.CommitMaxBatch > 10000 {
 		errs = append(errs, fmt.Errorf("commit_max_batch: %d is out of range (1 to 10000)", c.CommitMaxBatch))
+	}
+	if c.BeforeHooksOnOutage != "" && c.BeforeHooksOnOutage != "spool" && c.BeforeHooksOnOutage != "fail" {
+		errs = append(errs, fmt.Errorf("before_hooks_on_outage: %q must be spool or fail", c.BeforeHooksOnOutage))
 	}
 	if strings.ContainsAny(c.LogOrigin, "+ \t\n") {
 		errs = append(errs, fmt.Errorf("log_origin: %q may not contain '+' or spaces", c.LogOrigin))

@@ -122,6 +122,7 @@ func TestInvalidConfigNamesTheProblem(t *testing.T) {
 		{"auth typo", "sources:\n  - {name: a, kind: service-hooks, auth: nope}\n", nil, `auth: "nope" is not understood`},
 		{"bad duration", "shutdown_timeout: soon\n", nil, `"soon" is not a duration`},
 		{"bad yaml", "sources: [\n", nil, "yaml"},
+		{"bad outage mode", "before_hooks_on_outage: maybe\n", nil, `"maybe" must be spool or fail`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

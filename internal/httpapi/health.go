@@ -2,7 +2,9 @@ package httpapi
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -38,7 +40,11 @@ func (s *server) handleReadyz() gin.HandlerFunc {
 			c.JSON(http.StatusServiceUnavailable, healthBody{Status: "unavailable", Detail: "database not reachable or not migrated", Warnings: s.Warnings})
 			return
 		}
-		c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: s.Warnings})
+		warnings := s.Warnings
+		if n := s.Ingest.Spooled(); n > 0 {
+			warnings = append(slices.Clone(warnings), fmt.Sprintf("%d before-hook events wait in the local spool for the database", n))
+		}
+		c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: warnings})
 	}
 }
 

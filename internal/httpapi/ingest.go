@@ -41,7 +41,11 @@ func (s *server) handleIngest() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		c.Header("X-Casetrail-Event-Id", formatID(rep.ID))
+		if rep.Spooled {
+			c.Header("X-Casetrail-Spooled", "true")
+		} else {
+			c.Header("X-Casetrail-Event-Id", formatID(rep.ID))
+		}
 		c.Data(rep.Status, "application/json", rep.Body)
 	}
 }

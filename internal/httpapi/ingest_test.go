@@ -29,6 +29,7 @@ import (
 	"github.com/casetrail/casetrail/internal/ingest"
 	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/normalize"
+	"github.com/casetrail/casetrail/internal/spool"
 	"github.com/casetrail/casetrail/internal/store"
 )
 
@@ -47,6 +48,7 @@ type testBundle struct {
 	store *store.Store
 	url   string
 	reg   *prometheus.Registry
+	svc   *ingest.Service
 	seq   *ledger.Sequencer
 	cp    *ledger.Checkpointer
 }
@@ -71,6 +73,7 @@ type setupOpts struct {
 	dbURL       string // connect through this URL instead (e.g. a proxy)
 	readKeys    []config.ReadKey
 	countryCode string
+	spool       bool // before-* hooks go to a spool when the database is out
 }
 
 func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
@@ -107,10 +110,17 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	reg := prometheus.NewRegistry()
 	keys, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test/log")
 	require.NoError(t, err)
+	svc := ingest.NewService(cfg, st, st, ingest.NewMetrics(reg))
+	if o.spool {
+		sp, err := spool.Open(t.TempDir())
+		require.NoError(t, err)
+		t.Cleanup(func() { sp.Close() })
+		svc.SpoolBeforeHooks(sp, 150*time.Millisecond)
+	}
 	h := httpapi.NewServer(httpapi.Deps{
 		Ledger:   &ledger.Service{Store: st, Keys: keys},
 		Config:   cfg,
-		Ingest:   ingest.NewService(cfg, st, st, ingest.NewMetrics(reg)),
+		Ingest:   svc,
 		Ready:    st,
 		Reads:    st,
 		Reports:  st,
@@ -119,7 +129,7 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testBundle{db: d, store: st, url: srv.URL, reg: reg,
+	return &testBundle{db: d, store: st, url: srv.URL, reg: reg, svc: svc,
 		seq: &ledger.Sequencer{Store: st, Log: log},
 		cp:  &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}}
 }
@@ -615,4 +625,49 @@ func TestIngestBlobsAreExtractedAndDeduplicated(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), "SELECT content, size FROM blobs WHERE sha256 = $1", sum[:]).Scan(&stored, &size))
 	require.Equal(t, content, stored)
 	require.EqualValues(t, len(content), size)
+}
+
+func TestBeforeHooksAreSpooledDuringOutage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	proxy, viaProxy := dbtest.NewProxy(t, d.URL)
+	b := setup(t, func(o *setupOpts) { o.dbURL = viaProxy; o.spool = true })
+	b.db = d
+
+	proxy.SetDown(true)
+	body := []byte(`{"caseId":"c-77","status":"Active","useCustomerContactInfo":true}`)
+	res := b.signed(t, config.KindServiceActions, "before-resolve", body, nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	requireNoChangeReply(t, body, res.body)
+	require.Equal(t, "true", res.header.Get("X-Casetrail-Spooled"))
+	// Other events still get 503: their senders retry.
+	res = b.signed(t, config.KindServiceActions, "after-resolve", body, nil)
+	require.Equal(t, http.StatusServiceUnavailable, res.status)
+	require.Equal(t, 0, b.count(t, "events"))
+	require.Equal(t, 1, b.svc.Spooled())
+
+	proxy.SetDown(false)
+	n, err := b.svc.DrainSpool(ctx)
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, 0, b.svc.Spooled())
+	require.Equal(t, 1, b.count(t, "events"))
+	n, err = b.svc.DrainSpool(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	// The stored event is the request with the reply that was sent.
+	conn, err := pgx.Connect(ctx, d.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var stored, reply []byte
+	require.NoError(t, conn.QueryRow(ctx, "SELECT body, reply::text::bytea FROM events").Scan(&stored, &reply))
+	require.Equal(t, body, stored)
+	requireNoChangeReply(t, body, reply)
+
+	// The platform retrying the same hook now finds it stored once.
+	res = b.signed(t, config.KindServiceActions, "before-resolve", body, nil)
+	require.Equal(t, http.StatusOK, res.status)
+	require.Equal(t, 1, b.count(t, "events"))
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/normalize"
+	"github.com/casetrail/casetrail/internal/spool"
 	"github.com/casetrail/casetrail/internal/store"
 )
 
@@ -67,6 +68,9 @@ type Reply struct {
 	ID        int64
 	Duplicate bool
 	Type      string
+	// Spooled: the database could not take the event in time; it waits in
+	// the local spool and has no id yet.
+	Spooled bool
 }
 
 type source struct {
@@ -81,6 +85,50 @@ type Service struct {
 	rejects RejectKeeper
 	opts    normalize.Options
 	metrics *Metrics
+	// spool keeps before-* hooks the database cannot take in time; nil:
+	// they get 503 like everything else.
+	spool     *spool.Spool
+	spoolWait time.Duration
+}
+
+// SpoolBeforeHooks makes before-* hooks that cannot be committed within
+// wait go to sp instead, answered with their no-change reply: their sender
+// blocks an agent until it hears back.
+func (s *Service) SpoolBeforeHooks(sp *spool.Spool, wait time.Duration) {
+	s.spool, s.spoolWait = sp, wait
+}
+
+// DrainSpool commits the spooled events, in order; a repeat of one already
+// stored is recognised by its idempotency key and stores nothing.
+func (s *Service) DrainSpool(ctx context.Context) (int, error) {
+	if s.spool == nil {
+		return 0, nil
+	}
+	return s.spool.Drain(ctx, func(ctx context.Context, events []store.NewEvent) error {
+		results, err := s.writer.Ingest(ctx, events)
+		if err != nil {
+			return err
+		}
+		for i, r := range results {
+			if errors.Is(r.Err, store.ErrConflict) {
+				e := events[i]
+				if _, err := s.rejects.Reject(ctx, store.Rejected{ReceivedAt: e.ReceivedAt, Source: e.Source, EventType: e.Type,
+					Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: "spooled during an outage; the key was taken meanwhile",
+					Credential: e.Credential, ContentType: e.ContentType, Body: e.Body, BodySize: int64(len(e.Body))}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// Spooled is the number of events waiting in the spool.
+func (s *Service) Spooled() int {
+	if s == nil || s.spool == nil {
+		return 0
+	}
+	return s.spool.Len()
 }
 
 // NewService builds the service from the validated configuration.
@@ -131,16 +179,58 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 	}
 	ev.Credential = cred
 
+	if ev.Reply != nil && s.spool != nil {
+		res, spooled, err := s.commitOrSpool(ctx, ev)
+		if err != nil {
+			return Reply{}, err
+		}
+		if spooled {
+			return Reply{Status: http.StatusOK, Body: ev.Reply, Type: ev.Type, Spooled: true}, nil
+		}
+		return s.reply(ctx, r, cred, ev, res)
+	}
 	results, err := s.writer.Ingest(ctx, []store.NewEvent{ev})
 	if err != nil {
 		return Reply{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
-	res := results[0]
+	return s.reply(ctx, r, cred, ev, results[0])
+}
+
+// commitOrSpool commits a before-* hook, or spools it when the commit fails
+// or takes longer than the spool wait. A commit still under way may land
+// later; draining the spool then finds a duplicate.
+func (s *Service) commitOrSpool(ctx context.Context, ev store.NewEvent) (store.IngestResult, bool, error) {
+	type outcome struct {
+		res []store.IngestResult
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := s.writer.Ingest(context.WithoutCancel(ctx), []store.NewEvent{ev})
+		done <- outcome{res, err}
+	}()
+	timer := time.NewTimer(s.spoolWait)
+	defer timer.Stop()
+	select {
+	case o := <-done:
+		if o.err == nil {
+			return o.res[0], false, nil
+		}
+	case <-timer.C:
+	}
+	if err := s.spool.Append(ev); err != nil {
+		return store.IngestResult{}, false, fmt.Errorf("%w: spooling a before-hook: %v", ErrUnavailable, err)
+	}
+	return store.IngestResult{}, true, nil
+}
+
+// reply answers a committed (or repeated, or conflicting) event.
+func (s *Service) reply(ctx context.Context, r Request, cred string, ev store.NewEvent, res store.IngestResult) (Reply, error) {
 	if errors.Is(res.Err, store.ErrConflict) {
 		return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
 			Detail: fmt.Sprintf("idempotency key was already used for event %d with a different body", res.ID)})
 	}
-	rep = Reply{Status: http.StatusOK, ID: res.ID, Duplicate: res.Duplicate, Type: ev.Type}
+	rep := Reply{Status: http.StatusOK, ID: res.ID, Duplicate: res.Duplicate, Type: ev.Type}
 	if ev.Reply != nil {
 		rep.Body = ev.Reply
 	} else {

@@ -19,7 +19,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "casetrail_ingest_requests_total",
-			Help: "Ingest requests by source and outcome (accepted, duplicate, rejected, unavailable).",
+			Help: "Ingest requests by source and outcome (accepted, duplicate, spooled, rejected, unavailable).",
 		}, []string{"source", "outcome"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "casetrail_ingest_rejected_total",
@@ -42,6 +42,8 @@ func (m *Metrics) observe(source string, rep Reply, err error, d time.Duration) 
 	m.latency.WithLabelValues(source).Observe(d.Seconds())
 	var e *Error
 	switch {
+	case err == nil && rep.Spooled:
+		m.requests.WithLabelValues(source, "spooled").Inc()
 	case err == nil && rep.Duplicate:
 		m.requests.WithLabelValues(source, "duplicate").Inc()
 	case err == nil:

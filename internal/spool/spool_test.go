@@ -1,0 +1,87 @@
+package spool_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/spool"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+func ev(i int) store.NewEvent {
+	body := []byte(fmt.Sprintf(`{"caseId":"c-%d","useCustomerContactInfo":true}`, i))
+	return store.NewEvent{Source: "service-actions", Type: "before-resolve", IdempotencyKey: fmt.Sprint(i),
+		Body: body, BodySHA256: sha256.Sum256(body), Reply: []byte(`{"cancelled":false}`)}
+}
+
+func TestAppendDrainReopen(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := spool.Open(dir)
+	require.NoError(t, err)
+	for i := range 3 {
+		require.NoError(t, s.Append(ev(i)))
+	}
+	require.Equal(t, 3, s.Len())
+	require.NoError(t, s.Close())
+
+	// After a restart the events are still there, in order.
+	s, err = spool.Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, 3, s.Len())
+
+	// A failed commit keeps them.
+	_, err = s.Drain(context.Background(), func(context.Context, []store.NewEvent) error { return errors.New("db down") })
+	require.Error(t, err)
+	require.Equal(t, 3, s.Len())
+
+	var got []store.NewEvent
+	n, err := s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	require.Equal(t, 0, s.Len())
+	for i := range 3 {
+		require.Equal(t, ev(i).Body, got[i].Body)
+		require.Equal(t, ev(i).BodySHA256, got[i].BodySHA256)
+	}
+	// Appends after a drain start a fresh file.
+	require.NoError(t, s.Append(ev(9)))
+	n, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+	require.Equal(t, ev(9).Body, got[0].Body)
+}
+
+func TestTornRecordIsDropped(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := spool.Open(dir)
+	require.NoError(t, err)
+	require.NoError(t, s.Append(ev(1)))
+	require.NoError(t, s.Append(ev(2)))
+	require.NoError(t, s.Close())
+	path := filepath.Join(dir, "before-hooks.spool")
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	require.NoError(t, os.Truncate(path, info.Size()-3)) // a crash mid-write
+
+	s, err = spool.Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, 1, s.Len())
+	require.NoError(t, s.Append(ev(3)))
+	var got []store.NewEvent
+	_, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, ev(1).Body, got[0].Body)
+	require.Equal(t, ev(3).Body, got[1].Body)
+}
