@@ -6,7 +6,7 @@ GO        ?= go
 FUZZTIME  ?= 5s
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test check generate postgres fuzz clean bench-read bench bench-report
+.PHONY: all build run test check generate postgres fuzz clean bench-read bench bench-report chaos
 
 all: build
 
@@ -46,6 +46,7 @@ fuzz:
 test: postgres check
 	$(GO) run ./cmd/withpg -- $(GO) test -race -count=1 ./...
 	$(MAKE) fuzz
+	$(MAKE) chaos CHAOS_ARGS="-kills 3 -pgstops 1 -cuts 20 -sigterms 1 -senders 16 -outage 3s"
 
 clean:
 	rm -rf bin
@@ -65,3 +66,10 @@ bench: postgres build
 # outbound calls.
 bench-report: postgres
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkAbandonmentReport$$' -benchtime 1x -timeout 30m ./internal/httpapi/
+
+# Crash and outage campaign: kill -9, immediate PostgreSQL stops, connection
+# cuts and SIGTERMs under load; fails on any acknowledged event missing,
+# stored twice, or stored without being sent.
+CHAOS_ARGS ?= -kills 20 -pgstops 5 -cuts 200 -sigterms 3
+chaos: postgres build
+	$(GO) run ./cmd/chaos $(CHAOS_ARGS)

@@ -130,7 +130,7 @@ func (q *Queries) EventGetDetail(ctx context.Context, id int64) (EventGetDetailR
 const eventListFeed = `-- name: EventListFeed :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index
 FROM log_leaves l
 JOIN events e ON e.id = l.event_id
 WHERE l.idx > $1::bigint
@@ -170,6 +170,7 @@ type EventListFeedRow struct {
 	Actor          []byte
 	Changes        []byte
 	Summary        string
+	IdempotencyKey string
 	LogIndex       int64
 }
 
@@ -210,6 +211,7 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 			&i.Actor,
 			&i.Changes,
 			&i.Summary,
+			&i.IdempotencyKey,
 			&i.LogIndex,
 		); err != nil {
 			return nil, err
@@ -225,7 +227,7 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 const eventListTimeline = `-- name: EventListTimeline :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index,
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
        (CASE
             WHEN e.case_id = $1::text THEN 'caseId'
             WHEN e.phone = ANY ($2::text[]) THEN 'phone'
@@ -285,6 +287,7 @@ type EventListTimelineRow struct {
 	Actor          []byte
 	Changes        []byte
 	Summary        string
+	IdempotencyKey string
 	LogIndex       *int64
 	MatchedBy      string
 }
@@ -332,6 +335,7 @@ func (q *Queries) EventListTimeline(ctx context.Context, arg EventListTimelinePa
 			&i.Actor,
 			&i.Changes,
 			&i.Summary,
+			&i.IdempotencyKey,
 			&i.LogIndex,
 			&i.MatchedBy,
 		); err != nil {

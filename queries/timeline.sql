@@ -12,7 +12,7 @@ WHERE case_id = @case_id::text;
 -- (occurred_at, id) in either direction.
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index,
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
        (CASE
             WHEN e.case_id = sqlc.narg('case_id')::text THEN 'caseId'
             WHEN e.phone = ANY (@phones::text[]) THEN 'phone'
@@ -43,7 +43,7 @@ LIMIT @row_limit::integer;
 -- following the cursor never skips an event.
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, l.idx AS log_index
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index
 FROM log_leaves l
 JOIN events e ON e.id = l.event_id
 WHERE l.idx > @after_index::bigint

@@ -348,3 +348,34 @@ func TestVerifyCommand(t *testing.T) {
 	require.Error(t, err)
 	require.Contains(t, out.String(), "event "+ids[3]+" (log index 3) was altered")
 }
+
+// TestSlowClientsDoNotStopOthers holds 300 connections that send half a
+// request header and stall, as a slow-loris attack does; a normal sender is
+// still served.
+func TestSlowClientsDoNotStopOthers(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	r := start(t, env, "serve", "--config", writeFile(t, testConfig))
+	var slow []net.Conn
+	defer func() {
+		for _, c := range slow {
+			c.Close()
+		}
+	}()
+	for range 300 {
+		c, err := net.Dial("tcp", r.addr)
+		require.NoError(t, err)
+		_, err = c.Write([]byte("POST /v1/ingest/hooks/outbound-call HTTP/1.1\r\nHost: casetrail\r\nx-api-key: hook-"))
+		require.NoError(t, err)
+		slow = append(slow, c)
+	}
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call",
+		strings.NewReader(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
+	req.Header.Set("x-api-key", "hook-key")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/readyz"))
+}

@@ -1,10 +1,12 @@
 package dbtest
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -16,7 +18,15 @@ type Proxy struct {
 	mu     sync.Mutex
 	down   bool
 	conns  map[net.Conn]struct{}
+	// commitCuts is how many more connections to cut right after a COMMIT
+	// passes to the server, before its answer can come back.
+	commitCuts atomic.Int64
 }
+
+// CutAfterNextCommit arms the proxy to cut the connection that next sends a
+// COMMIT, right after forwarding it: the client cannot know whether it
+// committed.
+func (p *Proxy) CutAfterNextCommit() { p.commitCuts.Add(1) }
 
 // NewProxy proxies to the database of dbURL (a URL from New) and returns
 // the proxy and a URL of the same database through it.
@@ -27,18 +37,39 @@ func NewProxy(t testing.TB, dbURL string) (*Proxy, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := ListenProxy(u.Host)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Proxy{ln: ln, target: u.Host, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.SetDown(true)
-	})
-	u.Host = ln.Addr().String()
+	t.Cleanup(p.Close)
+	u.Host = p.Addr()
 	return p, u.String()
+}
+
+// ListenProxy proxies a loopback port to target (host:port).
+func ListenProxy(target string) (*Proxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &Proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	return p, nil
+}
+
+// Addr is where the proxy listens.
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
+
+// Close stops the proxy and cuts its connections.
+func (p *Proxy) Close() {
+	p.ln.Close()
+	p.SetDown(true)
+}
+
+// Cut closes every open connection; new ones go through.
+func (p *Proxy) Cut() {
+	p.SetDown(true)
+	p.SetDown(false)
 }
 
 // SetDown cuts every open connection and refuses new ones (down), or lets
@@ -89,7 +120,7 @@ func (p *Proxy) pipe(client net.Conn) {
 	p.conns[server] = struct{}{}
 	p.mu.Unlock()
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(server, client); done <- struct{}{} }() //nolint:errcheck
+	go func() { p.forward(server, client); done <- struct{}{} }()
 	go func() { io.Copy(client, server); done <- struct{}{} }() //nolint:errcheck
 	<-done
 	client.Close()
@@ -98,4 +129,26 @@ func (p *Proxy) pipe(client net.Conn) {
 	delete(p.conns, client)
 	delete(p.conns, server)
 	p.mu.Unlock()
+}
+
+// forward copies client bytes to the server, cutting both sides right after
+// a COMMIT when armed. pgx commits with a simple query, "commit" and a NUL.
+func (p *Proxy) forward(server, client net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := client.Read(buf)
+		if n > 0 {
+			if _, werr := server.Write(buf[:n]); werr != nil {
+				return
+			}
+			if p.commitCuts.Load() > 0 && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit\x00")) && p.commitCuts.Add(-1) >= 0 {
+				client.Close()
+				server.Close()
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -219,13 +219,12 @@ func (s *server) streamFeed(c *gin.Context) {
 // EventDetail is GET /v1/events/{id}.
 type EventDetail struct {
 	timeline.Event
-	Payload        json.RawMessage `json:"payload"`
-	PayloadLossy   bool            `json:"payloadLossy"`
-	Reply          json.RawMessage `json:"reply,omitempty"`
-	Credential     string          `json:"credential"`
-	IdempotencyKey string          `json:"idempotencyKey"`
-	ContentType    string          `json:"contentType"`
-	BodySHA256     string          `json:"bodySha256"`
+	Payload      json.RawMessage `json:"payload"`
+	PayloadLossy bool            `json:"payloadLossy"`
+	Reply        json.RawMessage `json:"reply,omitempty"`
+	Credential   string          `json:"credential"`
+	ContentType  string          `json:"contentType"`
+	BodySHA256   string          `json:"bodySha256"`
 	// RawBody is the body exactly as received (base64), for auditors.
 	RawBody *string `json:"rawBody,omitempty"`
 }
@@ -249,15 +248,14 @@ func (s *server) handleEvent() gin.HandlerFunc {
 				Type: e.Type, CaseID: e.CaseID, Phone: e.Phone, CustomerID: e.CustomerID,
 				ConversationID: e.ConversationID, AgentID: e.AgentID, WorkItemID: e.WorkItemID, Queue: e.Queue,
 				TimeInQueueMs: e.TimeInQueueMs, IsOutbound: e.IsOutbound, Actor: e.Actor, Changes: e.Changes,
-				Summary: e.Summary, LogIndex: e.LogIndex,
+				Summary: e.Summary, IdempotencyKey: e.IdempotencyKey, LogIndex: e.LogIndex,
 			}, full),
-			Payload:        e.Doc,
-			PayloadLossy:   e.DocLossy,
-			Reply:          e.Reply,
-			Credential:     e.Credential,
-			IdempotencyKey: e.IdempotencyKey,
-			ContentType:    e.ContentType,
-			BodySHA256:     hex.EncodeToString(e.BodySha256),
+			Payload:      e.Doc,
+			PayloadLossy: e.DocLossy,
+			Reply:        e.Reply,
+			Credential:   e.Credential,
+			ContentType:  e.ContentType,
+			BodySHA256:   hex.EncodeToString(e.BodySha256),
 		}
 		if len(d.Payload) == 0 {
 			d.Payload = json.RawMessage("null")

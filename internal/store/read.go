@@ -27,6 +27,7 @@ type EventRow struct {
 	Actor          []byte
 	Changes        []byte
 	Summary        string
+	IdempotencyKey string
 	// LogIndex is the event's position in the tamper-evident log; nil until
 	// it is sequenced (within a second of commit).
 	LogIndex *int64
@@ -116,7 +117,7 @@ func (s *Store) Feed(ctx context.Context, q FeedQuery) ([]EventRow, error) {
 			Kind: r.Kind, Type: r.Type, CaseID: r.CaseID, Phone: r.Phone, CustomerID: r.CustomerID,
 			ConversationID: r.ConversationID, AgentID: r.AgentID, WorkItemID: r.WorkItemID, Queue: r.Queue,
 			TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound, Actor: r.Actor, Changes: r.Changes,
-			Summary: r.Summary, LogIndex: &idx}
+			Summary: r.Summary, IdempotencyKey: r.IdempotencyKey, LogIndex: &idx}
 	}
 	return out, nil
 }

@@ -324,18 +324,22 @@ func feedQuery(q url.Values) (common, store.FeedQuery, string, error) {
 
 // Event is an event as every listing shows it.
 type Event struct {
-	ID          string          `json:"id"`
-	Source      string          `json:"source"`
-	Kind        string          `json:"kind"`
-	Type        string          `json:"type"`
-	OccurredAt  time.Time       `json:"occurredAt"`
-	ReceivedAt  time.Time       `json:"receivedAt"`
-	CaseID      *string         `json:"caseId"`
-	Actor       json.RawMessage `json:"actor,omitempty"`
-	Summary     string          `json:"summary"`
-	Changes     json.RawMessage `json:"changes,omitempty"`
-	Data        Data            `json:"data"`
-	Correlation *Correlation    `json:"correlation,omitempty"`
+	ID         string          `json:"id"`
+	Source     string          `json:"source"`
+	Kind       string          `json:"kind"`
+	Type       string          `json:"type"`
+	OccurredAt time.Time       `json:"occurredAt"`
+	ReceivedAt time.Time       `json:"receivedAt"`
+	CaseID     *string         `json:"caseId"`
+	Actor      json.RawMessage `json:"actor,omitempty"`
+	Summary    string          `json:"summary"`
+	Changes    json.RawMessage `json:"changes,omitempty"`
+	// IdempotencyKey identifies the delivery: the sender's key, or one
+	// derived from source, type and body hash. Consumers of the feed can
+	// match their own records with it.
+	IdempotencyKey string       `json:"idempotencyKey"`
+	Data           Data         `json:"data"`
+	Correlation    *Correlation `json:"correlation,omitempty"`
 	// LogIndex is the event's leaf in the tamper-evident log (absent until
 	// it is sequenced, within a second of commit).
 	LogIndex *int64 `json:"logIndex,omitempty"`
@@ -362,16 +366,17 @@ type Correlation struct {
 // PHI (phone numbers and e-mail addresses are masked).
 func FromRow(r store.EventRow, full bool) Event {
 	e := Event{
-		ID:         strconv.FormatInt(r.ID, 10),
-		Source:     r.Source,
-		Kind:       r.Kind,
-		Type:       r.Type,
-		OccurredAt: r.OccurredAt.UTC(),
-		ReceivedAt: r.ReceivedAt.UTC(),
-		CaseID:     r.CaseID,
-		Actor:      r.Actor,
-		Summary:    r.Summary,
-		Changes:    r.Changes,
+		ID:             strconv.FormatInt(r.ID, 10),
+		Source:         r.Source,
+		Kind:           r.Kind,
+		Type:           r.Type,
+		OccurredAt:     r.OccurredAt.UTC(),
+		ReceivedAt:     r.ReceivedAt.UTC(),
+		CaseID:         r.CaseID,
+		Actor:          r.Actor,
+		Summary:        r.Summary,
+		Changes:        r.Changes,
+		IdempotencyKey: r.IdempotencyKey,
 		Data: Data{
 			Phone:          r.Phone,
 			CustomerID:     r.CustomerID,
