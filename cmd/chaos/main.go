@@ -166,6 +166,7 @@ func run() error {
 	for _, i := range plan {
 		// Load runs between faults, so every fault hits requests in flight.
 		time.Sleep(time.Duration(50+rand.IntN(250)) * time.Millisecond)
+		ld.fault(faults[i].name)
 		if err := faults[i].do(); err != nil {
 			return fmt.Errorf("%s: %w", faults[i].name, err)
 		}
@@ -183,6 +184,7 @@ func run() error {
 		}
 		time.Sleep(time.Second)
 		outageStart = time.Now()
+		ld.fault(outageName)
 		if err := pg.Kill(ctx); err != nil {
 			return err
 		}
@@ -235,10 +237,24 @@ func run() error {
 		}
 	}
 
+	// Every failed attempt is put down to the last fault before it.
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "fault\tinjected\t")
+	fmt.Fprintln(w, "fault\tinjected\tfailed attempts after it\trefused (restarting)\treset\ttimeout\t503\tother\t")
+	names := []string{}
 	for _, f := range faults {
-		fmt.Fprintf(w, "%s\t%d\t\n", f.name, done[f.name])
+		names = append(names, f.name)
+	}
+	if o.outage > 0 {
+		names = append(names, outageName)
+		done[outageName] = 1
+	}
+	byFault := ld.failuresByFault()
+	for _, name := range names {
+		c := byFault[name]
+		if c == nil {
+			c = &failCounts{}
+		}
+		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", name, done[name], c.total(), c[failRefused], c[failReset], c[failTimeout], c[fail503], c[failOther])
 	}
 	w.Flush()
 	fmt.Println()
@@ -325,12 +341,80 @@ type record struct {
 }
 
 type load struct {
-	addr    string
-	mu      sync.Mutex
-	recs    []record
-	hooks   []hookTime
-	seq     atomic.Int64
-	retries atomic.Int64
+	addr     string
+	mu       sync.Mutex
+	recs     []record
+	hooks    []hookTime
+	seq      atomic.Int64
+	retries  atomic.Int64
+	lastFail string // the fault injected last
+	failures map[string]*failCounts
+}
+
+const outageName = "database outage (at the end)"
+
+type failKind int
+
+const (
+	failRefused failKind = iota
+	failReset
+	failTimeout
+	fail503
+	failOther
+	failKinds
+)
+
+type failCounts [failKinds]int
+
+func (c *failCounts) total() int {
+	if c == nil {
+		return 0
+	}
+	n := 0
+	for _, v := range c {
+		n += v
+	}
+	return n
+}
+
+func (l *load) fault(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lastFail = name
+}
+
+func (l *load) failed(k failKind) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failures == nil {
+		l.failures = map[string]*failCounts{}
+	}
+	name := l.lastFail
+	if name == "" {
+		name = "(before any fault)"
+	}
+	if l.failures[name] == nil {
+		l.failures[name] = &failCounts{}
+	}
+	l.failures[name][k]++
+}
+
+func (l *load) failuresByFault() map[string]*failCounts {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.failures
+}
+
+func classify(err error) failKind {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return failRefused
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return failReset
+	case os.IsTimeout(err):
+		return failTimeout
+	}
+	return failOther
 }
 
 // hookTime is one answered before-* hook: when it was sent and how long the
@@ -385,6 +469,7 @@ func (l *load) send(n int64) {
 		t0 := time.Now()
 		res, err := client.Do(req)
 		if err != nil {
+			l.failed(classify(err))
 			continue
 		}
 		io.Copy(io.Discard, res.Body) //nolint:errcheck
@@ -401,6 +486,11 @@ func (l *load) send(n int64) {
 		if res.StatusCode >= 400 && res.StatusCode < 500 {
 			out = refused
 			break
+		}
+		if res.StatusCode == http.StatusServiceUnavailable {
+			l.failed(fail503)
+		} else {
+			l.failed(failOther)
 		}
 	}
 	l.mu.Lock()
