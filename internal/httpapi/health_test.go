@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -19,9 +18,7 @@ func get(t *testing.T, url string) (int, http.Header, []byte) {
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
-	if !strings.Contains(url, "/no/such/route") {
-		checkContract(t, req, res, raw)
-	}
+	checkContract(t, req, res, raw)
 	return res.StatusCode, res.Header, raw
 }
 
@@ -44,8 +41,14 @@ func TestHealthEndpoints(t *testing.T) {
 	require.Equal(t, "application/yaml", header.Get("Content-Type"))
 	require.Contains(t, string(body), "openapi: 3.1.0")
 
-	status, header, body = get(t, b.url+"/no/such/route")
-	require.Equal(t, 404, status)
+	// An undocumented path has no contract to check: ask for it directly.
+	res, err := http.Get(b.url + "/no/such/route")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	header = res.Header
+	body, err = io.ReadAll(res.Body)
+	require.NoError(t, err)
+	require.Equal(t, 404, res.StatusCode)
 	require.Equal(t, "application/problem+json", header.Get("Content-Type"))
 	require.Contains(t, string(body), `"status":404`)
 }

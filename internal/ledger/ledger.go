@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
+	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
 
 	"github.com/casetrail/casetrail/internal/store"
@@ -204,7 +205,8 @@ func Inclusion(ctx context.Context, st *store.Store, eventID, size int64) (Proof
 	if size <= idx || size > cur.Size {
 		return Proof{}, fmt.Errorf("%w: the event has index %d and the log has %d leaves", ErrBadSize, idx, cur.Size)
 	}
-	hashes, err := proofHashes(ctx, st, func() (nodesFn, error) { return inclusionNodes(uint64(idx), uint64(size)) })
+	nodes, err := proof.Inclusion(uint64(idx), uint64(size))
+	hashes, err := proofHashes(ctx, st, nodes, err)
 	if err != nil {
 		return Proof{}, err
 	}
@@ -221,7 +223,8 @@ func Consistency(ctx context.Context, st *store.Store, from, to int64) (Consiste
 	if from < 0 || to < from || to > cur.Size {
 		return ConsistencyProof{}, fmt.Errorf("%w: need 0 <= from <= to <= %d", ErrBadSize, cur.Size)
 	}
-	hashes, err := proofHashes(ctx, st, func() (nodesFn, error) { return consistencyNodes(uint64(from), uint64(to)) })
+	nodes, err := proof.Consistency(uint64(from), uint64(to))
+	hashes, err := proofHashes(ctx, st, nodes, err)
 	if err != nil {
 		return ConsistencyProof{}, err
 	}

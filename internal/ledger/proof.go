@@ -10,16 +10,9 @@ import (
 	"github.com/casetrail/casetrail/internal/store"
 )
 
-type nodesFn = proof.Nodes
-
-func inclusionNodes(idx, size uint64) (proof.Nodes, error) { return proof.Inclusion(idx, size) }
-
-func consistencyNodes(from, to uint64) (proof.Nodes, error) { return proof.Consistency(from, to) }
-
-// proofHashes fetches the stored hashes of a proof's nodes and folds the
-// ephemeral node, if any.
-func proofHashes(ctx context.Context, st *store.Store, nodes func() (proof.Nodes, error)) ([][]byte, error) {
-	n, err := nodes()
+// proofHashes fetches the stored hashes of a proof's nodes (as computed by
+// proof.Inclusion or proof.Consistency) and folds the ephemeral node, if any.
+func proofHashes(ctx context.Context, st *store.Store, n proof.Nodes, err error) ([][]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadSize, err)
 	}

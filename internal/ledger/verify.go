@@ -31,7 +31,6 @@ type Report struct {
 	Checkpoint  ParsedCheckpoint
 	Leaves      int64
 	Checkpoints int
-	Pending     int64 // committed after the log's last round, not yet sequenced
 }
 
 // Verify recomputes every leaf from the stored rows and the tree from the

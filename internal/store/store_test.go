@@ -91,17 +91,19 @@ func TestReadyNeedsMigrations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	empty := dbtest.NewEmpty(t)
-	// The empty database has no app role grants at all, so connect as the
-	// owner via a fresh migrate, then roll back to version 0.
+	s, err := store.Open(ctx, empty.URL, store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.Error(t, s.Ready(ctx), "a database without the schema is not ready")
+
 	m, err := store.NewMigrator(empty.URL)
 	require.NoError(t, err)
 	defer m.Close()
 	require.NoError(t, m.Up(ctx, &bytes.Buffer{}))
-
-	s, err := store.Open(ctx, empty.URL, store.Options{})
-	require.NoError(t, err)
-	defer s.Close()
 	require.NoError(t, s.Ready(ctx))
+
+	require.NoError(t, m.Down(ctx, &bytes.Buffer{}))
+	require.Error(t, s.Ready(ctx), "a schema behind the binary is not ready")
 }
 
 func TestIngestIdempotency(t *testing.T) {
