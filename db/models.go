@@ -8,6 +8,19 @@ import (
 	"time"
 )
 
+type AbandonFact struct {
+	EventID         int64
+	AbandonedAt     time.Time
+	ReceivedAt      time.Time
+	Queue           string
+	Phone           *string
+	Caller          string
+	TimeInQueueMs   *int64
+	CallbackAt      *time.Time
+	CallbackAgent   *string
+	CallbackEventID *int64
+}
+
 type AccessLog struct {
 	ID       int64
 	At       time.Time

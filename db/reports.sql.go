@@ -10,77 +10,251 @@ import (
 	"time"
 )
 
-const reportAbandons = `-- name: ReportAbandons :many
-WITH abandons AS (
-    SELECT DISTINCT ON (coalesce(e.phone, e.id::text), e.occurred_at, coalesce(e.queue, ''))
-           e.id, e.occurred_at, e.received_at, e.phone, coalesce(e.queue, '')::text AS queue, e.time_in_queue_ms,
-           e.occurred_at + (interval '1 second' * $1::bigint) AS window_end
-    FROM events e
-    WHERE e.kind = 'service-hooks' AND e.type = 'abandoned-conversation'
-      AND e.occurred_at >= $2::timestamptz AND e.occurred_at < $3::timestamptz
-      AND ($4::text IS NULL OR e.queue = $4::text)
-    ORDER BY coalesce(e.phone, e.id::text), e.occurred_at, coalesce(e.queue, ''), e.id
+const abandonFactsAdd = `-- name: AbandonFactsAdd :exec
+INSERT INTO abandon_facts (
+    event_id, abandoned_at, received_at, queue, phone, caller, time_in_queue_ms,
+    callback_at, callback_agent, callback_event_id
 )
-SELECT a.id, a.occurred_at, a.received_at, a.phone, a.queue, a.time_in_queue_ms,
-       -- With no callback: attempts 0 (and the epoch, an empty agent).
-       coalesce(min(o.occurred_at), 'epoch'::timestamptz)::timestamptz AS callback_at,
-       coalesce((array_agg(o.agent_id ORDER BY o.occurred_at, o.id))[1], '')::text AS callback_agent,
-       count(o.id)::bigint AS callback_attempts
-FROM abandons a
-LEFT JOIN events o
-       ON o.kind = 'service-hooks' AND o.type = 'outbound-call' AND o.phone = a.phone
-      AND o.occurred_at > a.occurred_at
-      AND o.occurred_at <= a.window_end
-GROUP BY a.id, a.occurred_at, a.received_at, a.phone, a.queue, a.time_in_queue_ms
-ORDER BY a.occurred_at, a.id
+SELECT a.id, a.abandoned_at, a.received_at, a.queue, nullif(a.phone, ''),
+       coalesce(nullif(a.phone, ''), a.id::text), nullif(a.time_in_queue_ms, -1),
+       cb.occurred_at, cb.agent_id, cb.id
+FROM (
+    SELECT ($1::bigint[])[g]::bigint AS id,
+           ($2::timestamptz[])[g]::timestamptz AS abandoned_at,
+           ($3::timestamptz[])[g]::timestamptz AS received_at,
+           ($4::text[])[g]::text AS queue,
+           ($5::text[])[g]::text AS phone,
+           ($6::bigint[])[g]::bigint AS time_in_queue_ms
+    FROM generate_series(1, cardinality($1::bigint[])) AS g
+) a
+LEFT JOIN LATERAL (
+    SELECT o.occurred_at, o.agent_id, o.id
+    FROM events o
+    WHERE o.kind = 'service-hooks' AND o.type = 'outbound-call'
+      AND o.phone = a.phone AND o.occurred_at > a.abandoned_at
+    ORDER BY o.occurred_at, o.id
+    LIMIT 1
+) cb ON true
+ON CONFLICT (caller, abandoned_at, queue) DO UPDATE
+SET event_id = excluded.event_id, received_at = excluded.received_at,
+    time_in_queue_ms = excluded.time_in_queue_ms
+WHERE excluded.event_id < abandon_facts.event_id
 `
 
-type ReportAbandonsParams struct {
+type AbandonFactsAddParams struct {
+	ID            []int64
+	AbandonedAt   []time.Time
+	ReceivedAt    []time.Time
+	Queue         []string
+	Phone         []string
+	TimeInQueueMs []int64
+}
+
+// Adds the abandons just stored to the projection, each with the first
+// outbound call to its number after it. Within the batch, repeats of one
+// abandon (same caller, time and queue) must already be removed; against the
+// store, the repeat with the smallest event id represents the abandon.
+func (q *Queries) AbandonFactsAdd(ctx context.Context, arg AbandonFactsAddParams) error {
+	_, err := q.db.Exec(ctx, abandonFactsAdd,
+		arg.ID,
+		arg.AbandonedAt,
+		arg.ReceivedAt,
+		arg.Queue,
+		arg.Phone,
+		arg.TimeInQueueMs,
+	)
+	return err
+}
+
+const abandonFactsCallback = `-- name: AbandonFactsCallback :exec
+UPDATE abandon_facts AS f
+SET callback_at = c.at, callback_agent = nullif(c.agent, ''), callback_event_id = c.id
+FROM (
+    SELECT DISTINCT ON (x.event_id) x.event_id, o.at, o.agent, o.id
+    FROM abandon_facts x
+    JOIN (
+        SELECT ($1::bigint[])[g]::bigint AS id,
+               ($2::text[])[g]::text AS phone,
+               ($3::timestamptz[])[g]::timestamptz AS at,
+               ($4::text[])[g]::text AS agent
+        FROM generate_series(1, cardinality($1::bigint[])) AS g
+    ) o ON x.phone = o.phone AND x.abandoned_at < o.at
+    ORDER BY x.event_id, o.at, o.id
+) c
+WHERE f.event_id = c.event_id
+  AND (f.callback_at IS NULL OR f.callback_at > c.at OR (f.callback_at = c.at AND f.callback_event_id > c.id))
+`
+
+type AbandonFactsCallbackParams struct {
+	ID    []int64
+	Phone []string
+	At    []time.Time
+	Agent []string
+}
+
+// Makes the outbound calls just stored the first callback of the earlier
+// abandons of their numbers that had none, or only a later one.
+func (q *Queries) AbandonFactsCallback(ctx context.Context, arg AbandonFactsCallbackParams) error {
+	_, err := q.db.Exec(ctx, abandonFactsCallback,
+		arg.ID,
+		arg.Phone,
+		arg.At,
+		arg.Agent,
+	)
+	return err
+}
+
+const abandonFactsLock = `-- name: AbandonFactsLock :exec
+SELECT pg_advisory_xact_lock($1::integer, k)
+FROM unnest($2::integer[]) AS k
+`
+
+type AbandonFactsLockParams struct {
+	Class int32
+	Keys  []int32
+}
+
+// Serialises the transactions that touch the same numbers' abandon facts, so
+// that an abandon and an outbound call to its number committed at the same
+// time still find each other. Keys are hashes of the numbers, sorted, so
+// that concurrent transactions never wait on each other in a cycle.
+func (q *Queries) AbandonFactsLock(ctx context.Context, arg AbandonFactsLockParams) error {
+	_, err := q.db.Exec(ctx, abandonFactsLock, arg.Class, arg.Keys)
+	return err
+}
+
+const reportAbandonContacts = `-- name: ReportAbandonContacts :many
+SELECT f.event_id, f.abandoned_at, f.queue, coalesce(f.phone, '')::text AS phone, f.time_in_queue_ms,
+       coalesce(f.callback_at, 'epoch')::timestamptz AS callback_at,
+       coalesce(f.callback_agent, '')::text AS callback_agent,
+       coalesce(f.callback_at <= f.abandoned_at + (interval '1 second' * $1::bigint), false)::boolean AS called_back,
+       (SELECT count(*) FROM events o
+        WHERE o.kind = 'service-hooks' AND o.type = 'outbound-call' AND o.phone = f.phone
+          AND o.occurred_at > f.abandoned_at
+          AND o.occurred_at <= f.abandoned_at + (interval '1 second' * $1::bigint))::bigint AS attempts
+FROM abandon_facts f
+WHERE f.abandoned_at >= $2::timestamptz AND f.abandoned_at < $3::timestamptz
+  AND ($4::text IS NULL OR f.queue = $4::text)
+  AND (f.abandoned_at, f.event_id) > ($5::timestamptz, $6::bigint)
+  AND CASE $7::text
+        WHEN 'short' THEN coalesce(f.time_in_queue_ms < $8::bigint, false)
+        WHEN 'called_back' THEN coalesce(f.callback_at <= f.abandoned_at + (interval '1 second' * $1::bigint), false)
+        WHEN 'not_called_back' THEN NOT coalesce(f.callback_at <= f.abandoned_at + (interval '1 second' * $1::bigint), false)
+        ELSE true
+      END
+ORDER BY f.abandoned_at, f.event_id
+LIMIT $9::integer
+`
+
+type ReportAbandonContactsParams struct {
 	WindowSeconds int64
 	FromAt        time.Time
 	ToAt          time.Time
 	Queue         *string
+	AfterAt       time.Time
+	AfterID       int64
+	Status        string
+	ShortMs       int64
+	MaxRows       int32
 }
 
-type ReportAbandonsRow struct {
-	ID               int64
-	OccurredAt       time.Time
-	ReceivedAt       time.Time
-	Phone            *string
-	Queue            string
-	TimeInQueueMs    *int64
-	CallbackAt       time.Time
-	CallbackAgent    string
-	CallbackAttempts int64
+type ReportAbandonContactsRow struct {
+	EventID       int64
+	AbandonedAt   time.Time
+	Queue         string
+	Phone         string
+	TimeInQueueMs *int64
+	CallbackAt    time.Time
+	CallbackAgent string
+	CalledBack    bool
+	Attempts      int64
 }
 
-// Abandons in [from, to), a repeated delivery of the same abandon (same
-// number, time and queue) counted once, each with the first outbound call to
-// its number after it and within the window, and how many such calls.
-func (q *Queries) ReportAbandons(ctx context.Context, arg ReportAbandonsParams) ([]ReportAbandonsRow, error) {
-	rows, err := q.db.Query(ctx, reportAbandons,
+// A page of the abandons in [from, to) after (after_at, after_id), filtered
+// by status (” for all, short, called_back, not_called_back), with their
+// first callback and the number of calls to the number within the window.
+func (q *Queries) ReportAbandonContacts(ctx context.Context, arg ReportAbandonContactsParams) ([]ReportAbandonContactsRow, error) {
+	rows, err := q.db.Query(ctx, reportAbandonContacts,
 		arg.WindowSeconds,
 		arg.FromAt,
 		arg.ToAt,
 		arg.Queue,
+		arg.AfterAt,
+		arg.AfterID,
+		arg.Status,
+		arg.ShortMs,
+		arg.MaxRows,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []ReportAbandonsRow
+	var items []ReportAbandonContactsRow
 	for rows.Next() {
-		var i ReportAbandonsRow
+		var i ReportAbandonContactsRow
 		if err := rows.Scan(
-			&i.ID,
-			&i.OccurredAt,
-			&i.ReceivedAt,
-			&i.Phone,
+			&i.EventID,
+			&i.AbandonedAt,
 			&i.Queue,
+			&i.Phone,
 			&i.TimeInQueueMs,
 			&i.CallbackAt,
 			&i.CallbackAgent,
-			&i.CallbackAttempts,
+			&i.CalledBack,
+			&i.Attempts,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const reportAbandonFacts = `-- name: ReportAbandonFacts :many
+SELECT abandoned_at, received_at, queue, phone, time_in_queue_ms, callback_at
+FROM abandon_facts
+WHERE abandoned_at >= $1::timestamptz AND abandoned_at < $2::timestamptz
+  AND ($3::text IS NULL OR queue = $3::text)
+ORDER BY abandoned_at, event_id
+`
+
+type ReportAbandonFactsParams struct {
+	FromAt time.Time
+	ToAt   time.Time
+	Queue  *string
+}
+
+type ReportAbandonFactsRow struct {
+	AbandonedAt   time.Time
+	ReceivedAt    time.Time
+	Queue         string
+	Phone         *string
+	TimeInQueueMs *int64
+	CallbackAt    *time.Time
+}
+
+// The abandons in [from, to), optionally of one queue, oldest first. Read
+// row by row (db.Queries.ReportAbandonFactsEach): the columns are as stored,
+// so that the database only reads them out.
+func (q *Queries) ReportAbandonFacts(ctx context.Context, arg ReportAbandonFactsParams) ([]ReportAbandonFactsRow, error) {
+	rows, err := q.db.Query(ctx, reportAbandonFacts, arg.FromAt, arg.ToAt, arg.Queue)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReportAbandonFactsRow
+	for rows.Next() {
+		var i ReportAbandonFactsRow
+		if err := rows.Scan(
+			&i.AbandonedAt,
+			&i.ReceivedAt,
+			&i.Queue,
+			&i.Phone,
+			&i.TimeInQueueMs,
+			&i.CallbackAt,
 		); err != nil {
 			return nil, err
 		}
@@ -121,6 +295,51 @@ func (q *Queries) ReportHandled(ctx context.Context, arg ReportHandledParams) ([
 	for rows.Next() {
 		var i ReportHandledRow
 		if err := rows.Scan(&i.OccurredAt, &i.ReceivedAt); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const reportHandledCounts = `-- name: ReportHandledCounts :many
+SELECT width_bucket(e.occurred_at, $1::timestamptz[])::integer AS bucket,
+       count(*)::bigint AS closed,
+       max(e.received_at)::timestamptz AS last_received
+FROM events e
+WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
+  AND e.occurred_at >= $2::timestamptz AND e.occurred_at < $3::timestamptz
+GROUP BY 1
+ORDER BY 1
+`
+
+type ReportHandledCountsParams struct {
+	Bounds []time.Time
+	FromAt time.Time
+	ToAt   time.Time
+}
+
+type ReportHandledCountsRow struct {
+	Bucket       int32
+	Closed       int64
+	LastReceived time.Time
+}
+
+// Inbound work items closed in [bounds[1], bounds[n]), counted per bucket
+// (bucket i holds [bounds[i], bounds[i+1])), with the latest receipt time.
+func (q *Queries) ReportHandledCounts(ctx context.Context, arg ReportHandledCountsParams) ([]ReportHandledCountsRow, error) {
+	rows, err := q.db.Query(ctx, reportHandledCounts, arg.Bounds, arg.FromAt, arg.ToAt)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []ReportHandledCountsRow
+	for rows.Next() {
+		var i ReportHandledCountsRow
+		if err := rows.Scan(&i.Bucket, &i.Closed, &i.LastReceived); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"net/http"
 	"strings"
@@ -15,8 +16,10 @@ import (
 
 // Reports is what the report routes need of the store.
 type Reports interface {
-	Abandons(ctx context.Context, from, to time.Time, queue *string, window time.Duration) ([]store.Abandon, error)
-	Handled(ctx context.Context, from, to time.Time) (closed, received []time.Time, err error)
+	EachAbandonFact(ctx context.Context, from, to time.Time, queue *string, fn func(*store.AbandonFact)) error
+	HandledCounts(ctx context.Context, bounds []time.Time) ([]store.HandledCount, error)
+	Handled(ctx context.Context, from, to time.Time) ([]store.HandledCount, error)
+	AbandonContacts(ctx context.Context, f store.ContactsFilter) ([]store.AbandonContact, error)
 }
 
 func wantsCSV(c *gin.Context) bool { return strings.Contains(c.GetHeader("Accept"), "text/csv") }
@@ -29,31 +32,28 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
+		// The abandons and the work items are read at the same time, on two
+		// connections.
 		ctx := c.Request.Context()
-		abandons, err := s.Reports.Abandons(ctx, q.From, q.To, q.Queue, q.CallbackWindow)
-		if err != nil {
+		var handled []store.HandledCount
+		var handledErr error
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if bounds := report.HandledBounds(q); bounds != nil {
+				handled, handledErr = s.Reports.HandledCounts(ctx, bounds)
+			} else {
+				handled, handledErr = s.Reports.Handled(ctx, q.From, q.To)
+			}
+		}()
+		b := report.NewBuilder(q)
+		err = s.Reports.EachAbandonFact(ctx, q.From, q.To, q.Queue, b.Add)
+		<-done
+		if err = cmp.Or(err, handledErr); err != nil {
 			s.writeError(c, err)
 			return
 		}
-		closed, received, err := s.Reports.Handled(ctx, q.From, q.To)
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		var asOf *time.Time
-		for _, a := range abandons {
-			if asOf == nil || a.ReceivedAt.After(*asOf) {
-				t := a.ReceivedAt
-				asOf = &t
-			}
-		}
-		for _, t := range received {
-			if asOf == nil || t.After(*asOf) {
-				t := t
-				asOf = &t
-			}
-		}
-		r := report.Build(q, abandons, closed, asOf)
+		r := b.Report(handled)
 		if wantsCSV(c) {
 			var buf bytes.Buffer
 			if err := report.WriteCSV(&buf, q, r); err != nil {
@@ -77,12 +77,9 @@ func (s *server) handleAbandonmentContacts() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		abandons, err := s.Reports.Abandons(c.Request.Context(), q.From, q.To, q.Queue, q.CallbackWindow)
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		page, ids, err := report.Contacts(q, v, abandons, fullView(c))
+		page, ids, err := report.Contacts(q, v, fullView(c), func(f store.ContactsFilter) ([]store.AbandonContact, error) {
+			return s.Reports.AbandonContacts(c.Request.Context(), f)
+		})
 		if err != nil {
 			s.writeError(c, err)
 			return

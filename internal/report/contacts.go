@@ -49,9 +49,10 @@ type contactCursor struct {
 }
 
 // Contacts lists the abandons of the query (filtered by status: called_back,
-// not_called_back or short), oldest first, a page at a time. Phone numbers
-// are masked unless full.
-func Contacts(q Query, v url.Values, abandons []store.Abandon, full bool) (ContactsPage, []int64, error) {
+// not_called_back or short), oldest first, a page at a time, reading them
+// with fetch. Phone numbers are masked unless full. It returns the page and
+// the ids of the events it names.
+func Contacts(q Query, v url.Values, full bool, fetch func(store.ContactsFilter) ([]store.AbandonContact, error)) (ContactsPage, []int64, error) {
 	status := v.Get("status")
 	switch status {
 	case "", "called_back", "not_called_back", "short":
@@ -67,39 +68,33 @@ func Contacts(q Query, v url.Values, abandons []store.Abandon, full bool) (Conta
 		limit = n
 	}
 	filters := contactFilters(v)
-	var after *contactCursor
+	f := store.ContactsFilter{From: q.From, To: q.To, Queue: q.Queue, Status: status,
+		ShortMs: int64(q.ShortAbandonSec) * 1000, Window: q.CallbackWindow, AfterAt: q.From, MaxRows: limit + 1}
 	if s := v.Get("cursor"); s != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(s)
 		var c contactCursor
 		if err != nil || json.Unmarshal(raw, &c) != nil || c.Filters != filters {
 			return ContactsPage{}, nil, invalid("cursor", "is not a cursor issued for these filters")
 		}
-		after = &c
+		f.AfterAt, f.AfterID = c.At, c.ID
+	}
+	rows, err := fetch(f)
+	if err != nil {
+		return ContactsPage{}, nil, err
 	}
 	out := ContactsPage{Data: []Contact{}}
 	var ids []int64
-	var last store.Abandon
-	for _, a := range abandons {
-		if after != nil && (a.At.Before(after.At) || a.At.Equal(after.At) && a.EventID <= after.ID) {
-			continue
-		}
-		c := contact(q, a, full)
-		switch {
-		case status == "short" && !c.Short,
-			status == "called_back" && c.Callback == nil,
-			status == "not_called_back" && c.Callback != nil:
-			continue
-		}
-		if len(out.Data) == limit {
+	for i, a := range rows {
+		if i == limit {
+			last := rows[i-1]
 			out.Page.HasMore = true
 			raw, _ := json.Marshal(contactCursor{At: last.At, ID: last.EventID, Filters: filters})
 			next := base64.RawURLEncoding.EncodeToString(raw)
 			out.Page.NextCursor = &next
 			break
 		}
-		out.Data = append(out.Data, c)
+		out.Data = append(out.Data, contact(q, a, full))
 		ids = append(ids, a.EventID)
-		last = a
 	}
 	return out, ids, nil
 }
@@ -115,7 +110,7 @@ func contactFilters(v url.Values) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func contact(q Query, a store.Abandon, full bool) Contact {
+func contact(q Query, a store.AbandonContact, full bool) Contact {
 	c := Contact{EventID: strconv.FormatInt(a.EventID, 10), At: a.At.In(q.Location).Format(time.RFC3339),
 		Queue: a.Queue, Phone: a.Phone, Status: "not_called_back"}
 	if !full && c.Phone != "" {
@@ -124,12 +119,12 @@ func contact(q Query, a store.Abandon, full bool) Contact {
 	if a.TimeInQueueMs != nil {
 		s := float64(*a.TimeInQueueMs) / 1000
 		c.TimeInQueueSec = &s
-		c.Short = s < float64(q.ShortAbandonSec)
+		c.Short = *a.TimeInQueueMs < int64(q.ShortAbandonSec)*1000
 	}
-	if a.Callbacks > 0 {
+	if a.CalledBack {
 		c.Status = "called_back"
 		c.Callback = &Callback{At: a.CallbackAt.In(q.Location).Format(time.RFC3339), AgentID: a.CallbackAgent,
-			DelaySec: a.CallbackAt.Sub(a.At).Seconds(), Attempts: a.Callbacks}
+			DelaySec: a.CallbackAt.Sub(a.At).Seconds(), Attempts: a.Attempts}
 	}
 	return c
 }

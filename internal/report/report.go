@@ -275,26 +275,126 @@ type groupKey struct {
 	hour       int
 }
 
-// Build computes the report from the abandons and inbound work items of
-// the query's range.
-func Build(q Query, abandons []store.Abandon, handled []time.Time, dataAsOf *time.Time) Report {
+// HandledBounds are the spans to count inbound work items in, for
+// Store.HandledCounts: the intervals' boundaries. It returns nil when the
+// report groups by hour of day or day of week: then each work item's own
+// closing time is needed (Store.Handled).
+func HandledBounds(q Query) []time.Time {
+	if slices.Contains(q.GroupBy, "hourOfDay") || slices.Contains(q.GroupBy, "dayOfWeek") {
+		return nil
+	}
+	// The first and last intervals may reach beyond the range; only the
+	// range is counted, as for abandons.
 	ivs := Intervals(q)
-	byQueue := slices.Contains(q.GroupBy, "queue")
-	keyOf := func(t time.Time, queue string) groupKey {
-		k := groupKey{hour: -1}
-		l := t.In(q.Location)
-		for _, g := range q.GroupBy {
+	bounds := []time.Time{q.From}
+	for _, iv := range ivs[1:] {
+		bounds = append(bounds, iv.Start)
+	}
+	return append(bounds, q.To)
+}
+
+// Builder computes the report in one pass over the abandons, keeping per
+// cell only what its figures need.
+type Builder struct {
+	q       Query
+	ivs     []Interval
+	byQueue bool
+	local   bool // grouped by hour of day or day of week
+	// Numbers and queues are interned: a cell keeps 4 bytes per abandon to
+	// count its callers.
+	phones map[string]uint32
+	queues map[string]string
+	groups map[groupKey][]*cell
+	total  *cell
+	asOf   *time.Time
+	// Abandons come oldest first: the interval only moves forward, and runs
+	// of one group reuse its cells.
+	i         int
+	last      groupKey
+	lastCells []*cell
+}
+
+// NewBuilder starts a report.
+func NewBuilder(q Query) *Builder {
+	return &Builder{q: q, ivs: Intervals(q), byQueue: slices.Contains(q.GroupBy, "queue"),
+		local:  slices.Contains(q.GroupBy, "hourOfDay") || slices.Contains(q.GroupBy, "dayOfWeek"),
+		phones: map[string]uint32{}, queues: map[string]string{}, groups: map[groupKey][]*cell{}, total: newCell(q)}
+}
+
+func (b *Builder) keyOf(t time.Time, queue string) groupKey {
+	k := groupKey{hour: -1}
+	if b.byQueue {
+		k.queue = queue
+	}
+	if b.local {
+		l := t.In(b.q.Location)
+		for _, g := range b.q.GroupBy {
 			switch g {
-			case "queue":
-				k.queue = queue
 			case "hourOfDay":
 				k.hour = l.Hour()
 			case "dayOfWeek":
 				k.day = l.Weekday().String()
 			}
 		}
-		return k
 	}
+	return k
+}
+
+func (b *Builder) cells(k groupKey) []*cell {
+	cs := b.groups[k]
+	if cs == nil {
+		cs = make([]*cell, len(b.ivs))
+		b.groups[k] = cs
+	}
+	return cs
+}
+
+func (b *Builder) seen(t time.Time) {
+	if b.asOf == nil || t.After(*b.asOf) {
+		b.asOf = &t
+	}
+}
+
+// Add counts one abandon; abandons must come oldest first.
+func (b *Builder) Add(a *store.AbandonFact) {
+	for b.i < len(b.ivs) && !a.At.Before(b.ivs[b.i].End) {
+		b.i++
+	}
+	if b.i == len(b.ivs) || a.At.Before(b.ivs[b.i].Start) {
+		return
+	}
+	b.seen(a.ReceivedAt)
+	phone := uint32(0) // no number
+	if len(a.Phone) > 0 {
+		id, ok := b.phones[string(a.Phone)]
+		if !ok {
+			id = uint32(len(b.phones) + 1)
+			b.phones[string(a.Phone)] = id
+		}
+		phone = id
+	}
+	queue, ok := b.queues[string(a.Queue)]
+	if !ok {
+		queue = string(a.Queue)
+		b.queues[queue] = queue
+	}
+	k := b.keyOf(a.At, queue)
+	if b.lastCells == nil || k != b.last {
+		b.last, b.lastCells = k, b.cells(k)
+	}
+	c := b.lastCells[b.i]
+	if c == nil {
+		c = newCell(b.q)
+		b.lastCells[b.i] = c
+	}
+	c.add(b.q, a, phone)
+	b.total.add(b.q, a, phone)
+}
+
+// Report finishes the report with the counts of inbound work items closed
+// in the query's range.
+func (b *Builder) Report(handled []store.HandledCount) Report {
+	q, ivs := b.q, b.ivs
 	index := func(t time.Time) int {
 		i := sort.Search(len(ivs), func(i int) bool { return ivs[i].End.After(t) })
 		if i < len(ivs) && !t.Before(ivs[i].Start) {
@@ -302,41 +402,35 @@ func Build(q Query, abandons []store.Abandon, handled []time.Time, dataAsOf *tim
 		}
 		return -1
 	}
-
-	type cell struct {
-		abandons []store.Abandon
-		handled  int
-	}
-	cells := map[groupKey]map[int]*cell{}
-	get := func(k groupKey, i int) *cell {
-		if cells[k] == nil {
-			cells[k] = map[int]*cell{}
+	handledBy := map[groupKey][]int{}
+	handledTotal := 0
+	for _, h := range handled {
+		i := index(h.Start)
+		if i < 0 {
+			continue
 		}
-		if cells[k][i] == nil {
-			cells[k][i] = &cell{}
+		b.seen(h.LastReceived)
+		k := b.keyOf(h.Start, "")
+		if handledBy[k] == nil {
+			handledBy[k] = make([]int, len(ivs))
 		}
-		return cells[k][i]
-	}
-	for _, a := range abandons {
-		if i := index(a.At); i >= 0 {
-			c := get(keyOf(a.At, a.Queue), i)
-			c.abandons = append(c.abandons, a)
-		}
-	}
-	handledByKey := map[groupKey]map[int]int{}
-	for _, t := range handled {
-		if i := index(t); i >= 0 {
-			k := keyOf(t, "")
-			if handledByKey[k] == nil {
-				handledByKey[k] = map[int]int{}
-			}
-			handledByKey[k][i]++
-		}
+		handledBy[k][i] += h.Closed
+		handledTotal += h.Closed
 	}
 
-	r := Report{Query: echo(q), Definitions: Definitions(q), DataAsOf: dataAsOf}
-	for _, k := range groupKeys(q, abandons) {
-		g := GroupResult{Group: map[string]any{}}
+	queues := make([]string, 0)
+	if q.Queue != nil {
+		queues = append(queues, *q.Queue)
+	} else if b.byQueue {
+		for queue := range b.queues {
+			queues = append(queues, queue)
+		}
+		sort.Strings(queues)
+	}
+	r := Report{Query: echo(q), Definitions: Definitions(q), DataAsOf: b.asOf}
+	empty := newCell(q)
+	for _, k := range groupKeys(q, queues) {
+		g := GroupResult{Group: map[string]any{}, Intervals: make([]IntervalResult, len(ivs))}
 		for _, d := range q.GroupBy {
 			switch d {
 			case "queue":
@@ -347,61 +441,40 @@ func Build(q Query, abandons []store.Abandon, handled []time.Time, dataAsOf *tim
 				g.Group["dayOfWeek"] = k.day
 			}
 		}
+		cs := b.groups[k]
 		for i, iv := range ivs {
-			var as []store.Abandon
-			if c := cells[k][i]; c != nil {
-				as = c.abandons
+			c := empty
+			if cs != nil && cs[i] != nil {
+				c = cs[i]
 			}
-			var handled *int
-			if !byQueue {
-				h := handledByKey[k][i]
-				handled = &h
+			var h *int
+			if !b.byQueue {
+				n := 0
+				if handledBy[k] != nil {
+					n = handledBy[k][i]
+				}
+				h = &n
 			}
-			g.Intervals = append(g.Intervals, IntervalResult{
+			g.Intervals[i] = IntervalResult{
 				Start:   iv.Start.In(q.Location).Format(time.RFC3339),
 				End:     iv.End.In(q.Location).Format(time.RFC3339),
-				Metrics: metrics(q, as, handled),
-			})
+				Metrics: c.metrics(q, h),
+			}
 		}
 		r.Results = append(r.Results, g)
 	}
-	var all []store.Abandon
-	for _, a := range abandons {
-		if index(a.At) >= 0 {
-			all = append(all, a)
-		}
-	}
-	total := 0
-	for _, t := range handled {
-		if index(t) >= 0 {
-			total++
-		}
-	}
-	r.Totals = metrics(q, all, &total)
+	r.Totals = b.total.metrics(q, &handledTotal)
 	return r
 }
 
-// groupKeys lists every group: every queue seen (or the one asked for),
-// every hour of the day, every day of the week, as grouped by.
-func groupKeys(q Query, abandons []store.Abandon) []groupKey {
+// groupKeys lists every group: every queue given, every hour of the day,
+// every day of the week, as grouped by.
+func groupKeys(q Query, queues []string) []groupKey {
 	keys := []groupKey{{hour: -1}}
 	for _, g := range q.GroupBy {
 		var next []groupKey
 		switch g {
 		case "queue":
-			var queues []string
-			if q.Queue != nil {
-				queues = []string{*q.Queue}
-			} else {
-				seen := map[string]bool{}
-				for _, a := range abandons {
-					if !seen[a.Queue] {
-						seen[a.Queue] = true
-						queues = append(queues, a.Queue)
-					}
-				}
-				sort.Strings(queues)
-			}
 			for _, k := range keys {
 				for _, queue := range queues {
 					k.queue = queue
@@ -428,49 +501,65 @@ func groupKeys(q Query, abandons []store.Abandon) []groupKey {
 	return keys
 }
 
-func metrics(q Query, as []store.Abandon, handled *int) Metrics {
-	m := Metrics{Abandoned: len(as), HandledInbound: handled}
-	perNumber := map[string]int{}
-	var tiq, delays []float64
-	short := float64(q.ShortAbandonSec)
+// cell accumulates one group's interval: counts as they come, and the
+// values that percentiles and distinct callers need.
+type cell struct {
+	abandoned, short, calledBack int
+	buckets                      []int
+	tiqMs, delayUs               []int64
+	phones                       []uint32
+}
+
+func newCell(q Query) *cell { return &cell{buckets: make([]int, len(q.Buckets)+1)} }
+
+func (c *cell) add(q Query, a *store.AbandonFact, phone uint32) {
+	c.abandoned++
+	if phone != 0 {
+		c.phones = append(c.phones, phone)
+	}
+	if a.TimeInQueueMs >= 0 {
+		c.tiqMs = append(c.tiqMs, a.TimeInQueueMs)
+		if a.TimeInQueueMs < int64(q.ShortAbandonSec)*1000 {
+			c.short++
+		}
+		// The bucket whose edge is the first at or above the time, rounded up
+		// to whole seconds.
+		c.buckets[sort.SearchInts(q.Buckets, int((a.TimeInQueueMs+999)/1000))]++
+	}
+	if a.CallbackDelayUs >= 0 && a.CallbackDelayUs <= q.CallbackWindow.Microseconds() {
+		c.calledBack++
+		c.delayUs = append(c.delayUs, a.CallbackDelayUs)
+	}
+}
+
+func (c *cell) metrics(q Query, handled *int) Metrics {
+	m := Metrics{Abandoned: c.abandoned, ShortAbandoned: c.short, CalledBack: c.calledBack, HandledInbound: handled}
 	m.DurationBuckets = make([]Bucket, len(q.Buckets)+1)
 	prev := 0
 	for i, e := range q.Buckets {
-		m.DurationBuckets[i] = Bucket{Label: fmt.Sprintf("%d-%ds", prev, e), Le: &q.Buckets[i]}
+		m.DurationBuckets[i] = Bucket{Label: fmt.Sprintf("%d-%ds", prev, e), Le: &q.Buckets[i], Count: c.buckets[i]}
 		prev = e
 	}
 	last := q.Buckets[len(q.Buckets)-1]
-	m.DurationBuckets[len(q.Buckets)] = Bucket{Label: fmt.Sprintf(">%ds", last), Gt: &last}
-	for _, a := range as {
-		if a.Phone != "" {
-			perNumber[a.Phone]++
-		}
-		if a.TimeInQueueMs != nil {
-			s := float64(*a.TimeInQueueMs) / 1000
-			tiq = append(tiq, s)
-			if s < short {
-				m.ShortAbandoned++
-			}
-			b := sort.SearchInts(q.Buckets, int(math.Ceil(s)))
-			m.DurationBuckets[b].Count++
-		}
-		if a.Callbacks > 0 {
-			m.CalledBack++
-			delays = append(delays, a.CallbackAt.Sub(a.At).Seconds())
-		}
-	}
+	m.DurationBuckets[len(q.Buckets)] = Bucket{Label: fmt.Sprintf(">%ds", last), Gt: &last, Count: c.buckets[len(q.Buckets)]}
 	m.AbandonedExclShort = m.Abandoned - m.ShortAbandoned
-	m.UniqueCallers = len(perNumber)
-	for _, n := range perNumber {
-		if n >= 2 {
+	slices.Sort(c.phones)
+	for i := 0; i < len(c.phones); {
+		j := i + 1
+		for j < len(c.phones) && c.phones[j] == c.phones[i] {
+			j++
+		}
+		m.UniqueCallers++
+		if j-i >= 2 {
 			m.RepeatAbandoners++
 		}
+		i = j
 	}
 	m.NotCalledBack = m.Abandoned - m.CalledBack
 	if m.Abandoned > 0 {
 		m.CalledBackRate = ptr(float64(m.CalledBack) / float64(m.Abandoned))
 	}
-	slices.Sort(tiq)
+	tiq := seconds(c.tiqMs, 1e3)
 	m.TimeInQueue.Count = len(tiq)
 	if len(tiq) > 0 {
 		for _, v := range tiq {
@@ -480,8 +569,7 @@ func metrics(q Query, as []store.Abandon, handled *int) Metrics {
 		m.TimeInQueue.Min, m.TimeInQueue.Max = ptr(tiq[0]), ptr(tiq[len(tiq)-1])
 		m.TimeInQueue.P50, m.TimeInQueue.P90, m.TimeInQueue.P95 = rank(tiq, 50), rank(tiq, 90), rank(tiq, 95)
 	}
-	slices.Sort(delays)
-	if len(delays) > 0 {
+	if delays := seconds(c.delayUs, 1e6); len(delays) > 0 {
 		sum := 0.0
 		for _, d := range delays {
 			sum += d
@@ -492,6 +580,16 @@ func metrics(q Query, as []store.Abandon, handled *int) Metrics {
 		m.AbandonRateEstimated = ptr(float64(m.Abandoned) / float64(m.Abandoned+*handled))
 	}
 	return m
+}
+
+// seconds sorts values of 1/perSecond seconds and returns them in seconds.
+func seconds(vs []int64, perSecond float64) []float64 {
+	slices.Sort(vs)
+	out := make([]float64, len(vs))
+	for i, v := range vs {
+		out[i] = float64(v) / perSecond
+	}
+	return out
 }
 
 // rank is the nearest-rank percentile of sorted values.

@@ -101,10 +101,15 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 			return err
 		}
 		stored := make(map[int]bool, len(rows))
-		for _, r := range rows {
+		storedIdx, storedIDs := make([]int, len(rows)), make([]int64, len(rows))
+		for j, r := range rows {
 			i := unique[r.Ord-1]
 			results[i].ID = r.EventID
 			stored[i] = true
+			storedIdx[j], storedIDs[j] = i, r.EventID
+		}
+		if err := projectAbandons(ctx, q, events, storedIdx, storedIDs); err != nil {
+			return err
 		}
 		var taken []int // keys that already existed in the store
 		for _, i := range unique {
