@@ -6,6 +6,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -32,26 +33,33 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		// The abandons and the work items are read at the same time, on two
-		// connections.
+		// The work items and the two halves of the range's abandons are read
+		// at the same time, on three connections.
 		ctx := c.Request.Context()
 		var handled []store.HandledCount
-		var handledErr error
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
+		parts := report.Parts(q, 2)
+		builders := make([]*report.Builder, len(parts))
+		errs := make([]error, len(parts)+1)
+		var wg sync.WaitGroup
+		wg.Go(func() {
 			if bounds := report.HandledBounds(q); bounds != nil {
-				handled, handledErr = s.Reports.HandledCounts(ctx, bounds)
+				handled, errs[0] = s.Reports.HandledCounts(ctx, bounds)
 			} else {
-				handled, handledErr = s.Reports.Handled(ctx, q.From, q.To)
+				handled, errs[0] = s.Reports.Handled(ctx, q.From, q.To)
 			}
-		}()
-		b := report.NewBuilder(q)
-		err = s.Reports.EachAbandonFact(ctx, q.From, q.To, q.Queue, b.Add)
-		<-done
-		if err = cmp.Or(err, handledErr); err != nil {
+		})
+		for i, p := range parts {
+			builders[i] = report.NewBuilder(q)
+			wg.Go(func() { errs[i+1] = s.Reports.EachAbandonFact(ctx, p[0], p[1], q.Queue, builders[i].Add) })
+		}
+		wg.Wait()
+		if err := cmp.Or(errs...); err != nil {
 			s.writeError(c, err)
 			return
+		}
+		b := builders[0]
+		for _, o := range builders[1:] {
+			b.Merge(o)
 		}
 		r := b.Report(handled)
 		if wantsCSV(c) {
@@ -63,7 +71,12 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 			c.Data(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
 			return
 		}
-		c.JSON(http.StatusOK, r)
+		body, err := r.AppendJSON(nil)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 	}
 }
 

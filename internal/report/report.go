@@ -6,6 +6,7 @@ package report
 import (
 	"encoding/csv"
 	"fmt"
+	"hash/maphash"
 	"io"
 	"math"
 	"net/url"
@@ -300,9 +301,9 @@ type Builder struct {
 	ivs     []Interval
 	byQueue bool
 	local   bool // grouped by hour of day or day of week
-	// Numbers and queues are interned: a cell keeps 4 bytes per abandon to
-	// count its callers.
-	phones map[string]uint32
+	// A cell counts its callers by 64-bit hashes of their numbers (8 bytes
+	// per abandon, no map of numbers): two of a million distinct numbers
+	// share a hash with a probability of about 3 in 100 million.
 	queues map[string]string
 	groups map[groupKey][]*cell
 	total  *cell
@@ -314,11 +315,15 @@ type Builder struct {
 	lastCells []*cell
 }
 
+// phoneSeed is the process's seed of number hashes: Builders that are
+// merged must hash alike.
+var phoneSeed = maphash.MakeSeed()
+
 // NewBuilder starts a report.
 func NewBuilder(q Query) *Builder {
 	return &Builder{q: q, ivs: Intervals(q), byQueue: slices.Contains(q.GroupBy, "queue"),
 		local:  slices.Contains(q.GroupBy, "hourOfDay") || slices.Contains(q.GroupBy, "dayOfWeek"),
-		phones: map[string]uint32{}, queues: map[string]string{}, groups: map[groupKey][]*cell{}, total: newCell(q)}
+		queues: map[string]string{}, groups: map[groupKey][]*cell{}, total: newCell(q)}
 }
 
 func (b *Builder) keyOf(t time.Time, queue string) groupKey {
@@ -364,14 +369,9 @@ func (b *Builder) Add(a *store.AbandonFact) {
 		return
 	}
 	b.seen(a.ReceivedAt)
-	phone := uint32(0) // no number
-	if len(a.Phone) > 0 {
-		id, ok := b.phones[string(a.Phone)]
-		if !ok {
-			id = uint32(len(b.phones) + 1)
-			b.phones[string(a.Phone)] = id
-		}
-		phone = id
+	phone, hasPhone := uint64(0), len(a.Phone) > 0
+	if hasPhone {
+		phone = maphash.Bytes(phoneSeed, a.Phone)
 	}
 	queue, ok := b.queues[string(a.Queue)]
 	if !ok {
@@ -387,8 +387,50 @@ func (b *Builder) Add(a *store.AbandonFact) {
 		c = newCell(b.q)
 		b.lastCells[b.i] = c
 	}
-	c.add(b.q, a, phone)
-	b.total.add(b.q, a, phone)
+	c.add(b.q, a, phone, hasPhone)
+	b.total.add(b.q, a, phone, hasPhone)
+}
+
+// Merge adds what another Builder of the same query counted (abandons of
+// another part of the range) to b.
+func (b *Builder) Merge(o *Builder) {
+	if o.asOf != nil {
+		b.seen(*o.asOf)
+	}
+	for queue := range o.queues {
+		b.queues[queue] = queue
+	}
+	for k, ocs := range o.groups {
+		cs := b.cells(k)
+		for i, oc := range ocs {
+			switch {
+			case oc == nil:
+			case cs[i] == nil:
+				cs[i] = oc
+			default:
+				cs[i].merge(oc)
+			}
+		}
+	}
+	b.total.merge(o.total)
+}
+
+// Parts divides the query's range into n parts of equal length, to be
+// counted at the same time by n Builders and merged.
+func Parts(q Query, n int) [][2]time.Time {
+	out := make([][2]time.Time, 0, n)
+	step := q.To.Sub(q.From) / time.Duration(n)
+	for i, from := 0, q.From; i < n; i++ {
+		to := from.Add(step)
+		if i == n-1 {
+			to = q.To
+		}
+		if from.Before(to) {
+			out = append(out, [2]time.Time{from, to})
+		}
+		from = to
+	}
+	return out
 }
 
 // Report finishes the report with the counts of inbound work items closed
@@ -428,7 +470,11 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 		sort.Strings(queues)
 	}
 	r := Report{Query: echo(q), Definitions: Definitions(q), DataAsOf: b.asOf}
-	empty := newCell(q)
+	empty, buckets := newCell(q), bucketsOf(q)
+	starts, ends := make([]string, len(ivs)), make([]string, len(ivs))
+	for i, iv := range ivs {
+		starts[i], ends[i] = iv.Start.In(q.Location).Format(time.RFC3339), iv.End.In(q.Location).Format(time.RFC3339)
+	}
 	for _, k := range groupKeys(q, queues) {
 		g := GroupResult{Group: map[string]any{}, Intervals: make([]IntervalResult, len(ivs))}
 		for _, d := range q.GroupBy {
@@ -442,7 +488,7 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 			}
 		}
 		cs := b.groups[k]
-		for i, iv := range ivs {
+		for i := range ivs {
 			c := empty
 			if cs != nil && cs[i] != nil {
 				c = cs[i]
@@ -456,14 +502,14 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 				h = &n
 			}
 			g.Intervals[i] = IntervalResult{
-				Start:   iv.Start.In(q.Location).Format(time.RFC3339),
-				End:     iv.End.In(q.Location).Format(time.RFC3339),
-				Metrics: c.metrics(q, h),
+				Start:   starts[i],
+				End:     ends[i],
+				Metrics: c.metrics(q, buckets, h),
 			}
 		}
 		r.Results = append(r.Results, g)
 	}
-	r.Totals = b.total.metrics(q, &handledTotal)
+	r.Totals = b.total.metrics(q, buckets, &handledTotal)
 	return r
 }
 
@@ -507,14 +553,14 @@ type cell struct {
 	abandoned, short, calledBack int
 	buckets                      []int
 	tiqMs, delayUs               []int64
-	phones                       []uint32
+	phones                       []uint64
 }
 
 func newCell(q Query) *cell { return &cell{buckets: make([]int, len(q.Buckets)+1)} }
 
-func (c *cell) add(q Query, a *store.AbandonFact, phone uint32) {
+func (c *cell) add(q Query, a *store.AbandonFact, phone uint64, hasPhone bool) {
 	c.abandoned++
-	if phone != 0 {
+	if hasPhone {
 		c.phones = append(c.phones, phone)
 	}
 	if a.TimeInQueueMs >= 0 {
@@ -532,16 +578,38 @@ func (c *cell) add(q Query, a *store.AbandonFact, phone uint32) {
 	}
 }
 
-func (c *cell) metrics(q Query, handled *int) Metrics {
-	m := Metrics{Abandoned: c.abandoned, ShortAbandoned: c.short, CalledBack: c.calledBack, HandledInbound: handled}
-	m.DurationBuckets = make([]Bucket, len(q.Buckets)+1)
+func (c *cell) merge(o *cell) {
+	c.abandoned += o.abandoned
+	c.short += o.short
+	c.calledBack += o.calledBack
+	for i, n := range o.buckets {
+		c.buckets[i] += n
+	}
+	c.tiqMs = append(c.tiqMs, o.tiqMs...)
+	c.delayUs = append(c.delayUs, o.delayUs...)
+	c.phones = append(c.phones, o.phones...)
+}
+
+// bucketsOf are the query's empty duration buckets, labelled.
+func bucketsOf(q Query) []Bucket {
+	out := make([]Bucket, len(q.Buckets)+1)
 	prev := 0
 	for i, e := range q.Buckets {
-		m.DurationBuckets[i] = Bucket{Label: fmt.Sprintf("%d-%ds", prev, e), Le: &q.Buckets[i], Count: c.buckets[i]}
+		out[i] = Bucket{Label: fmt.Sprintf("%d-%ds", prev, e), Le: &q.Buckets[i]}
 		prev = e
 	}
-	last := q.Buckets[len(q.Buckets)-1]
-	m.DurationBuckets[len(q.Buckets)] = Bucket{Label: fmt.Sprintf(">%ds", last), Gt: &last, Count: c.buckets[len(q.Buckets)]}
+	last := &q.Buckets[len(q.Buckets)-1]
+	out[len(q.Buckets)] = Bucket{Label: fmt.Sprintf(">%ds", *last), Gt: last}
+	return out
+}
+
+// metrics are the cell's figures; buckets are bucketsOf(q).
+func (c *cell) metrics(q Query, buckets []Bucket, handled *int) Metrics {
+	m := Metrics{Abandoned: c.abandoned, ShortAbandoned: c.short, CalledBack: c.calledBack, HandledInbound: handled}
+	m.DurationBuckets = slices.Clone(buckets)
+	for i := range m.DurationBuckets {
+		m.DurationBuckets[i].Count = c.buckets[i]
+	}
 	m.AbandonedExclShort = m.Abandoned - m.ShortAbandoned
 	slices.Sort(c.phones)
 	for i := 0; i < len(c.phones); {
@@ -559,22 +627,19 @@ func (c *cell) metrics(q Query, handled *int) Metrics {
 	if m.Abandoned > 0 {
 		m.CalledBackRate = ptr(float64(m.CalledBack) / float64(m.Abandoned))
 	}
-	tiq := seconds(c.tiqMs, 1e3)
-	m.TimeInQueue.Count = len(tiq)
-	if len(tiq) > 0 {
-		for _, v := range tiq {
-			m.TimeInQueue.Sum += v
-		}
-		m.TimeInQueue.Avg = ptr(m.TimeInQueue.Sum / float64(len(tiq)))
-		m.TimeInQueue.Min, m.TimeInQueue.Max = ptr(tiq[0]), ptr(tiq[len(tiq)-1])
-		m.TimeInQueue.P50, m.TimeInQueue.P90, m.TimeInQueue.P95 = rank(tiq, 50), rank(tiq, 90), rank(tiq, 95)
+	if n := len(c.tiqMs); n > 0 {
+		sum, lo, hi := stats(c.tiqMs)
+		s := &m.TimeInQueue
+		s.Count, s.Sum = n, float64(sum)/1e3
+		s.Avg, s.Min, s.Max = ptr(s.Sum/float64(n)), ptr(float64(lo)/1e3), ptr(float64(hi)/1e3)
+		p := ranks(c.tiqMs, 95, 90, 50)
+		s.P95, s.P90, s.P50 = ptr(float64(p[0])/1e3), ptr(float64(p[1])/1e3), ptr(float64(p[2])/1e3)
 	}
-	if delays := seconds(c.delayUs, 1e6); len(delays) > 0 {
-		sum := 0.0
-		for _, d := range delays {
-			sum += d
-		}
-		m.TimeToCallback = CallbackStats{Avg: ptr(sum / float64(len(delays))), P50: rank(delays, 50), P90: rank(delays, 90)}
+	if n := len(c.delayUs); n > 0 {
+		sum, _, _ := stats(c.delayUs)
+		p := ranks(c.delayUs, 90, 50)
+		m.TimeToCallback = CallbackStats{Avg: ptr(float64(sum) / 1e6 / float64(n)),
+			P90: ptr(float64(p[0]) / 1e6), P50: ptr(float64(p[1]) / 1e6)}
 	}
 	if handled != nil && m.Abandoned+*handled > 0 {
 		m.AbandonRateEstimated = ptr(float64(m.Abandoned) / float64(m.Abandoned+*handled))
@@ -582,20 +647,77 @@ func (c *cell) metrics(q Query, handled *int) Metrics {
 	return m
 }
 
-// seconds sorts values of 1/perSecond seconds and returns them in seconds.
-func seconds(vs []int64, perSecond float64) []float64 {
-	slices.Sort(vs)
-	out := make([]float64, len(vs))
-	for i, v := range vs {
-		out[i] = float64(v) / perSecond
+// stats are the sum, minimum and maximum of values.
+func stats(vs []int64) (sum, lo, hi int64) {
+	lo, hi = vs[0], vs[0]
+	for _, v := range vs {
+		sum += v
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	return sum, lo, hi
+}
+
+// ranks are the nearest-rank percentiles ps (descending) of values: the
+// smallest value with at least p% of the values at or below it. The values
+// are reordered: sorted when few, otherwise partitioned just enough to place
+// each rank (quickselect), so a million values cost no full sort.
+func ranks(vs []int64, ps ...int) []int64 {
+	out := make([]int64, len(ps))
+	if len(vs) <= 64 {
+		slices.Sort(vs)
+	}
+	hi := len(vs)
+	for i, p := range ps {
+		k := max(int(math.Ceil(float64(p)/100*float64(len(vs)))), 1) - 1
+		if len(vs) > 64 {
+			// Ranks come in descending order: each is found left of the last.
+			selectKth(vs[:hi], k)
+			hi = k + 1
+		}
+		out[i] = vs[k]
 	}
 	return out
 }
 
-// rank is the nearest-rank percentile of sorted values.
-func rank(sorted []float64, p int) *float64 {
-	r := int(math.Ceil(float64(p) / 100 * float64(len(sorted))))
-	return ptr(sorted[max(r, 1)-1])
+// selectKth reorders vs so that vs[k] holds the value a sort would put
+// there, smaller or equal values before it and greater or equal after it.
+// Partitions are three-way, so repeated values (times in queue repeat a
+// lot) cost nothing extra; pivots are medians of three pseudo-random picks.
+func selectKth(vs []int64, k int) {
+	lo, hi := 0, len(vs)-1
+	x := uint64(len(vs))*0x9e3779b97f4a7c15 | 1
+	pick := func() int64 {
+		x ^= x << 13
+		x ^= x >> 7
+		x ^= x << 17
+		return vs[lo+int(x%uint64(hi-lo+1))]
+	}
+	for lo < hi {
+		a, b, c := pick(), pick(), pick()
+		pivot := max(min(a, b), min(max(a, b), c))
+		lt, i, gt := lo, lo, hi
+		for i <= gt {
+			switch v := vs[i]; {
+			case v < pivot:
+				vs[lt], vs[i] = vs[i], vs[lt]
+				lt++
+				i++
+			case v > pivot:
+				vs[i], vs[gt] = vs[gt], vs[i]
+				gt--
+			default:
+				i++
+			}
+		}
+		switch {
+		case k < lt:
+			hi = lt - 1
+		case k > gt:
+			lo = gt + 1
+		default:
+			return
+		}
+	}
 }
 
 func ptr(f float64) *float64 { return &f }
