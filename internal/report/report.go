@@ -253,7 +253,7 @@ func Definitions(q Query) map[string]string {
 		"abandoned":            "Abandoned Conversation events whose time stamp (the abandon time) falls in the interval, in the requested time zone. A delivery repeating the same number, time stamp and queue counts once. Short abandons included.",
 		"shortAbandoned":       fmt.Sprintf("Abandons with time in queue under shortAbandonSec (%d s).", q.ShortAbandonSec),
 		"abandonedExclShort":   "abandoned minus shortAbandoned.",
-		"uniqueCallers":        "Distinct E.164 phone numbers among the abandons (abandons without a number are not callers).",
+		"uniqueCallers":        "Distinct E.164 phone numbers among the abandons (abandons without a number are not callers), compared by 64-bit hash.",
 		"repeatAbandoners":     "Numbers with two or more abandons in the same group and interval.",
 		"timeInQueue":          "Seconds from entering the queue to abandoning, over abandons that state it: count, sum, avg, min, max, and exact percentiles by nearest rank (the smallest value with at least p% of values at or below it).",
 		"durationBuckets":      "Abandons by time in queue: each bucket holds times above the previous edge and up to its own (le); the last holds times above the largest edge (gt).",
