@@ -37,150 +37,33 @@ type EventCopyParams struct {
 	DocLossy       bool
 }
 
-const eventInsertMany = `-- name: EventInsertMany :many
-WITH input AS (
-    SELECT g::bigint AS ord,
-           ($1::timestamptz[])[g]::timestamptz AS received_at,
-           ($2::timestamptz[])[g]::timestamptz AS occurred_at,
-           ($3::text[])[g]::text AS source,
-           ($4::text[])[g]::text AS kind,
-           ($5::text[])[g]::text AS type,
-           ($6::text[])[g]::text AS credential,
-           ($7::text[])[g]::text AS idempotency_key,
-           ($8::boolean[])[g]::boolean AS explicit,
-           ($9::text[])[g]::text AS case_id,
-           ($10::text[])[g]::text AS phone,
-           ($11::text[])[g]::text AS customer_id,
-           ($12::text[])[g]::text AS conversation_id,
-           ($13::text[])[g]::text AS agent_id,
-           ($14::text[])[g]::text AS work_item_id,
-           ($15::text[])[g]::text AS queue,
-           ($16::bigint[])[g]::bigint AS time_in_queue_ms,
-           ($17::text[])[g]::text AS is_outbound,
-           ($18::text[])[g]::text AS actor,
-           ($19::text[])[g]::text AS changes,
-           ($20::text[])[g]::text AS summary,
-           ($21::text[])[g]::text AS content_type,
-           ($22::bytea[])[g]::bytea AS body,
-           ($23::bytea[])[g]::bytea AS body_sha256,
-           ($24::text[])[g]::text AS doc,
-           ($25::boolean[])[g]::boolean AS doc_lossy,
-           ($26::text[])[g]::text AS reply
-    FROM generate_series(1, cardinality($3::text[])) AS g
-), claimed AS (
-    INSERT INTO idempotency_keys (source, key, explicit, body_sha256, event_id, received_at)
-    SELECT source, idempotency_key, explicit, body_sha256, nextval('events_id_seq'), received_at
-    FROM input
-    ORDER BY ord
-    ON CONFLICT (source, key) DO NOTHING
-    RETURNING source, key, event_id
-), stored AS (
-    INSERT INTO events (
-        id, received_at, occurred_at, source, kind, type, credential, idempotency_key,
-        case_id, phone, customer_id, conversation_id, agent_id, work_item_id, queue,
-        time_in_queue_ms, is_outbound, actor, changes, summary, content_type,
-        body, body_sha256, doc, doc_lossy, reply
-    )
-    SELECT c.event_id, i.received_at, i.occurred_at, i.source, i.kind, i.type, i.credential, i.idempotency_key,
-           nullif(i.case_id, ''), nullif(i.phone, ''), nullif(i.customer_id, ''), nullif(i.conversation_id, ''),
-           nullif(i.agent_id, ''), nullif(i.work_item_id, ''), nullif(i.queue, ''),
-           nullif(i.time_in_queue_ms, -1), nullif(i.is_outbound, '')::boolean,
-           nullif(i.actor, '')::jsonb, nullif(i.changes, '')::jsonb, i.summary, i.content_type,
-           i.body, i.body_sha256, nullif(i.doc, '')::jsonb, i.doc_lossy, nullif(i.reply, '')::jsonb
-    FROM input i
-    JOIN claimed c ON c.source = i.source AND c.key = i.idempotency_key
-    ORDER BY i.ord
-    RETURNING id
-)
-SELECT i.ord::bigint AS ord, c.event_id::bigint AS event_id
-FROM input i
-JOIN claimed c ON c.source = i.source AND c.key = i.idempotency_key
-ORDER BY i.ord
-`
-
-type EventInsertManyParams struct {
-	ReceivedAt     []time.Time
-	OccurredAt     []time.Time
-	Source         []string
-	Kind           []string
-	Type           []string
-	Credential     []string
-	IdempotencyKey []string
-	Explicit       []bool
-	CaseID         []string
-	Phone          []string
-	CustomerID     []string
-	ConversationID []string
-	AgentID        []string
-	WorkItemID     []string
-	Queue          []string
-	TimeInQueueMs  []int64
-	IsOutbound     []string
-	Actor          []string
-	Changes        []string
-	Summary        []string
-	ContentType    []string
-	Body           [][]byte
-	BodySha256     [][]byte
-	Doc            []string
-	DocLossy       []bool
-	Reply          []string
-}
-
-type EventInsertManyRow struct {
-	Ord     int64
-	EventID int64
-}
-
-// Stores a batch in one statement: claims each idempotency key and stores
-// the events whose key was free. Keys must be distinct within the batch.
-// Nullable values travel as ” (text), -1 (time in queue) or ” (booleans
-// and JSON as text), since arrays of them cannot carry NULL here.
-func (q *Queries) EventInsertMany(ctx context.Context, arg EventInsertManyParams) ([]EventInsertManyRow, error) {
-	rows, err := q.db.Query(ctx, eventInsertMany,
-		arg.ReceivedAt,
-		arg.OccurredAt,
-		arg.Source,
-		arg.Kind,
-		arg.Type,
-		arg.Credential,
-		arg.IdempotencyKey,
-		arg.Explicit,
-		arg.CaseID,
-		arg.Phone,
-		arg.CustomerID,
-		arg.ConversationID,
-		arg.AgentID,
-		arg.WorkItemID,
-		arg.Queue,
-		arg.TimeInQueueMs,
-		arg.IsOutbound,
-		arg.Actor,
-		arg.Changes,
-		arg.Summary,
-		arg.ContentType,
-		arg.Body,
-		arg.BodySha256,
-		arg.Doc,
-		arg.DocLossy,
-		arg.Reply,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EventInsertManyRow
-	for rows.Next() {
-		var i EventInsertManyRow
-		if err := rows.Scan(&i.Ord, &i.EventID); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
+type EventCopyInParams struct {
+	ID             int64
+	ReceivedAt     time.Time
+	OccurredAt     time.Time
+	Source         string
+	Kind           string
+	Type           string
+	Credential     string
+	IdempotencyKey string
+	CaseID         *string
+	Phone          *string
+	CustomerID     *string
+	ConversationID *string
+	AgentID        *string
+	WorkItemID     *string
+	Queue          *string
+	TimeInQueueMs  *int64
+	IsOutbound     *bool
+	Actor          []byte
+	Changes        []byte
+	Summary        string
+	ContentType    string
+	Body           []byte
+	BodySha256     []byte
+	Doc            []byte
+	DocLossy       bool
+	Reply          []byte
 }
 
 const eventPartitionsEnsure = `-- name: EventPartitionsEnsure :one
@@ -197,4 +80,64 @@ func (q *Queries) EventPartitionsEnsure(ctx context.Context, arg EventPartitions
 	var created int32
 	err := row.Scan(&created)
 	return created, err
+}
+
+const idempotencyClaim = `-- name: IdempotencyClaim :many
+INSERT INTO idempotency_keys (source, key, explicit, body_sha256, event_id, received_at)
+SELECT i.source, i.key, i.explicit, i.body_sha256, nextval('events_id_seq'), i.received_at
+FROM (
+    SELECT g AS ord,
+           ($1::text[])[g]::text AS source,
+           ($2::text[])[g]::text AS key,
+           ($3::boolean[])[g]::boolean AS explicit,
+           ($4::bytea[])[g]::bytea AS body_sha256,
+           ($5::timestamptz[])[g]::timestamptz AS received_at
+    FROM generate_series(1, cardinality($1::text[])) AS g
+) i
+ORDER BY i.ord
+ON CONFLICT (source, key) DO NOTHING
+RETURNING source, key, event_id
+`
+
+type IdempotencyClaimParams struct {
+	Source     []string
+	Key        []string
+	Explicit   []bool
+	BodySha256 [][]byte
+	ReceivedAt []time.Time
+}
+
+type IdempotencyClaimRow struct {
+	Source  string
+	Key     string
+	EventID int64
+}
+
+// Claims each idempotency key of a batch (keys distinct within it, in the
+// batch's lock order) with a new event id; keys already held are left
+// alone and not returned.
+func (q *Queries) IdempotencyClaim(ctx context.Context, arg IdempotencyClaimParams) ([]IdempotencyClaimRow, error) {
+	rows, err := q.db.Query(ctx, idempotencyClaim,
+		arg.Source,
+		arg.Key,
+		arg.Explicit,
+		arg.BodySha256,
+		arg.ReceivedAt,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []IdempotencyClaimRow
+	for rows.Next() {
+		var i IdempotencyClaimRow
+		if err := rows.Scan(&i.Source, &i.Key, &i.EventID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }

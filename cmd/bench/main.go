@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,7 @@ type options struct {
 	profileAt   int
 	testdataDir string
 	workers     int
+	pgStats     bool
 }
 
 func run() error {
@@ -84,6 +86,7 @@ func run() error {
 	flag.IntVar(&o.profileAt, "profile-senders", 64, "the concurrency level to profile")
 	flag.StringVar(&o.testdataDir, "testdata", "testdata/events", "example payloads of the three sources")
 	flag.IntVar(&o.workers, "commit-workers", 0, "commit_workers of the server (0: its default)")
+	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
 	flag.Parse()
 	for _, s := range strings.Split(senders, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -106,10 +109,15 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	pg, err := localpg.Start(ctx, localpg.Options{DataDir: dir, Settings: map[string]string{
+	settings := map[string]string{
 		"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
 		"max_connections": "300", "shared_buffers": "256MB",
-	}})
+	}
+	if o.pgStats {
+		settings["shared_preload_libraries"] = "pg_stat_statements"
+		settings["pg_stat_statements.track"] = "all"
+	}
+	pg, err := localpg.Start(ctx, localpg.Options{DataDir: dir, Settings: settings})
 	if err != nil {
 		return err
 	}
@@ -152,7 +160,9 @@ func run() error {
 			if mode.groupCommit && o.cpuProfile != "" && c == o.profileAt {
 				stopProfile = srv.profile(o.cpuProfile)
 			}
+			before := cpuNow(srv.cmd.Process.Pid)
 			r := drive(srv.addr, events, c)
+			r.cpu = cpuNow(srv.cmd.Process.Pid).since(before)
 			if stopProfile != nil {
 				if err := stopProfile(); err != nil {
 					fmt.Fprintln(os.Stderr, "profile:", err)
@@ -173,6 +183,11 @@ func run() error {
 		for i := range rows {
 			if rows[i].mode == mode.name {
 				rows[i].rssMiB = rss
+			}
+		}
+		if o.pgStats && mode.groupCommit {
+			if err := printStatements(ctx, dbURL); err != nil {
+				return err
 			}
 		}
 		fmt.Printf("%s: %d answers 2xx, %d events stored: %s\n", mode.name, ok2xx, stored, verdict(ok2xx == stored))
@@ -244,8 +259,9 @@ func buildCorpus(dir string, n int) ([]request, error) {
 	out := make([]request, 0, n)
 	for i := range n {
 		t := templates[i%len(templates)]
-		t.body["deliverySeq"] = i
-		body, _ := json.Marshal(t.body)
+		v := vary(t.body, i).(map[string]any)
+		v["deliverySeq"] = i
+		body, _ := json.Marshal(v)
 		r := request{body: body, header: http.Header{"Content-Type": {"application/json"}}}
 		path := "/v1/ingest/" + t.kind
 		switch t.kind {
@@ -283,6 +299,42 @@ func buildCorpus(dir string, n int) ([]request, error) {
 		out = append(out, r)
 	}
 	return out, nil
+}
+
+// phoneLike matches the example payloads' phone numbers in their spellings.
+var phoneLike = regexp.MustCompile(`^[+0(][0-9 ()+-]{8,}$`)
+
+// vary makes delivery i of a template look like another call or case, as
+// real traffic does: every phone number becomes one of 20,000 callers' and
+// every id (a key ending in "id") one of 5,000 cases', customers' or
+// conversations'. Otherwise every delivery of a template would name the
+// same case and caller: one index page and one caller's lock for all.
+func vary(v any, i int) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			if s, ok := x.(string); ok && strings.HasSuffix(strings.ToLower(k), "id") && s != "" {
+				out[k] = fmt.Sprintf("%s-%d", s, i%5000)
+				continue
+			}
+			out[k] = vary(x, i)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for j, x := range v {
+			out[j] = vary(x, i)
+		}
+		return out
+	case string:
+		if phoneLike.MatchString(v) {
+			return fmt.Sprintf("+4477009%05d", i*7919%20000)
+		}
+		return v
+	default:
+		return v
+	}
 }
 
 func eventOf(kind, file string) string {
@@ -348,6 +400,41 @@ func copyLoad(ctx context.Context, url string, corpus []request) (float64, error
 		return 0, err
 	}
 	return float64(n) / time.Since(start).Seconds(), nil
+}
+
+// printStatements prints the statements that took the database's time in
+// the database at url, most first.
+func printStatements(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
+		return err
+	}
+	rows, err := conn.Query(ctx, `
+		SELECT round(total_exec_time)::bigint, calls, rows,
+		       regexp_replace(left(regexp_replace(query, '\s+', ' ', 'g'), 90), '^ ', '')
+		FROM pg_stat_statements
+		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+		ORDER BY total_exec_time DESC
+		LIMIT 12`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	fmt.Println("\ndatabase time by statement (group commit, all concurrency levels):")
+	fmt.Printf("%10s %9s %9s  %s\n", "total ms", "calls", "rows", "statement")
+	for rows.Next() {
+		var ms, calls, n int64
+		var q string
+		if err := rows.Scan(&ms, &calls, &n, &q); err != nil {
+			return err
+		}
+		fmt.Printf("%10d %9d %9d  %s\n", ms, calls, n, q)
+	}
+	return rows.Err()
 }
 
 func countEvents(ctx context.Context, url string) (int64, error) {
@@ -478,6 +565,57 @@ type row struct {
 	rate     float64
 	p50, p99 time.Duration
 	rssMiB   float64
+	cpu      cpuUse
+}
+
+// cpuTimes are CPU seconds used so far by the server, by every PostgreSQL
+// process, and by this load generator, at a wall-clock time.
+type cpuTimes struct {
+	at                  time.Time
+	server, pg, loadGen float64
+}
+
+// cpuUse is the cores each used over an interval.
+type cpuUse struct{ server, pg, loadGen float64 }
+
+// clockTicks is the kernel's USER_HZ, in which /proc reports CPU time.
+const clockTicks = 100
+
+func cpuNow(serverPID int) cpuTimes {
+	t := cpuTimes{at: time.Now(), server: procCPU(serverPID)}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "postgres" {
+			t.pg += procCPU(pid)
+		}
+	}
+	t.loadGen = procCPU(os.Getpid())
+	return t
+}
+
+// procCPU is a process's user and system CPU seconds.
+func procCPU(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / clockTicks
+}
+
+func (t cpuTimes) since(b cpuTimes) cpuUse {
+	wall := t.at.Sub(b.at).Seconds()
+	return cpuUse{server: (t.server - b.server) / wall, pg: (t.pg - b.pg) / wall, loadGen: (t.loadGen - b.loadGen) / wall}
 }
 
 // drive sends every request once with c concurrent senders and records each
@@ -538,14 +676,15 @@ func printTable(copyRate float64, rows []row, n int) {
 	}
 	fmt.Printf("\nCOPY of %d events in one statement: %.0f events/s\n\n", n, copyRate)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "mode\tsenders\tevents/s\tx COPY\tx naive\tp50 ms\tp99 ms\tnon-2xx\tpeak RSS MiB\t")
+	fmt.Fprintln(w, "mode\tsenders\tevents/s\tx COPY\tx naive\tp50 ms\tp99 ms\tnon-2xx\tpeak RSS MiB\tcores: server\tpostgres\tload gen\t")
 	for _, r := range rows {
 		vsNaive := "-"
 		if r.mode != "naive" && naive[r.senders] > 0 {
 			vsNaive = fmt.Sprintf("%.2f", r.rate/naive[r.senders])
 		}
-		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%s\t%.2f\t%.2f\t%d\t%.0f\t\n", r.mode, r.senders, r.rate, r.rate/copyRate,
-			vsNaive, float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000, r.failed, r.rssMiB)
+		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%s\t%.2f\t%.2f\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t\n", r.mode, r.senders, r.rate, r.rate/copyRate,
+			vsNaive, float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000, r.failed, r.rssMiB,
+			r.cpu.server, r.cpu.pg, r.cpu.loadGen)
 	}
 	w.Flush()
 }

@@ -197,7 +197,7 @@ func (c *Config) applyDefaults() {
 		c.GroupCommit = &on
 	}
 	if c.CommitWorkers == 0 {
-		c.CommitWorkers = 4
+		c.CommitWorkers = 2
 	}
 	if c.CommitMaxBatch == 0 {
 		c.CommitMaxBatch = 256

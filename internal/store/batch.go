@@ -36,7 +36,9 @@ type pending struct {
 // BatchOptions bound a Batcher.
 type BatchOptions struct {
 	// Committers is how many transactions may be in flight at once; while
-	// one flushes its commit, the next gathers events. Default 4.
+	// one flushes its commit, the next gathers events. Default 2: on two
+	// cores, more committers take smaller batches and the per-transaction
+	// cost eats the gain (docs/benchmarks.md).
 	Committers int
 	// MaxBatch bounds the events of one transaction. Default 256.
 	MaxBatch int
@@ -45,7 +47,7 @@ type BatchOptions struct {
 // NewBatcher starts the committers; Close stops them after the queue drains.
 func NewBatcher(s *Store, opts BatchOptions) *Batcher {
 	if opts.Committers <= 0 {
-		opts.Committers = 4
+		opts.Committers = 2
 	}
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -61,8 +60,8 @@ type IngestResult struct {
 }
 
 // Ingest is the one write path: it stores a batch of events in a single
-// transaction (one statement for the events, whatever their number) and
-// returns once that transaction is committed. Repeats of an idempotency key,
+// transaction (one statement claims the keys, one COPY stores the events,
+// whatever their number) and returns once that transaction is committed. Repeats of an idempotency key,
 // in the store or within the batch, store nothing new. When it returns an
 // error, no result may be acknowledged to a sender.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
@@ -96,17 +95,34 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 				return blobErr
 			}
 		}
-		rows, err := q.EventInsertMany(ctx, manyParams(events, unique))
+		// Claim the keys, then COPY the events whose keys were free: COPY
+		// costs the database a fraction of an INSERT from arrays per row.
+		claimed, err := q.IdempotencyClaim(ctx, claimParams(events, unique))
 		if err != nil {
 			return err
 		}
-		stored := make(map[int]bool, len(rows))
-		storedIdx, storedIDs := make([]int, len(rows)), make([]int64, len(rows))
-		for j, r := range rows {
-			i := unique[r.Ord-1]
-			results[i].ID = r.EventID
+		type claim struct{ source, key string }
+		ids := make(map[claim]int64, len(claimed))
+		for _, c := range claimed {
+			ids[claim{c.Source, c.Key}] = c.EventID
+		}
+		stored := make(map[int]bool, len(claimed))
+		storedIdx, storedIDs := make([]int, 0, len(claimed)), make([]int64, 0, len(claimed))
+		rows := make([]db.EventCopyInParams, 0, len(claimed))
+		for _, i := range unique {
+			id, ok := ids[claim{events[i].Source, events[i].IdempotencyKey}]
+			if !ok {
+				continue
+			}
+			results[i].ID = id
 			stored[i] = true
-			storedIdx[j], storedIDs[j] = i, r.EventID
+			storedIdx, storedIDs = append(storedIdx, i), append(storedIDs, id)
+			rows = append(rows, copyRow(id, &events[i]))
+		}
+		if len(rows) > 0 {
+			if _, err := q.EventCopyIn(ctx, rows); err != nil {
+				return err
+			}
 		}
 		if err := projectAbandons(ctx, q, events, storedIdx, storedIDs); err != nil {
 			return err
@@ -160,40 +176,30 @@ func answerRepeat(id int64, sum []byte, e NewEvent) IngestResult {
 	return IngestResult{ID: id, Err: ErrConflict}
 }
 
-// manyParams lays the events out as the columns of EventInsertMany, in the
-// given order.
-func manyParams(events []NewEvent, order []int) db.EventInsertManyParams {
+// claimParams lays out the keys of the events, in the given order.
+func claimParams(events []NewEvent, order []int) db.IdempotencyClaimParams {
 	n := len(order)
-	p := db.EventInsertManyParams{
-		ReceivedAt: make([]time.Time, n), OccurredAt: make([]time.Time, n), Source: make([]string, n),
-		Kind: make([]string, n), Type: make([]string, n), Credential: make([]string, n),
-		IdempotencyKey: make([]string, n), Explicit: make([]bool, n), CaseID: make([]string, n),
-		Phone: make([]string, n), CustomerID: make([]string, n), ConversationID: make([]string, n),
-		AgentID: make([]string, n), WorkItemID: make([]string, n), Queue: make([]string, n),
-		TimeInQueueMs: make([]int64, n), IsOutbound: make([]string, n), Actor: make([]string, n),
-		Changes: make([]string, n), Summary: make([]string, n), ContentType: make([]string, n),
-		Body: make([][]byte, n), BodySha256: make([][]byte, n), Doc: make([]string, n),
-		DocLossy: make([]bool, n), Reply: make([]string, n),
-	}
+	p := db.IdempotencyClaimParams{Source: make([]string, n), Key: make([]string, n), Explicit: make([]bool, n),
+		BodySha256: make([][]byte, n), ReceivedAt: make([]time.Time, n)}
 	for j, i := range order {
 		e := &events[i]
-		p.ReceivedAt[j], p.OccurredAt[j] = e.ReceivedAt, e.OccurredAt
-		p.Source[j], p.Kind[j], p.Type[j] = e.Source, e.Kind, e.Type
-		p.Credential[j], p.IdempotencyKey[j], p.Explicit[j] = e.Credential, e.IdempotencyKey, e.ExplicitKey
-		p.CaseID[j], p.Phone[j], p.CustomerID[j] = e.CaseID, e.Phone, e.CustomerID
-		p.ConversationID[j], p.AgentID[j], p.WorkItemID[j], p.Queue[j] = e.ConversationID, e.AgentID, e.WorkItemID, e.Queue
-		p.TimeInQueueMs[j] = -1
-		if e.TimeInQueueMs != nil {
-			p.TimeInQueueMs[j] = *e.TimeInQueueMs
-		}
-		if e.IsOutbound != nil {
-			p.IsOutbound[j] = strconv.FormatBool(*e.IsOutbound)
-		}
-		p.Actor[j], p.Changes[j], p.Doc[j], p.Reply[j] = string(e.Actor), string(e.Changes), string(e.Doc), string(e.Reply)
-		p.Summary[j], p.ContentType[j] = e.Summary, e.ContentType
-		p.Body[j], p.BodySha256[j], p.DocLossy[j] = e.Body, e.BodySHA256[:], e.DocLossy
+		p.Source[j], p.Key[j], p.Explicit[j] = e.Source, e.IdempotencyKey, e.ExplicitKey
+		p.BodySha256[j], p.ReceivedAt[j] = e.BodySHA256[:], e.ReceivedAt
 	}
 	return p
+}
+
+// copyRow is the event as a row of events with its id.
+func copyRow(id int64, e *NewEvent) db.EventCopyInParams {
+	return db.EventCopyInParams{
+		ID: id, ReceivedAt: e.ReceivedAt, OccurredAt: e.OccurredAt, Source: e.Source, Kind: e.Kind, Type: e.Type,
+		Credential: e.Credential, IdempotencyKey: e.IdempotencyKey, CaseID: nullable(e.CaseID),
+		Phone: nullable(e.Phone), CustomerID: nullable(e.CustomerID), ConversationID: nullable(e.ConversationID),
+		AgentID: nullable(e.AgentID), WorkItemID: nullable(e.WorkItemID), Queue: nullable(e.Queue),
+		TimeInQueueMs: e.TimeInQueueMs, IsOutbound: e.IsOutbound, Actor: e.Actor, Changes: e.Changes,
+		Summary: e.Summary, ContentType: e.ContentType, Body: e.Body, BodySha256: e.BodySHA256[:],
+		Doc: e.Doc, DocLossy: e.DocLossy, Reply: e.Reply,
+	}
 }
 
 func uniqueBlobs(events []NewEvent) []db.BlobInsertParams {
