@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"path/filepath"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -71,7 +70,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	tuneGC(getenv)
+	config.TuneGC(getenv)
 	if cfg.Dev {
 		dc, err := cfg.UseDevCredentials()
 		if err != nil {
@@ -217,19 +216,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// tuneGC collects garbage less often than Go's default: under ingest load
-// the live heap is a few tens of MiB and collecting it took a sixth of the
-// server's CPU (docs/benchmarks.md). A soft memory limit keeps the heap
-// within bounds all the same. GOGC and GOMEMLIMIT, when set, decide.
-func tuneGC(getenv func(string) string) {
-	if getenv("GOGC") == "" {
-		debug.SetGCPercent(400)
-	}
-	if getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(192 << 20)
-	}
 }
 
 func servePprof(addr string, log *slog.Logger) {

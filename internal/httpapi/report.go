@@ -71,12 +71,12 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 			c.Data(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
 			return
 		}
-		body, err := r.AppendJSON(nil)
-		if err != nil {
-			s.writeError(c, err)
-			return
+		// Streamed: a month at PT15M by queue is tens of MB of JSON.
+		c.Header("Content-Type", "application/json; charset=utf-8")
+		c.Status(http.StatusOK)
+		if err := r.WriteJSON(c.Writer); err != nil {
+			s.Logger.Warn("report: writing the response", "err", err)
 		}
-		c.Data(http.StatusOK, "application/json; charset=utf-8", body)
 	}
 }
 

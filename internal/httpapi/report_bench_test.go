@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/report"
 	"github.com/casetrail/casetrail/internal/store"
 )
@@ -68,6 +69,8 @@ func BenchmarkAbandonmentReport(b *testing.B) {
 		require.NoError(b, err)
 		n = v
 	}
+	// The server's garbage collection settings, as `casetrail serve` has them.
+	config.TuneGC(os.Getenv)
 	bundle := setup(b, readKeysOpt)
 	start := time.Now()
 	fillContactCenter(b, bundle.db.URL, n)

@@ -2,6 +2,7 @@ package report
 
 import (
 	"encoding/json"
+	"io"
 	"math"
 	"slices"
 	"strconv"
@@ -16,7 +17,29 @@ func (r *Report) AppendJSON(b []byte) ([]byte, error) {
 	for _, g := range r.Results {
 		cells += len(g.Intervals)
 	}
-	b = slices.Grow(b, 4096+cells*(700+60*len(r.Totals.DurationBuckets)))
+	return r.encode(slices.Grow(b, 4096+cells*(700+60*len(r.Totals.DurationBuckets))), nil)
+}
+
+// WriteJSON writes what AppendJSON appends to w, a chunk at a time, so that
+// a large report is sent while it is encoded and never held whole.
+func (r *Report) WriteJSON(w io.Writer) error {
+	b, err := r.encode(make([]byte, 0, 128<<10), func(b []byte) ([]byte, error) {
+		_, err := w.Write(b)
+		return b[:0], err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = w.Write(b)
+	return err
+}
+
+// flushAt is the size at which encode hands its buffer to flush.
+const flushAt = 64 << 10
+
+// encode appends the report to b, handing b to flush (when not nil)
+// whenever it has grown past flushAt.
+func (r *Report) encode(b []byte, flush func([]byte) ([]byte, error)) ([]byte, error) {
 	b = append(b, `{"query":`...)
 	b, err := appendMarshal(b, r.Query)
 	if err != nil {
@@ -63,6 +86,12 @@ func (r *Report) AppendJSON(b []byte) ([]byte, error) {
 					b = append(b, ',')
 					b = iv.Metrics.appendFields(b)
 					b = append(b, '}')
+					if flush != nil && len(b) >= flushAt {
+						var err error
+						if b, err = flush(b); err != nil {
+							return nil, err
+						}
+					}
 				}
 				b = append(b, ']')
 			}

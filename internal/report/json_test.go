@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,6 +74,9 @@ func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
 		got, err := r.AppendJSON(nil)
 		require.NoError(t, err)
 		require.Equal(t, string(want), string(got), params)
+		var written strings.Builder
+		require.NoError(t, r.WriteJSON(&written))
+		require.Equal(t, string(want), written.String(), params)
 	}
 	r := Report{}
 	want, _ := json.Marshal(r)
