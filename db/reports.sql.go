@@ -10,116 +10,45 @@ import (
 	"time"
 )
 
-const abandonFactsAdd = `-- name: AbandonFactsAdd :exec
-INSERT INTO abandon_facts (
-    event_id, abandoned_at, received_at, queue, phone, caller, time_in_queue_ms,
-    callback_at, callback_agent, callback_event_id
+const abandonFactsApply = `-- name: AbandonFactsApply :exec
+SELECT casetrail_project_abandons(
+    $1::integer[],
+    $2::bigint[], $3::timestamptz[], $4::timestamptz[],
+    $5::text[], $6::text[], $7::bigint[],
+    $8::bigint[], $9::text[], $10::timestamptz[], $11::text[]
 )
-SELECT a.id, a.abandoned_at, a.received_at, a.queue, nullif(a.phone, ''),
-       coalesce(nullif(a.phone, ''), a.id::text), nullif(a.time_in_queue_ms, -1),
-       cb.occurred_at, cb.agent_id, cb.id
-FROM (
-    SELECT ($1::bigint[])[g]::bigint AS id,
-           ($2::timestamptz[])[g]::timestamptz AS abandoned_at,
-           ($3::timestamptz[])[g]::timestamptz AS received_at,
-           ($4::text[])[g]::text AS queue,
-           ($5::text[])[g]::text AS phone,
-           ($6::bigint[])[g]::bigint AS time_in_queue_ms
-    FROM generate_series(1, cardinality($1::bigint[])) AS g
-) a
-LEFT JOIN LATERAL (
-    SELECT o.occurred_at, o.agent_id, o.id
-    FROM events o
-    WHERE o.kind = 'service-hooks' AND o.type = 'outbound-call'
-      AND o.phone = a.phone AND o.occurred_at > a.abandoned_at
-    ORDER BY o.occurred_at, o.id
-    LIMIT 1
-) cb ON true
-ON CONFLICT (caller, abandoned_at, queue) DO UPDATE
-SET event_id = excluded.event_id, received_at = excluded.received_at,
-    time_in_queue_ms = excluded.time_in_queue_ms
-WHERE excluded.event_id < abandon_facts.event_id
 `
 
-type AbandonFactsAddParams struct {
-	ID            []int64
+type AbandonFactsApplyParams struct {
+	LockKeys      []int32
+	AbandonID     []int64
 	AbandonedAt   []time.Time
 	ReceivedAt    []time.Time
 	Queue         []string
-	Phone         []string
+	AbandonPhone  []string
 	TimeInQueueMs []int64
+	CallID        []int64
+	CallPhone     []string
+	CallAt        []time.Time
+	CallAgent     []string
 }
 
-// Adds the abandons just stored to the projection, each with the first
-// outbound call to its number after it. Within the batch, repeats of one
-// abandon (same caller, time and queue) must already be removed; against the
-// store, the repeat with the smallest event id represents the abandon.
-func (q *Queries) AbandonFactsAdd(ctx context.Context, arg AbandonFactsAddParams) error {
-	_, err := q.db.Exec(ctx, abandonFactsAdd,
-		arg.ID,
+// Brings abandon_facts up to date with the abandons and outbound calls a
+// batch has just stored, in one round trip (casetrail_project_abandons).
+func (q *Queries) AbandonFactsApply(ctx context.Context, arg AbandonFactsApplyParams) error {
+	_, err := q.db.Exec(ctx, abandonFactsApply,
+		arg.LockKeys,
+		arg.AbandonID,
 		arg.AbandonedAt,
 		arg.ReceivedAt,
 		arg.Queue,
-		arg.Phone,
+		arg.AbandonPhone,
 		arg.TimeInQueueMs,
+		arg.CallID,
+		arg.CallPhone,
+		arg.CallAt,
+		arg.CallAgent,
 	)
-	return err
-}
-
-const abandonFactsCallback = `-- name: AbandonFactsCallback :exec
-UPDATE abandon_facts AS f
-SET callback_at = c.at, callback_agent = nullif(c.agent, ''), callback_event_id = c.id
-FROM (
-    SELECT DISTINCT ON (x.event_id) x.event_id, o.at, o.agent, o.id
-    FROM abandon_facts x
-    JOIN (
-        SELECT ($1::bigint[])[g]::bigint AS id,
-               ($2::text[])[g]::text AS phone,
-               ($3::timestamptz[])[g]::timestamptz AS at,
-               ($4::text[])[g]::text AS agent
-        FROM generate_series(1, cardinality($1::bigint[])) AS g
-    ) o ON x.phone = o.phone AND x.abandoned_at < o.at
-    ORDER BY x.event_id, o.at, o.id
-) c
-WHERE f.event_id = c.event_id
-  AND (f.callback_at IS NULL OR f.callback_at > c.at OR (f.callback_at = c.at AND f.callback_event_id > c.id))
-`
-
-type AbandonFactsCallbackParams struct {
-	ID    []int64
-	Phone []string
-	At    []time.Time
-	Agent []string
-}
-
-// Makes the outbound calls just stored the first callback of the earlier
-// abandons of their numbers that had none, or only a later one.
-func (q *Queries) AbandonFactsCallback(ctx context.Context, arg AbandonFactsCallbackParams) error {
-	_, err := q.db.Exec(ctx, abandonFactsCallback,
-		arg.ID,
-		arg.Phone,
-		arg.At,
-		arg.Agent,
-	)
-	return err
-}
-
-const abandonFactsLock = `-- name: AbandonFactsLock :exec
-SELECT pg_advisory_xact_lock($1::integer, k)
-FROM unnest($2::integer[]) AS k
-`
-
-type AbandonFactsLockParams struct {
-	Class int32
-	Keys  []int32
-}
-
-// Serialises the transactions that touch the same numbers' abandon facts, so
-// that an abandon and an outbound call to its number committed at the same
-// time still find each other. Keys are hashes of the numbers, sorted, so
-// that concurrent transactions never wait on each other in a cycle.
-func (q *Queries) AbandonFactsLock(ctx context.Context, arg AbandonFactsLockParams) error {
-	_, err := q.db.Exec(ctx, abandonFactsLock, arg.Class, arg.Keys)
 	return err
 }
 

@@ -1,64 +1,12 @@
--- name: AbandonFactsLock :exec
--- Serialises the transactions that touch the same numbers' abandon facts, so
--- that an abandon and an outbound call to its number committed at the same
--- time still find each other. Keys are hashes of the numbers, sorted, so
--- that concurrent transactions never wait on each other in a cycle.
-SELECT pg_advisory_xact_lock(@class::integer, k)
-FROM unnest(@keys::integer[]) AS k;
-
--- name: AbandonFactsAdd :exec
--- Adds the abandons just stored to the projection, each with the first
--- outbound call to its number after it. Within the batch, repeats of one
--- abandon (same caller, time and queue) must already be removed; against the
--- store, the repeat with the smallest event id represents the abandon.
-INSERT INTO abandon_facts (
-    event_id, abandoned_at, received_at, queue, phone, caller, time_in_queue_ms,
-    callback_at, callback_agent, callback_event_id
-)
-SELECT a.id, a.abandoned_at, a.received_at, a.queue, nullif(a.phone, ''),
-       coalesce(nullif(a.phone, ''), a.id::text), nullif(a.time_in_queue_ms, -1),
-       cb.occurred_at, cb.agent_id, cb.id
-FROM (
-    SELECT (@id::bigint[])[g]::bigint AS id,
-           (@abandoned_at::timestamptz[])[g]::timestamptz AS abandoned_at,
-           (@received_at::timestamptz[])[g]::timestamptz AS received_at,
-           (@queue::text[])[g]::text AS queue,
-           (@phone::text[])[g]::text AS phone,
-           (@time_in_queue_ms::bigint[])[g]::bigint AS time_in_queue_ms
-    FROM generate_series(1, cardinality(@id::bigint[])) AS g
-) a
-LEFT JOIN LATERAL (
-    SELECT o.occurred_at, o.agent_id, o.id
-    FROM events o
-    WHERE o.kind = 'service-hooks' AND o.type = 'outbound-call'
-      AND o.phone = a.phone AND o.occurred_at > a.abandoned_at
-    ORDER BY o.occurred_at, o.id
-    LIMIT 1
-) cb ON true
-ON CONFLICT (caller, abandoned_at, queue) DO UPDATE
-SET event_id = excluded.event_id, received_at = excluded.received_at,
-    time_in_queue_ms = excluded.time_in_queue_ms
-WHERE excluded.event_id < abandon_facts.event_id;
-
--- name: AbandonFactsCallback :exec
--- Makes the outbound calls just stored the first callback of the earlier
--- abandons of their numbers that had none, or only a later one.
-UPDATE abandon_facts AS f
-SET callback_at = c.at, callback_agent = nullif(c.agent, ''), callback_event_id = c.id
-FROM (
-    SELECT DISTINCT ON (x.event_id) x.event_id, o.at, o.agent, o.id
-    FROM abandon_facts x
-    JOIN (
-        SELECT (@id::bigint[])[g]::bigint AS id,
-               (@phone::text[])[g]::text AS phone,
-               (@at::timestamptz[])[g]::timestamptz AS at,
-               (@agent::text[])[g]::text AS agent
-        FROM generate_series(1, cardinality(@id::bigint[])) AS g
-    ) o ON x.phone = o.phone AND x.abandoned_at < o.at
-    ORDER BY x.event_id, o.at, o.id
-) c
-WHERE f.event_id = c.event_id
-  AND (f.callback_at IS NULL OR f.callback_at > c.at OR (f.callback_at = c.at AND f.callback_event_id > c.id));
+-- name: AbandonFactsApply :exec
+-- Brings abandon_facts up to date with the abandons and outbound calls a
+-- batch has just stored, in one round trip (casetrail_project_abandons).
+SELECT casetrail_project_abandons(
+    @lock_keys::integer[],
+    @abandon_id::bigint[], @abandoned_at::timestamptz[], @received_at::timestamptz[],
+    @queue::text[], @abandon_phone::text[], @time_in_queue_ms::bigint[],
+    @call_id::bigint[], @call_phone::text[], @call_at::timestamptz[], @call_agent::text[]
+);
 
 -- name: ReportAbandonFacts :many
 -- The abandons in [from, to), optionally of one queue, oldest first. Read

@@ -13,8 +13,6 @@ const (
 	factsKind    = "service-hooks"
 	typeAbandon  = "abandoned-conversation"
 	typeOutbound = "outbound-call"
-	// factsLockClass is the first key of the advisory locks taken on numbers.
-	factsLockClass = 0x43544146 // "CTAF"
 )
 
 // projectAbandons keeps abandon_facts current with the events a batch has
@@ -23,11 +21,10 @@ const (
 // from the calls already stored, and each new outbound call becomes the
 // first callback of the earlier abandons of its number that had none or a
 // later one. Transactions touching the same number are serialised by an
-// advisory lock on it, so neither side can miss the other.
+// advisory lock on it, so neither side can miss the other. It is one round
+// trip: casetrail_project_abandons does the work in the database.
 func projectAbandons(ctx context.Context, q *db.Queries, events []NewEvent, stored []int, ids []int64) error {
-	var add db.AbandonFactsAddParams
-	var calls db.AbandonFactsCallbackParams
-	var keys []int32
+	var p db.AbandonFactsApplyParams
 	type abandonKey struct {
 		caller, queue string
 		at            int64
@@ -39,14 +36,14 @@ func projectAbandons(ctx context.Context, q *db.Queries, events []NewEvent, stor
 			continue
 		}
 		if e.Phone != "" {
-			keys = append(keys, lockKey(e.Phone))
+			p.LockKeys = append(p.LockKeys, lockKey(e.Phone))
 		}
 		if e.Type == typeOutbound {
 			if e.Phone != "" {
-				calls.ID = append(calls.ID, ids[j])
-				calls.Phone = append(calls.Phone, e.Phone)
-				calls.At = append(calls.At, e.OccurredAt)
-				calls.Agent = append(calls.Agent, e.AgentID)
+				p.CallID = append(p.CallID, ids[j])
+				p.CallPhone = append(p.CallPhone, e.Phone)
+				p.CallAt = append(p.CallAt, e.OccurredAt)
+				p.CallAgent = append(p.CallAgent, e.AgentID)
 			}
 			continue
 		}
@@ -60,40 +57,27 @@ func projectAbandons(ctx context.Context, q *db.Queries, events []NewEvent, stor
 		}
 		if e.Phone != "" {
 			k := abandonKey{caller: e.Phone, queue: e.Queue, at: e.OccurredAt.UnixMicro()}
-			if p, dup := seen[k]; dup {
-				if ids[j] < add.ID[p] {
-					add.ID[p], add.ReceivedAt[p], add.TimeInQueueMs[p] = ids[j], e.ReceivedAt, tiq
+			if at, dup := seen[k]; dup {
+				if ids[j] < p.AbandonID[at] {
+					p.AbandonID[at], p.ReceivedAt[at], p.TimeInQueueMs[at] = ids[j], e.ReceivedAt, tiq
 				}
 				continue
 			}
-			seen[k] = len(add.ID)
+			seen[k] = len(p.AbandonID)
 		}
-		add.ID = append(add.ID, ids[j])
-		add.AbandonedAt = append(add.AbandonedAt, e.OccurredAt)
-		add.ReceivedAt = append(add.ReceivedAt, e.ReceivedAt)
-		add.Queue = append(add.Queue, e.Queue)
-		add.Phone = append(add.Phone, e.Phone)
-		add.TimeInQueueMs = append(add.TimeInQueueMs, tiq)
+		p.AbandonID = append(p.AbandonID, ids[j])
+		p.AbandonedAt = append(p.AbandonedAt, e.OccurredAt)
+		p.ReceivedAt = append(p.ReceivedAt, e.ReceivedAt)
+		p.Queue = append(p.Queue, e.Queue)
+		p.AbandonPhone = append(p.AbandonPhone, e.Phone)
+		p.TimeInQueueMs = append(p.TimeInQueueMs, tiq)
 	}
-	if len(add.ID) == 0 && len(calls.ID) == 0 {
+	if len(p.AbandonID) == 0 && len(p.CallID) == 0 {
 		return nil
 	}
-	if len(keys) > 0 {
-		slices.Sort(keys)
-		keys = slices.Compact(keys)
-		if err := q.AbandonFactsLock(ctx, db.AbandonFactsLockParams{Class: factsLockClass, Keys: keys}); err != nil {
-			return err
-		}
-	}
-	if len(add.ID) > 0 {
-		if err := q.AbandonFactsAdd(ctx, add); err != nil {
-			return err
-		}
-	}
-	if len(calls.ID) > 0 {
-		return q.AbandonFactsCallback(ctx, calls)
-	}
-	return nil
+	slices.Sort(p.LockKeys)
+	p.LockKeys = slices.Compact(p.LockKeys)
+	return q.AbandonFactsApply(ctx, p)
 }
 
 func lockKey(phone string) int32 {
