@@ -9,60 +9,6 @@ import (
 	"context"
 )
 
-// iteratorForEventCopy implements pgx.CopyFromSource.
-type iteratorForEventCopy struct {
-	rows                 []EventCopyParams
-	skippedFirstNextCall bool
-}
-
-func (r *iteratorForEventCopy) Next() bool {
-	if len(r.rows) == 0 {
-		return false
-	}
-	if !r.skippedFirstNextCall {
-		r.skippedFirstNextCall = true
-		return true
-	}
-	r.rows = r.rows[1:]
-	return len(r.rows) > 0
-}
-
-func (r iteratorForEventCopy) Values() ([]interface{}, error) {
-	return []interface{}{
-		r.rows[0].ReceivedAt,
-		r.rows[0].OccurredAt,
-		r.rows[0].Source,
-		r.rows[0].Kind,
-		r.rows[0].Type,
-		r.rows[0].Credential,
-		r.rows[0].IdempotencyKey,
-		r.rows[0].CaseID,
-		r.rows[0].Phone,
-		r.rows[0].CustomerID,
-		r.rows[0].ConversationID,
-		r.rows[0].AgentID,
-		r.rows[0].WorkItemID,
-		r.rows[0].Queue,
-		r.rows[0].TimeInQueueMs,
-		r.rows[0].IsOutbound,
-		r.rows[0].Summary,
-		r.rows[0].ContentType,
-		r.rows[0].Body,
-		r.rows[0].BodySha256,
-		r.rows[0].Doc,
-		r.rows[0].DocLossy,
-	}, nil
-}
-
-func (r iteratorForEventCopy) Err() error {
-	return nil
-}
-
-// Bulk load by COPY, for the throughput benchmark's baseline.
-func (q *Queries) EventCopy(ctx context.Context, arg []EventCopyParams) (int64, error) {
-	return q.db.CopyFrom(ctx, []string{"events"}, []string{"received_at", "occurred_at", "source", "kind", "type", "credential", "idempotency_key", "case_id", "phone", "customer_id", "conversation_id", "agent_id", "work_item_id", "queue", "time_in_queue_ms", "is_outbound", "summary", "content_type", "body", "body_sha256", "doc", "doc_lossy"}, &iteratorForEventCopy{rows: arg})
-}
-
 // iteratorForEventCopyIn implements pgx.CopyFromSource.
 type iteratorForEventCopyIn struct {
 	rows                 []EventCopyInParams

@@ -12,31 +12,6 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
-type EventCopyParams struct {
-	ReceivedAt     time.Time
-	OccurredAt     time.Time
-	Source         string
-	Kind           string
-	Type           string
-	Credential     string
-	IdempotencyKey string
-	CaseID         *string
-	Phone          *string
-	CustomerID     *string
-	ConversationID *string
-	AgentID        *string
-	WorkItemID     *string
-	Queue          *string
-	TimeInQueueMs  *int64
-	IsOutbound     *bool
-	Summary        string
-	ContentType    string
-	Body           []byte
-	BodySha256     []byte
-	Doc            []byte
-	DocLossy       bool
-}
-
 type EventCopyInParams struct {
 	ID             int64
 	ReceivedAt     time.Time
@@ -64,6 +39,33 @@ type EventCopyInParams struct {
 	Doc            []byte
 	DocLossy       bool
 	Reply          []byte
+}
+
+const eventIDsReserve = `-- name: EventIDsReserve :many
+SELECT nextval('events_id_seq')::bigint AS id
+FROM generate_series(1, $1::integer)
+ORDER BY 1
+`
+
+// Takes n event ids, for a bulk load that claims no idempotency keys.
+func (q *Queries) EventIDsReserve(ctx context.Context, n int32) ([]int64, error) {
+	rows, err := q.db.Query(ctx, eventIDsReserve, n)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const eventPartitionsEnsure = `-- name: EventPartitionsEnsure :one

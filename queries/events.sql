@@ -11,17 +11,11 @@ ON CONFLICT (sha256) DO NOTHING;
 -- name: EventPartitionsEnsure :one
 SELECT casetrail_ensure_partitions(@from_month::date, @months::integer)::integer AS created;
 
--- name: EventCopy :copyfrom
--- Bulk load by COPY, for the throughput benchmark's baseline.
-INSERT INTO events (
-    received_at, occurred_at, source, kind, type, credential, idempotency_key,
-    case_id, phone, customer_id, conversation_id, agent_id, work_item_id, queue,
-    time_in_queue_ms, is_outbound, summary, content_type, body, body_sha256, doc, doc_lossy
-) VALUES (
-    @received_at, @occurred_at, @source, @kind, @type, @credential, @idempotency_key,
-    @case_id, @phone, @customer_id, @conversation_id, @agent_id, @work_item_id, @queue,
-    @time_in_queue_ms, @is_outbound, @summary, @content_type, @body, @body_sha256, @doc, @doc_lossy
-);
+-- name: EventIDsReserve :many
+-- Takes n event ids, for a bulk load that claims no idempotency keys.
+SELECT nextval('events_id_seq')::bigint AS id
+FROM generate_series(1, @n::integer)
+ORDER BY 1;
 
 -- name: IdempotencyClaim :many
 -- Claims each idempotency key of a batch (keys distinct within it, in the

@@ -61,8 +61,9 @@ type IngestResult struct {
 
 // Ingest is the one write path: it stores a batch of events in a single
 // transaction (one statement claims the keys, one COPY stores the events,
-// whatever their number) and returns once that transaction is committed. Repeats of an idempotency key,
-// in the store or within the batch, store nothing new. When it returns an
+// whatever their number) and returns once that transaction is committed.
+// Repeats of an idempotency key, in the store or within the batch, store
+// nothing new. When it returns an
 // error, no result may be acknowledged to a sender.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
 	results := make([]IngestResult, len(events))
@@ -101,21 +102,20 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 		if err != nil {
 			return err
 		}
-		type claim struct{ source, key string }
-		ids := make(map[claim]int64, len(claimed))
+		ids := make(map[key]int64, len(claimed))
 		for _, c := range claimed {
-			ids[claim{c.Source, c.Key}] = c.EventID
+			ids[key{c.Source, c.Key}] = c.EventID
 		}
-		stored := make(map[int]bool, len(claimed))
+		var taken []int // keys that already existed in the store
 		storedIdx, storedIDs := make([]int, 0, len(claimed)), make([]int64, 0, len(claimed))
 		rows := make([]db.EventCopyInParams, 0, len(claimed))
 		for _, i := range unique {
-			id, ok := ids[claim{events[i].Source, events[i].IdempotencyKey}]
+			id, ok := ids[key{events[i].Source, events[i].IdempotencyKey}]
 			if !ok {
+				taken = append(taken, i)
 				continue
 			}
 			results[i].ID = id
-			stored[i] = true
 			storedIdx, storedIDs = append(storedIdx, i), append(storedIDs, id)
 			rows = append(rows, copyRow(id, &events[i]))
 		}
@@ -126,12 +126,6 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 		}
 		if err := projectAbandons(ctx, q, events, storedIdx, storedIDs); err != nil {
 			return err
-		}
-		var taken []int // keys that already existed in the store
-		for _, i := range unique {
-			if !stored[i] {
-				taken = append(taken, i)
-			}
 		}
 		if len(taken) == 0 {
 			return nil
@@ -262,20 +256,17 @@ func (s *Store) Reject(ctx context.Context, r Rejected) (int64, error) {
 
 // CopyEvents bulk-loads events by COPY in one statement, without
 // idempotency keys or blobs: the database's own ingest limit, which the
-// throughput benchmark compares the HTTP path with.
+// throughput benchmark compares the HTTP path with. The rows are those
+// Ingest copies.
 func (s *Store) CopyEvents(ctx context.Context, events []NewEvent) (int64, error) {
-	rows := make([]db.EventCopyParams, len(events))
-	for i := range events {
-		e := &events[i]
-		rows[i] = db.EventCopyParams{
-			ReceivedAt: e.ReceivedAt, OccurredAt: e.OccurredAt, Source: e.Source, Kind: e.Kind, Type: e.Type,
-			Credential: e.Credential, IdempotencyKey: e.IdempotencyKey, CaseID: nullable(e.CaseID),
-			Phone: nullable(e.Phone), CustomerID: nullable(e.CustomerID), ConversationID: nullable(e.ConversationID),
-			AgentID: nullable(e.AgentID), WorkItemID: nullable(e.WorkItemID), Queue: nullable(e.Queue),
-			TimeInQueueMs: e.TimeInQueueMs, IsOutbound: e.IsOutbound, Summary: e.Summary,
-			ContentType: e.ContentType, Body: e.Body, BodySha256: e.BodySHA256[:], Doc: e.Doc, DocLossy: e.DocLossy,
-		}
+	ids, err := s.q.EventIDsReserve(ctx, int32(len(events)))
+	if err != nil {
+		return 0, interpretError(err)
 	}
-	n, err := s.q.EventCopy(ctx, rows)
+	rows := make([]db.EventCopyInParams, len(events))
+	for i := range events {
+		rows[i] = copyRow(ids[i], &events[i])
+	}
+	n, err := s.q.EventCopyIn(ctx, rows)
 	return n, interpretError(err)
 }
