@@ -84,6 +84,123 @@ func (q *Queries) EventPartitionsEnsure(ctx context.Context, arg EventPartitions
 	return created, err
 }
 
+const eventsIngest = `-- name: EventsIngest :many
+SELECT ord::integer AS ord, event_id::bigint AS event_id, stored::boolean AS stored, held_sha256::bytea AS held_sha256
+FROM casetrail_ingest(
+    $1::text[], $2::text[], $3::boolean[], $4::bytea[],
+    $5::timestamptz[], $6::timestamptz[], $7::text[], $8::text[],
+    $9::text[], $10::text[], $11::text[], $12::text[],
+    $13::text[], $14::text[], $15::text[], $16::text[],
+    $17::bigint[], $18::text[], $19::jsonb[], $20::jsonb[],
+    $21::text[], $22::text[], $23::bytea[], $24::jsonb[],
+    $25::boolean[], $26::jsonb[],
+    $27::bytea[], $28::bigint[], $29::bytea[],
+    $30::integer[], $31::integer[], $32::integer[]
+)
+ORDER BY 1
+`
+
+type EventsIngestParams struct {
+	Source         []string
+	Key            []string
+	Explicit       []bool
+	BodySha256     [][]byte
+	ReceivedAt     []time.Time
+	OccurredAt     []time.Time
+	Kind           []string
+	Type           []string
+	Credential     []string
+	CaseID         []string
+	Phone          []string
+	CustomerID     []string
+	ConversationID []string
+	AgentID        []string
+	WorkItemID     []string
+	Queue          []string
+	TimeInQueueMs  []int64
+	IsOutbound     []string
+	Actor          [][]byte
+	Changes        [][]byte
+	Summary        []string
+	ContentType    []string
+	Body           [][]byte
+	Doc            [][]byte
+	DocLossy       []bool
+	Reply          [][]byte
+	BlobSha256     [][]byte
+	BlobSize       []int64
+	BlobContent    [][]byte
+	LockKeys       []int32
+	AbandonOrd     []int32
+	CallOrd        []int32
+}
+
+type EventsIngestRow struct {
+	Ord        int32
+	EventID    int64
+	Stored     bool
+	HeldSha256 []byte
+}
+
+// Stores a batch in one statement (casetrail_ingest, migration 00006).
+func (q *Queries) EventsIngest(ctx context.Context, arg EventsIngestParams) ([]EventsIngestRow, error) {
+	rows, err := q.db.Query(ctx, eventsIngest,
+		arg.Source,
+		arg.Key,
+		arg.Explicit,
+		arg.BodySha256,
+		arg.ReceivedAt,
+		arg.OccurredAt,
+		arg.Kind,
+		arg.Type,
+		arg.Credential,
+		arg.CaseID,
+		arg.Phone,
+		arg.CustomerID,
+		arg.ConversationID,
+		arg.AgentID,
+		arg.WorkItemID,
+		arg.Queue,
+		arg.TimeInQueueMs,
+		arg.IsOutbound,
+		arg.Actor,
+		arg.Changes,
+		arg.Summary,
+		arg.ContentType,
+		arg.Body,
+		arg.Doc,
+		arg.DocLossy,
+		arg.Reply,
+		arg.BlobSha256,
+		arg.BlobSize,
+		arg.BlobContent,
+		arg.LockKeys,
+		arg.AbandonOrd,
+		arg.CallOrd,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EventsIngestRow
+	for rows.Next() {
+		var i EventsIngestRow
+		if err := rows.Scan(
+			&i.Ord,
+			&i.EventID,
+			&i.Stored,
+			&i.HeldSha256,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const idempotencyClaim = `-- name: IdempotencyClaim :many
 INSERT INTO idempotency_keys (source, key, explicit, body_sha256, event_id, received_at)
 SELECT i.source, i.key, i.explicit, i.body_sha256, nextval('events_id_seq'), i.received_at

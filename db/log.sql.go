@@ -289,27 +289,11 @@ func (q *Queries) LogLeafHashes(ctx context.Context, idx []int64) ([]LogLeafHash
 	return items, nil
 }
 
-const logLeavesInsert = `-- name: LogLeavesInsert :exec
-INSERT INTO log_leaves (idx, event_id, leaf_hash, body_hash)
-SELECT ($1::bigint[])[g], ($2::bigint[])[g], ($3::bytea[])[g], ($4::bytea[])[g]
-FROM generate_series(1, cardinality($1::bigint[])) AS g
-`
-
 type LogLeavesInsertParams struct {
-	Idx      []int64
-	EventID  []int64
-	LeafHash [][]byte
-	BodyHash [][]byte
-}
-
-func (q *Queries) LogLeavesInsert(ctx context.Context, arg LogLeavesInsertParams) error {
-	_, err := q.db.Exec(ctx, logLeavesInsert,
-		arg.Idx,
-		arg.EventID,
-		arg.LeafHash,
-		arg.BodyHash,
-	)
-	return err
+	Idx      int64
+	EventID  int64
+	LeafHash []byte
+	BodyHash []byte
 }
 
 const logLock = `-- name: LogLock :one
@@ -351,20 +335,9 @@ func (q *Queries) LogNodeHashes(ctx context.Context, nodeKey []int64) ([]LogNode
 	return items, nil
 }
 
-const logNodesInsert = `-- name: LogNodesInsert :exec
-INSERT INTO log_nodes (node_key, hash)
-SELECT ($1::bigint[])[g], ($2::bytea[])[g]
-FROM generate_series(1, cardinality($1::bigint[])) AS g
-`
-
 type LogNodesInsertParams struct {
-	NodeKey []int64
-	Hash    [][]byte
-}
-
-func (q *Queries) LogNodesInsert(ctx context.Context, arg LogNodesInsertParams) error {
-	_, err := q.db.Exec(ctx, logNodesInsert, arg.NodeKey, arg.Hash)
-	return err
+	NodeKey int64
+	Hash    []byte
 }
 
 const logPending = `-- name: LogPending :many

@@ -17,6 +17,22 @@ SELECT nextval('events_id_seq')::bigint AS id
 FROM generate_series(1, @n::integer)
 ORDER BY 1;
 
+-- name: EventsIngest :many
+-- Stores a batch in one statement (casetrail_ingest, migration 00006).
+SELECT ord::integer AS ord, event_id::bigint AS event_id, stored::boolean AS stored, held_sha256::bytea AS held_sha256
+FROM casetrail_ingest(
+    @source::text[], @key::text[], @explicit::boolean[], @body_sha256::bytea[],
+    @received_at::timestamptz[], @occurred_at::timestamptz[], @kind::text[], @type::text[],
+    @credential::text[], @case_id::text[], @phone::text[], @customer_id::text[],
+    @conversation_id::text[], @agent_id::text[], @work_item_id::text[], @queue::text[],
+    @time_in_queue_ms::bigint[], @is_outbound::text[], @actor::jsonb[], @changes::jsonb[],
+    @summary::text[], @content_type::text[], @body::bytea[], @doc::jsonb[],
+    @doc_lossy::boolean[], @reply::jsonb[],
+    @blob_sha256::bytea[], @blob_size::bigint[], @blob_content::bytea[],
+    @lock_keys::integer[], @abandon_ord::integer[], @call_ord::integer[]
+)
+ORDER BY 1;
+
 -- name: IdempotencyClaim :many
 -- Claims each idempotency key of a batch (keys distinct within it, in the
 -- batch's lock order) with a new event id; keys already held are left

@@ -65,7 +65,13 @@ func database(ctx context.Context, cfg *config.Config, log *slog.Logger) (string
 }
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	log := slog.New(slog.NewTextHandler(stderr, nil))
+	var level slog.Level
+	if v := getenv("CASETRAIL_LOG_LEVEL"); v != "" {
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return fmt.Errorf("CASETRAIL_LOG_LEVEL: %q is not debug, info, warn or error", v)
+		}
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	cfg, _, err := loadConfig("serve", args, getenv, stderr)
 	if err != nil {
 		return err

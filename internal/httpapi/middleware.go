@@ -1,21 +1,30 @@
 package httpapi
 
 import (
+	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 )
 
-// logRequests writes one line per request. It never logs headers or bodies:
-// they carry credentials and PHI.
+// logRequests writes one line per request (accepted ingest deliveries at
+// debug level). It never logs headers or bodies: they carry credentials and
+// PHI.
 func (s *server) logRequests() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
 		c.Next()
 		status := c.Writer.Status()
-		s.Logger.Log(c.Request.Context(), logLevel(status), "request",
+		level := logLevel(status)
+		if status < 300 && strings.HasPrefix(c.FullPath(), "/v1/ingest/") {
+			// Accepted deliveries are counted in /metrics and kept in the
+			// store; a line each would cost a write per event under load.
+			level = slog.LevelDebug
+		}
+		s.Logger.Log(c.Request.Context(), level, "request",
 			"method", c.Request.Method,
 			"path", c.Request.URL.Path,
 			"status", status,

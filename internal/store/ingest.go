@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"slices"
+	"strconv"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/casetrail/casetrail/db"
 )
@@ -60,11 +60,12 @@ type IngestResult struct {
 }
 
 // Ingest is the one write path: it stores a batch of events in a single
-// transaction (one statement claims the keys, one COPY stores the events,
-// whatever their number) and returns once that transaction is committed.
+// statement, and so a single transaction, whatever their number
+// (casetrail_ingest claims the keys, inserts the events and keeps the
+// abandonment projection), and returns once that transaction is committed.
 // Repeats of an idempotency key, in the store or within the batch, store
-// nothing new. When it returns an
-// error, no result may be acknowledged to a sender.
+// nothing new. When it returns an error, no result may be acknowledged to a
+// sender.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
 	results := make([]IngestResult, len(events))
 	// The first event of each key is stored; later ones in the batch are
@@ -85,68 +86,20 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 		return cmp.Or(cmp.Compare(events[a].Source, events[b].Source),
 			cmp.Compare(events[a].IdempotencyKey, events[b].IdempotencyKey))
 	})
-	blobs := uniqueBlobs(events)
-
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		q := s.q.WithTx(tx)
-		if len(blobs) > 0 {
-			var blobErr error
-			q.BlobInsert(ctx, blobs).Exec(func(_ int, err error) { blobErr = cmp.Or(blobErr, err) })
-			if blobErr != nil {
-				return blobErr
-			}
-		}
-		// Claim the keys, then COPY the events whose keys were free: COPY
-		// costs the database a fraction of an INSERT from arrays per row.
-		claimed, err := q.IdempotencyClaim(ctx, claimParams(events, unique))
-		if err != nil {
-			return err
-		}
-		ids := make(map[key]int64, len(claimed))
-		for _, c := range claimed {
-			ids[key{c.Source, c.Key}] = c.EventID
-		}
-		var taken []int // keys that already existed in the store
-		storedIdx, storedIDs := make([]int, 0, len(claimed)), make([]int64, 0, len(claimed))
-		rows := make([]db.EventCopyInParams, 0, len(claimed))
-		for _, i := range unique {
-			id, ok := ids[key{events[i].Source, events[i].IdempotencyKey}]
-			if !ok {
-				taken = append(taken, i)
-				continue
-			}
-			results[i].ID = id
-			storedIdx, storedIDs = append(storedIdx, i), append(storedIDs, id)
-			rows = append(rows, copyRow(id, &events[i]))
-		}
-		if len(rows) > 0 {
-			if _, err := q.EventCopyIn(ctx, rows); err != nil {
-				return err
-			}
-		}
-		if err := projectAbandons(ctx, q, events, storedIdx, storedIDs); err != nil {
-			return err
-		}
-		if len(taken) == 0 {
-			return nil
-		}
-		keys := make([]db.IdempotencyKeyGetParams, len(taken))
-		for j, i := range taken {
-			keys[j] = db.IdempotencyKeyGetParams{Source: events[i].Source, Key: events[i].IdempotencyKey}
-		}
-		var getErr error
-		q.IdempotencyKeyGet(ctx, keys).QueryRow(func(j int, row db.IdempotencyKeyGetRow, err error) {
-			if err != nil {
-				getErr = cmp.Or(getErr, err)
-				return
-			}
-			i := taken[j]
-			results[i] = answerRepeat(row.EventID, row.BodySha256, events[i])
-		})
-		return getErr
-	})
+	rows, err := s.q.EventsIngest(ctx, ingestParams(events, unique))
 	if err != nil {
-		return nil, err
+		return nil, interpretError(err)
+	}
+	if len(rows) != len(unique) {
+		return nil, fmt.Errorf("store: %d outcomes for %d events", len(rows), len(unique))
+	}
+	for _, r := range rows {
+		i := unique[r.Ord-1]
+		if r.Stored {
+			results[i].ID = r.EventID
+		} else {
+			results[i] = answerRepeat(r.EventID, r.HeldSha256, events[i])
+		}
 	}
 	for i := range events {
 		first := firstOf[key{events[i].Source, events[i].IdempotencyKey}]
@@ -170,17 +123,55 @@ func answerRepeat(id int64, sum []byte, e NewEvent) IngestResult {
 	return IngestResult{ID: id, Err: ErrConflict}
 }
 
-// claimParams lays out the keys of the events, in the given order.
-func claimParams(events []NewEvent, order []int) db.IdempotencyClaimParams {
+// ingestParams lays out the events at the given positions, in that order,
+// as casetrail_ingest's parallel arrays, with their attachments and what the
+// abandonment projection needs.
+func ingestParams(events []NewEvent, order []int) db.EventsIngestParams {
 	n := len(order)
-	p := db.IdempotencyClaimParams{Source: make([]string, n), Key: make([]string, n), Explicit: make([]bool, n),
-		BodySha256: make([][]byte, n), ReceivedAt: make([]time.Time, n)}
+	p := db.EventsIngestParams{
+		Source: make([]string, n), Key: make([]string, n), Explicit: make([]bool, n), BodySha256: make([][]byte, n),
+		ReceivedAt: make([]time.Time, n), OccurredAt: make([]time.Time, n), Kind: make([]string, n), Type: make([]string, n),
+		Credential: make([]string, n), CaseID: make([]string, n), Phone: make([]string, n), CustomerID: make([]string, n),
+		ConversationID: make([]string, n), AgentID: make([]string, n), WorkItemID: make([]string, n), Queue: make([]string, n),
+		TimeInQueueMs: make([]int64, n), IsOutbound: make([]string, n), Actor: make([][]byte, n), Changes: make([][]byte, n),
+		Summary: make([]string, n), ContentType: make([]string, n), Body: make([][]byte, n), Doc: make([][]byte, n),
+		DocLossy: make([]bool, n), Reply: make([][]byte, n),
+	}
 	for j, i := range order {
 		e := &events[i]
-		p.Source[j], p.Key[j], p.Explicit[j] = e.Source, e.IdempotencyKey, e.ExplicitKey
-		p.BodySha256[j], p.ReceivedAt[j] = e.BodySHA256[:], e.ReceivedAt
+		p.Source[j], p.Key[j], p.Explicit[j], p.BodySha256[j] = e.Source, e.IdempotencyKey, e.ExplicitKey, e.BodySHA256[:]
+		p.ReceivedAt[j], p.OccurredAt[j], p.Kind[j], p.Type[j] = e.ReceivedAt, e.OccurredAt, e.Kind, e.Type
+		p.Credential[j], p.CaseID[j], p.Phone[j], p.CustomerID[j] = e.Credential, e.CaseID, e.Phone, e.CustomerID
+		p.ConversationID[j], p.AgentID[j], p.WorkItemID[j], p.Queue[j] = e.ConversationID, e.AgentID, e.WorkItemID, e.Queue
+		p.TimeInQueueMs[j] = -1
+		if e.TimeInQueueMs != nil {
+			p.TimeInQueueMs[j] = *e.TimeInQueueMs
+		}
+		if e.IsOutbound != nil {
+			p.IsOutbound[j] = strconv.FormatBool(*e.IsOutbound)
+		}
+		p.Actor[j], p.Changes[j], p.Doc[j], p.Reply[j] = jsonOrNull(e.Actor), jsonOrNull(e.Changes), jsonOrNull(e.Doc), jsonOrNull(e.Reply)
+		p.Summary[j], p.ContentType[j], p.Body[j], p.DocLossy[j] = e.Summary, e.ContentType, e.Body, e.DocLossy
+		if p.Body[j] == nil {
+			p.Body[j] = []byte{} // an empty body is still a body, not NULL
+		}
 	}
+	for _, b := range uniqueBlobs(events) {
+		p.BlobSha256 = append(p.BlobSha256, b.SHA256[:])
+		p.BlobSize = append(p.BlobSize, int64(len(b.Content)))
+		p.BlobContent = append(p.BlobContent, b.Content)
+	}
+	p.LockKeys, p.AbandonOrd, p.CallOrd = abandonPositions(events, order)
 	return p
+}
+
+// jsonOrNull is a JSON value for a jsonb array element: nil (NULL) when
+// there is none.
+func jsonOrNull(v []byte) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	return v
 }
 
 // copyRow is the event as a row of events with its id.
@@ -196,19 +187,20 @@ func copyRow(id int64, e *NewEvent) db.EventCopyInParams {
 	}
 }
 
-func uniqueBlobs(events []NewEvent) []db.BlobInsertParams {
+// uniqueBlobs is the batch's attachments, each once, in hash order (the
+// order rows are locked in).
+func uniqueBlobs(events []NewEvent) []Blob {
 	seen := map[[32]byte]bool{}
-	var out []db.BlobInsertParams
+	var out []Blob
 	for i := range events {
 		for _, b := range events[i].Blobs {
-			if seen[b.SHA256] {
-				continue
+			if !seen[b.SHA256] {
+				seen[b.SHA256] = true
+				out = append(out, b)
 			}
-			seen[b.SHA256] = true
-			out = append(out, db.BlobInsertParams{Sha256: b.SHA256[:], Size: int64(len(b.Content)), Content: b.Content})
 		}
 	}
-	slices.SortFunc(out, func(a, b db.BlobInsertParams) int { return bytes.Compare(a.Sha256, b.Sha256) })
+	slices.SortFunc(out, func(a, b Blob) int { return bytes.Compare(a.SHA256[:], b.SHA256[:]) })
 	return out
 }
 

@@ -94,23 +94,19 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 		if err != nil {
 			return err
 		}
-		leaves := db.LogLeavesInsertParams{}
-		for _, l := range app.Leaves {
-			leaves.Idx = append(leaves.Idx, l.Idx)
-			leaves.EventID = append(leaves.EventID, l.EventID)
-			leaves.LeafHash = append(leaves.LeafHash, l.LeafHash)
-			leaves.BodyHash = append(leaves.BodyHash, l.BodyHash)
+		leaves := make([]db.LogLeavesInsertParams, len(app.Leaves))
+		for i, l := range app.Leaves {
+			leaves[i] = db.LogLeavesInsertParams{Idx: l.Idx, EventID: l.EventID, LeafHash: l.LeafHash, BodyHash: l.BodyHash}
 		}
-		if err := q.LogLeavesInsert(ctx, leaves); err != nil {
+		if _, err := q.LogLeavesInsert(ctx, leaves); err != nil {
 			return err
 		}
 		if len(app.Nodes) > 0 {
-			nodes := db.LogNodesInsertParams{}
-			for _, nd := range app.Nodes {
-				nodes.NodeKey = append(nodes.NodeKey, nd.Key)
-				nodes.Hash = append(nodes.Hash, nd.Hash)
+			nodes := make([]db.LogNodesInsertParams, len(app.Nodes))
+			for i, nd := range app.Nodes {
+				nodes[i] = db.LogNodesInsertParams{NodeKey: nd.Key, Hash: nd.Hash}
 			}
-			if err := q.LogNodesInsert(ctx, nodes); err != nil {
+			if _, err := q.LogNodesInsert(ctx, nodes); err != nil {
 				return err
 			}
 		}
