@@ -122,6 +122,62 @@ END
 $fn$;
 -- +goose StatementEnd
 
+-- The projection's upkeep as in 00005, but each new call updates its own
+-- number's abandons through the index on (phone, abandoned_at).
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION casetrail_project_abandons(
+    p_lock_keys integer[],
+    p_abandon_id bigint[], p_abandoned_at timestamptz[], p_received_at timestamptz[],
+    p_queue text[], p_abandon_phone text[], p_time_in_queue_ms bigint[],
+    p_call_id bigint[], p_call_phone text[], p_call_at timestamptz[], p_call_agent text[]
+) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1129595206, k) FROM unnest(p_lock_keys) AS k;
+    IF cardinality(p_abandon_id) > 0 THEN
+        INSERT INTO abandon_facts (
+            event_id, abandoned_at, received_at, queue, phone, caller, time_in_queue_ms,
+            callback_at, callback_agent, callback_event_id
+        )
+        SELECT a.id, a.abandoned_at, a.received_at, a.queue, nullif(a.phone, ''),
+               coalesce(nullif(a.phone, ''), a.id::text), nullif(a.time_in_queue_ms, -1),
+               cb.occurred_at, cb.agent_id, cb.id
+        FROM (
+            SELECT p_abandon_id[g]::bigint AS id,
+                   p_abandoned_at[g]::timestamptz AS abandoned_at,
+                   p_received_at[g]::timestamptz AS received_at,
+                   p_queue[g]::text AS queue,
+                   p_abandon_phone[g]::text AS phone,
+                   p_time_in_queue_ms[g]::bigint AS time_in_queue_ms
+            FROM generate_series(1, cardinality(p_abandon_id)) AS g
+        ) a
+        LEFT JOIN LATERAL (
+            SELECT o.occurred_at, o.agent_id, o.id
+            FROM events o
+            WHERE o.kind = 'service-hooks' AND o.type = 'outbound-call'
+              AND o.phone = a.phone AND o.occurred_at > a.abandoned_at
+            ORDER BY o.occurred_at, o.id
+            LIMIT 1
+        ) cb ON true
+        ON CONFLICT (caller, abandoned_at, queue) DO UPDATE
+        SET event_id = excluded.event_id, received_at = excluded.received_at,
+            time_in_queue_ms = excluded.time_in_queue_ms
+        WHERE excluded.event_id < abandon_facts.event_id;
+    END IF;
+    -- One index-driven UPDATE per call: a call can only become the callback
+    -- of its own number's earlier abandons, and a statement joining all
+    -- calls with the table could be planned as a scan of all of it.
+    FOR i IN 1 .. coalesce(cardinality(p_call_id), 0) LOOP
+        UPDATE abandon_facts AS f
+        SET callback_at = p_call_at[i], callback_agent = nullif(p_call_agent[i], ''), callback_event_id = p_call_id[i]
+        WHERE f.phone = p_call_phone[i] AND f.abandoned_at < p_call_at[i]
+          AND (f.callback_at IS NULL OR f.callback_at > p_call_at[i]
+               OR (f.callback_at = p_call_at[i] AND f.callback_event_id > p_call_id[i]));
+    END LOOP;
+END
+$fn$;
+-- +goose StatementEnd
+
 -- Both functions take arrays; a custom plan knows their lengths but chooses
 -- the same plan, and planning on every call costs more than the work.
 ALTER FUNCTION casetrail_ingest SET plan_cache_mode = force_generic_plan;
@@ -132,3 +188,64 @@ GRANT EXECUTE ON FUNCTION casetrail_ingest TO casetrail_app;
 -- +goose Down
 ALTER FUNCTION casetrail_project_abandons RESET plan_cache_mode;
 DROP FUNCTION casetrail_ingest;
+-- +goose StatementBegin
+CREATE OR REPLACE FUNCTION casetrail_project_abandons(
+    p_lock_keys integer[],
+    p_abandon_id bigint[], p_abandoned_at timestamptz[], p_received_at timestamptz[],
+    p_queue text[], p_abandon_phone text[], p_time_in_queue_ms bigint[],
+    p_call_id bigint[], p_call_phone text[], p_call_at timestamptz[], p_call_agent text[]
+) RETURNS void
+LANGUAGE plpgsql AS $fn$
+BEGIN
+    PERFORM pg_advisory_xact_lock(1129595206, k) FROM unnest(p_lock_keys) AS k;
+    IF cardinality(p_abandon_id) > 0 THEN
+        INSERT INTO abandon_facts (
+            event_id, abandoned_at, received_at, queue, phone, caller, time_in_queue_ms,
+            callback_at, callback_agent, callback_event_id
+        )
+        SELECT a.id, a.abandoned_at, a.received_at, a.queue, nullif(a.phone, ''),
+               coalesce(nullif(a.phone, ''), a.id::text), nullif(a.time_in_queue_ms, -1),
+               cb.occurred_at, cb.agent_id, cb.id
+        FROM (
+            SELECT p_abandon_id[g]::bigint AS id,
+                   p_abandoned_at[g]::timestamptz AS abandoned_at,
+                   p_received_at[g]::timestamptz AS received_at,
+                   p_queue[g]::text AS queue,
+                   p_abandon_phone[g]::text AS phone,
+                   p_time_in_queue_ms[g]::bigint AS time_in_queue_ms
+            FROM generate_series(1, cardinality(p_abandon_id)) AS g
+        ) a
+        LEFT JOIN LATERAL (
+            SELECT o.occurred_at, o.agent_id, o.id
+            FROM events o
+            WHERE o.kind = 'service-hooks' AND o.type = 'outbound-call'
+              AND o.phone = a.phone AND o.occurred_at > a.abandoned_at
+            ORDER BY o.occurred_at, o.id
+            LIMIT 1
+        ) cb ON true
+        ON CONFLICT (caller, abandoned_at, queue) DO UPDATE
+        SET event_id = excluded.event_id, received_at = excluded.received_at,
+            time_in_queue_ms = excluded.time_in_queue_ms
+        WHERE excluded.event_id < abandon_facts.event_id;
+    END IF;
+    IF cardinality(p_call_id) > 0 THEN
+        UPDATE abandon_facts AS f
+        SET callback_at = c.at, callback_agent = nullif(c.agent, ''), callback_event_id = c.id
+        FROM (
+            SELECT DISTINCT ON (x.event_id) x.event_id, o.at, o.agent, o.id
+            FROM abandon_facts x
+            JOIN (
+                SELECT p_call_id[g]::bigint AS id,
+                       p_call_phone[g]::text AS phone,
+                       p_call_at[g]::timestamptz AS at,
+                       p_call_agent[g]::text AS agent
+                FROM generate_series(1, cardinality(p_call_id)) AS g
+            ) o ON x.phone = o.phone AND x.abandoned_at < o.at
+            ORDER BY x.event_id, o.at, o.id
+        ) c
+        WHERE f.event_id = c.event_id
+          AND (f.callback_at IS NULL OR f.callback_at > c.at OR (f.callback_at = c.at AND f.callback_event_id > c.id));
+    END IF;
+END
+$fn$;
+-- +goose StatementEnd

@@ -75,6 +75,7 @@ type options struct {
 	testdataDir string
 	workers     int
 	pgStats     bool
+	rounds      int
 }
 
 func run() error {
@@ -88,6 +89,7 @@ func run() error {
 	flag.StringVar(&o.testdataDir, "testdata", "testdata/events", "example payloads of the three sources")
 	flag.IntVar(&o.workers, "commit-workers", 0, "commit_workers of the server (0: its default)")
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
+	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
 	flag.Parse()
 	for _, s := range strings.Split(senders, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -98,7 +100,10 @@ func run() error {
 	}
 	ctx := context.Background()
 
-	corpus, err := buildCorpus(o.testdataDir, o.events*(len(o.senders)))
+	if o.rounds < 1 {
+		return errors.New("-rounds must be at least 1")
+	}
+	corpus, err := buildCorpus(o.testdataDir, o.events*len(o.senders)*o.rounds)
 	if err != nil {
 		return err
 	}
@@ -125,14 +130,18 @@ func run() error {
 	defer pg.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
 	admin := pg.URL("postgres")
 
-	// 1. COPY.
+	// 1. COPY, once per round: the median is the limit.
 	copyURL, err := freshDatabase(ctx, admin, "bench_copy")
 	if err != nil {
 		return err
 	}
-	copyRate, err := copyLoad(ctx, copyURL, corpus[:o.events])
-	if err != nil {
-		return err
+	var copyRates []float64
+	for range o.rounds {
+		r, err := copyLoad(ctx, copyURL, corpus[:o.events])
+		if err != nil {
+			return err
+		}
+		copyRates = append(copyRates, r)
 	}
 	// The log's sequencer over the same events: it must keep up with ingest.
 	seqRate, err := sequenceRate(ctx, copyURL)
@@ -140,8 +149,18 @@ func run() error {
 		return err
 	}
 
-	// 2 and 3. HTTP with and without group commit.
-	var rows []row
+	// 2 and 3. HTTP with and without group commit: both servers run side
+	// by side on their own databases, and every level is measured once per
+	// round in each mode, alternating, so that the machine's changing load
+	// falls on both alike.
+	type target struct {
+		name   string
+		srv    *server
+		dbURL  string
+		ok2xx  int64
+		rssMiB float64
+	}
+	var targets []*target
 	for _, mode := range []struct {
 		name        string
 		groupCommit bool
@@ -154,51 +173,85 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		var ok2xx int64
-		for i, c := range o.senders {
-			events := corpus[i*o.events : (i+1)*o.events]
-			var stopProfile func() error
-			if mode.groupCommit && o.cpuProfile != "" && c == o.profileAt {
-				stopProfile = srv.profile(o.cpuProfile)
-			}
-			before := cpuNow(srv.cmd.Process.Pid)
-			r := drive(srv.addr, events, c)
-			r.cpu = cpuNow(srv.cmd.Process.Pid).since(before)
-			if stopProfile != nil {
-				if err := stopProfile(); err != nil {
-					fmt.Fprintln(os.Stderr, "profile:", err)
+		defer srv.stop() //nolint:errcheck // stopped below; this is for early returns
+		targets = append(targets, &target{name: mode.name, srv: srv, dbURL: dbURL})
+	}
+	var rows []row
+	for round := range o.rounds {
+		for li, c := range o.senders {
+			events := corpus[(round*len(o.senders)+li)*o.events:][:o.events]
+			for _, t := range targets {
+				var stopProfile func() error
+				if t == targets[0] && round == 0 && o.cpuProfile != "" && c == o.profileAt {
+					stopProfile = t.srv.profile(o.cpuProfile)
+				}
+				before := cpuNow(t.srv.cmd.Process.Pid)
+				r := drive(t.srv.addr, events, c)
+				r.cpu = cpuNow(t.srv.cmd.Process.Pid).since(before)
+				if stopProfile != nil {
+					if err := stopProfile(); err != nil {
+						fmt.Fprintln(os.Stderr, "profile:", err)
+					}
+				}
+				r.mode, r.round = t.name, round
+				t.ok2xx += int64(r.ok)
+				rows = append(rows, r)
+				// The next measurement starts once this server's log has
+				// caught up, so that it pays for none of this one's work.
+				if err := waitSequenced(ctx, t.dbURL); err != nil {
+					return err
 				}
 			}
-			r.mode = mode.name
-			ok2xx += int64(r.ok)
-			rows = append(rows, r)
 		}
-		rss := srv.peakRSS()
-		if err := srv.stop(); err != nil {
+	}
+	for _, t := range targets {
+		t.rssMiB = t.srv.peakRSS()
+		if err := t.srv.stop(); err != nil {
 			return err
 		}
-		stored, err := countEvents(ctx, dbURL)
+		stored, err := countEvents(ctx, t.dbURL)
 		if err != nil {
 			return err
 		}
-		for i := range rows {
-			if rows[i].mode == mode.name {
-				rows[i].rssMiB = rss
-			}
-		}
-		if o.pgStats && mode.groupCommit {
-			if err := printStatements(ctx, dbURL); err != nil {
+		if o.pgStats && t == targets[0] {
+			if err := printStatements(ctx, t.dbURL); err != nil {
 				return err
 			}
 		}
-		fmt.Printf("%s: %d answers 2xx, %d events stored: %s\n", mode.name, ok2xx, stored, verdict(ok2xx == stored))
-		if ok2xx != stored {
-			return fmt.Errorf("%s: stored events (%d) differ from 2xx answers (%d)", mode.name, stored, ok2xx)
+		fmt.Printf("%s: %d answers 2xx, %d events stored: %s\n", t.name, t.ok2xx, stored, verdict(t.ok2xx == stored))
+		if t.ok2xx != stored {
+			return fmt.Errorf("%s: stored events (%d) differ from 2xx answers (%d)", t.name, stored, t.ok2xx)
+		}
+		for i := range rows {
+			if rows[i].mode == t.name {
+				rows[i].rssMiB = t.rssMiB
+			}
 		}
 	}
-	printTable(copyRate, rows, o.events)
+	printTable(copyRates, summarise(rows, o.senders), o.events, o.rounds)
+	printRounds(copyRates, rows, o.senders)
 	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over the %d COPY-loaded events: %.0f events/s\n", o.events, seqRate)
 	return nil
+}
+
+// waitSequenced waits until the log of the database at url holds every
+// stored event.
+func waitSequenced(ctx context.Context, url string) error {
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	deadline := time.Now().Add(5 * time.Minute)
+	for time.Now().Before(deadline) {
+		var behind bool
+		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) > coalesce((SELECT max(size) FROM log_state), 0)`).Scan(&behind)
+		if err != nil || !behind {
+			return err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return errors.New("the log did not catch up with the stored events in 5 minutes")
 }
 
 func sequenceRate(ctx context.Context, url string) (float64, error) {
@@ -452,6 +505,7 @@ type server struct {
 	cmd       *exec.Cmd
 	addr      string
 	pprofAddr string
+	stopped   bool
 }
 
 func startServer(ctx context.Context, binary, dbURL, dir string, groupCommit bool, workers int) (*server, error) {
@@ -552,6 +606,10 @@ func (s *server) peakRSS() float64 {
 }
 
 func (s *server) stop() error {
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
 	if err := s.cmd.Process.Signal(os.Interrupt); err != nil {
 		return err
 	}
@@ -560,10 +618,12 @@ func (s *server) stop() error {
 
 type row struct {
 	mode     string
+	round    int
 	senders  int
 	ok       int
 	failed   int
 	rate     float64
+	lat      []time.Duration // every acknowledgement's latency
 	p50, p99 time.Duration
 	rssMiB   float64
 	cpu      cpuUse
@@ -684,9 +744,7 @@ func drive(addr string, events []request, c int) row {
 		}
 	}
 	r.rate = float64(r.ok) / elapsed.Seconds()
-	slices.Sort(lat)
-	r.p50 = lat[len(lat)/2]
-	r.p99 = lat[len(lat)*99/100]
+	r.lat = lat
 	return r
 }
 
@@ -708,14 +766,55 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (int, error) {
 	return res.StatusCode, err
 }
 
-func printTable(copyRate float64, rows []row, n int) {
+// summarise is one row per mode and level: the median over the rounds of
+// the rate and of the cores used, and the latency percentiles of every
+// acknowledgement of every round.
+func summarise(rows []row, levels []int) []row {
+	var out []row
+	for _, mode := range []string{"group commit", "naive"} {
+		for _, c := range levels {
+			var rates, server, pg, gen []float64
+			var lat []time.Duration
+			s := row{mode: mode, senders: c}
+			for _, r := range rows {
+				if r.mode != mode || r.senders != c {
+					continue
+				}
+				rates, server, pg, gen = append(rates, r.rate), append(server, r.cpu.server), append(pg, r.cpu.pg), append(gen, r.cpu.loadGen)
+				lat = append(lat, r.lat...)
+				s.ok, s.failed, s.rssMiB = s.ok+r.ok, s.failed+r.failed, r.rssMiB
+			}
+			if len(rates) == 0 {
+				continue
+			}
+			slices.Sort(lat)
+			s.rate, s.p50, s.p99 = median(rates), lat[len(lat)/2], lat[len(lat)*99/100]
+			s.cpu = cpuUse{server: median(server), pg: median(pg), loadGen: median(gen)}
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func median(v []float64) float64 {
+	v = slices.Clone(v)
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+func printTable(copyRates []float64, rows []row, n, rounds int) {
+	copyRate := median(copyRates)
 	naive := map[int]float64{}
 	for _, r := range rows {
 		if r.mode == "naive" {
 			naive[r.senders] = r.rate
 		}
 	}
-	fmt.Printf("\nCOPY of %d events in one statement: %.0f events/s\n\n", n, copyRate)
+	fmt.Printf("\nCOPY of %d events in one statement: %.0f events/s (median of %d)\n", n, copyRate, rounds)
+	fmt.Printf("each level: %d deliveries per round, %d rounds; events/s and cores are medians, latencies over all rounds\n\n", n, rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "mode\tsenders\tevents/s\tx COPY\tx naive\tp50 ms\tp99 ms\tnon-2xx\tpeak RSS MiB\tcores: server\tpostgres\tload gen\t")
 	for _, r := range rows {
@@ -728,4 +827,31 @@ func printTable(copyRate float64, rows []row, n int) {
 			r.cpu.server, r.cpu.pg, r.cpu.loadGen)
 	}
 	w.Flush()
+}
+
+// printRounds prints every round's rates, so that the medians hide nothing.
+func printRounds(copyRates []float64, rows []row, levels []int) {
+	fmt.Printf("\nevents/s in each round:\n")
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "COPY\t\t%s\t\n", joinRates(copyRates))
+	for _, mode := range []string{"group commit", "naive"} {
+		for _, c := range levels {
+			var rates []float64
+			for _, r := range rows {
+				if r.mode == mode && r.senders == c {
+					rates = append(rates, r.rate)
+				}
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t\n", mode, c, joinRates(rates))
+		}
+	}
+	w.Flush()
+}
+
+func joinRates(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(s, "  ")
 }

@@ -99,7 +99,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer st.Close()
-	if _, err := st.EnsurePartitions(ctx, time.Now()); err != nil {
+	if err := ensurePartitionsAtStart(ctx, st, log); err != nil {
 		return fmt.Errorf("creating partitions: %w", err)
 	}
 	go maintainPartitions(ctx, st, log)
@@ -254,6 +254,25 @@ func drainSpool(ctx context.Context, svc *ingest.Service, log *slog.Logger) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+// ensurePartitionsAtStart creates the coming months' partitions, waiting
+// out a database that is briefly unreachable (a restart, a failover) for up
+// to 30 seconds rather than exiting.
+func ensurePartitionsAtStart(ctx context.Context, st *store.Store, log *slog.Logger) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		_, err := st.EnsurePartitions(ctx, time.Now())
+		if err == nil || !errors.Is(err, store.ErrUnavailable) || time.Now().After(deadline) {
+			return err
+		}
+		log.Warn("creating partitions: waiting for the database", "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
 		}
 	}
 }

@@ -148,7 +148,7 @@ func run() error {
 			proxy.Cut()
 			return nil
 		}},
-		{"connection cut right after COMMIT", o.cuts / 2, func() error {
+		{"connection cut right after a commit", o.cuts / 2, func() error {
 			proxy.CutAfterNextCommit()
 			return nil
 		}},

@@ -24,8 +24,10 @@ type Proxy struct {
 }
 
 // CutAfterNextCommit arms the proxy to cut the connection that next sends a
-// COMMIT, right after forwarding it: the client cannot know whether it
-// committed.
+// commit, right after forwarding it: the client cannot know whether it
+// committed. A commit is a COMMIT, or the Sync that ends a statement sent
+// outside a transaction block (its implicit transaction commits there, as
+// every ingest statement does).
 func (p *Proxy) CutAfterNextCommit() { p.commitCuts.Add(1) }
 
 // NewProxy proxies to the database of dbURL (a URL from New) and returns
@@ -132,7 +134,8 @@ func (p *Proxy) pipe(client net.Conn) {
 }
 
 // forward copies client bytes to the server, cutting both sides right after
-// a COMMIT when armed. pgx commits with a simple query, "commit" and a NUL.
+// a commit when armed. pgx commits with a simple query, "commit" and a NUL,
+// and ends an extended-protocol statement with a Sync message.
 func (p *Proxy) forward(server, client net.Conn) {
 	buf := make([]byte, 32<<10)
 	for {
@@ -141,7 +144,8 @@ func (p *Proxy) forward(server, client net.Conn) {
 			if _, werr := server.Write(buf[:n]); werr != nil {
 				return
 			}
-			if p.commitCuts.Load() > 0 && bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit\x00")) && p.commitCuts.Add(-1) >= 0 {
+			commits := bytes.Contains(bytes.ToLower(buf[:n]), []byte("commit\x00")) || bytes.HasSuffix(buf[:n], syncMessage)
+			if p.commitCuts.Load() > 0 && commits && p.commitCuts.Add(-1) >= 0 {
 				client.Close()
 				server.Close()
 				return
@@ -152,3 +156,6 @@ func (p *Proxy) forward(server, client net.Conn) {
 		}
 	}
 }
+
+// syncMessage is the protocol's Sync: 'S' and its length, 4.
+var syncMessage = []byte{'S', 0, 0, 0, 4}

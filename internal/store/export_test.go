@@ -1,6 +1,10 @@
 package store
 
-import "context"
+import (
+	"context"
+
+	"github.com/casetrail/casetrail/db"
+)
 
 // CommitTogether commits the requests as one batch, as a committer would
 // when they arrive together, and returns each request's outcome.
@@ -18,4 +22,14 @@ func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error)
 		results[i], errs[i] = p.results, p.err
 	}
 	return results, errs
+}
+
+// IngestParams are the arguments Ingest passes to casetrail_ingest for a
+// batch of distinct keys, in the given order.
+func IngestParams(events []NewEvent) db.EventsIngestParams {
+	order := make([]int, len(events))
+	for i := range order {
+		order[i] = i
+	}
+	return ingestParams(events, order)
 }
