@@ -67,15 +67,17 @@ const (
 )
 
 type options struct {
-	events      int
-	senders     []int
-	binary      string
-	cpuProfile  string
-	profileAt   int
-	testdataDir string
-	workers     int
-	pgStats     bool
-	rounds      int
+	events          int
+	senders         []int
+	binary          string
+	cpuProfile      string
+	profileAt       int
+	testdataDir     string
+	workers         int
+	parallelBatch   int
+	pgStats         bool
+	compareParallel int
+	rounds          int
 }
 
 func run() error {
@@ -88,6 +90,8 @@ func run() error {
 	flag.IntVar(&o.profileAt, "profile-senders", 64, "the concurrency level to profile")
 	flag.StringVar(&o.testdataDir, "testdata", "testdata/events", "example payloads of the three sources")
 	flag.IntVar(&o.workers, "commit-workers", 0, "commit_workers of the server (0: its default)")
+	flag.IntVar(&o.parallelBatch, "commit-parallel-batch", 0, "commit_parallel_batch of the server (0: its default)")
+	flag.IntVar(&o.compareParallel, "compare-parallel-batch", 0, "also measure group commit with this commit_parallel_batch, alike")
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
 	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
 	flag.Parse()
@@ -161,15 +165,25 @@ func run() error {
 		rssMiB float64
 	}
 	var targets []*target
-	for _, mode := range []struct {
-		name        string
-		groupCommit bool
-	}{{"group commit", true}, {"naive", false}} {
+	modes := []struct {
+		name          string
+		groupCommit   bool
+		parallelBatch int
+	}{{"group commit", true, o.parallelBatch}, {"naive", false, 0}}
+	if o.compareParallel > 0 {
+		// The same group commit with another commit_running, measured alike.
+		modes = append(modes[:1], append([]struct {
+			name          string
+			groupCommit   bool
+			parallelBatch int
+		}{{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel}}, modes[1:]...)...)
+	}
+	for _, mode := range modes {
 		dbURL, err := freshDatabase(ctx, admin, "bench_"+strings.ReplaceAll(mode.name, " ", "_"))
 		if err != nil {
 			return err
 		}
-		srv, err := startServer(ctx, o.binary, dbURL, dir, mode.groupCommit, o.workers)
+		srv, err := startServer(ctx, o.binary, dbURL, dir, mode.groupCommit, o.workers, mode.parallelBatch)
 		if err != nil {
 			return err
 		}
@@ -228,8 +242,12 @@ func run() error {
 			}
 		}
 	}
-	printTable(copyRates, summarise(rows, o.senders), o.events, o.rounds)
-	printRounds(copyRates, rows, o.senders)
+	var names []string
+	for _, t := range targets {
+		names = append(names, t.name)
+	}
+	printTable(copyRates, summarise(rows, o.senders, names), o.events, o.rounds)
+	printRounds(copyRates, rows, o.senders, names)
 	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over the %d COPY-loaded events: %.0f events/s\n", o.events, seqRate)
 	return nil
 }
@@ -508,15 +526,16 @@ type server struct {
 	stopped   bool
 }
 
-func startServer(ctx context.Context, binary, dbURL, dir string, groupCommit bool, workers int) (*server, error) {
+func startServer(ctx context.Context, binary, dbURL, dir string, groupCommit bool, workers, parallelBatch int) (*server, error) {
 	cfg := filepath.Join(dir, "bench.yaml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
 commit_workers: %d
+commit_parallel_batch: %d
 sources:
   - {name: case-updates, kind: case-updates, hmac_secret: %q}
   - {name: service-actions, kind: service-actions, hmac_secret: %q}
   - {name: service-hooks, kind: service-hooks, api_keys: [%q]}
-`, workers, cuSecret, saSecret, shKey)), 0o600)
+`, workers, parallelBatch, cuSecret, saSecret, shKey)), 0o600)
 	if err != nil {
 		return nil, err
 	}
@@ -769,9 +788,9 @@ func roundTrip(conn net.Conn, br *bufio.Reader, req []byte) (int, error) {
 // summarise is one row per mode and level: the median over the rounds of
 // the rate and of the cores used, and the latency percentiles of every
 // acknowledgement of every round.
-func summarise(rows []row, levels []int) []row {
+func summarise(rows []row, levels []int, modes []string) []row {
 	var out []row
-	for _, mode := range []string{"group commit", "naive"} {
+	for _, mode := range modes {
 		for _, c := range levels {
 			var rates, server, pg, gen []float64
 			var lat []time.Duration
@@ -830,11 +849,11 @@ func printTable(copyRates []float64, rows []row, n, rounds int) {
 }
 
 // printRounds prints every round's rates, so that the medians hide nothing.
-func printRounds(copyRates []float64, rows []row, levels []int) {
+func printRounds(copyRates []float64, rows []row, levels []int, modes []string) {
 	fmt.Printf("\nevents/s in each round:\n")
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(w, "COPY\t\t%s\t\n", joinRates(copyRates))
-	for _, mode := range []string{"group commit", "naive"} {
+	for _, mode := range modes {
 		for _, c := range levels {
 			var rates []float64
 			for _, r := range rows {

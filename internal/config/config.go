@@ -57,12 +57,14 @@ type Config struct {
 	// PhoneDefaultCountryCode (e.g. "44") is applied to phone numbers written
 	// without an international prefix.
 	PhoneDefaultCountryCode string `yaml:"phone_default_country_code"`
-	// GroupCommit lets concurrent requests share commits (default on);
-	// CommitWorkers transactions may be in flight at once, each with at most
-	// CommitMaxBatch events.
-	GroupCommit    *bool `yaml:"group_commit"`
-	CommitWorkers  int   `yaml:"commit_workers"`
-	CommitMaxBatch int   `yaml:"commit_max_batch"`
+	// GroupCommit lets concurrent requests share commits (default on):
+	// CommitWorkers committers gather requests into transactions of at most
+	// CommitMaxBatch events; one runs at a time, unless the next holds
+	// CommitParallelBatch events or more.
+	GroupCommit         *bool `yaml:"group_commit"`
+	CommitWorkers       int   `yaml:"commit_workers"`
+	CommitParallelBatch int   `yaml:"commit_parallel_batch"`
+	CommitMaxBatch      int   `yaml:"commit_max_batch"`
 	// LogOrigin names this log in its checkpoints (and the signing key).
 	LogOrigin string `yaml:"log_origin"`
 	// LogSigningKey is the checkpoint signer key in the note form
@@ -199,6 +201,9 @@ func (c *Config) applyDefaults() {
 	if c.CommitWorkers == 0 {
 		c.CommitWorkers = 2
 	}
+	if c.CommitParallelBatch == 0 {
+		c.CommitParallelBatch = 64
+	}
 	if c.CommitMaxBatch == 0 {
 		c.CommitMaxBatch = 256
 	}
@@ -277,6 +282,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CommitWorkers < 0 || c.CommitWorkers > 64 {
 		errs = append(errs, fmt.Errorf("commit_workers: %d is out of range (1 to 64)", c.CommitWorkers))
+	}
+	if c.CommitParallelBatch < 0 {
+		errs = append(errs, fmt.Errorf("commit_parallel_batch: %d is out of range (at least 1)", c.CommitParallelBatch))
 	}
 	if c.CommitMaxBatch < 0 || c.CommitMaxBatch > 10000 {
 		errs = append(errs, fmt.Errorf("commit_max_batch: %d is out of range (1 to 10000)", c.CommitMaxBatch))

@@ -123,6 +123,7 @@ func TestInvalidConfigNamesTheProblem(t *testing.T) {
 		{"bad duration", "shutdown_timeout: soon\n", nil, `"soon" is not a duration`},
 		{"bad yaml", "sources: [\n", nil, "yaml"},
 		{"bad outage mode", "before_hooks_on_outage: maybe\n", nil, `"maybe" must be spool or fail`},
+		{"negative parallel batch", "commit_parallel_batch: -1\n", nil, "commit_parallel_batch: -1 is out of range (at least 1)"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -17,7 +17,12 @@ type Batcher struct {
 	store    *Store
 	maxBatch int
 	queue    chan *pending
-	wg       sync.WaitGroup
+	// A committer runs its transaction holding a token: the first, which
+	// only one holds at a time, or, when its batch holds parallelBatch
+	// events or more, one of the others. Committers gather while they wait.
+	first, others chan struct{}
+	parallelBatch int
+	wg            sync.WaitGroup
 	// mu orders Ingest against Close: once closed is set, nothing more is
 	// queued, so the committers' final drain finds every queued request.
 	mu     sync.RWMutex
@@ -42,6 +47,13 @@ type BatchOptions struct {
 	Committers int
 	// MaxBatch bounds the events of one transaction. Default 256.
 	MaxBatch int
+	// ParallelBatch is the smallest batch that may run alongside another
+	// committer's transaction. A smaller one waits, gathering what arrives,
+	// until the running transaction ends, and starts the moment it does: two
+	// small batches at once cost the database more per event than one batch
+	// of both, while under heavy load large batches keep both cores busy
+	// (docs/benchmarks.md). Default 64.
+	ParallelBatch int
 }
 
 // NewBatcher starts the committers; Close stops them after the queue drains.
@@ -52,11 +64,17 @@ func NewBatcher(s *Store, opts BatchOptions) *Batcher {
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
+	if opts.ParallelBatch <= 0 {
+		opts.ParallelBatch = 64
+	}
 	b := &Batcher{
-		store:    s,
-		maxBatch: opts.MaxBatch,
-		queue:    make(chan *pending, opts.MaxBatch*opts.Committers),
-		stop:     make(chan struct{}),
+		store:         s,
+		maxBatch:      opts.MaxBatch,
+		queue:         make(chan *pending, opts.MaxBatch*opts.Committers),
+		first:         make(chan struct{}, 1),
+		others:        make(chan struct{}, max(opts.Committers-1, 1)),
+		parallelBatch: opts.ParallelBatch,
+		stop:          make(chan struct{}),
 	}
 	for range opts.Committers {
 		b.wg.Add(1)
@@ -121,17 +139,47 @@ func (b *Batcher) commitLoop() {
 		}
 		batch := []*pending{first}
 		n := len(first.events)
-	gather:
+		// Take what is queued, then what arrives until this committer may
+		// run its transaction: with none running, that is at once.
+	queued:
 		for n < b.maxBatch {
 			select {
 			case p := <-b.queue:
 				batch = append(batch, p)
 				n += len(p.events)
 			default:
-				break gather
+				break queued
+			}
+		}
+		var token chan struct{}
+		for token == nil {
+			if n >= b.parallelBatch {
+				select {
+				case b.others <- struct{}{}:
+					token = b.others
+					continue
+				default:
+				}
+			}
+			if n >= b.maxBatch {
+				select {
+				case b.first <- struct{}{}:
+					token = b.first
+				case b.others <- struct{}{}:
+					token = b.others
+				}
+				continue
+			}
+			select {
+			case p := <-b.queue:
+				batch = append(batch, p)
+				n += len(p.events)
+			case b.first <- struct{}{}:
+				token = b.first
 			}
 		}
 		b.commit(batch)
+		<-token
 	}
 }
 
