@@ -5,12 +5,17 @@
 //  1. COPY of N normalised events of the seed mix into the events table
 //     (one statement): the limit;
 //  2. the casetrail server (a separate process, group commit on) driven over
-//     HTTP with the same events by 1, 16, 64 and 256 concurrent senders,
+//     HTTP with N other events by 1, 16, 64 and 256 concurrent senders,
 //     every request authenticated and durably acknowledged;
-//  3. the same with group commit off (one transaction per request).
+//  3. the same with group commit off (one transaction per request), from a
+//     second server on its own database.
 //
-// It prints events/s, the ratios to COPY and to the naive path, p50/p99
-// acknowledgement latency and the server's peak RSS, and checks that the
+// The machine is shared and noisy, so everything is measured -rounds times
+// (default 3): COPY first, then each level alternately on both servers,
+// each measurement starting once the previous one's events are all in the
+// log. It prints the medians of events/s and of the cores used, the ratios
+// to COPY and to the naive path, p50/p99 acknowledgement latency over every
+// round, the servers' peak RSS and every round's rate, and checks that the
 // number of stored events equals the number of 2xx answers.
 //
 //	go run ./cmd/bench -events 10000
