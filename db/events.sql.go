@@ -130,7 +130,7 @@ type EventsIngestParams struct {
 	BlobSha256     [][]byte
 	BlobSize       []int64
 	BlobContent    [][]byte
-	LockKeys       []int32
+	LockKey        []int32
 	AbandonOrd     []int32
 	CallOrd        []int32
 }
@@ -174,7 +174,7 @@ func (q *Queries) EventsIngest(ctx context.Context, arg EventsIngestParams) ([]E
 		arg.BlobSha256,
 		arg.BlobSize,
 		arg.BlobContent,
-		arg.LockKeys,
+		arg.LockKey,
 		arg.AbandonOrd,
 		arg.CallOrd,
 	)

@@ -15,7 +15,12 @@
 -- sorted. Absent text and JSON values are '' and NULL, an absent time in
 -- queue is -1, is_outbound is '', 'true' or 'false'. p_abandon_ord and
 -- p_call_ord are the 1-based positions of the batch's abandons and of its
--- outbound calls with a number; p_lock_keys their numbers' lock keys, sorted.
+-- outbound calls with a number; p_lock_key is, at those positions, the lock
+-- key of the number (casetrail_project_abandons).
+--
+-- The function must stay VOLATILE: each statement then takes a new
+-- snapshot, so the holder of a key that the claim waited for is visible to
+-- the last one.
 -- +goose StatementBegin
 CREATE FUNCTION casetrail_ingest(
     p_source text[], p_key text[], p_explicit boolean[], p_body_sha256 bytea[],
@@ -26,12 +31,13 @@ CREATE FUNCTION casetrail_ingest(
     p_summary text[], p_content_type text[], p_body bytea[], p_doc jsonb[],
     p_doc_lossy boolean[], p_reply jsonb[],
     p_blob_sha256 bytea[], p_blob_size bigint[], p_blob_content bytea[],
-    p_lock_keys integer[], p_abandon_ord integer[], p_call_ord integer[]
+    p_lock_key integer[], p_abandon_ord integer[], p_call_ord integer[]
 ) RETURNS TABLE (ord integer, event_id bigint, stored boolean, held_sha256 bytea)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
 DECLARE
     v_ids bigint[]; -- the new event id per position, NULL where the key was held
+    v_locks integer[];
 BEGIN
     IF cardinality(p_blob_sha256) > 0 THEN
         INSERT INTO blobs (sha256, size, content)
@@ -74,11 +80,16 @@ BEGIN
               content_type, body, sha, doc, lossy, reply)
     WHERE e.id IS NOT NULL;
 
-    IF cardinality(p_abandon_ord) > 0 OR cardinality(p_call_ord) > 0 THEN
+    -- Only the abandons and calls stored now count, and only their numbers
+    -- are locked: a batch of repeats takes no lock.
+    IF EXISTS (SELECT FROM unnest(p_abandon_ord || p_call_ord) AS o WHERE v_ids[o] IS NOT NULL) THEN
+        SELECT coalesce(array_agg(DISTINCT p_lock_key[o] ORDER BY p_lock_key[o]), '{}') INTO v_locks
+        FROM unnest(p_abandon_ord || p_call_ord) AS o
+        WHERE v_ids[o] IS NOT NULL AND p_phone[o] <> '';
         -- Repeats of one abandon within the batch (same number, time and
         -- queue) are represented by the smallest id, as against the store;
         -- an abandon without a number is its own caller.
-        PERFORM casetrail_project_abandons(p_lock_keys,
+        PERFORM casetrail_project_abandons(v_locks,
             coalesce(a.ids, '{}'), coalesce(a.ats, '{}'), coalesce(a.received, '{}'),
             coalesce(a.queues, '{}'), coalesce(a.phones, '{}'), coalesce(a.tiqs, '{}'),
             coalesce(c.ids, '{}'), coalesce(c.phones, '{}'), coalesce(c.ats, '{}'), coalesce(c.agents, '{}'))
@@ -181,8 +192,12 @@ $fn$;
 -- Both functions take arrays; a custom plan knows their lengths but chooses
 -- the same plan, and planning on every call costs more than the work.
 ALTER FUNCTION casetrail_ingest SET plan_cache_mode = force_generic_plan;
+-- A batch waits for a lock (a key or a number another transaction holds)
+-- at most this long; then its senders get 503 and retry.
+ALTER FUNCTION casetrail_ingest SET lock_timeout = '30s';
 ALTER FUNCTION casetrail_project_abandons SET plan_cache_mode = force_generic_plan;
 
+REVOKE ALL ON FUNCTION casetrail_ingest FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION casetrail_ingest TO casetrail_app;
 
 -- +goose Down

@@ -29,7 +29,7 @@ FROM casetrail_ingest(
     @summary::text[], @content_type::text[], @body::bytea[], @doc::jsonb[],
     @doc_lossy::boolean[], @reply::jsonb[],
     @blob_sha256::bytea[], @blob_size::bigint[], @blob_content::bytea[],
-    @lock_keys::integer[], @abandon_ord::integer[], @call_ord::integer[]
+    @lock_key::integer[], @abandon_ord::integer[], @call_ord::integer[]
 )
 ORDER BY 1;
 

@@ -4,24 +4,27 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 )
 
 // Batcher is group commit in front of Store.Ingest: concurrent requests'
 // events share transactions, so one durable commit (one WAL flush)
-// acknowledges many events. It never waits for a batch to fill: a committer
-// takes whatever is queued the moment it is free, so a lone request is
-// committed at once, and under load batches form by themselves while the
-// previous commit is being flushed. A request is answered only after the
-// commit that holds its events.
+// acknowledges many events. It never waits for a batch to fill: a lone
+// request is committed at once, and under load a committer gathers what
+// arrives while another's transaction runs. A request is answered only
+// after the commit that holds its events.
 type Batcher struct {
 	store    *Store
+	ingest   func(context.Context, []NewEvent) ([]IngestResult, error) // Store.Ingest; tests replace it
 	maxBatch int
+	maxBytes int
 	queue    chan *pending
 	// A committer runs its transaction holding a token: the first, which
 	// only one holds at a time, or, when its batch holds parallelBatch
 	// events or more, one of the others. Committers gather while they wait.
 	first, others chan struct{}
 	parallelBatch int
+	taken         atomic.Int64 // requests committers have taken from the queue
 	wg            sync.WaitGroup
 	// mu orders Ingest against Close: once closed is set, nothing more is
 	// queued, so the committers' final drain finds every queued request.
@@ -33,6 +36,7 @@ type Batcher struct {
 type pending struct {
 	ctx     context.Context
 	events  []NewEvent
+	size    int // bytes the events take in the statement
 	results []IngestResult
 	err     error
 	done    chan struct{}
@@ -47,12 +51,18 @@ type BatchOptions struct {
 	Committers int
 	// MaxBatch bounds the events of one transaction. Default 256.
 	MaxBatch int
+	// MaxBatchBytes bounds the bodies, indexed copies and attachments of
+	// one transaction, which travel in one message to the database (whose
+	// limit is 1 GiB); a single larger request still goes alone. Default
+	// 64 MiB.
+	MaxBatchBytes int
 	// ParallelBatch is the smallest batch that may run alongside another
-	// committer's transaction. A smaller one waits, gathering what arrives,
-	// until the running transaction ends, and starts the moment it does: two
-	// small batches at once cost the database more per event than one batch
-	// of both, while under heavy load large batches keep both cores busy
-	// (docs/benchmarks.md). Default 64.
+	// committer's transaction. Smaller batches run one at a time: a
+	// committer waits, gathering what arrives, until the one running ends,
+	// and starts the moment it does. Two small batches at once cost the
+	// database more per event than one batch of both, while under heavy
+	// load large batches keep both cores busy (docs/benchmarks.md).
+	// Default 64.
 	ParallelBatch int
 }
 
@@ -67,9 +77,14 @@ func NewBatcher(s *Store, opts BatchOptions) *Batcher {
 	if opts.ParallelBatch <= 0 {
 		opts.ParallelBatch = 64
 	}
+	if opts.MaxBatchBytes <= 0 {
+		opts.MaxBatchBytes = 64 << 20
+	}
 	b := &Batcher{
 		store:         s,
+		ingest:        s.Ingest,
 		maxBatch:      opts.MaxBatch,
+		maxBytes:      opts.MaxBatchBytes,
 		queue:         make(chan *pending, opts.MaxBatch*opts.Committers),
 		first:         make(chan struct{}, 1),
 		others:        make(chan struct{}, max(opts.Committers-1, 1)),
@@ -89,7 +104,7 @@ var ErrClosed = errors.New("store: batcher closed")
 // Ingest queues events and waits for the commit that holds them. It has the
 // contract of Store.Ingest.
 func (b *Batcher) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
-	p := &pending{ctx: ctx, events: events, done: make(chan struct{})}
+	p := &pending{ctx: ctx, events: events, size: batchSize(events), done: make(chan struct{})}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -122,65 +137,84 @@ func (b *Batcher) Close() {
 
 func (b *Batcher) commitLoop() {
 	defer b.wg.Done()
+	var carry *pending // taken from the queue but too large for the last batch
 	for {
-		var first *pending
-		select {
-		case first = <-b.queue:
-		case <-b.stop:
-			// Drain what was queued before the stop.
-			for {
-				select {
-				case p := <-b.queue:
-					b.commit([]*pending{p})
-				default:
-					return
+		first := carry
+		carry = nil
+		if first == nil {
+			select {
+			case first = <-b.queue:
+				b.taken.Add(1)
+			case <-b.stop:
+				// Drain what was queued before the stop.
+				for {
+					select {
+					case p := <-b.queue:
+						b.commit([]*pending{p})
+					default:
+						return
+					}
 				}
 			}
 		}
 		batch := []*pending{first}
-		n := len(first.events)
+		n, size := len(first.events), first.size
+		// add takes p into the batch, or keeps it for the next one when the
+		// batch has no room for it.
+		add := func(p *pending) {
+			b.taken.Add(1)
+			if n+len(p.events) > b.maxBatch || size+p.size > b.maxBytes {
+				carry = p
+				return
+			}
+			batch = append(batch, p)
+			n, size = n+len(p.events), size+p.size
+		}
 		// Take what is queued, then what arrives until this committer may
 		// run its transaction: with none running, that is at once.
 	queued:
-		for n < b.maxBatch {
+		for carry == nil {
 			select {
 			case p := <-b.queue:
-				batch = append(batch, p)
-				n += len(p.events)
+				add(p)
 			default:
 				break queued
 			}
 		}
 		var token chan struct{}
 		for token == nil {
-			if n >= b.parallelBatch {
-				select {
-				case b.others <- struct{}{}:
-					token = b.others
-					continue
-				default:
-				}
+			queue, others := b.queue, chan struct{}(nil)
+			if carry != nil || n >= b.maxBatch {
+				queue = nil // full: stop gathering
 			}
-			if n >= b.maxBatch {
-				select {
-				case b.first <- struct{}{}:
-					token = b.first
-				case b.others <- struct{}{}:
-					token = b.others
-				}
-				continue
+			if n >= b.parallelBatch || queue == nil {
+				others = b.others
 			}
 			select {
-			case p := <-b.queue:
-				batch = append(batch, p)
-				n += len(p.events)
+			case p := <-queue:
+				add(p)
 			case b.first <- struct{}{}:
 				token = b.first
+			case others <- struct{}{}:
+				token = b.others
 			}
 		}
 		b.commit(batch)
 		<-token
 	}
+}
+
+// batchSize is roughly what events take in the statement that stores them.
+func batchSize(events []NewEvent) int {
+	size := 0
+	for i := range events {
+		e := &events[i]
+		size += len(e.Body) + len(e.Doc) + len(e.Actor) + len(e.Changes) + len(e.Reply) + 512
+		for _, bl := range e.Blobs {
+			size += len(bl.Content)
+		}
+	}
+	return size
 }
 
 // commit stores a batch in one transaction. If the transaction fails for a
@@ -194,7 +228,7 @@ func (b *Batcher) commit(batch []*pending) {
 	for _, p := range batch {
 		events = append(events, p.events...)
 	}
-	results, err := b.store.Ingest(ctx, events)
+	results, err := b.ingest(ctx, events)
 	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) {
 		for _, p := range batch {
 			b.commit([]*pending{p})

@@ -3,6 +3,8 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 
@@ -85,4 +87,142 @@ func TestBatcherClosedRefuses(t *testing.T) {
 	batcher.Close()
 	_, err := batcher.Ingest(context.Background(), []store.NewEvent{event(`{}`, "k", true)})
 	require.ErrorIs(t, err, store.ErrClosed)
+}
+
+// While one batch runs, the other committer gathers every request that
+// arrives into one batch and runs it only when the first has ended; a batch
+// of ParallelBatch events or more runs alongside.
+func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		parallel int
+	}{{"small batches wait", 64}, {"large batches run alongside", 30}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var mu sync.Mutex
+			var running, most int
+			var sizes []int
+			entered, release := make(chan struct{}), make(chan struct{})
+			var once sync.Once
+			ingest := func(_ context.Context, events []store.NewEvent) ([]store.IngestResult, error) {
+				mu.Lock()
+				running++
+				most = max(most, running)
+				sizes = append(sizes, len(events))
+				mu.Unlock()
+				first := false
+				once.Do(func() { first = true })
+				if first {
+					close(entered)
+					<-release
+				}
+				mu.Lock()
+				running--
+				mu.Unlock()
+				res := make([]store.IngestResult, len(events))
+				for i := range res {
+					res[i].ID = int64(i + 1)
+				}
+				return res, nil
+			}
+			b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, ParallelBatch: tc.parallel}, ingest)
+			defer b.Close()
+
+			var wg sync.WaitGroup
+			send := func(i int) {
+				defer wg.Done()
+				res, err := b.Ingest(context.Background(), []store.NewEvent{event(fmt.Sprintf(`{"n":%d}`, i), fmt.Sprintf("k%d", i), false)})
+				require.NoError(t, err)
+				require.Len(t, res, 1)
+			}
+			wg.Add(1)
+			go send(0)
+			<-entered // the first batch is running and holds on
+			for i := 1; i <= 30; i++ {
+				wg.Add(1)
+				go send(i)
+			}
+			for store.Taken(b) < 31 {
+				runtime.Gosched() // the other committer takes all 30 while the first runs
+			}
+			if tc.parallel > 30 {
+				mu.Lock()
+				require.Equal(t, 1, running, "a small batch ran alongside the first")
+				mu.Unlock()
+				close(release)
+			} else {
+				// 30 events reach ParallelBatch: the batch runs (and ends)
+				// while the first still runs.
+				for {
+					mu.Lock()
+					n := most
+					mu.Unlock()
+					if n == 2 {
+						break
+					}
+					runtime.Gosched()
+				}
+				close(release)
+			}
+			wg.Wait()
+			mu.Lock()
+			defer mu.Unlock()
+			require.Equal(t, []int{1, 30}, sizes, "the 30 requests form one batch")
+			if tc.parallel > 30 {
+				require.Equal(t, 1, most)
+			} else {
+				require.Equal(t, 2, most)
+			}
+		})
+	}
+}
+
+// A batch holds no more bytes than MaxBatchBytes (a larger request goes
+// alone), and a request that does not fit waits for the next batch.
+func TestBatcherBoundsBatchBytes(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sizes []int
+	entered, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ingest := func(_ context.Context, events []store.NewEvent) ([]store.IngestResult, error) {
+		mu.Lock()
+		sizes = append(sizes, len(events))
+		mu.Unlock()
+		once.Do(func() { close(entered); <-release })
+		return make([]store.IngestResult, len(events)), nil
+	}
+	// Each event carries a 10 KB body and the same as its indexed copy:
+	// three fit in 64 KB, four do not.
+	b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, MaxBatchBytes: 64 << 10}, ingest)
+	defer b.Close()
+	big := strings.Repeat("x", 10<<10)
+	var wg sync.WaitGroup
+	send := func(i int) {
+		defer wg.Done()
+		_, err := b.Ingest(context.Background(), []store.NewEvent{event(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, big), fmt.Sprintf("k%d", i), false)})
+		require.NoError(t, err)
+	}
+	wg.Add(1)
+	go send(0)
+	<-entered
+	for i := 1; i <= 10; i++ {
+		wg.Add(1)
+		go send(i)
+	}
+	for store.Taken(b) < 5 { // the waiting committer has a full batch and one left over
+		runtime.Gosched()
+	}
+	close(release)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	total := 0
+	for _, n := range sizes {
+		require.LessOrEqual(t, n, 3, "batch sizes %v", sizes)
+		total += n
+	}
+	require.Equal(t, 11, total)
+	require.Contains(t, sizes, 3, "batch sizes %v", sizes)
 }

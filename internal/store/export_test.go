@@ -9,7 +9,7 @@ import (
 // CommitTogether commits the requests as one batch, as a committer would
 // when they arrive together, and returns each request's outcome.
 func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error) {
-	b := &Batcher{store: s, maxBatch: 1 << 20}
+	b := &Batcher{store: s, ingest: s.Ingest, maxBatch: 1 << 20, maxBytes: 1 << 30}
 	batch := make([]*pending, len(requests))
 	for i, evs := range requests {
 		batch[i] = &pending{ctx: context.Background(), events: evs, done: make(chan struct{})}
@@ -33,3 +33,13 @@ func IngestParams(events []NewEvent) db.EventsIngestParams {
 	}
 	return ingestParams(events, order)
 }
+
+// NewBatcherWith is NewBatcher with ingest in place of Store.Ingest.
+func NewBatcherWith(opts BatchOptions, ingest func(context.Context, []NewEvent) ([]IngestResult, error)) *Batcher {
+	b := NewBatcher(&Store{}, opts)
+	b.ingest = ingest
+	return b
+}
+
+// Taken is how many requests committers have taken from the queue.
+func Taken(b *Batcher) int64 { return b.taken.Load() }

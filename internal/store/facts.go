@@ -2,7 +2,6 @@ package store
 
 import (
 	"hash/fnv"
-	"slices"
 )
 
 // The event types the abandonment report's projection follows.
@@ -14,14 +13,15 @@ const (
 
 // abandonPositions finds, among the events at the given positions, what
 // casetrail_ingest needs to keep abandon_facts current: the 1-based
-// positions of the abandons and of the outbound calls with a number, and
-// the sorted lock keys of their numbers. In the database each new abandon
-// gets its first callback from the calls already stored, and each new
-// outbound call becomes the first callback of the earlier abandons of its
-// number that had none or a later one (casetrail_project_abandons).
-// Transactions touching the same number are serialised by an advisory lock
-// on it, so neither side can miss the other.
-func abandonPositions(events []NewEvent, order []int) (lockKeys, abandons, calls []int32) {
+// positions of the abandons and of the outbound calls with a number, and at
+// those positions the lock key of the number. In the database each new
+// abandon gets its first callback from the calls already stored, and each
+// new outbound call becomes the first callback of the earlier abandons of
+// its number that had none or a later one (casetrail_project_abandons).
+// Transactions storing events of the same number are serialised by an
+// advisory lock on it, so neither side can miss the other.
+func abandonPositions(events []NewEvent, order []int) (locks, abandons, calls []int32) {
+	locks = make([]int32, len(order))
 	for j, i := range order {
 		e := &events[i]
 		if e.Kind != factsKind {
@@ -36,11 +36,10 @@ func abandonPositions(events []NewEvent, order []int) (lockKeys, abandons, calls
 			continue
 		}
 		if e.Phone != "" {
-			lockKeys = append(lockKeys, lockKey(e.Phone))
+			locks[j] = lockKey(e.Phone)
 		}
 	}
-	slices.Sort(lockKeys)
-	return slices.Compact(lockKeys), abandons, calls
+	return locks, abandons, calls
 }
 
 func lockKey(phone string) int32 {

@@ -161,7 +161,7 @@ func ingestParams(events []NewEvent, order []int) db.EventsIngestParams {
 		p.BlobSize = append(p.BlobSize, int64(len(b.Content)))
 		p.BlobContent = append(p.BlobContent, b.Content)
 	}
-	p.LockKeys, p.AbandonOrd, p.CallOrd = abandonPositions(events, order)
+	p.LockKey, p.AbandonOrd, p.CallOrd = abandonPositions(events, order)
 	return p
 }
 

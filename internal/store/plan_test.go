@@ -93,6 +93,11 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 	for _, stmt := range []string{"Insert on events", "Insert on idempotency_keys", "Insert on abandon_facts", "Update on abandon_facts", "Insert on blobs"} {
 		require.Contains(t, all, stmt, "auto_explain must show every statement")
 	}
+	var settings []string
+	err = admin.QueryRow(ctx, `SELECT proconfig FROM pg_proc WHERE proname = 'casetrail_ingest'`).Scan(&settings)
+	require.NoError(t, err)
+	require.Contains(t, settings, "plan_cache_mode=force_generic_plan", "the plans checked are the ones every call uses")
+
 	// Empty partitions are rightly scanned; a large table never is.
 	var large []string
 	err = admin.QueryRow(ctx, `SELECT array_agg(relname::text) FROM pg_class WHERE relkind = 'r' AND reltuples >= 10000`).Scan(&large)
