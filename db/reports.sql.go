@@ -10,48 +10,6 @@ import (
 	"time"
 )
 
-const abandonFactsApply = `-- name: AbandonFactsApply :exec
-SELECT casetrail_project_abandons(
-    $1::integer[],
-    $2::bigint[], $3::timestamptz[], $4::timestamptz[],
-    $5::text[], $6::text[], $7::bigint[],
-    $8::bigint[], $9::text[], $10::timestamptz[], $11::text[]
-)
-`
-
-type AbandonFactsApplyParams struct {
-	LockKeys      []int32
-	AbandonID     []int64
-	AbandonedAt   []time.Time
-	ReceivedAt    []time.Time
-	Queue         []string
-	AbandonPhone  []string
-	TimeInQueueMs []int64
-	CallID        []int64
-	CallPhone     []string
-	CallAt        []time.Time
-	CallAgent     []string
-}
-
-// Brings abandon_facts up to date with the abandons and outbound calls a
-// batch has just stored, in one round trip (casetrail_project_abandons).
-func (q *Queries) AbandonFactsApply(ctx context.Context, arg AbandonFactsApplyParams) error {
-	_, err := q.db.Exec(ctx, abandonFactsApply,
-		arg.LockKeys,
-		arg.AbandonID,
-		arg.AbandonedAt,
-		arg.ReceivedAt,
-		arg.Queue,
-		arg.AbandonPhone,
-		arg.TimeInQueueMs,
-		arg.CallID,
-		arg.CallPhone,
-		arg.CallAt,
-		arg.CallAgent,
-	)
-	return err
-}
-
 const reportAbandonContacts = `-- name: ReportAbandonContacts :many
 SELECT f.event_id, f.abandoned_at, f.queue, coalesce(f.phone, '')::text AS phone, f.time_in_queue_ms,
        coalesce(f.callback_at, 'epoch')::timestamptz AS callback_at,

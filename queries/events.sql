@@ -1,13 +1,3 @@
--- name: IdempotencyKeyGet :batchone
-SELECT event_id, explicit, body_sha256
-FROM idempotency_keys
-WHERE source = @source::text AND key = @key::text;
-
--- name: BlobInsert :batchexec
-INSERT INTO blobs (sha256, size, content)
-VALUES (@sha256::bytea, @size::bigint, @content::bytea)
-ON CONFLICT (sha256) DO NOTHING;
-
 -- name: EventPartitionsEnsure :one
 SELECT casetrail_ensure_partitions(@from_month::date, @months::integer)::integer AS created;
 
@@ -32,25 +22,6 @@ FROM casetrail_ingest(
     @lock_key::integer[], @abandon_ord::integer[], @call_ord::integer[]
 )
 ORDER BY 1;
-
--- name: IdempotencyClaim :many
--- Claims each idempotency key of a batch (keys distinct within it, in the
--- batch's lock order) with a new event id; keys already held are left
--- alone and not returned.
-INSERT INTO idempotency_keys (source, key, explicit, body_sha256, event_id, received_at)
-SELECT i.source, i.key, i.explicit, i.body_sha256, nextval('events_id_seq'), i.received_at
-FROM (
-    SELECT g AS ord,
-           (@source::text[])[g]::text AS source,
-           (@key::text[])[g]::text AS key,
-           (@explicit::boolean[])[g]::boolean AS explicit,
-           (@body_sha256::bytea[])[g]::bytea AS body_sha256,
-           (@received_at::timestamptz[])[g]::timestamptz AS received_at
-    FROM generate_series(1, cardinality(@source::text[])) AS g
-) i
-ORDER BY i.ord
-ON CONFLICT (source, key) DO NOTHING
-RETURNING source, key, event_id;
 
 -- name: EventCopyIn :copyfrom
 -- Stores the events whose keys were just claimed, by COPY.

@@ -170,19 +170,17 @@ func run() error {
 		rssMiB float64
 	}
 	var targets []*target
-	modes := []struct {
+	type mode struct {
 		name          string
 		groupCommit   bool
 		parallelBatch int
-	}{{"group commit", true, o.parallelBatch}, {"naive", false, 0}}
-	if o.compareParallel > 0 {
-		// The same group commit with another commit_running, measured alike.
-		modes = append(modes[:1], append([]struct {
-			name          string
-			groupCommit   bool
-			parallelBatch int
-		}{{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel}}, modes[1:]...)...)
 	}
+	modes := []mode{{"group commit", true, o.parallelBatch}}
+	if o.compareParallel > 0 {
+		// The same group commit with another commit_parallel_batch, measured alike.
+		modes = append(modes, mode{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel})
+	}
+	modes = append(modes, mode{"naive", false, 0})
 	for _, mode := range modes {
 		dbURL, err := freshDatabase(ctx, admin, "bench_"+strings.ReplaceAll(mode.name, " ", "_"))
 		if err != nil {

@@ -97,7 +97,8 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		parallel int
-	}{{"small batches wait", 64}, {"large batches run alongside", 30}} {
+		most     int // transactions running at once, at most
+	}{{"small batches wait", 64, 1}, {"large batches run alongside", 30, 2}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var mu sync.Mutex
@@ -112,19 +113,15 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 				sizes = append(sizes, len(events))
 				mu.Unlock()
 				first := false
-				once.Do(func() { first = true })
+				once.Do(func() { first = true }) // (Do itself would hold the others back)
 				if first {
 					close(entered)
-					<-release
+					<-release // the first batch holds on
 				}
 				mu.Lock()
 				running--
 				mu.Unlock()
-				res := make([]store.IngestResult, len(events))
-				for i := range res {
-					res[i].ID = int64(i + 1)
-				}
-				return res, nil
+				return make([]store.IngestResult, len(events)), nil
 			}
 			b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, ParallelBatch: tc.parallel}, ingest)
 			defer b.Close()
@@ -138,42 +135,24 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 			}
 			wg.Add(1)
 			go send(0)
-			<-entered // the first batch is running and holds on
+			<-entered
 			for i := 1; i <= 30; i++ {
 				wg.Add(1)
 				go send(i)
 			}
-			for store.Taken(b) < 31 {
-				runtime.Gosched() // the other committer takes all 30 while the first runs
+			// The other committer takes all 30 while the first batch runs;
+			// when 30 reach ParallelBatch, their batch runs (and ends)
+			// before the first is let go.
+			mostNow := func() int { mu.Lock(); defer mu.Unlock(); return most }
+			for store.Taken(b) < 31 || mostNow() < tc.most {
+				runtime.Gosched()
 			}
-			if tc.parallel > 30 {
-				mu.Lock()
-				require.Equal(t, 1, running, "a small batch ran alongside the first")
-				mu.Unlock()
-				close(release)
-			} else {
-				// 30 events reach ParallelBatch: the batch runs (and ends)
-				// while the first still runs.
-				for {
-					mu.Lock()
-					n := most
-					mu.Unlock()
-					if n == 2 {
-						break
-					}
-					runtime.Gosched()
-				}
-				close(release)
-			}
+			close(release)
 			wg.Wait()
 			mu.Lock()
 			defer mu.Unlock()
 			require.Equal(t, []int{1, 30}, sizes, "the 30 requests form one batch")
-			if tc.parallel > 30 {
-				require.Equal(t, 1, most)
-			} else {
-				require.Equal(t, 2, most)
-			}
+			require.Equal(t, tc.most, most)
 		})
 	}
 }
@@ -190,7 +169,12 @@ func TestBatcherBoundsBatchBytes(t *testing.T) {
 		mu.Lock()
 		sizes = append(sizes, len(events))
 		mu.Unlock()
-		once.Do(func() { close(entered); <-release })
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(entered)
+			<-release
+		}
 		return make([]store.IngestResult, len(events)), nil
 	}
 	// Each event carries a 10 KB body and the same as its indexed copy:
