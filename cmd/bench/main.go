@@ -82,6 +82,8 @@ type options struct {
 	parallelBatch   int
 	pgStats         bool
 	compareParallel int
+	compareEnv      string
+	compareBinary   string
 	rounds          int
 }
 
@@ -97,6 +99,8 @@ func run() error {
 	flag.IntVar(&o.workers, "commit-workers", 0, "commit_workers of the server (0: its default)")
 	flag.IntVar(&o.parallelBatch, "commit-parallel-batch", 0, "commit_parallel_batch of the server (0: its default)")
 	flag.IntVar(&o.compareParallel, "compare-parallel-batch", 0, "also measure group commit with this commit_parallel_batch, alike")
+	flag.StringVar(&o.compareEnv, "compare-env", "", "also measure group commit with these extra environment variables (NAME=value ...), alike")
+	flag.StringVar(&o.compareBinary, "compare-binary", "", "also measure group commit on this other build of the server, alike")
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
 	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
 	flag.Parse()
@@ -174,19 +178,29 @@ func run() error {
 		name          string
 		groupCommit   bool
 		parallelBatch int
+		env           []string
+		binary        string
 	}
-	modes := []mode{{"group commit", true, o.parallelBatch}}
+	modes := []mode{{"group commit", true, o.parallelBatch, nil, o.binary}}
 	if o.compareParallel > 0 {
 		// The same group commit with another commit_parallel_batch, measured alike.
-		modes = append(modes, mode{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel})
+		modes = append(modes, mode{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel, nil, o.binary})
 	}
-	modes = append(modes, mode{"naive", false, 0})
+	if o.compareEnv != "" {
+		// The same group commit with more environment, measured alike.
+		modes = append(modes, mode{"with " + o.compareEnv, true, o.parallelBatch, strings.Fields(o.compareEnv), o.binary})
+	}
+	if o.compareBinary != "" {
+		// Another build of the server, measured alike.
+		modes = append(modes, mode{filepath.Base(o.compareBinary), true, o.parallelBatch, nil, o.compareBinary})
+	}
+	modes = append(modes, mode{"naive", false, 0, nil, o.binary})
 	for _, mode := range modes {
-		dbURL, err := freshDatabase(ctx, admin, "bench_"+strings.ReplaceAll(mode.name, " ", "_"))
+		dbURL, err := freshDatabase(ctx, admin, fmt.Sprintf("bench_server_%d", len(targets)))
 		if err != nil {
 			return err
 		}
-		srv, err := startServer(ctx, o.binary, dbURL, dir, mode.groupCommit, o.workers, mode.parallelBatch)
+		srv, err := startServer(ctx, mode.binary, dbURL, dir, mode.groupCommit, o.workers, mode.parallelBatch, mode.env)
 		if err != nil {
 			return err
 		}
@@ -529,7 +543,7 @@ type server struct {
 	stopped   bool
 }
 
-func startServer(ctx context.Context, binary, dbURL, dir string, groupCommit bool, workers, parallelBatch int) (*server, error) {
+func startServer(ctx context.Context, binary, dbURL, dir string, groupCommit bool, workers, parallelBatch int, env []string) (*server, error) {
 	cfg := filepath.Join(dir, "bench.yaml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"
 commit_workers: %d
@@ -549,6 +563,7 @@ sources:
 	cmd := exec.Command(binary, "serve", "--config", cfg)
 	cmd.Env = append(os.Environ(), "DATABASE_URL="+dbURL, "CASETRAIL_DATA_DIR="+dir,
 		"CASETRAIL_GROUP_COMMIT="+strconv.FormatBool(groupCommit), "CASETRAIL_PPROF_LISTEN="+pprofAddr)
+	cmd.Env = append(cmd.Env, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
