@@ -10,6 +10,12 @@
 //  3. the same with group commit off (one transaction per request), from a
 //     second server on its own database.
 //
+// Between 1 and 2 it also stores N events through the write path's own
+// statement (store.Ingest) without HTTP, in batches of -statement-batch (32)
+// one after another: the database's side of group commit alone, the
+// ceiling for the HTTP figure. -compare-binary and -compare-env measure a
+// second group-commit server (another build, or more environment) alike.
+//
 // The machine is shared and noisy, so everything is measured -rounds times
 // (default 3): COPY first, then each level alternately on both servers,
 // each measurement starting once the previous one's events are all in the
@@ -84,6 +90,8 @@ type options struct {
 	compareParallel int
 	compareEnv      string
 	compareBinary   string
+	statementBatch  int
+	statementOnly   bool
 	rounds          int
 }
 
@@ -101,6 +109,8 @@ func run() error {
 	flag.IntVar(&o.compareParallel, "compare-parallel-batch", 0, "also measure group commit with this commit_parallel_batch, alike")
 	flag.StringVar(&o.compareEnv, "compare-env", "", "also measure group commit with these extra environment variables (NAME=value ...), alike")
 	flag.StringVar(&o.compareBinary, "compare-binary", "", "also measure group commit on this other build of the server, alike")
+	flag.IntVar(&o.statementBatch, "statement-batch", 32, "also store the events through the write path's statement without HTTP, in batches of this many (0: not)")
+	flag.BoolVar(&o.statementOnly, "statement-only", false, "measure COPY and the write path's statement only, without HTTP")
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
 	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
 	flag.Parse()
@@ -156,10 +166,40 @@ func run() error {
 		}
 		copyRates = append(copyRates, r)
 	}
+	// The write path's own statement, without HTTP: batches of
+	// -statement-batch events stored one after another, as group commit
+	// does under load. Each round stores other events, so that none is a
+	// repeat.
+	var stmtRates []float64
+	var stmtURL string
+	if o.statementBatch > 0 {
+		stmtURL, err = freshDatabase(ctx, admin, "bench_statement")
+		if err != nil {
+			return err
+		}
+		for round := range o.rounds {
+			r, err := statementLoad(ctx, stmtURL, corpus[round*o.events:][:o.events], o.statementBatch)
+			if err != nil {
+				return err
+			}
+			stmtRates = append(stmtRates, r)
+		}
+	}
 	// The log's sequencer over the same events: it must keep up with ingest.
 	seqRate, err := sequenceRate(ctx, copyURL)
 	if err != nil {
 		return err
+	}
+
+	if o.statementOnly {
+		fmt.Printf("COPY of %d events in one statement: %.0f events/s (median of %d; rounds: %s)\n",
+			o.events, median(copyRates), o.rounds, joinRates(copyRates))
+		fmt.Printf("casetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
+			o.statementBatch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
+		if o.pgStats {
+			return printStatements(ctx, stmtURL, "the statement without HTTP")
+		}
+		return nil
 	}
 
 	// 2 and 3. HTTP with and without group commit: both servers run side
@@ -245,7 +285,7 @@ func run() error {
 			return err
 		}
 		if o.pgStats && t == targets[0] {
-			if err := printStatements(ctx, t.dbURL); err != nil {
+			if err := printStatements(ctx, t.dbURL, "group commit, all concurrency levels"); err != nil {
 				return err
 			}
 		}
@@ -265,6 +305,10 @@ func run() error {
 	}
 	printTable(copyRates, summarise(rows, o.senders, names), o.events, o.rounds)
 	printRounds(copyRates, rows, o.senders, names)
+	if len(stmtRates) > 0 {
+		fmt.Printf("\ncasetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
+			o.statementBatch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
+	}
 	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over the %d COPY-loaded events: %.0f events/s\n", o.events, seqRate)
 	return nil
 }
@@ -473,6 +517,29 @@ func freshDatabase(ctx context.Context, admin, name string) (string, error) {
 	return url, m.Up(ctx, io.Discard)
 }
 
+// statementLoad stores the corpus's events through the write path's
+// statement (store.Ingest) in batches of size, one after another.
+func statementLoad(ctx context.Context, url string, corpus []request, size int) (float64, error) {
+	st, err := store.Open(ctx, url, store.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	events := make([]store.NewEvent, len(corpus))
+	for i := range corpus {
+		events[i] = corpus[i].event
+	}
+	start := time.Now()
+	for len(events) > 0 {
+		n := min(size, len(events))
+		if _, err := st.Ingest(ctx, events[:n]); err != nil {
+			return 0, err
+		}
+		events = events[n:]
+	}
+	return float64(len(corpus)) / time.Since(start).Seconds(), nil
+}
+
 func copyLoad(ctx context.Context, url string, corpus []request) (float64, error) {
 	st, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
@@ -493,7 +560,7 @@ func copyLoad(ctx context.Context, url string, corpus []request) (float64, error
 
 // printStatements prints the statements that took the database's time in
 // the database at url, most first.
-func printStatements(ctx context.Context, url string) error {
+func printStatements(ctx context.Context, url, what string) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
@@ -513,7 +580,7 @@ func printStatements(ctx context.Context, url string) error {
 		return err
 	}
 	defer rows.Close()
-	fmt.Println("\ndatabase time by statement (group commit, all concurrency levels):")
+	fmt.Printf("\ndatabase time by statement (%s):\n", what)
 	fmt.Printf("%10s %9s %9s  %s\n", "total ms", "calls", "rows", "statement")
 	for rows.Next() {
 		var ms, calls, n int64
