@@ -3,6 +3,7 @@ package normalize
 import (
 	"fmt"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -67,19 +68,44 @@ type parser struct {
 	items   []value
 }
 
+// scratch is a parser's stacks, kept between requests: every body needs
+// them, and only for the time of its parse.
+type scratch struct {
+	members []member
+	items   []value
+}
+
+var stacks = sync.Pool{New: func() any {
+	return &scratch{members: make([]member, 0, 32), items: make([]value, 0, 16)}
+}}
+
 // parseJSON parses body into a tree. lossy reports that the tree differs from
 // the body by more than formatting: NUL characters, invalid UTF-8 or lone
 // surrogates were replaced by U+FFFD, duplicate keys were merged, or a number
 // too large for jsonb was kept as a string.
 func parseJSON(body []byte) (root value, lossy bool, err error) {
-	p := parser{src: string(body), members: make([]member, 0, 32), items: make([]value, 0, 16)}
+	st := stacks.Get().(*scratch)
+	defer func() {
+		// Forget the values (they point into the body) before the next use.
+		clear(st.members[:cap(st.members)])
+		clear(st.items[:cap(st.items)])
+		stacks.Put(st)
+	}()
+	p := parser{src: string(body), members: st.members[:0], items: st.items[:0]}
+	defer func() {
+		// Keep stacks a large body grew only while they stay modest.
+		if cap(p.members) <= 1024 && cap(p.items) <= 1024 {
+			st.members, st.items = p.members, p.items
+		}
+	}()
 	// A UTF-8 byte order mark is not JSON, but some senders on Windows stacks
 	// write one; it carries no data, so skip it rather than reject the event.
 	if len(p.src) >= 3 && p.src[:3] == "\xef\xbb\xbf" {
 		p.pos = 3
 	}
 	p.skipSpace()
-	if err := p.value(&root); err != nil {
+	root, err = p.value()
+	if err != nil {
 		return value{}, false, err
 	}
 	p.skipSpace()
@@ -106,36 +132,37 @@ func (p *parser) skipSpace() {
 	}
 }
 
-func (p *parser) value(v *value) error {
+// value parses the value at p.pos. It returns the value rather than filling
+// one in: a pointer passed down the recursion would make every member and
+// item escape to the heap.
+func (p *parser) value() (v value, err error) {
 	if p.pos >= len(p.src) {
-		return p.fail("unexpected end of input")
+		return v, p.fail("unexpected end of input")
 	}
 	switch c := p.src[p.pos]; {
 	case c == '{':
-		return p.object(v)
+		err = p.object(&v)
 	case c == '[':
-		return p.array(v)
+		err = p.array(&v)
 	case c == '"':
-		s, err := p.str()
-		if err != nil {
-			return err
-		}
-		*v = value{kind: kindString, text: s}
-		return nil
+		var s string
+		s, err = p.str()
+		v = value{kind: kindString, text: s}
 	case c == '-' || ('0' <= c && c <= '9'):
-		return p.number(v)
+		err = p.number(&v)
 	case c == 't':
-		*v = value{kind: kindBool, boolean: true}
-		return p.literal("true")
+		v = value{kind: kindBool, boolean: true}
+		err = p.literal("true")
 	case c == 'f':
-		*v = value{kind: kindBool}
-		return p.literal("false")
+		v = value{kind: kindBool}
+		err = p.literal("false")
 	case c == 'n':
-		*v = value{kind: kindNull}
-		return p.literal("null")
+		v = value{kind: kindNull}
+		err = p.literal("null")
 	default:
-		return p.fail("invalid character looking for a value")
+		err = p.fail("invalid character looking for a value")
 	}
+	return v, err
 }
 
 func (p *parser) literal(lit string) error {
@@ -187,8 +214,8 @@ func (p *parser) object(v *value) error {
 		}
 		p.pos++
 		p.skipSpace()
-		var mv value
-		if err := p.value(&mv); err != nil {
+		mv, err := p.value()
+		if err != nil {
 			return err
 		}
 
@@ -254,8 +281,8 @@ func (p *parser) array(v *value) error {
 	mark := len(p.items)
 	defer func() { p.items = p.items[:mark] }()
 	for {
-		var item value
-		if err := p.value(&item); err != nil {
+		item, err := p.value()
+		if err != nil {
 			return err
 		}
 		p.items = append(p.items, item)
