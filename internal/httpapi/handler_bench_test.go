@@ -33,7 +33,9 @@ func (s *standInStore) Ingest(_ context.Context, events []store.NewEvent) ([]sto
 	return out, nil
 }
 
-func (s *standInStore) Reject(context.Context, store.Rejected) (int64, error) { return s.ids.Add(1), nil }
+func (s *standInStore) Reject(context.Context, store.Rejected) (int64, error) {
+	return s.ids.Add(1), nil
+}
 
 // BenchmarkIngestHandler is the server's work for one signed delivery of the
 // example mix, from the request to the answer, with the store stood in for
