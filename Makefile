@@ -59,9 +59,10 @@ clean:
 bench-read: postgres
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimelineScale$$' -benchtime 1x ./internal/httpapi/
 
-# Ingest throughput: COPY limit vs casetrail over HTTP (group commit on and
-# off) at 1/16/64/256 senders, on a PostgreSQL with durable settings; three
-# interleaved rounds, medians (docs/benchmarks.md).
+# Ingest throughput: COPY limit vs casetrail's own write statement without
+# HTTP vs casetrail over HTTP (group commit on and off) at 1/16/64/256
+# senders, on a PostgreSQL with durable settings; three rounds, medians
+# (docs/benchmarks.md).
 BENCH_EVENTS ?= 10000
 bench: postgres build
 	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -cpuprofile bench-cpu.prof

@@ -17,9 +17,9 @@
 // second group-commit server (another build, or more environment) alike.
 //
 // The machine is shared and noisy, so everything is measured -rounds times
-// (default 3): COPY first, then each level alternately on both servers,
-// each measurement starting once the previous one's events are all in the
-// log. It prints the medians of events/s and of the cores used, the ratios
+// (default 3): the COPY rounds and the statement's rounds first, then each
+// level on every server in turn, round after round, each measurement
+// starting once the previous one's events are all in the log. It prints the medians of events/s and of the cores used, the ratios
 // to COPY and to the naive path, p50/p99 acknowledgement latency over every
 // round, the servers' peak RSS and every round's rate, and checks that the
 // number of stored events equals the number of 2xx answers.
@@ -126,7 +126,24 @@ func run() error {
 	if o.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
 	}
-	corpus, err := buildCorpus(o.testdataDir, o.events*len(o.senders)*o.rounds)
+	if o.statementOnly && o.statementBatch < 1 {
+		return errors.New("-statement-only needs -statement-batch of at least 1")
+	}
+	compareEnv := strings.Fields(o.compareEnv)
+	for _, kv := range compareEnv {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			return fmt.Errorf("-compare-env: %q is not NAME=value", kv)
+		}
+		if name == "DATABASE_URL" || strings.HasPrefix(name, "CASETRAIL_") {
+			return fmt.Errorf("-compare-env: %s is the bench's to set", name)
+		}
+	}
+	corpusSize := o.events * len(o.senders) * o.rounds
+	if o.statementOnly {
+		corpusSize = o.events * o.rounds
+	}
+	corpus, err := buildCorpus(o.testdataDir, corpusSize)
 	if err != nil {
 		return err
 	}
@@ -185,12 +202,6 @@ func run() error {
 			stmtRates = append(stmtRates, r)
 		}
 	}
-	// The log's sequencer over the same events: it must keep up with ingest.
-	seqRate, err := sequenceRate(ctx, copyURL)
-	if err != nil {
-		return err
-	}
-
 	if o.statementOnly {
 		fmt.Printf("COPY of %d events in one statement: %.0f events/s (median of %d; rounds: %s)\n",
 			o.events, median(copyRates), o.rounds, joinRates(copyRates))
@@ -200,6 +211,11 @@ func run() error {
 			return printStatements(ctx, stmtURL, "the statement without HTTP")
 		}
 		return nil
+	}
+	// The log's sequencer over the same events: it must keep up with ingest.
+	seqRate, err := sequenceRate(ctx, copyURL)
+	if err != nil {
+		return err
 	}
 
 	// 2 and 3. HTTP with and without group commit: both servers run side
@@ -228,11 +244,11 @@ func run() error {
 	}
 	if o.compareEnv != "" {
 		// The same group commit with more environment, measured alike.
-		modes = append(modes, mode{"with " + o.compareEnv, true, o.parallelBatch, strings.Fields(o.compareEnv), o.binary})
+		modes = append(modes, mode{"with " + strings.Join(compareEnv, " "), true, o.parallelBatch, compareEnv, o.binary})
 	}
 	if o.compareBinary != "" {
 		// Another build of the server, measured alike.
-		modes = append(modes, mode{filepath.Base(o.compareBinary), true, o.parallelBatch, nil, o.compareBinary})
+		modes = append(modes, mode{"build " + filepath.Base(o.compareBinary), true, o.parallelBatch, nil, o.compareBinary})
 	}
 	modes = append(modes, mode{"naive", false, 0, nil, o.binary})
 	for _, mode := range modes {

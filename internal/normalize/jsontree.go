@@ -66,6 +66,8 @@ type parser struct {
 	// instead of a series of growing ones.
 	members []member
 	items   []value
+	// peakMembers and peakItems are the most each stack has held.
+	peakMembers, peakItems int
 }
 
 // scratch is a parser's stacks, kept between requests: every body needs
@@ -79,24 +81,34 @@ var stacks = sync.Pool{New: func() any {
 	return &scratch{members: make([]member, 0, 32), items: make([]value, 0, 16)}
 }}
 
+// maxKeptStack bounds the stacks kept for the next body.
+const maxKeptStack = 1024
+
 // parseJSON parses body into a tree. lossy reports that the tree differs from
 // the body by more than formatting: NUL characters, invalid UTF-8 or lone
 // surrogates were replaced by U+FFFD, duplicate keys were merged, or a number
 // too large for jsonb was kept as a string.
 func parseJSON(body []byte) (root value, lossy bool, err error) {
 	st := stacks.Get().(*scratch)
-	defer func() {
-		// Forget the values (they point into the body) before the next use.
-		clear(st.members[:cap(st.members)])
-		clear(st.items[:cap(st.items)])
-		stacks.Put(st)
-	}()
 	p := parser{src: string(body), members: st.members[:0], items: st.items[:0]}
 	defer func() {
-		// Keep stacks a large body grew only while they stay modest.
-		if cap(p.members) <= 1024 && cap(p.items) <= 1024 {
-			st.members, st.items = p.members, p.items
+		// Forget what this parse put on the stacks (values point into the
+		// body); slots above the peaks are still zero. Stacks a large body
+		// grew are kept only while they stay modest; otherwise the old ones
+		// are, cleared whole.
+		clear(p.members[:p.peakMembers])
+		clear(p.items[:p.peakItems])
+		if cap(p.members) <= maxKeptStack {
+			st.members = p.members[:0]
+		} else {
+			clear(st.members[:cap(st.members)])
 		}
+		if cap(p.items) <= maxKeptStack {
+			st.items = p.items[:0]
+		} else {
+			clear(st.items[:cap(st.items)])
+		}
+		stacks.Put(st)
 	}()
 	// A UTF-8 byte order mark is not JSON, but some senders on Windows stacks
 	// write one; it carries no data, so skip it rather than reject the event.
@@ -238,6 +250,7 @@ func (p *parser) object(v *value) error {
 			p.lossy = true
 		} else {
 			p.members = append(p.members, member{key: key, val: mv})
+			p.peakMembers = max(p.peakMembers, len(p.members))
 			n := len(p.members) - mark
 			if index != nil {
 				index[key] = n - 1
@@ -286,6 +299,7 @@ func (p *parser) array(v *value) error {
 			return err
 		}
 		p.items = append(p.items, item)
+		p.peakItems = max(p.peakItems, len(p.items))
 		p.skipSpace()
 		if p.pos >= len(p.src) {
 			return p.fail("unexpected end of input in array")
