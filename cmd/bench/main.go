@@ -536,27 +536,29 @@ func freshDatabase(ctx context.Context, admin, name string) (string, error) {
 // statementLoad stores the corpus's events through the write path's
 // statement (store.Ingest) in batches of size, one after another.
 func statementLoad(ctx context.Context, url string, corpus []request, size int) (float64, error) {
-	st, err := store.Open(ctx, url, store.Options{})
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
-	events := make([]store.NewEvent, len(corpus))
-	for i := range corpus {
-		events[i] = corpus[i].event
-	}
-	start := time.Now()
-	for len(events) > 0 {
-		n := min(size, len(events))
-		if _, err := st.Ingest(ctx, events[:n]); err != nil {
-			return 0, err
+	return timedLoad(ctx, url, corpus, func(st *store.Store, events []store.NewEvent) error {
+		for len(events) > 0 {
+			n := min(size, len(events))
+			if _, err := st.Ingest(ctx, events[:n]); err != nil {
+				return err
+			}
+			events = events[n:]
 		}
-		events = events[n:]
-	}
-	return float64(len(corpus)) / time.Since(start).Seconds(), nil
+		return nil
+	})
 }
 
+// copyLoad loads the corpus's events by COPY in one statement.
 func copyLoad(ctx context.Context, url string, corpus []request) (float64, error) {
+	return timedLoad(ctx, url, corpus, func(st *store.Store, events []store.NewEvent) error {
+		_, err := st.CopyEvents(ctx, events)
+		return err
+	})
+}
+
+// timedLoad is the rate, in events/s, at which load stores the corpus's
+// events in the database at url.
+func timedLoad(ctx context.Context, url string, corpus []request, load func(*store.Store, []store.NewEvent) error) (float64, error) {
 	st, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
 		return 0, err
@@ -567,11 +569,10 @@ func copyLoad(ctx context.Context, url string, corpus []request) (float64, error
 		events[i] = corpus[i].event
 	}
 	start := time.Now()
-	n, err := st.CopyEvents(ctx, events)
-	if err != nil {
+	if err := load(st, events); err != nil {
 		return 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(len(events)) / time.Since(start).Seconds(), nil
 }
 
 // printStatements prints the statements that took the database's time in

@@ -92,16 +92,7 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(st.Close)
 
-	cfg := &config.Config{
-		MaxBodyBytes: 64 << 10,
-		Sources: []config.Source{
-			{Name: "case-updates", Kind: config.KindCaseUpdates, HMACSecret: cuSecret},
-			{Name: "service-actions", Kind: config.KindServiceActions, HMACSecret: saSecret},
-			{Name: "service-hooks", Kind: config.KindServiceHooks, APIKeys: []string{shOldKey, shNewKey}},
-			{Name: "cases-by-header", Kind: config.KindCaseUpdates, AuthHeader: "X-Token", AuthSecret: hdrKey},
-		},
-		ReadKeys: []config.ReadKey{{Name: "ann", Role: config.RoleAnalyst, Key: "analyst-key-0123456789"}},
-	}
+	cfg := testConfig()
 	if o.readKeys != nil {
 		cfg.ReadKeys = o.readKeys
 	}
@@ -132,6 +123,21 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	return &testBundle{db: d, store: st, url: srv.URL, reg: reg, svc: svc,
 		seq: &ledger.Sequencer{Store: st, Log: log},
 		cp:  &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}}
+}
+
+// testConfig is the tests' sources, one of each kind and one with a header
+// secret, and an analyst key.
+func testConfig() *config.Config {
+	return &config.Config{
+		MaxBodyBytes: 64 << 10,
+		Sources: []config.Source{
+			{Name: "case-updates", Kind: config.KindCaseUpdates, HMACSecret: cuSecret},
+			{Name: "service-actions", Kind: config.KindServiceActions, HMACSecret: saSecret},
+			{Name: "service-hooks", Kind: config.KindServiceHooks, APIKeys: []string{shOldKey, shNewKey}},
+			{Name: "cases-by-header", Kind: config.KindCaseUpdates, AuthHeader: "X-Token", AuthSecret: hdrKey},
+		},
+		ReadKeys: []config.ReadKey{{Name: "ann", Role: config.RoleAnalyst, Key: "analyst-key-0123456789"}},
+	}
 }
 
 type response struct {
@@ -179,6 +185,16 @@ func b64HMAC(secret string, body []byte) string {
 // signed posts body to a source of the given kind with valid credentials.
 func (b *testBundle) signed(t *testing.T, kind, event string, body []byte, extra map[string]string) response {
 	t.Helper()
+	path, h := signedDelivery(kind, event, body)
+	for k, v := range extra {
+		h[k] = v
+	}
+	return b.post(t, path, body, h)
+}
+
+// signedDelivery is the path and the credential headers of a delivery of
+// body to the source of the given kind.
+func signedDelivery(kind, event string, body []byte) (string, map[string]string) {
 	h := map[string]string{}
 	path := "/v1/ingest/" + kind
 	switch kind {
@@ -194,10 +210,7 @@ func (b *testBundle) signed(t *testing.T, kind, event string, body []byte, extra
 		h["x-api-key"] = shNewKey
 		path += "/" + event
 	}
-	for k, v := range extra {
-		h[k] = v
-	}
-	return b.post(t, path, body, h)
+	return path, h
 }
 
 type storedRow struct {

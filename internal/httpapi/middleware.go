@@ -24,7 +24,11 @@ func (s *server) logRequests() gin.HandlerFunc {
 			// store; a line each would cost a write per event under load.
 			level = slog.LevelDebug
 		}
-		s.Logger.Log(c.Request.Context(), level, "request",
+		ctx := c.Request.Context()
+		if !s.Logger.Enabled(ctx, level) {
+			return // at info, the line of every accepted delivery
+		}
+		s.Logger.Log(ctx, level, "request",
 			"method", c.Request.Method,
 			"path", c.Request.URL.Path,
 			"status", status,

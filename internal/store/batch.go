@@ -14,7 +14,6 @@ import (
 // arrives while another's transaction runs. A request is answered only
 // after the commit that holds its events.
 type Batcher struct {
-	store    *Store
 	ingest   func(context.Context, []NewEvent) ([]IngestResult, error) // Store.Ingest; tests replace it
 	maxBatch int
 	maxBytes int
@@ -81,7 +80,6 @@ func NewBatcher(s *Store, opts BatchOptions) *Batcher {
 		opts.MaxBatchBytes = 64 << 20
 	}
 	b := &Batcher{
-		store:         s,
 		ingest:        s.Ingest,
 		maxBatch:      opts.MaxBatch,
 		maxBytes:      opts.MaxBatchBytes,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -101,29 +102,8 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 	}{{"small batches wait", 64, 1}, {"large batches run alongside", 30, 2}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			var mu sync.Mutex
-			var running, most int
-			var sizes []int
-			entered, release := make(chan struct{}), make(chan struct{})
-			var once sync.Once
-			ingest := func(_ context.Context, events []store.NewEvent) ([]store.IngestResult, error) {
-				mu.Lock()
-				running++
-				most = max(most, running)
-				sizes = append(sizes, len(events))
-				mu.Unlock()
-				first := false
-				once.Do(func() { first = true }) // (Do itself would hold the others back)
-				if first {
-					close(entered)
-					<-release // the first batch holds on
-				}
-				mu.Lock()
-				running--
-				mu.Unlock()
-				return make([]store.IngestResult, len(events)), nil
-			}
-			b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, ParallelBatch: tc.parallel}, ingest)
+			in := newHeldIngest()
+			b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, ParallelBatch: tc.parallel}, in.ingest)
 			defer b.Close()
 
 			var wg sync.WaitGroup
@@ -135,7 +115,7 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 			}
 			wg.Add(1)
 			go send(0)
-			<-entered
+			<-in.entered
 			for i := 1; i <= 30; i++ {
 				wg.Add(1)
 				go send(i)
@@ -143,16 +123,14 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 			// The other committer takes all 30 while the first batch runs;
 			// when 30 reach ParallelBatch, their batch runs (and ends)
 			// before the first is let go.
-			mostNow := func() int { mu.Lock(); defer mu.Unlock(); return most }
-			for store.Taken(b) < 31 || mostNow() < tc.most {
+			for store.Taken(b) < 31 || in.state().most < tc.most {
 				runtime.Gosched()
 			}
-			close(release)
+			close(in.release)
 			wg.Wait()
-			mu.Lock()
-			defer mu.Unlock()
-			require.Equal(t, []int{1, 30}, sizes, "the 30 requests form one batch")
-			require.Equal(t, tc.most, most)
+			got := in.state()
+			require.Equal(t, []int{1, 30}, got.sizes, "the 30 requests form one batch")
+			require.Equal(t, tc.most, got.most)
 		})
 	}
 }
@@ -161,25 +139,10 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 // alone), and a request that does not fit waits for the next batch.
 func TestBatcherBoundsBatchBytes(t *testing.T) {
 	t.Parallel()
-	var mu sync.Mutex
-	var sizes []int
-	entered, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	ingest := func(_ context.Context, events []store.NewEvent) ([]store.IngestResult, error) {
-		mu.Lock()
-		sizes = append(sizes, len(events))
-		mu.Unlock()
-		first := false
-		once.Do(func() { first = true })
-		if first {
-			close(entered)
-			<-release
-		}
-		return make([]store.IngestResult, len(events)), nil
-	}
+	in := newHeldIngest()
 	// Each event carries a 10 KB body and the same as its indexed copy:
 	// three fit in 64 KB, four do not.
-	b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, MaxBatchBytes: 64 << 10}, ingest)
+	b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, MaxBatchBytes: 64 << 10}, in.ingest)
 	defer b.Close()
 	big := strings.Repeat("x", 10<<10)
 	var wg sync.WaitGroup
@@ -190,7 +153,7 @@ func TestBatcherBoundsBatchBytes(t *testing.T) {
 	}
 	wg.Add(1)
 	go send(0)
-	<-entered
+	<-in.entered
 	for i := 1; i <= 10; i++ {
 		wg.Add(1)
 		go send(i)
@@ -198,10 +161,9 @@ func TestBatcherBoundsBatchBytes(t *testing.T) {
 	for store.Taken(b) < 5 { // the waiting committer has a full batch and one left over
 		runtime.Gosched()
 	}
-	close(release)
+	close(in.release)
 	wg.Wait()
-	mu.Lock()
-	defer mu.Unlock()
+	sizes := in.state().sizes
 	total := 0
 	for _, n := range sizes {
 		require.LessOrEqual(t, n, 3, "batch sizes %v", sizes)
@@ -209,4 +171,48 @@ func TestBatcherBoundsBatchBytes(t *testing.T) {
 	}
 	require.Equal(t, 11, total)
 	require.Contains(t, sizes, 3, "batch sizes %v", sizes)
+}
+
+// heldIngest stands in for Store.Ingest: it records each batch's size and
+// how many run at once, and holds the first batch until release is closed.
+type heldIngest struct {
+	entered, release chan struct{}
+	once             sync.Once
+	mu               sync.Mutex
+	running          int
+	seen             heldState
+}
+
+type heldState struct {
+	sizes []int
+	most  int // batches running at once, at most
+}
+
+func newHeldIngest() *heldIngest {
+	return &heldIngest{entered: make(chan struct{}), release: make(chan struct{})}
+}
+
+func (h *heldIngest) ingest(_ context.Context, events []store.NewEvent) ([]store.IngestResult, error) {
+	h.mu.Lock()
+	h.running++
+	h.seen.most = max(h.seen.most, h.running)
+	h.seen.sizes = append(h.seen.sizes, len(events))
+	h.mu.Unlock()
+	first := false
+	h.once.Do(func() { first = true }) // (Do itself would hold the others back)
+	if first {
+		close(h.entered)
+		<-h.release // the first batch holds on
+	}
+	h.mu.Lock()
+	h.running--
+	h.mu.Unlock()
+	return make([]store.IngestResult, len(events)), nil
+}
+
+// state is what has been recorded so far.
+func (h *heldIngest) state() heldState {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return heldState{sizes: slices.Clone(h.seen.sizes), most: h.seen.most}
 }

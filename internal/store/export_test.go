@@ -9,7 +9,7 @@ import (
 // CommitTogether commits the requests as one batch, as a committer would
 // when they arrive together, and returns each request's outcome.
 func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error) {
-	b := &Batcher{store: s, ingest: s.Ingest, maxBatch: 1 << 20, maxBytes: 1 << 30}
+	b := &Batcher{ingest: s.Ingest, maxBatch: 1 << 20, maxBytes: 1 << 30}
 	batch := make([]*pending, len(requests))
 	for i, evs := range requests {
 		batch[i] = &pending{ctx: context.Background(), events: evs, done: make(chan struct{})}
