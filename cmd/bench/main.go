@@ -587,7 +587,7 @@ func printStatements(ctx context.Context, url, what string) error {
 		return err
 	}
 	rows, err := conn.Query(ctx, `
-		SELECT round(total_exec_time)::bigint, calls, rows,
+		SELECT round(total_exec_time)::bigint, calls, rows, mean_exec_time, max_exec_time,
 		       regexp_replace(left(regexp_replace(query, '\s+', ' ', 'g'), 90), '^ ', '')
 		FROM pg_stat_statements
 		WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
@@ -598,14 +598,15 @@ func printStatements(ctx context.Context, url, what string) error {
 	}
 	defer rows.Close()
 	fmt.Printf("\ndatabase time by statement (%s):\n", what)
-	fmt.Printf("%10s %9s %9s  %s\n", "total ms", "calls", "rows", "statement")
+	fmt.Printf("%10s %9s %9s %8s %8s  %s\n", "total ms", "calls", "rows", "mean ms", "max ms", "statement")
 	for rows.Next() {
 		var ms, calls, n int64
+		var mean, most float64
 		var q string
-		if err := rows.Scan(&ms, &calls, &n, &q); err != nil {
+		if err := rows.Scan(&ms, &calls, &n, &mean, &most, &q); err != nil {
 			return err
 		}
-		fmt.Printf("%10d %9d %9d  %s\n", ms, calls, n, q)
+		fmt.Printf("%10d %9d %9d %8.2f %8.1f  %s\n", ms, calls, n, mean, most, q)
 	}
 	return rows.Err()
 }

@@ -148,7 +148,7 @@ func (b *Batcher) commitLoop() {
 				for {
 					select {
 					case p := <-b.queue:
-						b.commit([]*pending{p})
+						b.commit([]*pending{p}, func() {})
 					default:
 						return
 					}
@@ -197,8 +197,7 @@ func (b *Batcher) commitLoop() {
 				token = b.others
 			}
 		}
-		b.commit(batch)
-		<-token
+		b.commit(batch, func() { <-token })
 	}
 }
 
@@ -215,10 +214,13 @@ func batchSize(events []NewEvent) int {
 	return size
 }
 
-// commit stores a batch in one transaction. If the transaction fails for a
-// reason other than the database being unreachable, each request is retried
-// on its own, so that one bad event fails alone.
-func (b *Batcher) commit(batch []*pending) {
+// commit stores a batch in one transaction and calls release once its
+// outcome is known, before answering: waking the batch's senders then
+// overlaps the next transaction instead of delaying it. If the transaction
+// fails for a reason other than the database being unreachable, each
+// request is retried on its own before release, so that one bad event fails
+// alone.
+func (b *Batcher) commit(batch []*pending, release func()) {
 	// The transaction serves several callers; none of them may cancel it
 	// halfway for the others.
 	ctx := context.WithoutCancel(batch[0].ctx)
@@ -229,10 +231,12 @@ func (b *Batcher) commit(batch []*pending) {
 	results, err := b.ingest(ctx, events)
 	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) {
 		for _, p := range batch {
-			b.commit([]*pending{p})
+			b.commit([]*pending{p}, func() {})
 		}
+		release()
 		return
 	}
+	release()
 	off := 0
 	for _, p := range batch {
 		if err != nil {

@@ -14,7 +14,7 @@ func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error)
 	for i, evs := range requests {
 		batch[i] = &pending{ctx: context.Background(), events: evs, done: make(chan struct{})}
 	}
-	b.commit(batch)
+	b.commit(batch, func() {})
 	results := make([][]IngestResult, len(batch))
 	errs := make([]error, len(batch))
 	for i, p := range batch {
