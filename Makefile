@@ -61,11 +61,12 @@ bench-read: postgres
 
 # Ingest throughput: COPY limit vs casetrail's own write statement without
 # HTTP vs casetrail over HTTP (group commit on and off) at 1/16/64/256
-# senders, on a PostgreSQL with durable settings; three rounds, medians
-# (docs/benchmarks.md).
+# senders, on a PostgreSQL with durable settings; five rounds, each
+# measuring everything once; medians (docs/benchmarks.md).
 BENCH_EVENTS ?= 10000
+BENCH_ROUNDS ?= 5
 bench: postgres build
-	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -cpuprofile bench-cpu.prof
+	$(GO) run ./cmd/bench -events $(BENCH_EVENTS) -rounds $(BENCH_ROUNDS) -cpuprofile bench-cpu.prof
 
 # The abandonment report over 30 days of 1,000,000 abandons and 1,000,000
 # outbound calls.

@@ -17,12 +17,14 @@
 // second group-commit server (another build, or more environment) alike.
 //
 // The machine is shared and noisy, so everything is measured -rounds times
-// (default 3): the COPY rounds and the statement's rounds first, then each
-// level on every server in turn, round after round, each measurement
-// starting once the previous one's events are all in the log. It prints the medians of events/s and of the cores used, the ratios
-// to COPY and to the naive path, p50/p99 acknowledgement latency over every
-// round, the servers' peak RSS and every round's rate, and checks that the
-// number of stored events equals the number of 2xx answers.
+// (default 3), and each round measures everything once, in turn: COPY, the
+// statement, then each level on every server, each measurement starting
+// once the previous one's events are all in the log. It prints the medians
+// of events/s and of the cores used, the ratios of the medians to COPY and
+// to the naive path, p50/p99 acknowledgement latency over every round, the
+// servers' peak RSS, every round's rates and the ratios within each round,
+// and checks that the number of stored events equals the number of 2xx
+// answers.
 //
 //	go run ./cmd/bench -events 10000
 package main
@@ -170,58 +172,21 @@ func run() error {
 	defer pg.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
 	admin := pg.URL("postgres")
 
-	// 1. COPY, once per round: the median is the limit.
+	// 1. COPY, into a database of its own: the limit.
 	copyURL, err := freshDatabase(ctx, admin, "bench_copy")
 	if err != nil {
 		return err
 	}
-	var copyRates []float64
-	for range o.rounds {
-		r, err := copyLoad(ctx, copyURL, corpus[:o.events])
-		if err != nil {
-			return err
-		}
-		copyRates = append(copyRates, r)
-	}
-	// The write path's own statement, without HTTP: batches of
-	// -statement-batch events stored one after another, as group commit
-	// does under load. Each round stores other events, so that none is a
-	// repeat.
-	var stmtRates []float64
+	// The write path's own statement without HTTP, into another.
 	var stmtURL string
 	if o.statementBatch > 0 {
-		stmtURL, err = freshDatabase(ctx, admin, "bench_statement")
-		if err != nil {
+		if stmtURL, err = freshDatabase(ctx, admin, "bench_statement"); err != nil {
 			return err
 		}
-		for round := range o.rounds {
-			r, err := statementLoad(ctx, stmtURL, corpus[round*o.events:][:o.events], o.statementBatch)
-			if err != nil {
-				return err
-			}
-			stmtRates = append(stmtRates, r)
-		}
-	}
-	if o.statementOnly {
-		fmt.Printf("COPY of %d events in one statement: %.0f events/s (median of %d; rounds: %s)\n",
-			o.events, median(copyRates), o.rounds, joinRates(copyRates))
-		fmt.Printf("casetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
-			o.statementBatch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
-		if o.pgStats {
-			return printStatements(ctx, stmtURL, "the statement without HTTP")
-		}
-		return nil
-	}
-	// The log's sequencer over the same events: it must keep up with ingest.
-	seqRate, err := sequenceRate(ctx, copyURL)
-	if err != nil {
-		return err
 	}
 
-	// 2 and 3. HTTP with and without group commit: both servers run side
-	// by side on their own databases, and every level is measured once per
-	// round in each mode, alternating, so that the machine's changing load
-	// falls on both alike.
+	// 2 and 3. HTTP with and without group commit: the servers run side by
+	// side on databases of their own.
 	type target struct {
 		name   string
 		srv    *server
@@ -251,6 +216,9 @@ func run() error {
 		modes = append(modes, mode{"build " + filepath.Base(o.compareBinary), true, o.parallelBatch, nil, o.compareBinary})
 	}
 	modes = append(modes, mode{"naive", false, 0, nil, o.binary})
+	if o.statementOnly {
+		modes = nil
+	}
 	for _, mode := range modes {
 		dbURL, err := freshDatabase(ctx, admin, fmt.Sprintf("bench_server_%d", len(targets)))
 		if err != nil {
@@ -263,9 +231,33 @@ func run() error {
 		defer srv.stop() //nolint:errcheck // stopped below; this is for early returns
 		targets = append(targets, &target{name: mode.name, srv: srv, dbURL: dbURL})
 	}
+
+	// Every round measures everything once, in turn: COPY, the statement
+	// (batches of -statement-batch events one after another, as group
+	// commit does under load), then each level on every server. The
+	// machine's changing speed thus falls on all of them alike, and each
+	// ratio compares measurements taken minutes apart at most. Each
+	// measurement starts once the servers' logs have caught up with the
+	// previous one, and each stores events of its own, none a repeat.
+	var copyRates, stmtRates []float64
 	var rows []row
 	for round := range o.rounds {
+		r, err := copyLoad(ctx, copyURL, corpus[:o.events])
+		if err != nil {
+			return err
+		}
+		copyRates = append(copyRates, r)
+		if stmtURL != "" {
+			r, err := statementLoad(ctx, stmtURL, corpus[round*o.events:][:o.events], o.statementBatch)
+			if err != nil {
+				return err
+			}
+			stmtRates = append(stmtRates, r)
+		}
 		for li, c := range o.senders {
+			if o.statementOnly {
+				break
+			}
 			events := corpus[(round*len(o.senders)+li)*o.events:][:o.events]
 			for _, t := range targets {
 				var stopProfile func() error
@@ -283,13 +275,21 @@ func run() error {
 				r.mode, r.round = t.name, round
 				t.ok2xx += int64(r.ok)
 				rows = append(rows, r)
-				// The next measurement starts once this server's log has
-				// caught up, so that it pays for none of this one's work.
 				if err := waitSequenced(ctx, t.dbURL); err != nil {
 					return err
 				}
 			}
 		}
+	}
+	if o.statementOnly {
+		fmt.Printf("COPY of %d events in one statement: %.0f events/s (median of %d; rounds: %s)\n",
+			o.events, median(copyRates), o.rounds, joinRates(copyRates))
+		fmt.Printf("casetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
+			o.statementBatch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
+		if o.pgStats {
+			return printStatements(ctx, stmtURL, "the statement without HTTP")
+		}
+		return nil
 	}
 	for _, t := range targets {
 		t.rssMiB = t.srv.peakRSS()
@@ -315,6 +315,12 @@ func run() error {
 			}
 		}
 	}
+	// The log's sequencer over the COPY-loaded events: it must keep up
+	// with ingest.
+	seqRate, seqN, err := sequenceRate(ctx, copyURL)
+	if err != nil {
+		return err
+	}
 	var names []string
 	for _, t := range targets {
 		names = append(names, t.name)
@@ -325,7 +331,7 @@ func run() error {
 		fmt.Printf("\ncasetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
 			o.statementBatch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
 	}
-	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over the %d COPY-loaded events: %.0f events/s\n", o.events, seqRate)
+	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over %d COPY-loaded events: %.0f events/s\n", seqN, seqRate)
 	return nil
 }
 
@@ -349,19 +355,19 @@ func waitSequenced(ctx context.Context, url string) error {
 	return errors.New("the log did not catch up with the stored events in 5 minutes")
 }
 
-func sequenceRate(ctx context.Context, url string) (float64, error) {
+func sequenceRate(ctx context.Context, url string) (float64, int, error) {
 	st, err := store.Open(ctx, url, store.Options{})
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer st.Close()
 	seq := &ledger.Sequencer{Store: st, Log: slog.New(slog.DiscardHandler)}
 	start := time.Now()
 	n, err := seq.Step(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return float64(n) / time.Since(start).Seconds(), nil
+	return float64(n) / time.Since(start).Seconds(), n, nil
 }
 
 func verdict(ok bool) string {
@@ -968,6 +974,40 @@ func printRounds(copyRates []float64, rows []row, levels []int, modes []string) 
 		}
 	}
 	w.Flush()
+	// The same round's COPY and naive rates were measured minutes apart at
+	// most, so these ratios follow the machine's changing speed.
+	fmt.Printf("\nratios within each round:\n")
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, mode := range modes {
+		if mode == "naive" {
+			continue
+		}
+		for _, c := range levels {
+			var vsCopy, vsNaive []float64
+			for _, r := range rows {
+				if r.mode != mode || r.senders != c {
+					continue
+				}
+				vsCopy = append(vsCopy, r.rate/copyRates[r.round])
+				for _, n := range rows {
+					if n.mode == "naive" && n.senders == c && n.round == r.round {
+						vsNaive = append(vsNaive, r.rate/n.rate)
+					}
+				}
+			}
+			fmt.Fprintf(w, "%s\t%d\tx COPY\t%s\t(median %.2f)\tx naive\t%s\t(median %.2f)\t\n", mode, c,
+				joinRatios(vsCopy), median(vsCopy), joinRatios(vsNaive), median(vsNaive))
+		}
+	}
+	w.Flush()
+}
+
+func joinRatios(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.FormatFloat(x, 'f', 2, 64)
+	}
+	return strings.Join(s, "  ")
 }
 
 func joinRates(v []float64) string {
