@@ -238,16 +238,24 @@ func run() error {
 	// machine's changing speed thus falls on all of them alike, and each
 	// ratio compares measurements taken minutes apart at most. Each
 	// measurement starts once the servers' logs have caught up with the
-	// previous one, and each stores events of its own, none a repeat.
+	// previous one and a checkpoint has written out what it left dirty,
+	// so that none pays for another's writes; each stores events of its
+	// own, none a repeat.
 	var copyRates, stmtRates []float64
 	var rows []row
 	for round := range o.rounds {
+		if err := checkpoint(ctx, admin); err != nil {
+			return err
+		}
 		r, err := copyLoad(ctx, copyURL, corpus[:o.events])
 		if err != nil {
 			return err
 		}
 		copyRates = append(copyRates, r)
 		if stmtURL != "" {
+			if err := checkpoint(ctx, admin); err != nil {
+				return err
+			}
 			r, err := statementLoad(ctx, stmtURL, corpus[round*o.events:][:o.events], o.statementBatch)
 			if err != nil {
 				return err
@@ -260,6 +268,9 @@ func run() error {
 			}
 			events := corpus[(round*len(o.senders)+li)*o.events:][:o.events]
 			for _, t := range targets {
+				if err := checkpoint(ctx, admin); err != nil {
+					return err
+				}
 				var stopProfile func() error
 				if t == targets[0] && round == 0 && o.cpuProfile != "" && c == o.profileAt {
 					stopProfile = t.srv.profile(o.cpuProfile)
@@ -333,6 +344,19 @@ func run() error {
 	}
 	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over %d COPY-loaded events: %.0f events/s\n", seqN, seqRate)
 	return nil
+}
+
+// checkpoint writes every dirty buffer out, so that the next measurement
+// starts from the same state as every other: nothing left to write for it
+// by the one before.
+func checkpoint(ctx context.Context, admin string) error {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "CHECKPOINT")
+	return err
 }
 
 // waitSequenced waits until the log of the database at url holds every
