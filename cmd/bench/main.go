@@ -12,8 +12,8 @@
 //
 // Between 1 and 2 it also stores N events through the write path's own
 // statement (store.Ingest) without HTTP, in batches of -statement-batch (32)
-// one after another: the database's side of group commit alone, the
-// ceiling for the HTTP figure. -compare-binary and -compare-env measure a
+// one after another: the database's side of group commit alone.
+// -compare-binary and -compare-env measure a
 // second group-commit server (another build, or more environment) alike.
 //
 // The machine is shared and noisy, so everything is measured -rounds times
