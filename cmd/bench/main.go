@@ -350,33 +350,37 @@ func run() error {
 // starts from the same state as every other: nothing left to write for it
 // by the one before.
 func checkpoint(ctx context.Context, admin string) error {
-	conn, err := pgx.Connect(ctx, admin)
-	if err != nil {
+	return withConn(ctx, admin, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "CHECKPOINT")
 		return err
-	}
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, "CHECKPOINT")
-	return err
+	})
 }
 
-// waitSequenced waits until the log of the database at url holds every
-// stored event.
-func waitSequenced(ctx context.Context, url string) error {
+// withConn runs f on a connection of its own to the database at url.
+func withConn(ctx context.Context, url string, f func(*pgx.Conn) error) error {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
 		return err
 	}
 	defer conn.Close(ctx)
-	deadline := time.Now().Add(5 * time.Minute)
-	for time.Now().Before(deadline) {
-		var behind bool
-		err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) > coalesce((SELECT max(size) FROM log_state), 0)`).Scan(&behind)
-		if err != nil || !behind {
-			return err
+	return f(conn)
+}
+
+// waitSequenced waits until the log of the database at url holds every
+// stored event.
+func waitSequenced(ctx context.Context, url string) error {
+	return withConn(ctx, url, func(conn *pgx.Conn) error {
+		deadline := time.Now().Add(5 * time.Minute)
+		for time.Now().Before(deadline) {
+			var behind bool
+			err := conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM events) > coalesce((SELECT max(size) FROM log_state), 0)`).Scan(&behind)
+			if err != nil || !behind {
+				return err
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return errors.New("the log did not catch up with the stored events in 5 minutes")
+		return errors.New("the log did not catch up with the stored events in 5 minutes")
+	})
 }
 
 func sequenceRate(ctx context.Context, url string) (float64, int, error) {
@@ -546,12 +550,11 @@ func countAttachments(c []request) int {
 }
 
 func freshDatabase(ctx context.Context, admin, name string) (string, error) {
-	conn, err := pgx.Connect(ctx, admin)
+	err := withConn(ctx, admin, func(conn *pgx.Conn) error {
+		_, err := conn.Exec(ctx, "CREATE DATABASE "+name)
+		return err
+	})
 	if err != nil {
-		return "", err
-	}
-	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		return "", err
 	}
 	url := dbtest.WithDatabase(admin, name)
@@ -642,13 +645,11 @@ func printStatements(ctx context.Context, url, what string) error {
 }
 
 func countEvents(ctx context.Context, url string) (int64, error) {
-	conn, err := pgx.Connect(ctx, url)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(ctx)
 	var n int64
-	return n, conn.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n)
+	err := withConn(ctx, url, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, "SELECT count(*) FROM events").Scan(&n)
+	})
+	return n, err
 }
 
 type server struct {

@@ -14,7 +14,7 @@ import (
 // arrives while another's transaction runs. A request is answered only
 // after the commit that holds its events.
 type Batcher struct {
-	ingest   func(context.Context, []NewEvent) ([]IngestResult, error) // Store.Ingest; tests replace it
+	ingest   func(context.Context, []NewEvent) ([]IngestResult, error) // Store.Ingest, or a test's stand-in
 	maxBatch int
 	maxBytes int
 	queue    chan *pending
@@ -67,6 +67,12 @@ type BatchOptions struct {
 
 // NewBatcher starts the committers; Close stops them after the queue drains.
 func NewBatcher(s *Store, opts BatchOptions) *Batcher {
+	return newBatcher(s.Ingest, opts)
+}
+
+// newBatcher is NewBatcher in front of any function with the contract of
+// Store.Ingest.
+func newBatcher(ingest func(context.Context, []NewEvent) ([]IngestResult, error), opts BatchOptions) *Batcher {
 	if opts.Committers <= 0 {
 		opts.Committers = 2
 	}
@@ -80,7 +86,7 @@ func NewBatcher(s *Store, opts BatchOptions) *Batcher {
 		opts.MaxBatchBytes = 64 << 20
 	}
 	b := &Batcher{
-		ingest:        s.Ingest,
+		ingest:        ingest,
 		maxBatch:      opts.MaxBatch,
 		maxBytes:      opts.MaxBatchBytes,
 		queue:         make(chan *pending, opts.MaxBatch*opts.Committers),
@@ -224,7 +230,11 @@ func (b *Batcher) commit(batch []*pending, release func()) {
 	// The transaction serves several callers; none of them may cancel it
 	// halfway for the others.
 	ctx := context.WithoutCancel(batch[0].ctx)
-	var events []NewEvent
+	n := 0
+	for _, p := range batch {
+		n += len(p.events)
+	}
+	events := make([]NewEvent, 0, n)
 	for _, p := range batch {
 		events = append(events, p.events...)
 	}

@@ -106,28 +106,12 @@ func TestBatcherRunsSmallBatchesOneAtATime(t *testing.T) {
 			b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, ParallelBatch: tc.parallel}, in.ingest)
 			defer b.Close()
 
-			var wg sync.WaitGroup
-			send := func(i int) {
-				defer wg.Done()
-				res, err := b.Ingest(context.Background(), []store.NewEvent{event(fmt.Sprintf(`{"n":%d}`, i), fmt.Sprintf("k%d", i), false)})
-				require.NoError(t, err)
-				require.Len(t, res, 1)
-			}
-			wg.Add(1)
-			go send(0)
-			<-in.entered
-			for i := 1; i <= 30; i++ {
-				wg.Add(1)
-				go send(i)
-			}
 			// The other committer takes all 30 while the first batch runs;
 			// when 30 reach ParallelBatch, their batch runs (and ends)
 			// before the first is let go.
-			for store.Taken(b) < 31 || in.state().most < tc.most {
-				runtime.Gosched()
-			}
-			close(in.release)
-			wg.Wait()
+			in.sendBehind(t, b, 30, func(i int) store.NewEvent {
+				return event(fmt.Sprintf(`{"n":%d}`, i), fmt.Sprintf("k%d", i), false)
+			}, func() bool { return store.Taken(b) >= 31 && in.state().most >= tc.most })
 			got := in.state()
 			require.Equal(t, []int{1, 30}, got.sizes, "the 30 requests form one batch")
 			require.Equal(t, tc.most, got.most)
@@ -145,24 +129,9 @@ func TestBatcherBoundsBatchBytes(t *testing.T) {
 	b := store.NewBatcherWith(store.BatchOptions{Committers: 2, MaxBatch: 256, MaxBatchBytes: 64 << 10}, in.ingest)
 	defer b.Close()
 	big := strings.Repeat("x", 10<<10)
-	var wg sync.WaitGroup
-	send := func(i int) {
-		defer wg.Done()
-		_, err := b.Ingest(context.Background(), []store.NewEvent{event(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, big), fmt.Sprintf("k%d", i), false)})
-		require.NoError(t, err)
-	}
-	wg.Add(1)
-	go send(0)
-	<-in.entered
-	for i := 1; i <= 10; i++ {
-		wg.Add(1)
-		go send(i)
-	}
-	for store.Taken(b) < 5 { // the waiting committer has a full batch and one left over
-		runtime.Gosched()
-	}
-	close(in.release)
-	wg.Wait()
+	in.sendBehind(t, b, 10, func(i int) store.NewEvent {
+		return event(fmt.Sprintf(`{"n":%d,"pad":%q}`, i, big), fmt.Sprintf("k%d", i), false)
+	}, func() bool { return store.Taken(b) >= 5 }) // the waiting committer has a full batch and one left over
 	sizes := in.state().sizes
 	total := 0
 	for _, n := range sizes {
@@ -208,6 +177,31 @@ func (h *heldIngest) ingest(_ context.Context, events []store.NewEvent) ([]store
 	h.running--
 	h.mu.Unlock()
 	return make([]store.IngestResult, len(events)), nil
+}
+
+// sendBehind sends request 0 (one event, made by ev) through b and, once
+// its batch is held, requests 1 to n; when ready reports true it lets the
+// held batch go, and it returns when every request is answered.
+func (h *heldIngest) sendBehind(t *testing.T, b *store.Batcher, n int, ev func(i int) store.NewEvent, ready func() bool) {
+	var wg sync.WaitGroup
+	send := func(i int) {
+		defer wg.Done()
+		res, err := b.Ingest(context.Background(), []store.NewEvent{ev(i)})
+		require.NoError(t, err)
+		require.Len(t, res, 1)
+	}
+	wg.Add(1)
+	go send(0)
+	<-h.entered
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go send(i)
+	}
+	for !ready() {
+		runtime.Gosched()
+	}
+	close(h.release)
+	wg.Wait()
 }
 
 // state is what has been recorded so far.

@@ -36,9 +36,7 @@ func IngestParams(events []NewEvent) db.EventsIngestParams {
 
 // NewBatcherWith is NewBatcher with ingest in place of Store.Ingest.
 func NewBatcherWith(opts BatchOptions, ingest func(context.Context, []NewEvent) ([]IngestResult, error)) *Batcher {
-	b := NewBatcher(&Store{}, opts)
-	b.ingest = ingest
-	return b
+	return newBatcher(ingest, opts)
 }
 
 // Taken is how many requests committers have taken from the queue.
