@@ -236,65 +236,6 @@ func TestEnsurePartitions(t *testing.T) {
 	require.Equal(t, "events_2031_05", part)
 }
 
-// Large values are compressed with lz4, in the partitions that exist and
-// in those created later, and read back as they were stored.
-func TestLargeValuesCompressedWithLZ4(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	conn, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
-	var lz4 bool
-	require.NoError(t, conn.QueryRow(ctx,
-		"SELECT 'lz4' = ANY (enumvals) FROM pg_settings WHERE name = 'default_toast_compression'").Scan(&lz4))
-	if !lz4 {
-		t.Skip("this PostgreSQL is built without lz4")
-	}
-
-	future := time.Date(2031, 5, 17, 0, 0, 0, 0, time.UTC)
-	_, err = b.store.EnsurePartitions(ctx, future)
-	require.NoError(t, err)
-	big := `{"note":"` + strings.Repeat("the caller asked again about the refund; ", 200) + `"}`
-	content := []byte(strings.Repeat("attachment page ", 1000))
-	var events []store.NewEvent
-	for i, at := range []time.Time{time.Now().UTC(), future} {
-		e := event(big, fmt.Sprintf("big-%d", i), true)
-		e.ReceivedAt = at
-		e.Actor, e.Changes = []byte(big), []byte(big)
-		e.Blobs = []store.Blob{{SHA256: sha256.Sum256(content), Content: content}}
-		events = append(events, e)
-	}
-	_, err = b.store.Ingest(ctx, events)
-	require.NoError(t, err)
-	_, err = b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "case-updates", Status: 400,
-		Cause: "test", Body: []byte(big), BodySize: int64(len(big))})
-	require.NoError(t, err)
-
-	rows, err := conn.Query(ctx, `SELECT tableoid::regclass::text, pg_column_compression(body), pg_column_compression(doc),
-		pg_column_compression(actor), pg_column_compression(changes), body = convert_to($1, 'UTF8')
-		FROM events ORDER BY received_at`, big)
-	require.NoError(t, err)
-	var parts []string
-	for rows.Next() {
-		var part, body, doc, actor, changes string
-		var same bool
-		require.NoError(t, rows.Scan(&part, &body, &doc, &actor, &changes, &same))
-		require.Equal(t, []string{"lz4", "lz4", "lz4", "lz4"}, []string{body, doc, actor, changes}, part)
-		require.True(t, same, "the body reads back as stored")
-		parts = append(parts, part)
-	}
-	require.NoError(t, rows.Err())
-	require.Len(t, parts, 2)
-	require.Equal(t, "events_2031_05", parts[1])
-
-	var blob, rejected string
-	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_column_compression(content) FROM blobs").Scan(&blob))
-	require.NoError(t, conn.QueryRow(ctx, "SELECT pg_column_compression(body) FROM rejected_requests").Scan(&rejected))
-	require.Equal(t, "lz4", blob)
-	require.Equal(t, "lz4", rejected)
-}
-
 func countEvents(t *testing.T, url string) int {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), url)
