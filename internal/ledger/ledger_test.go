@@ -141,6 +141,60 @@ func TestSequenceProveAndVerify(t *testing.T) {
 	}
 }
 
+// The log stores subtree hashes from level 4 up; proofs hash the lower ones
+// from the leaves. Every inclusion and consistency proof between trees of
+// sizes on both sides of those levels verifies.
+func TestProofsHashLowSubtreesFromLeaves(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	var ids []int64
+	var states []store.LogState
+	for _, size := range []int{1, 3, 8, 15, 16, 17, 40, 71} {
+		ids = append(ids, b.ingest(t, len(ids), size-len(ids))...)
+		st := b.sequenceAndSign(t)
+		require.EqualValues(t, size, st.Size)
+		states = append(states, st)
+	}
+
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var low, high int
+	require.NoError(t, conn.QueryRow(ctx,
+		"SELECT count(*) FILTER (WHERE node_key >> 56 < 4), count(*) FILTER (WHERE node_key >> 56 >= 4) FROM log_nodes").Scan(&low, &high))
+	require.Zero(t, low, "no subtree below level 4 is stored")
+	require.Equal(t, 4+2+1, high, "71 leaves hold four subtrees of 16, two of 32 and one of 64")
+
+	for _, st := range states {
+		for i, id := range ids[:st.Size] {
+			p, err := ledger.Inclusion(ctx, b.store, id, st.Size)
+			require.NoError(t, err)
+			require.EqualValues(t, i, p.LeafIndex)
+			leaf, _ := base64.StdEncoding.DecodeString(p.LeafHash)
+			require.NoError(t, proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(i), uint64(st.Size), leaf, decode(t, p.Hashes), st.Root),
+				"leaf %d in a tree of %d", i, st.Size)
+		}
+		for _, later := range states {
+			if later.Size < st.Size {
+				continue
+			}
+			cp, err := ledger.Consistency(ctx, b.store, st.Size, later.Size)
+			require.NoError(t, err)
+			require.NoError(t, proof.VerifyConsistency(rfc6962.DefaultHasher, uint64(st.Size), uint64(later.Size), decode(t, cp.Hashes), st.Root, later.Root),
+				"from %d to %d", st.Size, later.Size)
+		}
+	}
+
+	// A leaf changed under the log makes the proofs that hash it wrong,
+	// not silently right.
+	b.tamper(t, "UPDATE log_leaves SET leaf_hash = sha256(leaf_hash) WHERE idx = 2")
+	p, err := ledger.Inclusion(ctx, b.store, ids[0], states[len(states)-1].Size)
+	require.NoError(t, err)
+	leaf, _ := base64.StdEncoding.DecodeString(p.LeafHash)
+	require.Error(t, proof.VerifyInclusion(rfc6962.DefaultHasher, 0, uint64(p.TreeSize), leaf, decode(t, p.Hashes), states[len(states)-1].Root))
+}
+
 func decode(t *testing.T, hs []string) [][]byte {
 	out := make([][]byte, len(hs))
 	for i, h := range hs {
