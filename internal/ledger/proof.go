@@ -32,9 +32,9 @@ func fetch(ctx context.Context, st *store.Store, ids []compact.NodeID) ([][]byte
 			keys = append(keys, NodeKey(id))
 			continue
 		}
-		first := int64(id.Index) << id.Level
-		for i := range int64(1) << id.Level {
-			leaves = append(leaves, first+i)
+		begin, end := id.Coverage()
+		for i := begin; i < end; i++ {
+			leaves = append(leaves, int64(i))
 		}
 	}
 	leafHashes, err := st.LeafHashes(ctx, leaves)
@@ -64,20 +64,17 @@ func fetch(ctx context.Context, st *store.Store, ids []compact.NodeID) ([][]byte
 // subtreeHash is the hash of the perfect subtree id (a leaf at level 0)
 // from its leaves' hashes, or nil when one of them is missing.
 func subtreeHash(leaves map[int64][]byte, id compact.NodeID) []byte {
-	first := int64(id.Index) << id.Level
-	level := make([][]byte, 1<<id.Level)
-	for i := range level {
-		if level[i] = leaves[first+int64(i)]; level[i] == nil {
+	begin, end := id.Coverage()
+	rng := rangeFactory.NewEmptyRange(begin)
+	for i := begin; i < end; i++ {
+		h := leaves[int64(i)]
+		if h == nil {
+			return nil
+		}
+		if err := rng.Append(h, nil); err != nil {
 			return nil
 		}
 	}
-	for len(level) > 1 {
-		// Each pair's parent goes where the pair's first was read from or
-		// before it.
-		for i := range len(level) / 2 {
-			level[i] = hasher.HashChildren(level[2*i], level[2*i+1])
-		}
-		level = level[:len(level)/2]
-	}
-	return level[0]
+	// The range of an aligned perfect subtree is that one node.
+	return rng.Hashes()[0]
 }
