@@ -341,14 +341,19 @@ type LogNodesInsertParams struct {
 }
 
 const logPending = `-- name: LogPending :many
-SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
-       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
-       sha256(e.body_salt || e.body) AS body_hash
-FROM events e
-WHERE e.commit_xid < (SELECT casetrail_feed_horizon())
-  AND (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
-ORDER BY e.commit_xid, e.id
-LIMIT $3::integer
+SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
+       p.customer_id, p.conversation_id, p.agent_id, p.work_item_id,
+       sha256(p.body_salt || p.body) AS body_hash
+FROM (
+    SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
+           e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.body_salt, e.body
+    FROM events e
+    WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
+    ORDER BY e.commit_xid, e.id
+    LIMIT $3::integer
+) p
+WHERE p.commit_xid < (SELECT casetrail_feed_horizon())
+ORDER BY p.commit_xid, p.id
 `
 
 type LogPendingParams struct {
@@ -375,7 +380,13 @@ type LogPendingRow struct {
 }
 
 // The next committed events in commit-safe order after the sequencer's
-// position, with what their leaves commit to.
+// position, with what their leaves commit to. Run after LogPendingPlan.
+//
+// The limit is taken before the horizon's cut, which gives the same rows:
+// the events before the horizon come first in this order. With the cut
+// inside, its value unknown when planning, the planner read every event
+// past the position, hashed each body and sorted them all for the first
+// few thousand (about 40 ms for 2,500 of 10,000 waiting, against 9 ms).
 func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPendingRow, error) {
 	rows, err := q.db.Query(ctx, logPending, arg.AfterXid, arg.AfterEvent, arg.RowLimit)
 	if err != nil {
@@ -409,6 +420,19 @@ func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPe
 		return nil, err
 	}
 	return items, nil
+}
+
+const logPendingPlan = `-- name: LogPendingPlan :exec
+SELECT set_config('enable_sort', 'off', true)
+`
+
+// For the rest of the round's transaction, no sort: LogPending must walk
+// the events in index order and stop at its limit. When many waiting events
+// share one transaction id (a bulk load), the planner expects few past the
+// position and would read and sort them all, in every round.
+func (q *Queries) LogPendingPlan(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, logPendingPlan)
+	return err
 }
 
 const logStateInsert = `-- name: LogStateInsert :exec

@@ -8,17 +8,35 @@ FROM log_state
 ORDER BY size DESC
 LIMIT 1;
 
+-- name: LogPendingPlan :exec
+-- For the rest of the round's transaction, no sort: LogPending must walk
+-- the events in index order and stop at its limit. When many waiting events
+-- share one transaction id (a bulk load), the planner expects few past the
+-- position and would read and sort them all, in every round.
+SELECT set_config('enable_sort', 'off', true);
+
 -- name: LogPending :many
 -- The next committed events in commit-safe order after the sequencer's
--- position, with what their leaves commit to.
-SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
-       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
-       sha256(e.body_salt || e.body) AS body_hash
-FROM events e
-WHERE e.commit_xid < (SELECT casetrail_feed_horizon())
-  AND (e.commit_xid, e.id) > (@after_xid::bigint, @after_event::bigint)
-ORDER BY e.commit_xid, e.id
-LIMIT @row_limit::integer;
+-- position, with what their leaves commit to. Run after LogPendingPlan.
+--
+-- The limit is taken before the horizon's cut, which gives the same rows:
+-- the events before the horizon come first in this order. With the cut
+-- inside, its value unknown when planning, the planner read every event
+-- past the position, hashed each body and sorted them all for the first
+-- few thousand (about 40 ms for 2,500 of 10,000 waiting, against 9 ms).
+SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
+       p.customer_id, p.conversation_id, p.agent_id, p.work_item_id,
+       sha256(p.body_salt || p.body) AS body_hash
+FROM (
+    SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
+           e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.body_salt, e.body
+    FROM events e
+    WHERE (e.commit_xid, e.id) > (@after_xid::bigint, @after_event::bigint)
+    ORDER BY e.commit_xid, e.id
+    LIMIT @row_limit::integer
+) p
+WHERE p.commit_xid < (SELECT casetrail_feed_horizon())
+ORDER BY p.commit_xid, p.id;
 
 -- name: LogLeavesInsert :copyfrom
 -- By COPY: a round stores thousands of leaves, and COPY costs each row far

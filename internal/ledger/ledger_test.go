@@ -358,3 +358,41 @@ func TestConcurrentWritersAndSequencers(t *testing.T) {
 	require.Equal(t, leaves, st.Size)
 	require.NoError(t, b.verify(t))
 }
+
+// An event whose transaction is still open holds back every event after it
+// in commit order, however many have committed since and whatever the
+// round's size: the sequencer reads its round before cutting it at that
+// transaction, and must still leave nothing behind it.
+func TestSequencerWaitsForOpenTransaction(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.seq.Batch = 2
+	before := b.ingest(t, 0, 3)
+
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	var openID int64
+	require.NoError(t, tx.QueryRow(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, case_id, body, body_sha256)
+		VALUES (now(), now(), 'case-updates', 'case-updates', 'CHANGE_CASE_STATUS', 'test', 'open', 'c-1', '\x7b7d', sha256('\x7b7d'))
+		RETURNING id`).Scan(&openID))
+	after := b.ingest(t, 200, 5)
+
+	n, err := b.seq.Step(ctx)
+	require.NoError(t, err)
+	require.Equal(t, len(before), n, "only the events before the open transaction")
+
+	require.NoError(t, tx.Commit(ctx))
+	st := b.sequenceAndSign(t)
+	require.EqualValues(t, len(before)+1+len(after), st.Size)
+	var order []int64
+	require.NoError(t, conn.QueryRow(ctx, `SELECT array_agg(event_id ORDER BY idx) FROM log_leaves`).Scan(&order))
+	want := append(append(append([]int64{}, before...), openID), after...)
+	require.Equal(t, want, order, "the held-back event keeps its place, and nothing is left out")
+	require.NoError(t, b.verify(t))
+}

@@ -79,6 +79,9 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
+		if err := q.LogPendingPlan(ctx); err != nil {
+			return err
+		}
 		rows, err := q.LogPending(ctx, db.LogPendingParams{AfterXid: prev.LastXid, AfterEvent: prev.LastEvent, RowLimit: int32(limit)})
 		if err != nil || len(rows) == 0 {
 			return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -114,3 +115,91 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 }
 
 var seqScan = regexp.MustCompile(`Seq Scan on (\w+)`)
+
+// The sequencer's read of its next round (LogPending) must read that round
+// and no more, however many events wait past its position: with the
+// horizon's cut planned inside the limit, it read, hashed and sorted every
+// waiting event for each round, and so did a plan that sorted because the
+// waiting events share one transaction id, as a bulk load's do.
+// auto_explain with row counts shows what each execution read from the
+// events table, under the custom plans of the first executions and the
+// generic plan after them.
+func TestSequencerReadsOnlyItsRound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	admin, err := pgx.Connect(ctx, d.URL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	const waiting, limit = 20000, 500
+	_, err = admin.Exec(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, case_id, body, body_sha256)
+		SELECT now(), now(), 'case-updates', 'case-updates', 'CHANGE_CASE_STATUS', 'c', 'k' || g, 'case-' || g % 100,
+		       convert_to(repeat('x', 600) || g, 'UTF8'), '\x00'
+		FROM generate_series(1, $1::integer) AS g`, waiting)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `ANALYZE events`)
+	require.NoError(t, err)
+
+	var mu sync.Mutex
+	var plans []string
+	cfg, err := pgx.ParseConfig(d.URL)
+	require.NoError(t, err)
+	for k, v := range map[string]string{
+		"role": store.AppRole, "session_preload_libraries": "auto_explain",
+		"auto_explain.log_min_duration": "0", "auto_explain.log_analyze": "on",
+		"auto_explain.log_timing": "off", "auto_explain.log_level": "notice", "client_min_messages": "notice",
+	} {
+		cfg.RuntimeParams[k] = v
+	}
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		plans = append(plans, n.Message)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+
+	// Rounds from positions spread over the waiting events, as the
+	// sequencer would take them, each answered in full and in order.
+	var afterXid, afterEvent int64
+	for round := range 8 {
+		tx, err := conn.Begin(ctx)
+		require.NoError(t, err)
+		q := db.New(tx)
+		require.NoError(t, q.LogPendingPlan(ctx))
+		rows, err := q.LogPending(ctx, db.LogPendingParams{AfterXid: afterXid, AfterEvent: afterEvent, RowLimit: limit})
+		require.NoError(t, err)
+		require.NoError(t, tx.Rollback(ctx))
+		require.Len(t, rows, limit, "round %d", round)
+		for i, r := range rows {
+			require.True(t, r.CommitXid > afterXid || (r.CommitXid == afterXid && r.ID > afterEvent), "round %d row %d is past the position", round, i)
+			afterXid, afterEvent = r.CommitXid, r.ID
+		}
+		afterEvent += 1000 // skip ahead, so that no two rounds start alike
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	var checked int
+	for _, p := range plans {
+		if !strings.Contains(p, "casetrail_feed_horizon") && !strings.Contains(p, "commit_xid") {
+			continue
+		}
+		read := 0
+		for _, m := range eventRowsRead.FindAllStringSubmatch(p, -1) {
+			n, err := strconv.Atoi(m[1])
+			require.NoError(t, err)
+			read += n
+		}
+		if read == 0 {
+			continue // a plan of the horizon function itself
+		}
+		checked++
+		require.LessOrEqual(t, read, limit, "a round read more events than it takes:\n%s", p)
+	}
+	require.Equal(t, 8, checked, "auto_explain must show every round's plan")
+}
+
+var eventRowsRead = regexp.MustCompile(`Scan (?:using \w+ )?on events\w* .*\(actual rows=(\d+)`)
