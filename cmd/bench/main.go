@@ -295,8 +295,7 @@ func run() error {
 	if o.statementOnly {
 		fmt.Printf("COPY of %d events in one statement: %.0f events/s (median of %d; rounds: %s)\n",
 			o.events, median(copyRates), o.rounds, joinRates(copyRates))
-		fmt.Printf("casetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
-			o.statementBatch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
+		printStatementRate(o.statementBatch, stmtRates, copyRates)
 		if o.pgStats {
 			return printStatements(ctx, stmtURL, "the statement without HTTP")
 		}
@@ -339,11 +338,17 @@ func run() error {
 	printTable(copyRates, summarise(rows, o.senders, names), o.events, o.rounds)
 	printRounds(copyRates, rows, o.senders, names)
 	if len(stmtRates) > 0 {
-		fmt.Printf("\ncasetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
-			o.statementBatch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
+		fmt.Println()
+		printStatementRate(o.statementBatch, stmtRates, copyRates)
 	}
 	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over %d COPY-loaded events: %.0f events/s\n", seqN, seqRate)
 	return nil
+}
+
+// printStatementRate prints the write path's statement without HTTP against COPY.
+func printStatementRate(batch int, stmtRates, copyRates []float64) {
+	fmt.Printf("casetrail_ingest without HTTP, batches of %d events one after another: %.0f events/s (median; %.2f x COPY; rounds: %s)\n",
+		batch, median(stmtRates), median(stmtRates)/median(copyRates), joinRates(stmtRates))
 }
 
 // checkpoint writes every dirty buffer out, so that the next measurement

@@ -26,7 +26,6 @@ func BenchmarkSequenceBacklog(b *testing.B) {
 			for i := range events {
 				events[i] = newEvent(i)
 			}
-			var rate float64
 			for b.Loop() {
 				b.StopTimer()
 				d := dbtest.New(b)
@@ -43,8 +42,7 @@ func BenchmarkSequenceBacklog(b *testing.B) {
 				st.Close()
 				b.StartTimer()
 			}
-			rate = float64(n*b.N) / b.Elapsed().Seconds()
-			b.ReportMetric(rate, "events/s")
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
 }

@@ -48,25 +48,7 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 		ANALYZE;`)
 	require.NoError(t, err)
 
-	var mu sync.Mutex
-	var plans []string
-	cfg, err := pgx.ParseConfig(d.URL)
-	require.NoError(t, err)
-	for k, v := range map[string]string{
-		"role": store.AppRole, "session_preload_libraries": "auto_explain",
-		"auto_explain.log_min_duration": "0", "auto_explain.log_nested_statements": "on",
-		"auto_explain.log_level": "notice", "client_min_messages": "notice",
-	} {
-		cfg.RuntimeParams[k] = v
-	}
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		defer mu.Unlock()
-		plans = append(plans, n.Message)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn, explained := explaining(t, d.URL, map[string]string{"auto_explain.log_nested_statements": "on"})
 
 	// A batch with everything the functions handle: new abandons and calls
 	// on numbers the store knows, a key already held, an attachment.
@@ -88,8 +70,7 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 		require.False(t, rows[2].Stored, "k2 is held")
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
+	plans := explained()
 	all := strings.Join(plans, "\n")
 	for _, stmt := range []string{"Insert on events", "Insert on idempotency_keys", "Insert on abandon_facts", "Update on abandon_facts", "Insert on blobs"} {
 		require.Contains(t, all, stmt, "auto_explain must show every statement")
@@ -111,6 +92,40 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 				t.Errorf("a statement of the ingest functions scans all of %s:\n%s", m[1], p)
 			}
 		}
+	}
+}
+
+// explaining connects to the database at url as the application role with
+// auto_explain logging the plan of every statement (and settings, more
+// auto_explain options) as a notice; explained returns the plans so far.
+func explaining(t *testing.T, url string, settings map[string]string) (conn *pgx.Conn, explained func() []string) {
+	t.Helper()
+	ctx := context.Background()
+	var mu sync.Mutex
+	var plans []string
+	cfg, err := pgx.ParseConfig(url)
+	require.NoError(t, err)
+	for k, v := range map[string]string{
+		"role": store.AppRole, "session_preload_libraries": "auto_explain",
+		"auto_explain.log_min_duration": "0", "auto_explain.log_level": "notice", "client_min_messages": "notice",
+	} {
+		cfg.RuntimeParams[k] = v
+	}
+	for k, v := range settings {
+		cfg.RuntimeParams[k] = v
+	}
+	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		plans = append(plans, n.Message)
+	}
+	conn, err = pgx.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { conn.Close(context.WithoutCancel(ctx)) })
+	return conn, func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(plans)
 	}
 }
 
@@ -141,25 +156,7 @@ func TestSequencerReadsOnlyItsRound(t *testing.T) {
 	_, err = admin.Exec(ctx, `ANALYZE events`)
 	require.NoError(t, err)
 
-	var mu sync.Mutex
-	var plans []string
-	cfg, err := pgx.ParseConfig(d.URL)
-	require.NoError(t, err)
-	for k, v := range map[string]string{
-		"role": store.AppRole, "session_preload_libraries": "auto_explain",
-		"auto_explain.log_min_duration": "0", "auto_explain.log_analyze": "on",
-		"auto_explain.log_timing": "off", "auto_explain.log_level": "notice", "client_min_messages": "notice",
-	} {
-		cfg.RuntimeParams[k] = v
-	}
-	cfg.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-		mu.Lock()
-		defer mu.Unlock()
-		plans = append(plans, n.Message)
-	}
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn, explained := explaining(t, d.URL, map[string]string{"auto_explain.log_analyze": "on", "auto_explain.log_timing": "off"})
 
 	// Rounds from positions spread over the waiting events, as the
 	// sequencer would take them, each answered in full and in order.
@@ -180,8 +177,7 @@ func TestSequencerReadsOnlyItsRound(t *testing.T) {
 		afterEvent += 1000 // skip ahead, so that no two rounds start alike
 	}
 
-	mu.Lock()
-	defer mu.Unlock()
+	plans := explained()
 	var checked int
 	for _, p := range plans {
 		if !strings.Contains(p, "casetrail_feed_horizon") && !strings.Contains(p, "commit_xid") {
