@@ -45,9 +45,14 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeServiceHooks$$' -fuzztime $(FUZZTIME) ./internal/normalize/
 
 # withpg starts one throw-away PostgreSQL for the whole run and always stops
-# it; every test clones its own database from a migrated template.
+# it; every test clones its own database from a migrated template. Data race
+# reports go to files and are printed after the run's summary, where a log
+# cut to its last lines still shows them.
 test: postgres check
-	$(GO) run ./cmd/withpg -- $(GO) test -race -count=1 ./...
+	@races=$$(mktemp -d); \
+	  if GORACE="log_path=$$races/race" $(GO) run ./cmd/withpg -- $(GO) test -race -count=1 ./...; then rm -rf $$races; else \
+	    for f in $$races/race.*; do [ -e "$$f" ] && { echo "== data race report ($$f):"; head -n 80 "$$f"; }; done; \
+	    rm -rf $$races; exit 1; fi
 	$(MAKE) fuzz
 	$(MAKE) chaos CHAOS_ARGS="-kills 3 -pgstops 1 -cuts 20 -sigterms 1 -senders 16 -outage 3s"
 

@@ -12,6 +12,8 @@ import (
 	"github.com/gin-gonic/gin"
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
+	validatorerrors "github.com/pb33f/libopenapi-validator/errors"
+	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/api"
@@ -19,14 +21,19 @@ import (
 	"github.com/casetrail/casetrail/internal/httpapi"
 )
 
+// The document and its validator are built once and shared by parallel
+// tests. libopenapi renders schema nodes in place while it validates, so two
+// validations at once are a data race: every use holds specMu.
 var (
 	specOnce      sync.Once
+	specMu        sync.Mutex
 	specValidator validator.Validator
 	specDoc       libopenapi.Document
 	specErr       error
 )
 
-func spec(t *testing.T) (libopenapi.Document, validator.Validator) {
+// withSpec runs fn with the shared document and validator, one use at a time.
+func withSpec(t *testing.T, fn func(libopenapi.Document, validator.Validator)) {
 	t.Helper()
 	specOnce.Do(func() {
 		specDoc, specErr = libopenapi.NewDocument(api.OpenAPI)
@@ -40,13 +47,16 @@ func spec(t *testing.T) (libopenapi.Document, validator.Validator) {
 		}
 	})
 	require.NoError(t, specErr)
-	return specDoc, specValidator
+	specMu.Lock()
+	defer specMu.Unlock()
+	fn(specDoc, specValidator)
 }
 
 func TestOpenAPIDocumentIsValid(t *testing.T) {
 	t.Parallel()
-	_, v := spec(t)
-	ok, errs := v.ValidateDocument()
+	var ok bool
+	var errs []*validatorerrors.ValidationError
+	withSpec(t, func(_ libopenapi.Document, v validator.Validator) { ok, errs = v.ValidateDocument() })
 	for _, e := range errs {
 		t.Errorf("%s: %s", e.Message, e.Reason)
 	}
@@ -58,9 +68,10 @@ var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
 // TestEveryRouteIsDocumented walks the server's route table.
 func TestEveryRouteIsDocumented(t *testing.T) {
 	t.Parallel()
-	doc, _ := spec(t)
-	model, errs := doc.BuildV3Model()
-	require.Empty(t, errs)
+	var model *libopenapi.DocumentModel[v3.Document]
+	var err error
+	withSpec(t, func(doc libopenapi.Document, _ validator.Validator) { model, err = doc.BuildV3Model() })
+	require.NoError(t, err)
 	h := httpapi.NewServer(httpapi.Deps{Config: &config.Config{MaxBodyBytes: 1 << 20}})
 	routes := h.(*gin.Engine).Routes()
 	require.NotEmpty(t, routes)
@@ -84,21 +95,25 @@ func checkContract(t *testing.T, req *http.Request, res *http.Response, body []b
 	if strings.Contains(ct, "ndjson") || res.StatusCode == http.StatusMethodNotAllowed {
 		return
 	}
-	_, v := spec(t)
 	copyRes := *res
 	copyRes.Body = io.NopCloser(bytes.NewReader(body))
-	ok, errs := v.ValidateHttpResponse(req, &copyRes)
-	if !ok {
+	if ok, errs := validateResponse(t, req, &copyRes); !ok {
 		for _, e := range errs {
 			t.Errorf("contract: %s %s -> %d: %s: %s", req.Method, req.URL.Path, res.StatusCode, e.Message, e.Reason)
 		}
 	}
 }
 
+// validateResponse checks res against the spec.
+func validateResponse(t *testing.T, req *http.Request, res *http.Response) (ok bool, errs []*validatorerrors.ValidationError) {
+	t.Helper()
+	withSpec(t, func(_ libopenapi.Document, v validator.Validator) { ok, errs = v.ValidateHttpResponse(req, res) })
+	return ok, errs
+}
+
 // TestContractCheckerCatchesViolations proves checkContract is not vacuous.
 func TestContractCheckerCatchesViolations(t *testing.T) {
 	t.Parallel()
-	_, v := spec(t)
 	req, _ := http.NewRequest(http.MethodGet, "http://localhost:8080/v1/events/1", nil)
 	req.Header.Set("Authorization", "Bearer x")
 	for _, body := range []string{
@@ -107,13 +122,13 @@ func TestContractCheckerCatchesViolations(t *testing.T) {
 	} {
 		res := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
 			Body: io.NopCloser(strings.NewReader(body)), Request: req}
-		ok, errs := v.ValidateHttpResponse(req, res)
+		ok, errs := validateResponse(t, req, res)
 		require.False(t, ok, body)
 		require.NotEmpty(t, errs)
 	}
 	good := `{"id":"1","source":"s","kind":"service-hooks","type":"t","occurredAt":"2024-01-01T00:00:00Z","receivedAt":"2024-01-01T00:00:00Z","caseId":null,"summary":"","data":{},"payload":null,"payloadLossy":false,"credential":"c","idempotencyKey":"k","contentType":"","bodySha256":"00"}`
 	res := &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/json"}},
 		Body: io.NopCloser(strings.NewReader(good)), Request: req}
-	ok, errs := v.ValidateHttpResponse(req, res)
+	ok, errs := validateResponse(t, req, res)
 	require.True(t, ok, "%v", errs)
 }
