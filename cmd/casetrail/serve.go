@@ -130,7 +130,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var writer ingest.Writer = st
 	var batcher *store.Batcher
 	if *cfg.GroupCommit {
-		batcher = store.NewBatcher(st, store.BatchOptions{Committers: cfg.CommitWorkers, ParallelBatch: cfg.CommitParallelBatch, MaxBatch: cfg.CommitMaxBatch})
+		batcher = store.NewBatcher(st, store.BatchOptions{Committers: cfg.CommitWorkers, ParallelBatch: cfg.CommitParallelBatch, MaxBatch: cfg.CommitMaxBatch, Pipeline: *cfg.CommitPipeline})
 		writer = batcher
 	}
 

@@ -60,11 +60,14 @@ type Config struct {
 	// GroupCommit lets concurrent requests share commits (default on):
 	// CommitWorkers committers gather requests into transactions of at most
 	// CommitMaxBatch events; one runs at a time, unless the next holds
-	// CommitParallelBatch events or more.
+	// CommitParallelBatch events or more. With CommitPipeline (default on),
+	// the batches that run one at a time share one connection, the next
+	// written behind the one running.
 	GroupCommit         *bool `yaml:"group_commit"`
 	CommitWorkers       int   `yaml:"commit_workers"`
 	CommitParallelBatch int   `yaml:"commit_parallel_batch"`
 	CommitMaxBatch      int   `yaml:"commit_max_batch"`
+	CommitPipeline      *bool `yaml:"commit_pipeline"`
 	// LogOrigin names this log in its checkpoints (and the signing key).
 	LogOrigin string `yaml:"log_origin"`
 	// LogSigningKey is the checkpoint signer key in the note form
@@ -197,6 +200,10 @@ func (c *Config) applyDefaults() {
 	if c.GroupCommit == nil {
 		on := true
 		c.GroupCommit = &on
+	}
+	if c.CommitPipeline == nil {
+		on := true
+		c.CommitPipeline = &on
 	}
 	if c.CommitWorkers == 0 {
 		c.CommitWorkers = 2

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // Batcher is group commit in front of Store.Ingest: concurrent requests'
@@ -14,7 +15,12 @@ import (
 // arrives while another's transaction runs. A request is answered only
 // after the commit that holds its events.
 type Batcher struct {
-	ingest   func(context.Context, []NewEvent) ([]IngestResult, error) // Store.Ingest, or a test's stand-in
+	ingest func(context.Context, []NewEvent) ([]IngestResult, error) // Store.Ingest, or a test's stand-in
+	// piped, when set, runs the batches that hold the first token (Pipe.Ingest,
+	// or a test's stand-in): the token passes on at the time it names, before
+	// the outcome is known.
+	piped    func(context.Context, []NewEvent, func(next time.Time)) ([]IngestResult, error)
+	pipe     *Pipe
 	maxBatch int
 	maxBytes int
 	queue    chan *pending
@@ -63,16 +69,33 @@ type BatchOptions struct {
 	// load large batches keep both cores busy (docs/benchmarks.md).
 	// Default 64.
 	ParallelBatch int
+	// Pipeline queues the batches that run one at a time on one connection
+	// (Pipe): the next is written shortly before the one running is
+	// expected to end, and the database starts it as soon as that one has
+	// committed (docs/benchmarks.md).
+	Pipeline bool
 }
 
 // NewBatcher starts the committers; Close stops them after the queue drains.
 func NewBatcher(s *Store, opts BatchOptions) *Batcher {
-	return newBatcher(s.Ingest, opts)
+	if !opts.Pipeline {
+		return newBatcher(s.Ingest, nil, opts)
+	}
+	p := s.NewPipe(pipeLead)
+	b := newBatcher(s.Ingest, p.Ingest, opts)
+	b.pipe = p
+	return b
 }
+
+// pipeLead is how long before a piped batch's expected end the next one is
+// written: about what writing it and the database reading it take under
+// load (docs/benchmarks.md).
+const pipeLead = 1500 * time.Microsecond
 
 // newBatcher is NewBatcher in front of any function with the contract of
 // Store.Ingest.
-func newBatcher(ingest func(context.Context, []NewEvent) ([]IngestResult, error), opts BatchOptions) *Batcher {
+func newBatcher(ingest func(context.Context, []NewEvent) ([]IngestResult, error),
+	piped func(context.Context, []NewEvent, func(time.Time)) ([]IngestResult, error), opts BatchOptions) *Batcher {
 	if opts.Committers <= 0 {
 		opts.Committers = 2
 	}
@@ -87,6 +110,7 @@ func newBatcher(ingest func(context.Context, []NewEvent) ([]IngestResult, error)
 	}
 	b := &Batcher{
 		ingest:        ingest,
+		piped:         piped,
 		maxBatch:      opts.MaxBatch,
 		maxBytes:      opts.MaxBatchBytes,
 		queue:         make(chan *pending, opts.MaxBatch*opts.Committers),
@@ -137,6 +161,9 @@ func (b *Batcher) Close() {
 	}
 	b.mu.Unlock()
 	b.wg.Wait()
+	if b.pipe != nil {
+		b.pipe.Close()
+	}
 }
 
 func (b *Batcher) commitLoop() {
@@ -154,7 +181,7 @@ func (b *Batcher) commitLoop() {
 				for {
 					select {
 					case p := <-b.queue:
-						b.commit([]*pending{p}, func() {})
+						b.commit([]*pending{p}, nil)
 					default:
 						return
 					}
@@ -203,7 +230,7 @@ func (b *Batcher) commitLoop() {
 				token = b.others
 			}
 		}
-		b.commit(batch, func() { <-token })
+		b.commit(batch, token)
 	}
 }
 
@@ -220,13 +247,19 @@ func batchSize(events []NewEvent) int {
 	return size
 }
 
-// commit stores a batch in one transaction and calls release once its
-// outcome is known, before answering: waking the batch's senders then
-// overlaps the next transaction instead of delaying it. If the transaction
-// fails for a reason other than the database being unreachable, each
-// request is retried on its own before release, so that one bad event fails
-// alone.
-func (b *Batcher) commit(batch []*pending, release func()) {
+// commit stores a batch in one transaction and gives token back (if it
+// holds one) once its outcome is known, before answering: waking the batch's
+// senders then overlaps the next transaction instead of delaying it. A piped
+// batch gives the first token back earlier, when the next batch should be
+// written behind it. If the transaction fails for a reason other than the
+// database being unreachable, each request is retried on its own before the
+// token is given back, so that one bad event fails alone.
+func (b *Batcher) commit(batch []*pending, token chan struct{}) {
+	release := sync.OnceFunc(func() {
+		if token != nil {
+			<-token
+		}
+	})
 	// The transaction serves several callers; none of them may cancel it
 	// halfway for the others.
 	ctx := context.WithoutCancel(batch[0].ctx)
@@ -238,10 +271,20 @@ func (b *Batcher) commit(batch []*pending, release func()) {
 	for _, p := range batch {
 		events = append(events, p.events...)
 	}
-	results, err := b.ingest(ctx, events)
+	var results []IngestResult
+	var err error
+	if b.piped != nil && token == b.first {
+		var timer *time.Timer
+		results, err = b.piped(ctx, events, func(next time.Time) { timer = time.AfterFunc(time.Until(next), release) })
+		if timer != nil {
+			timer.Stop()
+		}
+	} else {
+		results, err = b.ingest(ctx, events)
+	}
 	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) {
 		for _, p := range batch {
-			b.commit([]*pending{p}, func() {})
+			b.commit([]*pending{p}, nil)
 		}
 		release()
 		return

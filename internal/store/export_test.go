@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/casetrail/casetrail/db"
 )
@@ -14,7 +15,7 @@ func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error)
 	for i, evs := range requests {
 		batch[i] = &pending{ctx: context.Background(), events: evs, done: make(chan struct{})}
 	}
-	b.commit(batch, func() {})
+	b.commit(batch, nil)
 	results := make([][]IngestResult, len(batch))
 	errs := make([]error, len(batch))
 	for i, p := range batch {
@@ -36,7 +37,14 @@ func IngestParams(events []NewEvent) db.EventsIngestParams {
 
 // NewBatcherWith is NewBatcher with ingest in place of Store.Ingest.
 func NewBatcherWith(opts BatchOptions, ingest func(context.Context, []NewEvent) ([]IngestResult, error)) *Batcher {
-	return newBatcher(ingest, opts)
+	return newBatcher(ingest, nil, opts)
+}
+
+// NewPipedBatcherWith is NewBatcherWith whose batches holding the first
+// token go through piped.
+func NewPipedBatcherWith(opts BatchOptions, ingest func(context.Context, []NewEvent) ([]IngestResult, error),
+	piped func(context.Context, []NewEvent, func(time.Time)) ([]IngestResult, error)) *Batcher {
+	return newBatcher(ingest, piped, opts)
 }
 
 // Taken is how many requests committers have taken from the queue.

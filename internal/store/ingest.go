@@ -67,6 +67,11 @@ type IngestResult struct {
 // nothing new. When it returns an error, no result may be acknowledged to a
 // sender.
 func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, error) {
+	return ingestOn(ctx, s.q, events)
+}
+
+// ingestOn is Ingest through q, a pool's or a Pipe's.
+func ingestOn(ctx context.Context, q *db.Queries, events []NewEvent) ([]IngestResult, error) {
 	results := make([]IngestResult, len(events))
 	// The first event of each key is stored; later ones in the batch are
 	// answered from it.
@@ -86,7 +91,7 @@ func (s *Store) Ingest(ctx context.Context, events []NewEvent) ([]IngestResult, 
 		return cmp.Or(cmp.Compare(events[a].Source, events[b].Source),
 			cmp.Compare(events[a].IdempotencyKey, events[b].IdempotencyKey))
 	})
-	rows, err := s.q.EventsIngest(ctx, ingestParams(events, unique))
+	rows, err := q.EventsIngest(ctx, ingestParams(events, unique))
 	if err != nil {
 		return nil, interpretError(err)
 	}

@@ -1,0 +1,363 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/casetrail/casetrail/db"
+)
+
+// Pipe is one connection on which batches queue behind each other: the
+// next batch's statement is written while the one before it still runs, and
+// the database starts it the moment that one has committed, without waiting
+// for a round trip to the committer. Each batch is its own transaction
+// (Bind, Execute, Sync): it commits at its Sync, before its outcome is read,
+// and an error in one batch discards nothing of the next.
+//
+// Pipe also paces the writers: Ingest tells its caller when the next batch
+// should be written, shortly before the one just written is expected to
+// start its last stretch, so that the next batch gathers as much as it can
+// and still reaches the database before it would wait.
+type Pipe struct {
+	connect func(context.Context) (*pgconn.PgConn, error)
+	typeMap *pgtype.Map
+	lead    time.Duration
+
+	writeMu sync.Mutex // one writer at a time; held while writing
+	params  []byte     // encoded parameters, reused from batch to batch
+	wbuf    []byte     // the messages, reused
+
+	mu      sync.Mutex // guards what follows; never held while writing
+	conn    net.Conn
+	stmt    *pgconn.StatementDescription
+	queue   []*piped // written and not yet answered, oldest first
+	closed  bool
+	service time.Duration // moving average of one batch's time in the database
+	lastEnd time.Time     // when the last answer arrived
+	nextEnd time.Time     // when the last batch written is expected to be answered
+}
+
+// piped is one written statement waiting for its answer.
+type piped struct {
+	written time.Time
+	fields  []pgconn.FieldDescription
+	rows    [][][]byte
+	err     error
+	done    chan struct{}
+}
+
+// errPipeClosed fails statements written to a closed pipe.
+var errPipeClosed = errors.New("store: pipe closed")
+
+// pipeStatement names the one prepared statement on a pipe's connection.
+const pipeStatement = "casetrail_pipe"
+
+// NewPipe opens nothing yet: the connection is made by the first Ingest and
+// again after a failure. lead is how long before the expected end of the
+// batch in the database the next one is released to be written.
+func (s *Store) NewPipe(lead time.Duration) *Pipe {
+	cfg := s.pool.Config().ConnConfig
+	return &Pipe{
+		connect: func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.ConnectConfig(ctx, &cfg.Config) },
+		typeMap: pgtype.NewMap(),
+		lead:    lead,
+	}
+}
+
+// Ingest is Store.Ingest on the pipe. written is called once the statement
+// is on its way, with the time at which the next batch should be written.
+func (p *Pipe) Ingest(ctx context.Context, events []NewEvent, written func(next time.Time)) ([]IngestResult, error) {
+	return ingestOn(ctx, db.New(pipeDB{p: p, written: written}), events)
+}
+
+// Close closes the connection; statements still waiting fail.
+func (p *Pipe) Close() {
+	p.mu.Lock()
+	p.closed = true
+	c := p.conn
+	p.mu.Unlock()
+	if c != nil {
+		c.Close()
+	}
+}
+
+// write sends one execution of sql with args and returns what will hold its
+// answer, and when the next statement should be written.
+func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.Time, error) {
+	p.writeMu.Lock()
+	defer p.writeMu.Unlock()
+	conn, stmt, err := p.connection(ctx, sql)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	if stmt.SQL != sql {
+		return nil, time.Time{}, fmt.Errorf("store: a pipe runs one statement, not %.40q", sql)
+	}
+	if len(args) != len(stmt.ParamOIDs) {
+		return nil, time.Time{}, fmt.Errorf("store: %d arguments for %d parameters", len(args), len(stmt.ParamOIDs))
+	}
+
+	// Encode every parameter into one buffer, then slice it.
+	formats := make([]int16, len(args))
+	ends := make([]int, len(args))
+	buf := p.params[:0]
+	for i, arg := range args {
+		oid := stmt.ParamOIDs[i]
+		formats[i] = p.typeMap.FormatCodeForOID(oid)
+		nb, err := p.typeMap.Encode(oid, formats[i], arg, buf)
+		if err != nil {
+			return nil, time.Time{}, fmt.Errorf("store: parameter %d: %w", i+1, err)
+		}
+		if nb == nil {
+			ends[i] = -1 // NULL
+			continue
+		}
+		buf = nb
+		ends[i] = len(buf)
+	}
+	p.params = reusable(buf)
+	values := make([][]byte, len(args))
+	start := 0
+	for i, end := range ends {
+		if end >= 0 {
+			values[i] = buf[start:end:end]
+			start = end
+		}
+	}
+	results := make([]int16, len(stmt.Fields))
+	for i, f := range stmt.Fields {
+		results[i] = p.typeMap.FormatCodeForOID(f.DataTypeOID)
+	}
+	w := p.wbuf[:0]
+	w, err = (&pgproto3.Bind{PreparedStatement: pipeStatement, ParameterFormatCodes: formats, Parameters: values, ResultFormatCodes: results}).Encode(w)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	w, _ = (&pgproto3.Execute{}).Encode(w)
+	w, _ = (&pgproto3.Sync{}).Encode(w)
+	p.wbuf = reusable(w)
+
+	q := &piped{written: time.Now(), fields: stmt.Fields, done: make(chan struct{})}
+	p.mu.Lock()
+	if p.conn != conn { // the reader found the connection broken meanwhile
+		p.mu.Unlock()
+		return nil, time.Time{}, fmt.Errorf("%w: connection lost", ErrUnavailable)
+	}
+	p.queue = append(p.queue, q)
+	// The statement starts when the one before it ends, or now.
+	begin := later(q.written, p.nextEnd)
+	p.nextEnd = begin.Add(p.service)
+	next := later(begin, p.nextEnd.Add(-p.lead))
+	p.mu.Unlock()
+
+	if _, err := conn.Write(w); err != nil {
+		// The reader fails every waiting statement, this one included.
+		conn.Close()
+	}
+	return q, next, nil
+}
+
+// connection returns the pipe's connection, making it and preparing sql on
+// it when there is none. The caller holds writeMu.
+func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *pgconn.StatementDescription, error) {
+	p.mu.Lock()
+	conn, stmt, closed := p.conn, p.stmt, p.closed
+	p.mu.Unlock()
+	if closed {
+		return nil, nil, errPipeClosed
+	}
+	if conn != nil {
+		return conn, stmt, nil
+	}
+	pc, err := p.connect(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, redact(err))
+	}
+	stmt, err = pc.Prepare(ctx, pipeStatement, sql, nil)
+	if err != nil {
+		pc.Close(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	hc, err := pc.Hijack()
+	if err != nil {
+		pc.Close(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		hc.Conn.Close()
+		return nil, nil, errPipeClosed
+	}
+	p.conn, p.stmt = hc.Conn, stmt
+	p.lastEnd, p.nextEnd = time.Time{}, time.Time{}
+	go p.read(hc.Conn, hc.Frontend)
+	return hc.Conn, stmt, nil
+}
+
+// read takes the answers off conn in order until it fails, then fails every
+// statement still waiting on it.
+func (p *Pipe) read(conn net.Conn, fe *pgproto3.Frontend) {
+	var rows [][][]byte
+	var stmtErr error
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			p.fail(conn, fmt.Errorf("%w: %v", ErrUnavailable, err))
+			return
+		}
+		switch m := msg.(type) {
+		case *pgproto3.DataRow:
+			row := make([][]byte, len(m.Values))
+			for i, v := range m.Values {
+				if v != nil {
+					row[i] = append([]byte(nil), v...)
+				}
+			}
+			rows = append(rows, row)
+		case *pgproto3.ErrorResponse:
+			stmtErr = pgconn.ErrorResponseToPgError(m)
+		case *pgproto3.ReadyForQuery:
+			now := time.Now()
+			p.mu.Lock()
+			if len(p.queue) == 0 {
+				p.mu.Unlock()
+				p.fail(conn, fmt.Errorf("%w: an answer nobody waits for", ErrUnavailable))
+				return
+			}
+			q := p.queue[0]
+			p.queue = p.queue[1:]
+			took := now.Sub(later(q.written, p.lastEnd))
+			if p.service == 0 {
+				p.service = took
+			} else {
+				p.service += (took - p.service) / 8
+			}
+			p.lastEnd = now
+			p.mu.Unlock()
+			q.rows, q.err = rows, stmtErr
+			close(q.done)
+			rows, stmtErr = nil, nil
+		}
+	}
+}
+
+// fail closes conn and fails every statement waiting on it.
+func (p *Pipe) fail(conn net.Conn, err error) {
+	conn.Close()
+	p.mu.Lock()
+	if p.conn != conn {
+		p.mu.Unlock()
+		return
+	}
+	waiting := p.queue
+	p.conn, p.stmt, p.queue = nil, nil, nil
+	p.mu.Unlock()
+	for _, q := range waiting {
+		q.err = err
+		close(q.done)
+	}
+}
+
+// reusable keeps a buffer for the next batch unless an unusually large
+// batch grew it.
+func reusable(buf []byte) []byte {
+	if cap(buf) > 1<<20 {
+		return nil
+	}
+	return buf
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// pipeDB is the part of db.DBTX that sqlc's EventsIngest uses, on a pipe.
+type pipeDB struct {
+	p       *Pipe
+	written func(next time.Time)
+}
+
+func (d pipeDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	q, next, err := d.p.write(ctx, sql, args)
+	if err != nil {
+		return nil, err
+	}
+	if d.written != nil {
+		d.written(next)
+	}
+	<-q.done
+	if q.err != nil {
+		return nil, q.err
+	}
+	return &pipeRows{typeMap: d.p.typeMap, fields: q.fields, rows: q.rows, at: -1}, nil
+}
+
+var errPipeOnlyQuery = errors.New("store: a pipe runs queries only")
+
+func (pipeDB) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, errPipeOnlyQuery
+}
+
+func (pipeDB) QueryRow(context.Context, string, ...any) pgx.Row { return errRow{errPipeOnlyQuery} }
+
+func (pipeDB) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
+	return 0, errPipeOnlyQuery
+}
+
+type errRow struct{ err error }
+
+func (r errRow) Scan(...any) error { return r.err }
+
+// pipeRows are a statement's answer, read in full.
+type pipeRows struct {
+	typeMap *pgtype.Map
+	fields  []pgconn.FieldDescription
+	rows    [][][]byte
+	at      int
+	err     error
+}
+
+func (r *pipeRows) Close()                                       {}
+func (r *pipeRows) Err() error                                   { return r.err }
+func (r *pipeRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
+func (r *pipeRows) FieldDescriptions() []pgconn.FieldDescription { return r.fields }
+func (r *pipeRows) RawValues() [][]byte                          { return r.rows[r.at] }
+func (r *pipeRows) Conn() *pgx.Conn                              { return nil }
+
+func (r *pipeRows) Next() bool {
+	if r.err != nil || r.at+1 >= len(r.rows) {
+		return false
+	}
+	r.at++
+	return true
+}
+
+func (r *pipeRows) Scan(dest ...any) error {
+	row := r.rows[r.at]
+	if len(dest) != len(row) || len(row) != len(r.fields) {
+		r.err = fmt.Errorf("store: %d destinations for %d columns", len(dest), len(row))
+		return r.err
+	}
+	for i, f := range r.fields {
+		if err := r.typeMap.Scan(f.DataTypeOID, r.typeMap.FormatCodeForOID(f.DataTypeOID), row[i], dest[i]); err != nil {
+			r.err = fmt.Errorf("store: column %s: %w", f.Name, err)
+			return r.err
+		}
+	}
+	return nil
+}
+
+func (r *pipeRows) Values() ([]any, error) { return nil, errPipeOnlyQuery }
