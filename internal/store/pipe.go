@@ -36,8 +36,14 @@ type Pipe struct {
 	params  []byte     // encoded parameters, reused from batch to batch
 	wbuf    []byte     // the messages, reused
 
-	mu      sync.Mutex // guards what follows; never held while writing
+	// readMu is held by the one waiter reading answers off the connection:
+	// the waiter whose answer is next reads it itself (and any answers
+	// before it), so that no other goroutine has to wake it.
+	readMu sync.Mutex
+
+	mu      sync.Mutex // guards what follows; never held while writing or reading
 	conn    net.Conn
+	fe      *pgproto3.Frontend
 	stmt    *pgconn.StatementDescription
 	queue   []*piped // written and not yet answered, oldest first
 	closed  bool
@@ -49,6 +55,8 @@ type Pipe struct {
 // piped is one written statement waiting for its answer.
 type piped struct {
 	written time.Time
+	conn    net.Conn
+	fe      *pgproto3.Frontend
 	fields  []pgconn.FieldDescription
 	rows    [][][]byte
 	err     error
@@ -146,8 +154,9 @@ func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.
 	w, _ = (&pgproto3.Sync{}).Encode(w)
 	p.wbuf = reusable(w)
 
-	q := &piped{written: time.Now(), fields: stmt.Fields, done: make(chan struct{})}
+	q := &piped{written: time.Now(), conn: conn, fields: stmt.Fields, done: make(chan struct{})}
 	p.mu.Lock()
+	q.fe = p.fe
 	if p.conn != conn { // the reader found the connection broken meanwhile
 		p.mu.Unlock()
 		return nil, time.Time{}, fmt.Errorf("%w: connection lost", ErrUnavailable)
@@ -160,8 +169,7 @@ func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.
 	p.mu.Unlock()
 
 	if _, err := conn.Write(w); err != nil {
-		// The reader fails every waiting statement, this one included.
-		conn.Close()
+		p.fail(conn, fmt.Errorf("%w: %v", ErrUnavailable, err))
 	}
 	return q, next, nil
 }
@@ -187,6 +195,11 @@ func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *pgconn.St
 		pc.Close(context.WithoutCancel(ctx))
 		return nil, nil, err
 	}
+	// From here on the connection is read and written directly.
+	if err := pc.SyncConn(ctx); err != nil {
+		pc.Close(context.WithoutCancel(ctx))
+		return nil, nil, err
+	}
 	hc, err := pc.Hijack()
 	if err != nil {
 		pc.Close(context.WithoutCancel(ctx))
@@ -198,22 +211,38 @@ func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *pgconn.St
 		hc.Conn.Close()
 		return nil, nil, errPipeClosed
 	}
-	p.conn, p.stmt = hc.Conn, stmt
+	p.conn, p.fe, p.stmt = hc.Conn, hc.Frontend, stmt
 	p.lastEnd, p.nextEnd = time.Time{}, time.Time{}
-	go p.read(hc.Conn, hc.Frontend)
 	return hc.Conn, stmt, nil
 }
 
-// read takes the answers off conn in order until it fails, then fails every
-// statement still waiting on it.
-func (p *Pipe) read(conn net.Conn, fe *pgproto3.Frontend) {
+// await returns once q is answered (or has failed), reading the answers
+// off q's connection in order, its own and those before it, unless another
+// waiter is already reading.
+func (p *Pipe) await(q *piped) {
+	p.readMu.Lock()
+	defer p.readMu.Unlock()
+	for {
+		select {
+		case <-q.done:
+			return
+		default:
+		}
+		if err := p.readAnswer(q.conn, q.fe); err != nil {
+			p.fail(q.conn, fmt.Errorf("%w: %v", ErrUnavailable, err))
+		}
+	}
+}
+
+// readAnswer reads one statement's answer, through its ReadyForQuery, and
+// hands it to the oldest statement waiting. The caller holds readMu.
+func (p *Pipe) readAnswer(conn net.Conn, fe *pgproto3.Frontend) error {
 	var rows [][][]byte
 	var stmtErr error
 	for {
 		msg, err := fe.Receive()
 		if err != nil {
-			p.fail(conn, fmt.Errorf("%w: %v", ErrUnavailable, err))
-			return
+			return err
 		}
 		switch m := msg.(type) {
 		case *pgproto3.DataRow:
@@ -229,10 +258,9 @@ func (p *Pipe) read(conn net.Conn, fe *pgproto3.Frontend) {
 		case *pgproto3.ReadyForQuery:
 			now := time.Now()
 			p.mu.Lock()
-			if len(p.queue) == 0 {
+			if p.conn != conn || len(p.queue) == 0 {
 				p.mu.Unlock()
-				p.fail(conn, fmt.Errorf("%w: an answer nobody waits for", ErrUnavailable))
-				return
+				return errors.New("an answer nobody waits for")
 			}
 			q := p.queue[0]
 			p.queue = p.queue[1:]
@@ -246,7 +274,7 @@ func (p *Pipe) read(conn net.Conn, fe *pgproto3.Frontend) {
 			p.mu.Unlock()
 			q.rows, q.err = rows, stmtErr
 			close(q.done)
-			rows, stmtErr = nil, nil
+			return nil
 		}
 	}
 }
@@ -260,7 +288,7 @@ func (p *Pipe) fail(conn net.Conn, err error) {
 		return
 	}
 	waiting := p.queue
-	p.conn, p.stmt, p.queue = nil, nil, nil
+	p.conn, p.fe, p.stmt, p.queue = nil, nil, nil, nil
 	p.mu.Unlock()
 	for _, q := range waiting {
 		q.err = err
@@ -298,7 +326,7 @@ func (d pipeDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 	if d.written != nil {
 		d.written(next)
 	}
-	<-q.done
+	d.p.await(q)
 	if q.err != nil {
 		return nil, q.err
 	}
