@@ -82,6 +82,17 @@ type DB struct {
 	URL string
 }
 
+// Connect opens a superuser connection to the database, closed when t ends.
+func (d *DB) Connect(t testing.TB) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), d.URL)
+	if err != nil {
+		t.Fatalf("dbtest: connect: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
+}
+
 var (
 	templateOnce sync.Once
 	templateName string

@@ -157,9 +157,7 @@ func TestProofsHashLowSubtreesFromLeaves(t *testing.T) {
 		states = append(states, st)
 	}
 
-	conn, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn := b.db.Connect(t)
 	var low, high int
 	require.NoError(t, conn.QueryRow(ctx,
 		"SELECT count(*) FILTER (WHERE node_key >> 56 < 4), count(*) FILTER (WHERE node_key >> 56 >= 4) FROM log_nodes").Scan(&low, &high))
@@ -345,9 +343,7 @@ func TestConcurrentWritersAndSequencers(t *testing.T) {
 	seqWG.Wait()
 	require.NoError(t, b.seq.Drain(ctx)) // whatever committed last
 
-	conn, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn := b.db.Connect(t)
 	var events, leaves, distinct, maxIdx int64
 	require.NoError(t, conn.QueryRow(ctx, `SELECT (SELECT count(*) FROM events), count(*), count(DISTINCT event_id), coalesce(max(idx), -1) FROM log_leaves`).Scan(&events, &leaves, &distinct, &maxIdx))
 	require.EqualValues(t, writers*each, events)
@@ -370,9 +366,7 @@ func TestSequencerWaitsForOpenTransaction(t *testing.T) {
 	b.seq.Batch = 2
 	before := b.ingest(t, 0, 3)
 
-	conn, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn := b.db.Connect(t)
 	tx, err := conn.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(ctx) //nolint:errcheck

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/store"
@@ -91,9 +90,7 @@ func TestAbandonFactsMatchDerivation(t *testing.T) {
 		require.NoError(t, err)
 	}
 
-	conn, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn := b.db.Connect(t)
 	var facts, withCallback, repeats, differ int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*), count(callback_at) FROM abandon_facts`).Scan(&facts, &withCallback))
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) - (SELECT count(*) FROM abandon_facts) FROM events

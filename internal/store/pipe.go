@@ -2,8 +2,10 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"sync"
 	"time"
@@ -33,8 +35,7 @@ type Pipe struct {
 	lead    time.Duration
 
 	writeMu sync.Mutex // one writer at a time; held while writing
-	params  []byte     // encoded parameters, reused from batch to batch
-	wbuf    []byte     // the messages, reused
+	wbuf    []byte     // the messages, reused from batch to batch
 
 	// readMu is held by the one waiter reading answers off the connection:
 	// the waiter whose answer is next reads it itself (and any answers
@@ -44,7 +45,7 @@ type Pipe struct {
 	mu      sync.Mutex // guards what follows; never held while writing or reading
 	conn    net.Conn
 	fe      *pgproto3.Frontend
-	stmt    *pgconn.StatementDescription
+	stmt    *prepared
 	queue   []*piped // written and not yet answered, oldest first
 	closed  bool
 	service time.Duration // moving average of one batch's time in the database
@@ -52,12 +53,31 @@ type Pipe struct {
 	nextEnd time.Time     // when the last batch written is expected to be answered
 }
 
+// prepared is the pipe's statement on its connection, with the wire format
+// of each parameter and result column.
+type prepared struct {
+	*pgconn.StatementDescription
+	paramFormats, resultFormats []int16
+}
+
+func prepare(m *pgtype.Map, desc *pgconn.StatementDescription) *prepared {
+	p := &prepared{StatementDescription: desc,
+		paramFormats: make([]int16, len(desc.ParamOIDs)), resultFormats: make([]int16, len(desc.Fields))}
+	for i, oid := range desc.ParamOIDs {
+		p.paramFormats[i] = m.FormatCodeForOID(oid)
+	}
+	for i, f := range desc.Fields {
+		p.resultFormats[i] = m.FormatCodeForOID(f.DataTypeOID)
+	}
+	return p
+}
+
 // piped is one written statement waiting for its answer.
 type piped struct {
 	written time.Time
 	conn    net.Conn
 	fe      *pgproto3.Frontend
-	fields  []pgconn.FieldDescription
+	stmt    *prepared
 	rows    [][][]byte
 	err     error
 	done    chan struct{}
@@ -114,47 +134,37 @@ func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.
 		return nil, time.Time{}, fmt.Errorf("store: %d arguments for %d parameters", len(args), len(stmt.ParamOIDs))
 	}
 
-	// Encode every parameter into one buffer, then slice it.
-	formats := make([]int16, len(args))
-	ends := make([]int, len(args))
-	buf := p.params[:0]
+	// Bind, with each parameter encoded in place: the batch is copied once,
+	// into the message.
+	w := append(p.wbuf[:0], 'B', 0, 0, 0, 0) // the length is set below
+	w = append(w, 0)                         // the unnamed portal
+	w = append(append(w, pipeStatement...), 0)
+	w = appendInt16s(w, stmt.paramFormats)
+	w = binary.BigEndian.AppendUint16(w, uint16(len(args)))
 	for i, arg := range args {
-		oid := stmt.ParamOIDs[i]
-		formats[i] = p.typeMap.FormatCodeForOID(oid)
-		nb, err := p.typeMap.Encode(oid, formats[i], arg, buf)
+		at := len(w)
+		w = append(w, 0, 0, 0, 0)
+		nb, err := p.typeMap.Encode(stmt.ParamOIDs[i], stmt.paramFormats[i], arg, w)
 		if err != nil {
 			return nil, time.Time{}, fmt.Errorf("store: parameter %d: %w", i+1, err)
 		}
-		if nb == nil {
-			ends[i] = -1 // NULL
+		if nb == nil { // NULL
+			binary.BigEndian.PutUint32(w[at:], math.MaxUint32)
 			continue
 		}
-		buf = nb
-		ends[i] = len(buf)
+		w = nb
+		binary.BigEndian.PutUint32(w[at:], uint32(len(w)-at-4))
 	}
-	p.params = reusable(buf)
-	values := make([][]byte, len(args))
-	start := 0
-	for i, end := range ends {
-		if end >= 0 {
-			values[i] = buf[start:end:end]
-			start = end
-		}
+	w = appendInt16s(w, stmt.resultFormats)
+	if len(w)-1 > math.MaxInt32 {
+		return nil, time.Time{}, fmt.Errorf("store: a batch of %d bytes is too large for one message", len(w))
 	}
-	results := make([]int16, len(stmt.Fields))
-	for i, f := range stmt.Fields {
-		results[i] = p.typeMap.FormatCodeForOID(f.DataTypeOID)
-	}
-	w := p.wbuf[:0]
-	w, err = (&pgproto3.Bind{PreparedStatement: pipeStatement, ParameterFormatCodes: formats, Parameters: values, ResultFormatCodes: results}).Encode(w)
-	if err != nil {
-		return nil, time.Time{}, err
-	}
+	binary.BigEndian.PutUint32(w[1:], uint32(len(w)-1))
 	w, _ = (&pgproto3.Execute{}).Encode(w)
 	w, _ = (&pgproto3.Sync{}).Encode(w)
 	p.wbuf = reusable(w)
 
-	q := &piped{written: time.Now(), conn: conn, fields: stmt.Fields, done: make(chan struct{})}
+	q := &piped{written: time.Now(), conn: conn, stmt: stmt, done: make(chan struct{})}
 	p.mu.Lock()
 	q.fe = p.fe
 	if p.conn != conn { // the reader found the connection broken meanwhile
@@ -176,7 +186,7 @@ func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.
 
 // connection returns the pipe's connection, making it and preparing sql on
 // it when there is none. The caller holds writeMu.
-func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *pgconn.StatementDescription, error) {
+func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *prepared, error) {
 	p.mu.Lock()
 	conn, stmt, closed := p.conn, p.stmt, p.closed
 	p.mu.Unlock()
@@ -190,7 +200,7 @@ func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *pgconn.St
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %v", ErrUnavailable, redact(err))
 	}
-	stmt, err = pc.Prepare(ctx, pipeStatement, sql, nil)
+	desc, err := pc.Prepare(ctx, pipeStatement, sql, nil)
 	if err != nil {
 		pc.Close(context.WithoutCancel(ctx))
 		return nil, nil, err
@@ -211,6 +221,7 @@ func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *pgconn.St
 		hc.Conn.Close()
 		return nil, nil, errPipeClosed
 	}
+	stmt = prepare(p.typeMap, desc)
 	p.conn, p.fe, p.stmt = hc.Conn, hc.Frontend, stmt
 	p.lastEnd, p.nextEnd = time.Time{}, time.Time{}
 	return hc.Conn, stmt, nil
@@ -305,6 +316,14 @@ func reusable(buf []byte) []byte {
 	return buf
 }
 
+func appendInt16s(w []byte, vs []int16) []byte {
+	w = binary.BigEndian.AppendUint16(w, uint16(len(vs)))
+	for _, v := range vs {
+		w = binary.BigEndian.AppendUint16(w, uint16(v))
+	}
+	return w
+}
+
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -330,7 +349,7 @@ func (d pipeDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, e
 	if q.err != nil {
 		return nil, q.err
 	}
-	return &pipeRows{typeMap: d.p.typeMap, fields: q.fields, rows: q.rows, at: -1}, nil
+	return &pipeRows{typeMap: d.p.typeMap, stmt: q.stmt, rows: q.rows, at: -1}, nil
 }
 
 var errPipeOnlyQuery = errors.New("store: a pipe runs queries only")
@@ -352,7 +371,7 @@ func (r errRow) Scan(...any) error { return r.err }
 // pipeRows are a statement's answer, read in full.
 type pipeRows struct {
 	typeMap *pgtype.Map
-	fields  []pgconn.FieldDescription
+	stmt    *prepared
 	rows    [][][]byte
 	at      int
 	err     error
@@ -361,7 +380,7 @@ type pipeRows struct {
 func (r *pipeRows) Close()                                       {}
 func (r *pipeRows) Err() error                                   { return r.err }
 func (r *pipeRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
-func (r *pipeRows) FieldDescriptions() []pgconn.FieldDescription { return r.fields }
+func (r *pipeRows) FieldDescriptions() []pgconn.FieldDescription { return r.stmt.Fields }
 func (r *pipeRows) RawValues() [][]byte                          { return r.rows[r.at] }
 func (r *pipeRows) Conn() *pgx.Conn                              { return nil }
 
@@ -375,12 +394,12 @@ func (r *pipeRows) Next() bool {
 
 func (r *pipeRows) Scan(dest ...any) error {
 	row := r.rows[r.at]
-	if len(dest) != len(row) || len(row) != len(r.fields) {
+	if len(dest) != len(row) || len(row) != len(r.stmt.Fields) {
 		r.err = fmt.Errorf("store: %d destinations for %d columns", len(dest), len(row))
 		return r.err
 	}
-	for i, f := range r.fields {
-		if err := r.typeMap.Scan(f.DataTypeOID, r.typeMap.FormatCodeForOID(f.DataTypeOID), row[i], dest[i]); err != nil {
+	for i, f := range r.stmt.Fields {
+		if err := r.typeMap.Scan(f.DataTypeOID, r.stmt.resultFormats[i], row[i], dest[i]); err != nil {
 			r.err = fmt.Errorf("store: column %s: %w", f.Name, err)
 			return r.err
 		}

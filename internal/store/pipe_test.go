@@ -73,7 +73,7 @@ func TestPipeQueuesBatchesBehindTheRunningOne(t *testing.T) {
 	unlock := lockEvents(t, b.db.URL)
 	first := ingestPiped(p, event(`{"n":1}`, "k1", true), event(`{"n":2}`, "k2", true))
 	waitFor(t, first.written, "the first batch to be written")
-	second := ingestPiped(p, event(`{"n":3}`, "k3", true))
+	second := ingestPiped(p, withBlob(event(`{"n":3}`, "k3", true))) // with an attachment: arrays of every kind
 	waitFor(t, second.written, "the second batch to be written behind the first")
 	select {
 	case <-first.done:
@@ -92,7 +92,7 @@ func TestPipeQueuesBatchesBehindTheRunningOne(t *testing.T) {
 	require.Equal(t, 3, countEvents(t, b.db.URL))
 
 	// Repeats are answered as through Store.Ingest.
-	again := ingestPiped(p, event(`{"n":3}`, "k3", true), event(`{"other":3}`, "k3", true))
+	again := ingestPiped(p, withBlob(event(`{"n":3}`, "k3", true)), event(`{"other":3}`, "k3", true))
 	<-again.done
 	require.NoError(t, again.err)
 	require.Equal(t, store.IngestResult{ID: second.results[0].ID, Duplicate: true}, again.results[0])
@@ -136,9 +136,7 @@ func TestPipeLostConnection(t *testing.T) {
 	<-behind.written
 
 	// End the pipe's backend once it waits for the lock.
-	admin, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
+	admin := b.db.Connect(t)
 	waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	for {

@@ -30,11 +30,9 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := dbtest.New(t)
-	admin, err := pgx.Connect(ctx, d.URL)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
+	admin := d.Connect(t)
 	base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
-	_, err = admin.Exec(ctx, `
+	_, err := admin.Exec(ctx, `
 		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, phone, agent_id, body, body_sha256)
 		SELECT $1::timestamptz + g * interval '1 second', $1::timestamptz + g * interval '1 second', 'service-hooks', 'service-hooks',
 		       CASE WHEN g % 2 = 0 THEN 'outbound-call' ELSE 'abandoned-conversation' END, 'c', 'k' || g,
@@ -143,11 +141,9 @@ func TestSequencerReadsOnlyItsRound(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := dbtest.New(t)
-	admin, err := pgx.Connect(ctx, d.URL)
-	require.NoError(t, err)
-	defer admin.Close(ctx)
+	admin := d.Connect(t)
 	const waiting, limit = 20000, 500
-	_, err = admin.Exec(ctx, `
+	_, err := admin.Exec(ctx, `
 		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, case_id, body, body_sha256)
 		SELECT now(), now(), 'case-updates', 'case-updates', 'CHANGE_CASE_STATUS', 'c', 'k' || g, 'case-' || g % 100,
 		       convert_to(repeat('x', 600) || g, 'UTF8'), '\x00'

@@ -188,9 +188,7 @@ func TestAppendOnly(t *testing.T) {
 			"DELETE FROM rejected_requests",
 		} {
 			t.Run(fmt.Sprintf("%s/%s", asRole, stmt), func(t *testing.T) {
-				conn, err := pgx.Connect(ctx, b.db.URL)
-				require.NoError(t, err)
-				defer conn.Close(ctx)
+				conn := b.db.Connect(t)
 				if asRole != "" {
 					_, err = conn.Exec(ctx, "SET ROLE "+asRole)
 					require.NoError(t, err)
@@ -228,9 +226,7 @@ func TestEnsurePartitions(t *testing.T) {
 	e.ReceivedAt = future
 	_, err = b.store.Ingest(ctx, []store.NewEvent{e})
 	require.NoError(t, err)
-	conn, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn := b.db.Connect(t)
 	var part string
 	require.NoError(t, conn.QueryRow(ctx, "SELECT tableoid::regclass::text FROM events WHERE idempotency_key = 'f'").Scan(&part))
 	require.Equal(t, "events_2031_05", part)
@@ -251,9 +247,7 @@ func TestSessionsAreDurableWhateverTheServerDefault(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	// The throw-away test server runs with synchronous_commit=off.
-	conn, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer conn.Close(ctx)
+	conn := b.db.Connect(t)
 	var serverDefault string
 	require.NoError(t, conn.QueryRow(ctx, "SHOW synchronous_commit").Scan(&serverDefault))
 	require.Equal(t, "off", serverDefault)
