@@ -435,6 +435,23 @@ func (q *Queries) LogPendingPlan(ctx context.Context) error {
 	return err
 }
 
+const logRoundCommitAsync = `-- name: LogRoundCommitAsync :exec
+SELECT set_config('synchronous_commit', 'off', true)
+`
+
+// The round's commit does not wait for its WAL to reach the disk. A round
+// is derived from events that were durably committed before it read them,
+// in the order (commit_xid, id), which no later commit can enter: a round
+// lost in a crash is redone with the same leaves, nodes and roots. Ingest
+// commits then do not queue behind the flush of a round's thousands of
+// rows (docs/benchmarks.md), and a signed checkpoint, committed
+// synchronously, flushes every round before it: no stored checkpoint can
+// name a tree that a crash took back.
+func (q *Queries) LogRoundCommitAsync(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, logRoundCommitAsync)
+	return err
+}
+
 const logStateInsert = `-- name: LogStateInsert :exec
 INSERT INTO log_state (size, root, range_hashes, last_xid, last_event)
 VALUES ($1::bigint, $2::bytea, $3::bytea[], $4::bigint, $5::bigint)

@@ -2,6 +2,17 @@
 -- Only one sequencer works at a time, across every server.
 SELECT pg_try_advisory_xact_lock(7310002)::boolean AS locked;
 
+-- name: LogRoundCommitAsync :exec
+-- The round's commit does not wait for its WAL to reach the disk. A round
+-- is derived from events that were durably committed before it read them,
+-- in the order (commit_xid, id), which no later commit can enter: a round
+-- lost in a crash is redone with the same leaves, nodes and roots. Ingest
+-- commits then do not queue behind the flush of a round's thousands of
+-- rows (docs/benchmarks.md), and a signed checkpoint, committed
+-- synchronously, flushes every round before it: no stored checkpoint can
+-- name a tree that a crash took back.
+SELECT set_config('synchronous_commit', 'off', true);
+
 -- name: LogStateLatest :one
 SELECT size, root, range_hashes, last_xid, last_event, at
 FROM log_state

@@ -59,7 +59,9 @@ var ErrNotLeader = errors.New("another sequencer is running")
 // SequenceRound runs one round in one transaction: it takes the sequencer
 // lock (or returns ErrNotLeader), reads the latest state and up to limit
 // committed events after it, lets build compute the leaves, nodes and new
-// state, and stores them. It returns how many events were sequenced.
+// state, and stores them. It returns how many events were sequenced. The
+// round commits without waiting for its flush (LogRoundCommitAsync in
+// queries/log.sql): a round lost in a crash is redone alike.
 func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev LogState, pending []LeafSource) (LogAppend, error)) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -70,6 +72,9 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 		}
 		if !locked {
 			return ErrNotLeader
+		}
+		if err := q.LogRoundCommitAsync(ctx); err != nil {
+			return err
 		}
 		var prev LogState
 		st, err := q.LogStateLatest(ctx)

@@ -259,3 +259,31 @@ func TestSessionsAreDurableWhateverTheServerDefault(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, store.AppRole, role)
 }
+
+// A sequencing round commits without waiting for its flush, and only it:
+// the connection it ran on, the pool's only one here, commits the next
+// ingest synchronously again.
+func TestSequenceRoundLeavesCommitsSynchronous(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	s, err := store.Open(ctx, d.URL, store.Options{MaxConns: 1, Logger: dbtest.Logger(t)})
+	require.NoError(t, err)
+	t.Cleanup(s.Close)
+	_, err = s.Ingest(ctx, []store.NewEvent{event(`{"a":1}`, "k-1", true)})
+	require.NoError(t, err)
+
+	sequenced, err := s.SequenceRound(ctx, 100, func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+		app := store.LogAppend{State: store.LogState{Size: prev.Size + int64(len(pending)), Root: make([]byte, 32), RangeHashes: [][]byte{make([]byte, 32)},
+			LastXid: pending[len(pending)-1].CommitXid, LastEvent: pending[len(pending)-1].EventID}}
+		for i, p := range pending {
+			app.Leaves = append(app.Leaves, store.LogLeaf{Idx: prev.Size + int64(i), EventID: p.EventID, LeafHash: make([]byte, 32), BodyHash: p.BodyHash})
+		}
+		return app, nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 1, sequenced)
+	v, err := s.Setting(ctx, "synchronous_commit")
+	require.NoError(t, err)
+	require.Equal(t, "on", v, "the round's setting must not outlive its transaction")
+}
