@@ -380,7 +380,7 @@ type LogPendingRow struct {
 }
 
 // The next committed events in commit-safe order after the sequencer's
-// position, with what their leaves commit to. Run after LogPendingPlan.
+// position, with what their leaves commit to. Run after LogRoundSettings.
 //
 // The limit is taken before the horizon's cut, which gives the same rows:
 // the events before the horizon come first in this order. With the cut
@@ -422,33 +422,27 @@ func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPe
 	return items, nil
 }
 
-const logPendingPlan = `-- name: LogPendingPlan :exec
-SELECT set_config('enable_sort', 'off', true)
+const logRoundSettings = `-- name: LogRoundSettings :exec
+SELECT set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)
 `
 
-// For the rest of the round's transaction, no sort: LogPending must walk
-// the events in index order and stop at its limit. When many waiting events
-// share one transaction id (a bulk load), the planner expects few past the
-// position and would read and sort them all, in every round.
-func (q *Queries) LogPendingPlan(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, logPendingPlan)
-	return err
-}
-
-const logRoundCommitAsync = `-- name: LogRoundCommitAsync :exec
-SELECT set_config('synchronous_commit', 'off', true)
-`
-
-// The round's commit does not wait for its WAL to reach the disk. A round
-// is derived from events that were durably committed before it read them,
-// in the order (commit_xid, id), which no later commit can enter: a round
-// lost in a crash is redone with the same leaves, nodes and roots. Ingest
-// commits then do not queue behind the flush of a round's thousands of
-// rows (docs/benchmarks.md), and a signed checkpoint, committed
-// synchronously, flushes every round before it: no stored checkpoint can
-// name a tree that a crash took back.
-func (q *Queries) LogRoundCommitAsync(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, logRoundCommitAsync)
+// The round's transaction runs with settings of its own, both ended by its
+// commit.
+//
+// No sort: LogPending must walk the events in index order and stop at its
+// limit. When many waiting events share one transaction id (a bulk load),
+// the planner expects few past the position and would read and sort them
+// all, in every round.
+//
+// No wait for the flush at commit. A round is derived from events that
+// were durably committed before it read them, in the order (commit_xid,
+// id), which no later commit can enter: a round lost in a crash is redone
+// with the same leaves, nodes and roots. Ingest commits then do not queue
+// behind the flush of a round's thousands of rows (docs/benchmarks.md),
+// and a signed checkpoint, committed synchronously, flushes every round
+// before it: no stored checkpoint can name a tree that a crash took back.
+func (q *Queries) LogRoundSettings(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, logRoundSettings)
 	return err
 }
 

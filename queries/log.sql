@@ -2,33 +2,33 @@
 -- Only one sequencer works at a time, across every server.
 SELECT pg_try_advisory_xact_lock(7310002)::boolean AS locked;
 
--- name: LogRoundCommitAsync :exec
--- The round's commit does not wait for its WAL to reach the disk. A round
--- is derived from events that were durably committed before it read them,
--- in the order (commit_xid, id), which no later commit can enter: a round
--- lost in a crash is redone with the same leaves, nodes and roots. Ingest
--- commits then do not queue behind the flush of a round's thousands of
--- rows (docs/benchmarks.md), and a signed checkpoint, committed
--- synchronously, flushes every round before it: no stored checkpoint can
--- name a tree that a crash took back.
-SELECT set_config('synchronous_commit', 'off', true);
-
 -- name: LogStateLatest :one
 SELECT size, root, range_hashes, last_xid, last_event, at
 FROM log_state
 ORDER BY size DESC
 LIMIT 1;
 
--- name: LogPendingPlan :exec
--- For the rest of the round's transaction, no sort: LogPending must walk
--- the events in index order and stop at its limit. When many waiting events
--- share one transaction id (a bulk load), the planner expects few past the
--- position and would read and sort them all, in every round.
-SELECT set_config('enable_sort', 'off', true);
+-- name: LogRoundSettings :exec
+-- The round's transaction runs with settings of its own, both ended by its
+-- commit.
+--
+-- No sort: LogPending must walk the events in index order and stop at its
+-- limit. When many waiting events share one transaction id (a bulk load),
+-- the planner expects few past the position and would read and sort them
+-- all, in every round.
+--
+-- No wait for the flush at commit. A round is derived from events that
+-- were durably committed before it read them, in the order (commit_xid,
+-- id), which no later commit can enter: a round lost in a crash is redone
+-- with the same leaves, nodes and roots. Ingest commits then do not queue
+-- behind the flush of a round's thousands of rows (docs/benchmarks.md),
+-- and a signed checkpoint, committed synchronously, flushes every round
+-- before it: no stored checkpoint can name a tree that a crash took back.
+SELECT set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true);
 
 -- name: LogPending :many
 -- The next committed events in commit-safe order after the sequencer's
--- position, with what their leaves commit to. Run after LogPendingPlan.
+-- position, with what their leaves commit to. Run after LogRoundSettings.
 --
 -- The limit is taken before the horizon's cut, which gives the same rows:
 -- the events before the horizon come first in this order. With the cut

@@ -60,7 +60,7 @@ var ErrNotLeader = errors.New("another sequencer is running")
 // lock (or returns ErrNotLeader), reads the latest state and up to limit
 // committed events after it, lets build compute the leaves, nodes and new
 // state, and stores them. It returns how many events were sequenced. The
-// round commits without waiting for its flush (LogRoundCommitAsync in
+// round commits without waiting for its flush (LogRoundSettings in
 // queries/log.sql): a round lost in a crash is redone alike.
 func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev LogState, pending []LeafSource) (LogAppend, error)) (int, error) {
 	n := 0
@@ -73,7 +73,7 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 		if !locked {
 			return ErrNotLeader
 		}
-		if err := q.LogRoundCommitAsync(ctx); err != nil {
+		if err := q.LogRoundSettings(ctx); err != nil {
 			return err
 		}
 		var prev LogState
@@ -82,9 +82,6 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 		case err == nil:
 			prev = LogState{Size: st.Size, Root: st.Root, RangeHashes: st.RangeHashes, LastXid: st.LastXid, LastEvent: st.LastEvent, At: st.At}
 		case !errors.Is(err, pgx.ErrNoRows):
-			return err
-		}
-		if err := q.LogPendingPlan(ctx); err != nil {
 			return err
 		}
 		rows, err := q.LogPending(ctx, db.LogPendingParams{AfterXid: prev.LastXid, AfterEvent: prev.LastEvent, RowLimit: int32(limit)})

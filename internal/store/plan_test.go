@@ -161,7 +161,7 @@ func TestSequencerReadsOnlyItsRound(t *testing.T) {
 		tx, err := conn.Begin(ctx)
 		require.NoError(t, err)
 		q := db.New(tx)
-		require.NoError(t, q.LogPendingPlan(ctx))
+		require.NoError(t, q.LogRoundSettings(ctx))
 		rows, err := q.LogPending(ctx, db.LogPendingParams{AfterXid: afterXid, AfterEvent: afterEvent, RowLimit: limit})
 		require.NoError(t, err)
 		require.NoError(t, tx.Rollback(ctx))
