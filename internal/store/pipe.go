@@ -31,6 +31,8 @@ import (
 // and still reaches the database before it would wait.
 type Pipe struct {
 	connect func(context.Context) (*pgconn.PgConn, error)
+	// typeMap encodes under writeMu, where it memoizes its plans, and scans
+	// in the waiters, concurrently, where it only reads (see NewPipe).
 	typeMap *pgtype.Map
 	lead    time.Duration
 
@@ -94,9 +96,14 @@ const pipeStatement = "casetrail_pipe"
 // batch in the database the next one is released to be written.
 func (s *Store) NewPipe(lead time.Duration) *Pipe {
 	cfg := s.pool.Config().ConnConfig
+	m := pgtype.NewMap()
+	// The map builds its lookup by Go type on first use, which a scan can
+	// make; build it now, so that the waiters' scans, run concurrently with
+	// each other and with the writer's encoding, never write to the map.
+	m.TypeForValue(nil)
 	return &Pipe{
 		connect: func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.ConnectConfig(ctx, &cfg.Config) },
-		typeMap: pgtype.NewMap(),
+		typeMap: m,
 		lead:    lead,
 	}
 }
