@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/casetrail/casetrail/internal/dbtest"
 	"github.com/casetrail/casetrail/internal/store"
 )
 
@@ -46,19 +46,14 @@ func waitFor[T any](t *testing.T, ch <-chan T, what string) T {
 
 // lockEvents holds a lock that keeps every insert into events waiting until
 // the returned function is called.
-func lockEvents(t *testing.T, url string) (unlock func()) {
+func lockEvents(t *testing.T, d *dbtest.DB) (unlock func()) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, url)
-	require.NoError(t, err)
-	tx, err := conn.Begin(ctx)
+	tx, err := d.Connect(t).Begin(ctx)
 	require.NoError(t, err)
 	_, err = tx.Exec(ctx, "LOCK TABLE events IN EXCLUSIVE MODE")
 	require.NoError(t, err)
-	return func() {
-		require.NoError(t, tx.Rollback(ctx))
-		conn.Close(ctx)
-	}
+	return func() { require.NoError(t, tx.Rollback(ctx)) }
 }
 
 // A batch written while another runs is queued behind it on the same
@@ -70,7 +65,7 @@ func TestPipeQueuesBatchesBehindTheRunningOne(t *testing.T) {
 	p := b.store.NewPipe(0)
 	defer p.Close()
 
-	unlock := lockEvents(t, b.db.URL)
+	unlock := lockEvents(t, b.db)
 	first := ingestPiped(p, event(`{"n":1}`, "k1", true), event(`{"n":2}`, "k2", true))
 	waitFor(t, first.written, "the first batch to be written")
 	second := ingestPiped(p, withBlob(event(`{"n":3}`, "k3", true))) // with an attachment: arrays of every kind
@@ -129,7 +124,7 @@ func TestPipeLostConnection(t *testing.T) {
 	p := b.store.NewPipe(0)
 	defer p.Close()
 
-	unlock := lockEvents(t, b.db.URL)
+	unlock := lockEvents(t, b.db)
 	waiting := ingestPiped(p, event(`{"n":1}`, "k1", true))
 	<-waiting.written
 	behind := ingestPiped(p, event(`{"n":2}`, "k2", true))
