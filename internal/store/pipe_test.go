@@ -104,7 +104,8 @@ func TestPipeRefusedBatchSparesTheNext(t *testing.T) {
 	bad := event(`{"bad":1}`, "b1", true)
 	bad.Doc = []byte(`{not json`)
 	refused := ingestPiped(p, bad)
-	next := ingestPiped(p, event(`{"good":1}`, "g1", true))
+	waitFor(t, refused.written, "the refused batch to be written")
+	next := ingestPiped(p, event(`{"good":1}`, "g1", true)) // on the same connection, behind it
 	<-refused.done
 	<-next.done
 	require.Error(t, refused.err)
