@@ -22,7 +22,7 @@
 // once the previous one's events are all in the log. It prints the medians
 // of events/s and of the cores used, the ratios of the medians to COPY and
 // to the naive path, p50/p99 acknowledgement latency over every round, the
-// servers' peak RSS, every round's rates and the ratios within each round,
+// servers' peak RSS, every round's rates and p99 and the ratios within each round,
 // and checks that the number of stored events equals the number of 2xx
 // answers.
 //
@@ -945,13 +945,19 @@ func summarise(rows []row, levels []int, modes []string) []row {
 			if len(rates) == 0 {
 				continue
 			}
-			slices.Sort(lat)
-			s.rate, s.p50, s.p99 = median(rates), lat[len(lat)/2], lat[len(lat)*99/100]
+			s.rate, s.p50, s.p99 = median(rates), percentile(lat, 50), percentile(lat, 99)
 			s.cpu = cpuUse{server: median(server), pg: median(pg), loadGen: median(gen)}
 			out = append(out, s)
 		}
 	}
 	return out
+}
+
+// percentile is the p-th percentile of d, which it leaves unsorted.
+func percentile(d []time.Duration, p int) time.Duration {
+	d = slices.Clone(d)
+	slices.Sort(d)
+	return d[len(d)*p/100]
 }
 
 func median(v []float64) float64 {
@@ -1001,6 +1007,23 @@ func printRounds(copyRates []float64, rows []row, levels []int, modes []string) 
 				}
 			}
 			fmt.Fprintf(w, "%s\t%d\t%s\t\n", mode, c, joinRates(rates))
+		}
+	}
+	w.Flush()
+	// The table's p99 pools every round's acknowledgements, so that a slow
+	// round weighs in it as the machine's slow spells would in production;
+	// each round's own shows whether one spell made it.
+	fmt.Printf("\np99 ms in each round:\n")
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	for _, mode := range modes {
+		for _, c := range levels {
+			var p99s []string
+			for _, r := range rows {
+				if r.mode == mode && r.senders == c && len(r.lat) > 0 {
+					p99s = append(p99s, strconv.FormatFloat(float64(percentile(r.lat, 99).Microseconds())/1000, 'f', 1, 64))
+				}
+			}
+			fmt.Fprintf(w, "%s\t%d\t%s\t\n", mode, c, strings.Join(p99s, "  "))
 		}
 	}
 	w.Flush()
