@@ -77,8 +77,8 @@ func TestPipeQueuesBatchesBehindTheRunningOne(t *testing.T) {
 	}
 	unlock()
 
-	<-first.done
-	<-second.done
+	waitFor(t, first.done, "the first batch to be answered")
+	waitFor(t, second.done, "the second batch to be answered")
 	require.NoError(t, first.err)
 	require.NoError(t, second.err)
 	require.Len(t, first.results, 2)
@@ -88,7 +88,7 @@ func TestPipeQueuesBatchesBehindTheRunningOne(t *testing.T) {
 
 	// Repeats are answered as through Store.Ingest.
 	again := ingestPiped(p, withBlob(event(`{"n":3}`, "k3", true)), event(`{"other":3}`, "k3", true))
-	<-again.done
+	waitFor(t, again.done, "the again batch to be answered")
 	require.NoError(t, again.err)
 	require.Equal(t, store.IngestResult{ID: second.results[0].ID, Duplicate: true}, again.results[0])
 	require.ErrorIs(t, again.results[1].Err, store.ErrConflict)
@@ -106,8 +106,8 @@ func TestPipeRefusedBatchSparesTheNext(t *testing.T) {
 	refused := ingestPiped(p, bad)
 	waitFor(t, refused.written, "the refused batch to be written")
 	next := ingestPiped(p, event(`{"good":1}`, "g1", true)) // on the same connection, behind it
-	<-refused.done
-	<-next.done
+	waitFor(t, refused.done, "the refused batch to be answered")
+	waitFor(t, next.done, "the next batch to be answered")
 	require.Error(t, refused.err)
 	require.NotErrorIs(t, refused.err, store.ErrUnavailable)
 	require.NoError(t, next.err)
@@ -127,9 +127,9 @@ func TestPipeLostConnection(t *testing.T) {
 
 	unlock := lockEvents(t, b.db)
 	waiting := ingestPiped(p, event(`{"n":1}`, "k1", true))
-	<-waiting.written
+	waitFor(t, waiting.written, "the waiting batch to be written")
 	behind := ingestPiped(p, event(`{"n":2}`, "k2", true))
-	<-behind.written
+	waitFor(t, behind.written, "the behind batch to be written")
 
 	// End the pipe's backend once it waits for the lock.
 	admin := b.db.Connect(t)
@@ -143,14 +143,14 @@ func TestPipeLostConnection(t *testing.T) {
 			break
 		}
 	}
-	<-waiting.done
-	<-behind.done
+	waitFor(t, waiting.done, "the waiting batch to be answered")
+	waitFor(t, behind.done, "the behind batch to be answered")
 	require.ErrorIs(t, waiting.err, store.ErrUnavailable)
 	require.ErrorIs(t, behind.err, store.ErrUnavailable)
 	unlock()
 
 	after := ingestPiped(p, event(`{"n":3}`, "k3", true))
-	<-after.done
+	waitFor(t, after.done, "the after batch to be answered")
 	require.NoError(t, after.err)
 	require.Equal(t, 1, countEvents(t, b.db.URL))
 }
