@@ -95,6 +95,7 @@ type options struct {
 	statementBatch  int
 	statementOnly   bool
 	rounds          int
+	tail            bool
 }
 
 func run() error {
@@ -115,6 +116,7 @@ func run() error {
 	flag.BoolVar(&o.statementOnly, "statement-only", false, "measure COPY and the write path's statement only, without HTTP")
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
 	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
+	flag.BoolVar(&o.tail, "tail", false, "at -profile-senders, print when the slow acknowledgements came and what autovacuum ran meanwhile")
 	flag.Parse()
 	for _, s := range strings.Split(senders, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
@@ -275,9 +277,22 @@ func run() error {
 				if t == targets[0] && round == 0 && o.cpuProfile != "" && c == o.profileAt {
 					stopProfile = t.srv.profile(o.cpuProfile)
 				}
+				var w *watcher
+				var began func(time.Time)
+				if o.tail && c == o.profileAt {
+					if w, err = watch(ctx, admin); err != nil {
+						return err
+					}
+					began = w.begin
+				}
 				before := cpuNow(t.srv.cmd.Process.Pid)
-				r := drive(t.srv.addr, events, c)
+				r := drive(t.srv.addr, events, c, began)
 				r.cpu = cpuNow(t.srv.cmd.Process.Pid).since(before)
+				if w != nil {
+					if err := w.finish(&r); err != nil {
+						return err
+					}
+				}
 				if stopProfile != nil {
 					if err := stopProfile(); err != nil {
 						fmt.Fprintln(os.Stderr, "profile:", err)
@@ -337,6 +352,9 @@ func run() error {
 	}
 	printTable(copyRates, summarise(rows, o.senders, names), o.events, o.rounds)
 	printRounds(copyRates, rows, o.senders, names)
+	if o.tail {
+		printTail(rows, o.profileAt, names)
+	}
 	if len(stmtRates) > 0 {
 		fmt.Println()
 		printStatementRate(o.statementBatch, stmtRates, copyRates)
@@ -775,16 +793,22 @@ func (s *server) stop() error {
 }
 
 type row struct {
-	mode     string
-	round    int
-	senders  int
-	ok       int
-	failed   int
-	rate     float64
-	lat      []time.Duration // every acknowledgement's latency
-	p50, p99 time.Duration
-	rssMiB   float64
-	cpu      cpuUse
+	mode    string
+	round   int
+	senders int
+	ok      int
+	failed  int
+	rate    float64
+	lat     []time.Duration // every acknowledgement's latency
+	start   time.Time       // when the first request was sent
+	done    []time.Duration // when each acknowledgement came, from start
+	// With -tail: autovacuum seen during the measurement, and checkpoints.
+	background  []span
+	checkpoints int64
+	wal         map[int]int64 // WAL bytes by the tenth of a second
+	p50, p99    time.Duration
+	rssMiB      float64
+	cpu         cpuUse
 }
 
 // cpuTimes are CPU seconds used so far by the server, by every PostgreSQL
@@ -842,7 +866,7 @@ func (t cpuTimes) since(b cpuTimes) cpuUse {
 // requests are serialised (signed, headers and body) beforehand and written
 // to the socket directly: the load generator shares the machine's two cores
 // with the server and the database, so it must cost as little as it can.
-func drive(addr string, events []request, c int) row {
+func drive(addr string, events []request, c int, began func(time.Time)) row {
 	wire := make([][]byte, len(events))
 	for i, r := range events {
 		var b bytes.Buffer
@@ -854,9 +878,13 @@ func drive(addr string, events []request, c int) row {
 	}
 	var next atomic.Int64
 	lat := make([]time.Duration, len(events))
+	done := make([]time.Duration, len(events))
 	status := make([]int, len(events))
 	var wg sync.WaitGroup
 	start := time.Now()
+	if began != nil {
+		began(start)
+	}
 	for range c {
 		wg.Add(1)
 		go func() {
@@ -880,6 +908,7 @@ func drive(addr string, events []request, c int) row {
 				}
 				code, err := roundTrip(conn, br, wire[i])
 				lat[i] = time.Since(t0)
+				done[i] = time.Since(start)
 				status[i] = code
 				if err != nil {
 					conn.Close()
@@ -902,7 +931,7 @@ func drive(addr string, events []request, c int) row {
 		}
 	}
 	r.rate = float64(r.ok) / elapsed.Seconds()
-	r.lat = lat
+	r.lat, r.done = lat, done
 	return r
 }
 

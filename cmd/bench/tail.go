@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// slowAck is the goal's bound on an acknowledgement's latency: -tail shows
+// when in a measurement the acknowledgements slower than this finished.
+const slowAck = 50 * time.Millisecond
+
+// span is a stretch of a measurement, in seconds from its start, in which
+// one of PostgreSQL's background workers was seen at one task.
+type span struct {
+	what       string
+	start, end float64
+}
+
+// watcher samples, every 20 ms during a measurement, pg_stat_activity for
+// autovacuum workers and the WAL's insert position, so that a slow spell
+// can be laid beside what ran in it and what it wrote. It reads on an admin
+// connection of its own. The WAL is the cluster's: it holds the server's
+// log rounds and any autovacuum's writes besides the ingest.
+type watcher struct {
+	stop  chan struct{}
+	done  sync.WaitGroup
+	spans []span
+	err   error
+	// checkpoints is the checkpoints the cluster completed during the
+	// measurement; the bench's own before it is not among them.
+	checkpoints int64
+	// wal is the bytes written to the WAL, by the tenth of a second of
+	// the watch in which they were seen.
+	wal map[int]int64
+
+	ctx    context.Context
+	conn   *pgx.Conn
+	before int64
+}
+
+// watch connects; the sampling starts with begin.
+func watch(ctx context.Context, admin string) (*watcher, error) {
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		return nil, err
+	}
+	w := &watcher{stop: make(chan struct{}), wal: map[int]int64{}}
+	before, err := checkpointCount(ctx, conn)
+	if err != nil {
+		conn.Close(ctx)
+		return nil, err
+	}
+	w.conn, w.ctx, w.before = conn, ctx, before
+	return w, nil
+}
+
+// begin starts sampling, with times counted from start.
+func (w *watcher) begin(start time.Time) {
+	ctx, conn, before := w.ctx, w.conn, w.before
+	w.done.Add(1)
+	go func() {
+		defer w.done.Done()
+		defer conn.Close(context.WithoutCancel(ctx))
+		open := map[string]*span{}
+		var lastLSN int64
+		if err := conn.QueryRow(ctx, walQuery).Scan(&lastLSN); err != nil {
+			w.err = err
+			return
+		}
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stop:
+				for _, s := range open {
+					w.spans = append(w.spans, *s)
+				}
+				after, err := checkpointCount(ctx, conn)
+				w.checkpoints, w.err = after-before, err
+				return
+			case <-tick.C:
+			}
+			at := time.Since(start).Seconds()
+			var lsn int64
+			if err := conn.QueryRow(ctx, walQuery).Scan(&lsn); err != nil {
+				w.err = err
+				return
+			}
+			w.wal[int(at*10)] += lsn - lastLSN
+			lastLSN = lsn
+			rows, err := conn.Query(ctx, `SELECT coalesce(datname, '') || ': ' || coalesce(query, '')
+				FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND query <> ''`)
+			if err != nil {
+				w.err = err
+				return
+			}
+			seen, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil {
+				w.err = err
+				return
+			}
+			for _, q := range seen {
+				if s, ok := open[q]; ok {
+					s.end = at
+				} else {
+					open[q] = &span{what: strings.TrimPrefix(q, "autovacuum: "), start: at, end: at}
+				}
+			}
+			for q, s := range open {
+				if !slices.Contains(seen, q) {
+					w.spans = append(w.spans, *s)
+					delete(open, q)
+				}
+			}
+		}
+	}()
+}
+
+// walQuery is the WAL's insert position, in bytes.
+const walQuery = "SELECT pg_current_wal_insert_lsn() - '0/0'::pg_lsn"
+
+func checkpointCount(ctx context.Context, conn *pgx.Conn) (int64, error) {
+	var n int64
+	err := conn.QueryRow(ctx, "SELECT checkpoints_timed + checkpoints_req FROM pg_stat_bgwriter").Scan(&n)
+	return n, err
+}
+
+// finish stops the sampling and records what it saw in r.
+func (w *watcher) finish(r *row) error {
+	close(w.stop)
+	w.done.Wait()
+	slices.SortFunc(w.spans, func(a, b span) int { return int((a.start - b.start) * 1e6) })
+	r.background, r.checkpoints, r.wal = w.spans, w.checkpoints, w.wal
+	return w.err
+}
+
+// printTail prints, for every round of the watched level, when the slow
+// acknowledgements finished (in tenths of a second from the start of the
+// measurement) and what autovacuum ran meanwhile.
+func printTail(rows []row, level int, modes []string) {
+	fmt.Printf("\nacknowledgements over %v at %d senders, by the tenth of a second in which they finished, and autovacuum meanwhile:\n", slowAck, level)
+	for _, mode := range modes {
+		for _, r := range rows {
+			if r.mode != mode || r.senders != level || r.done == nil {
+				continue
+			}
+			bins := map[int]int{}
+			slow := 0
+			for i, d := range r.lat {
+				if d > slowAck {
+					slow++
+					bins[int(r.done[i].Seconds()*10)]++
+				}
+			}
+			var keys []int
+			for k := range bins {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			var parts []string
+			for _, k := range keys {
+				parts = append(parts, fmt.Sprintf("%.1fs:%d", float64(k)/10, bins[k]))
+			}
+			if len(parts) > 12 {
+				// A tail spread over the whole measurement, as the naive
+				// path's is: no one spell to place.
+				parts = []string{fmt.Sprintf("spread over %d tenths", len(parts))}
+			}
+			end := slices.Max(r.done).Seconds()
+			fmt.Printf("  %s round %d: %.1f s, p99 %.1f ms, %d of %d over; %s\n", mode, r.round+1, end,
+				float64(percentile(r.lat, 99).Microseconds())/1000, slow, len(r.lat), strings.Join(parts, " "))
+			// Acknowledgements and the WAL's growth per tenth of a second:
+			// the first five tenths, then the median of the others.
+			acks := map[int]int{}
+			for _, d := range r.done {
+				acks[int(d.Seconds()*10)]++
+			}
+			tenths := int(end * 10)
+			var first []string
+			var restAcks, restWAL []float64
+			for k := 0; k <= tenths; k++ {
+				if k < 5 {
+					first = append(first, fmt.Sprintf("%d acks %.0f KB", acks[k], float64(r.wal[k])/1024))
+				} else if k < tenths {
+					restAcks, restWAL = append(restAcks, float64(acks[k])), append(restWAL, float64(r.wal[k])/1024)
+				}
+			}
+			if len(restAcks) > 0 {
+				fmt.Printf("      per tenth: %s; then a median of %.0f acks %.0f KB\n", strings.Join(first, ", "), median(restAcks), median(restWAL))
+			}
+			if r.checkpoints > 0 {
+				fmt.Printf("      %d checkpoints completed during it\n", r.checkpoints)
+			}
+			for _, s := range r.background {
+				fmt.Printf("      %.2f-%.2fs %s\n", s.start, s.end, s.what)
+			}
+		}
+	}
+}
