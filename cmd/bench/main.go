@@ -116,7 +116,7 @@ func run() error {
 	flag.BoolVar(&o.statementOnly, "statement-only", false, "measure COPY and the write path's statement only, without HTTP")
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
 	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
-	flag.BoolVar(&o.tail, "tail", false, "at -profile-senders, print when the slow acknowledgements came and what autovacuum ran meanwhile")
+	flag.BoolVar(&o.tail, "tail", false, "at -profile-senders, print when the slow acknowledgements came, the WAL written, and the autovacuum runs and long waits in PostgreSQL meanwhile")
 	flag.Parse()
 	for _, s := range strings.Split(senders, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))

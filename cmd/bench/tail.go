@@ -23,7 +23,8 @@ type span struct {
 }
 
 // watcher samples, every 20 ms during a measurement, pg_stat_activity for
-// autovacuum workers and the WAL's insert position, so that a slow spell
+// autovacuum workers and for processes waiting on I/O or locks, and the
+// WAL's insert position, so that a slow spell
 // can be laid beside what ran in it and what it wrote. It reads on an admin
 // connection of its own. The WAL is the cluster's: it holds the server's
 // log rounds and any autovacuum's writes besides the ingest.
@@ -94,8 +95,15 @@ func (w *watcher) begin(start time.Time) {
 			}
 			w.wal[int(at*10)] += lsn - lastLSN
 			lastLSN = lsn
-			rows, err := conn.Query(ctx, `SELECT coalesce(datname, '') || ': ' || coalesce(query, '')
-				FROM pg_stat_activity WHERE backend_type = 'autovacuum worker' AND query <> ''`)
+			// Autovacuum at its task; any other process waiting, by
+			// its pid, so that one long wait shows as one span.
+			rows, err := conn.Query(ctx, `SELECT CASE WHEN backend_type = 'autovacuum worker'
+					THEN coalesce(datname, '') || ': ' || query
+					ELSE 'wait ' || backend_type || ' ' || pid || ' ' || wait_event_type || ':' || wait_event END
+				FROM pg_stat_activity
+				WHERE (backend_type = 'autovacuum worker' AND query <> '')
+				   OR (pid <> pg_backend_pid() AND wait_event_type IN ('IO', 'LWLock', 'Lock', 'BufferPin')
+				       AND (state = 'active' OR backend_type <> 'client backend'))`)
 			if err != nil {
 				w.err = err
 				return
@@ -142,9 +150,10 @@ func (w *watcher) finish(r *row) error {
 
 // printTail prints, for every round of the watched level, when the slow
 // acknowledgements finished (in tenths of a second from the start of the
-// measurement) and what autovacuum ran meanwhile.
+// measurement), what autovacuum ran meanwhile, and every wait seen in
+// three samples or more (about 40 ms or longer).
 func printTail(rows []row, level int, modes []string) {
-	fmt.Printf("\nacknowledgements over %v at %d senders, by the tenth of a second in which they finished, and autovacuum meanwhile:\n", slowAck, level)
+	fmt.Printf("\nacknowledgements over %v at %d senders, by the tenth of a second in which they finished; autovacuum and waits of 40 ms or more meanwhile:\n", slowAck, level)
 	for _, mode := range modes {
 		for _, r := range rows {
 			if r.mode != mode || r.senders != level || r.done == nil {
@@ -198,6 +207,10 @@ func printTail(rows []row, level int, modes []string) {
 				fmt.Printf("      %d checkpoints completed during it\n", r.checkpoints)
 			}
 			for _, s := range r.background {
+				if strings.HasPrefix(s.what, "wait ") && s.end-s.start < 0.03 {
+					// Seen in one or two samples: an ordinary wait.
+					continue
+				}
 				fmt.Printf("      %.2f-%.2fs %s\n", s.start, s.end, s.what)
 			}
 		}
