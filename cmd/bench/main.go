@@ -283,7 +283,7 @@ func run() error {
 					if w, err = watch(ctx, admin); err != nil {
 						return err
 					}
-					began = w.begin
+					began = func(start time.Time) { w.begin(ctx, start) }
 				}
 				before := cpuNow(t.srv.cmd.Process.Pid)
 				r := drive(t.srv.addr, events, c, began)
@@ -800,9 +800,9 @@ type row struct {
 	failed  int
 	rate    float64
 	lat     []time.Duration // every acknowledgement's latency
-	start   time.Time       // when the first request was sent
-	done    []time.Duration // when each acknowledgement came, from start
-	// With -tail: autovacuum seen during the measurement, and checkpoints.
+	done    []time.Duration // when each acknowledgement came, from the first request
+	// With -tail: autovacuum runs and long waits seen during the
+	// measurement, and checkpoints.
 	background  []span
 	checkpoints int64
 	wal         map[int]int64 // WAL bytes by the tenth of a second

@@ -40,9 +40,8 @@ type watcher struct {
 	// the watch in which they were seen.
 	wal map[int]int64
 
-	ctx    context.Context
 	conn   *pgx.Conn
-	before int64
+	before int64 // checkpoints completed before the measurement
 }
 
 // watch connects; the sampling starts with begin.
@@ -57,13 +56,13 @@ func watch(ctx context.Context, admin string) (*watcher, error) {
 		conn.Close(ctx)
 		return nil, err
 	}
-	w.conn, w.ctx, w.before = conn, ctx, before
+	w.conn, w.before = conn, before
 	return w, nil
 }
 
 // begin starts sampling, with times counted from start.
-func (w *watcher) begin(start time.Time) {
-	ctx, conn, before := w.ctx, w.conn, w.before
+func (w *watcher) begin(ctx context.Context, start time.Time) {
+	conn, before := w.conn, w.before
 	w.done.Add(1)
 	go func() {
 		defer w.done.Done()
@@ -151,7 +150,8 @@ func (w *watcher) finish(r *row) error {
 // printTail prints, for every round of the watched level, when the slow
 // acknowledgements finished (in tenths of a second from the start of the
 // measurement), what autovacuum ran meanwhile, and every wait seen in
-// three samples or more (about 40 ms or longer).
+// three samples or more in a row (about 40 ms or longer; the same wait
+// begun again between two samples counts as one).
 func printTail(rows []row, level int, modes []string) {
 	fmt.Printf("\nacknowledgements over %v at %d senders, by the tenth of a second in which they finished; autovacuum and waits of 40 ms or more meanwhile:\n", slowAck, level)
 	for _, mode := range modes {
