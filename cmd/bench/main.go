@@ -982,6 +982,9 @@ func summarise(rows []row, levels []int, modes []string) []row {
 	return out
 }
 
+// ms is d in milliseconds, to the microsecond.
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
 // percentile is the p-th percentile of d, which it leaves unsorted.
 func percentile(d []time.Duration, p int) time.Duration {
 	d = slices.Clone(d)
@@ -1016,7 +1019,7 @@ func printTable(copyRates []float64, rows []row, n, rounds int) {
 			vsNaive = fmt.Sprintf("%.2f", r.rate/naive[r.senders])
 		}
 		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%s\t%.2f\t%.2f\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t\n", r.mode, r.senders, r.rate, r.rate/copyRate,
-			vsNaive, float64(r.p50.Microseconds())/1000, float64(r.p99.Microseconds())/1000, r.failed, r.rssMiB,
+			vsNaive, ms(r.p50), ms(r.p99), r.failed, r.rssMiB,
 			r.cpu.server, r.cpu.pg, r.cpu.loadGen)
 	}
 	w.Flush()
@@ -1049,7 +1052,7 @@ func printRounds(copyRates []float64, rows []row, levels []int, modes []string) 
 			var p99s []string
 			for _, r := range rows {
 				if r.mode == mode && r.senders == c && len(r.lat) > 0 {
-					p99s = append(p99s, strconv.FormatFloat(float64(percentile(r.lat, 99).Microseconds())/1000, 'f', 1, 64))
+					p99s = append(p99s, strconv.FormatFloat(ms(percentile(r.lat, 99)), 'f', 1, 64))
 				}
 			}
 			fmt.Fprintf(w, "%s\t%d\t%s\t\n", mode, c, strings.Join(p99s, "  "))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -142,7 +143,7 @@ func checkpointCount(ctx context.Context, conn *pgx.Conn) (int64, error) {
 func (w *watcher) finish(r *row) error {
 	close(w.stop)
 	w.done.Wait()
-	slices.SortFunc(w.spans, func(a, b span) int { return int((a.start - b.start) * 1e6) })
+	slices.SortFunc(w.spans, func(a, b span) int { return cmp.Compare(a.start, b.start) })
 	r.background, r.checkpoints, r.wal = w.spans, w.checkpoints, w.wal
 	return w.err
 }
@@ -156,48 +157,45 @@ func printTail(rows []row, level int, modes []string) {
 	fmt.Printf("\nacknowledgements over %v at %d senders, by the tenth of a second in which they finished; autovacuum and waits of 40 ms or more meanwhile:\n", slowAck, level)
 	for _, mode := range modes {
 		for _, r := range rows {
-			if r.mode != mode || r.senders != level || r.done == nil {
+			if r.mode != mode || r.senders != level {
 				continue
 			}
-			bins := map[int]int{}
-			slow := 0
-			for i, d := range r.lat {
-				if d > slowAck {
-					slow++
-					bins[int(r.done[i].Seconds()*10)]++
+			// Acknowledgements, and those over slowAck, by the tenth of a
+			// second in which they came.
+			end := slices.Max(r.done).Seconds()
+			acks, slow := make([]int, int(end*10)+1), make([]int, int(end*10)+1)
+			over := 0
+			for i, d := range r.done {
+				k := int(d.Seconds() * 10)
+				acks[k]++
+				if r.lat[i] > slowAck {
+					slow[k]++
+					over++
 				}
 			}
-			var keys []int
-			for k := range bins {
-				keys = append(keys, k)
-			}
-			slices.Sort(keys)
 			var parts []string
-			for _, k := range keys {
-				parts = append(parts, fmt.Sprintf("%.1fs:%d", float64(k)/10, bins[k]))
+			for k, n := range slow {
+				if n > 0 {
+					parts = append(parts, fmt.Sprintf("%.1fs:%d", float64(k)/10, n))
+				}
 			}
 			if len(parts) > 12 {
 				// A tail spread over the whole measurement, as the naive
 				// path's is: no one spell to place.
 				parts = []string{fmt.Sprintf("spread over %d tenths", len(parts))}
 			}
-			end := slices.Max(r.done).Seconds()
 			fmt.Printf("  %s round %d: %.1f s, p99 %.1f ms, %d of %d over; %s\n", mode, r.round+1, end,
-				float64(percentile(r.lat, 99).Microseconds())/1000, slow, len(r.lat), strings.Join(parts, " "))
+				ms(percentile(r.lat, 99)), over, len(r.lat), strings.Join(parts, " "))
 			// Acknowledgements and the WAL's growth per tenth of a second:
-			// the first five tenths, then the median of the others.
-			acks := map[int]int{}
-			for _, d := range r.done {
-				acks[int(d.Seconds()*10)]++
-			}
-			tenths := int(end * 10)
+			// the first five tenths, then the median of the others but
+			// the last, which is cut short.
 			var first []string
 			var restAcks, restWAL []float64
-			for k := 0; k <= tenths; k++ {
+			for k, n := range acks[:len(acks)-1] {
 				if k < 5 {
-					first = append(first, fmt.Sprintf("%d acks %.0f KB", acks[k], float64(r.wal[k])/1024))
-				} else if k < tenths {
-					restAcks, restWAL = append(restAcks, float64(acks[k])), append(restWAL, float64(r.wal[k])/1024)
+					first = append(first, fmt.Sprintf("%d acks %.0f KB", n, float64(r.wal[k])/1024))
+				} else {
+					restAcks, restWAL = append(restAcks, float64(n)), append(restWAL, float64(r.wal[k])/1024)
 				}
 			}
 			if len(restAcks) > 0 {

@@ -306,16 +306,14 @@ func run() error {
 // verifyLog checks the whole log against every signed checkpoint, with the
 // verifier key the server at addr publishes.
 func verifyLog(ctx context.Context, dbURL, addr string) (ledger.Report, error) {
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/log/key", nil)
-	req.Header.Set("Authorization", "Bearer "+checkerKey)
-	res, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	res, err := checkerGet(addr, "/v1/log/key", "text/plain", time.Minute)
 	if err != nil {
-		return ledger.Report{}, err
+		return ledger.Report{}, fmt.Errorf("verifier key: %w", err)
 	}
 	key, err := io.ReadAll(res.Body)
 	res.Body.Close()
-	if err != nil || res.StatusCode != http.StatusOK {
-		return ledger.Report{}, fmt.Errorf("verifier key: %s %v", res.Status, err)
+	if err != nil {
+		return ledger.Report{}, fmt.Errorf("verifier key: %w", err)
 	}
 	verifier, err := note.NewVerifier(strings.TrimSpace(string(key)))
 	if err != nil {
@@ -333,21 +331,35 @@ func verifyLog(ctx context.Context, dbURL, addr string) (ledger.Report, error) {
 	return rep, nil
 }
 
+// checkerGet reads path from the server at addr with the checker's read
+// key; any answer but 200 is an error. The caller closes the body.
+func checkerGet(addr, path, accept string, timeout time.Duration) (*http.Response, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+checkerKey)
+	req.Header.Set("Accept", accept)
+	res, err := (&http.Client{Timeout: timeout}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if res.StatusCode != http.StatusOK {
+		res.Body.Close()
+		return nil, errors.New(res.Status)
+	}
+	return res, nil
+}
+
 // feedKeys reads the whole store through the public event feed (NDJSON)
 // and returns the idempotency keys of the events in it and how many keys
 // appear more than once.
 func feedKeys(addr string) (map[string]bool, int, error) {
-	req, _ := http.NewRequest(http.MethodGet, "http://"+addr+"/v1/events", nil)
-	req.Header.Set("Authorization", "Bearer "+checkerKey)
-	req.Header.Set("Accept", "application/x-ndjson")
-	res, err := (&http.Client{Timeout: 5 * time.Minute}).Do(req)
+	res, err := checkerGet(addr, "/v1/events", "application/x-ndjson", 5*time.Minute)
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, fmt.Errorf("feed: %w", err)
 	}
 	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("feed: %s", res.Status)
-	}
 	keys := map[string]bool{}
 	dupes := 0
 	sc := bufio.NewScanner(res.Body)
