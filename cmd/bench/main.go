@@ -19,7 +19,8 @@
 // The machine is shared and noisy, so everything is measured -rounds times
 // (default 3), and each round measures everything once, in turn: COPY, the
 // statement, then each level on every server, each measurement starting
-// once the previous one's events are all in the log. It prints the medians
+// once the previous one's events are all in the log, and each HTTP one
+// after -warmup deliveries (2,000) at its concurrency. It prints the medians
 // of events/s and of the cores used, the ratios of the medians to COPY and
 // to the naive path, p50/p99 acknowledgement latency over every round, the
 // servers' peak RSS, every round's rates and p99 and the ratios within each round,
@@ -81,6 +82,7 @@ const (
 
 type options struct {
 	events          int
+	warmup          int
 	senders         []int
 	binary          string
 	cpuProfile      string
@@ -102,6 +104,7 @@ func run() error {
 	var o options
 	var senders string
 	flag.IntVar(&o.events, "events", 10000, "events per run (each concurrency level, each mode)")
+	flag.IntVar(&o.warmup, "warmup", 2000, "events sent before each HTTP measurement at its concurrency, stored but not measured")
 	flag.StringVar(&senders, "senders", "1,16,64,256", "concurrency levels")
 	flag.StringVar(&o.binary, "binary", "bin/casetrail", "the casetrail binary to run")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the server under group-commit load here")
@@ -130,6 +133,9 @@ func run() error {
 	if o.rounds < 1 {
 		return errors.New("-rounds must be at least 1")
 	}
+	if o.warmup < 0 {
+		return errors.New("-warmup must not be negative")
+	}
 	if o.statementOnly && o.statementBatch < 1 {
 		return errors.New("-statement-only needs -statement-batch of at least 1")
 	}
@@ -143,7 +149,9 @@ func run() error {
 			return fmt.Errorf("-compare-env: %s is the bench's to set", name)
 		}
 	}
-	corpusSize := o.events * len(o.senders) * o.rounds
+	// Each HTTP measurement sends its warm-up and its events, all distinct.
+	perLevel := o.warmup + o.events
+	corpusSize := perLevel * len(o.senders) * o.rounds
 	if o.statementOnly {
 		corpusSize = o.events * o.rounds
 	}
@@ -268,7 +276,7 @@ func run() error {
 			if o.statementOnly {
 				break
 			}
-			events := corpus[(round*len(o.senders)+li)*o.events:][:o.events]
+			events := corpus[(round*len(o.senders)+li)*perLevel:][:perLevel]
 			for _, t := range targets {
 				if err := checkpoint(ctx, admin); err != nil {
 					return err
@@ -286,7 +294,7 @@ func run() error {
 					began = func(start time.Time) { w.begin(ctx, start) }
 				}
 				before := cpuNow(t.srv.cmd.Process.Pid)
-				r := drive(t.srv.addr, events, c, began)
+				r := drive(t.srv.addr, events, o.warmup, c, began)
 				r.cpu = cpuNow(t.srv.cmd.Process.Pid).since(before)
 				if w != nil {
 					if err := w.finish(&r); err != nil {
@@ -350,7 +358,7 @@ func run() error {
 	for _, t := range targets {
 		names = append(names, t.name)
 	}
-	printTable(copyRates, summarise(rows, o.senders, names), o.events, o.rounds)
+	printTable(copyRates, summarise(rows, o.senders, names), o.events, o.warmup, o.rounds)
 	printRounds(copyRates, rows, o.senders, names)
 	if o.tail {
 		printTail(rows, o.profileAt, names)
@@ -866,7 +874,16 @@ func (t cpuTimes) since(b cpuTimes) cpuUse {
 // requests are serialised (signed, headers and body) beforehand and written
 // to the socket directly: the load generator shares the machine's two cores
 // with the server and the database, so it must cost as little as it can.
-func drive(addr string, events []request, c int, began func(time.Time)) row {
+//
+// The first warm requests are a warm-up at the same concurrency: they are
+// stored and answered like the others, but the measurement starts when the
+// first request after them is sent. By then the senders' connections are
+// open, the server's batches are full, and the first writes to each page
+// since the bench's checkpoint are behind it. The rate counts every 2xx
+// answer that came from that moment to the last; the latencies and the
+// times of the answers (from that moment, as began is told) are those of
+// the requests sent after the warm-up.
+func drive(addr string, events []request, warm, c int, began func(time.Time)) row {
 	wire := make([][]byte, len(events))
 	for i, r := range events {
 		var b bytes.Buffer
@@ -876,14 +893,17 @@ func drive(addr string, events []request, c int, began func(time.Time)) row {
 		b.Write(r.body)
 		wire[i] = b.Bytes()
 	}
+	warm = min(warm, len(events))
 	var next atomic.Int64
 	lat := make([]time.Duration, len(events))
-	done := make([]time.Duration, len(events))
+	came := make([]time.Time, len(events))
 	status := make([]int, len(events))
+	var measureFrom time.Time
+	measuring := make(chan struct{})
 	var wg sync.WaitGroup
-	start := time.Now()
-	if began != nil {
-		began(start)
+	if warm == 0 {
+		measureFrom = time.Now()
+		close(measuring)
 	}
 	for range c {
 		wg.Add(1)
@@ -897,18 +917,23 @@ func drive(addr string, events []request, c int, began func(time.Time)) row {
 					break
 				}
 				t0 := time.Now()
+				if i == warm && warm > 0 {
+					measureFrom = t0
+					close(measuring)
+				}
 				status[i] = 0
 				if conn == nil {
 					var err error
 					if conn, err = net.Dial("tcp", addr); err != nil {
 						lat[i] = time.Since(t0)
+						came[i] = time.Now()
 						continue
 					}
 					br = bufio.NewReaderSize(conn, 4096)
 				}
 				code, err := roundTrip(conn, br, wire[i])
-				lat[i] = time.Since(t0)
-				done[i] = time.Since(start)
+				came[i] = time.Now()
+				lat[i] = came[i].Sub(t0)
 				status[i] = code
 				if err != nil {
 					conn.Close()
@@ -920,18 +945,43 @@ func drive(addr string, events []request, c int, began func(time.Time)) row {
 			}
 		}()
 	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	// measuring is closed once measureFrom is set, unless every request
+	// was a warm-up one.
+	finished := make(chan struct{})
+	go func() { wg.Wait(); close(finished) }()
+	select {
+	case <-measuring:
+		if began != nil {
+			began(measureFrom)
+		}
+	case <-finished:
+	}
+	<-finished
 	r := row{senders: c}
-	for _, s := range status {
-		if s >= 200 && s < 300 {
+	var last time.Time
+	inWindow := 0
+	for i, s := range status {
+		ok := s >= 200 && s < 300
+		if ok {
 			r.ok++
 		} else {
 			r.failed++
 		}
+		if i >= warm && came[i].After(last) {
+			last = came[i]
+		}
+		if ok && !measureFrom.IsZero() && !came[i].Before(measureFrom) {
+			inWindow++
+		}
 	}
-	r.rate = float64(r.ok) / elapsed.Seconds()
-	r.lat, r.done = lat, done
+	if span := last.Sub(measureFrom); warm < len(events) && span > 0 {
+		r.rate = float64(inWindow) / span.Seconds()
+	}
+	r.lat = lat[warm:]
+	r.done = make([]time.Duration, len(events)-warm)
+	for i := range r.done {
+		r.done[i] = came[warm+i].Sub(measureFrom)
+	}
 	return r
 }
 
@@ -1001,7 +1051,7 @@ func median(v []float64) float64 {
 	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
-func printTable(copyRates []float64, rows []row, n, rounds int) {
+func printTable(copyRates []float64, rows []row, n, warmup, rounds int) {
 	copyRate := median(copyRates)
 	naive := map[int]float64{}
 	for _, r := range rows {
@@ -1010,7 +1060,7 @@ func printTable(copyRates []float64, rows []row, n, rounds int) {
 		}
 	}
 	fmt.Printf("\nCOPY of %d events in one statement: %.0f events/s (median of %d)\n", n, copyRate, rounds)
-	fmt.Printf("each level: %d deliveries per round, %d rounds; events/s and cores are medians, latencies over all rounds\n\n", n, rounds)
+	fmt.Printf("each level: %d deliveries per round after %d of warm-up, %d rounds; events/s and cores are medians, latencies over all rounds\n\n", n, warmup, rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "mode\tsenders\tevents/s\tx COPY\tx naive\tp50 ms\tp99 ms\tnon-2xx\tpeak RSS MiB\tcores: server\tpostgres\tload gen\t")
 	for _, r := range rows {
