@@ -68,6 +68,9 @@ func TestDriveMeasuresAfterTheWarmUp(t *testing.T) {
 	if r.rate <= 0 {
 		t.Fatalf("rate %v", r.rate)
 	}
+	if len(r.wholeLat) != 300 || r.wholeRate <= 0 {
+		t.Fatalf("%d latencies and rate %v counted from the first delivery, want all 300", len(r.wholeLat), r.wholeRate)
+	}
 	// The first measured request is sent after every warm-up one.
 	first := -1
 	for i, b := range s.bodies {
