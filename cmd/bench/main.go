@@ -1053,23 +1053,31 @@ func summarise(rows []row, levels []int, modes []string) []row {
 // measured them: the cost of starting cold, right after a checkpoint.
 func printWhole(copyRates []float64, rows []row) {
 	fmt.Printf("\nthe same, counted from each measurement's first delivery, warm-up included:\n")
-	naive := map[int]float64{}
-	for _, r := range rows {
-		if r.mode == "naive" {
-			naive[r.senders] = r.wholeRate
-		}
-	}
 	copyRate := median(copyRates)
+	vsNaive := naiveRatio(rows, func(r row) float64 { return r.wholeRate })
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "mode\tsenders\tevents/s\tx COPY\tx naive\tp99 ms\t")
 	for _, r := range rows {
-		vsNaive := "-"
-		if r.mode != "naive" && naive[r.senders] > 0 {
-			vsNaive = fmt.Sprintf("%.2f", r.wholeRate/naive[r.senders])
-		}
-		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%s\t%.2f\t\n", r.mode, r.senders, r.wholeRate, r.wholeRate/copyRate, vsNaive, ms(r.wholeP99))
+		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%s\t%.2f\t\n", r.mode, r.senders, r.wholeRate, r.wholeRate/copyRate, vsNaive(r), ms(r.wholeP99))
 	}
 	w.Flush()
+}
+
+// naiveRatio gives, for a summary row, its rate over the naive server's at
+// the same level, as the tables print it ("-" for the naive rows).
+func naiveRatio(rows []row, rate func(row) float64) func(row) string {
+	naive := map[int]float64{}
+	for _, r := range rows {
+		if r.mode == "naive" {
+			naive[r.senders] = rate(r)
+		}
+	}
+	return func(r row) string {
+		if r.mode == "naive" || naive[r.senders] <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", rate(r)/naive[r.senders])
+	}
 }
 
 // ms is d in milliseconds, to the microsecond.
@@ -1093,23 +1101,14 @@ func median(v []float64) float64 {
 
 func printTable(copyRates []float64, rows []row, n, warmup, rounds int) {
 	copyRate := median(copyRates)
-	naive := map[int]float64{}
-	for _, r := range rows {
-		if r.mode == "naive" {
-			naive[r.senders] = r.rate
-		}
-	}
+	vsNaive := naiveRatio(rows, func(r row) float64 { return r.rate })
 	fmt.Printf("\nCOPY of %d events in one statement: %.0f events/s (median of %d)\n", n, copyRate, rounds)
 	fmt.Printf("each level: %d deliveries per round after %d of warm-up, %d rounds; events/s and cores are medians, latencies over all rounds\n\n", n, warmup, rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "mode\tsenders\tevents/s\tx COPY\tx naive\tp50 ms\tp99 ms\tnon-2xx\tpeak RSS MiB\tcores: server\tpostgres\tload gen\t")
 	for _, r := range rows {
-		vsNaive := "-"
-		if r.mode != "naive" && naive[r.senders] > 0 {
-			vsNaive = fmt.Sprintf("%.2f", r.rate/naive[r.senders])
-		}
 		fmt.Fprintf(w, "%s\t%d\t%.0f\t%.2f\t%s\t%.2f\t%.2f\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t\n", r.mode, r.senders, r.rate, r.rate/copyRate,
-			vsNaive, ms(r.p50), ms(r.p99), r.failed, r.rssMiB,
+			vsNaive(r), ms(r.p50), ms(r.p99), r.failed, r.rssMiB,
 			r.cpu.server, r.cpu.pg, r.cpu.loadGen)
 	}
 	w.Flush()
