@@ -903,10 +903,13 @@ func drive(addr string, events []request, warm, c int, began func(time.Time)) ro
 		wire[i] = b.Bytes()
 	}
 	warm = min(warm, len(events))
+	measured := warm < len(events)
 	var next atomic.Int64
 	lat := make([]time.Duration, len(events))
 	came := make([]time.Time, len(events))
 	status := make([]int, len(events))
+	// measureFrom is set, and measuring closed, by the sender that takes
+	// the first request after the warm-up (every request is taken once).
 	var measureFrom time.Time
 	measuring := make(chan struct{})
 	var wg sync.WaitGroup
@@ -955,18 +958,11 @@ func drive(addr string, events []request, warm, c int, began func(time.Time)) ro
 			}
 		}()
 	}
-	// measuring is closed once measureFrom is set, unless every request
-	// was a warm-up one.
-	finished := make(chan struct{})
-	go func() { wg.Wait(); close(finished) }()
-	select {
-	case <-measuring:
-		if began != nil {
-			began(measureFrom)
-		}
-	case <-finished:
+	if measured && began != nil {
+		<-measuring
+		began(measureFrom)
 	}
-	<-finished
+	wg.Wait()
 	r := row{senders: c}
 	var last time.Time
 	inWindow := 0
@@ -980,11 +976,11 @@ func drive(addr string, events []request, warm, c int, began func(time.Time)) ro
 		if came[i].After(last) {
 			last = came[i]
 		}
-		if ok && !measureFrom.IsZero() && !came[i].Before(measureFrom) {
+		if ok && measured && !came[i].Before(measureFrom) {
 			inWindow++
 		}
 	}
-	if span := last.Sub(measureFrom); warm < len(events) && span > 0 {
+	if span := last.Sub(measureFrom); measured && span > 0 {
 		r.rate = float64(inWindow) / span.Seconds()
 	}
 	if span := last.Sub(start); span > 0 {

@@ -157,8 +157,8 @@ func printTail(rows []row, level int, modes []string) {
 	fmt.Printf("\nacknowledgements over %v at %d senders, by the tenth of a second in which they finished; autovacuum and waits of 40 ms or more meanwhile:\n", slowAck, level)
 	for _, mode := range modes {
 		for _, r := range rows {
-			if r.mode != mode || r.senders != level {
-				continue
+			if r.mode != mode || r.senders != level || len(r.done) == 0 {
+				continue // another level, or all of it warm-up
 			}
 			// Acknowledgements, and those over slowAck, by the tenth of a
 			// second in which they came.
