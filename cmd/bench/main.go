@@ -94,6 +94,7 @@ type options struct {
 	compareParallel int
 	compareEnv      string
 	compareBinary   string
+	naivePools      []int
 	statementBatch  int
 	statementOnly   bool
 	rounds          int
@@ -102,7 +103,7 @@ type options struct {
 
 func run() error {
 	var o options
-	var senders string
+	var senders, naivePools string
 	flag.IntVar(&o.events, "events", 10000, "events per run (each concurrency level, each mode)")
 	flag.IntVar(&o.warmup, "warmup", 2000, "events sent before each HTTP measurement at its concurrency, stored but not measured")
 	flag.StringVar(&senders, "senders", "1,16,64,256", "concurrency levels")
@@ -115,6 +116,7 @@ func run() error {
 	flag.IntVar(&o.compareParallel, "compare-parallel-batch", 0, "also measure group commit with this commit_parallel_batch, alike")
 	flag.StringVar(&o.compareEnv, "compare-env", "", "also measure group commit with these extra environment variables (NAME=value ...), alike")
 	flag.StringVar(&o.compareBinary, "compare-binary", "", "also measure group commit on this other build of the server, alike")
+	flag.StringVar(&naivePools, "compare-naive-pools", "", "also measure the naive server with each of these pool sizes (pool_max_conns), alike")
 	flag.IntVar(&o.statementBatch, "statement-batch", 32, "also store the events through the write path's statement without HTTP, in batches of this many (0: not)")
 	flag.BoolVar(&o.statementOnly, "statement-only", false, "measure COPY and the write path's statement only, without HTTP")
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
@@ -127,6 +129,16 @@ func run() error {
 			return fmt.Errorf("-senders: %q", s)
 		}
 		o.senders = append(o.senders, n)
+	}
+	for s := range strings.SplitSeq(naivePools, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return fmt.Errorf("-compare-naive-pools: %q", s)
+		}
+		o.naivePools = append(o.naivePools, n)
 	}
 	ctx := context.Background()
 
@@ -211,21 +223,27 @@ func run() error {
 		parallelBatch int
 		env           []string
 		binary        string
+		pool          int // the server's pool_max_conns; 0: its default
 	}
-	modes := []mode{{"group commit", true, o.parallelBatch, nil, o.binary}}
+	modes := []mode{{"group commit", true, o.parallelBatch, nil, o.binary, 0}}
 	if o.compareParallel > 0 {
 		// The same group commit with another commit_parallel_batch, measured alike.
-		modes = append(modes, mode{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel, nil, o.binary})
+		modes = append(modes, mode{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel, nil, o.binary, 0})
 	}
 	if o.compareEnv != "" {
 		// The same group commit with more environment, measured alike.
-		modes = append(modes, mode{"with " + strings.Join(compareEnv, " "), true, o.parallelBatch, compareEnv, o.binary})
+		modes = append(modes, mode{"with " + strings.Join(compareEnv, " "), true, o.parallelBatch, compareEnv, o.binary, 0})
 	}
 	if o.compareBinary != "" {
 		// Another build of the server, measured alike.
-		modes = append(modes, mode{"build " + filepath.Base(o.compareBinary), true, o.parallelBatch, nil, o.compareBinary})
+		modes = append(modes, mode{"build " + filepath.Base(o.compareBinary), true, o.parallelBatch, nil, o.compareBinary, 0})
 	}
-	modes = append(modes, mode{"naive", false, 0, nil, o.binary})
+	modes = append(modes, mode{"naive", false, 0, nil, o.binary, 0})
+	for _, n := range o.naivePools {
+		// The naive server with a pool of another size: is its default
+		// pool what holds the baseline back?
+		modes = append(modes, mode{fmt.Sprintf("naive, pool %d", n), false, 0, nil, o.binary, n})
+	}
 	if o.statementOnly {
 		modes = nil
 	}
@@ -234,7 +252,11 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		srv, err := startServer(ctx, mode.binary, dbURL, dir, mode.groupCommit, o.workers, mode.parallelBatch, mode.env)
+		srvURL := dbURL
+		if mode.pool > 0 {
+			srvURL += fmt.Sprintf("&pool_max_conns=%d", mode.pool)
+		}
+		srv, err := startServer(ctx, mode.binary, srvURL, dir, mode.groupCommit, o.workers, mode.parallelBatch, mode.env)
 		if err != nil {
 			return err
 		}

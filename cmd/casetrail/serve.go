@@ -99,6 +99,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer st.Close()
+	log.Info("database pool", "max_conns", st.MaxConns())
 	if err := ensurePartitionsAtStart(ctx, st, log); err != nil {
 		return fmt.Errorf("creating partitions: %w", err)
 	}

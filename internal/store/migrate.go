@@ -7,7 +7,8 @@ import (
 	"io"
 	"time"
 
-	"github.com/jackc/pgx/v5/stdlib" // also registers the database/sql driver "pgx" for goose
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 
@@ -22,12 +23,15 @@ type Migrator struct {
 	provider *goose.Provider
 }
 
-// NewMigrator connects to url for migrating.
+// NewMigrator connects to url for migrating. url may carry the pool's own
+// parameters (pool_max_conns and the like), as the server's DATABASE_URL
+// does: they are read as the pool reads them and not sent to the database.
 func NewMigrator(url string) (*Migrator, error) {
-	sqlDB, err := sql.Open("pgx", url)
+	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", redact(err))
 	}
+	sqlDB := stdlib.OpenDB(*cfg.ConnConfig)
 	locker, err := lock.NewPostgresSessionLocker()
 	if err != nil {
 		sqlDB.Close()

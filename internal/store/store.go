@@ -74,6 +74,10 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 // Close releases the pool.
 func (s *Store) Close() { s.pool.Close() }
 
+// MaxConns is the pool's size: pool_max_conns from the URL, else
+// Options.MaxConns, else pgxpool's default (the larger of 4 and the CPUs).
+func (s *Store) MaxConns() int32 { return s.pool.Config().MaxConns }
+
 // Setting reads a server setting such as fsync.
 func (s *Store) Setting(ctx context.Context, name string) (string, error) {
 	v, err := s.q.ServerSetting(ctx, name)

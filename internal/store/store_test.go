@@ -77,6 +77,27 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	require.NotContains(t, out.String(), "pending")
 }
 
+// The server's DATABASE_URL may size its pool (pool_max_conns); the
+// migrations run over the same URL and must not send that to the database
+// as a setting, which it refuses.
+func TestPoolParametersInTheURL(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.NewEmpty(t)
+	url := d.URL + "&pool_max_conns=3&pool_min_conns=1"
+	m, err := store.NewMigrator(url)
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Up(ctx, &bytes.Buffer{}))
+	requireTable(t, d.URL, "events", true)
+
+	s, err := store.Open(ctx, url, store.Options{Logger: dbtest.Logger(t)})
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.Ready(ctx))
+	require.EqualValues(t, 3, s.MaxConns())
+}
+
 func requireTable(t *testing.T, url, name string, want bool) {
 	t.Helper()
 	conn, err := pgx.Connect(context.Background(), url)
