@@ -14,7 +14,8 @@
 // statement (store.Ingest) without HTTP, in batches of -statement-batch (32)
 // one after another: the database's side of group commit alone.
 // -compare-binary and -compare-env measure a
-// second group-commit server (another build, or more environment) alike.
+// second group-commit server (another build, or more environment) alike;
+// -compare-naive-pools, more naive servers with other pool sizes.
 //
 // The machine is shared and noisy, so everything is measured -rounds times
 // (default 3), and each round measures everything once, in turn: COPY, the
