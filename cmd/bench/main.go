@@ -47,6 +47,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,22 +125,14 @@ func run() error {
 	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
 	flag.BoolVar(&o.tail, "tail", false, "at -profile-senders, print when the slow acknowledgements came, the WAL written, and the autovacuum runs and long waits in PostgreSQL meanwhile")
 	flag.Parse()
-	for _, s := range strings.Split(senders, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-senders: %q", s)
-		}
-		o.senders = append(o.senders, n)
+	var err error
+	if o.senders, err = counts("-senders", senders); err != nil {
+		return err
 	}
-	for s := range strings.SplitSeq(naivePools, ",") {
-		if strings.TrimSpace(s) == "" {
-			continue
+	if naivePools != "" {
+		if o.naivePools, err = counts("-compare-naive-pools", naivePools); err != nil {
+			return err
 		}
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 {
-			return fmt.Errorf("-compare-naive-pools: %q", s)
-		}
-		o.naivePools = append(o.naivePools, n)
 	}
 	ctx := context.Background()
 
@@ -226,24 +219,24 @@ func run() error {
 		binary        string
 		pool          int // the server's pool_max_conns; 0: its default
 	}
-	modes := []mode{{"group commit", true, o.parallelBatch, nil, o.binary, 0}}
+	modes := []mode{{name: "group commit", groupCommit: true, parallelBatch: o.parallelBatch, binary: o.binary}}
 	if o.compareParallel > 0 {
 		// The same group commit with another commit_parallel_batch, measured alike.
-		modes = append(modes, mode{fmt.Sprintf("parallel at %d", o.compareParallel), true, o.compareParallel, nil, o.binary, 0})
+		modes = append(modes, mode{name: fmt.Sprintf("parallel at %d", o.compareParallel), groupCommit: true, parallelBatch: o.compareParallel, binary: o.binary})
 	}
 	if o.compareEnv != "" {
 		// The same group commit with more environment, measured alike.
-		modes = append(modes, mode{"with " + strings.Join(compareEnv, " "), true, o.parallelBatch, compareEnv, o.binary, 0})
+		modes = append(modes, mode{name: "with " + strings.Join(compareEnv, " "), groupCommit: true, parallelBatch: o.parallelBatch, env: compareEnv, binary: o.binary})
 	}
 	if o.compareBinary != "" {
 		// Another build of the server, measured alike.
-		modes = append(modes, mode{"build " + filepath.Base(o.compareBinary), true, o.parallelBatch, nil, o.compareBinary, 0})
+		modes = append(modes, mode{name: "build " + filepath.Base(o.compareBinary), groupCommit: true, parallelBatch: o.parallelBatch, binary: o.compareBinary})
 	}
-	modes = append(modes, mode{"naive", false, 0, nil, o.binary, 0})
+	modes = append(modes, mode{name: "naive", binary: o.binary})
 	for _, n := range o.naivePools {
 		// The naive server with a pool of another size: is its default
 		// pool what holds the baseline back?
-		modes = append(modes, mode{fmt.Sprintf("naive, pool %d", n), false, 0, nil, o.binary, n})
+		modes = append(modes, mode{name: fmt.Sprintf("naive, pool %d", n), binary: o.binary, pool: n})
 	}
 	if o.statementOnly {
 		modes = nil
@@ -255,7 +248,9 @@ func run() error {
 		}
 		srvURL := dbURL
 		if mode.pool > 0 {
-			srvURL += fmt.Sprintf("&pool_max_conns=%d", mode.pool)
+			if srvURL, err = withPool(dbURL, mode.pool); err != nil {
+				return err
+			}
 		}
 		srv, err := startServer(ctx, mode.binary, srvURL, dir, mode.groupCommit, o.workers, mode.parallelBatch, mode.env)
 		if err != nil {
@@ -622,6 +617,32 @@ func freshDatabase(ctx context.Context, admin, name string) (string, error) {
 	}
 	defer m.Close()
 	return url, m.Up(ctx, io.Discard)
+}
+
+// counts reads a flag's comma-separated list of positive numbers.
+func counts(name, list string) ([]int, error) {
+	var out []int
+	for s := range strings.SplitSeq(list, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("%s: %q", name, s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// withPool is the database URL u with the pool size n (pool_max_conns),
+// which the server's pool reads from it.
+func withPool(u string, n int) (string, error) {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "", err
+	}
+	q := parsed.Query()
+	q.Set("pool_max_conns", strconv.Itoa(n))
+	parsed.RawQuery = q.Encode()
+	return parsed.String(), nil
 }
 
 // statementLoad stores the corpus's events through the write path's
