@@ -105,6 +105,23 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	go maintainPartitions(ctx, st, log)
 
+	// Reports read from the report database when one is configured (a
+	// streaming replica); until it answers they get 503, and ingest goes on.
+	var reports httpapi.Reports = st
+	if cfg.ReportDatabaseURL != "" {
+		rst, err := store.Open(ctx, cfg.ReportDatabaseURL, store.Options{Logger: log})
+		if err != nil {
+			return fmt.Errorf("report database: %w", err)
+		}
+		defer rst.Close()
+		if err := rst.Ready(ctx); err != nil {
+			log.Warn("report database not ready: reports answer 503 until it is", "err", err)
+		} else {
+			log.Info("reports read from the report database")
+		}
+		reports = rst
+	}
+
 	var warnings []string
 	if fsync, err := st.Setting(ctx, "fsync"); err == nil && fsync == "off" {
 		warnings = append(warnings, "the database server runs with fsync=off: acknowledged events can be lost in a crash of its machine")
@@ -157,7 +174,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Ingest:   ingestSvc,
 		Ready:    st,
 		Reads:    st,
-		Reports:  st,
+		Reports:  reports,
 		Ledger:   &ledger.Service{Store: st, Keys: keys},
 		Logger:   log,
 		Registry: reg,

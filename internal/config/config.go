@@ -51,6 +51,12 @@ const DefaultMaxBodyBytes = 32 << 20
 type Config struct {
 	Listen      string `yaml:"listen"`
 	DatabaseURL string `yaml:"database_url"`
+	// ReportDatabaseURL, when set, is where the abandonment reports and
+	// their drill-down read from: a streaming replica of the database, so
+	// that long reports do not share its cores and buffers with ingest.
+	// Everything else, the auditors' access log included, stays on
+	// DatabaseURL.
+	ReportDatabaseURL string `yaml:"report_database_url"`
 	// DataDir holds the local PostgreSQL of `make run` and generated keys.
 	DataDir      string `yaml:"data_dir"`
 	MaxBodyBytes int64  `yaml:"max_body_bytes"`
@@ -136,8 +142,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 }
 
 // Load reads the file at path (none when path is empty) and applies the
-// environment: DATABASE_URL, CASETRAIL_LISTEN, CASETRAIL_DATA_DIR,
-// CASETRAIL_MAX_BODY_BYTES override single settings.
+// environment: DATABASE_URL, CASETRAIL_REPORT_DATABASE_URL, CASETRAIL_LISTEN,
+// CASETRAIL_DATA_DIR, CASETRAIL_MAX_BODY_BYTES override single settings.
 func Load(path string, getenv func(string) string) (*Config, error) {
 	cfg := &Config{}
 	if path == "" {
@@ -153,6 +159,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	}
 	if v := getenv("DATABASE_URL"); v != "" {
 		cfg.DatabaseURL = v
+	}
+	if v := getenv("CASETRAIL_REPORT_DATABASE_URL"); v != "" {
+		cfg.ReportDatabaseURL = v
 	}
 	if v := getenv("CASETRAIL_LISTEN"); v != "" {
 		cfg.Listen = v

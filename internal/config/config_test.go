@@ -65,13 +65,15 @@ func TestLoadValid(t *testing.T) {
 
 func TestEnvironmentOverrides(t *testing.T) {
 	t.Parallel()
-	e := map[string]string{"DATABASE_URL": "postgres://elsewhere/db", "CASETRAIL_LISTEN": ":7000"}
+	e := map[string]string{"DATABASE_URL": "postgres://elsewhere/db", "CASETRAIL_LISTEN": ":7000",
+		"CASETRAIL_REPORT_DATABASE_URL": "postgres://replica/db"}
 	for k, v := range validEnv {
 		e[k] = v
 	}
 	cfg, err := config.Load(writeConfig(t, valid), env(e))
 	require.NoError(t, err)
 	require.Equal(t, "postgres://elsewhere/db", cfg.DatabaseURL)
+	require.Equal(t, "postgres://replica/db", cfg.ReportDatabaseURL)
 	require.Equal(t, ":7000", cfg.Listen)
 }
 
@@ -148,4 +150,18 @@ func TestFingerprint(t *testing.T) {
 	require.Len(t, config.Fingerprint("a"), 8)
 	require.NotEqual(t, config.Fingerprint("a"), config.Fingerprint("b"))
 	require.NotContains(t, config.Fingerprint("secret"), "secret")
+}
+
+// TestExampleConfigurationLoads keeps docs/casetrail.example.yaml a file the
+// server accepts, every setting it names included.
+func TestExampleConfigurationLoads(t *testing.T) {
+	t.Parallel()
+	e := map[string]string{
+		"CV_SECRET": "cv-secret", "SA_SECRET": "sa-secret", "SH_KEY": "sh-key",
+		"ANN_KEY": "ann-key-0123456789", "BOB_KEY": "bob-key-0123456789", "ADMIN_KEY": "admin-key-0123456789",
+	}
+	cfg, err := config.Load(filepath.Join("..", "..", "docs", "casetrail.example.yaml"), env(e))
+	require.NoError(t, err)
+	require.Empty(t, cfg.ReportDatabaseURL)
+	require.NotEmpty(t, cfg.Sources)
 }

@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // ErrNoBinaries is returned when no PostgreSQL server binaries can be found.
@@ -83,6 +85,41 @@ func versionOf(pgCtlPath string) int {
 // Start initialises the data directory if needed and starts the server, or
 // adopts a server already running on it (a previous process that was killed).
 func Start(ctx context.Context, opts Options) (*Server, error) {
+	s, err := prepare(opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		s.log.Info("initialising local PostgreSQL", "dir", s.dataDir)
+		if err := s.run(ctx, "initdb", "-D", s.dataDir, "-U", superuser, "--auth=trust",
+			"-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
+			return nil, fmt.Errorf("initdb: %w", err)
+		}
+	}
+	return s.launch(ctx, opts)
+}
+
+// StartStandby starts a hot standby of primary: a streaming replica that
+// answers read-only queries and replays everything the primary commits. Its
+// data directory is copied from the primary (pg_basebackup) when empty.
+func StartStandby(ctx context.Context, primary *Server, opts Options) (*Server, error) {
+	s, err := prepare(opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		s.log.Info("copying the primary for a standby", "dir", s.dataDir)
+		if err := s.run(ctx, "pg_basebackup", "-D", s.dataDir, "-R", "-X", "stream", "-c", "fast",
+			"-h", primary.sockDir, "-p", strconv.Itoa(primary.port), "-U", superuser); err != nil {
+			return nil, fmt.Errorf("pg_basebackup: %w", err)
+		}
+	}
+	return s.launch(ctx, opts)
+}
+
+// prepare makes the data directory and the socket directory, owned by the
+// user that will run the server.
+func prepare(opts Options) (*Server, error) {
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -120,21 +157,19 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.chown(s.sockDir); err != nil {
 		return nil, err
 	}
+	return s, nil
+}
 
-	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		log.Info("initialising local PostgreSQL", "dir", s.dataDir)
-		if err := s.run(ctx, "initdb", "-D", s.dataDir, "-U", superuser, "--auth=trust",
-			"-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
-			return nil, fmt.Errorf("initdb: %w", err)
-		}
-	}
-
+// launch starts the server on the prepared data directory, or adopts one
+// already running on it.
+func (s *Server) launch(ctx context.Context, opts Options) (*Server, error) {
 	if pid, port, sock, ok := s.runningPostmaster(); ok {
-		log.Info("reusing running local PostgreSQL", "pid", pid, "port", port)
+		s.log.Info("reusing running local PostgreSQL", "pid", pid, "port", port)
 		s.port, s.sockDir, s.adopted = port, sock, true
 		return s, nil
 	}
 
+	var err error
 	s.port, err = freePort()
 	if err != nil {
 		return nil, err
@@ -152,12 +187,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	for _, k := range keys {
 		serverOpts = append(serverOpts, "-c", k+"="+opts.Settings[k])
 	}
-	logFile := filepath.Join(dataDir, "postgres.log")
+	logFile := filepath.Join(filepath.Dir(s.dataDir), "postgres.log")
 	if err := s.run(ctx, "pg_ctl", "-D", s.dataDir, "-l", logFile, "-w", "-t", "60",
 		"-o", strings.Join(serverOpts, " "), "start"); err != nil {
 		return nil, fmt.Errorf("pg_ctl start (log in %s): %w", logFile, err)
 	}
-	log.Info("started local PostgreSQL", "port", s.port, "socket_dir", s.sockDir)
+	s.log.Info("started local PostgreSQL", "port", s.port, "socket_dir", s.sockDir)
 	return s, nil
 }
 
@@ -311,4 +346,37 @@ func freePort() (int, error) {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// WaitReplayed waits until the standby at standbyURL has replayed
+// everything the primary at primaryURL had written when it was called.
+func WaitReplayed(ctx context.Context, primaryURL, standbyURL string) error {
+	primary, err := pgx.Connect(ctx, primaryURL)
+	if err != nil {
+		return err
+	}
+	defer primary.Close(ctx)
+	var target string
+	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&target); err != nil {
+		return err
+	}
+	standby, err := pgx.Connect(ctx, standbyURL)
+	if err != nil {
+		return err
+	}
+	defer standby.Close(ctx)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var done bool
+		err := standby.QueryRow(ctx, "SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)", target).Scan(&done)
+		if err != nil || done {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the standby has not replayed %s: %w", target, ctx.Err())
+		case <-t.C:
+		}
+	}
 }

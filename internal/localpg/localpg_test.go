@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -70,4 +71,35 @@ func TestFindBinDir(t *testing.T) {
 	require.NoError(t, err)
 	require.FileExists(t, filepath.Join(dir, "initdb"))
 	require.FileExists(t, filepath.Join(dir, "pg_ctl"))
+}
+
+func TestStandbyReplaysThePrimary(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	settings := map[string]string{"fsync": "off"}
+	primary, err := localpg.Start(ctx, localpg.Options{DataDir: t.TempDir(), Settings: settings})
+	require.NoError(t, err)
+	t.Cleanup(func() { primary.Stop(context.Background()) }) //nolint:errcheck
+	exec(t, primary.URL("postgres"), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before the copy')")
+
+	standby, err := localpg.StartStandby(ctx, primary, localpg.Options{DataDir: t.TempDir(), Settings: settings})
+	require.NoError(t, err)
+	t.Cleanup(func() { standby.Stop(context.Background()) }) //nolint:errcheck
+	require.NotEqual(t, primary.Port(), standby.Port())
+	require.Equal(t, "true", query(t, standby.URL("postgres"), "SELECT pg_is_in_recovery()::text"))
+	require.Equal(t, "before the copy", query(t, standby.URL("postgres"), "SELECT v FROM kept"))
+
+	// What the primary commits later reaches the standby.
+	exec(t, primary.URL("postgres"), "INSERT INTO kept VALUES ('after the copy')")
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	require.NoError(t, localpg.WaitReplayed(waitCtx, primary.URL("postgres"), standby.URL("postgres")))
+	require.Equal(t, "2", query(t, standby.URL("postgres"), "SELECT count(*)::text FROM kept"))
+
+	// And it takes no writes of its own.
+	conn, err := pgx.Connect(ctx, standby.URL("postgres"))
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, "INSERT INTO kept VALUES ('on the standby')")
+	require.ErrorContains(t, err, "read-only")
 }

@@ -49,3 +49,6 @@ func NewPipedBatcherWith(opts BatchOptions, ingest func(context.Context, []NewEv
 
 // Taken is how many requests committers have taken from the queue.
 func Taken(b *Batcher) int64 { return b.taken.Load() }
+
+// InterpretError is interpretError, for tests of the mapping.
+var InterpretError = interpretError

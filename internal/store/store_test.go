@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
@@ -307,4 +309,22 @@ func TestSequenceRoundLeavesCommitsSynchronous(t *testing.T) {
 	v, err := s.Setting(ctx, "synchronous_commit")
 	require.NoError(t, err)
 	require.Equal(t, "on", v, "the round's setting must not outlive its transaction")
+}
+
+// TestRetryableErrorsAreUnavailable: errors a retry can cure answer 503
+// (ErrUnavailable); others stay errors of their own. A hot standby that
+// cancels a report to replay the primary's changes reports 40001.
+func TestRetryableErrorsAreUnavailable(t *testing.T) {
+	t.Parallel()
+	for code, unavailable := range map[string]bool{
+		"40001": true,  // serialization failure: a conflict with recovery on a standby
+		"57P01": true,  // the server is shutting down
+		"08006": true,  // connection failure
+		"53300": true,  // too many connections
+		"23505": false, // unique violation
+		"42P01": false, // undefined table
+	} {
+		err := store.InterpretError(&pgconn.PgError{Code: code, Message: "m"})
+		require.Equal(t, unavailable, errors.Is(err, store.ErrUnavailable), code)
+	}
 }
