@@ -16,6 +16,9 @@
 // -compare-binary and -compare-env measure a
 // second group-commit server (another build, or more environment) alike;
 // -compare-naive-pools, more naive servers with other pool sizes.
+// -scale measures something else: what docs/scaling.md reports (one server
+// against two on one database; ingest while an analyst runs reports on the
+// primary or on a hot standby).
 //
 // The machine is shared and noisy, so everything is measured -rounds times
 // (default 3), and each round measures everything once, in turn: COPY, the
@@ -101,6 +104,9 @@ type options struct {
 	statementOnly   bool
 	rounds          int
 	tail            bool
+	scale           bool
+	scaleSenders    int
+	history         int
 }
 
 func run() error {
@@ -124,6 +130,9 @@ func run() error {
 	flag.BoolVar(&o.pgStats, "pgstats", false, "load pg_stat_statements and print where the database's time went under group commit")
 	flag.IntVar(&o.rounds, "rounds", 3, "measure everything this many times, interleaved, and report medians")
 	flag.BoolVar(&o.tail, "tail", false, "at -profile-senders, print when the slow acknowledgements came, the WAL written, and the autovacuum runs and long waits in PostgreSQL meanwhile")
+	flag.BoolVar(&o.scale, "scale", false, "measure for docs/scaling.md instead: one server against two on one database, and ingest while an analyst runs reports on the primary or on a hot standby")
+	flag.IntVar(&o.scaleSenders, "scale-senders", 64, "with -scale: the concurrency")
+	flag.IntVar(&o.history, "history", 100000, "with -scale: events stored before the reports' measurements")
 	flag.Parse()
 	var err error
 	if o.senders, err = counts("-senders", senders); err != nil {
@@ -141,6 +150,12 @@ func run() error {
 	}
 	if o.warmup < 0 {
 		return errors.New("-warmup must not be negative")
+	}
+	if o.scale {
+		if o.scaleSenders < 2 || o.history < 0 {
+			return errors.New("-scale needs -scale-senders of at least 2 and a -history that is not negative")
+		}
+		return runScale(ctx, o)
 	}
 	if o.statementOnly && o.statementBatch < 1 {
 		return errors.New("-statement-only needs -statement-batch of at least 1")
@@ -747,7 +762,9 @@ sources:
   - {name: case-updates, kind: case-updates, hmac_secret: %q}
   - {name: service-actions, kind: service-actions, hmac_secret: %q}
   - {name: service-hooks, kind: service-hooks, api_keys: [%q]}
-`, workers, parallelBatch, cuSecret, saSecret, shKey)), 0o600)
+read_keys:
+  - {name: bench, role: analyst, key: %q}
+`, workers, parallelBatch, cuSecret, saSecret, shKey, benchAnalystKey)), 0o600)
 	if err != nil {
 		return nil, err
 	}

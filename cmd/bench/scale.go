@@ -1,0 +1,297 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/casetrail/casetrail/internal/localpg"
+)
+
+// benchAnalystKey is the analyst read key of the bench's servers.
+const benchAnalystKey = "bench-analyst-key-0123456789"
+
+// scaleReport is the report the analyst re-runs during -scale: every abandon
+// the bench stores, week by week and by queue.
+func scaleReport() string {
+	to := time.Now().UTC().AddDate(0, 0, 1).Format("2006-01-02")
+	return "/v1/reports/abandonment?from=2024-01-01T00:00:00Z&to=" + to + "T00:00:00Z&interval=P1W&groupBy=queue"
+}
+
+// runScale measures what docs/scaling.md reports, on one PostgreSQL with
+// durable settings and, for the reports, a hot standby of it:
+//
+//  1. one group-commit server against two sharing one database, with the
+//     same senders split between them;
+//  2. ingest through one server while an analyst re-runs the abandonment
+//     report back to back: no report, reports on the primary, reports from
+//     a server whose report_database_url is the standby.
+//
+// Every round measures each case once, in turn; medians over the rounds.
+func runScale(ctx context.Context, o options) error {
+	senders := o.scaleSenders
+	perRun := o.warmup + o.events
+	corpus, err := buildCorpus(o.testdataDir, o.history+perRun*5*o.rounds)
+	if err != nil {
+		return err
+	}
+	history, corpus := corpus[:o.history], corpus[o.history:]
+	take := func() []request {
+		r := corpus[:perRun]
+		corpus = corpus[perRun:]
+		return r
+	}
+	fmt.Printf("corpus: %d events, average body %d bytes; %d senders; %d rounds\n",
+		o.history+perRun*5*o.rounds, avgSize(history), senders, o.rounds)
+
+	dir, err := os.MkdirTemp("", "casetrail-scale-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	settings := map[string]string{
+		"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
+		"max_connections": "300", "shared_buffers": "256MB",
+	}
+	pg, err := localpg.Start(ctx, localpg.Options{DataDir: dir + "/primary", Settings: settings})
+	if err != nil {
+		return err
+	}
+	defer pg.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
+	admin := pg.URL("postgres")
+
+	singleURL, err := freshDatabase(ctx, admin, "scale_single")
+	if err != nil {
+		return err
+	}
+	pairURL, err := freshDatabase(ctx, admin, "scale_pair")
+	if err != nil {
+		return err
+	}
+	reportURL, err := freshDatabase(ctx, admin, "scale_reports")
+	if err != nil {
+		return err
+	}
+	// The reports' database holds a history first, stored through the
+	// write path's statement, so that the report has abandons to read.
+	loadStart := time.Now()
+	if _, err := statementLoad(ctx, reportURL, history, 256); err != nil {
+		return err
+	}
+	fmt.Printf("history: %d events stored in %.1f s\n", len(history), time.Since(loadStart).Seconds())
+	standby, err := localpg.StartStandby(ctx, pg, localpg.Options{DataDir: dir + "/standby", Settings: settings})
+	if err != nil {
+		return err
+	}
+	defer standby.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
+	standbyURL := standby.URL("scale_reports")
+
+	var servers []*server
+	start := func(dbURL string, env ...string) (*server, error) {
+		s, err := startServer(ctx, o.binary, dbURL, dir, true, o.workers, o.parallelBatch, env)
+		if err == nil {
+			servers = append(servers, s)
+		}
+		return s, err
+	}
+	defer func() {
+		for _, s := range servers {
+			s.stop() //nolint:errcheck
+		}
+	}()
+	single, err := start(singleURL)
+	if err != nil {
+		return err
+	}
+	pairA, err := start(pairURL)
+	if err != nil {
+		return err
+	}
+	pairB, err := start(pairURL)
+	if err != nil {
+		return err
+	}
+	ingestSrv, err := start(reportURL)
+	if err != nil {
+		return err
+	}
+	replicaSrv, err := start(reportURL, "CASETRAIL_REPORT_DATABASE_URL="+standbyURL)
+	if err != nil {
+		return err
+	}
+	if err := waitSequenced(ctx, reportURL); err != nil {
+		return err
+	}
+
+	type result struct {
+		rates   []float64
+		lat     []time.Duration
+		ok      int64
+		reports []time.Duration
+		non200  int
+		lagKB   []float64
+	}
+	results := map[string]*result{}
+	get := func(name string) *result {
+		if results[name] == nil {
+			results[name] = &result{}
+		}
+		return results[name]
+	}
+	// The 2xx answers each database has given, to compare with what it
+	// stores.
+	answered := map[string]int64{"scale_single": 0, "scale_pair": 0, "scale_reports": int64(len(history))}
+	for range o.rounds {
+		// 1. One server, then two sharing a database.
+		if err := checkpoint(ctx, admin); err != nil {
+			return err
+		}
+		r := drive(single.addr, take(), o.warmup, senders, nil)
+		one := get("1 server")
+		one.rates, one.lat, one.ok = append(one.rates, r.rate), append(one.lat, r.lat...), one.ok+int64(r.ok)
+		answered["scale_single"] += int64(r.ok)
+		if err := waitSequenced(ctx, singleURL); err != nil {
+			return err
+		}
+		if err := checkpoint(ctx, admin); err != nil {
+			return err
+		}
+		events := take()
+		half := len(events) / 2
+		var ra, rb row
+		var wg sync.WaitGroup
+		wg.Go(func() { ra = drive(pairA.addr, events[:half], o.warmup/2, senders/2, nil) })
+		wg.Go(func() { rb = drive(pairB.addr, events[half:], o.warmup-o.warmup/2, senders-senders/2, nil) })
+		wg.Wait()
+		two := get("2 servers")
+		two.rates = append(two.rates, ra.rate+rb.rate)
+		two.lat = append(append(two.lat, ra.lat...), rb.lat...)
+		two.ok += int64(ra.ok + rb.ok)
+		answered["scale_pair"] += int64(ra.ok + rb.ok)
+		if err := waitSequenced(ctx, pairURL); err != nil {
+			return err
+		}
+
+		// 2. Ingest with an analyst's reports on the side.
+		for _, c := range []struct {
+			name string
+			srv  *server
+		}{{"no reports", nil}, {"reports on the primary", ingestSrv}, {"reports from the standby", replicaSrv}} {
+			if err := checkpoint(ctx, admin); err != nil {
+				return err
+			}
+			res := get(c.name)
+			stop := make(chan struct{})
+			var reports sync.WaitGroup
+			if c.srv != nil {
+				reports.Go(func() {
+					for {
+						select {
+						case <-stop:
+							return
+						default:
+						}
+						t0 := time.Now()
+						status, err := fetch(c.srv.addr, scaleReport())
+						if err != nil || status != http.StatusOK {
+							res.non200++
+							continue
+						}
+						res.reports = append(res.reports, time.Since(t0))
+					}
+				})
+			}
+			r := drive(ingestSrv.addr, take(), o.warmup, senders, nil)
+			close(stop)
+			reports.Wait()
+			lag, err := replayLagKB(ctx, admin)
+			if err != nil {
+				return err
+			}
+			res.rates, res.lat, res.ok = append(res.rates, r.rate), append(res.lat, r.lat...), res.ok+int64(r.ok)
+			res.lagKB = append(res.lagKB, lag)
+			answered["scale_reports"] += int64(r.ok)
+			if err := waitSequenced(ctx, reportURL); err != nil {
+				return err
+			}
+		}
+	}
+
+	for _, s := range servers {
+		if err := s.stop(); err != nil {
+			return err
+		}
+	}
+	for _, name := range []string{"scale_single", "scale_pair", "scale_reports"} {
+		n, err := countEvents(ctx, pg.URL(name))
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: %d answers 2xx (and events of the history), %d events stored: %s\n", name, answered[name], n, verdict(n == answered[name]))
+		if n != answered[name] {
+			return fmt.Errorf("%s: stored events (%d) differ from 2xx answers (%d)", name, n, answered[name])
+		}
+	}
+
+	fmt.Printf("\nscale-out: %d senders over HTTP, group commit, one database (medians of %d rounds)\n", senders, o.rounds)
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "servers\tevents/s\tx one server\tp50 ms\tp99 ms\trounds, events/s\t")
+	base := results["1 server"]
+	for _, name := range []string{"1 server", "2 servers"} {
+		r := results[name]
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t\n", name, median(r.rates), median(r.rates)/median(base.rates),
+			ms(percentile(r.lat, 50)), ms(percentile(r.lat, 99)), joinRates(r.rates))
+	}
+	w.Flush()
+
+	fmt.Printf("\ningest at %d senders into a store of %d events or more, while one analyst re-runs %s back to back\n",
+		senders, len(history), scaleReport())
+	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "reports\tingest events/s\tx no reports\tingest p99 ms\treports run\treport p50 ms\treport p99 ms\tnot 200\tstandby behind, kB\t")
+	base = results["no reports"]
+	for _, name := range []string{"no reports", "reports on the primary", "reports from the standby"} {
+		r := results[name]
+		p50, p99 := "-", "-"
+		if len(r.reports) > 0 {
+			p50, p99 = fmt.Sprintf("%.1f", ms(percentile(r.reports, 50))), fmt.Sprintf("%.1f", ms(percentile(r.reports, 99)))
+		}
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\t%d\t%.0f\t\n", name, median(r.rates), median(r.rates)/median(base.rates),
+			ms(percentile(r.lat, 99)), len(r.reports), p50, p99, r.non200, median(r.lagKB))
+	}
+	return w.Flush()
+}
+
+// fetch GETs path from the server at addr as the bench's analyst and reads
+// the whole answer.
+func fetch(addr, path string) (int, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Authorization", "Bearer "+benchAnalystKey)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	_, err = io.Copy(io.Discard, res.Body)
+	return res.StatusCode, err
+}
+
+// replayLagKB is how far the standby's replay is behind the primary's WAL,
+// in kB, as the primary sees it.
+func replayLagKB(ctx context.Context, admin string) (float64, error) {
+	var kb float64
+	err := withConn(ctx, admin, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `SELECT coalesce(max(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn)), 0)::float8 / 1024
+			FROM pg_stat_replication`).Scan(&kb)
+	})
+	return kb, err
+}
