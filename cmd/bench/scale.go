@@ -86,12 +86,6 @@ func runScale(ctx context.Context, o options) error {
 		return err
 	}
 	fmt.Printf("history: %d events stored in %.1f s\n", len(history), time.Since(loadStart).Seconds())
-	standby, err := localpg.StartStandby(ctx, pg, localpg.Options{DataDir: dir + "/standby", Settings: settings})
-	if err != nil {
-		return err
-	}
-	defer standby.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
-	standbyURL := standby.URL("scale_reports")
 
 	var servers []*server
 	start := func(dbURL string, env ...string) (*server, error) {
@@ -118,17 +112,6 @@ func runScale(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	ingestSrv, err := start(reportURL)
-	if err != nil {
-		return err
-	}
-	replicaSrv, err := start(reportURL, "CASETRAIL_REPORT_DATABASE_URL="+standbyURL)
-	if err != nil {
-		return err
-	}
-	if err := waitSequenced(ctx, reportURL); err != nil {
-		return err
-	}
 
 	type result struct {
 		rates   []float64
@@ -148,8 +131,8 @@ func runScale(ctx context.Context, o options) error {
 	// The 2xx answers each database has given, to compare with what it
 	// stores.
 	answered := map[string]int64{"scale_single": 0, "scale_pair": 0, "scale_reports": int64(len(history))}
+	// 1. One server, then two sharing a database.
 	for range o.rounds {
-		// 1. One server, then two sharing a database.
 		if err := checkpoint(ctx, admin); err != nil {
 			return err
 		}
@@ -178,8 +161,34 @@ func runScale(ctx context.Context, o options) error {
 		if err := waitSequenced(ctx, pairURL); err != nil {
 			return err
 		}
+	}
 
-		// 2. Ingest with an analyst's reports on the side.
+	for _, s := range []*server{single, pairA, pairB} {
+		if err := s.stop(); err != nil {
+			return err
+		}
+	}
+
+	// 2. Ingest with an analyst's reports on the side. The standby exists
+	// from here on: it replays every database's WAL, on the same cores.
+	standby, err := localpg.StartStandby(ctx, pg, localpg.Options{DataDir: dir + "/standby", Settings: settings})
+	if err != nil {
+		return err
+	}
+	defer standby.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
+	standbyURL := standby.URL("scale_reports")
+	ingestSrv, err := start(reportURL)
+	if err != nil {
+		return err
+	}
+	replicaSrv, err := start(reportURL, "CASETRAIL_REPORT_DATABASE_URL="+standbyURL)
+	if err != nil {
+		return err
+	}
+	if err := waitSequenced(ctx, reportURL); err != nil {
+		return err
+	}
+	for range o.rounds {
 		for _, c := range []struct {
 			name string
 			srv  *server
@@ -202,6 +211,7 @@ func runScale(ctx context.Context, o options) error {
 						status, err := fetch(c.srv.addr, scaleReport())
 						if err != nil || status != http.StatusOK {
 							res.non200++
+							time.Sleep(100 * time.Millisecond) // an analyst retries, not in a tight loop
 							continue
 						}
 						res.reports = append(res.reports, time.Since(t0))

@@ -379,3 +379,37 @@ func TestSlowClientsDoNotStopOthers(t *testing.T) {
 	require.Equal(t, 200, res.StatusCode)
 	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/readyz"))
 }
+
+// TestSecondServerNeedsTheLogsKey: a second server on the same database
+// with a signing key of its own (generated into its own data_dir) refuses to
+// start, naming the setting; given the first server's key, it starts.
+func TestSecondServerNeedsTheLogsKey(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	first := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	r := start(t, first, "serve", "--config", writeFile(t, testConfig))
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call",
+		strings.NewReader(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
+	req.Header.Set("x-api-key", "hook-key")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
+	r.stop(t) // signs a checkpoint of the grown log on the way out
+
+	second := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	// Bounded, so that a server that wrongly starts fails the test rather
+	// than serving until the test binary's timeout.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = run(ctx, []string{"serve", "--config", writeFile(t, testConfig)},
+		func(k string) string { return second[k] }, io.Discard, testWriter{t})
+	require.ErrorContains(t, err, "log_signing_key")
+
+	key, err := os.ReadFile(filepath.Join(first["CASETRAIL_DATA_DIR"], "log-signing.key"))
+	require.NoError(t, err)
+	second["LOG_KEY"] = strings.TrimSpace(string(key))
+	r2 := start(t, second, "serve", "--config", writeFile(t, testConfig+"log_signing_key: \"${LOG_KEY}\"\n"))
+	require.Equal(t, 200, httpStatus(t, "http://"+r2.addr+"/readyz"))
+	r2.stop(t)
+}

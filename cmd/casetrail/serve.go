@@ -132,6 +132,14 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	// A server with a key of its own (a second server given a data_dir
+	// but not the first one's key) would sign checkpoints that auditors
+	// must take for forgeries.
+	if err := keys.CheckSignsLog(ctx, st); errors.Is(err, ledger.ErrForeignKey) {
+		return err
+	} else if err != nil {
+		log.Warn("could not compare the log signing key with the stored checkpoints", "err", err)
+	}
 	seq := &ledger.Sequencer{Store: st, Log: log}
 	checkpointer := &ledger.Checkpointer{Store: st, Keys: keys, Origin: cfg.LogOrigin,
 		Every: time.Duration(cfg.CheckpointInterval), MaxAge: time.Hour}

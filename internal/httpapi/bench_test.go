@@ -21,15 +21,24 @@ import (
 // numbers, bodies of about 1 KB; plus one target case with 300 events of
 // its own and 50 correlated by phone. Returns the target case id.
 func fillStore(b testing.TB, dbURL string, n int) string {
+	return fillStoreOver(b, dbURL, n, 1)
+}
+
+// fillStoreOver is fillStore with the events' receipt times spread over the
+// months receipt months up to this one, a partition each.
+func fillStoreOver(b testing.TB, dbURL string, n, months int) string {
 	b.Helper()
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, dbURL)
 	require.NoError(b, err)
 	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `SELECT casetrail_ensure_partitions((date_trunc('month', now()) - ($1::int - 1) * interval '1 month')::date, $1::int)`, months)
+	require.NoError(b, err)
 	_, err = conn.Exec(ctx, `
 		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key,
 		                    case_id, phone, queue, time_in_queue_ms, summary, body, body_sha256, doc)
-		SELECT now(), timestamptz '2024-01-01' + g * interval '7 seconds',
+		SELECT date_trunc('month', now()) - (g % $2::int) * interval '1 month' + interval '1 hour',
+		       timestamptz '2024-01-01' + g * interval '7 seconds',
 		       CASE WHEN g % 4 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
 		       CASE WHEN g % 4 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
 		       CASE WHEN g % 4 = 0 THEN 'abandoned-conversation' ELSE 'CHANGE_CASE_STATUS' END,
@@ -41,12 +50,13 @@ func fillStore(b testing.TB, dbURL string, n int) string {
 		       'Status changed Open -> Resolved',
 		       convert_to(repeat(md5(g::text), 30), 'UTF8'), sha256(g::text::bytea),
 		       jsonb_build_object('event', 'CHANGE_CASE_STATUS', 'payload', jsonb_build_object('caseId', 'case-' || (g / 20), 'note', repeat(md5(g::text), 10)))
-		FROM generate_series(1, $1::int) AS g`, n)
+		FROM generate_series(1, $1::int) AS g`, n, months)
 	require.NoError(b, err)
 	_, err = conn.Exec(ctx, `
 		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key,
 		                    case_id, phone, summary, body, body_sha256, doc)
-		SELECT now(), timestamptz '2024-01-01' + g * interval '13 minutes',
+		SELECT date_trunc('month', now()) - (g % $1::int) * interval '1 month' + interval '1 hour',
+		       timestamptz '2024-01-01' + g * interval '13 minutes',
 		       CASE WHEN g > 300 THEN 'service-hooks' ELSE 'case-updates' END,
 		       CASE WHEN g > 300 THEN 'service-hooks' ELSE 'case-updates' END,
 		       CASE WHEN g > 300 THEN 'outbound-call' ELSE 'ORDER_CREATED' END,
@@ -54,7 +64,7 @@ func fillStore(b testing.TB, dbURL string, n int) string {
 		       CASE WHEN g > 300 THEN NULL ELSE 'case-target' END,
 		       '+447700999999', 'Order created', convert_to(repeat(md5(g::text), 30), 'UTF8'),
 		       sha256(g::text::bytea), '{}'::jsonb
-		FROM generate_series(1, 350) AS g`)
+		FROM generate_series(1, 350) AS g`, months)
 	require.NoError(b, err)
 	_, err = conn.Exec(ctx, "VACUUM ANALYZE events")
 	require.NoError(b, err)
@@ -142,4 +152,48 @@ func (bd *testBundle) listB(b testing.TB, path string) listing {
 	var l listing
 	require.NoError(b, json.NewDecoder(res.Body).Decode(&l))
 	return l
+}
+
+// BenchmarkTimelinePartitions times the same timeline pages as
+// BenchmarkTimelineScale on stores of the same size whose events were
+// received over 1, 12 and 60 months, a partition each: a timeline is keyed
+// on the case, not on the receipt month, so it looks into every partition.
+//
+//	go run ./cmd/withpg -- go test -run '^$' -bench '^BenchmarkTimelinePartitions$' -benchtime 1x ./internal/httpapi/
+func BenchmarkTimelinePartitions(b *testing.B) {
+	const size, samples = 200_000, 300
+	type result struct {
+		months        int
+		first, middle []time.Duration
+	}
+	var results []result
+	for _, months := range []int{1, 12, 60} {
+		bundle := setup(b, readKeysOpt)
+		caseID := fillStoreOver(b, bundle.db.URL, size, months)
+		path := "/v1/cases/" + caseID + "/timeline"
+		first := bundle.listB(b, path+"?limit=100")
+		require.Len(b, first.Data, 100)
+		middleQ := url.Values{"limit": {"100"}, "cursor": {*first.Page.NextCursor}}
+		require.Len(b, bundle.listB(b, path+"?"+middleQ.Encode()).Data, 100)
+		for range 20 { // warm caches and connections
+			bundle.listB(b, path+"?limit=100")
+		}
+		r := result{months: months}
+		for range samples {
+			t0 := time.Now()
+			bundle.listB(b, path+"?limit=100")
+			r.first = append(r.first, time.Since(t0))
+			t0 = time.Now()
+			bundle.listB(b, path+"?"+middleQ.Encode())
+			r.middle = append(r.middle, time.Since(t0))
+		}
+		results = append(results, r)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "receipt months\tstore events\tfirst p50\tmiddle p50\tfirst p95\tmiddle p95\tfirst p50 / one month\t\n")
+	for _, r := range results {
+		fmt.Fprintf(w, "%d\t%d\t%s\t%s\t%s\t%s\t%.2fx\t\n", r.months, size, pct(r.first, 50), pct(r.middle, 50),
+			pct(r.first, 95), pct(r.middle, 95), float64(pct(r.first, 50))/float64(pct(results[0].first, 50)))
+	}
+	w.Flush()
 }

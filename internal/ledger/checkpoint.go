@@ -67,6 +67,35 @@ func LoadKeys(configured, dataDir, name string) (*Keys, error) {
 	return &Keys{Signer: signer, Verifier: verifier, VerifierKey: vkey}, nil
 }
 
+// ErrForeignKey means the log's checkpoints were signed with another key.
+var ErrForeignKey = errors.New("the checkpoints stored in this database were signed with another key")
+
+// CheckSignsLog returns ErrForeignKey, with the other key's name and hash,
+// when the newest stored checkpoint does not verify with these keys: a
+// server with a key of its own would sign checkpoints that auditors holding
+// the log's key must take for forgeries. Servers sharing a database share
+// its key (log_signing_key, or data_dir/log-signing.key copied from the
+// first).
+func (k *Keys) CheckSignsLog(ctx context.Context, st *store.Store) error {
+	last, err := st.LatestCheckpoint(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	_, err = note.Open([]byte(last.Note), note.VerifierList(k.Verifier))
+	var unknown *note.UnverifiedNoteError
+	if errors.As(err, &unknown) && len(unknown.Note.UnverifiedSigs) > 0 {
+		sig := unknown.Note.UnverifiedSigs[0]
+		return fmt.Errorf("%w (%s, key hash %08x), not with this server's (%s): every server sharing a database must use the same log_signing_key", ErrForeignKey, sig.Name, sig.Hash, k.VerifierKey)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrForeignKey, err)
+	}
+	return nil
+}
+
 // verifierKeyOf derives the public verifier key from an Ed25519 signer key.
 func verifierKeyOf(skey string) (string, error) {
 	parts := strings.SplitN(skey, "+", 5)
