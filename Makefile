@@ -60,9 +60,10 @@ clean:
 	rm -rf bin
 
 # Read latency at scale: the same 100-event timeline page on stores of 10,000
-# and 1,000,000 events, medians side by side.
+# and 1,000,000 events, and on stores of 200,000 received over 1, 12 and 60
+# months (a partition each), medians side by side.
 bench-read: postgres
-	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimelineScale$$' -benchtime 1x ./internal/httpapi/
+	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimeline(Scale|Partitions)$$' -benchtime 1x ./internal/httpapi/
 
 # Ingest throughput: COPY limit vs casetrail's own write statement without
 # HTTP vs casetrail over HTTP (group commit on and off) at 1/16/64/256
