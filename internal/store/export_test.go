@@ -4,8 +4,6 @@ import (
 	"context"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/casetrail/casetrail/db"
 )
 
@@ -54,16 +52,3 @@ func Taken(b *Batcher) int64 { return b.taken.Load() }
 
 // InterpretError is interpretError, for tests of the mapping.
 var InterpretError = interpretError
-
-// PreparedPlans sums, over the prepared statements of the pool's one
-// connection whose text contains like, how often each kind of plan was used.
-func PreparedPlans(ctx context.Context, s *Store, like string) (generic, custom int64, err error) {
-	err = s.pool.QueryRow(ctx, `SELECT coalesce(sum(generic_plans), 0)::bigint, coalesce(sum(custom_plans), 0)::bigint
-		FROM pg_prepared_statements WHERE statement LIKE '%' || $1 || '%'`, like).Scan(&generic, &custom)
-	return generic, custom, err
-}
-
-// QueryRowForTest runs sql on the store's pool.
-func (s *Store) QueryRowForTest(ctx context.Context, sql string) pgx.Row {
-	return s.pool.QueryRow(ctx, sql)
-}

@@ -328,35 +328,3 @@ func TestRetryableErrorsAreUnavailable(t *testing.T) {
 		require.Equal(t, unavailable, errors.Is(err, store.ErrUnavailable), code)
 	}
 }
-
-// TestTimelineIsPlannedOnce: the timeline's statements use one generic plan
-// per connection instead of being planned for every request, which costs
-// more the more monthly partitions there are. Its transaction ends with the
-// read: the connection is idle again, not left in a transaction.
-func TestTimelineIsPlannedOnce(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	d := dbtest.New(t)
-	s, err := store.Open(ctx, d.URL, store.Options{MaxConns: 1, Logger: dbtest.Logger(t)})
-	require.NoError(t, err)
-	t.Cleanup(s.Close)
-	_, err = s.Ingest(ctx, []store.NewEvent{event(`{"n":1}`, "k1", false), event(`{"n":2}`, "k2", false)})
-	require.NoError(t, err)
-
-	caseID := "case-1"
-	for range 7 { // PostgreSQL plans the first five executions afresh unless told otherwise
-		rows, err := s.Timeline(ctx, store.TimelineQuery{CaseID: &caseID, TypePatterns: []string{"%"}, Ascending: true, Limit: 10})
-		require.NoError(t, err)
-		require.Len(t, rows, 2)
-	}
-	for _, stmt := range []string{"FROM events e", "array_agg(DISTINCT phone)"} {
-		generic, custom, err := store.PreparedPlans(ctx, s, stmt)
-		require.NoError(t, err)
-		require.Zero(t, custom, stmt)
-		require.EqualValues(t, 7, generic, stmt)
-	}
-	var readOnly, planMode string
-	require.NoError(t, s.QueryRowForTest(ctx, "SELECT current_setting('transaction_read_only'), current_setting('plan_cache_mode')").Scan(&readOnly, &planMode))
-	require.Equal(t, "off", readOnly, "the pool's connection is not left inside the read's transaction")
-	require.Equal(t, "auto", planMode, "the setting ended with the read's transaction")
-}

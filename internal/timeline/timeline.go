@@ -54,6 +54,7 @@ const (
 
 // Reader reads events for the listings.
 type Reader interface {
+	CaseKeys(ctx context.Context, q *store.TimelineQuery) error
 	Timeline(ctx context.Context, q store.TimelineQuery) ([]store.EventRow, error)
 	Feed(ctx context.Context, q store.FeedQuery) ([]store.EventRow, error)
 }
@@ -185,6 +186,9 @@ func Timeline(ctx context.Context, r Reader, req TimelineRequest, opts normalize
 	scope := "case:" + req.CaseID
 	if req.CaseID != "" {
 		q.CaseID = &req.CaseID
+		if err := r.CaseKeys(ctx, &q); err != nil {
+			return Listing{}, err
+		}
 	} else {
 		scope = "contact:" + req.Contact
 		q.CustomerIDs = []string{req.Contact}
