@@ -188,10 +188,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	settings := map[string]string{
-		"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
-		"max_connections": "300", "shared_buffers": "256MB",
-	}
+	settings := durableSettings()
 	if o.pgStats {
 		settings["shared_preload_libraries"] = "pg_stat_statements"
 		settings["pg_stat_statements.track"] = "all"
@@ -406,6 +403,16 @@ func run() error {
 	}
 	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over %d COPY-loaded events: %.0f events/s\n", seqN, seqRate)
 	return nil
+}
+
+// durableSettings are the benchmarks' PostgreSQL settings: what a
+// production deployment must run with, so that the figures mean what it
+// would get.
+func durableSettings() map[string]string {
+	return map[string]string{
+		"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
+		"max_connections": "300", "shared_buffers": "256MB",
+	}
 }
 
 // printStatementRate prints the write path's statement without HTTP against COPY.

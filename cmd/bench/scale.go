@@ -56,10 +56,7 @@ func runScale(ctx context.Context, o options) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	settings := map[string]string{
-		"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on",
-		"max_connections": "300", "shared_buffers": "256MB",
-	}
+	settings := durableSettings()
 	pg, err := localpg.Start(ctx, localpg.Options{DataDir: dir + "/primary", Settings: settings})
 	if err != nil {
 		return err

@@ -370,13 +370,7 @@ func TestSlowClientsDoNotStopOthers(t *testing.T) {
 		require.NoError(t, err)
 		slow = append(slow, c)
 	}
-	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call",
-		strings.NewReader(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
-	req.Header.Set("x-api-key", "hook-key")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	res.Body.Close()
-	require.Equal(t, 200, res.StatusCode)
+	postCall(t, r.addr)
 	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/readyz"))
 }
 
@@ -388,13 +382,7 @@ func TestSecondServerNeedsTheLogsKey(t *testing.T) {
 	d := dbtest.New(t)
 	first := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
 	r := start(t, first, "serve", "--config", writeFile(t, testConfig))
-	req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call",
-		strings.NewReader(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
-	req.Header.Set("x-api-key", "hook-key")
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	res.Body.Close()
-	require.Equal(t, 200, res.StatusCode)
+	postCall(t, r.addr)
 	r.stop(t) // signs a checkpoint of the grown log on the way out
 
 	second := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
@@ -402,7 +390,7 @@ func TestSecondServerNeedsTheLogsKey(t *testing.T) {
 	// than serving until the test binary's timeout.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err = run(ctx, []string{"serve", "--config", writeFile(t, testConfig)},
+	err := run(ctx, []string{"serve", "--config", writeFile(t, testConfig)},
 		func(k string) string { return second[k] }, io.Discard, testWriter{t})
 	require.ErrorContains(t, err, "log_signing_key")
 
@@ -412,4 +400,17 @@ func TestSecondServerNeedsTheLogsKey(t *testing.T) {
 	r2 := start(t, second, "serve", "--config", writeFile(t, testConfig+"log_signing_key: \"${LOG_KEY}\"\n"))
 	require.Equal(t, 200, httpStatus(t, "http://"+r2.addr+"/readyz"))
 	r2.stop(t)
+}
+
+// postCall delivers one outbound call to the "hooks" source of testConfig
+// and requires a 200.
+func postCall(t *testing.T, addr string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/ingest/hooks/outbound-call",
+		strings.NewReader(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
+	req.Header.Set("x-api-key", "hook-key")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, 200, res.StatusCode)
 }

@@ -100,17 +100,7 @@ func BenchmarkTimelineScale(b *testing.B) {
 		r.firstN = len(first.Data)
 		middleQ := url.Values{"limit": {"100"}, "cursor": {*first.Page.NextCursor}}
 		r.middleN = len(bundle.listB(b, path+"?"+middleQ.Encode()).Data)
-		for range 20 { // warm caches and connections
-			bundle.listB(b, path+"?limit=100")
-		}
-		for range samples {
-			t0 := time.Now()
-			bundle.listB(b, path+"?limit=100")
-			r.first = append(r.first, time.Since(t0))
-			t0 = time.Now()
-			bundle.listB(b, path+"?"+middleQ.Encode())
-			r.middle = append(r.middle, time.Since(t0))
-		}
+		r.first, r.middle = timePages(b, bundle, path+"?limit=100", path+"?"+middleQ.Encode(), samples)
 		results = append(results, r)
 	}
 
@@ -134,6 +124,23 @@ func BenchmarkTimelineScale(b *testing.B) {
 	for _, r := range results {
 		fmt.Printf("store of %d events filled in %s\n", r.size, r.fillTook.Round(time.Millisecond))
 	}
+}
+
+// timePages times the two pages alternately, samples times each, after 20
+// requests that warm the caches and connections.
+func timePages(b testing.TB, bundle *testBundle, first, middle string, samples int) (firstTimes, middleTimes []time.Duration) {
+	for range 20 {
+		bundle.listB(b, first)
+	}
+	for range samples {
+		t0 := time.Now()
+		bundle.listB(b, first)
+		firstTimes = append(firstTimes, time.Since(t0))
+		t0 = time.Now()
+		bundle.listB(b, middle)
+		middleTimes = append(middleTimes, time.Since(t0))
+	}
+	return firstTimes, middleTimes
 }
 
 func pct(d []time.Duration, p int) time.Duration {
@@ -175,18 +182,8 @@ func BenchmarkTimelinePartitions(b *testing.B) {
 		require.Len(b, first.Data, 100)
 		middleQ := url.Values{"limit": {"100"}, "cursor": {*first.Page.NextCursor}}
 		require.Len(b, bundle.listB(b, path+"?"+middleQ.Encode()).Data, 100)
-		for range 20 { // warm caches and connections
-			bundle.listB(b, path+"?limit=100")
-		}
 		r := result{months: months}
-		for range samples {
-			t0 := time.Now()
-			bundle.listB(b, path+"?limit=100")
-			r.first = append(r.first, time.Since(t0))
-			t0 = time.Now()
-			bundle.listB(b, path+"?"+middleQ.Encode())
-			r.middle = append(r.middle, time.Since(t0))
-		}
+		r.first, r.middle = timePages(b, bundle, path+"?limit=100", path+"?"+middleQ.Encode(), samples)
 		results = append(results, r)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
