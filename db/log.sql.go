@@ -149,6 +149,16 @@ func (q *Queries) LogCheckpointList(ctx context.Context, arg LogCheckpointListPa
 	return items, nil
 }
 
+const logCheckpointLock = `-- name: LogCheckpointLock :exec
+SELECT pg_advisory_xact_lock(7310003)
+`
+
+// Signers store checkpoints one at a time, across every server.
+func (q *Queries) LogCheckpointLock(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, logCheckpointLock)
+	return err
+}
+
 const logDuplicateEventIDs = `-- name: LogDuplicateEventIDs :many
 SELECT id
 FROM events

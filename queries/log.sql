@@ -80,6 +80,10 @@ SELECT idx, leaf_hash
 FROM log_leaves
 WHERE event_id = @event_id::bigint;
 
+-- name: LogCheckpointLock :exec
+-- Signers store checkpoints one at a time, across every server.
+SELECT pg_advisory_xact_lock(7310003);
+
 -- name: LogCheckpointInsert :exec
 INSERT INTO log_checkpoints (size, root, note)
 VALUES (@size::bigint, @root::bytea, @note::text);

@@ -760,6 +760,10 @@ type server struct {
 	stopped   bool
 }
 
+// startServer starts a server on the database at dbURL. Every server of a
+// bench run shares dir as its data directory, and so one log signing key:
+// the servers that share a database must. (The before-hook spool there
+// stays empty: the bench's database never goes away.)
 func startServer(ctx context.Context, binary, dbURL, dir string, groupCommit bool, workers, parallelBatch int, env []string) (*server, error) {
 	cfg := filepath.Join(dir, "bench.yaml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: "127.0.0.1:0"

@@ -275,6 +275,10 @@ func runScale(ctx context.Context, o options) error {
 	return w.Flush()
 }
 
+// reportClient bounds a report request, so that a report that hangs ends
+// the measurement's analyst rather than the bench.
+var reportClient = &http.Client{Timeout: 2 * time.Minute}
+
 // fetch GETs path from the server at addr as the bench's analyst and reads
 // the whole answer.
 func fetch(addr, path string) (int, error) {
@@ -283,7 +287,7 @@ func fetch(addr, path string) (int, error) {
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+benchAnalystKey)
-	res, err := http.DefaultClient.Do(req)
+	res, err := reportClient.Do(req)
 	if err != nil {
 		return 0, err
 	}

@@ -370,44 +370,61 @@ func TestSlowClientsDoNotStopOthers(t *testing.T) {
 		require.NoError(t, err)
 		slow = append(slow, c)
 	}
-	postCall(t, r.addr)
+	postCall(t, r.addr, "a1")
 	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/readyz"))
 }
 
 // TestSecondServerNeedsTheLogsKey: a second server on the same database
-// with a signing key of its own (generated into its own data_dir) refuses to
-// start, naming the setting; given the first server's key, it starts.
+// with a signing key of its own (generated into its own data_dir) still
+// takes events, but signs no checkpoint and says so in /readyz; given the
+// first server's key, it signs.
 func TestSecondServerNeedsTheLogsKey(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t)
+	conn := d.Connect(t)
+	checkpoints := func() int {
+		var n int
+		require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM log_checkpoints").Scan(&n))
+		return n
+	}
+	readyz := func(addr string) string {
+		res, err := http.Get("http://" + addr + "/readyz")
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, 200, res.StatusCode)
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return string(body)
+	}
 	first := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
 	r := start(t, first, "serve", "--config", writeFile(t, testConfig))
-	postCall(t, r.addr)
+	postCall(t, r.addr, "a1")
 	r.stop(t) // signs a checkpoint of the grown log on the way out
+	signed := checkpoints()
+	require.Positive(t, signed)
 
 	second := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
-	// Bounded, so that a server that wrongly starts fails the test rather
-	// than serving until the test binary's timeout.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	err := run(ctx, []string{"serve", "--config", writeFile(t, testConfig)},
-		func(k string) string { return second[k] }, io.Discard, testWriter{t})
-	require.ErrorContains(t, err, "log_signing_key")
+	r2 := start(t, second, "serve", "--config", writeFile(t, testConfig))
+	require.Contains(t, readyz(r2.addr), "signs no checkpoints")
+	postCall(t, r2.addr, "a2")
+	r2.stop(t)
+	require.Equal(t, signed, checkpoints(), "the server with another key signed nothing, not even on the way out")
 
 	key, err := os.ReadFile(filepath.Join(first["CASETRAIL_DATA_DIR"], "log-signing.key"))
 	require.NoError(t, err)
 	second["LOG_KEY"] = strings.TrimSpace(string(key))
-	r2 := start(t, second, "serve", "--config", writeFile(t, testConfig+"log_signing_key: \"${LOG_KEY}\"\n"))
-	require.Equal(t, 200, httpStatus(t, "http://"+r2.addr+"/readyz"))
-	r2.stop(t)
+	r3 := start(t, second, "serve", "--config", writeFile(t, testConfig+"log_signing_key: \"${LOG_KEY}\"\n"))
+	require.NotContains(t, readyz(r3.addr), "signs no checkpoints")
+	r3.stop(t)
+	require.Equal(t, signed+1, checkpoints(), "with the log's key, it signs the event the other server took")
 }
 
-// postCall delivers one outbound call to the "hooks" source of testConfig
-// and requires a 200.
-func postCall(t *testing.T, addr string) {
+// postCall delivers an outbound call by agent to the "hooks" source of
+// testConfig and requires a 200.
+func postCall(t *testing.T, addr, agent string) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/ingest/hooks/outbound-call",
-		strings.NewReader(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
+		strings.NewReader(`{"agentID":"`+agent+`","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
 	req.Header.Set("x-api-key", "hook-key")
 	res, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)

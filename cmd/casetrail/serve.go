@@ -133,10 +133,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	// A server with a key of its own (a second server given a data_dir
-	// but not the first one's key) would sign checkpoints that auditors
-	// must take for forgeries.
+	// but not the first one's key, or a lost key) must not sign: auditors
+	// would have to take its checkpoints for forgeries. It still takes and
+	// sequences events; a server with the log's key signs them.
 	if err := keys.CheckSignsLog(ctx, st); errors.Is(err, ledger.ErrForeignKey) {
-		return err
+		log.Error("this server signs no checkpoints", "err", err)
+		warnings = append(warnings, "this server signs no checkpoints: its log_signing_key did not sign the stored ones")
 	} else if err != nil {
 		log.Warn("could not compare the log signing key with the stored checkpoints", "err", err)
 	}

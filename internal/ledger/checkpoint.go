@@ -71,11 +71,10 @@ func LoadKeys(configured, dataDir, name string) (*Keys, error) {
 var ErrForeignKey = errors.New("the checkpoints stored in this database were signed with another key")
 
 // CheckSignsLog returns ErrForeignKey, with the other key's name and hash,
-// when the newest stored checkpoint does not verify with these keys: a
-// server with a key of its own would sign checkpoints that auditors holding
-// the log's key must take for forgeries. Servers sharing a database share
-// its key (log_signing_key, or data_dir/log-signing.key copied from the
-// first).
+// when the newest stored checkpoint does not verify with these keys. Such a
+// server must not sign: auditors holding the log's key would have to take
+// its checkpoints for forgeries. Servers sharing a database share its key
+// (log_signing_key, or data_dir/log-signing.key copied from the first).
 func (k *Keys) CheckSignsLog(ctx context.Context, st *store.Store) error {
 	last, err := st.LatestCheckpoint(ctx)
 	if errors.Is(err, store.ErrNotFound) {
@@ -84,7 +83,15 @@ func (k *Keys) CheckSignsLog(ctx context.Context, st *store.Store) error {
 	if err != nil {
 		return err
 	}
-	_, err = note.Open([]byte(last.Note), note.VerifierList(k.Verifier))
+	return k.signed(&last)
+}
+
+// signed is nil when c (nil: no checkpoint yet) verifies with these keys.
+func (k *Keys) signed(c *store.Checkpoint) error {
+	if c == nil {
+		return nil
+	}
+	_, err := note.Open([]byte(c.Note), note.VerifierList(k.Verifier))
 	var unknown *note.UnverifiedNoteError
 	if errors.As(err, &unknown) && len(unknown.Note.UnverifiedSigs) > 0 {
 		sig := unknown.Note.UnverifiedSigs[0]
@@ -144,7 +151,9 @@ func OpenCheckpoint(signed []byte, v note.Verifier) (ParsedCheckpoint, error) {
 	return ParsedCheckpoint{Origin: lines[0], Size: size, Root: root}, nil
 }
 
-// Checkpointer signs checkpoints of the log.
+// Checkpointer signs checkpoints of the log. It never stores one while the
+// newest stored checkpoint is signed with another key (ErrForeignKey, once;
+// after that it stays silent until restarted with the log's key).
 type Checkpointer struct {
 	Store  *store.Store
 	Keys   *Keys
@@ -152,11 +161,16 @@ type Checkpointer struct {
 	// Every is the least time between two checkpoints of a growing log;
 	// MaxAge the most between two checkpoints at all.
 	Every, MaxAge time.Duration
+
+	refusing bool
 }
 
 // Maybe signs and stores a checkpoint of the current tree when it grew since
 // the last one (and Every has passed), or when the last is older than MaxAge.
 func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
+	if c.refusing {
+		return nil
+	}
 	st, err := c.Store.LatestLogState(ctx)
 	if err != nil {
 		return err
@@ -177,6 +191,9 @@ func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
 // SignIfGrown signs a checkpoint when the log grew since the last one (used
 // at shutdown, so that the last acknowledged events are covered).
 func (c *Checkpointer) SignIfGrown(ctx context.Context) error {
+	if c.refusing {
+		return nil
+	}
 	st, err := c.Store.LatestLogState(ctx)
 	if err != nil {
 		return err
@@ -191,8 +208,12 @@ func (c *Checkpointer) SignIfGrown(ctx context.Context) error {
 	return c.Sign(ctx, st)
 }
 
-// Sign stores a checkpoint of st.
+// Sign stores a checkpoint of st, unless the newest stored checkpoint was
+// signed with another key (ErrForeignKey).
 func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
+	if c.refusing {
+		return nil
+	}
 	root := st.Root
 	if st.Size == 0 {
 		root = hasher.EmptyRoot()
@@ -201,5 +222,9 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if err != nil {
 		return err
 	}
-	return c.Store.AddCheckpoint(ctx, st.Size, root, string(signed))
+	err = c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.Keys.signed)
+	if errors.Is(err, ErrForeignKey) {
+		c.refusing = true
+	}
+	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/merkle/proof"
 	"github.com/transparency-dev/merkle/rfc6962"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
 	"github.com/casetrail/casetrail/internal/ledger"
@@ -352,15 +353,53 @@ func TestCheckpointFromUnknownKeyIsRejected(t *testing.T) {
 	require.Error(t, err)
 	_, err = ledger.Verify(ctx, b.store, other.Verifier, nil)
 	require.Error(t, err)
-	// A checkpoint the intruder signed with their own key.
+	// A server with another key refuses to sign after the log's.
 	forger := &ledger.Checkpointer{Store: b.store, Keys: other, Origin: "casetrail.test/log", MaxAge: time.Hour}
 	st, err := b.store.LatestLogState(ctx)
 	require.NoError(t, err)
-	require.NoError(t, forger.Sign(ctx, st))
+	require.ErrorIs(t, forger.Sign(ctx, st), ledger.ErrForeignKey)
+	require.NoError(t, forger.Sign(ctx, st), "said once")
+	require.NoError(t, b.verify(t))
+	// A checkpoint the intruder signed with their own key and stored.
+	root := st.Root
+	signed, err := note.Sign(&note.Note{Text: ledger.CheckpointText("casetrail.test/log", st.Size, root)}, other.Signer)
+	require.NoError(t, err)
+	require.NoError(t, b.store.AddCheckpoint(ctx, st.Size, root, string(signed), nil))
 	err = b.verify(t)
 	var f *ledger.Finding
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, "checkpoint", f.Kind)
+}
+
+// TestFirstCheckpointHasOneSigner: two servers with keys of their own that
+// sign the first checkpoint at once store one checkpoint, not one each.
+func TestFirstCheckpointHasOneSigner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 3)
+	_, err := b.seq.Step(ctx)
+	require.NoError(t, err)
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range errs {
+		keys, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+		require.NoError(t, err)
+		c := &ledger.Checkpointer{Store: b.store, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}
+		wg.Go(func() { errs[i] = c.Sign(ctx, st) })
+	}
+	wg.Wait()
+	var stored int
+	require.NoError(t, b.db.Connect(t).QueryRow(ctx, "SELECT count(*) FROM log_checkpoints").Scan(&stored))
+	require.Equal(t, 1, stored)
+	require.True(t, (errs[0] == nil) != (errs[1] == nil), "one signed, the other refused: %v", errs)
+	for _, err := range errs {
+		if err != nil {
+			require.ErrorIs(t, err, ledger.ErrForeignKey)
+		}
+	}
 }
 
 func TestConcurrentWritersAndSequencers(t *testing.T) {
@@ -442,19 +481,21 @@ func TestSequencerWaitsForOpenTransaction(t *testing.T) {
 		RETURNING id`).Scan(&openID))
 	after := b.ingest(t, 200, 5)
 
-	// Rounds until one adds nothing: a transaction of another database that
-	// ends while a round reads the horizon can hold that round back, never
-	// let it pass the open one.
+	// A transaction of another database that ends while a round reads the
+	// horizon can hold that round back (never let it pass the open one), so
+	// rounds run until the events before the open transaction are in; then
+	// one more round must add nothing.
 	n := 0
-	for {
+	for deadline := time.Now().Add(time.Minute); n < len(before) && time.Now().Before(deadline); {
 		added, err := b.seq.Step(ctx)
 		require.NoError(t, err)
-		if added == 0 {
-			break
+		if n += added; added == 0 {
+			time.Sleep(10 * time.Millisecond) // a poll: the other transaction ends on its own
 		}
-		n += added
 	}
-	require.Equal(t, len(before), n, "only the events before the open transaction")
+	added, err := b.seq.Step(ctx)
+	require.NoError(t, err)
+	require.Equal(t, len(before), n+added, "only the events before the open transaction")
 
 	require.NoError(t, tx.Commit(ctx))
 	st := b.sequenceAndSign(t)

@@ -121,9 +121,9 @@ func interpretError(err error) error {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		// A query that a standby cancelled to replay the primary's changes
-		// (a conflict with recovery) reports a serialization failure, which
-		// nothing else here can cause: a retry can succeed.
+		// A serialization failure is worth retrying; it is also what a
+		// standby reports when it cancels a query to replay the primary's
+		// changes (a conflict with recovery).
 		if pgerrcode.IsConnectionException(pgErr.Code) || pgerrcode.IsInsufficientResources(pgErr.Code) ||
 			pgerrcode.IsOperatorIntervention(pgErr.Code) || pgErr.Code == pgerrcode.SerializationFailure {
 			return fmt.Errorf("%w: %s", ErrUnavailable, pgErr.Code)
