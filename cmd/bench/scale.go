@@ -38,7 +38,10 @@ func scaleReport() string {
 func runScale(ctx context.Context, o options) error {
 	senders := o.scaleSenders
 	perRun := o.warmup + o.events
-	corpus, err := buildCorpus(o.testdataDir, o.history+perRun*5*o.rounds)
+	// Each round: one server, two servers, and ingest beside no reports,
+	// reports on the primary and reports from the standby.
+	const runsPerRound = 5
+	corpus, err := buildCorpus(o.testdataDir, o.history+perRun*runsPerRound*o.rounds)
 	if err != nil {
 		return err
 	}
@@ -49,7 +52,7 @@ func runScale(ctx context.Context, o options) error {
 		return r
 	}
 	fmt.Printf("corpus: %d events, average body %d bytes; %d senders; %d rounds\n",
-		o.history+perRun*5*o.rounds, avgSize(history), senders, o.rounds)
+		o.history+perRun*runsPerRound*o.rounds, avgSize(history), senders, o.rounds)
 
 	dir, err := os.MkdirTemp("", "casetrail-scale-")
 	if err != nil {
@@ -110,21 +113,7 @@ func runScale(ctx context.Context, o options) error {
 		return err
 	}
 
-	type result struct {
-		rates   []float64
-		lat     []time.Duration
-		ok      int64
-		reports []time.Duration
-		non200  int
-		lagKB   []float64
-	}
-	results := map[string]*result{}
-	get := func(name string) *result {
-		if results[name] == nil {
-			results[name] = &result{}
-		}
-		return results[name]
-	}
+	var one, two, noReports, onPrimary, fromStandby scaleResult
 	// The 2xx answers each database has given, to compare with what it
 	// stores.
 	answered := map[string]int64{"scale_single": 0, "scale_pair": 0, "scale_reports": int64(len(history))}
@@ -134,8 +123,7 @@ func runScale(ctx context.Context, o options) error {
 			return err
 		}
 		r := drive(single.addr, take(), o.warmup, senders, nil)
-		one := get("1 server")
-		one.rates, one.lat, one.ok = append(one.rates, r.rate), append(one.lat, r.lat...), one.ok+int64(r.ok)
+		one.add(r)
 		answered["scale_single"] += int64(r.ok)
 		if err := waitSequenced(ctx, singleURL); err != nil {
 			return err
@@ -150,10 +138,10 @@ func runScale(ctx context.Context, o options) error {
 		wg.Go(func() { ra = drive(pairA.addr, events[:half], o.warmup/2, senders/2, nil) })
 		wg.Go(func() { rb = drive(pairB.addr, events[half:], o.warmup-o.warmup/2, senders-senders/2, nil) })
 		wg.Wait()
-		two := get("2 servers")
-		two.rates = append(two.rates, ra.rate+rb.rate)
-		two.lat = append(append(two.lat, ra.lat...), rb.lat...)
-		two.ok += int64(ra.ok + rb.ok)
+		// Both halves ran at once: the pair's rate is their sum.
+		ra.rate += rb.rate
+		ra.lat = append(ra.lat, rb.lat...)
+		two.add(ra)
 		answered["scale_pair"] += int64(ra.ok + rb.ok)
 		if err := waitSequenced(ctx, pairURL); err != nil {
 			return err
@@ -187,13 +175,13 @@ func runScale(ctx context.Context, o options) error {
 	}
 	for range o.rounds {
 		for _, c := range []struct {
-			name string
-			srv  *server
-		}{{"no reports", nil}, {"reports on the primary", ingestSrv}, {"reports from the standby", replicaSrv}} {
+			res *scaleResult
+			srv *server // the analyst's; nil: none
+		}{{&noReports, nil}, {&onPrimary, ingestSrv}, {&fromStandby, replicaSrv}} {
 			if err := checkpoint(ctx, admin); err != nil {
 				return err
 			}
-			res := get(c.name)
+			res := c.res
 			stop := make(chan struct{})
 			var reports sync.WaitGroup
 			if c.srv != nil {
@@ -222,7 +210,7 @@ func runScale(ctx context.Context, o options) error {
 			if err != nil {
 				return err
 			}
-			res.rates, res.lat, res.ok = append(res.rates, r.rate), append(res.lat, r.lat...), res.ok+int64(r.ok)
+			res.add(r)
 			res.lagKB = append(res.lagKB, lag)
 			answered["scale_reports"] += int64(r.ok)
 			if err := waitSequenced(ctx, reportURL); err != nil {
@@ -250,10 +238,11 @@ func runScale(ctx context.Context, o options) error {
 	fmt.Printf("\nscale-out: %d senders over HTTP, group commit, one database (medians of %d rounds)\n", senders, o.rounds)
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "servers\tevents/s\tx one server\tp50 ms\tp99 ms\trounds, events/s\t")
-	base := results["1 server"]
-	for _, name := range []string{"1 server", "2 servers"} {
-		r := results[name]
-		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t\n", name, median(r.rates), median(r.rates)/median(base.rates),
+	for _, r := range []struct {
+		name string
+		*scaleResult
+	}{{"1 server", &one}, {"2 servers", &two}} {
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%s\t\n", r.name, median(r.rates), median(r.rates)/median(one.rates),
 			ms(percentile(r.lat, 50)), ms(percentile(r.lat, 99)), joinRates(r.rates))
 	}
 	w.Flush()
@@ -262,17 +251,32 @@ func runScale(ctx context.Context, o options) error {
 		senders, len(history), scaleReport())
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(w, "reports\tingest events/s\tx no reports\tingest p99 ms\treports run\treport p50 ms\treport p99 ms\tnot 200\tstandby behind, kB\t")
-	base = results["no reports"]
-	for _, name := range []string{"no reports", "reports on the primary", "reports from the standby"} {
-		r := results[name]
+	for _, r := range []struct {
+		name string
+		*scaleResult
+	}{{"no reports", &noReports}, {"reports on the primary", &onPrimary}, {"reports from the standby", &fromStandby}} {
 		p50, p99 := "-", "-"
 		if len(r.reports) > 0 {
 			p50, p99 = fmt.Sprintf("%.1f", ms(percentile(r.reports, 50))), fmt.Sprintf("%.1f", ms(percentile(r.reports, 99)))
 		}
-		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\t%d\t%.0f\t\n", name, median(r.rates), median(r.rates)/median(base.rates),
+		fmt.Fprintf(w, "%s\t%.0f\t%.2f\t%.2f\t%d\t%s\t%s\t%d\t%.0f\t\n", r.name, median(r.rates), median(r.rates)/median(noReports.rates),
 			ms(percentile(r.lat, 99)), len(r.reports), p50, p99, r.non200, median(r.lagKB))
 	}
 	return w.Flush()
+}
+
+// scaleResult gathers one -scale case's measurements over the rounds.
+type scaleResult struct {
+	rates   []float64
+	lat     []time.Duration // every measured acknowledgement's latency
+	reports []time.Duration // the analyst's reports that answered 200
+	non200  int             // and those that did not
+	lagKB   []float64       // the standby's replay lag at each measurement's end
+}
+
+func (s *scaleResult) add(r row) {
+	s.rates = append(s.rates, r.rate)
+	s.lat = append(s.lat, r.lat...)
 }
 
 // reportClient bounds a report request, so that a report that hangs ends

@@ -132,19 +132,19 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	seq := &ledger.Sequencer{Store: st, Log: log}
+	checkpointer := &ledger.Checkpointer{Store: st, Keys: keys, Origin: cfg.LogOrigin,
+		Every: time.Duration(cfg.CheckpointInterval), MaxAge: time.Hour}
 	// A server with a key of its own (a second server given a data_dir
-	// but not the first one's key, or a lost key) must not sign: auditors
-	// would have to take its checkpoints for forgeries. It still takes and
-	// sequences events; a server with the log's key signs them.
-	if err := keys.CheckSignsLog(ctx, st); errors.Is(err, ledger.ErrForeignKey) {
+	// but not the first one's key, or a lost key) signs no checkpoint. It
+	// still takes and sequences events; a server with the log's key signs
+	// them.
+	if err := checkpointer.CheckKey(ctx); errors.Is(err, ledger.ErrForeignKey) {
 		log.Error("this server signs no checkpoints", "err", err)
 		warnings = append(warnings, "this server signs no checkpoints: its log_signing_key did not sign the stored ones")
 	} else if err != nil {
 		log.Warn("could not compare the log signing key with the stored checkpoints", "err", err)
 	}
-	seq := &ledger.Sequencer{Store: st, Log: log}
-	checkpointer := &ledger.Checkpointer{Store: st, Keys: keys, Origin: cfg.LogOrigin,
-		Every: time.Duration(cfg.CheckpointInterval), MaxAge: time.Hour}
 	seqCtx, stopSeq := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopSeq()
 	seqDone := make(chan struct{})

@@ -269,3 +269,25 @@ func (w *testWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
+
+// StandbyPair starts a throw-away primary and a hot standby of it, both
+// stopped when t ends. before runs on the primary first, so that the standby
+// starts as a copy of what it made.
+func StandbyPair(t testing.TB, before func(primary *localpg.Server)) (primary, standby *localpg.Server) {
+	t.Helper()
+	ctx := context.Background()
+	// Not ServerSettings: a base backup needs full_page_writes on.
+	settings := map[string]string{"fsync": "off"}
+	primary, err := localpg.Start(ctx, localpg.Options{DataDir: t.TempDir(), Settings: settings})
+	if err != nil {
+		t.Fatalf("dbtest: primary: %v", err)
+	}
+	t.Cleanup(func() { primary.Stop(context.Background()) }) //nolint:errcheck
+	before(primary)
+	standby, err = localpg.StartStandby(ctx, primary, localpg.Options{DataDir: t.TempDir(), Settings: settings})
+	if err != nil {
+		t.Fatalf("dbtest: standby: %v", err)
+	}
+	t.Cleanup(func() { standby.Stop(context.Background()) }) //nolint:errcheck
+	return primary, standby
+}

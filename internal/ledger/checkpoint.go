@@ -70,22 +70,6 @@ func LoadKeys(configured, dataDir, name string) (*Keys, error) {
 // ErrForeignKey means the log's checkpoints were signed with another key.
 var ErrForeignKey = errors.New("the checkpoints stored in this database were signed with another key")
 
-// CheckSignsLog returns ErrForeignKey, with the other key's name and hash,
-// when the newest stored checkpoint does not verify with these keys. Such a
-// server must not sign: auditors holding the log's key would have to take
-// its checkpoints for forgeries. Servers sharing a database share its key
-// (log_signing_key, or data_dir/log-signing.key copied from the first).
-func (k *Keys) CheckSignsLog(ctx context.Context, st *store.Store) error {
-	last, err := st.LatestCheckpoint(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	return k.signed(&last)
-}
-
 // signed is nil when c (nil: no checkpoint yet) verifies with these keys.
 func (k *Keys) signed(c *store.Checkpoint) error {
 	if c == nil {
@@ -152,8 +136,10 @@ func OpenCheckpoint(signed []byte, v note.Verifier) (ParsedCheckpoint, error) {
 }
 
 // Checkpointer signs checkpoints of the log. It never stores one while the
-// newest stored checkpoint is signed with another key (ErrForeignKey, once;
-// after that it stays silent until restarted with the log's key).
+// newest stored checkpoint is signed with another key: auditors holding the
+// log's key would have to take it for a forgery. It says so once
+// (ErrForeignKey), from CheckKey or Sign, and then stays silent until
+// restarted with the log's key.
 type Checkpointer struct {
 	Store  *store.Store
 	Keys   *Keys
@@ -165,12 +151,32 @@ type Checkpointer struct {
 	refusing bool
 }
 
+// CheckKey returns ErrForeignKey, naming the other key, when the newest
+// stored checkpoint was not signed with this checkpointer's key; it will
+// then sign none. Servers sharing a database share its key
+// (log_signing_key, or data_dir/log-signing.key copied from the first).
+func (c *Checkpointer) CheckKey(ctx context.Context) error {
+	last, err := c.Store.LatestCheckpoint(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return c.refuseIf(c.Keys.signed(&last))
+}
+
+// refuseIf stops the signing for good when err is ErrForeignKey.
+func (c *Checkpointer) refuseIf(err error) error {
+	if errors.Is(err, ErrForeignKey) {
+		c.refusing = true
+	}
+	return err
+}
+
 // Maybe signs and stores a checkpoint of the current tree when it grew since
 // the last one (and Every has passed), or when the last is older than MaxAge.
 func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
-	if c.refusing {
-		return nil
-	}
 	st, err := c.Store.LatestLogState(ctx)
 	if err != nil {
 		return err
@@ -191,9 +197,6 @@ func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
 // SignIfGrown signs a checkpoint when the log grew since the last one (used
 // at shutdown, so that the last acknowledged events are covered).
 func (c *Checkpointer) SignIfGrown(ctx context.Context) error {
-	if c.refusing {
-		return nil
-	}
 	st, err := c.Store.LatestLogState(ctx)
 	if err != nil {
 		return err
@@ -222,9 +225,5 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if err != nil {
 		return err
 	}
-	err = c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.Keys.signed)
-	if errors.Is(err, ErrForeignKey) {
-		c.refusing = true
-	}
-	return err
+	return c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.Keys.signed))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/casetrail/casetrail/internal/dbtest"
 	"github.com/casetrail/casetrail/internal/localpg"
 )
 
@@ -76,15 +77,9 @@ func TestFindBinDir(t *testing.T) {
 func TestStandbyReplaysThePrimary(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	settings := map[string]string{"fsync": "off"}
-	primary, err := localpg.Start(ctx, localpg.Options{DataDir: t.TempDir(), Settings: settings})
-	require.NoError(t, err)
-	t.Cleanup(func() { primary.Stop(context.Background()) }) //nolint:errcheck
-	exec(t, primary.URL("postgres"), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before the copy')")
-
-	standby, err := localpg.StartStandby(ctx, primary, localpg.Options{DataDir: t.TempDir(), Settings: settings})
-	require.NoError(t, err)
-	t.Cleanup(func() { standby.Stop(context.Background()) }) //nolint:errcheck
+	primary, standby := dbtest.StandbyPair(t, func(primary *localpg.Server) {
+		exec(t, primary.URL("postgres"), "CREATE TABLE kept (v text); INSERT INTO kept VALUES ('before the copy')")
+	})
 	require.NotEqual(t, primary.Port(), standby.Port())
 	require.Equal(t, "true", query(t, standby.URL("postgres"), "SELECT pg_is_in_recovery()::text"))
 	require.Equal(t, "before the copy", query(t, standby.URL("postgres"), "SELECT v FROM kept"))

@@ -179,32 +179,27 @@ type Checkpoint struct {
 	At   time.Time
 }
 
-// AddCheckpoint stores a signed checkpoint.
-//
-// When check is not nil, it is first given the newest stored checkpoint (nil
-// when there is none), under a lock that other signers wait for, and the
-// checkpoint is stored only if check returns nil; its error is returned as
-// it is. So two servers cannot both store a first checkpoint, each signed
-// with a key of its own.
+// AddCheckpoint stores a signed checkpoint if check, given the newest
+// stored checkpoint (nil when there is none), returns nil; check's error is
+// returned as it is. Signers take turns under a lock, so two servers cannot
+// both store a first checkpoint, each signed with a key of its own.
 func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note string, check func(latest *Checkpoint) error) error {
 	var refused error
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
-		if check != nil {
-			if err := q.LogCheckpointLock(ctx); err != nil {
-				return err
-			}
-			var latest *Checkpoint
-			switch c, err := q.LogCheckpointLatest(ctx); {
-			case err == nil:
-				cp := Checkpoint(c)
-				latest = &cp
-			case !errors.Is(err, pgx.ErrNoRows):
-				return err
-			}
-			if refused = check(latest); refused != nil {
-				return refused
-			}
+		if err := q.LogCheckpointLock(ctx); err != nil {
+			return err
+		}
+		var latest *Checkpoint
+		switch c, err := q.LogCheckpointLatest(ctx); {
+		case err == nil:
+			cp := Checkpoint(c)
+			latest = &cp
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
+		}
+		if refused = check(latest); refused != nil {
+			return refused
 		}
 		return q.LogCheckpointInsert(ctx, db.LogCheckpointInsertParams{Size: size, Root: root, Note: note})
 	})
