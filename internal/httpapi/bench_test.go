@@ -194,3 +194,82 @@ func BenchmarkTimelinePartitions(b *testing.B) {
 	}
 	w.Flush()
 }
+
+// BenchmarkTimelineBusyContact times timeline pages that involve a busy
+// number: on a store of 200,000 events received over 12 months, the target
+// case's number also has 20,000 events of its own, half contact-center
+// events and half updates of other cases (a shared line). It times the
+// first and a middle 100-event page of the number's own timeline, oldest
+// and newest first, and of the case's timeline, which correlates the
+// number's contact-center events.
+//
+//	go run ./cmd/withpg -- go test -run '^$' -bench '^BenchmarkTimelineBusyContact$' -benchtime 1x ./internal/httpapi/
+func BenchmarkTimelineBusyContact(b *testing.B) {
+	const size, busy, samples = 200_000, 20_000, 30
+	bundle := setup(b, readKeysOpt)
+	caseID := fillStoreOver(b, bundle.db.URL, size, 12)
+	fillBusyNumber(b, bundle.db.URL, "+447700999999", busy, 12)
+
+	type result struct {
+		name          string
+		rows          int
+		first, middle []time.Duration
+	}
+	var results []result
+	for _, t := range []struct{ name, path string }{
+		{"number, oldest first", "/v1/contacts/%2B447700999999/timeline?limit=100"},
+		{"number, newest first", "/v1/contacts/%2B447700999999/timeline?limit=100&order=desc"},
+		{"case, oldest first", "/v1/cases/" + caseID + "/timeline?limit=100"},
+		{"case, newest first", "/v1/cases/" + caseID + "/timeline?limit=100&order=desc"},
+	} {
+		first := bundle.listB(b, t.path)
+		require.Len(b, first.Data, 100)
+		// A page from the middle of the listing: follow the cursor a
+		// number of pages in.
+		next := first
+		for range 20 {
+			if next.Page.NextCursor == nil {
+				break
+			}
+			next = bundle.listB(b, t.path+"&cursor="+url.QueryEscape(*next.Page.NextCursor))
+		}
+		require.NotNil(b, next.Page.NextCursor)
+		middle := t.path + "&cursor=" + url.QueryEscape(*next.Page.NextCursor)
+		r := result{name: t.name, rows: len(bundle.listB(b, middle).Data)}
+		r.first, r.middle = timePages(b, bundle, t.path, middle, samples)
+		results = append(results, r)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(w, "timeline\tstore events\tnumber's events\tfirst p50\tpage 22 p50\tfirst p95\tpage 22 p95\t\n")
+	for _, r := range results {
+		fmt.Fprintf(w, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.name, size, busy, pct(r.first, 50), pct(r.middle, 50),
+			pct(r.first, 95), pct(r.middle, 95))
+	}
+	w.Flush()
+}
+
+// fillBusyNumber gives phone n more events, received over months months:
+// alternately outbound calls and updates of cases of their own.
+func fillBusyNumber(b testing.TB, dbURL, phone string, n, months int) {
+	b.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dbURL)
+	require.NoError(b, err)
+	defer conn.Close(ctx)
+	_, err = conn.Exec(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key,
+		                    case_id, phone, summary, body, body_sha256, doc)
+		SELECT date_trunc('month', now()) - (g % $3::int) * interval '1 month' + interval '2 hours',
+		       timestamptz '2024-01-01' + g * interval '17 minutes',
+		       CASE WHEN g % 2 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g % 2 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g % 2 = 0 THEN 'outbound-call' ELSE 'CHANGE_CASE_STATUS' END,
+		       'bench', 'busy' || g,
+		       CASE WHEN g % 2 = 0 THEN NULL ELSE 'case-busy-' || (g / 10) END,
+		       $1, 'Busy line', convert_to(repeat(md5(g::text), 30), 'UTF8'),
+		       sha256(g::text::bytea), '{}'::jsonb
+		FROM generate_series(1, $2::int) AS g`, phone, n, months)
+	require.NoError(b, err)
+	_, err = conn.Exec(ctx, "VACUUM ANALYZE events")
+	require.NoError(b, err)
+}
