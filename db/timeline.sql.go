@@ -224,7 +224,59 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 	return items, nil
 }
 
-const eventListTimeline = `-- name: EventListTimeline :many
+const eventListTimelineAsc = `-- name: EventListTimelineAsc :many
+WITH page AS (
+    SELECT DISTINCT ON (h.occurred_at, h.id) h.id, h.received_at, h.occurred_at
+    FROM (
+        (SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.case_id = $1::text
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
+            ORDER BY e.occurred_at, e.id
+            LIMIT $9::integer)
+        UNION ALL
+        SELECT x.id, x.received_at, x.occurred_at FROM unnest($2::text[]) AS k(v) CROSS JOIN LATERAL (
+            SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.phone = k.v
+              AND ($1::text IS NULL OR e.kind = 'service-hooks')
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
+            ORDER BY e.occurred_at, e.id
+            LIMIT $9::integer) x
+        UNION ALL
+        SELECT x.id, x.received_at, x.occurred_at FROM unnest($3::text[]) AS k(v) CROSS JOIN LATERAL (
+            SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.customer_id = k.v
+              AND ($1::text IS NULL OR e.kind = 'service-hooks')
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
+            ORDER BY e.occurred_at, e.id
+            LIMIT $9::integer) x
+        UNION ALL
+        SELECT x.id, x.received_at, x.occurred_at FROM unnest($10::text[]) AS k(v) CROSS JOIN LATERAL (
+            SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.conversation_id = k.v
+              AND ($1::text IS NULL OR e.kind = 'service-hooks')
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
+            ORDER BY e.occurred_at, e.id
+            LIMIT $9::integer) x
+    ) h
+    ORDER BY h.occurred_at, h.id
+    LIMIT $9::integer
+)
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
@@ -234,41 +286,26 @@ SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
             WHEN e.customer_id = ANY ($3::text[]) THEN 'customerId'
             ELSE 'conversationId'
         END)::text AS matched_by
-FROM events e
+FROM page p
+JOIN events e ON e.id = p.id AND e.received_at = p.received_at
 LEFT JOIN log_leaves l ON l.event_id = e.id
-WHERE (e.case_id = $1::text
-       OR (($1::text IS NULL OR e.kind = 'service-hooks')
-           AND (e.phone = ANY ($2::text[])
-                OR e.customer_id = ANY ($3::text[])
-                OR e.conversation_id = ANY ($4::text[]))))
-  AND e.type LIKE ANY ($5::text[])
-  AND ($6::timestamptz IS NULL OR e.occurred_at >= $6::timestamptz)
-  AND ($7::timestamptz IS NULL OR e.occurred_at < $7::timestamptz)
-  AND ($8::timestamptz IS NULL
-       OR ($9::boolean AND (e.occurred_at, e.id) > ($8::timestamptz, $10::bigint))
-       OR (NOT $9::boolean AND (e.occurred_at, e.id) < ($8::timestamptz, $10::bigint)))
-ORDER BY CASE WHEN $9::boolean THEN e.occurred_at END ASC,
-         CASE WHEN $9::boolean THEN e.id END ASC,
-         CASE WHEN NOT $9::boolean THEN e.occurred_at END DESC,
-         CASE WHEN NOT $9::boolean THEN e.id END DESC
-LIMIT $11::integer
+ORDER BY p.occurred_at, p.id
 `
 
-type EventListTimelineParams struct {
+type EventListTimelineAscParams struct {
 	CaseID          *string
 	Phones          []string
 	CustomerIds     []string
-	ConversationIds []string
 	TypePatterns    []string
 	From            *time.Time
 	To              *time.Time
 	AfterAt         *time.Time
-	Ascending       bool
 	AfterID         int64
 	RowLimit        int32
+	ConversationIds []string
 }
 
-type EventListTimelineRow struct {
+type EventListTimelineAscRow struct {
 	ID             int64
 	ReceivedAt     time.Time
 	OccurredAt     time.Time
@@ -293,29 +330,194 @@ type EventListTimelineRow struct {
 }
 
 // A case's events and the contact-center events correlated with it, or a
-// contact's events (case_id null, keys given): keyset-paginated on
-// (occurred_at, id) in either direction.
-func (q *Queries) EventListTimeline(ctx context.Context, arg EventListTimelineParams) ([]EventListTimelineRow, error) {
-	rows, err := q.db.Query(ctx, eventListTimeline,
+// contact's events (case_id null, keys given): one page, keyset-paginated on
+// (occurred_at, id), oldest first.
+//
+// Each key (the case, and every number, customer id and conversation id) is
+// read on its own, in its index's order, and stops after a page: a busy
+// number costs a page of its events, not all of them. The page is the first
+// row_limit events of their union; an event matching several keys counts
+// once. Unset bounds are infinities rather than "IS NULL OR", so that every
+// bound is an index condition whichever plan PostgreSQL chooses.
+func (q *Queries) EventListTimelineAsc(ctx context.Context, arg EventListTimelineAscParams) ([]EventListTimelineAscRow, error) {
+	rows, err := q.db.Query(ctx, eventListTimelineAsc,
 		arg.CaseID,
 		arg.Phones,
 		arg.CustomerIds,
-		arg.ConversationIds,
 		arg.TypePatterns,
 		arg.From,
 		arg.To,
 		arg.AfterAt,
-		arg.Ascending,
 		arg.AfterID,
 		arg.RowLimit,
+		arg.ConversationIds,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []EventListTimelineRow
+	var items []EventListTimelineAscRow
 	for rows.Next() {
-		var i EventListTimelineRow
+		var i EventListTimelineAscRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ReceivedAt,
+			&i.OccurredAt,
+			&i.Source,
+			&i.Kind,
+			&i.Type,
+			&i.CaseID,
+			&i.Phone,
+			&i.CustomerID,
+			&i.ConversationID,
+			&i.AgentID,
+			&i.WorkItemID,
+			&i.Queue,
+			&i.TimeInQueueMs,
+			&i.IsOutbound,
+			&i.Actor,
+			&i.Changes,
+			&i.Summary,
+			&i.IdempotencyKey,
+			&i.LogIndex,
+			&i.MatchedBy,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const eventListTimelineDesc = `-- name: EventListTimelineDesc :many
+WITH page AS (
+    SELECT DISTINCT ON (h.occurred_at, h.id) h.id, h.received_at, h.occurred_at
+    FROM (
+        (SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.case_id = $1::text
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
+            ORDER BY e.occurred_at DESC, e.id DESC
+            LIMIT $9::integer)
+        UNION ALL
+        SELECT x.id, x.received_at, x.occurred_at FROM unnest($2::text[]) AS k(v) CROSS JOIN LATERAL (
+            SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.phone = k.v
+              AND ($1::text IS NULL OR e.kind = 'service-hooks')
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
+            ORDER BY e.occurred_at DESC, e.id DESC
+            LIMIT $9::integer) x
+        UNION ALL
+        SELECT x.id, x.received_at, x.occurred_at FROM unnest($3::text[]) AS k(v) CROSS JOIN LATERAL (
+            SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.customer_id = k.v
+              AND ($1::text IS NULL OR e.kind = 'service-hooks')
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
+            ORDER BY e.occurred_at DESC, e.id DESC
+            LIMIT $9::integer) x
+        UNION ALL
+        SELECT x.id, x.received_at, x.occurred_at FROM unnest($10::text[]) AS k(v) CROSS JOIN LATERAL (
+            SELECT e.id, e.received_at, e.occurred_at
+            FROM events e
+            WHERE e.conversation_id = k.v
+              AND ($1::text IS NULL OR e.kind = 'service-hooks')
+              AND e.type LIKE ANY ($4::text[])
+              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
+              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
+              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
+            ORDER BY e.occurred_at DESC, e.id DESC
+            LIMIT $9::integer) x
+    ) h
+    ORDER BY h.occurred_at DESC, h.id DESC
+    LIMIT $9::integer
+)
+SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
+       e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
+       (CASE
+            WHEN e.case_id = $1::text THEN 'caseId'
+            WHEN e.phone = ANY ($2::text[]) THEN 'phone'
+            WHEN e.customer_id = ANY ($3::text[]) THEN 'customerId'
+            ELSE 'conversationId'
+        END)::text AS matched_by
+FROM page p
+JOIN events e ON e.id = p.id AND e.received_at = p.received_at
+LEFT JOIN log_leaves l ON l.event_id = e.id
+ORDER BY p.occurred_at DESC, p.id DESC
+`
+
+type EventListTimelineDescParams struct {
+	CaseID          *string
+	Phones          []string
+	CustomerIds     []string
+	TypePatterns    []string
+	From            *time.Time
+	To              *time.Time
+	AfterAt         *time.Time
+	AfterID         int64
+	RowLimit        int32
+	ConversationIds []string
+}
+
+type EventListTimelineDescRow struct {
+	ID             int64
+	ReceivedAt     time.Time
+	OccurredAt     time.Time
+	Source         string
+	Kind           string
+	Type           string
+	CaseID         *string
+	Phone          *string
+	CustomerID     *string
+	ConversationID *string
+	AgentID        *string
+	WorkItemID     *string
+	Queue          *string
+	TimeInQueueMs  *int64
+	IsOutbound     *bool
+	Actor          []byte
+	Changes        []byte
+	Summary        string
+	IdempotencyKey string
+	LogIndex       *int64
+	MatchedBy      string
+}
+
+// One page of a timeline, newest first (see EventListTimelineAsc).
+func (q *Queries) EventListTimelineDesc(ctx context.Context, arg EventListTimelineDescParams) ([]EventListTimelineDescRow, error) {
+	rows, err := q.db.Query(ctx, eventListTimelineDesc,
+		arg.CaseID,
+		arg.Phones,
+		arg.CustomerIds,
+		arg.TypePatterns,
+		arg.From,
+		arg.To,
+		arg.AfterAt,
+		arg.AfterID,
+		arg.RowLimit,
+		arg.ConversationIds,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []EventListTimelineDescRow
+	for rows.Next() {
+		var i EventListTimelineDescRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.ReceivedAt,
