@@ -224,59 +224,7 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 	return items, nil
 }
 
-const eventListTimelineAsc = `-- name: EventListTimelineAsc :many
-WITH page AS (
-    SELECT DISTINCT ON (h.occurred_at, h.id) h.id, h.received_at, h.occurred_at
-    FROM (
-        (SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.case_id = $1::text
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
-            ORDER BY e.occurred_at, e.id
-            LIMIT $9::integer)
-        UNION ALL
-        SELECT x.id, x.received_at, x.occurred_at FROM unnest($2::text[]) AS k(v) CROSS JOIN LATERAL (
-            SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.phone = k.v
-              AND ($1::text IS NULL OR e.kind = 'service-hooks')
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
-            ORDER BY e.occurred_at, e.id
-            LIMIT $9::integer) x
-        UNION ALL
-        SELECT x.id, x.received_at, x.occurred_at FROM unnest($3::text[]) AS k(v) CROSS JOIN LATERAL (
-            SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.customer_id = k.v
-              AND ($1::text IS NULL OR e.kind = 'service-hooks')
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
-            ORDER BY e.occurred_at, e.id
-            LIMIT $9::integer) x
-        UNION ALL
-        SELECT x.id, x.received_at, x.occurred_at FROM unnest($10::text[]) AS k(v) CROSS JOIN LATERAL (
-            SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.conversation_id = k.v
-              AND ($1::text IS NULL OR e.kind = 'service-hooks')
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) > (coalesce($7::timestamptz, '-infinity'), $8::bigint)
-            ORDER BY e.occurred_at, e.id
-            LIMIT $9::integer) x
-    ) h
-    ORDER BY h.occurred_at, h.id
-    LIMIT $9::integer
-)
+const eventListTimeline = `-- name: EventListTimeline :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
@@ -286,26 +234,36 @@ SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
             WHEN e.customer_id = ANY ($3::text[]) THEN 'customerId'
             ELSE 'conversationId'
         END)::text AS matched_by
-FROM page p
-JOIN events e ON e.id = p.id AND e.received_at = p.received_at
+FROM (
+    SELECT event_id::bigint AS event_id, event_received_at::timestamptz AS event_received_at
+    FROM casetrail_timeline_page(
+        $1::text, $2::text[], $3::text[], $4::text[],
+        $5::text[], $6::timestamptz, $7::timestamptz,
+        $8::timestamptz, $9::bigint, $10::boolean, $11::integer)
+) p
+JOIN events e ON e.id = p.event_id AND e.received_at = p.event_received_at
 LEFT JOIN log_leaves l ON l.event_id = e.id
-ORDER BY p.occurred_at, p.id
+ORDER BY CASE WHEN $10::boolean THEN e.occurred_at END ASC,
+         CASE WHEN $10::boolean THEN e.id END ASC,
+         CASE WHEN NOT $10::boolean THEN e.occurred_at END DESC,
+         CASE WHEN NOT $10::boolean THEN e.id END DESC
 `
 
-type EventListTimelineAscParams struct {
+type EventListTimelineParams struct {
 	CaseID          *string
 	Phones          []string
 	CustomerIds     []string
+	ConversationIds []string
 	TypePatterns    []string
 	From            *time.Time
 	To              *time.Time
 	AfterAt         *time.Time
 	AfterID         int64
+	Ascending       bool
 	RowLimit        int32
-	ConversationIds []string
 }
 
-type EventListTimelineAscRow struct {
+type EventListTimelineRow struct {
 	ID             int64
 	ReceivedAt     time.Time
 	OccurredAt     time.Time
@@ -331,193 +289,29 @@ type EventListTimelineAscRow struct {
 
 // A case's events and the contact-center events correlated with it, or a
 // contact's events (case_id null, keys given): one page, keyset-paginated on
-// (occurred_at, id), oldest first.
-//
-// Each key (the case, and every number, customer id and conversation id) is
-// read on its own, in its index's order, and stops after a page: a busy
-// number costs a page of its events, not all of them. The page is the first
-// row_limit events of their union; an event matching several keys counts
-// once. Unset bounds are infinities rather than "IS NULL OR", so that every
-// bound is an index condition whichever plan PostgreSQL chooses.
-func (q *Queries) EventListTimelineAsc(ctx context.Context, arg EventListTimelineAscParams) ([]EventListTimelineAscRow, error) {
-	rows, err := q.db.Query(ctx, eventListTimelineAsc,
+// (occurred_at, id) in either direction. casetrail_timeline_page (migration
+// 00007) chooses the page.
+func (q *Queries) EventListTimeline(ctx context.Context, arg EventListTimelineParams) ([]EventListTimelineRow, error) {
+	rows, err := q.db.Query(ctx, eventListTimeline,
 		arg.CaseID,
 		arg.Phones,
 		arg.CustomerIds,
+		arg.ConversationIds,
 		arg.TypePatterns,
 		arg.From,
 		arg.To,
 		arg.AfterAt,
 		arg.AfterID,
+		arg.Ascending,
 		arg.RowLimit,
-		arg.ConversationIds,
 	)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []EventListTimelineAscRow
+	var items []EventListTimelineRow
 	for rows.Next() {
-		var i EventListTimelineAscRow
-		if err := rows.Scan(
-			&i.ID,
-			&i.ReceivedAt,
-			&i.OccurredAt,
-			&i.Source,
-			&i.Kind,
-			&i.Type,
-			&i.CaseID,
-			&i.Phone,
-			&i.CustomerID,
-			&i.ConversationID,
-			&i.AgentID,
-			&i.WorkItemID,
-			&i.Queue,
-			&i.TimeInQueueMs,
-			&i.IsOutbound,
-			&i.Actor,
-			&i.Changes,
-			&i.Summary,
-			&i.IdempotencyKey,
-			&i.LogIndex,
-			&i.MatchedBy,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const eventListTimelineDesc = `-- name: EventListTimelineDesc :many
-WITH page AS (
-    SELECT DISTINCT ON (h.occurred_at, h.id) h.id, h.received_at, h.occurred_at
-    FROM (
-        (SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.case_id = $1::text
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
-            ORDER BY e.occurred_at DESC, e.id DESC
-            LIMIT $9::integer)
-        UNION ALL
-        SELECT x.id, x.received_at, x.occurred_at FROM unnest($2::text[]) AS k(v) CROSS JOIN LATERAL (
-            SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.phone = k.v
-              AND ($1::text IS NULL OR e.kind = 'service-hooks')
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
-            ORDER BY e.occurred_at DESC, e.id DESC
-            LIMIT $9::integer) x
-        UNION ALL
-        SELECT x.id, x.received_at, x.occurred_at FROM unnest($3::text[]) AS k(v) CROSS JOIN LATERAL (
-            SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.customer_id = k.v
-              AND ($1::text IS NULL OR e.kind = 'service-hooks')
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
-            ORDER BY e.occurred_at DESC, e.id DESC
-            LIMIT $9::integer) x
-        UNION ALL
-        SELECT x.id, x.received_at, x.occurred_at FROM unnest($10::text[]) AS k(v) CROSS JOIN LATERAL (
-            SELECT e.id, e.received_at, e.occurred_at
-            FROM events e
-            WHERE e.conversation_id = k.v
-              AND ($1::text IS NULL OR e.kind = 'service-hooks')
-              AND e.type LIKE ANY ($4::text[])
-              AND e.occurred_at >= coalesce($5::timestamptz, '-infinity')
-              AND e.occurred_at < coalesce($6::timestamptz, 'infinity')
-              AND (e.occurred_at, e.id) < (coalesce($7::timestamptz, 'infinity'), $8::bigint)
-            ORDER BY e.occurred_at DESC, e.id DESC
-            LIMIT $9::integer) x
-    ) h
-    ORDER BY h.occurred_at DESC, h.id DESC
-    LIMIT $9::integer
-)
-SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
-       e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
-       (CASE
-            WHEN e.case_id = $1::text THEN 'caseId'
-            WHEN e.phone = ANY ($2::text[]) THEN 'phone'
-            WHEN e.customer_id = ANY ($3::text[]) THEN 'customerId'
-            ELSE 'conversationId'
-        END)::text AS matched_by
-FROM page p
-JOIN events e ON e.id = p.id AND e.received_at = p.received_at
-LEFT JOIN log_leaves l ON l.event_id = e.id
-ORDER BY p.occurred_at DESC, p.id DESC
-`
-
-type EventListTimelineDescParams struct {
-	CaseID          *string
-	Phones          []string
-	CustomerIds     []string
-	TypePatterns    []string
-	From            *time.Time
-	To              *time.Time
-	AfterAt         *time.Time
-	AfterID         int64
-	RowLimit        int32
-	ConversationIds []string
-}
-
-type EventListTimelineDescRow struct {
-	ID             int64
-	ReceivedAt     time.Time
-	OccurredAt     time.Time
-	Source         string
-	Kind           string
-	Type           string
-	CaseID         *string
-	Phone          *string
-	CustomerID     *string
-	ConversationID *string
-	AgentID        *string
-	WorkItemID     *string
-	Queue          *string
-	TimeInQueueMs  *int64
-	IsOutbound     *bool
-	Actor          []byte
-	Changes        []byte
-	Summary        string
-	IdempotencyKey string
-	LogIndex       *int64
-	MatchedBy      string
-}
-
-// One page of a timeline, newest first (see EventListTimelineAsc).
-func (q *Queries) EventListTimelineDesc(ctx context.Context, arg EventListTimelineDescParams) ([]EventListTimelineDescRow, error) {
-	rows, err := q.db.Query(ctx, eventListTimelineDesc,
-		arg.CaseID,
-		arg.Phones,
-		arg.CustomerIds,
-		arg.TypePatterns,
-		arg.From,
-		arg.To,
-		arg.AfterAt,
-		arg.AfterID,
-		arg.RowLimit,
-		arg.ConversationIds,
-	)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []EventListTimelineDescRow
-	for rows.Next() {
-		var i EventListTimelineDescRow
+		var i EventListTimelineRow
 		if err := rows.Scan(
 			&i.ID,
 			&i.ReceivedAt,

@@ -249,7 +249,8 @@ func BenchmarkTimelineBusyContact(b *testing.B) {
 }
 
 // fillBusyNumber gives phone n more events, received over months months:
-// alternately outbound calls and updates of cases of their own.
+// alternately outbound calls and updates of cases of their own, both kinds
+// in every month.
 func fillBusyNumber(b testing.TB, dbURL, phone string, n, months int) {
 	b.Helper()
 	ctx := context.Background()
@@ -259,7 +260,7 @@ func fillBusyNumber(b testing.TB, dbURL, phone string, n, months int) {
 	_, err = conn.Exec(ctx, `
 		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key,
 		                    case_id, phone, summary, body, body_sha256, doc)
-		SELECT date_trunc('month', now()) - (g % $3::int) * interval '1 month' + interval '2 hours',
+		SELECT date_trunc('month', now()) - ((g / 2) % $3::int) * interval '1 month' + interval '2 hours',
 		       timestamptz '2024-01-01' + g * interval '17 minutes',
 		       CASE WHEN g % 2 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
 		       CASE WHEN g % 2 = 0 THEN 'service-hooks' ELSE 'case-updates' END,

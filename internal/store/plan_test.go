@@ -195,3 +195,87 @@ func TestSequencerReadsOnlyItsRound(t *testing.T) {
 }
 
 var eventRowsRead = regexp.MustCompile(`Scan (?:using \w+ )?on events\w* .*\(actual rows=(\d+)`)
+
+// A timeline page reads a page of each key's events, not all of them. One
+// number here has 4,000 events among 20,000 numbers with two each, in 12
+// monthly partitions: planned with the page's values, PostgreSQL expects a
+// couple of rows for a number and sorts them, which reads all 4,000 events
+// of this one for every page (as casetrail_timeline_page did when its
+// statements were planned for each call). auto_explain with row counts
+// shows what each page's statement read from the events table, for the
+// number's own timeline and for a case correlated with it, both orders,
+// first pages and pages from the middle.
+func TestTimelineReadsAPageOfEachKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	admin := d.Connect(t)
+	const busy, limit = 4000, 21
+	const number = "+447700900777"
+	base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	_, err := admin.Exec(ctx, `SELECT casetrail_ensure_partitions((date_trunc('month', now()) - interval '11 months')::date, 12)`)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, case_id, phone, body, body_sha256)
+		SELECT date_trunc('month', now()) - ((g / 2) % 12) * interval '1 month' + interval '1 hour',
+		       $1::timestamptz + g * interval '1 minute',
+		       CASE WHEN g % 2 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g % 2 = 0 THEN 'service-hooks' ELSE 'case-updates' END,
+		       CASE WHEN g % 2 = 0 THEN 'outbound-call' ELSE 'CHANGE_CASE_STATUS' END, 'c', 'busy' || g,
+		       CASE WHEN g % 2 = 0 THEN NULL WHEN g < 60 THEN 'case-busy' ELSE 'case-' || g END,
+		       $2, '\x7b7d', '\x00'
+		FROM generate_series(1, $3::integer) AS g`, base, number, busy)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, case_id, phone, body, body_sha256)
+		SELECT date_trunc('month', now()) - (g % 12) * interval '1 month' + interval '1 hour',
+		       $1::timestamptz + g * interval '1 minute', 'service-hooks', 'service-hooks', 'outbound-call', 'c', 'other' || g,
+		       NULL, '+447701' || lpad((g % 20000)::text, 6, '0'), '\x7b7d', '\x00'
+		FROM generate_series(1, 40000) AS g`, base)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `ANALYZE events`)
+	require.NoError(t, err)
+
+	conn, explained := explaining(t, d.URL, map[string]string{
+		"auto_explain.log_analyze": "on", "auto_explain.log_timing": "off", "auto_explain.log_nested_statements": "on"})
+	caseID := "case-busy"
+	middle := base.Add(busy / 2 * time.Minute)
+	pages := 0
+	for _, p := range []db.EventListTimelineParams{
+		{Phones: []string{number}, CustomerIds: []string{number}},
+		{CaseID: &caseID, Phones: []string{number}},
+	} {
+		for _, ascending := range []bool{true, false} {
+			for _, after := range []*time.Time{nil, &middle} {
+				p.TypePatterns, p.Ascending, p.AfterAt, p.RowLimit = []string{"%"}, ascending, after, limit
+				rows, err := db.New(conn).EventListTimeline(ctx, p)
+				require.NoError(t, err)
+				require.Len(t, rows, limit, "a full page (case %v, ascending %v, after %v)", p.CaseID != nil, ascending, after)
+				pages++
+			}
+		}
+	}
+
+	var checked int
+	for _, p := range explained() {
+		if !strings.Contains(p, "DISTINCT ON (u.occurred_at, u.id)") {
+			continue
+		}
+		read := 0
+		for _, m := range eventRowsRead.FindAllStringSubmatch(p, -1) {
+			n, err := strconv.Atoi(m[1])
+			require.NoError(t, err)
+			read += n
+		}
+		for _, m := range rowsRemoved.FindAllStringSubmatch(p, -1) {
+			n, err := strconv.Atoi(m[1])
+			require.NoError(t, err)
+			read += n
+		}
+		checked++
+		require.LessOrEqual(t, read, 10*limit, "a page read far more of the number's events than a page:\n%s", p)
+	}
+	require.Equal(t, pages, checked, "auto_explain must show every page's plan")
+}
+
+var rowsRemoved = regexp.MustCompile(`Rows Removed by Filter: (\d+)`)

@@ -64,14 +64,11 @@ func (s *Store) CaseKeys(ctx context.Context, q *TimelineQuery) error {
 
 // Timeline lists one page of a timeline.
 //
-// Each key is read in its index's order and only as far as a page, so a
-// page costs about the same however many events a case or number has
-// (BenchmarkTimelineBusyContact). PostgreSQL may plan the statement for
-// each request or once for all: every bound is an index condition either
-// way. (A single statement matching all the keys at once needed the plan
-// for each request, and read every event of a busy number for any page.)
+// casetrail_timeline_page reads each key in its index's order and only as
+// far as a page, so a page costs about the same however many events a case
+// or a number has (BenchmarkTimelineBusyContact).
 func (s *Store) Timeline(ctx context.Context, q TimelineQuery) ([]EventRow, error) {
-	p := db.EventListTimelineAscParams{
+	rows, err := s.q.EventListTimeline(ctx, db.EventListTimelineParams{
 		CaseID:          q.CaseID,
 		Phones:          nonNil(q.Phones),
 		CustomerIds:     nonNil(q.CustomerIDs),
@@ -81,25 +78,15 @@ func (s *Store) Timeline(ctx context.Context, q TimelineQuery) ([]EventRow, erro
 		To:              q.To,
 		AfterAt:         q.AfterAt,
 		AfterID:         q.AfterID,
+		Ascending:       q.Ascending,
 		RowLimit:        int32(q.Limit),
+	})
+	if err != nil {
+		return nil, interpretError(err)
 	}
-	var out []EventRow
-	if q.Ascending {
-		rows, err := s.q.EventListTimelineAsc(ctx, p)
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		for _, r := range rows {
-			out = append(out, EventRow(r))
-		}
-	} else {
-		rows, err := s.q.EventListTimelineDesc(ctx, db.EventListTimelineDescParams(p))
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		for _, r := range rows {
-			out = append(out, EventRow(r))
-		}
+	out := make([]EventRow, len(rows))
+	for i, r := range rows {
+		out[i] = EventRow(r)
 	}
 	return out, nil
 }
