@@ -63,7 +63,7 @@ clean:
 # and 1,000,000 events, and on stores of 200,000 received over 1, 12 and 60
 # months (a partition each), medians side by side.
 bench-read: postgres
-	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimeline(Scale|Partitions)$$' -benchtime 1x ./internal/httpapi/
+	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimeline(Scale|Partitions|BusyContact)$$' -benchtime 1x ./internal/httpapi/
 
 # Ingest throughput: COPY limit vs casetrail's own write statement without
 # HTTP vs casetrail over HTTP (group commit on and off) at 1/16/64/256
