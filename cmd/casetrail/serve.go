@@ -108,6 +108,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Reports read from the report database when one is configured (a
 	// streaming replica); until it answers they get 503, and ingest goes on.
 	var reports httpapi.Reports = st
+	var reportReady httpapi.Readiness
 	if cfg.ReportDatabaseURL != "" {
 		rst, err := store.Open(ctx, cfg.ReportDatabaseURL, store.Options{Logger: log})
 		if err != nil {
@@ -119,7 +120,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		} else {
 			log.Info("reports read from the report database")
 		}
-		reports = rst
+		reports, reportReady = rst, rst
 	}
 
 	var warnings []string
@@ -180,16 +181,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	draining := &atomic.Bool{}
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:   cfg,
-		Ingest:   ingestSvc,
-		Ready:    st,
-		Reads:    st,
-		Reports:  reports,
-		Ledger:   &ledger.Service{Store: st, Keys: keys},
-		Logger:   log,
-		Registry: reg,
-		Draining: draining,
-		Warnings: warnings,
+		Config:      cfg,
+		Ingest:      ingestSvc,
+		Ready:       st,
+		Reads:       st,
+		Reports:     reports,
+		ReportReady: reportReady,
+		Ledger:      &ledger.Service{Store: st, Keys: keys},
+		Logger:      log,
+		Registry:    reg,
+		Draining:    draining,
+		Warnings:    warnings,
 	})
 
 	if cfg.PprofListen != "" {

@@ -26,7 +26,8 @@ func (s *server) handleHealthz() gin.HandlerFunc {
 }
 
 // handleReadyz answers 200 when the database is reachable and carries every
-// migration of this binary, 503 otherwise or while draining.
+// migration of this binary, 503 otherwise or while draining. A report
+// database that is down is a warning, not a reason to stop taking events.
 func (s *server) handleReadyz() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.Draining.Load() {
@@ -40,9 +41,18 @@ func (s *server) handleReadyz() gin.HandlerFunc {
 			c.JSON(http.StatusServiceUnavailable, healthBody{Status: "unavailable", Detail: "database not reachable or not migrated", Warnings: s.Warnings})
 			return
 		}
-		warnings := s.Warnings
+		warnings := slices.Clone(s.Warnings)
+		if s.ReportReady != nil {
+			// Reports answer 503 without it; ingest and every other read go on,
+			// so the server stays ready.
+			rctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			if err := s.ReportReady.Ready(rctx); err != nil {
+				warnings = append(warnings, "the report database is not reachable or not migrated: reports answer 503 until it is")
+			}
+		}
 		if n := s.Ingest.Spooled(); n > 0 {
-			warnings = append(slices.Clone(warnings), fmt.Sprintf("%d before-hook events wait in the local spool for the database", n))
+			warnings = append(warnings, fmt.Sprintf("%d before-hook events wait in the local spool for the database", n))
 		}
 		c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: warnings})
 	}

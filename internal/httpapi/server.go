@@ -23,14 +23,17 @@ type Readiness interface {
 
 // Deps are everything the HTTP layer needs.
 type Deps struct {
-	Config   *config.Config
-	Ingest   *ingest.Service
-	Ready    Readiness
-	Reads    Reads
-	Ledger   Ledger
-	Reports  Reports
-	Logger   *slog.Logger
-	Registry *prometheus.Registry
+	Config  *config.Config
+	Ingest  *ingest.Service
+	Ready   Readiness
+	Reads   Reads
+	Ledger  Ledger
+	Reports Reports
+	// ReportReady is the report database, when reports read from one (a
+	// replica): /readyz warns while it does not answer. Nil otherwise.
+	ReportReady Readiness
+	Logger      *slog.Logger
+	Registry    *prometheus.Registry
 	// Draining turns /readyz to 503 while the server shuts down, so that a
 	// load balancer stops sending before connections close.
 	Draining *atomic.Bool
