@@ -61,7 +61,8 @@ clean:
 
 # Read latency at scale: the same 100-event timeline page on stores of 10,000
 # and 1,000,000 events, and on stores of 200,000 received over 1, 12 and 60
-# months (a partition each), medians side by side.
+# months (a partition each), medians side by side; pages of the timelines of
+# a number with 20,000 events and of a case correlated with it.
 bench-read: postgres
 	$(GO) run ./cmd/withpg -- $(GO) test -run '^$$' -bench '^BenchmarkTimeline(Scale|Partitions|BusyContact)$$' -benchtime 1x ./internal/httpapi/
 

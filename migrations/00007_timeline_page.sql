@@ -16,15 +16,21 @@
 -- several keys counts once.
 --
 -- The statements are planned once per session (generic plans), with sorting
--- disabled. Planned with a call's values, PostgreSQL expects a few events
--- per key (it cannot know which number the key will be) and sorts them,
--- which reads every event of a busy number for each page; with sorting
--- disabled, a key is read in index order whatever the estimates. Unset
--- bounds are infinities, so that every bound is an index condition. For a
--- case, a number's events that are not contact-center events are read and
--- skipped, so a case correlated with a number that mostly carries other
--- cases' updates reads past those. BenchmarkTimelineBusyContact measures
--- it; TestTimelineReadsAPageOfEachKey checks what a page reads.
+-- disabled. The keys arrive through unnest in a lateral join, so the planner
+-- sees a column, not a number, and expects a few events per key: planned for
+-- each call, it sorted them, which reads every event of a busy number for
+-- each page. With sorting disabled, a key is read in index order whatever the
+-- estimates; TestTimelineReadsAPageOfEachKey checks what a page reads. Unset
+-- bounds are infinities, so that every bound is an index condition (an
+-- occurrence time is always finite: ingest takes it from a Go time).
+--
+-- For a case, a number's events that are not contact-center events are read
+-- and skipped: a case correlated with a number that mostly carries other
+-- cases' updates reads past those. BenchmarkTimelineBusyContact measures it.
+--
+-- Each key and direction needs a statement of its own to be read through
+-- its index, so the filters are written out eight times;
+-- TestTimelineMatchesReference compares every combination with a reference.
 -- +goose StatementBegin
 CREATE FUNCTION casetrail_timeline_page(
     p_case_id text, p_phones text[], p_customer_ids text[], p_conversation_ids text[],
@@ -36,6 +42,8 @@ LANGUAGE plpgsql STABLE ROWS 100 AS $fn$
 DECLARE
     v_from timestamptz := coalesce(p_from, '-infinity');
     v_to timestamptz := coalesce(p_to, 'infinity');
+    v_after_asc timestamptz := coalesce(p_after_at, '-infinity');
+    v_after_desc timestamptz := coalesce(p_after_at, 'infinity');
 BEGIN
     IF p_ascending THEN
         RETURN QUERY
@@ -48,7 +56,7 @@ BEGIN
                 WHERE e.case_id = p_case_id
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) > (coalesce(p_after_at, '-infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) > (v_after_asc, p_after_id)
                 ORDER BY e.occurred_at, e.id
                 LIMIT p_limit)
             UNION ALL
@@ -59,7 +67,7 @@ BEGIN
                   AND (p_case_id IS NULL OR e.kind = 'service-hooks')
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) > (coalesce(p_after_at, '-infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) > (v_after_asc, p_after_id)
                 ORDER BY e.occurred_at, e.id
                 LIMIT p_limit
             ) x
@@ -71,7 +79,7 @@ BEGIN
                   AND (p_case_id IS NULL OR e.kind = 'service-hooks')
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) > (coalesce(p_after_at, '-infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) > (v_after_asc, p_after_id)
                 ORDER BY e.occurred_at, e.id
                 LIMIT p_limit
             ) x
@@ -83,7 +91,7 @@ BEGIN
                   AND (p_case_id IS NULL OR e.kind = 'service-hooks')
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) > (coalesce(p_after_at, '-infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) > (v_after_asc, p_after_id)
                 ORDER BY e.occurred_at, e.id
                 LIMIT p_limit
             ) x
@@ -102,7 +110,7 @@ BEGIN
                 WHERE e.case_id = p_case_id
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) < (coalesce(p_after_at, 'infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) < (v_after_desc, p_after_id)
                 ORDER BY e.occurred_at DESC, e.id DESC
                 LIMIT p_limit)
             UNION ALL
@@ -113,7 +121,7 @@ BEGIN
                   AND (p_case_id IS NULL OR e.kind = 'service-hooks')
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) < (coalesce(p_after_at, 'infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) < (v_after_desc, p_after_id)
                 ORDER BY e.occurred_at DESC, e.id DESC
                 LIMIT p_limit
             ) x
@@ -125,7 +133,7 @@ BEGIN
                   AND (p_case_id IS NULL OR e.kind = 'service-hooks')
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) < (coalesce(p_after_at, 'infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) < (v_after_desc, p_after_id)
                 ORDER BY e.occurred_at DESC, e.id DESC
                 LIMIT p_limit
             ) x
@@ -137,7 +145,7 @@ BEGIN
                   AND (p_case_id IS NULL OR e.kind = 'service-hooks')
                   AND e.type LIKE ANY (p_type_patterns)
                   AND e.occurred_at >= v_from AND e.occurred_at < v_to
-                  AND (e.occurred_at, e.id) < (coalesce(p_after_at, 'infinity'), p_after_id)
+                  AND (e.occurred_at, e.id) < (v_after_desc, p_after_id)
                 ORDER BY e.occurred_at DESC, e.id DESC
                 LIMIT p_limit
             ) x

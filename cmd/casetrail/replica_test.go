@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -87,7 +88,7 @@ func TestReportsReadFromTheReportDatabase(t *testing.T) {
 	defer cancel()
 	require.NoError(t, localpg.WaitReplayed(waitCtx, primary.URL("casetrail"), standby.URL("casetrail")))
 	require.Equal(t, 1, abandoned(), "the standby has replayed the abandon")
-	require.Empty(t, readyWarnings(t, base), "the standby answers")
+	awaitReadyWarnings(t, base, nil) // the standby answers
 
 	// The drill-down runs on the standby, its access record on the primary.
 	res, body := get(contacts, "auditor-key-0123456789")
@@ -109,7 +110,7 @@ func TestReportsReadFromTheReportDatabase(t *testing.T) {
 	require.Equal(t, "application/problem+json", res.Header.Get("Content-Type"))
 	require.NotEmpty(t, res.Header.Get("Retry-After"))
 	require.Equal(t, 200, ingest(`{"customerPhoneNumber":"+447700900457","queue":"Pharmacy","timeInQueue":3,"timestamp":"2024-05-14T10:00:00Z"}`))
-	require.Equal(t, []string{reportDown}, readyWarnings(t, base))
+	awaitReadyWarnings(t, base, []string{reportDown})
 
 	// A server whose report database is down when it starts starts anyway
 	// (start fails the test otherwise).
@@ -118,10 +119,22 @@ func TestReportsReadFromTheReportDatabase(t *testing.T) {
 	base = "http://" + r.addr
 	res, body = get(report, "analyst-key-0123456789")
 	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode, string(body))
-	require.Equal(t, []string{reportDown}, readyWarnings(t, base))
+	require.Equal(t, []string{reportDown}, readyWarnings(t, base), "checked before the server listens")
 }
 
 const reportDown = "the report database is not reachable or not migrated: reports answer 503 until it is"
+
+// awaitReadyWarnings asks /readyz until its warnings are want, for a minute
+// at most: the server checks the report database every few seconds, as a
+// load balancer would see it. Every answer must be 200.
+func awaitReadyWarnings(t *testing.T, base string, want []string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for got := readyWarnings(t, base); !slices.Equal(got, want); got = readyWarnings(t, base) {
+		require.True(t, time.Now().Before(deadline), "/readyz warnings stayed %q, want %q", got, want)
+		time.Sleep(100 * time.Millisecond)
+	}
+}
 
 // readyWarnings asks /readyz, requires 200, and returns its warnings but the
 // one of the test server's fsync=off.

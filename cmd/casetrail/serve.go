@@ -108,19 +108,30 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// Reports read from the report database when one is configured (a
 	// streaming replica); until it answers they get 503, and ingest goes on.
 	var reports httpapi.Reports = st
-	var reportReady httpapi.Readiness
+	var reportDown func() bool
 	if cfg.ReportDatabaseURL != "" {
 		rst, err := store.Open(ctx, cfg.ReportDatabaseURL, store.Options{Logger: log})
 		if err != nil {
 			return fmt.Errorf("report database: %w", err)
 		}
 		defer rst.Close()
-		if err := rst.Ready(ctx); err != nil {
-			log.Warn("report database not ready: reports answer 503 until it is", "err", err)
-		} else {
+		down := &atomic.Bool{}
+		if watchReportDatabase(ctx, rst, down, log); !down.Load() {
 			log.Info("reports read from the report database")
 		}
-		reports, reportReady = rst, rst
+		go func() {
+			t := time.NewTicker(5 * time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					watchReportDatabase(ctx, rst, down, log)
+				}
+			}
+		}()
+		reports, reportDown = rst, down.Load
 	}
 
 	var warnings []string
@@ -181,17 +192,17 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	}
 	draining := &atomic.Bool{}
 	handler := httpapi.NewServer(httpapi.Deps{
-		Config:      cfg,
-		Ingest:      ingestSvc,
-		Ready:       st,
-		Reads:       st,
-		Reports:     reports,
-		ReportReady: reportReady,
-		Ledger:      &ledger.Service{Store: st, Keys: keys},
-		Logger:      log,
-		Registry:    reg,
-		Draining:    draining,
-		Warnings:    warnings,
+		Config:     cfg,
+		Ingest:     ingestSvc,
+		Ready:      st,
+		Reads:      st,
+		Reports:    reports,
+		ReportDown: reportDown,
+		Ledger:     &ledger.Service{Store: st, Keys: keys},
+		Logger:     log,
+		Registry:   reg,
+		Draining:   draining,
+		Warnings:   warnings,
 	})
 
 	if cfg.PprofListen != "" {
@@ -285,6 +296,25 @@ func drainSpool(ctx context.Context, svc *ingest.Service, log *slog.Logger) {
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// watchReportDatabase checks that the report database answers and carries
+// this binary's migrations, records the answer in down for /readyz, and logs
+// when it changes. It runs every few seconds rather than in /readyz, so that
+// a replica that does not answer never slows a health check down.
+func watchReportDatabase(ctx context.Context, rst *store.Store, down *atomic.Bool, log *slog.Logger) {
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	err := rst.Ready(cctx)
+	if ctx.Err() != nil {
+		return
+	}
+	switch wasDown := down.Swap(err != nil); {
+	case err != nil && !wasDown:
+		log.Warn("report database not ready: reports answer 503 until it is", "err", err)
+	case err == nil && wasDown:
+		log.Info("report database ready again: reports read from it")
 	}
 }
 

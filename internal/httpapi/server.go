@@ -29,11 +29,12 @@ type Deps struct {
 	Reads   Reads
 	Ledger  Ledger
 	Reports Reports
-	// ReportReady is the report database, when reports read from one (a
-	// replica): /readyz warns while it does not answer. Nil otherwise.
-	ReportReady Readiness
-	Logger      *slog.Logger
-	Registry    *prometheus.Registry
+	// ReportDown says whether the report database, when reports read from
+	// one (a replica), failed its last check: /readyz then warns. Nil when
+	// reports read from the primary.
+	ReportDown func() bool
+	Logger     *slog.Logger
+	Registry   *prometheus.Registry
 	// Draining turns /readyz to 503 while the server shuts down, so that a
 	// load balancer stops sending before connections close.
 	Draining *atomic.Bool

@@ -179,12 +179,7 @@ func TestSequencerReadsOnlyItsRound(t *testing.T) {
 		if !strings.Contains(p, "casetrail_feed_horizon") && !strings.Contains(p, "commit_xid") {
 			continue
 		}
-		read := 0
-		for _, m := range eventRowsRead.FindAllStringSubmatch(p, -1) {
-			n, err := strconv.Atoi(m[1])
-			require.NoError(t, err)
-			read += n
-		}
+		read := rowsRead(t, p, eventRowsRead)
 		if read == 0 {
 			continue // a plan of the horizon function itself
 		}
@@ -261,21 +256,29 @@ func TestTimelineReadsAPageOfEachKey(t *testing.T) {
 		if !strings.Contains(p, "DISTINCT ON (u.occurred_at, u.id)") {
 			continue
 		}
-		read := 0
-		for _, m := range eventRowsRead.FindAllStringSubmatch(p, -1) {
-			n, err := strconv.Atoi(m[1])
-			require.NoError(t, err)
-			read += n
-		}
-		for _, m := range rowsRemoved.FindAllStringSubmatch(p, -1) {
-			n, err := strconv.Atoi(m[1])
-			require.NoError(t, err)
-			read += n
-		}
+		read := rowsRead(t, p, eventRowsRead) + rowsRead(t, p, rowsRemoved)
 		checked++
 		require.LessOrEqual(t, read, 10*limit, "a page read far more of the number's events than a page:\n%s", p)
 	}
 	require.Equal(t, pages, checked, "auto_explain must show every page's plan")
+	var settings []string
+	err = admin.QueryRow(ctx, `SELECT proconfig FROM pg_proc WHERE proname = 'casetrail_timeline_page'`).Scan(&settings)
+	require.NoError(t, err)
+	require.Contains(t, settings, "plan_cache_mode=force_generic_plan", "the plans checked are the ones every call uses")
 }
 
 var rowsRemoved = regexp.MustCompile(`Rows Removed by Filter: (\d+)`)
+
+// rowsRead adds up the numbers re finds in an auto_explain plan. They are
+// counts per loop: the scans checked with it run once each (the timeline's
+// key arrays hold one key).
+func rowsRead(t *testing.T, plan string, re *regexp.Regexp) int {
+	t.Helper()
+	read := 0
+	for _, m := range re.FindAllStringSubmatch(plan, -1) {
+		n, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		read += n
+	}
+	return read
+}

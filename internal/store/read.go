@@ -65,8 +65,10 @@ func (s *Store) CaseKeys(ctx context.Context, q *TimelineQuery) error {
 // Timeline lists one page of a timeline.
 //
 // casetrail_timeline_page reads each key in its index's order and only as
-// far as a page, so a page costs about the same however many events a case
-// or a number has (BenchmarkTimelineBusyContact).
+// far as a page, so a page of a number with many events costs about what
+// one of a quiet number does (BenchmarkTimelineBusyContact). The exception
+// is a case's page: it takes only contact-center events of its numbers, and
+// reads past the others.
 func (s *Store) Timeline(ctx context.Context, q TimelineQuery) ([]EventRow, error) {
 	rows, err := s.q.EventListTimeline(ctx, db.EventListTimelineParams{
 		CaseID:          q.CaseID,
