@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/dbtest"
 )
 
 // fillStore inserts n synthetic events straight into the table: cases of
@@ -208,7 +210,7 @@ func BenchmarkTimelineBusyContact(b *testing.B) {
 	const size, busy, samples = 200_000, 20_000, 30
 	bundle := setup(b, readKeysOpt)
 	caseID := fillStoreOver(b, bundle.db.URL, size, 12)
-	fillBusyNumber(b, bundle.db.URL, "+447700999999", busy, 12)
+	fillBusyNumber(b, bundle.db, "+447700999999", busy, 12)
 
 	type result struct {
 		name          string
@@ -241,10 +243,7 @@ func BenchmarkTimelineBusyContact(b *testing.B) {
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	var stored int
-	conn, err := pgx.Connect(context.Background(), bundle.db.URL)
-	require.NoError(b, err)
-	require.NoError(b, conn.QueryRow(context.Background(), "SELECT count(*) FROM events").Scan(&stored))
-	require.NoError(b, conn.Close(context.Background()))
+	require.NoError(b, bundle.db.Connect(b).QueryRow(context.Background(), "SELECT count(*) FROM events").Scan(&stored))
 	fmt.Fprintf(w, "timeline\tstore events\tnumber's events\trows\tfirst p50\tpage 22 p50\tfirst p95\tpage 22 p95\t\n")
 	for _, r := range results {
 		fmt.Fprintf(w, "%s\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t\n", r.name, stored, busy, r.rows, pct(r.first, 50), pct(r.middle, 50),
@@ -256,13 +255,11 @@ func BenchmarkTimelineBusyContact(b *testing.B) {
 // fillBusyNumber gives phone n more events, received over months months:
 // alternately outbound calls and updates of cases of their own, both kinds
 // in every month.
-func fillBusyNumber(b testing.TB, dbURL, phone string, n, months int) {
+func fillBusyNumber(b testing.TB, d *dbtest.DB, phone string, n, months int) {
 	b.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	require.NoError(b, err)
-	defer conn.Close(ctx)
-	_, err = conn.Exec(ctx, `
+	conn := d.Connect(b)
+	_, err := conn.Exec(ctx, `
 		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key,
 		                    case_id, phone, summary, body, body_sha256, doc)
 		SELECT date_trunc('month', now()) - ((g / 2) % $3::int) * interval '1 month' + interval '2 hours',
