@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -134,25 +133,4 @@ func awaitReadyWarnings(t *testing.T, base string, want []string) {
 		require.True(t, time.Now().Before(deadline), "/readyz warnings stayed %q, want %q", got, want)
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-// readyWarnings asks /readyz, requires 200, and returns its warnings but the
-// one of the test server's fsync=off.
-func readyWarnings(t *testing.T, base string) []string {
-	t.Helper()
-	res, err := http.Get(base + "/readyz")
-	require.NoError(t, err)
-	defer res.Body.Close()
-	require.Equal(t, 200, res.StatusCode)
-	var out struct {
-		Warnings []string `json:"warnings"`
-	}
-	require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
-	var rest []string
-	for _, w := range out.Warnings {
-		if !strings.Contains(w, "fsync=off") {
-			rest = append(rest, w)
-		}
-	}
-	return rest
 }

@@ -115,23 +115,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("report database: %w", err)
 		}
 		defer rst.Close()
-		down := &atomic.Bool{}
-		if watchReportDatabase(ctx, rst, down, log); !down.Load() {
-			log.Info("reports read from the report database")
-		}
-		go func() {
-			t := time.NewTicker(5 * time.Second)
-			defer t.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-t.C:
-					watchReportDatabase(ctx, rst, down, log)
-				}
-			}
-		}()
-		reports, reportDown = rst, down.Load
+		reports, reportDown = rst, watchReportDatabase(ctx, rst, log)
 	}
 
 	var warnings []string
@@ -300,22 +284,41 @@ func drainSpool(ctx context.Context, svc *ingest.Service, log *slog.Logger) {
 }
 
 // watchReportDatabase checks that the report database answers and carries
-// this binary's migrations, records the answer in down for /readyz, and logs
-// when it changes. It runs every few seconds rather than in /readyz, so that
+// this binary's migrations, at once and then every 5 seconds until ctx ends,
+// and logs each change. The answer is for /readyz: it reads the last one, so
 // a replica that does not answer never slows a health check down.
-func watchReportDatabase(ctx context.Context, rst *store.Store, down *atomic.Bool, log *slog.Logger) {
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	err := rst.Ready(cctx)
-	if ctx.Err() != nil {
-		return
+func watchReportDatabase(ctx context.Context, rst *store.Store, log *slog.Logger) (down func() bool) {
+	var isDown atomic.Bool
+	check := func() {
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		defer cancel()
+		err := rst.Ready(cctx)
+		if ctx.Err() != nil {
+			return
+		}
+		switch wasDown := isDown.Swap(err != nil); {
+		case err != nil && !wasDown:
+			log.Warn("report database not ready: reports answer 503 until it is", "err", err)
+		case err == nil && wasDown:
+			log.Info("report database ready again: reports read from it")
+		}
 	}
-	switch wasDown := down.Swap(err != nil); {
-	case err != nil && !wasDown:
-		log.Warn("report database not ready: reports answer 503 until it is", "err", err)
-	case err == nil && wasDown:
-		log.Info("report database ready again: reports read from it")
+	if check(); !isDown.Load() {
+		log.Info("reports read from the report database")
 	}
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				check()
+			}
+		}
+	}()
+	return isDown.Load
 }
 
 // ensurePartitionsAtStart creates the coming months' partitions, waiting
