@@ -368,7 +368,12 @@ func run() error {
 				return err
 			}
 		}
-		fmt.Printf("%s: %d answers 2xx, %d events stored: %s\n", t.name, t.ok2xx, stored, verdict(t.ok2xx == stored))
+		onDisk, err := eventBytes(ctx, t.dbURL)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%s: %d answers 2xx, %d events stored: %s; %d bytes on disk per event\n",
+			t.name, t.ok2xx, stored, verdict(t.ok2xx == stored), onDisk/max(stored, 1))
 		if t.ok2xx != stored {
 			return fmt.Errorf("%s: stored events (%d) differ from 2xx answers (%d)", t.name, stored, t.ok2xx)
 		}
@@ -743,6 +748,21 @@ func printStatements(ctx context.Context, url, what string) error {
 		fmt.Printf("%10d %9d %9d %8.2f %8.1f  %s\n", ms, calls, n, mean, most, q)
 	}
 	return rows.Err()
+}
+
+// eventBytes is what the database at url takes on disk for its events: the
+// event partitions' tables, TOAST and indexes, the idempotency keys and the
+// attachments.
+func eventBytes(ctx context.Context, url string) (int64, error) {
+	var n int64
+	err := withConn(ctx, url, func(conn *pgx.Conn) error {
+		return conn.QueryRow(ctx, `
+			SELECT sum(pg_total_relation_size(t))::bigint FROM (
+				SELECT inhrelid::regclass AS t FROM pg_inherits WHERE inhparent = 'events'::regclass
+				UNION ALL VALUES ('idempotency_keys'::regclass), ('blobs'::regclass)
+			) parts`).Scan(&n)
+	})
+	return n, err
 }
 
 func countEvents(ctx context.Context, url string) (int64, error) {
