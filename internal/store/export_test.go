@@ -52,3 +52,32 @@ func Taken(b *Batcher) int64 { return b.taken.Load() }
 
 // InterpretError is interpretError, for tests of the mapping.
 var InterpretError = interpretError
+
+// BatchTime is one answered batch: its events and its time in the database.
+type BatchTime struct {
+	Events int
+	Took   time.Duration
+}
+
+// EstimateAfter is the pipe's estimate of a batch of n events once the
+// batches given, oldest first, have been answered.
+func EstimateAfter(batches []BatchTime, n int) time.Duration {
+	var m serviceModel
+	for _, b := range batches {
+		m.observe(b.Events, b.Took)
+	}
+	return m.estimate(n)
+}
+
+// Pacer is the pipe's pacing, on times the test gives.
+type Pacer struct{ c pacer }
+
+func NewPacer(lead time.Duration) *Pacer { return &Pacer{pacer{lead: lead}} }
+
+// Written records a batch of n events written at t and returns when the
+// next one should be written.
+func (p *Pacer) Written(t time.Time, n int) time.Time { return p.c.written(t, n) }
+
+// Answered records the answer at t of the oldest batch, of n events written
+// at w, with the sizes of those still queued.
+func (p *Pacer) Answered(t, w time.Time, n int, queued ...int) { p.c.answered(t, w, n, queued) }

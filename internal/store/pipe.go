@@ -34,7 +34,6 @@ type Pipe struct {
 	// typeMap encodes under writeMu, where it memoizes its plans, and scans
 	// in the waiters, concurrently, where it only reads (see NewPipe).
 	typeMap *pgtype.Map
-	lead    time.Duration
 
 	writeMu sync.Mutex // one writer at a time; held while writing
 	wbuf    []byte     // the messages, reused from batch to batch
@@ -44,15 +43,13 @@ type Pipe struct {
 	// before it), so that no other goroutine has to wake it.
 	readMu sync.Mutex
 
-	mu      sync.Mutex // guards what follows; never held while writing or reading
-	conn    net.Conn
-	fe      *pgproto3.Frontend
-	stmt    *prepared
-	queue   []*piped // written and not yet answered, oldest first
-	closed  bool
-	service time.Duration // moving average of one batch's time in the database
-	lastEnd time.Time     // when the last answer arrived
-	nextEnd time.Time     // when the last batch written is expected to be answered
+	mu     sync.Mutex // guards what follows; never held while writing or reading
+	conn   net.Conn
+	fe     *pgproto3.Frontend
+	stmt   *prepared
+	queue  []*piped // written and not yet answered, oldest first
+	closed bool
+	pace   pacer
 }
 
 // prepared is the pipe's statement on its connection, with the wire format
@@ -77,6 +74,7 @@ func prepare(m *pgtype.Map, desc *pgconn.StatementDescription) *prepared {
 // piped is one written statement waiting for its answer.
 type piped struct {
 	written time.Time
+	events  int
 	conn    net.Conn
 	fe      *pgproto3.Frontend
 	stmt    *prepared
@@ -104,14 +102,14 @@ func (s *Store) NewPipe(lead time.Duration) *Pipe {
 	return &Pipe{
 		connect: func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.ConnectConfig(ctx, &cfg.Config) },
 		typeMap: m,
-		lead:    lead,
+		pace:    pacer{lead: lead},
 	}
 }
 
 // Ingest is Store.Ingest on the pipe. written is called once the statement
 // is on its way, with the time at which the next batch should be written.
 func (p *Pipe) Ingest(ctx context.Context, events []NewEvent, written func(next time.Time)) ([]IngestResult, error) {
-	return ingestOn(ctx, db.New(pipeDB{p: p, written: written}), events)
+	return ingestOn(ctx, db.New(pipeDB{p: p, written: written, events: len(events)}), events)
 }
 
 // Close closes the connection; statements still waiting fail.
@@ -125,9 +123,10 @@ func (p *Pipe) Close() {
 	}
 }
 
-// write sends one execution of sql with args and returns what will hold its
-// answer, and when the next statement should be written.
-func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.Time, error) {
+// write sends one execution of sql with args, for a batch of n events, and
+// returns what will hold its answer, and when the next statement should be
+// written.
+func (p *Pipe) write(ctx context.Context, sql string, args []any, n int) (*piped, time.Time, error) {
 	p.writeMu.Lock()
 	defer p.writeMu.Unlock()
 	conn, stmt, err := p.connection(ctx, sql)
@@ -171,7 +170,7 @@ func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.
 	w, _ = (&pgproto3.Sync{}).Encode(w)
 	p.wbuf = reusable(w)
 
-	q := &piped{written: time.Now(), conn: conn, stmt: stmt, done: make(chan struct{})}
+	q := &piped{written: time.Now(), events: n, conn: conn, stmt: stmt, done: make(chan struct{})}
 	p.mu.Lock()
 	q.fe = p.fe
 	if p.conn != conn { // the reader found the connection broken meanwhile
@@ -179,10 +178,7 @@ func (p *Pipe) write(ctx context.Context, sql string, args []any) (*piped, time.
 		return nil, time.Time{}, fmt.Errorf("%w: connection lost", ErrUnavailable)
 	}
 	p.queue = append(p.queue, q)
-	// The statement starts when the one before it ends, or now.
-	begin := later(q.written, p.nextEnd)
-	p.nextEnd = begin.Add(p.service)
-	next := later(begin, p.nextEnd.Add(-p.lead))
+	next := p.pace.written(q.written, n)
 	p.mu.Unlock()
 
 	if _, err := conn.Write(w); err != nil {
@@ -230,7 +226,7 @@ func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *prepared,
 	}
 	stmt = prepare(p.typeMap, desc)
 	p.conn, p.fe, p.stmt = hc.Conn, hc.Frontend, stmt
-	p.lastEnd, p.nextEnd = time.Time{}, time.Time{}
+	p.pace.restart()
 	return hc.Conn, stmt, nil
 }
 
@@ -282,13 +278,11 @@ func (p *Pipe) readAnswer(conn net.Conn, fe *pgproto3.Frontend) error {
 			}
 			q := p.queue[0]
 			p.queue = p.queue[1:]
-			took := now.Sub(later(q.written, p.lastEnd))
-			if p.service == 0 {
-				p.service = took
-			} else {
-				p.service += (took - p.service) / 8
+			queued := make([]int, len(p.queue))
+			for i, w := range p.queue {
+				queued[i] = w.events
 			}
-			p.lastEnd = now
+			p.pace.answered(now, q.written, q.events, queued)
 			p.mu.Unlock()
 			q.rows, q.err = rows, stmtErr
 			close(q.done)
@@ -331,6 +325,77 @@ func appendInt16s(w []byte, vs []int16) []byte {
 	return w
 }
 
+// pacer is when the pipe's batches are expected to end, and so when the
+// next batch should be written.
+type pacer struct {
+	lead    time.Duration // how long before the expected end
+	service serviceModel  // a batch's time in the database by its size
+	lastEnd time.Time     // when the last answer arrived
+	nextEnd time.Time     // when the last batch written is expected to be answered
+}
+
+// written records a batch of n events written at t, and returns when the
+// next batch should be written: lead before this one is expected to end.
+// It starts when the batches queued before it have ended, or at once.
+func (c *pacer) written(t time.Time, n int) time.Time {
+	begin := later(t, c.nextEnd)
+	c.nextEnd = begin.Add(c.service.estimate(n))
+	return later(begin, c.nextEnd.Add(-c.lead))
+}
+
+// answered records the answer at t of the oldest batch queued, of n events
+// written at w, with the sizes of the batches still queued behind it. Its
+// time ran from when it was written or when the one before it was answered.
+// What is still queued starts now, whether this batch ended before or after
+// it was expected to.
+func (c *pacer) answered(t, w time.Time, n int, queued []int) {
+	c.service.observe(n, t.Sub(later(w, c.lastEnd)))
+	c.lastEnd, c.nextEnd = t, t
+	for _, m := range queued {
+		c.nextEnd = c.nextEnd.Add(c.service.estimate(m))
+	}
+}
+
+// restart forgets the batches of a lost connection, not their times.
+func (c *pacer) restart() { c.lastEnd, c.nextEnd = time.Time{}, time.Time{} }
+
+// serviceModel estimates a batch's time in the database from its number of
+// events: a line fitted by least squares to the batches answered, each
+// weighing a sixteenth less with every newer one. Under load a batch holds
+// from a few events to a hundred, and one average time for all of them
+// released the next batch well after a short one had ended or long before a
+// long one would.
+type serviceModel struct {
+	w, x, y, xx, xy float64 // decayed sums of 1, n, t, n², n·t
+}
+
+const serviceDecay = 15.0 / 16
+
+func (m *serviceModel) observe(n int, took time.Duration) {
+	x, y := float64(n), float64(took)
+	m.w = m.w*serviceDecay + 1
+	m.x = m.x*serviceDecay + x
+	m.y = m.y*serviceDecay + y
+	m.xx = m.xx*serviceDecay + x*x
+	m.xy = m.xy*serviceDecay + x*y
+}
+
+// estimate is the expected time of a batch of n events: the fitted line at
+// n, or the mean time while the recent batches have been of about one size,
+// and never less than nothing.
+func (m *serviceModel) estimate(n int) time.Duration {
+	if m.w == 0 {
+		return 0
+	}
+	meanX, meanY := m.x/m.w, m.y/m.w
+	est := meanY
+	if varX := m.xx/m.w - meanX*meanX; varX >= 1 {
+		slope := max((m.xy/m.w-meanX*meanY)/varX, 0)
+		est += slope * (float64(n) - meanX)
+	}
+	return time.Duration(max(est, 0))
+}
+
 func later(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -342,10 +407,11 @@ func later(a, b time.Time) time.Time {
 type pipeDB struct {
 	p       *Pipe
 	written func(next time.Time)
+	events  int
 }
 
 func (d pipeDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	q, next, err := d.p.write(ctx, sql, args)
+	q, next, err := d.p.write(ctx, sql, args, d.events)
 	if err != nil {
 		return nil, err
 	}

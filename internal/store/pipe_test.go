@@ -193,3 +193,84 @@ func TestBatcherWritesTheNextBatchBehindTheRunningOne(t *testing.T) {
 	require.NoError(t, <-answered)
 	require.NoError(t, <-answered)
 }
+
+// The pipe expects a batch to take the time its size predicts from the
+// recent batches, so that the next one is released shortly before it ends
+// whether it is short or long.
+func TestPipeEstimatesABatchByItsSize(t *testing.T) {
+	t.Parallel()
+	line := func(fixed, perEvent time.Duration, sizes ...int) []store.BatchTime {
+		var out []store.BatchTime
+		for i := range 40 {
+			n := sizes[i%len(sizes)]
+			out = append(out, store.BatchTime{Events: n, Took: fixed + time.Duration(n)*perEvent})
+		}
+		return out
+	}
+	within := func(want, got time.Duration) {
+		t.Helper()
+		require.InDelta(t, float64(want), float64(got), float64(want)/100, "want %v, got %v", want, got)
+	}
+
+	require.Zero(t, store.EstimateAfter(nil, 30), "nothing answered yet")
+
+	// Batches of 10 and 50 events, 1 ms plus 0.1 ms an event.
+	mixed := line(time.Millisecond, 100*time.Microsecond, 10, 50, 10, 50, 30)
+	within(2*time.Millisecond, store.EstimateAfter(mixed, 10))
+	within(6*time.Millisecond, store.EstimateAfter(mixed, 50))
+	within(11*time.Millisecond, store.EstimateAfter(mixed, 100))
+
+	// Batches all of one size say nothing of other sizes: their mean time.
+	within(5*time.Millisecond, store.EstimateAfter(line(5*time.Millisecond, 0, 32), 64))
+
+	// Newer batches outweigh older ones: the database got twice as slow.
+	slower := append(mixed, line(2*time.Millisecond, 200*time.Microsecond, 10, 50)...)
+	slower = append(slower, line(2*time.Millisecond, 200*time.Microsecond, 10, 50)...)
+	within(12*time.Millisecond, store.EstimateAfter(slower, 50))
+
+	// Larger batches that happened to be quicker predict no negative time.
+	noisy := []store.BatchTime{{Events: 10, Took: 4 * time.Millisecond}, {Events: 50, Took: 2 * time.Millisecond}}
+	require.Greater(t, store.EstimateAfter(noisy, 200), time.Duration(0))
+}
+
+// The next batch is released lead before the one written is expected to
+// end, counting from when the batches before it actually ended: a batch
+// that ended early does not hold back the ones after it.
+func TestPipeReleasesTheNextBatchFromTheActualEnd(t *testing.T) {
+	t.Parallel()
+	const ms = time.Millisecond
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	p := store.NewPacer(ms)
+	// A history of batches taking 1 ms plus 0.1 ms an event, one at a time.
+	clock := -time.Second
+	for i := range 40 {
+		n := []int{10, 50}[i%2]
+		p.Written(at(clock), n)
+		clock += ms + time.Duration(n)*100*time.Microsecond
+		p.Answered(at(clock), at(clock-ms-time.Duration(n)*100*time.Microsecond), n)
+		clock += 5 * ms
+	}
+
+	// Written with nothing queued: released 1 ms before its expected 6 ms.
+	next := p.Written(at(0), 50)
+	require.WithinDuration(t, at(5*ms), next, 100*time.Microsecond)
+
+	// Queued behind it: released 1 ms before 6 + 2 ms.
+	next = p.Written(at(ms), 10)
+	require.WithinDuration(t, at(7*ms), next, 100*time.Microsecond)
+
+	// The first ends early, at 3 ms: the queued one now ends about 2 ms
+	// later, so a third written at 4 ms starts then, not at 8 ms.
+	p.Answered(at(3*ms), at(0), 50, 10)
+	next = p.Written(at(4*ms), 10)
+	require.WithinDuration(t, at(6*ms), next, 300*time.Microsecond)
+
+	// Both answered at 5 ms, before anything else is written: the next
+	// batch starts when it is written, however late the last was expected.
+	p.Answered(at(5*ms), at(ms), 10, 10)
+	p.Answered(at(5*ms), at(4*ms), 10)
+	next = p.Written(at(9*ms), 50)
+	require.Less(t, next.Sub(at(9*ms)), 6*ms)
+	require.Greater(t, next.Sub(at(9*ms)), 3*ms)
+}
