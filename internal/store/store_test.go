@@ -328,38 +328,3 @@ func TestRetryableErrorsAreUnavailable(t *testing.T) {
 		require.Equal(t, unavailable, errors.Is(err, store.ErrUnavailable), code)
 	}
 }
-
-// Large values are compressed with lz4 (migration 00008), in the partitions
-// the migrations made and in those made later, and read back unchanged.
-func TestLargeValuesAreCompressedWithLZ4(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	b := setup(t)
-	future := time.Date(2031, 5, 17, 0, 0, 0, 0, time.UTC)
-	_, err := b.store.EnsurePartitions(ctx, future)
-	require.NoError(t, err)
-
-	comment := strings.Repeat("the caller asked again about the delivery window; ", 120)
-	attachment := []byte(strings.Repeat("scanned page ", 800))
-	for i, at := range []time.Time{time.Now().UTC(), future} {
-		body := fmt.Sprintf(`{"event":"ADD_CASE_COMMENT","comment":%q}`, comment)
-		e := event(body, fmt.Sprintf("large-%d", i), true)
-		e.ReceivedAt = at
-		e.Blobs = []store.Blob{{SHA256: sha256.Sum256(append(attachment, byte(i))), Content: append(attachment, byte(i))}}
-		_, err := b.store.Ingest(ctx, []store.NewEvent{e})
-		require.NoError(t, err)
-
-		conn := b.db.Connect(t)
-		var bodyMethod, docMethod, blobMethod, part string
-		var stored []byte
-		require.NoError(t, conn.QueryRow(ctx, `
-			SELECT pg_column_compression(body), pg_column_compression(doc), tableoid::regclass::text, body
-			FROM events WHERE idempotency_key = $1`, e.IdempotencyKey).Scan(&bodyMethod, &docMethod, &part, &stored))
-		require.NoError(t, conn.QueryRow(ctx, `SELECT pg_column_compression(content) FROM blobs WHERE sha256 = $1`,
-			e.Blobs[0].SHA256[:]).Scan(&blobMethod))
-		require.Equal(t, "lz4", bodyMethod, "body in %s", part)
-		require.Equal(t, "lz4", docMethod, "doc in %s", part)
-		require.Equal(t, "lz4", blobMethod)
-		require.Equal(t, body, string(stored))
-	}
-}
