@@ -80,4 +80,10 @@ func (p *Pacer) Written(t time.Time, n int) time.Time { return p.c.written(t, n)
 
 // Answered records the answer at t of the oldest batch, of n events written
 // at w, with the sizes of those still queued.
-func (p *Pacer) Answered(t, w time.Time, n int, queued ...int) { p.c.answered(t, w, n, queued) }
+func (p *Pacer) Answered(t, w time.Time, n int, queued ...int) {
+	behind := make([]*piped, len(queued))
+	for i, m := range queued {
+		behind[i] = &piped{events: m}
+	}
+	p.c.answered(t, &piped{written: w, events: n}, behind)
+}

@@ -278,11 +278,7 @@ func (p *Pipe) readAnswer(conn net.Conn, fe *pgproto3.Frontend) error {
 			}
 			q := p.queue[0]
 			p.queue = p.queue[1:]
-			queued := make([]int, len(p.queue))
-			for i, w := range p.queue {
-				queued[i] = w.events
-			}
-			p.pace.answered(now, q.written, q.events, queued)
+			p.pace.answered(now, q, p.queue)
 			p.mu.Unlock()
 			q.rows, q.err = rows, stmtErr
 			close(q.done)
@@ -343,16 +339,15 @@ func (c *pacer) written(t time.Time, n int) time.Time {
 	return later(begin, c.nextEnd.Add(-c.lead))
 }
 
-// answered records the answer at t of the oldest batch queued, of n events
-// written at w, with the sizes of the batches still queued behind it. Its
-// time ran from when it was written or when the one before it was answered.
-// What is still queued starts now, whether this batch ended before or after
-// it was expected to.
-func (c *pacer) answered(t, w time.Time, n int, queued []int) {
-	c.service.observe(n, t.Sub(later(w, c.lastEnd)))
+// answered records the answer at t of q, the oldest batch queued, with the
+// batches still queued behind it. Its time ran from when it was written or
+// when the one before it was answered. What is still queued starts now,
+// whether q ended before or after it was expected to.
+func (c *pacer) answered(t time.Time, q *piped, queued []*piped) {
+	c.service.observe(q.events, t.Sub(later(q.written, c.lastEnd)))
 	c.lastEnd, c.nextEnd = t, t
-	for _, m := range queued {
-		c.nextEnd = c.nextEnd.Add(c.service.estimate(m))
+	for _, w := range queued {
+		c.nextEnd = c.nextEnd.Add(c.service.estimate(w.events))
 	}
 }
 

@@ -3,6 +3,7 @@ package store_test
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -224,8 +225,8 @@ func TestPipeEstimatesABatchByItsSize(t *testing.T) {
 	within(5*time.Millisecond, store.EstimateAfter(line(5*time.Millisecond, 0, 32), 64))
 
 	// Newer batches outweigh older ones: the database got twice as slow.
-	slower := append(mixed, line(2*time.Millisecond, 200*time.Microsecond, 10, 50)...)
-	slower = append(slower, line(2*time.Millisecond, 200*time.Microsecond, 10, 50)...)
+	twiceAsSlow := line(2*time.Millisecond, 200*time.Microsecond, 10, 50)
+	slower := slices.Concat(mixed, twiceAsSlow, twiceAsSlow)
 	within(12*time.Millisecond, store.EstimateAfter(slower, 50))
 
 	// Larger batches that happened to be quicker predict no negative time.
@@ -246,9 +247,10 @@ func TestPipeReleasesTheNextBatchFromTheActualEnd(t *testing.T) {
 	clock := -time.Second
 	for i := range 40 {
 		n := []int{10, 50}[i%2]
-		p.Written(at(clock), n)
+		written := at(clock)
+		p.Written(written, n)
 		clock += ms + time.Duration(n)*100*time.Microsecond
-		p.Answered(at(clock), at(clock-ms-time.Duration(n)*100*time.Microsecond), n)
+		p.Answered(at(clock), written, n)
 		clock += 5 * ms
 	}
 
