@@ -407,6 +407,7 @@ func run() error {
 		printStatementRate(o.statementBatch, stmtRates, copyRates)
 	}
 	fmt.Printf("\nsequencer (leaves, subtree nodes, tree state) over %d COPY-loaded events: %.0f events/s\n", seqN, seqRate)
+	printGoals(goals(copyRates, summary, rows))
 	return nil
 }
 
@@ -1245,18 +1246,8 @@ func printRounds(copyRates []float64, rows []row, levels []int, modes []string) 
 			continue
 		}
 		for _, c := range levels {
-			var vsCopy, vsNaive []float64
-			for _, r := range rows {
-				if r.mode != mode || r.senders != c {
-					continue
-				}
-				vsCopy = append(vsCopy, r.rate/copyRates[r.round])
-				for _, n := range rows {
-					if n.mode == "naive" && n.senders == c && n.round == r.round {
-						vsNaive = append(vsNaive, r.rate/n.rate)
-					}
-				}
-			}
+			vsCopy := roundRatios(rows, mode, c, func(r row) float64 { return copyRates[r.round] })
+			vsNaive := roundRatios(rows, mode, c, naiveOf(rows))
 			fmt.Fprintf(w, "%s\t%d\tx COPY\t%s\t(median %.2f)\tx naive\t%s\t(median %.2f)\t\n", mode, c,
 				joinRatios(vsCopy), median(vsCopy), joinRatios(vsNaive), median(vsNaive))
 		}
