@@ -70,7 +70,7 @@ func goals(copyRates []float64, summary, rows []row) []goal {
 		}
 		out = append(out, goal{
 			name:     fmt.Sprintf("p99 at %d senders <= %v", goalSenders, goalP99),
-			measured: fmt.Sprintf("%.1f ms (%d rounds above on their own)", ms(gc.p99), above),
+			measured: fmt.Sprintf("%.1f ms (%s above on their own)", ms(gc.p99), plural(above, "round")),
 			met:      gc.p99 <= goalP99,
 		})
 	}
@@ -150,4 +150,12 @@ func verdictOf(met bool) string {
 		return "met"
 	}
 	return "NOT MET"
+}
+
+// plural is n and what, in the plural unless n is 1.
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
