@@ -5,25 +5,26 @@ import (
 	"time"
 )
 
-// run builds the rounds of a run: group commit and naive at 1 and 64
-// senders, each round's rate given per mode and level, every
-// acknowledgement taking the latency given.
+// level is one mode at one concurrency: its rate in each round, the
+// latency of every acknowledgement, and the server's peak RSS.
 type level struct {
 	rates []float64
 	lat   time.Duration
 	rss   float64
 }
 
+// runOf builds a run's rounds from its levels (group commit and naive, at
+// 1 and 64 senders), and their summary as the bench makes it.
 func runOf(levels map[string]map[int]level) (summary, rows []row) {
 	var modes []string
-	for _, mode := range []string{"group commit", "naive"} {
+	for _, mode := range []string{groupMode, naiveMode} {
 		if _, ok := levels[mode]; ok {
 			modes = append(modes, mode)
 		}
 	}
 	var senders []int
 	for _, c := range []int{1, 64} {
-		if _, ok := levels["group commit"][c]; ok {
+		if _, ok := levels[groupMode][c]; ok {
 			senders = append(senders, c)
 		}
 	}
@@ -62,11 +63,11 @@ func TestGoalsJudgeARun(t *testing.T) {
 	copyRates := []float64{10000, 10000, 10000}
 	good := func() map[string]map[int]level {
 		return map[string]map[int]level{
-			"group commit": {
+			groupMode: {
 				1:  {rates: []float64{500, 500, 500}, lat: 1500 * time.Microsecond, rss: 90},
 				64: {rates: []float64{4500, 4400, 4600}, lat: 30 * time.Millisecond, rss: 90},
 			},
-			"naive": {
+			naiveMode: {
 				1:  {rates: []float64{500, 500, 500}, lat: 1400 * time.Microsecond, rss: 80},
 				64: {rates: []float64{1000, 1000, 1000}, lat: 60 * time.Millisecond, rss: 80},
 			},
@@ -96,29 +97,29 @@ func TestGoalsJudgeARun(t *testing.T) {
 	check("every goal met", good(), all(""))
 
 	slow := good()
-	slow["group commit"][64] = level{rates: []float64{3000, 3400, 3200}, lat: 30 * time.Millisecond, rss: 90}
+	slow[groupMode][64] = level{rates: []float64{3000, 3400, 3200}, lat: 30 * time.Millisecond, rss: 90}
 	check("slower than 0.35 x COPY", slow, map[string]bool{vsCopyGoal: false, vsNaiveGoal: false, p99Goal: true, p50Goal: true, rssGoal: true})
 
 	// 4.2 x naive as a ratio of medians, but under 4 in two rounds of three.
 	split := good()
-	split["group commit"][64] = level{rates: []float64{4200, 3900, 4500}, lat: 30 * time.Millisecond, rss: 90}
-	split["naive"][64] = level{rates: []float64{1000, 1000, 1150}, lat: 60 * time.Millisecond, rss: 80}
+	split[groupMode][64] = level{rates: []float64{4200, 3900, 4500}, lat: 30 * time.Millisecond, rss: 90}
+	split[naiveMode][64] = level{rates: []float64{1000, 1000, 1150}, lat: 60 * time.Millisecond, rss: 80}
 	check("under 4 x naive within rounds", split, all(vsNaiveGoal))
 
 	tail := good()
-	tail["group commit"][64] = level{rates: []float64{4500, 4400, 4600}, lat: 51 * time.Millisecond, rss: 90}
+	tail[groupMode][64] = level{rates: []float64{4500, 4400, 4600}, lat: 51 * time.Millisecond, rss: 90}
 	check("p99 over 50 ms", tail, all(p99Goal))
 
 	lone := good()
-	lone["group commit"][1] = level{rates: []float64{500, 500, 500}, lat: 2500 * time.Microsecond, rss: 90}
+	lone[groupMode][1] = level{rates: []float64{500, 500, 500}, lat: 2500 * time.Microsecond, rss: 90}
 	check("a lone sender waits over 1 ms more", lone, all(p50Goal))
 
 	big := good()
-	big["naive"][1] = level{rates: []float64{500, 500, 500}, lat: 1400 * time.Microsecond, rss: 300}
+	big[naiveMode][1] = level{rates: []float64{500, 500, 500}, lat: 1400 * time.Microsecond, rss: 300}
 	check("a server over 256 MiB", big, all(rssGoal))
 
 	noLone := good()
-	delete(noLone["group commit"], 1)
-	delete(noLone["naive"], 1)
+	delete(noLone[groupMode], 1)
+	delete(noLone[naiveMode], 1)
 	check("no level of 1 sender", noLone, map[string]bool{vsCopyGoal: true, vsNaiveGoal: true, p99Goal: true, rssGoal: true})
 }

@@ -231,7 +231,7 @@ func run() error {
 		binary        string
 		pool          int // the server's pool_max_conns; 0: its default
 	}
-	modes := []mode{{name: "group commit", groupCommit: true, parallelBatch: o.parallelBatch, binary: o.binary}}
+	modes := []mode{{name: groupMode, groupCommit: true, parallelBatch: o.parallelBatch, binary: o.binary}}
 	if o.compareParallel > 0 {
 		// The same group commit with another commit_parallel_batch, measured alike.
 		modes = append(modes, mode{name: fmt.Sprintf("parallel at %d", o.compareParallel), groupCommit: true, parallelBatch: o.compareParallel, binary: o.binary})
@@ -244,7 +244,7 @@ func run() error {
 		// Another build of the server, measured alike.
 		modes = append(modes, mode{name: "build " + filepath.Base(o.compareBinary), groupCommit: true, parallelBatch: o.parallelBatch, binary: o.compareBinary})
 	}
-	modes = append(modes, mode{name: "naive", binary: o.binary})
+	modes = append(modes, mode{name: naiveMode, binary: o.binary})
 	for _, n := range o.naivePools {
 		// The naive server with a pool of another size: is its default
 		// pool what holds the baseline back?
@@ -1157,12 +1157,12 @@ func printWhole(copyRates []float64, rows []row) {
 func naiveRatio(rows []row, rate func(row) float64) func(row) string {
 	naive := map[int]float64{}
 	for _, r := range rows {
-		if r.mode == "naive" {
+		if r.mode == naiveMode {
 			naive[r.senders] = rate(r)
 		}
 	}
 	return func(r row) string {
-		if r.mode == "naive" || naive[r.senders] <= 0 {
+		if r.mode == naiveMode || naive[r.senders] <= 0 {
 			return "-"
 		}
 		return fmt.Sprintf("%.2f", rate(r)/naive[r.senders])
@@ -1242,7 +1242,7 @@ func printRounds(copyRates []float64, rows []row, levels []int, modes []string) 
 	fmt.Printf("\nratios within each round:\n")
 	w = tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	for _, mode := range modes {
-		if mode == "naive" {
+		if mode == naiveMode {
 			continue
 		}
 		for _, c := range levels {
