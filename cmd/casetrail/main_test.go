@@ -201,6 +201,16 @@ func TestServeDevModeKeepsDataAcrossRestarts(t *testing.T) {
 	body := []byte(`{"agentID":"a1","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`)
 	first := postHook(t, r.addr, "service-hooks", key[1], body)
 	require.False(t, first.Duplicate)
+
+	// A command run beside the server uses its PostgreSQL and leaves it
+	// running for the server.
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"migrate", "status"}, func(k string) string { return env[k] }, &out, io.Discard))
+	require.Contains(t, out.String(), "applied")
+	require.Equal(t, 200, httpStatus(t, "http://"+r.addr+"/readyz"), "the server's database is still up")
+	second := postHook(t, r.addr, "service-hooks", key[1],
+		[]byte(`{"agentID":"a2","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:05:00Z"}`))
+	require.False(t, second.Duplicate)
 	r.stop(t)
 
 	// The second start reuses the data directory, credentials and events.

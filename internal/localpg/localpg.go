@@ -46,7 +46,10 @@ type Server struct {
 	port    int
 	runAs   *user.User // nil when the current user runs the server
 	log     *slog.Logger
-	adopted bool
+	// users is this Server's shared lock on the cluster's users file, held
+	// from launch to Stop: every process using the cluster holds one, so
+	// the last one out stops it and a process that dies lets go of it.
+	users *os.File
 }
 
 // superuser is the bootstrap superuser name of clusters made by initdb here.
@@ -83,7 +86,8 @@ func versionOf(pgCtlPath string) int {
 }
 
 // Start initialises the data directory if needed and starts the server, or
-// adopts a server already running on it (a previous process that was killed).
+// uses a server already running on it: another process's, which keeps it
+// running until both have stopped, or one a killed process left behind.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	s, err := prepare(opts)
 	if err != nil {
@@ -160,12 +164,64 @@ func prepare(opts Options) (*Server, error) {
 	return s, nil
 }
 
-// launch starts the server on the prepared data directory, or adopts one
-// already running on it.
+// launch starts the server on the prepared data directory, or uses one
+// already running on it: another casetrail process's (a server, while
+// `casetrail verify` runs beside it), or one a killed process left behind.
 func (s *Server) launch(ctx context.Context, opts Options) (*Server, error) {
+	if err := s.join(); err != nil {
+		return nil, err
+	}
+	srv, err := s.startOrReuse(ctx, opts)
+	if err != nil {
+		s.closeUsers()
+		return nil, err
+	}
+	return srv, nil
+}
+
+// usersFile is beside the data directory, where the server's log is.
+func (s *Server) usersFile() string {
+	return filepath.Join(filepath.Dir(s.dataDir), "postgres.users")
+}
+
+// join takes a shared lock on the users file. It waits while another
+// process holds it exclusively, that is while that process stops the
+// server.
+func (s *Server) join() error {
+	f, err := os.OpenFile(s.usersFile(), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return fmt.Errorf("local PostgreSQL users file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH); err != nil {
+		f.Close()
+		return fmt.Errorf("locking %s: %w", s.usersFile(), err)
+	}
+	s.users = f
+	return nil
+}
+
+// leave lets go of the shared lock and reports whether this was the last
+// user; the last one then holds the lock exclusively until closeUsers.
+func (s *Server) leave() bool {
+	if s.users == nil {
+		return true
+	}
+	// Converting to exclusive drops the shared lock first, so a refusal
+	// leaves nothing held, which is what leaving means anyway.
+	return syscall.Flock(int(s.users.Fd()), syscall.LOCK_EX|syscall.LOCK_NB) == nil
+}
+
+func (s *Server) closeUsers() {
+	if s.users != nil {
+		s.users.Close()
+		s.users = nil
+	}
+}
+
+func (s *Server) startOrReuse(ctx context.Context, opts Options) (*Server, error) {
 	if pid, port, sock, ok := s.runningPostmaster(); ok {
 		s.log.Info("reusing running local PostgreSQL", "pid", pid, "port", port)
-		s.port, s.sockDir, s.adopted = port, sock, true
+		s.port, s.sockDir = port, sock
 		return s, nil
 	}
 
@@ -214,13 +270,20 @@ func (s *Server) Port() int { return s.port }
 func (s *Server) DataDir() string { return s.dataDir }
 
 // Stop shuts the server down (fast mode: open sessions are ended, committed
-// data is safe).
+// data is safe) unless another process still uses it: the last user to stop
+// stops the server.
 func (s *Server) Stop(ctx context.Context) error {
+	defer s.closeUsers()
+	if !s.leave() {
+		s.log.Info("leaving local PostgreSQL running: another casetrail process uses it", "port", s.port)
+		return nil
+	}
 	return s.stop(ctx, "fast")
 }
 
 // Kill stops the server the way a crash would (immediate mode: no
-// checkpoint; recovery replays the WAL on the next start).
+// checkpoint; recovery replays the WAL on the next start), whoever else
+// uses it; Restart starts it again.
 func (s *Server) Kill(ctx context.Context) error {
 	return s.stop(ctx, "immediate")
 }

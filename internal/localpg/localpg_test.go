@@ -55,13 +55,23 @@ func TestStartStopReuse(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "still here", query(t, srv2.URL("postgres"), "SELECT v FROM kept"))
 
-	// A start while the server still runs (its owner was killed) adopts it.
+	// A start while another user's server runs uses it, and its Stop
+	// leaves it running for that user.
 	srv3, err := localpg.Start(ctx, opts)
 	require.NoError(t, err)
 	require.Equal(t, srv2.Port(), srv3.Port())
 	require.Equal(t, "still here", query(t, srv3.URL("postgres"), "SELECT v FROM kept"))
-
 	require.NoError(t, srv3.Stop(ctx))
+	require.Equal(t, "still here", query(t, srv2.URL("postgres"), "SELECT v FROM kept"),
+		"the first user's server still answers")
+
+	// A start while the server runs but its user was killed takes it over,
+	// and is the last user to stop it.
+	srv2.Abandon()
+	srv4, err := localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	require.Equal(t, srv2.Port(), srv4.Port())
+	require.NoError(t, srv4.Stop(ctx))
 	_, err = os.Stat(filepath.Join(srv.DataDir(), "postmaster.pid"))
 	require.ErrorIs(t, err, os.ErrNotExist, "no server left behind")
 }
