@@ -109,6 +109,10 @@ func (s *server) handleInclusionProof() gin.HandlerFunc {
 			return
 		}
 		size, err := intParam(c, "size", false)
+		if err == nil && size == 0 && c.Query("size") != "" {
+			// 0 stands for the current size only when size is left out.
+			err = &timeline.InvalidParam{Param: "size", Detail: "must be at least 1 (leave it out for the current tree)"}
+		}
 		if err != nil {
 			s.writeError(c, err)
 			return

@@ -68,6 +68,7 @@ func TestLogRoutes(t *testing.T) {
 	for _, bad := range []string{
 		"/v1/log/proof/inclusion",
 		fmt.Sprintf("/v1/log/proof/inclusion?event=%s&size=%d", id, cp.Size+5),
+		fmt.Sprintf("/v1/log/proof/inclusion?event=%s&size=0", id), // no tree of size 0 holds a leaf
 		"/v1/log/proof/consistency?from=5&to=2",
 		"/v1/log/proof/consistency?from=x&to=2",
 	} {
