@@ -65,9 +65,16 @@ func TestStartStopReuse(t *testing.T) {
 	require.Equal(t, "still here", query(t, srv2.URL("postgres"), "SELECT v FROM kept"),
 		"the first user's server still answers")
 
-	// A start while the server runs but its user was killed takes it over,
-	// and is the last user to stop it.
-	srv2.Abandon()
+	// Nor does the first user's Stop, while another one uses it.
+	srv5, err := localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	require.NoError(t, srv2.Stop(ctx))
+	require.Equal(t, "still here", query(t, srv5.URL("postgres"), "SELECT v FROM kept"),
+		"the later user's server still answers")
+
+	// A start while the server runs but its last user was killed takes it
+	// over, and is the last user to stop it.
+	srv5.Abandon()
 	srv4, err := localpg.Start(ctx, opts)
 	require.NoError(t, err)
 	require.Equal(t, srv2.Port(), srv4.Port())
