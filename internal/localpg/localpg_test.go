@@ -66,19 +66,19 @@ func TestStartStopReuse(t *testing.T) {
 		"the first user's server still answers")
 
 	// Nor does the first user's Stop, while another one uses it.
-	srv5, err := localpg.Start(ctx, opts)
+	srv4, err := localpg.Start(ctx, opts)
 	require.NoError(t, err)
 	require.NoError(t, srv2.Stop(ctx))
-	require.Equal(t, "still here", query(t, srv5.URL("postgres"), "SELECT v FROM kept"),
+	require.Equal(t, "still here", query(t, srv4.URL("postgres"), "SELECT v FROM kept"),
 		"the later user's server still answers")
 
 	// A start while the server runs but its last user was killed takes it
 	// over, and is the last user to stop it.
-	srv5.Abandon()
-	srv4, err := localpg.Start(ctx, opts)
+	srv4.Abandon()
+	srv5, err := localpg.Start(ctx, opts)
 	require.NoError(t, err)
-	require.Equal(t, srv2.Port(), srv4.Port())
-	require.NoError(t, srv4.Stop(ctx))
+	require.Equal(t, srv2.Port(), srv5.Port())
+	require.NoError(t, srv5.Stop(ctx))
 	_, err = os.Stat(filepath.Join(srv.DataDir(), "postmaster.pid"))
 	require.ErrorIs(t, err, os.ErrNotExist, "no server left behind")
 }
