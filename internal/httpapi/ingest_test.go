@@ -491,6 +491,44 @@ func TestIngestUnrepresentableJSONIsStillStored(t *testing.T) {
 	}
 }
 
+// Header and path values are the sender's bytes too: ones a text column
+// cannot hold are stored or refused with a 4xx, never a 503 that the sender
+// would retry for ever.
+func TestIngestUnrepresentableHeadersAndPaths(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := []byte(`{"agentID":"a-1","targetPhoneNumber":"+14155550100","Timestamp":"2024-05-01T10:00:00Z"}`)
+	for _, tc := range []struct {
+		name   string
+		event  string
+		body   []byte
+		header map[string]string
+		status int
+		cause  string // of the kept request; "" when the event is stored
+	}{
+		{"idempotency key", "outbound-call", body, map[string]string{"Idempotency-Key": "k\xff1"}, http.StatusBadRequest, "invalid_idempotency_key"},
+		{"webhook-id", "outbound-call", body, map[string]string{"webhook-id": "\xc3("}, http.StatusBadRequest, "invalid_idempotency_key"},
+		{"content type", "outbound-call", body, map[string]string{"Content-Type": "application/j\xffson"}, http.StatusOK, ""},
+		{"path event", "%ff", body, nil, http.StatusNotFound, "unknown_event"},
+		{"NUL path event", "a%00b", body, nil, http.StatusNotFound, "unknown_event"},
+		{"not JSON, odd content type", "outbound-call", []byte("{"), map[string]string{"Content-Type": "text/\xfe"}, http.StatusBadRequest, "invalid_json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			kept := b.count(t, "rejected_requests")
+			res := b.signed(t, config.KindServiceHooks, tc.event, tc.body, tc.header)
+			require.Equal(t, tc.status, res.status, string(res.body))
+			if tc.cause == "" {
+				row := b.row(t, res.json(t)["id"].(string))
+				require.Equal(t, tc.body, row.Body)
+				return
+			}
+			require.Equal(t, "urn:casetrail:problem:"+tc.cause, res.json(t)["type"])
+			require.NotEmpty(t, res.json(t)["rejectedId"], "the request is kept")
+			require.Equal(t, kept+1, b.count(t, "rejected_requests"))
+		})
+	}
+}
+
 func TestIngestIdempotency(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

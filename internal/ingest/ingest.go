@@ -13,7 +13,9 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/normalize"
@@ -104,23 +106,44 @@ func (s *Service) DrainSpool(ctx context.Context) (int, error) {
 	if s.spool == nil {
 		return 0, nil
 	}
-	return s.spool.Drain(ctx, func(ctx context.Context, events []store.NewEvent) error {
-		results, err := s.writer.Ingest(ctx, events)
-		if err != nil {
-			return err
+	return s.spool.Drain(ctx, s.storeSpooled)
+}
+
+// storeSpooled commits spooled events. One the database refuses as such is
+// kept as a rejected request, on its own, so that it cannot hold up the
+// rest of the spool.
+func (s *Service) storeSpooled(ctx context.Context, events []store.NewEvent) error {
+	results, err := s.writer.Ingest(ctx, events)
+	if errors.Is(err, store.ErrUnstorable) {
+		if len(events) == 1 {
+			return s.rejectSpooled(ctx, events[0], unstorable(err))
 		}
-		for i, r := range results {
-			if errors.Is(r.Err, store.ErrConflict) {
-				e := events[i]
-				if _, err := s.rejects.Reject(ctx, store.Rejected{ReceivedAt: e.ReceivedAt, Source: e.Source, EventType: e.Type,
-					Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: "spooled during an outage; the key was taken meanwhile",
-					Credential: e.Credential, ContentType: e.ContentType, Body: e.Body, BodySize: int64(len(e.Body))}); err != nil {
-					return err
-				}
+		for i := range events {
+			if err := s.storeSpooled(ctx, events[i:i+1]); err != nil {
+				return err
 			}
 		}
 		return nil
-	})
+	}
+	if err != nil {
+		return err
+	}
+	for i, r := range results {
+		if errors.Is(r.Err, store.ErrConflict) {
+			e := &Error{Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: "spooled during an outage; the key was taken meanwhile"}
+			if err := s.rejectSpooled(ctx, events[i], e); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (s *Service) rejectSpooled(ctx context.Context, e store.NewEvent, why *Error) error {
+	_, err := s.rejects.Reject(ctx, store.Rejected{ReceivedAt: e.ReceivedAt, Source: e.Source, EventType: e.Type,
+		Status: why.Status, Cause: why.Cause, Detail: storableText(why.Detail),
+		Credential: e.Credential, ContentType: e.ContentType, Body: e.Body, BodySize: int64(len(e.Body))})
+	return err
 }
 
 // Spooled is the number of events waiting in the spool.
@@ -181,6 +204,9 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 
 	if ev.Reply != nil && s.spool != nil {
 		res, spooled, err := s.commitOrSpool(ctx, ev)
+		if errors.Is(err, store.ErrUnstorable) {
+			return Reply{}, s.keep(ctx, r, cred, unstorable(err))
+		}
 		if err != nil {
 			return Reply{}, err
 		}
@@ -190,10 +216,20 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 		return s.reply(ctx, r, cred, ev, res)
 	}
 	results, err := s.writer.Ingest(ctx, []store.NewEvent{ev})
+	if errors.Is(err, store.ErrUnstorable) {
+		return Reply{}, s.keep(ctx, r, cred, unstorable(err))
+	}
 	if err != nil {
 		return Reply{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return s.reply(ctx, r, cred, ev, results[0])
+}
+
+// unstorable is the refusal of an event the database refused as such: it
+// would refuse it again however often the sender retried, so the sender is
+// told with a 4xx and the request is kept.
+func unstorable(err error) *Error {
+	return &Error{Status: http.StatusBadRequest, Cause: "unstorable_event", Detail: err.Error()}
 }
 
 // commitOrSpool commits a before-* hook, or spools it when the commit fails
@@ -215,6 +251,9 @@ func (s *Service) commitOrSpool(ctx context.Context, ev store.NewEvent) (store.I
 	case o := <-done:
 		if o.err == nil {
 			return o.res[0], false, nil
+		}
+		if errors.Is(o.err, store.ErrUnstorable) {
+			return store.IngestResult{}, false, o.err // the spool could never drain it
 		}
 	case <-timer.C:
 	}
@@ -257,6 +296,9 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 	if len(key) > 512 {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is longer than 512 characters"}
 	}
+	if storableText(key) != key {
+		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is not UTF-8 text (or holds a NUL character)"}
+	}
 
 	n, err := normalize.Decode(kind, r.PathEvent, r.Body, s.opts)
 	switch {
@@ -295,7 +337,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		TimeInQueueMs:  n.TimeInQueueMs,
 		IsOutbound:     n.IsOutbound,
 		Summary:        n.Summary,
-		ContentType:    r.ContentType,
+		ContentType:    storableText(r.ContentType),
 		Body:           r.Body,
 		BodySHA256:     sum,
 		Doc:            n.Doc,
@@ -362,13 +404,13 @@ func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) er
 	}
 	id, err := s.rejects.Reject(ctx, store.Rejected{
 		ReceivedAt:    r.ReceivedAt,
-		Source:        r.Source,
-		EventType:     r.PathEvent,
+		Source:        storableText(r.Source),
+		EventType:     storableText(r.PathEvent),
 		Status:        e.Status,
 		Cause:         e.Cause,
-		Detail:        e.Detail,
+		Detail:        storableText(e.Detail),
 		Credential:    cred,
-		ContentType:   r.ContentType,
+		ContentType:   storableText(r.ContentType),
 		Body:          body,
 		BodySize:      max(r.BodySize, int64(len(r.Body))),
 		BodyTruncated: r.TooLarge,
@@ -378,4 +420,16 @@ func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) er
 	}
 	e.RejectedID = id
 	return e
+}
+
+// storableText is s as a PostgreSQL text value can hold it. Header and path
+// values are bytes the sender chose: invalid UTF-8 and NUL, which text
+// columns refuse, become U+FFFD, as in the indexed copy of a body, so that
+// such a request is stored or kept rather than refused by the database over
+// and over.
+func storableText(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -75,6 +75,7 @@ func TestBatcherBadEventFailsAlone(t *testing.T) {
 	require.NoError(t, errs[0])
 	require.Error(t, errs[1])
 	require.NotErrorIs(t, errs[1], store.ErrUnavailable)
+	require.ErrorIs(t, errs[1], store.ErrUnstorable, "a value the database refuses as such")
 	require.NoError(t, errs[2])
 	require.NotZero(t, results[0][0].ID)
 	require.NotZero(t, results[2][0].ID)

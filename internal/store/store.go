@@ -28,6 +28,10 @@ var (
 	ErrNotFound    = errors.New("not found")
 	ErrConflict    = errors.New("conflict")
 	ErrUnavailable = errors.New("database unavailable")
+	// ErrUnstorable: the database refused a value as such (a data
+	// exception, or a value over one of its limits). Sending the same
+	// value again fails the same way.
+	ErrUnstorable = errors.New("the database cannot store a value as sent")
 )
 
 // Store is the application's handle on PostgreSQL.
@@ -127,6 +131,9 @@ func interpretError(err error) error {
 		if pgerrcode.IsConnectionException(pgErr.Code) || pgerrcode.IsInsufficientResources(pgErr.Code) ||
 			pgerrcode.IsOperatorIntervention(pgErr.Code) || pgErr.Code == pgerrcode.SerializationFailure {
 			return fmt.Errorf("%w: %s", ErrUnavailable, pgErr.Code)
+		}
+		if pgerrcode.IsDataException(pgErr.Code) || pgErr.Code == pgerrcode.ProgramLimitExceeded {
+			return fmt.Errorf("%w: database error %s: %s", ErrUnstorable, pgErr.Code, pgErr.Message)
 		}
 		return fmt.Errorf("database error %s: %s", pgErr.Code, pgErr.Message)
 	}

@@ -1,0 +1,150 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/ingest"
+	"github.com/casetrail/casetrail/internal/spool"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+const (
+	apiKey   = "hooks-key-0123456789"
+	saSecret = "actions-secret-0123456789"
+)
+
+// pickyStore refuses, as the database refuses a value, every call that
+// holds a body containing "refuse", and stores everything else.
+type pickyStore struct {
+	mu     sync.Mutex
+	stored [][]byte
+	kept   []store.Rejected
+}
+
+func (s *pickyStore) Ingest(_ context.Context, events []store.NewEvent) ([]store.IngestResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range events {
+		if bytes.Contains(e.Body, []byte("refuse")) {
+			return nil, fmt.Errorf("%w: database error 22021: invalid byte sequence", store.ErrUnstorable)
+		}
+	}
+	out := make([]store.IngestResult, len(events))
+	for i, e := range events {
+		s.stored = append(s.stored, e.Body)
+		out[i].ID = int64(len(s.stored))
+	}
+	return out, nil
+}
+
+func (s *pickyStore) Reject(_ context.Context, r store.Rejected) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.kept = append(s.kept, r)
+	return int64(len(s.kept)), nil
+}
+
+func newService(t *testing.T) (*ingest.Service, *pickyStore) {
+	t.Helper()
+	cfg := &config.Config{Sources: []config.Source{
+		{Name: "service-hooks", Kind: config.KindServiceHooks, APIKeys: []string{apiKey}},
+		{Name: "service-actions", Kind: config.KindServiceActions, HMACSecret: saSecret},
+	}}
+	st := &pickyStore{}
+	return ingest.NewService(cfg, st, st, ingest.NewMetrics(prometheus.NewRegistry())), st
+}
+
+func hook(body string) ingest.Request {
+	return ingest.Request{Source: "service-hooks", PathEvent: "outbound-call",
+		Header: http.Header{"X-Api-Key": {apiKey}}, Body: []byte(body), ContentType: "application/json", ReceivedAt: time.Now()}
+}
+
+func beforeResolve(body string) ingest.Request {
+	m := hmac.New(sha256.New, []byte(saSecret))
+	m.Write([]byte(body))
+	return ingest.Request{Source: "service-actions", PathEvent: "before-resolve",
+		Header: http.Header{"Authorization": {"HMAC " + base64.StdEncoding.EncodeToString(m.Sum(nil))}},
+		Body:   []byte(body), ContentType: "application/json", ReceivedAt: time.Now()}
+}
+
+// An event the database refuses as such is refused with a 4xx and kept: a
+// 503 would have its sender retry it for ever.
+func TestUnstorableEventIsKeptWith4xx(t *testing.T) {
+	t.Parallel()
+	svc, st := newService(t)
+	body := `{"agentID":"a-1","targetPhoneNumber":"+14155550100","note":"refuse"}`
+	_, err := svc.Handle(context.Background(), hook(body))
+	var e *ingest.Error
+	if !errors.As(err, &e) {
+		t.Fatalf("got %v, want a refusal", err)
+	}
+	if e.Status != http.StatusBadRequest || e.Cause != "unstorable_event" || e.RejectedID == 0 {
+		t.Fatalf("got %+v, want a kept 400 unstorable_event", e)
+	}
+	if len(st.kept) != 1 || string(st.kept[0].Body) != body {
+		t.Fatalf("kept %d requests, want the one refused", len(st.kept))
+	}
+}
+
+// A before-* hook the database refuses as such is not spooled: the spool
+// could never be drained past it.
+func TestUnstorableBeforeHookIsNotSpooled(t *testing.T) {
+	t.Parallel()
+	svc, st := newService(t)
+	sp, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	svc.SpoolBeforeHooks(sp, time.Hour)
+	_, err = svc.Handle(context.Background(), beforeResolve(`{"id":"r-1","note":"refuse"}`))
+	var e *ingest.Error
+	if !errors.As(err, &e) || e.Cause != "unstorable_event" {
+		t.Fatalf("got %v, want an unstorable_event refusal", err)
+	}
+	if svc.Spooled() != 0 || len(st.kept) != 1 {
+		t.Fatalf("spooled %d, kept %d; want 0 and 1", svc.Spooled(), len(st.kept))
+	}
+}
+
+// Draining the spool stores what can be stored and keeps what the database
+// refuses as such, instead of stopping at it.
+func TestDrainSpoolKeepsUnstorableEvents(t *testing.T) {
+	t.Parallel()
+	svc, st := newService(t)
+	sp, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for i, note := range []string{"first", "refuse", "last"} {
+		ev := store.NewEvent{Source: "service-actions", Kind: config.KindServiceActions, Type: "before-resolve",
+			IdempotencyKey: fmt.Sprintf("k-%d", i), Body: []byte(`{"note":"` + note + `"}`), ReceivedAt: time.Now()}
+		if err := sp.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc.SpoolBeforeHooks(sp, time.Hour)
+	if _, err := svc.DrainSpool(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spooled() != 0 {
+		t.Fatalf("%d events left in the spool", svc.Spooled())
+	}
+	if len(st.stored) != 2 || len(st.kept) != 1 || st.kept[0].Cause != "unstorable_event" {
+		t.Fatalf("stored %d, kept %+v; want 2 stored and the refused one kept", len(st.stored), st.kept)
+	}
+}
