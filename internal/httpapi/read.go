@@ -65,13 +65,46 @@ func (s *server) requireReader(roles ...string) gin.HandlerFunc {
 			return
 		}
 		k := keys[match].key
-		if !slices.Contains(roles, k.Role) {
-			writeProblem(c, http.StatusForbidden, "forbidden", "the "+k.Role+" role may not use this route")
-			return
-		}
 		c.Set(readerKey, k)
-		c.Next()
+		switch bad := nonText(c.Request); {
+		case !slices.Contains(roles, k.Role):
+			writeProblem(c, http.StatusForbidden, "forbidden", "the "+k.Role+" role may not use this route")
+		case bad != "":
+			writeProblem(c, http.StatusBadRequest, "invalid_parameter", bad+": is not UTF-8 text (or holds a NUL character)")
+		default:
+			c.Next()
+		}
+		// Every request of an auditor is recorded, refusals and answers
+		// without events included. Routes that return events record before
+		// they answer (respond); the rest are recorded here, after.
+		if k.Role == config.RoleAuditor && !c.GetBool(accessRecordedKey) {
+			if err := s.recordAccess(c, c.Writer.Status(), nil); err != nil {
+				s.Logger.Error("cannot record an auditor's request in the access log", "route", c.FullPath(), "status", c.Writer.Status(), "err", err)
+			}
+		}
 	}
+}
+
+const accessRecordedKey = "casetrail.access_recorded"
+
+// nonText names the first part of the request's path or query that is not
+// text PostgreSQL can compare (invalid UTF-8, or NUL), or is "".
+func nonText(r *http.Request) string {
+	isText := func(s string) bool { return store.Text(s) == s }
+	if !isText(r.URL.Path) {
+		return "path"
+	}
+	for name, vals := range r.URL.Query() {
+		if !isText(name) {
+			return "query parameter name"
+		}
+		for _, v := range vals {
+			if !isText(v) {
+				return name
+			}
+		}
+	}
+	return ""
 }
 
 func reader(c *gin.Context) config.ReadKey {
@@ -99,12 +132,17 @@ func (s *server) recordAccess(c *gin.Context, status int, eventIDs []int64) erro
 	if k.Role != config.RoleAuditor {
 		return nil
 	}
+	c.Set(accessRecordedKey, true)
 	params := map[string]any{}
 	for name, vals := range c.Request.URL.Query() {
-		params[name] = vals
+		texts := make([]string, len(vals))
+		for i, v := range vals {
+			texts[i] = store.Text(v)
+		}
+		params[store.Text(name)] = texts
 	}
 	for _, p := range c.Params {
-		params[p.Key] = p.Value
+		params[p.Key] = store.Text(p.Value)
 	}
 	raw, _ := json.Marshal(params)
 	return s.Reads.RecordAccess(c.Request.Context(), store.Access{
@@ -112,7 +150,7 @@ func (s *server) recordAccess(c *gin.Context, status int, eventIDs []int64) erro
 		Role:     k.Role,
 		Method:   c.Request.Method,
 		Route:    c.FullPath(),
-		Path:     c.Request.URL.Path,
+		Path:     store.Text(c.Request.URL.Path),
 		Params:   raw,
 		Status:   status,
 		EventIDs: eventIDs,

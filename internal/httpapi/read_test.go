@@ -407,6 +407,73 @@ func TestAuditorAccessLog(t *testing.T) {
 	require.Error(t, err)
 }
 
+// Every request of an auditor is in the access log: refusals, reports and
+// the log's routes too, not only answers that carry events.
+func TestAuditorAccessLogRecordsEveryRequest(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	requests := []struct {
+		path   string
+		status int
+		route  string
+	}{
+		{"/v1/events/99999999", http.StatusNotFound, "/v1/events/:id"},
+		{"/v1/reports/abandonment?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z", http.StatusOK, "/v1/reports/abandonment"},
+		{"/v1/reports/abandonment", http.StatusBadRequest, "/v1/reports/abandonment"},
+		{"/v1/log/key", http.StatusOK, "/v1/log/key"},
+		{"/v1/log/proof/consistency?from=5&to=2", http.StatusBadRequest, "/v1/log/proof/consistency"},
+		{"/v1/access-log", http.StatusForbidden, "/v1/access-log"},
+		{"/v1/cases/%ff/timeline", http.StatusBadRequest, "/v1/cases/:caseId/timeline"},
+		{"/v1/events?types=a%00", http.StatusBadRequest, "/v1/events"},
+	}
+	for _, r := range requests {
+		res := b.read(t, auditorKey, r.path)
+		require.Equal(t, r.status, res.status, "%s: %s", r.path, res.body)
+	}
+
+	res := b.read(t, adminKey, "/v1/access-log?limit=500")
+	require.Equal(t, 200, res.status, string(res.body))
+	var l struct {
+		Data []struct {
+			KeyName string `json:"keyName"`
+			Route   string `json:"route"`
+			Status  int    `json:"status"`
+		} `json:"data"`
+	}
+	require.NoError(t, json.Unmarshal(res.body, &l))
+	require.Len(t, l.Data, len(requests))
+	for i, r := range requests {
+		require.Equal(t, "bob", l.Data[i].KeyName)
+		require.Equal(t, r.route, l.Data[i].Route, r.path)
+		require.Equal(t, r.status, l.Data[i].Status, r.path)
+	}
+}
+
+// Path and query values that are not text get 400, not a database error.
+func TestReadRefusesNonTextParameters(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	for _, path := range []string{
+		"/v1/cases/%00/timeline",
+		"/v1/cases/%ff/timeline",
+		"/v1/contacts/%ff/timeline",
+		"/v1/cases/c-1/timeline?types=a%00",
+		"/v1/events?types=%ff",
+		"/v1/events?source=%00",
+		"/v1/reports/abandonment?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z&queue=%ff",
+		"/v1/reports/abandonment/contacts?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z&queue=%00",
+		"/v1/events?%ff=1",
+	} {
+		res := b.read(t, analystKey, path)
+		require.Equal(t, http.StatusBadRequest, res.status, "%s: %s", path, res.body)
+		require.Equal(t, "urn:casetrail:problem:invalid_parameter", res.json(t)["type"], path)
+		require.Contains(t, res.json(t)["detail"], "is not UTF-8 text", path)
+	}
+	res := b.read(t, adminKey, "/v1/access-log?keyName=%ff")
+	require.Equal(t, http.StatusBadRequest, res.status, string(res.body))
+	require.Contains(t, res.json(t)["detail"], "is not UTF-8 text")
+}
+
 func TestFeedIsCommitSafe(t *testing.T) {
 	t.Parallel()
 	b := withReadKeys(t)

@@ -13,9 +13,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/normalize"
@@ -141,7 +139,7 @@ func (s *Service) storeSpooled(ctx context.Context, events []store.NewEvent) err
 
 func (s *Service) rejectSpooled(ctx context.Context, e store.NewEvent, why *Error) error {
 	_, err := s.rejects.Reject(ctx, store.Rejected{ReceivedAt: e.ReceivedAt, Source: e.Source, EventType: e.Type,
-		Status: why.Status, Cause: why.Cause, Detail: storableText(why.Detail),
+		Status: why.Status, Cause: why.Cause, Detail: store.Text(why.Detail),
 		Credential: e.Credential, ContentType: e.ContentType, Body: e.Body, BodySize: int64(len(e.Body))})
 	return err
 }
@@ -296,7 +294,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 	if len(key) > 512 {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is longer than 512 characters"}
 	}
-	if storableText(key) != key {
+	if store.Text(key) != key {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is not UTF-8 text (or holds a NUL character)"}
 	}
 
@@ -337,7 +335,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		TimeInQueueMs:  n.TimeInQueueMs,
 		IsOutbound:     n.IsOutbound,
 		Summary:        n.Summary,
-		ContentType:    storableText(r.ContentType),
+		ContentType:    store.Text(r.ContentType),
 		Body:           r.Body,
 		BodySHA256:     sum,
 		Doc:            n.Doc,
@@ -404,13 +402,13 @@ func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) er
 	}
 	id, err := s.rejects.Reject(ctx, store.Rejected{
 		ReceivedAt:    r.ReceivedAt,
-		Source:        storableText(r.Source),
-		EventType:     storableText(r.PathEvent),
+		Source:        store.Text(r.Source),
+		EventType:     store.Text(r.PathEvent),
 		Status:        e.Status,
 		Cause:         e.Cause,
-		Detail:        storableText(e.Detail),
+		Detail:        store.Text(e.Detail),
 		Credential:    cred,
-		ContentType:   storableText(r.ContentType),
+		ContentType:   store.Text(r.ContentType),
 		Body:          body,
 		BodySize:      max(r.BodySize, int64(len(r.Body))),
 		BodyTruncated: r.TooLarge,
@@ -420,16 +418,4 @@ func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) er
 	}
 	e.RejectedID = id
 	return e
-}
-
-// storableText is s as a PostgreSQL text value can hold it. Header and path
-// values are bytes the sender chose: invalid UTF-8 and NUL, which text
-// columns refuse, become U+FFFD, as in the indexed copy of a body, so that
-// such a request is stored or kept rather than refused by the database over
-// and over.
-func storableText(s string) string {
-	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
-		return s
-	}
-	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
@@ -159,3 +161,15 @@ func redact(err error) error {
 }
 
 func pgDate(t time.Time) pgtype.Date { return pgtype.Date{Time: t, Valid: true} }
+
+// Text is s as a text column can hold it: invalid UTF-8 and NUL, which
+// PostgreSQL refuses, become U+FFFD, as in the indexed copy of a body.
+// Header, path and query values are bytes a sender chose; passed through
+// Text, a request carrying odd ones is still stored, kept or logged rather
+// than refused by the database over and over.
+func Text(s string) string {
+	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s
+	}
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
+}
