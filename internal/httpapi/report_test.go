@@ -188,6 +188,18 @@ func TestAbandonmentReport(t *testing.T) {
 	require.Equal(t, 1, byQueue.Results[1].Intervals[1].Abandoned)
 	require.Equal(t, 3, *byQueue.Totals.HandledInbound)
 
+	// One queue: its abandons, and no handled count or rate, which would
+	// set them against every queue's work items.
+	sales1 := get(url.Values{"queue": {"Sales"}})
+	require.Len(t, sales1.Results, 1)
+	require.Equal(t, 4, sales1.Results[0].Intervals[0].Abandoned)
+	require.Nil(t, sales1.Results[0].Intervals[0].HandledInbound)
+	require.Nil(t, sales1.Results[0].Intervals[0].AbandonRateEstimated)
+	require.Equal(t, 4, sales1.Totals.Abandoned-sales1.Results[0].Intervals[1].Abandoned)
+	require.Nil(t, sales1.Totals.HandledInbound)
+	require.Nil(t, sales1.Totals.AbandonRateEstimated)
+	require.Contains(t, sales1.Definitions["handledInbound"], "with a queue filter")
+
 	// Quarter-hours: 92 on the spring-forward day, 100 on the fall-back day,
 	// empty ones present with zeros.
 	q15 := get(url.Values{"interval": {"PT15M"}, "to": {"2024-04-01T00:00:00+01:00"}})

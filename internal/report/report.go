@@ -62,7 +62,7 @@ func ParseQuery(v url.Values) (Query, error) {
 		if s == "" {
 			return q, invalid(p.name, "is required (RFC 3339)")
 		}
-		if *p.dst, err = time.Parse(time.RFC3339Nano, s); err != nil {
+		if *p.dst, err = timeline.ParseTime(s); err != nil {
 			return q, invalid(p.name, "%q is not an RFC 3339 time", s)
 		}
 	}
@@ -265,7 +265,10 @@ func Definitions(q Query) map[string]string {
 		"abandonRateEstimated": "abandoned / (abandoned + handledInbound): an estimate, since the platform reports no count of offered conversations. Null when the denominator is 0.",
 		"dataAsOf":             "The latest receipt time among the events counted: the contact-center feed is historical and may deliver late.",
 	}
-	if byQueue {
+	switch {
+	case q.Queue != nil:
+		d["handledInbound"] += " Work items carry no queue, so with a queue filter this and abandonRateEstimated are null."
+	case byQueue:
 		d["handledInbound"] += " Work items carry no queue, so this and abandonRateEstimated are null per queue; totals carry them."
 	}
 	return d
@@ -494,7 +497,7 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 				c = cs[i]
 			}
 			var h *int
-			if !b.byQueue {
+			if !b.byQueue && q.Queue == nil {
 				n := 0
 				if handledBy[k] != nil {
 					n = handledBy[k][i]
@@ -509,7 +512,13 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 		}
 		r.Results = append(r.Results, g)
 	}
-	r.Totals = b.total.metrics(q, buckets, &handledTotal)
+	// Work items carry no queue: against one queue's abandons, all of them
+	// would make the rate meaningless.
+	totalHandled := &handledTotal
+	if q.Queue != nil {
+		totalHandled = nil
+	}
+	r.Totals = b.total.metrics(q, buckets, totalHandled)
 	return r
 }
 

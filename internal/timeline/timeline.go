@@ -114,12 +114,24 @@ func parseTime(q url.Values, name string) (*time.Time, error) {
 	if v == "" {
 		return nil, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, v)
+	t, err := ParseTime(v)
 	if err != nil {
 		return nil, invalid(name, "%q is not an RFC 3339 time (e.g. 2024-05-01T10:00:00+02:00)", v)
 	}
 	t = t.UTC()
 	return &t, nil
+}
+
+// ParseTime reads an RFC 3339 time from a query parameter, with any offset
+// and fraction. RFC 3339 allows a lower-case "t" and "z", and a query
+// decodes an unescaped "+" as a space, so "2024-05-01T10:00:00 02:00" is
+// read as written with "+02:00".
+func ParseTime(v string) (time.Time, error) {
+	b := []byte(strings.ToUpper(v))
+	if n := len(b); n >= 25 && b[n-6] == ' ' && b[n-3] == ':' {
+		b[n-6] = '+'
+	}
+	return time.Parse(time.RFC3339Nano, string(b))
 }
 
 // cursor is the decoded form of an opaque page cursor.
