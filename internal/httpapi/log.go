@@ -54,16 +54,20 @@ type CheckpointEntry struct {
 
 func (s *server) handleCheckpoints() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var after int64
+		var from int64
 		if v := c.Query("from"); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				s.writeError(c, &timeline.InvalidParam{Param: "from", Detail: "must be a checkpoint id"})
 				return
 			}
-			after = n
+			from = n
 		}
-		limit := timeline.DefaultLimit
+		after, limit, err := idPage(c.Request.URL.Query(), from)
+		if err != nil {
+			s.writeError(c, err)
+			return
+		}
 		rows, err := s.Ledger.Checkpoints(c.Request.Context(), after, limit+1)
 		if err != nil {
 			s.writeError(c, err)

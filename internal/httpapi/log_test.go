@@ -12,6 +12,7 @@ import (
 	"github.com/transparency-dev/merkle/rfc6962"
 	"golang.org/x/mod/sumdb/note"
 
+	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/ledger"
 )
 
@@ -86,4 +87,67 @@ func decodeAll(t *testing.T, hs []string) [][]byte {
 		out[i] = b
 	}
 	return out
+}
+
+// The checkpoints page like every listing: limit and the cursor of the
+// page before.
+func TestCheckpointsPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := withReadKeys(t)
+	for i := range 5 {
+		res := b.signed(t, config.KindServiceHooks, "outbound-call", fmt.Appendf(nil, `{"agentID":"a-%d"}`, i), nil)
+		require.Equal(t, 200, res.status)
+		b.sequence(t)
+		st, err := b.store.LatestLogState(ctx)
+		require.NoError(t, err)
+		require.NoError(t, b.cp.Sign(ctx, st))
+	}
+	type page struct {
+		Data []struct {
+			ID   string `json:"id"`
+			Size int64  `json:"size"`
+		} `json:"data"`
+		Page struct {
+			NextCursor *string `json:"nextCursor"`
+			HasMore    bool    `json:"hasMore"`
+		} `json:"page"`
+	}
+	get := func(path string) page {
+		res := b.read(t, analystKey, path)
+		require.Equal(t, 200, res.status, string(res.body))
+		var p page
+		require.NoError(t, json.Unmarshal(res.body, &p))
+		return p
+	}
+	all := get("/v1/log/checkpoints")
+	require.Len(t, all.Data, 5)
+	require.False(t, all.Page.HasMore)
+
+	var ids []string
+	path := "/v1/log/checkpoints?limit=2"
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 5, "the cursor must move on")
+		p := get(path)
+		for _, d := range p.Data {
+			ids = append(ids, d.ID)
+		}
+		if !p.Page.HasMore {
+			break
+		}
+		require.Len(t, p.Data, 2)
+		path = "/v1/log/checkpoints?limit=2&cursor=" + *p.Page.NextCursor
+	}
+	want := []string{}
+	for _, d := range all.Data {
+		want = append(want, d.ID)
+	}
+	require.Equal(t, want, ids)
+	from := get("/v1/log/checkpoints?from=" + want[0])
+	require.Len(t, from.Data, 4)
+	require.Equal(t, want[1], from.Data[0].ID)
+
+	for _, bad := range []string{"?limit=0", "?limit=501", "?cursor=x"} {
+		require.Equal(t, 400, b.read(t, analystKey, "/v1/log/checkpoints"+bad).status, bad)
+	}
 }

@@ -8,7 +8,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -352,23 +354,10 @@ type AccessLogListing struct {
 func (s *server) handleAccessLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		q := c.Request.URL.Query()
-		limit := timeline.DefaultLimit
-		if v := q.Get("limit"); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 1 || n > timeline.MaxLimit {
-				s.writeError(c, &timeline.InvalidParam{Param: "limit", Detail: "must be a whole number from 1 to 500"})
-				return
-			}
-			limit = n
-		}
-		var after int64
-		if v := q.Get("cursor"); v != "" {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n < 0 {
-				s.writeError(c, &timeline.InvalidParam{Param: "cursor", Detail: "is not a cursor this server issued"})
-				return
-			}
-			after = n
+		after, limit, err := idPage(q, 0)
+		if err != nil {
+			s.writeError(c, err)
+			return
 		}
 		var keyName *string
 		if v := q.Get("keyName"); v != "" {
@@ -396,4 +385,27 @@ func (s *server) handleAccessLog() gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, out)
 	}
+}
+
+// idPage reads limit and cursor for a listing in id order, whose cursor is
+// the last id of the page before; without a cursor the listing starts after
+// the id first.
+func idPage(q url.Values, first int64) (after int64, limit int, err error) {
+	limit = timeline.DefaultLimit
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > timeline.MaxLimit {
+			return 0, 0, &timeline.InvalidParam{Param: "limit", Detail: fmt.Sprintf("must be a whole number from 1 to %d", timeline.MaxLimit)}
+		}
+		limit = n
+	}
+	after = first
+	if v := q.Get("cursor"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return 0, 0, &timeline.InvalidParam{Param: "cursor", Detail: "is not a cursor this server issued"}
+		}
+		after = n
+	}
+	return after, limit, nil
 }
