@@ -36,12 +36,28 @@ type running struct {
 	done   chan error
 	mu     sync.Mutex
 	stdout bytes.Buffer
+	stderr bytes.Buffer
 }
 
 func (r *running) output() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stdout.String()
+}
+
+// logged is what the process wrote to stderr so far.
+func (r *running) logged() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stderr.String()
+}
+
+type stderrWriter struct{ r *running }
+
+func (w stderrWriter) Write(p []byte) (int, error) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	return w.r.stderr.Write(p)
 }
 
 var listening = regexp.MustCompile(`casetrail listening on http://(\S+)`)
@@ -54,7 +70,7 @@ func start(t *testing.T, env map[string]string, args ...string) *running {
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		err := run(ctx, args, getenv, pw, testWriter{t})
+		err := run(ctx, args, getenv, pw, io.MultiWriter(testWriter{t}, stderrWriter{r}))
 		pw.Close()
 		r.done <- err
 	}()
@@ -500,4 +516,22 @@ func TestFlagsAfterPositionalWords(t *testing.T) {
 		err := run(context.Background(), args, noEnv, io.Discard, io.Discard)
 		require.ErrorContains(t, err, "usage", "%q", args)
 	}
+}
+
+// TestServeWarnsOfAConfigurationThatDoesNothing: a file with no sources and
+// no read keys starts, and says so in its log and in /readyz.
+func TestServeWarnsOfAConfigurationThatDoesNothing(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	r := start(t, env, "serve", "--config", writeFile(t, "listen: \"127.0.0.1:0\"\n"))
+	const want = "no sources and no read_keys"
+	require.Contains(t, r.logged(), want)
+	require.Contains(t, strings.Join(readyWarnings(t, "http://"+r.addr), "\n"), want)
+	r.stop(t)
+
+	r = start(t, env, "serve", "--config", writeFile(t, testConfig))
+	require.NotContains(t, r.logged(), want)
+	require.Empty(t, readyWarnings(t, "http://"+r.addr))
+	r.stop(t)
 }

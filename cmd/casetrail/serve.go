@@ -120,6 +120,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		printDevCredentials(stdout, dc)
 	}
+	// A configuration that takes no events and answers no reads is not
+	// refused (the server still answers health checks and metrics), but said
+	// loudly: at start and in /readyz.
+	warnings := cfg.Warnings()
+	for _, w := range warnings {
+		log.Warn(w)
+	}
 
 	url, stopDB, err := database(ctx, cfg, log)
 	if err != nil {
@@ -154,7 +161,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		reports, reportDown = rst, watchReportDatabase(ctx, rst, log)
 	}
 
-	var warnings []string
 	if fsync, err := st.Setting(ctx, "fsync"); err == nil && fsync == "off" {
 		warnings = append(warnings, "the database server runs with fsync=off: acknowledged events can be lost in a crash of its machine")
 		log.Warn("database runs with fsync=off; acknowledged events are not crash-safe")

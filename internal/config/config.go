@@ -311,7 +311,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	keyNames := map[string]bool{}
-	keys := map[string]bool{}
+	keys := map[string]string{} // key -> where it is given, for messages
 	for i, k := range c.ReadKeys {
 		where := fmt.Sprintf("read_keys[%d] (%s)", i, c.nameShown(fmt.Sprintf("read_keys[%d].name", i), k.Name))
 		if k.Name == "" {
@@ -325,19 +325,54 @@ func (c *Config) Validate() error {
 		}
 		if len(k.Key) < 16 {
 			errs = append(errs, fmt.Errorf("%s: key must be at least 16 characters", where))
-		} else if keys[k.Key] {
+		} else if keys[k.Key] != "" {
 			errs = append(errs, fmt.Errorf("%s: the same key is given to two names", where))
 		}
-		keys[k.Key] = true
+		if keys[k.Key] == "" {
+			keys[k.Key] = where
+		}
 	}
-	for _, s := range c.Sources {
-		for _, k := range s.APIKeys {
-			if keys[k] {
-				errs = append(errs, fmt.Errorf("sources (%s): an ingest key is also a read key; ingest and read credentials must differ", s.Name))
+	// Ingest credentials cannot read: none may also be a read key.
+	for i, s := range c.Sources {
+		where := fmt.Sprintf("sources[%d] (%s)", i, c.nameShown(fmt.Sprintf("sources[%d].name", i), s.Name))
+		for _, cred := range s.secrets() {
+			if k := keys[cred.value]; cred.value != "" && k != "" {
+				errs = append(errs, fmt.Errorf("%s: %s is also the key of %s; ingest and read credentials must differ", where, cred.setting, k))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Warnings name what is valid but probably not meant, for the server to say
+// at start (in its log and /readyz).
+func (c *Config) Warnings() []string {
+	if len(c.Sources) == 0 && len(c.ReadKeys) == 0 {
+		return []string{"the configuration has no sources and no read_keys: this server takes no events and answers no reads"}
+	}
+	return nil
+}
+
+type secret struct{ setting, value string }
+
+// secrets lists the source's secrets with the settings that hold them.
+func (s Source) secrets() []secret {
+	out := []secret{{"hmac_secret", s.HMACSecret}, {"auth_secret", s.AuthSecret}}
+	for i, k := range s.APIKeys {
+		out = append(out, secret{fmt.Sprintf("api_keys[%d]", i), k})
+	}
+	return out
+}
+
+// credentialSettings are the settings each kind authenticates with (see
+// internal/ingest/auth.go), and how, for messages.
+var credentialSettings = map[string]struct {
+	settings []string
+	checks   string
+}{
+	KindCaseUpdates:    {[]string{"hmac_secret", "auth_header", "auth_secret"}, "hmac_secret (x-cv-signature) or auth_header + auth_secret"},
+	KindServiceActions: {[]string{"hmac_secret"}, "hmac_secret (Authorization: HMAC)"},
+	KindServiceHooks:   {[]string{"api_keys"}, "api_keys (x-api-key)"},
 }
 
 // validateAuth checks a source's credentials; auth is its auth setting as a
@@ -346,7 +381,23 @@ func (s Source) validateAuth(auth string) error {
 	if s.Auth != "" && s.Auth != "none" {
 		return fmt.Errorf("auth: %s is not understood (only \"none\" may be written here)", auth)
 	}
-	has := s.HMACSecret != "" || len(s.APIKeys) > 0 || s.AuthSecret != ""
+	// A setting the kind never checks would be accepted and ignored.
+	set := []struct {
+		name string
+		set  bool
+	}{{"hmac_secret", s.HMACSecret != ""}, {"auth_header", s.AuthHeader != ""}, {"auth_secret", s.AuthSecret != ""}, {"api_keys", len(s.APIKeys) > 0}}
+	used := credentialSettings[s.Kind]
+	var unused []string
+	has := false
+	for _, c := range set {
+		has = has || c.set
+		if c.set && !slices.Contains(used.settings, c.name) {
+			unused = append(unused, c.name)
+		}
+	}
+	if len(unused) > 0 {
+		return fmt.Errorf("%s: not used by a %s source, which checks only %s", strings.Join(unused, ", "), s.Kind, used.checks)
+	}
 	if s.Auth == "none" {
 		if has {
 			return errors.New(`auth: none, but credentials are configured too; remove one`)
@@ -374,9 +425,6 @@ func (s Source) validateAuth(auth string) error {
 				return fmt.Errorf("api_keys[%d] is empty", i)
 			}
 		}
-	}
-	if len(s.APIKeys) > 0 && s.Kind != KindServiceHooks {
-		return fmt.Errorf("api_keys are for service-hooks sources; a %s source uses hmac_secret", s.Kind)
 	}
 	return nil
 }

@@ -268,3 +268,86 @@ func TestEnvironmentOverrideValuesNotInErrors(t *testing.T) {
 	_, err = config.Load(writeConfig(t, "max_body_bytes: 4096\n"), env(map[string]string{"CASETRAIL_MAX_BODY_BYTES": "Zq8vKx3WpL"}))
 	require.EqualError(t, err, "CASETRAIL_MAX_BODY_BYTES is not a number of bytes")
 }
+
+// TestCredentialsAKindDoesNotUse: a credential setting that a source's kind
+// never checks is refused, naming the source and the setting, rather than
+// accepted and ignored.
+func TestCredentialsAKindDoesNotUse(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, source, want string
+	}{
+		{"hooks with hmac_secret", `{name: sh, kind: service-hooks, api_keys: [k], hmac_secret: "${S}"}`,
+			"sources[0] (sh): hmac_secret: not used by a service-hooks source"},
+		{"hooks with only hmac_secret", `{name: sh, kind: service-hooks, hmac_secret: "${S}"}`,
+			"sources[0] (sh): hmac_secret: not used by a service-hooks source"},
+		{"hooks with a header", `{name: sh, kind: service-hooks, api_keys: [k], auth_header: x-token, auth_secret: "${S}"}`,
+			"sources[0] (sh): auth_header, auth_secret: not used by a service-hooks source"},
+		{"actions with a header", `{name: sa, kind: service-actions, hmac_secret: h, auth_header: x-token, auth_secret: "${S}"}`,
+			"sources[0] (sa): auth_header, auth_secret: not used by a service-actions source"},
+		{"actions with api_keys", `{name: sa, kind: service-actions, hmac_secret: h, api_keys: ["${S}"]}`,
+			"sources[0] (sa): api_keys: not used by a service-actions source"},
+		{"case updates with api_keys", `{name: cu, kind: case-updates, hmac_secret: h, api_keys: ["${S}"]}`,
+			"sources[0] (cu): api_keys: not used by a case-updates source"},
+		{"auth none with a header", `{name: cu, kind: case-updates, auth: none, auth_header: x-token}`,
+			"sources[0] (cu): auth: none, but credentials are configured too"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(writeConfig(t, "sources:\n  - "+tc.source+"\n"), env(map[string]string{"S": "Zq8vKx3WpL0mYt7RbN4c"}))
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "Zq8vKx")
+		})
+	}
+	// What each kind does check is still accepted.
+	_, err := config.Load(writeConfig(t, `
+sources:
+  - {name: cu, kind: case-updates, hmac_secret: a, auth_header: x-token, auth_secret: b}
+  - {name: sa, kind: service-actions, hmac_secret: c}
+  - {name: sh, kind: service-hooks, api_keys: [d, e]}
+`), env(nil))
+	require.NoError(t, err)
+}
+
+// TestIngestSecretIsNotAReadKey: no ingest credential may also be a read
+// key, whichever setting holds it.
+func TestIngestSecretIsNotAReadKey(t *testing.T) {
+	t.Parallel()
+	const readKeys = "read_keys:\n  - {name: ann, role: analyst, key: \"${K}\"}\n"
+	for _, source := range []string{
+		`{name: cu, kind: case-updates, hmac_secret: "${K}"}`,
+		`{name: cu, kind: case-updates, auth_header: x-token, auth_secret: "${K}"}`,
+		`{name: sa, kind: service-actions, hmac_secret: "${K}"}`,
+		`{name: sh, kind: service-hooks, api_keys: [other, "${K}"]}`,
+	} {
+		_, err := config.Load(writeConfig(t, "sources:\n  - "+source+"\n"+readKeys), env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c"}))
+		require.ErrorContains(t, err, "is also the key of read_keys[0] (ann); ingest and read credentials must differ", source)
+		require.Contains(t, err.Error(), "sources[0] (", source)
+		require.NotContains(t, err.Error(), "Zq8vKx", source)
+	}
+}
+
+// TestWarnings: a configuration that can neither take events nor answer
+// reads starts, with a warning; one that does either has none.
+func TestWarnings(t *testing.T) {
+	t.Parallel()
+	for yaml, want := range map[string]int{
+		"listen: \":8080\"\n": 1,
+		"sources:\n  - {name: sh, kind: service-hooks, auth: none}\n":         0,
+		"read_keys:\n  - {name: ann, role: analyst, key: 0123456789abcdef}\n": 0,
+		"sources: []\nread_keys: []\n":                                        1,
+	} {
+		cfg, err := config.Load(writeConfig(t, yaml), env(nil))
+		require.NoError(t, err, yaml)
+		require.Len(t, cfg.Warnings(), want, yaml)
+		if want > 0 {
+			require.Contains(t, cfg.Warnings()[0], "no sources and no read_keys")
+		}
+	}
+	cfg, err := config.Load("", env(map[string]string{"CASETRAIL_DATA_DIR": t.TempDir()}))
+	require.NoError(t, err)
+	_, err = cfg.UseDevCredentials()
+	require.NoError(t, err)
+	require.Empty(t, cfg.Warnings(), "development mode has sources and read keys")
+}
