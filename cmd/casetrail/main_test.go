@@ -36,12 +36,28 @@ type running struct {
 	done   chan error
 	mu     sync.Mutex
 	stdout bytes.Buffer
+	stderr bytes.Buffer
 }
 
 func (r *running) output() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.stdout.String()
+}
+
+// logged is what the process wrote to stderr so far.
+func (r *running) logged() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stderr.String()
+}
+
+type stderrWriter struct{ r *running }
+
+func (w stderrWriter) Write(p []byte) (int, error) {
+	w.r.mu.Lock()
+	defer w.r.mu.Unlock()
+	return w.r.stderr.Write(p)
 }
 
 var listening = regexp.MustCompile(`casetrail listening on http://(\S+)`)
@@ -54,7 +70,7 @@ func start(t *testing.T, env map[string]string, args ...string) *running {
 	r := &running{cancel: cancel, done: make(chan error, 1)}
 	getenv := func(k string) string { return env[k] }
 	go func() {
-		err := run(ctx, args, getenv, pw, testWriter{t})
+		err := run(ctx, args, getenv, pw, io.MultiWriter(testWriter{t}, stderrWriter{r}))
 		pw.Close()
 		r.done <- err
 	}()
@@ -449,4 +465,73 @@ func TestSecondServerNeedsTheLogsKey(t *testing.T) {
 func postCall(t *testing.T, addr, agent string) {
 	t.Helper()
 	postHook(t, addr, "hooks", "hook-key", []byte(`{"agentID":"`+agent+`","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:00Z"}`))
+}
+
+// TestFlagsAfterPositionalWords: every subcommand takes its flags before or
+// after its positional words, as the usage shows (`migrate status --config
+// FILE`).
+func TestFlagsAfterPositionalWords(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	// The configuration is only reachable through --config: without it the
+	// command would start a local PostgreSQL in the working directory.
+	cfg := writeFile(t, "database_url: \""+d.URL+"\"\ndata_dir: \""+t.TempDir()+"\"\n")
+	noEnv := func(string) string { return "" }
+	for _, args := range [][]string{
+		{"migrate", "status", "--config", cfg},
+		{"migrate", "--config", cfg, "status"},
+		{"migrate", "--config=" + cfg, "status"},
+	} {
+		var out bytes.Buffer
+		require.NoError(t, run(context.Background(), args, noEnv, &out, io.Discard), "%q", args)
+		require.Contains(t, out.String(), "00001_events.sql", "%q", args)
+		require.Contains(t, out.String(), "applied", "%q", args)
+	}
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"migrate", "up", "--config", cfg}, noEnv, &out, io.Discard))
+
+	// verify-bundle reads --key wherever it stands: a key that is not one is
+	// refused before the directory is read.
+	for _, args := range [][]string{
+		{"verify-bundle", "--key", "not-a-key", t.TempDir()},
+		{"verify-bundle", t.TempDir(), "--key", "not-a-key"},
+	} {
+		err := run(context.Background(), args, noEnv, io.Discard, io.Discard)
+		require.ErrorContains(t, err, "verifier key", "%q", args)
+	}
+	// "--" ends the flags: what follows is a positional word.
+	err := run(context.Background(), []string{"verify-bundle", "--key", "not-a-key", "--", "--dir"}, noEnv, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "verifier key")
+
+	// Words a command does not take are refused, not ignored (before, a
+	// word before --config made the command skip the file).
+	for _, args := range [][]string{
+		{"migrate", "status", "extra", "--config", cfg},
+		{"keys", "extra", "--config", cfg},
+		{"verify", "extra", "--config", cfg},
+		{"export", "extra", "--case", "c-1", "--out", t.TempDir(), "--config", cfg},
+		{"serve", "extra", "--config", cfg},
+		{"verify-bundle", "--key", "not-a-key", t.TempDir(), "extra"},
+	} {
+		err := run(context.Background(), args, noEnv, io.Discard, io.Discard)
+		require.ErrorContains(t, err, "usage", "%q", args)
+	}
+}
+
+// TestServeWarnsOfAConfigurationThatDoesNothing: a file with no sources and
+// no read keys starts, and says so in its log and in /readyz.
+func TestServeWarnsOfAConfigurationThatDoesNothing(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	r := start(t, env, "serve", "--config", writeFile(t, "listen: \"127.0.0.1:0\"\n"))
+	const want = "no sources and no read_keys"
+	require.Contains(t, r.logged(), want)
+	require.Contains(t, strings.Join(readyWarnings(t, "http://"+r.addr), "\n"), want)
+	r.stop(t)
+
+	r = start(t, env, "serve", "--config", writeFile(t, testConfig))
+	require.NotContains(t, r.logged(), want)
+	require.Empty(t, readyWarnings(t, "http://"+r.addr))
+	r.stop(t)
 }

@@ -26,19 +26,52 @@ import (
 	"github.com/casetrail/casetrail/internal/store"
 )
 
-// loadConfig parses --config (or CASETRAIL_CONFIG) for any subcommand.
+// loadConfig parses --config (or CASETRAIL_CONFIG) for a subcommand that
+// takes no other flag, and returns its positional words.
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config.Config, []string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
-	if err := fs.Parse(args); err != nil {
+	words, err := parseFlags(fs, args)
+	if err != nil {
 		return nil, nil, err
 	}
 	cfg, err := config.Load(*path, getenv)
 	if err != nil {
 		return nil, nil, err
 	}
-	return cfg, fs.Args(), nil
+	return cfg, words, nil
+}
+
+// parseFlags parses args with fs, taking flags before, between and after
+// the positional words (`migrate status --config FILE`), which it returns in
+// order. The flag package alone stops at the first positional word and
+// leaves the flags after it unread; "--" still ends the flags.
+func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
+	var words []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return words, nil
+		}
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(words, rest...), nil
+		}
+		words = append(words, rest[0])
+		args = rest[1:]
+	}
+}
+
+// noWords refuses positional words given to a command that takes none,
+// rather than ignoring them.
+func noWords(words []string, usage string) error {
+	if len(words) > 0 {
+		return fmt.Errorf("unexpected %q; usage: %s", words[0], usage)
+	}
+	return nil
 }
 
 // database returns the owner URL to use: the configured one, or a local
@@ -72,8 +105,11 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-	cfg, _, err := loadConfig("serve", args, getenv, stderr)
+	cfg, words, err := loadConfig("serve", args, getenv, stderr)
 	if err != nil {
+		return err
+	}
+	if err := noWords(words, "casetrail serve [--config FILE]"); err != nil {
 		return err
 	}
 	config.TuneGC(getenv)
@@ -83,6 +119,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("development credentials: %w", err)
 		}
 		printDevCredentials(stdout, dc)
+	}
+	// A configuration that takes no events and answers no reads is not
+	// refused (the server still answers health checks and metrics), but said
+	// loudly: at start and in /readyz.
+	warnings := cfg.Warnings()
+	for _, w := range warnings {
+		log.Warn(w)
 	}
 
 	url, stopDB, err := database(ctx, cfg, log)
@@ -118,7 +161,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		reports, reportDown = rst, watchReportDatabase(ctx, rst, log)
 	}
 
-	var warnings []string
 	if fsync, err := st.Setting(ctx, "fsync"); err == nil && fsync == "off" {
 		warnings = append(warnings, "the database server runs with fsync=off: acknowledged events can be lost in a crash of its machine")
 		log.Warn("database runs with fsync=off; acknowledged events are not crash-safe")

@@ -20,8 +20,11 @@ import (
 )
 
 func runKeys(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, _, err := loadConfig("keys", args, getenv, stderr)
+	cfg, words, err := loadConfig("keys", args, getenv, stderr)
 	if err != nil {
+		return err
+	}
+	if err := noWords(words, "casetrail keys [--config FILE]"); err != nil {
 		return err
 	}
 	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
@@ -40,7 +43,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	cpPath := fs.String("checkpoint", "", "a signed checkpoint to verify against (default: the newest stored)")
 	vkey := fs.String("key", "", "the verifier key (default: this server's, from its configuration or data directory)")
-	if err := fs.Parse(args); err != nil {
+	words, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noWords(words, "casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]"); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*cfgPath, getenv)
@@ -95,11 +102,16 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	from := fs.String("from", "", "export events received from this time (RFC 3339)")
 	to := fs.String("to", "", "...until this time (RFC 3339, exclusive)")
 	out := fs.String("out", "", "the bundle's directory")
-	if err := fs.Parse(args); err != nil {
+	words, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	const usage = "casetrail export (--case ID | --from T --to T) --out DIR [--config FILE]"
+	if err := noWords(words, usage); err != nil {
 		return err
 	}
 	if *out == "" || (*caseID == "") == (*from == "" || *to == "") {
-		return errors.New("usage: casetrail export --case ID | --from T --to T --out DIR")
+		return errors.New("usage: " + usage)
 	}
 	cfg, err := config.Load(*cfgPath, getenv)
 	if err != nil {
@@ -141,13 +153,14 @@ func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify-bundle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vkey := fs.String("key", "", "the log's verifier key (default: the bundle's key.txt, which proves nothing on its own)")
-	if err := fs.Parse(args); err != nil {
+	words, err := parseFlags(fs, args)
+	if err != nil {
 		return err
 	}
-	if fs.NArg() != 1 {
+	if len(words) != 1 {
 		return errors.New("usage: casetrail verify-bundle [--key VKEY] DIR")
 	}
-	dir := fs.Arg(0)
+	dir := words[0]
 	key := *vkey
 	if key == "" {
 		raw, err := os.ReadFile(filepath.Join(dir, "key.txt"))

@@ -5,17 +5,14 @@
 package config
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -100,6 +97,10 @@ type Config struct {
 	// Dev is true when no file was given: the three default sources run with
 	// generated development credentials (see DevCredentials).
 	Dev bool `yaml:"-"`
+
+	// fromEnv maps the path of each setting written with ${NAME} to those
+	// references, which messages name instead of the value.
+	fromEnv map[string]string
 }
 
 // Source is one configured sender.
@@ -175,16 +176,20 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	if v := getenv("CASETRAIL_GROUP_COMMIT"); v != "" {
 		on, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("CASETRAIL_GROUP_COMMIT: %q is not true or false", v)
+			return nil, errors.New("CASETRAIL_GROUP_COMMIT is not true or false")
 		}
 		cfg.GroupCommit = &on
 	}
 	if v := getenv("CASETRAIL_MAX_BODY_BYTES"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("CASETRAIL_MAX_BODY_BYTES: %q is not a number of bytes", v)
+			return nil, errors.New("CASETRAIL_MAX_BODY_BYTES is not a number of bytes")
 		}
 		cfg.MaxBodyBytes = n
+		if cfg.fromEnv == nil {
+			cfg.fromEnv = map[string]string{}
+		}
+		cfg.fromEnv["max_body_bytes"] = "CASETRAIL_MAX_BODY_BYTES"
 	}
 	cfg.applyDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -240,83 +245,54 @@ func (c *Config) applyDefaults() {
 	}
 }
 
-// parse decodes YAML, expanding ${NAME} in every scalar first so that errors
-// can name the line, and refusing settings it does not know (a typo in a
-// secret's name must not silently disable it).
-func parse(raw []byte, getenv func(string) string, cfg *Config) error {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
-		return err
+// shown is the value v of the setting at path as a message may show it:
+// quoted as written in the file, or, when it was read from the environment,
+// only the ${NAME}s it was read from, since it may be a secret.
+func (c *Config) shown(path string, v any) string {
+	if refs, ok := c.fromEnv[path]; ok {
+		return refs
 	}
-	if err := expand(&doc, getenv); err != nil {
-		return err
+	if s, ok := v.(string); ok {
+		return strconv.Quote(s)
 	}
-	// Re-encode the expanded tree so that the strict decoder sees it.
-	expanded, err := yaml.Marshal(&doc)
-	if err != nil {
-		return err
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(expanded))
-	dec.KnownFields(true)
-	if err := dec.Decode(cfg); err != nil && !errors.Is(err, io.EOF) {
-		return err
-	}
-	return nil
+	return fmt.Sprint(v)
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
-
-func expand(n *yaml.Node, getenv func(string) string) error {
-	if n.Kind == yaml.ScalarNode {
-		var missing []string
-		n.Value = envRef.ReplaceAllStringFunc(n.Value, func(ref string) string {
-			name := envRef.FindStringSubmatch(ref)[1]
-			v := getenv(name)
-			if v == "" {
-				missing = append(missing, name)
-			}
-			return v
-		})
-		if len(missing) > 0 {
-			return fmt.Errorf("line %d: environment variable %s is not set (or empty)", n.Line, strings.Join(missing, ", "))
-		}
-		return nil
+// nameShown is like shown, for a name that messages write unquoted.
+func (c *Config) nameShown(path, name string) string {
+	if refs, ok := c.fromEnv[path]; ok {
+		return refs
 	}
-	for _, c := range n.Content {
-		if err := expand(c, getenv); err != nil {
-			return err
-		}
-	}
-	return nil
+	return name
 }
 
 // Validate checks the configuration as a whole.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.MaxBodyBytes < 1024 {
-		errs = append(errs, fmt.Errorf("max_body_bytes: %d is too small (at least 1024)", c.MaxBodyBytes))
+		errs = append(errs, fmt.Errorf("max_body_bytes: %s is too small (at least 1024)", c.shown("max_body_bytes", c.MaxBodyBytes)))
 	}
 	if c.CommitWorkers < 0 || c.CommitWorkers > 64 {
-		errs = append(errs, fmt.Errorf("commit_workers: %d is out of range (1 to 64)", c.CommitWorkers))
+		errs = append(errs, fmt.Errorf("commit_workers: %s is out of range (1 to 64)", c.shown("commit_workers", c.CommitWorkers)))
 	}
 	if c.CommitParallelBatch < 0 {
-		errs = append(errs, fmt.Errorf("commit_parallel_batch: %d is out of range (at least 1)", c.CommitParallelBatch))
+		errs = append(errs, fmt.Errorf("commit_parallel_batch: %s is out of range (at least 1)", c.shown("commit_parallel_batch", c.CommitParallelBatch)))
 	}
 	if c.CommitMaxBatch < 0 || c.CommitMaxBatch > 10000 {
-		errs = append(errs, fmt.Errorf("commit_max_batch: %d is out of range (1 to 10000)", c.CommitMaxBatch))
+		errs = append(errs, fmt.Errorf("commit_max_batch: %s is out of range (1 to 10000)", c.shown("commit_max_batch", c.CommitMaxBatch)))
 	}
 	if c.BeforeHooksOnOutage != "" && c.BeforeHooksOnOutage != "spool" && c.BeforeHooksOnOutage != "fail" {
-		errs = append(errs, fmt.Errorf("before_hooks_on_outage: %q must be spool or fail", c.BeforeHooksOnOutage))
+		errs = append(errs, fmt.Errorf("before_hooks_on_outage: %s must be spool or fail", c.shown("before_hooks_on_outage", c.BeforeHooksOnOutage)))
 	}
 	if strings.ContainsAny(c.LogOrigin, "+ \t\n") {
-		errs = append(errs, fmt.Errorf("log_origin: %q may not contain '+' or spaces", c.LogOrigin))
+		errs = append(errs, fmt.Errorf("log_origin: %s may not contain '+' or spaces", c.shown("log_origin", c.LogOrigin)))
 	}
 	if c.PhoneDefaultCountryCode != "" && !isDigits(c.PhoneDefaultCountryCode) {
-		errs = append(errs, fmt.Errorf("phone_default_country_code: %q must be digits, e.g. \"44\"", c.PhoneDefaultCountryCode))
+		errs = append(errs, fmt.Errorf("phone_default_country_code: %s must be digits, e.g. \"44\"", c.shown("phone_default_country_code", c.PhoneDefaultCountryCode)))
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sources {
-		where := fmt.Sprintf("sources[%d] (%s)", i, s.Name)
+		where := fmt.Sprintf("sources[%d] (%s)", i, c.nameShown(fmt.Sprintf("sources[%d].name", i), s.Name))
 		switch {
 		case s.Name == "":
 			errs = append(errs, fmt.Errorf("sources[%d]: name is required", i))
@@ -327,17 +303,17 @@ func (c *Config) Validate() error {
 		}
 		names[s.Name] = true
 		if !slices.Contains(Kinds, s.Kind) {
-			errs = append(errs, fmt.Errorf("%s: unknown kind %q (want one of %s)", where, s.Kind, strings.Join(Kinds, ", ")))
+			errs = append(errs, fmt.Errorf("%s: unknown kind %s (want one of %s)", where, c.shown(fmt.Sprintf("sources[%d].kind", i), s.Kind), strings.Join(Kinds, ", ")))
 			continue
 		}
-		if err := s.validateAuth(); err != nil {
+		if err := s.validateAuth(c.shown(fmt.Sprintf("sources[%d].auth", i), s.Auth)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", where, err))
 		}
 	}
 	keyNames := map[string]bool{}
-	keys := map[string]bool{}
+	keys := map[string]string{} // key -> where it is given, for messages
 	for i, k := range c.ReadKeys {
-		where := fmt.Sprintf("read_keys[%d] (%s)", i, k.Name)
+		where := fmt.Sprintf("read_keys[%d] (%s)", i, c.nameShown(fmt.Sprintf("read_keys[%d].name", i), k.Name))
 		if k.Name == "" {
 			errs = append(errs, fmt.Errorf("read_keys[%d]: name is required", i))
 		} else if keyNames[k.Name] {
@@ -345,30 +321,83 @@ func (c *Config) Validate() error {
 		}
 		keyNames[k.Name] = true
 		if !slices.Contains(Roles, k.Role) {
-			errs = append(errs, fmt.Errorf("%s: unknown role %q (want one of %s)", where, k.Role, strings.Join(Roles, ", ")))
+			errs = append(errs, fmt.Errorf("%s: unknown role %s (want one of %s)", where, c.shown(fmt.Sprintf("read_keys[%d].role", i), k.Role), strings.Join(Roles, ", ")))
 		}
 		if len(k.Key) < 16 {
 			errs = append(errs, fmt.Errorf("%s: key must be at least 16 characters", where))
-		} else if keys[k.Key] {
+		} else if keys[k.Key] != "" {
 			errs = append(errs, fmt.Errorf("%s: the same key is given to two names", where))
 		}
-		keys[k.Key] = true
+		if keys[k.Key] == "" {
+			keys[k.Key] = where
+		}
 	}
-	for _, s := range c.Sources {
-		for _, k := range s.APIKeys {
-			if keys[k] {
-				errs = append(errs, fmt.Errorf("sources (%s): an ingest key is also a read key; ingest and read credentials must differ", s.Name))
+	// Ingest credentials cannot read: none may also be a read key.
+	for i, s := range c.Sources {
+		where := fmt.Sprintf("sources[%d] (%s)", i, c.nameShown(fmt.Sprintf("sources[%d].name", i), s.Name))
+		for _, cred := range s.secrets() {
+			if k := keys[cred.value]; cred.value != "" && k != "" {
+				errs = append(errs, fmt.Errorf("%s: %s is also the key of %s; ingest and read credentials must differ", where, cred.setting, k))
 			}
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func (s Source) validateAuth() error {
-	if s.Auth != "" && s.Auth != "none" {
-		return fmt.Errorf("auth: %q is not understood (only \"none\" may be written here)", s.Auth)
+// Warnings name what is valid but probably not meant, for the server to say
+// at start (in its log and /readyz).
+func (c *Config) Warnings() []string {
+	if len(c.Sources) == 0 && len(c.ReadKeys) == 0 {
+		return []string{"the configuration has no sources and no read_keys: this server takes no events and answers no reads"}
 	}
-	has := s.HMACSecret != "" || len(s.APIKeys) > 0 || s.AuthSecret != ""
+	return nil
+}
+
+type secret struct{ setting, value string }
+
+// secrets lists the source's secrets with the settings that hold them.
+func (s Source) secrets() []secret {
+	out := []secret{{"hmac_secret", s.HMACSecret}, {"auth_secret", s.AuthSecret}}
+	for i, k := range s.APIKeys {
+		out = append(out, secret{fmt.Sprintf("api_keys[%d]", i), k})
+	}
+	return out
+}
+
+// credentialSettings are the settings each kind authenticates with (see
+// internal/ingest/auth.go), and how, for messages.
+var credentialSettings = map[string]struct {
+	settings []string
+	checks   string
+}{
+	KindCaseUpdates:    {[]string{"hmac_secret", "auth_header", "auth_secret"}, "hmac_secret (x-cv-signature) or auth_header + auth_secret"},
+	KindServiceActions: {[]string{"hmac_secret"}, "hmac_secret (Authorization: HMAC)"},
+	KindServiceHooks:   {[]string{"api_keys"}, "api_keys (x-api-key)"},
+}
+
+// validateAuth checks a source's credentials; auth is its auth setting as a
+// message may show it.
+func (s Source) validateAuth(auth string) error {
+	if s.Auth != "" && s.Auth != "none" {
+		return fmt.Errorf("auth: %s is not understood (only \"none\" may be written here)", auth)
+	}
+	// A setting the kind never checks would be accepted and ignored.
+	set := []struct {
+		name string
+		set  bool
+	}{{"hmac_secret", s.HMACSecret != ""}, {"auth_header", s.AuthHeader != ""}, {"auth_secret", s.AuthSecret != ""}, {"api_keys", len(s.APIKeys) > 0}}
+	used := credentialSettings[s.Kind]
+	var unused []string
+	has := false
+	for _, c := range set {
+		has = has || c.set
+		if c.set && !slices.Contains(used.settings, c.name) {
+			unused = append(unused, c.name)
+		}
+	}
+	if len(unused) > 0 {
+		return fmt.Errorf("%s: not used by a %s source, which checks only %s", strings.Join(unused, ", "), s.Kind, used.checks)
+	}
 	if s.Auth == "none" {
 		if has {
 			return errors.New(`auth: none, but credentials are configured too; remove one`)
@@ -396,9 +425,6 @@ func (s Source) validateAuth() error {
 				return fmt.Errorf("api_keys[%d] is empty", i)
 			}
 		}
-	}
-	if len(s.APIKeys) > 0 && s.Kind != KindServiceHooks {
-		return fmt.Errorf("api_keys are for service-hooks sources; a %s source uses hmac_secret", s.Kind)
 	}
 	return nil
 }

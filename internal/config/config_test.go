@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -116,15 +117,19 @@ func TestInvalidConfigNamesTheProblem(t *testing.T) {
 		{"unknown kind", "sources:\n  - {name: x, kind: carrier-pigeon, auth: none}\n", nil, `unknown kind "carrier-pigeon"`},
 		{"no credentials", "sources:\n  - {name: cu, kind: case-updates}\n", nil, "sources[0] (cu): no credentials"},
 		{"hooks without keys", "sources:\n  - {name: sh, kind: service-hooks}\n", nil, "set api_keys"},
-		{"unset env", "sources:\n  - {name: cu, kind: case-updates, hmac_secret: \"${NOT_SET}\"}\n", nil, "line 2: environment variable NOT_SET is not set"},
-		{"unknown setting", "sorces: []\n", nil, "field sorces not found"},
+		{"unset env", "sources:\n  - {name: cu, kind: case-updates, hmac_secret: \"${NOT_SET}\"}\n", nil, "line 2: sources[0].hmac_secret: environment variable NOT_SET is not set"},
+		{"unknown setting", "sorces: []\n", nil, "line 1: sorces: unknown setting"},
 		{"duplicate source", "sources:\n  - {name: a, kind: service-hooks, auth: none}\n  - {name: a, kind: service-hooks, auth: none}\n", nil, "name is used twice"},
 		{"bad role", "read_keys:\n  - {name: eve, role: god, key: \"0123456789abcdef\"}\n", nil, `unknown role "god"`},
 		{"short key", "read_keys:\n  - {name: eve, role: analyst, key: short}\n", nil, "at least 16 characters"},
 		{"auth typo", "sources:\n  - {name: a, kind: service-hooks, auth: nope}\n", nil, `auth: "nope" is not understood`},
-		{"bad duration", "shutdown_timeout: soon\n", nil, `"soon" is not a duration`},
+		{"bad duration", "shutdown_timeout: soon\n", nil, "line 1: shutdown_timeout: expected a duration"},
 		{"bad yaml", "sources: [\n", nil, "yaml"},
 		{"bad outage mode", "before_hooks_on_outage: maybe\n", nil, `"maybe" must be spool or fail`},
+		{"unknown source setting", "sources:\n  - {name: a, kind: service-hooks, auth: none, hmac_secert: x}\n", nil, "line 2: sources[0].hmac_secert: unknown setting"},
+		{"set twice", "listen: a\nmax_body_bytes: 2048\nlisten: b\n", nil, "line 3: listen: set twice (also on line 1)"},
+		{"list for a setting", "listen: [a, b]\n", nil, "line 1: listen: expected a single value, not a list"},
+		{"not a mapping", "- listen\n", nil, "line 1: the file: expected a mapping of settings, not a list"},
 		{"negative parallel batch", "commit_parallel_batch: -1\n", nil, "commit_parallel_batch: -1 is out of range (at least 1)"},
 	}
 	for _, tc := range cases {
@@ -164,4 +169,185 @@ func TestExampleConfigurationLoads(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, cfg.ReportDatabaseURL)
 	require.NotEmpty(t, cfg.Sources)
+}
+
+// TestEnvironmentValuesNotInErrors: a value read from the environment is
+// never quoted in an error, not even in part (the yaml library quotes the
+// start of a value it cannot decode), while the error still names the
+// setting, its line and the variable.
+func TestEnvironmentValuesNotInErrors(t *testing.T) {
+	t.Parallel()
+	const secret = "Zq8vKx3WpL0mYt7RbN4c"
+	cases := []struct {
+		name string
+		yaml string
+		want []string
+	}{
+		{"string for a list", "sources:\n  - name: sh\n    kind: service-hooks\n    api_keys: \"${SECRET}\"\n",
+			[]string{"line 4", "sources[0].api_keys", "a list", "${SECRET}"}},
+		{"string for a number", "max_body_bytes: ${SECRET}\n",
+			[]string{"line 1", "max_body_bytes", "a whole number", "${SECRET}"}},
+		{"string for a duration", "shutdown_timeout: ${SECRET}\n",
+			[]string{"line 1", "shutdown_timeout", "a duration", "${SECRET}"}},
+		{"string for a switch", "group_commit: ${SECRET}\n",
+			[]string{"line 1", "group_commit", "true or false", "${SECRET}"}},
+		{"list for a secret", "sources:\n  - {name: cu, kind: case-updates, hmac_secret: [\"${SECRET}\"]}\n",
+			[]string{"line 2", "sources[0].hmac_secret", "a single value"}},
+		{"unknown kind", "sources:\n  - {name: cu, kind: \"${SECRET}\", hmac_secret: x}\n",
+			[]string{"sources[0] (cu)", "unknown kind", "${SECRET}"}},
+		{"unknown role", "read_keys:\n  - {name: ann, role: \"${SECRET}\", key: 0123456789abcdef}\n",
+			[]string{"read_keys[0] (ann)", "unknown role", "${SECRET}"}},
+		{"unknown outage mode", "before_hooks_on_outage: \"${SECRET}\"\n",
+			[]string{"before_hooks_on_outage", "${SECRET}", "must be spool or fail"}},
+		{"source name", "sources:\n  - {name: \"${SECRET}\", kind: service-hooks}\n",
+			[]string{"sources[0] (${SECRET})", "no credentials"}},
+		{"bad log origin", "log_origin: \"a b ${SECRET}\"\n",
+			[]string{"log_origin", "${SECRET}", "may not contain"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(writeConfig(t, tc.yaml), env(map[string]string{"SECRET": secret}))
+			require.Error(t, err)
+			msg := err.Error()
+			for i := 0; i+6 <= len(secret); i++ {
+				require.NotContains(t, msg, secret[i:i+6], "a part of the secret is in %q", msg)
+			}
+			for _, w := range tc.want {
+				require.Contains(t, msg, w)
+			}
+		})
+	}
+}
+
+// TestEnvironmentValuesDecodeAsWritten: a number or a switch may come from
+// the environment, and a secret that looks like a number stays text.
+func TestEnvironmentValuesDecodeAsWritten(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(writeConfig(t, `
+max_body_bytes: ${BODY}
+group_commit: ${GROUP}
+shutdown_timeout: ${WAIT}
+sources:
+  - name: cu
+    kind: case-updates
+    hmac_secret: ${NUMERIC}
+`), env(map[string]string{"BODY": "4096", "GROUP": "false", "WAIT": "5s", "NUMERIC": "0x10"}))
+	require.NoError(t, err)
+	require.EqualValues(t, 4096, cfg.MaxBodyBytes)
+	require.False(t, *cfg.GroupCommit)
+	require.Equal(t, config.Duration(5*time.Second), cfg.ShutdownTimeout)
+	require.Equal(t, "0x10", cfg.Sources[0].HMACSecret)
+}
+
+// TestAnchorsAndMerges: YAML anchors, aliases and merge keys work, and a key
+// written beside a merge wins over the merged one.
+func TestAnchorsAndMerges(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(writeConfig(t, `
+sources:
+  - &hooks {name: a, kind: service-hooks, api_keys: ["${K}"]}
+  - {<<: *hooks, name: b}
+  - name: c
+    <<: [*hooks]
+    api_keys: [other-key]
+`), env(map[string]string{"K": "hook-key"}))
+	require.NoError(t, err)
+	require.Len(t, cfg.Sources, 3)
+	require.Equal(t, config.Source{Name: "b", Kind: "service-hooks", APIKeys: []string{"hook-key"}}, cfg.Sources[1])
+	require.Equal(t, config.Source{Name: "c", Kind: "service-hooks", APIKeys: []string{"other-key"}}, cfg.Sources[2])
+}
+
+// TestEnvironmentOverrideValuesNotInErrors: a setting overridden by an
+// environment variable is named by that variable in messages.
+func TestEnvironmentOverrideValuesNotInErrors(t *testing.T) {
+	t.Parallel()
+	_, err := config.Load(writeConfig(t, "max_body_bytes: 4096\n"), env(map[string]string{"CASETRAIL_MAX_BODY_BYTES": "123"}))
+	require.ErrorContains(t, err, "max_body_bytes: CASETRAIL_MAX_BODY_BYTES is too small")
+	require.NotContains(t, err.Error(), "123")
+	_, err = config.Load(writeConfig(t, "max_body_bytes: 4096\n"), env(map[string]string{"CASETRAIL_MAX_BODY_BYTES": "Zq8vKx3WpL"}))
+	require.EqualError(t, err, "CASETRAIL_MAX_BODY_BYTES is not a number of bytes")
+}
+
+// TestCredentialsAKindDoesNotUse: a credential setting that a source's kind
+// never checks is refused, naming the source and the setting, rather than
+// accepted and ignored.
+func TestCredentialsAKindDoesNotUse(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name, source, want string
+	}{
+		{"hooks with hmac_secret", `{name: sh, kind: service-hooks, api_keys: [k], hmac_secret: "${S}"}`,
+			"sources[0] (sh): hmac_secret: not used by a service-hooks source"},
+		{"hooks with only hmac_secret", `{name: sh, kind: service-hooks, hmac_secret: "${S}"}`,
+			"sources[0] (sh): hmac_secret: not used by a service-hooks source"},
+		{"hooks with a header", `{name: sh, kind: service-hooks, api_keys: [k], auth_header: x-token, auth_secret: "${S}"}`,
+			"sources[0] (sh): auth_header, auth_secret: not used by a service-hooks source"},
+		{"actions with a header", `{name: sa, kind: service-actions, hmac_secret: h, auth_header: x-token, auth_secret: "${S}"}`,
+			"sources[0] (sa): auth_header, auth_secret: not used by a service-actions source"},
+		{"actions with api_keys", `{name: sa, kind: service-actions, hmac_secret: h, api_keys: ["${S}"]}`,
+			"sources[0] (sa): api_keys: not used by a service-actions source"},
+		{"case updates with api_keys", `{name: cu, kind: case-updates, hmac_secret: h, api_keys: ["${S}"]}`,
+			"sources[0] (cu): api_keys: not used by a case-updates source"},
+		{"auth none with a header", `{name: cu, kind: case-updates, auth: none, auth_header: x-token}`,
+			"sources[0] (cu): auth: none, but credentials are configured too"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(writeConfig(t, "sources:\n  - "+tc.source+"\n"), env(map[string]string{"S": "Zq8vKx3WpL0mYt7RbN4c"}))
+			require.ErrorContains(t, err, tc.want)
+			require.NotContains(t, err.Error(), "Zq8vKx")
+		})
+	}
+	// What each kind does check is still accepted.
+	_, err := config.Load(writeConfig(t, `
+sources:
+  - {name: cu, kind: case-updates, hmac_secret: a, auth_header: x-token, auth_secret: b}
+  - {name: sa, kind: service-actions, hmac_secret: c}
+  - {name: sh, kind: service-hooks, api_keys: [d, e]}
+`), env(nil))
+	require.NoError(t, err)
+}
+
+// TestIngestSecretIsNotAReadKey: no ingest credential may also be a read
+// key, whichever setting holds it.
+func TestIngestSecretIsNotAReadKey(t *testing.T) {
+	t.Parallel()
+	const readKeys = "read_keys:\n  - {name: ann, role: analyst, key: \"${K}\"}\n"
+	for _, source := range []string{
+		`{name: cu, kind: case-updates, hmac_secret: "${K}"}`,
+		`{name: cu, kind: case-updates, auth_header: x-token, auth_secret: "${K}"}`,
+		`{name: sa, kind: service-actions, hmac_secret: "${K}"}`,
+		`{name: sh, kind: service-hooks, api_keys: [other, "${K}"]}`,
+	} {
+		_, err := config.Load(writeConfig(t, "sources:\n  - "+source+"\n"+readKeys), env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c"}))
+		require.ErrorContains(t, err, "is also the key of read_keys[0] (ann); ingest and read credentials must differ", source)
+		require.Contains(t, err.Error(), "sources[0] (", source)
+		require.NotContains(t, err.Error(), "Zq8vKx", source)
+	}
+}
+
+// TestWarnings: a configuration that can neither take events nor answer
+// reads starts, with a warning; one that does either has none.
+func TestWarnings(t *testing.T) {
+	t.Parallel()
+	for yaml, want := range map[string]int{
+		"listen: \":8080\"\n": 1,
+		"sources:\n  - {name: sh, kind: service-hooks, auth: none}\n":         0,
+		"read_keys:\n  - {name: ann, role: analyst, key: 0123456789abcdef}\n": 0,
+		"sources: []\nread_keys: []\n":                                        1,
+	} {
+		cfg, err := config.Load(writeConfig(t, yaml), env(nil))
+		require.NoError(t, err, yaml)
+		require.Len(t, cfg.Warnings(), want, yaml)
+		if want > 0 {
+			require.Contains(t, cfg.Warnings()[0], "no sources and no read_keys")
+		}
+	}
+	cfg, err := config.Load("", env(map[string]string{"CASETRAIL_DATA_DIR": t.TempDir()}))
+	require.NoError(t, err)
+	_, err = cfg.UseDevCredentials()
+	require.NoError(t, err)
+	require.Empty(t, cfg.Warnings(), "development mode has sources and read keys")
 }
