@@ -203,7 +203,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ingestSvc := ingest.NewService(cfg, writer, st, ingest.NewMetrics(reg))
-	if cfg.BeforeHooksOnOutage != "fail" {
+	if cfg.BeforeHooksOnOutage == "spool" {
 		sp, err := spool.Open(filepath.Join(cfg.DataDir, "spool"))
 		if err != nil {
 			return fmt.Errorf("before-hook spool: %w", err)

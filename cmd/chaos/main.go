@@ -607,6 +607,7 @@ func (s *server) start() error {
 	cfg := filepath.Join(s.dir, "chaos.yaml")
 	err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: %q
 shutdown_timeout: 20s
+before_hooks_on_outage: spool
 sources:
   - {name: case-updates, kind: case-updates, hmac_secret: %q}
   - {name: service-actions, kind: service-actions, hmac_secret: %q}

@@ -81,10 +81,12 @@ type Config struct {
 	// CheckpointInterval how often a grown log is signed.
 	SequenceInterval   Duration `yaml:"sequence_interval"`
 	CheckpointInterval Duration `yaml:"checkpoint_interval"`
-	// BeforeHooksOnOutage: "spool" (default) answers before-* hooks with the
-	// no-change reply while the database cannot take them, keeping them in a
-	// local fsync'd spool until it can; "fail" answers 503 like every other
-	// event.
+	// BeforeHooksOnOutage: "fail" (default) answers before-* hooks like
+	// every other event: 2xx only once committed, 503 while the database
+	// cannot take them. "spool" answers them with the no-change reply when
+	// the database cannot commit them within 150 ms, keeping them in a local
+	// fsync'd spool until it can: the agent is not held up, but until the
+	// spool drains the acknowledged event lives only on this server's disk.
 	BeforeHooksOnOutage string `yaml:"before_hooks_on_outage"`
 	// PprofListen, when set (e.g. "127.0.0.1:6060"), serves Go's profiler
 	// there for diagnosing the server under load. Keep it on loopback.
@@ -229,7 +231,7 @@ func (c *Config) applyDefaults() {
 		c.CommitMaxBatch = 256
 	}
 	if c.BeforeHooksOnOutage == "" {
-		c.BeforeHooksOnOutage = "spool"
+		c.BeforeHooksOnOutage = "fail"
 	}
 	if c.LogOrigin == "" {
 		c.LogOrigin = "casetrail.local/log"

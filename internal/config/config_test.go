@@ -86,6 +86,9 @@ func TestNoFileIsDevMode(t *testing.T) {
 	require.True(t, cfg.Dev)
 	require.Equal(t, ":8080", cfg.Listen)
 	require.EqualValues(t, config.DefaultMaxBodyBytes, cfg.MaxBodyBytes)
+	// Acknowledged only once committed, before-* hooks too, unless the
+	// configuration chooses the spool.
+	require.Equal(t, "fail", cfg.BeforeHooksOnOutage)
 
 	dc, err := cfg.UseDevCredentials()
 	require.NoError(t, err)
@@ -169,6 +172,7 @@ func TestExampleConfigurationLoads(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, cfg.ReportDatabaseURL)
 	require.NotEmpty(t, cfg.Sources)
+	require.Equal(t, "fail", cfg.BeforeHooksOnOutage, "the example shows the default")
 }
 
 // TestEnvironmentValuesNotInErrors: a value read from the environment is
