@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const accessLogInsert = `-- name: AccessLogInsert :one
+const AccessLogInsert = `-- name: AccessLogInsert :one
 INSERT INTO access_log (key_name, role, method, route, path, params, status, event_ids)
 VALUES ($1::text, $2::text, $3::text, $4::text, $5::text,
         $6::jsonb, $7::integer, $8::bigint[])
@@ -34,7 +34,7 @@ type AccessLogInsertRow struct {
 }
 
 func (q *Queries) AccessLogInsert(ctx context.Context, arg AccessLogInsertParams) (AccessLogInsertRow, error) {
-	row := q.db.QueryRow(ctx, accessLogInsert,
+	row := q.db.QueryRow(ctx, AccessLogInsert,
 		arg.KeyName,
 		arg.Role,
 		arg.Method,
@@ -49,7 +49,7 @@ func (q *Queries) AccessLogInsert(ctx context.Context, arg AccessLogInsertParams
 	return i, err
 }
 
-const accessLogList = `-- name: AccessLogList :many
+const AccessLogList = `-- name: AccessLogList :many
 SELECT id, at, key_name, role, method, route, path, params, status, event_ids
 FROM access_log
 WHERE id > $1::bigint
@@ -65,7 +65,7 @@ type AccessLogListParams struct {
 }
 
 func (q *Queries) AccessLogList(ctx context.Context, arg AccessLogListParams) ([]AccessLog, error) {
-	rows, err := q.db.Query(ctx, accessLogList, arg.AfterID, arg.KeyName, arg.RowLimit)
+	rows, err := q.db.Query(ctx, AccessLogList, arg.AfterID, arg.KeyName, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ type EventCopyInParams struct {
 	Reply          []byte
 }
 
-const eventIDsReserve = `-- name: EventIDsReserve :many
+const EventIDsReserve = `-- name: EventIDsReserve :many
 SELECT nextval('events_id_seq')::bigint AS id
 FROM generate_series(1, $1::integer)
 ORDER BY 1
@@ -49,7 +49,7 @@ ORDER BY 1
 
 // Takes n event ids, for a bulk load that claims no idempotency keys.
 func (q *Queries) EventIDsReserve(ctx context.Context, n int32) ([]int64, error) {
-	rows, err := q.db.Query(ctx, eventIDsReserve, n)
+	rows, err := q.db.Query(ctx, EventIDsReserve, n)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +68,7 @@ func (q *Queries) EventIDsReserve(ctx context.Context, n int32) ([]int64, error)
 	return items, nil
 }
 
-const eventPartitionsEnsure = `-- name: EventPartitionsEnsure :one
+const EventPartitionsEnsure = `-- name: EventPartitionsEnsure :one
 SELECT casetrail_ensure_partitions($1::date, $2::integer)::integer AS created
 `
 
@@ -78,13 +78,13 @@ type EventPartitionsEnsureParams struct {
 }
 
 func (q *Queries) EventPartitionsEnsure(ctx context.Context, arg EventPartitionsEnsureParams) (int32, error) {
-	row := q.db.QueryRow(ctx, eventPartitionsEnsure, arg.FromMonth, arg.Months)
+	row := q.db.QueryRow(ctx, EventPartitionsEnsure, arg.FromMonth, arg.Months)
 	var created int32
 	err := row.Scan(&created)
 	return created, err
 }
 
-const eventsIngest = `-- name: EventsIngest :many
+const EventsIngest = `-- name: EventsIngest :many
 SELECT ord::integer AS ord, event_id::bigint AS event_id, stored::boolean AS stored, held_sha256::bytea AS held_sha256
 FROM casetrail_ingest(
     $1::text[], $2::text[], $3::boolean[], $4::bytea[],
@@ -144,7 +144,7 @@ type EventsIngestRow struct {
 
 // Stores a batch in one statement (casetrail_ingest, migration 00006).
 func (q *Queries) EventsIngest(ctx context.Context, arg EventsIngestParams) ([]EventsIngestRow, error) {
-	rows, err := q.db.Query(ctx, eventsIngest,
+	rows, err := q.db.Query(ctx, EventsIngest,
 		arg.Source,
 		arg.Key,
 		arg.Explicit,

@@ -9,12 +9,12 @@ import (
 	"context"
 )
 
-const serverSetting = `-- name: ServerSetting :one
+const ServerSetting = `-- name: ServerSetting :one
 SELECT current_setting($1::text)::text AS value
 `
 
 func (q *Queries) ServerSetting(ctx context.Context, name string) (string, error) {
-	row := q.db.QueryRow(ctx, serverSetting, name)
+	row := q.db.QueryRow(ctx, ServerSetting, name)
 	var value string
 	err := row.Scan(&value)
 	return value, err

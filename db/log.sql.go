@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const logBundleRows = `-- name: LogBundleRows :many
+const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.body_salt, e.body, l.idx
 FROM events e
@@ -39,7 +39,7 @@ type LogBundleRowsRow struct {
 
 // What an offline auditor needs to recompute events' leaves.
 func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRowsRow, error) {
-	rows, err := q.db.Query(ctx, logBundleRows, ids)
+	rows, err := q.db.Query(ctx, LogBundleRows, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +74,7 @@ func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRo
 	return items, nil
 }
 
-const logCheckpointInsert = `-- name: LogCheckpointInsert :exec
+const LogCheckpointInsert = `-- name: LogCheckpointInsert :exec
 INSERT INTO log_checkpoints (size, root, note)
 VALUES ($1::bigint, $2::bytea, $3::text)
 `
@@ -86,11 +86,11 @@ type LogCheckpointInsertParams struct {
 }
 
 func (q *Queries) LogCheckpointInsert(ctx context.Context, arg LogCheckpointInsertParams) error {
-	_, err := q.db.Exec(ctx, logCheckpointInsert, arg.Size, arg.Root, arg.Note)
+	_, err := q.db.Exec(ctx, LogCheckpointInsert, arg.Size, arg.Root, arg.Note)
 	return err
 }
 
-const logCheckpointLatest = `-- name: LogCheckpointLatest :one
+const LogCheckpointLatest = `-- name: LogCheckpointLatest :one
 SELECT id, size, root, note, at
 FROM log_checkpoints
 ORDER BY id DESC
@@ -98,7 +98,7 @@ LIMIT 1
 `
 
 func (q *Queries) LogCheckpointLatest(ctx context.Context) (LogCheckpoint, error) {
-	row := q.db.QueryRow(ctx, logCheckpointLatest)
+	row := q.db.QueryRow(ctx, LogCheckpointLatest)
 	var i LogCheckpoint
 	err := row.Scan(
 		&i.ID,
@@ -110,7 +110,7 @@ func (q *Queries) LogCheckpointLatest(ctx context.Context) (LogCheckpoint, error
 	return i, err
 }
 
-const logCheckpointList = `-- name: LogCheckpointList :many
+const LogCheckpointList = `-- name: LogCheckpointList :many
 SELECT id, size, root, note, at
 FROM log_checkpoints
 WHERE id > $1::bigint
@@ -124,7 +124,7 @@ type LogCheckpointListParams struct {
 }
 
 func (q *Queries) LogCheckpointList(ctx context.Context, arg LogCheckpointListParams) ([]LogCheckpoint, error) {
-	rows, err := q.db.Query(ctx, logCheckpointList, arg.AfterID, arg.RowLimit)
+	rows, err := q.db.Query(ctx, LogCheckpointList, arg.AfterID, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -149,17 +149,17 @@ func (q *Queries) LogCheckpointList(ctx context.Context, arg LogCheckpointListPa
 	return items, nil
 }
 
-const logCheckpointLock = `-- name: LogCheckpointLock :exec
+const LogCheckpointLock = `-- name: LogCheckpointLock :exec
 SELECT pg_advisory_xact_lock(7310003)
 `
 
 // Signers store checkpoints one at a time, across every server.
 func (q *Queries) LogCheckpointLock(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, logCheckpointLock)
+	_, err := q.db.Exec(ctx, LogCheckpointLock)
 	return err
 }
 
-const logDuplicateEventIDs = `-- name: LogDuplicateEventIDs :many
+const LogDuplicateEventIDs = `-- name: LogDuplicateEventIDs :many
 SELECT id
 FROM events
 GROUP BY id
@@ -169,7 +169,7 @@ LIMIT 100
 `
 
 func (q *Queries) LogDuplicateEventIDs(ctx context.Context) ([]int64, error) {
-	rows, err := q.db.Query(ctx, logDuplicateEventIDs)
+	rows, err := q.db.Query(ctx, LogDuplicateEventIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func (q *Queries) LogDuplicateEventIDs(ctx context.Context) ([]int64, error) {
 	return items, nil
 }
 
-const logEventsByCase = `-- name: LogEventsByCase :many
+const LogEventsByCase = `-- name: LogEventsByCase :many
 SELECT e.id
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
@@ -197,7 +197,7 @@ ORDER BY l.idx
 `
 
 func (q *Queries) LogEventsByCase(ctx context.Context, caseID string) ([]int64, error) {
-	rows, err := q.db.Query(ctx, logEventsByCase, caseID)
+	rows, err := q.db.Query(ctx, LogEventsByCase, caseID)
 	if err != nil {
 		return nil, err
 	}
@@ -216,7 +216,7 @@ func (q *Queries) LogEventsByCase(ctx context.Context, caseID string) ([]int64, 
 	return items, nil
 }
 
-const logEventsByReceipt = `-- name: LogEventsByReceipt :many
+const LogEventsByReceipt = `-- name: LogEventsByReceipt :many
 SELECT e.id
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
@@ -230,7 +230,7 @@ type LogEventsByReceiptParams struct {
 }
 
 func (q *Queries) LogEventsByReceipt(ctx context.Context, arg LogEventsByReceiptParams) ([]int64, error) {
-	rows, err := q.db.Query(ctx, logEventsByReceipt, arg.FromAt, arg.ToAt)
+	rows, err := q.db.Query(ctx, LogEventsByReceipt, arg.FromAt, arg.ToAt)
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func (q *Queries) LogEventsByReceipt(ctx context.Context, arg LogEventsByReceipt
 	return items, nil
 }
 
-const logLeafByEvent = `-- name: LogLeafByEvent :one
+const LogLeafByEvent = `-- name: LogLeafByEvent :one
 SELECT idx, leaf_hash
 FROM log_leaves
 WHERE event_id = $1::bigint
@@ -261,13 +261,13 @@ type LogLeafByEventRow struct {
 }
 
 func (q *Queries) LogLeafByEvent(ctx context.Context, eventID int64) (LogLeafByEventRow, error) {
-	row := q.db.QueryRow(ctx, logLeafByEvent, eventID)
+	row := q.db.QueryRow(ctx, LogLeafByEvent, eventID)
 	var i LogLeafByEventRow
 	err := row.Scan(&i.Idx, &i.LeafHash)
 	return i, err
 }
 
-const logLeafHashes = `-- name: LogLeafHashes :many
+const LogLeafHashes = `-- name: LogLeafHashes :many
 SELECT idx, leaf_hash
 FROM log_leaves
 WHERE idx = ANY ($1::bigint[])
@@ -280,7 +280,7 @@ type LogLeafHashesRow struct {
 }
 
 func (q *Queries) LogLeafHashes(ctx context.Context, idx []int64) ([]LogLeafHashesRow, error) {
-	rows, err := q.db.Query(ctx, logLeafHashes, idx)
+	rows, err := q.db.Query(ctx, LogLeafHashes, idx)
 	if err != nil {
 		return nil, err
 	}
@@ -306,19 +306,19 @@ type LogLeavesInsertParams struct {
 	BodyHash []byte
 }
 
-const logLock = `-- name: LogLock :one
+const LogLock = `-- name: LogLock :one
 SELECT pg_try_advisory_xact_lock(7310002)::boolean AS locked
 `
 
 // Only one sequencer works at a time, across every server.
 func (q *Queries) LogLock(ctx context.Context) (bool, error) {
-	row := q.db.QueryRow(ctx, logLock)
+	row := q.db.QueryRow(ctx, LogLock)
 	var locked bool
 	err := row.Scan(&locked)
 	return locked, err
 }
 
-const logNodeHashes = `-- name: LogNodeHashes :many
+const LogNodeHashes = `-- name: LogNodeHashes :many
 SELECT node_key, hash
 FROM log_nodes
 WHERE node_key = ANY ($1::bigint[])
@@ -326,7 +326,7 @@ ORDER BY node_key
 `
 
 func (q *Queries) LogNodeHashes(ctx context.Context, nodeKey []int64) ([]LogNode, error) {
-	rows, err := q.db.Query(ctx, logNodeHashes, nodeKey)
+	rows, err := q.db.Query(ctx, LogNodeHashes, nodeKey)
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +350,7 @@ type LogNodesInsertParams struct {
 	Hash    []byte
 }
 
-const logPending = `-- name: LogPending :many
+const LogPending = `-- name: LogPending :many
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
        p.customer_id, p.conversation_id, p.agent_id, p.work_item_id,
        sha256(p.body_salt || p.body) AS body_hash
@@ -398,7 +398,7 @@ type LogPendingRow struct {
 // past the position, hashed each body and sorted them all for the first
 // few thousand (about 40 ms for 2,500 of 10,000 waiting, against 9 ms).
 func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPendingRow, error) {
-	rows, err := q.db.Query(ctx, logPending, arg.AfterXid, arg.AfterEvent, arg.RowLimit)
+	rows, err := q.db.Query(ctx, LogPending, arg.AfterXid, arg.AfterEvent, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -432,7 +432,7 @@ func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPe
 	return items, nil
 }
 
-const logRoundSettings = `-- name: LogRoundSettings :exec
+const LogRoundSettings = `-- name: LogRoundSettings :exec
 SELECT set_config('enable_sort', 'off', true), set_config('synchronous_commit', 'off', true)
 `
 
@@ -452,11 +452,11 @@ SELECT set_config('enable_sort', 'off', true), set_config('synchronous_commit', 
 // and a signed checkpoint, committed synchronously, flushes every round
 // before it: no stored checkpoint can name a tree that a crash took back.
 func (q *Queries) LogRoundSettings(ctx context.Context) error {
-	_, err := q.db.Exec(ctx, logRoundSettings)
+	_, err := q.db.Exec(ctx, LogRoundSettings)
 	return err
 }
 
-const logStateInsert = `-- name: LogStateInsert :exec
+const LogStateInsert = `-- name: LogStateInsert :exec
 INSERT INTO log_state (size, root, range_hashes, last_xid, last_event)
 VALUES ($1::bigint, $2::bytea, $3::bytea[], $4::bigint, $5::bigint)
 `
@@ -470,7 +470,7 @@ type LogStateInsertParams struct {
 }
 
 func (q *Queries) LogStateInsert(ctx context.Context, arg LogStateInsertParams) error {
-	_, err := q.db.Exec(ctx, logStateInsert,
+	_, err := q.db.Exec(ctx, LogStateInsert,
 		arg.Size,
 		arg.Root,
 		arg.RangeHashes,
@@ -480,7 +480,7 @@ func (q *Queries) LogStateInsert(ctx context.Context, arg LogStateInsertParams) 
 	return err
 }
 
-const logStateLatest = `-- name: LogStateLatest :one
+const LogStateLatest = `-- name: LogStateLatest :one
 SELECT size, root, range_hashes, last_xid, last_event, at
 FROM log_state
 ORDER BY size DESC
@@ -488,7 +488,7 @@ LIMIT 1
 `
 
 func (q *Queries) LogStateLatest(ctx context.Context) (LogState, error) {
-	row := q.db.QueryRow(ctx, logStateLatest)
+	row := q.db.QueryRow(ctx, LogStateLatest)
 	var i LogState
 	err := row.Scan(
 		&i.Size,
@@ -501,7 +501,7 @@ func (q *Queries) LogStateLatest(ctx context.Context) (LogState, error) {
 	return i, err
 }
 
-const logUnsequenced = `-- name: LogUnsequenced :many
+const LogUnsequenced = `-- name: LogUnsequenced :many
 SELECT e.id
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id
@@ -519,7 +519,7 @@ type LogUnsequencedParams struct {
 // Rows the log does not hold although the sequencer has passed their place
 // in commit order: inserted behind its back.
 func (q *Queries) LogUnsequenced(ctx context.Context, arg LogUnsequencedParams) ([]int64, error) {
-	rows, err := q.db.Query(ctx, logUnsequenced, arg.LastXid, arg.LastEvent)
+	rows, err := q.db.Query(ctx, LogUnsequenced, arg.LastXid, arg.LastEvent)
 	if err != nil {
 		return nil, err
 	}
@@ -538,7 +538,7 @@ func (q *Queries) LogUnsequenced(ctx context.Context, arg LogUnsequencedParams) 
 	return items, nil
 }
 
-const logUnsequencedCount = `-- name: LogUnsequencedCount :one
+const LogUnsequencedCount = `-- name: LogUnsequencedCount :one
 SELECT count(*)::bigint AS pending
 FROM events e
 WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
@@ -551,13 +551,13 @@ type LogUnsequencedCountParams struct {
 
 // Committed events past the sequencer's position.
 func (q *Queries) LogUnsequencedCount(ctx context.Context, arg LogUnsequencedCountParams) (int64, error) {
-	row := q.db.QueryRow(ctx, logUnsequencedCount, arg.LastXid, arg.LastEvent)
+	row := q.db.QueryRow(ctx, LogUnsequencedCount, arg.LastXid, arg.LastEvent)
 	var pending int64
 	err := row.Scan(&pending)
 	return pending, err
 }
 
-const logVerifyRows = `-- name: LogVerifyRows :many
+const LogVerifyRows = `-- name: LogVerifyRows :many
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        sha256(e.body_salt || e.body) AS body_hash
@@ -595,7 +595,7 @@ type LogVerifyRowsRow struct {
 // Every leaf with the event it should commit to, in log order (the event is
 // missing when the row was removed).
 func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([]LogVerifyRowsRow, error) {
-	rows, err := q.db.Query(ctx, logVerifyRows, arg.FromIdx, arg.RowLimit)
+	rows, err := q.db.Query(ctx, LogVerifyRows, arg.FromIdx, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}

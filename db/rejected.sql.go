@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const rejectedInsert = `-- name: RejectedInsert :one
+const RejectedInsert = `-- name: RejectedInsert :one
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
     content_type, body, body_size, body_truncated
@@ -37,7 +37,7 @@ type RejectedInsertParams struct {
 }
 
 func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) (int64, error) {
-	row := q.db.QueryRow(ctx, rejectedInsert,
+	row := q.db.QueryRow(ctx, RejectedInsert,
 		arg.ReceivedAt,
 		arg.Source,
 		arg.EventType,
@@ -55,7 +55,7 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 	return id, err
 }
 
-const rejectedList = `-- name: RejectedList :many
+const RejectedList = `-- name: RejectedList :many
 SELECT id, received_at, source, event_type, status, cause, detail, credential, content_type, body, body_size, body_truncated
 FROM rejected_requests
 WHERE source = $1::text
@@ -63,7 +63,7 @@ ORDER BY id
 `
 
 func (q *Queries) RejectedList(ctx context.Context, source string) ([]RejectedRequest, error) {
-	rows, err := q.db.Query(ctx, rejectedList, source)
+	rows, err := q.db.Query(ctx, RejectedList, source)
 	if err != nil {
 		return nil, err
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const reportAbandonContacts = `-- name: ReportAbandonContacts :many
+const ReportAbandonContacts = `-- name: ReportAbandonContacts :many
 SELECT f.event_id, f.abandoned_at, f.queue, coalesce(f.phone, '')::text AS phone, f.time_in_queue_ms,
        coalesce(f.callback_at, 'epoch')::timestamptz AS callback_at,
        coalesce(f.callback_agent, '')::text AS callback_agent,
@@ -61,7 +61,7 @@ type ReportAbandonContactsRow struct {
 // by status (” for all, short, called_back, not_called_back), with their
 // first callback and the number of calls to the number within the window.
 func (q *Queries) ReportAbandonContacts(ctx context.Context, arg ReportAbandonContactsParams) ([]ReportAbandonContactsRow, error) {
-	rows, err := q.db.Query(ctx, reportAbandonContacts,
+	rows, err := q.db.Query(ctx, ReportAbandonContacts,
 		arg.WindowSeconds,
 		arg.FromAt,
 		arg.ToAt,
@@ -100,7 +100,7 @@ func (q *Queries) ReportAbandonContacts(ctx context.Context, arg ReportAbandonCo
 	return items, nil
 }
 
-const reportAbandonFacts = `-- name: ReportAbandonFacts :many
+const ReportAbandonFacts = `-- name: ReportAbandonFacts :many
 SELECT abandoned_at, received_at, queue, phone, time_in_queue_ms, callback_at
 FROM abandon_facts
 WHERE abandoned_at >= $1::timestamptz AND abandoned_at < $2::timestamptz
@@ -127,7 +127,7 @@ type ReportAbandonFactsRow struct {
 // row by row (db.Queries.ReportAbandonFactsEach): the columns are as stored,
 // so that the database only reads them out.
 func (q *Queries) ReportAbandonFacts(ctx context.Context, arg ReportAbandonFactsParams) ([]ReportAbandonFactsRow, error) {
-	rows, err := q.db.Query(ctx, reportAbandonFacts, arg.FromAt, arg.ToAt, arg.Queue)
+	rows, err := q.db.Query(ctx, ReportAbandonFacts, arg.FromAt, arg.ToAt, arg.Queue)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +153,7 @@ func (q *Queries) ReportAbandonFacts(ctx context.Context, arg ReportAbandonFacts
 	return items, nil
 }
 
-const reportHandled = `-- name: ReportHandled :many
+const ReportHandled = `-- name: ReportHandled :many
 SELECT e.occurred_at, e.received_at
 FROM events e
 WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
@@ -173,7 +173,7 @@ type ReportHandledRow struct {
 
 // Inbound work items closed in [from, to).
 func (q *Queries) ReportHandled(ctx context.Context, arg ReportHandledParams) ([]ReportHandledRow, error) {
-	rows, err := q.db.Query(ctx, reportHandled, arg.FromAt, arg.ToAt)
+	rows, err := q.db.Query(ctx, ReportHandled, arg.FromAt, arg.ToAt)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func (q *Queries) ReportHandled(ctx context.Context, arg ReportHandledParams) ([
 	return items, nil
 }
 
-const reportHandledCounts = `-- name: ReportHandledCounts :many
+const ReportHandledCounts = `-- name: ReportHandledCounts :many
 SELECT width_bucket(e.occurred_at, $1::timestamptz[])::integer AS bucket,
        count(*)::bigint AS closed,
        max(e.received_at)::timestamptz AS last_received
@@ -218,7 +218,7 @@ type ReportHandledCountsRow struct {
 // Inbound work items closed in [bounds[1], bounds[n]), counted per bucket
 // (bucket i holds [bounds[i], bounds[i+1])), with the latest receipt time.
 func (q *Queries) ReportHandledCounts(ctx context.Context, arg ReportHandledCountsParams) ([]ReportHandledCountsRow, error) {
-	rows, err := q.db.Query(ctx, reportHandledCounts, arg.Bounds, arg.FromAt, arg.ToAt)
+	rows, err := q.db.Query(ctx, ReportHandledCounts, arg.Bounds, arg.FromAt, arg.ToAt)
 	if err != nil {
 		return nil, err
 	}

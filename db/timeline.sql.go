@@ -10,7 +10,7 @@ import (
 	"time"
 )
 
-const blobGet = `-- name: BlobGet :one
+const BlobGet = `-- name: BlobGet :one
 SELECT sha256, size, content
 FROM blobs
 WHERE sha256 = $1::bytea
@@ -23,13 +23,13 @@ type BlobGetRow struct {
 }
 
 func (q *Queries) BlobGet(ctx context.Context, sha256 []byte) (BlobGetRow, error) {
-	row := q.db.QueryRow(ctx, blobGet, sha256)
+	row := q.db.QueryRow(ctx, BlobGet, sha256)
 	var i BlobGetRow
 	err := row.Scan(&i.Sha256, &i.Size, &i.Content)
 	return i, err
 }
 
-const eventCaseKeys = `-- name: EventCaseKeys :one
+const EventCaseKeys = `-- name: EventCaseKeys :one
 SELECT coalesce(array_agg(DISTINCT phone) FILTER (WHERE phone IS NOT NULL), '{}')::text[] AS phones,
        coalesce(array_agg(DISTINCT customer_id) FILTER (WHERE customer_id IS NOT NULL), '{}')::text[] AS customer_ids,
        coalesce(array_agg(DISTINCT conversation_id) FILTER (WHERE conversation_id IS NOT NULL), '{}')::text[] AS conversation_ids
@@ -45,13 +45,13 @@ type EventCaseKeysRow struct {
 
 // The correlation keys a case's own events carry.
 func (q *Queries) EventCaseKeys(ctx context.Context, caseID string) (EventCaseKeysRow, error) {
-	row := q.db.QueryRow(ctx, eventCaseKeys, caseID)
+	row := q.db.QueryRow(ctx, EventCaseKeys, caseID)
 	var i EventCaseKeysRow
 	err := row.Scan(&i.Phones, &i.CustomerIds, &i.ConversationIds)
 	return i, err
 }
 
-const eventGetDetail = `-- name: EventGetDetail :one
+const EventGetDetail = `-- name: EventGetDetail :one
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.credential,
@@ -93,7 +93,7 @@ type EventGetDetailRow struct {
 }
 
 func (q *Queries) EventGetDetail(ctx context.Context, id int64) (EventGetDetailRow, error) {
-	row := q.db.QueryRow(ctx, eventGetDetail, id)
+	row := q.db.QueryRow(ctx, EventGetDetail, id)
 	var i EventGetDetailRow
 	err := row.Scan(
 		&i.ID,
@@ -127,7 +127,7 @@ func (q *Queries) EventGetDetail(ctx context.Context, id int64) (EventGetDetailR
 	return i, err
 }
 
-const eventListFeed = `-- name: EventListFeed :many
+const EventListFeed = `-- name: EventListFeed :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index
@@ -177,7 +177,7 @@ type EventListFeedRow struct {
 // The global feed in log order: gap-free positions assigned after commit, so
 // following the cursor never skips an event.
 func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([]EventListFeedRow, error) {
-	rows, err := q.db.Query(ctx, eventListFeed,
+	rows, err := q.db.Query(ctx, EventListFeed,
 		arg.AfterIndex,
 		arg.Source,
 		arg.TypePatterns,
@@ -224,7 +224,7 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 	return items, nil
 }
 
-const eventListTimeline = `-- name: EventListTimeline :many
+const EventListTimeline = `-- name: EventListTimeline :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
@@ -292,7 +292,7 @@ type EventListTimelineRow struct {
 // (occurred_at, id) in either direction. casetrail_timeline_page (migration
 // 00007) chooses the page.
 func (q *Queries) EventListTimeline(ctx context.Context, arg EventListTimelineParams) ([]EventListTimelineRow, error) {
-	rows, err := q.db.Query(ctx, eventListTimeline,
+	rows, err := q.db.Query(ctx, EventListTimeline,
 		arg.CaseID,
 		arg.Phones,
 		arg.CustomerIds,

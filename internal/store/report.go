@@ -28,8 +28,8 @@ type AbandonFact struct {
 // them.
 func (s *Store) EachAbandonFact(ctx context.Context, from, to time.Time, queue *string, fn func(*AbandonFact)) error {
 	var a AbandonFact
-	err := s.q.ReportAbandonFactsEach(ctx, db.ReportAbandonFactsParams{FromAt: from, ToAt: to, Queue: queue},
-		func(r *db.ReportAbandonFactsRaw) {
+	err := s.eachAbandonFactRow(ctx, db.ReportAbandonFactsParams{FromAt: from, ToAt: to, Queue: queue},
+		func(r *abandonFactRow) {
 			a = AbandonFact{At: r.AbandonedAt, ReceivedAt: r.ReceivedAt, Queue: r.Queue, Phone: r.Phone,
 				TimeInQueueMs: -1, CallbackDelayUs: -1}
 			if r.HasTimeInQueue {

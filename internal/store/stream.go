@@ -1,7 +1,4 @@
-// Hand-written, beside the generated code: queries whose rows are too many
-// to collect into a slice are read one row at a time.
-
-package db
+package store
 
 import (
 	"context"
@@ -11,12 +8,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/casetrail/casetrail/db"
 )
 
-// ReportAbandonFactsRaw is a row of ReportAbandonFacts. Queue and Phone are
+// abandonFactRow is a row of db.ReportAbandonFacts. Queue and Phone are
 // the driver's bytes, valid only until the next row; absent values are
 // zero (Phone empty, HasTimeInQueue and HasCallback false).
-type ReportAbandonFactsRaw struct {
+type abandonFactRow struct {
 	AbandonedAt    time.Time
 	ReceivedAt     time.Time
 	Queue          []byte
@@ -27,12 +26,12 @@ type ReportAbandonFactsRaw struct {
 	CallbackAt     time.Time
 }
 
-// ReportAbandonFactsEach runs ReportAbandonFacts and hands each row to fn as
-// it arrives, without collecting the rows or copying their text. Values in
-// the binary format are decoded directly; any other format goes through the
-// driver's Scan.
-func (q *Queries) ReportAbandonFactsEach(ctx context.Context, arg ReportAbandonFactsParams, fn func(*ReportAbandonFactsRaw)) error {
-	rows, err := q.db.Query(ctx, reportAbandonFacts, arg.FromAt, arg.ToAt, arg.Queue)
+// eachAbandonFactRow runs db.ReportAbandonFacts and hands each row to fn as
+// it arrives, without collecting the rows or copying their text: sqlc's
+// generated call collects them all. Values in the binary format are decoded
+// directly; any other format goes through the driver's Scan.
+func (s *Store) eachAbandonFactRow(ctx context.Context, arg db.ReportAbandonFactsParams, fn func(*abandonFactRow)) error {
+	rows, err := s.pool.Query(ctx, db.ReportAbandonFacts, arg.FromAt, arg.ToAt, arg.Queue)
 	if err != nil {
 		return err
 	}
@@ -44,7 +43,7 @@ func (q *Queries) ReportAbandonFactsEach(ctx context.Context, arg ReportAbandonF
 			binaryRows = false
 		}
 	}
-	var r ReportAbandonFactsRaw
+	var r abandonFactRow
 	for rows.Next() {
 		if binaryRows {
 			v := rows.RawValues()
@@ -96,11 +95,11 @@ func timestamptz(b []byte) (t time.Time, ok bool, err error) {
 		return time.Time{}, false, nil
 	}
 	if len(b) != 8 {
-		return time.Time{}, false, fmt.Errorf("db: timestamptz of %d bytes", len(b))
+		return time.Time{}, false, fmt.Errorf("store: timestamptz of %d bytes", len(b))
 	}
 	us := int64(binary.BigEndian.Uint64(b))
 	if us == math.MaxInt64 || us == math.MinInt64 {
-		return time.Time{}, false, fmt.Errorf("db: infinite timestamptz")
+		return time.Time{}, false, fmt.Errorf("store: infinite timestamptz")
 	}
 	return time.UnixMicro(us + pgEpochUnixMicro).UTC(), true, nil
 }
@@ -111,7 +110,7 @@ func bigint(b []byte) (n int64, ok bool, err error) {
 		return 0, false, nil
 	}
 	if len(b) != 8 {
-		return 0, false, fmt.Errorf("db: bigint of %d bytes", len(b))
+		return 0, false, fmt.Errorf("store: bigint of %d bytes", len(b))
 	}
 	return int64(binary.BigEndian.Uint64(b)), true, nil
 }
