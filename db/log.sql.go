@@ -12,7 +12,8 @@ import (
 
 const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
-       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.body_salt, e.body, l.idx
+       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
+       e.is_outbound, e.body_salt, e.body, l.idx
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
 WHERE e.id = ANY ($1::bigint[])
@@ -32,6 +33,9 @@ type LogBundleRowsRow struct {
 	ConversationID *string
 	AgentID        *string
 	WorkItemID     *string
+	Queue          *string
+	TimeInQueueMs  *int64
+	IsOutbound     *bool
 	BodySalt       []byte
 	Body           []byte
 	Idx            int64
@@ -60,6 +64,9 @@ func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRo
 			&i.ConversationID,
 			&i.AgentID,
 			&i.WorkItemID,
+			&i.Queue,
+			&i.TimeInQueueMs,
+			&i.IsOutbound,
 			&i.BodySalt,
 			&i.Body,
 			&i.Idx,
@@ -352,11 +359,12 @@ type LogNodesInsertParams struct {
 
 const LogPending = `-- name: LogPending :many
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
-       p.customer_id, p.conversation_id, p.agent_id, p.work_item_id,
+       p.customer_id, p.conversation_id, p.agent_id, p.work_item_id, p.queue, p.time_in_queue_ms, p.is_outbound,
        sha256(p.body_salt || p.body) AS body_hash
 FROM (
     SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
-           e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.body_salt, e.body
+           e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms, e.is_outbound,
+           e.body_salt, e.body
     FROM events e
     WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
     ORDER BY e.commit_xid, e.id
@@ -386,6 +394,9 @@ type LogPendingRow struct {
 	ConversationID *string
 	AgentID        *string
 	WorkItemID     *string
+	Queue          *string
+	TimeInQueueMs  *int64
+	IsOutbound     *bool
 	BodyHash       []byte
 }
 
@@ -420,6 +431,9 @@ func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPe
 			&i.ConversationID,
 			&i.AgentID,
 			&i.WorkItemID,
+			&i.Queue,
+			&i.TimeInQueueMs,
+			&i.IsOutbound,
 			&i.BodyHash,
 		); err != nil {
 			return nil, err
@@ -560,7 +574,7 @@ func (q *Queries) LogUnsequencedCount(ctx context.Context, arg LogUnsequencedCou
 const LogVerifyRows = `-- name: LogVerifyRows :many
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
-       sha256(e.body_salt || e.body) AS body_hash
+       e.queue, e.time_in_queue_ms, e.is_outbound, sha256(e.body_salt || e.body) AS body_hash
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 WHERE l.idx >= $1::bigint
@@ -589,6 +603,9 @@ type LogVerifyRowsRow struct {
 	ConversationID *string
 	AgentID        *string
 	WorkItemID     *string
+	Queue          *string
+	TimeInQueueMs  *int64
+	IsOutbound     *bool
 	BodyHash       []byte
 }
 
@@ -619,6 +636,9 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.ConversationID,
 			&i.AgentID,
 			&i.WorkItemID,
+			&i.Queue,
+			&i.TimeInQueueMs,
+			&i.IsOutbound,
 			&i.BodyHash,
 		); err != nil {
 			return nil, err

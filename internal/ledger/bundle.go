@@ -81,7 +81,11 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, ids []int64, dir s
 				return n, err
 			}
 			r.Leaf.BodyHash = saltedHash(r.Salt, r.Body)
-			if err := enc.Encode(BundleEvent{Leaf: LeafData(r.Leaf), Salt: b64(r.Salt), LeafIndex: p.LeafIndex,
+			leaf := LeafData(r.Leaf)
+			if b64(hasher.HashLeaf(leaf)) != p.LeafHash {
+				leaf = leafDataOf(r.Leaf, 1) // sequenced before version 2
+			}
+			if err := enc.Encode(BundleEvent{Leaf: leaf, Salt: b64(r.Salt), LeafIndex: p.LeafIndex,
 				TreeSize: p.TreeSize, Proof: p.Hashes}); err != nil {
 				return n, err
 			}

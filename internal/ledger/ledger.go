@@ -6,6 +6,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -30,6 +31,10 @@ var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
 // only through its salted hash, so the body can be expunged later and the
 // leaf still verifies, and nobody can test a guess of its content against a
 // published hash.
+//
+// Version 2 adds what the abandonment report counts by (queue, time in
+// queue, outbound), absent when null; version 1 leaves, from stores
+// sequenced before, lack them and still verify (leafMatches).
 type leafData struct {
 	Version        int     `json:"v"`
 	EventID        int64   `json:"id"`
@@ -44,22 +49,42 @@ type leafData struct {
 	ConversationID *string `json:"conversationId"`
 	AgentID        *string `json:"agentId"`
 	WorkItemID     *string `json:"workItemId"`
+	Queue          *string `json:"queue,omitempty"`
+	TimeInQueueMs  *int64  `json:"timeInQueueMs,omitempty"`
+	IsOutbound     *bool   `json:"isOutbound,omitempty"`
 	BodyHash       string  `json:"bodyHash"`
 }
 
+// leafVersion is the version of the leaves the sequencer writes.
+const leafVersion = 2
+
 // LeafData is the canonical leaf data of an event.
-func LeafData(l store.LeafSource) []byte {
-	raw, _ := json.Marshal(leafData{
-		Version: 1, EventID: l.EventID, Source: l.Source, Kind: l.Kind, Type: l.Type,
+func LeafData(l store.LeafSource) []byte { return leafDataOf(l, leafVersion) }
+
+func leafDataOf(l store.LeafSource, version int) []byte {
+	d := leafData{
+		Version: version, EventID: l.EventID, Source: l.Source, Kind: l.Kind, Type: l.Type,
 		OccurredAt: l.OccurredAt.UTC().Format(time.RFC3339Nano), ReceivedAt: l.ReceivedAt.UTC().Format(time.RFC3339Nano),
 		CaseID: l.CaseID, Phone: l.Phone, CustomerID: l.CustomerID, ConversationID: l.ConversationID,
 		AgentID: l.AgentID, WorkItemID: l.WorkItemID, BodyHash: hex.EncodeToString(l.BodyHash),
-	})
+	}
+	if version >= 2 {
+		d.Queue, d.TimeInQueueMs, d.IsOutbound = l.Queue, l.TimeInQueueMs, l.IsOutbound
+	}
+	raw, _ := json.Marshal(d)
 	return raw
 }
 
 // LeafHash is SHA-256(0x00 || leaf data).
 func LeafHash(l store.LeafSource) []byte { return hasher.HashLeaf(LeafData(l)) }
+
+// leafMatches reports whether the event's row hashes to the stored leaf, as
+// a leaf of the current version or of version 1. Accepting both is sound:
+// the version is inside what is hashed, so a row changed after its leaf was
+// written matches neither.
+func leafMatches(l store.LeafSource, stored []byte) bool {
+	return bytes.Equal(LeafHash(l), stored) || bytes.Equal(hasher.HashLeaf(leafDataOf(l, 1)), stored)
+}
 
 // storedLevel is the lowest level of the perfect subtree hashes the log
 // stores. A proof hashes a lower node from its leaves (eight at most), which

@@ -284,6 +284,18 @@ func TestVerifyNamesTamperedEvent(t *testing.T) {
 			b.tamper(t, `UPDATE events SET type = 'ESCALATE_CASE' WHERE id = $1`, ids[9])
 			return ids[9]
 		}, "altered"},
+		{"move an event to another queue", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET queue = 'Sales' WHERE id = $1`, ids[3])
+			return ids[3]
+		}, "altered"},
+		{"change a time in queue", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET time_in_queue_ms = 1000 WHERE id = $1`, ids[6])
+			return ids[6]
+		}, "altered"},
+		{"mark an event outbound", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET is_outbound = true WHERE id = $1`, ids[8])
+			return ids[8]
+		}, "altered"},
 		{"delete a row", func(t *testing.T, b *testBundle, ids []int64) int64 {
 			b.tamper(t, `DELETE FROM events WHERE id = $1`, ids[2])
 			return ids[2]

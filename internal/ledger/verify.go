@@ -124,12 +124,11 @@ func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			if !r.Present {
 				return rep, &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx, Detail: "its row is gone from the store"}
 			}
-			leaf := LeafHash(r.Leaf)
-			if !bytes.Equal(leaf, r.LeafHash) {
+			if !leafMatches(r.Leaf, r.LeafHash) {
 				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
 					Detail: "its stored row no longer hashes to its leaf"}
 			}
-			if err := rng.Append(leaf, nil); err != nil {
+			if err := rng.Append(r.LeafHash, nil); err != nil {
 				return rep, err
 			}
 			next++

@@ -31,7 +31,11 @@ type LeafSource struct {
 	OccurredAt                                                     time.Time
 	ReceivedAt                                                     time.Time
 	CaseID, Phone, CustomerID, ConversationID, AgentID, WorkItemID *string
-	BodyHash                                                       []byte // SHA-256(salt || body)
+	// What the abandonment report counts by, besides the times and the phone.
+	Queue         *string
+	TimeInQueueMs *int64
+	IsOutbound    *bool
+	BodyHash      []byte // SHA-256(salt || body)
 }
 
 // LogLeaf is one sequenced leaf.
@@ -93,7 +97,8 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 			pending[i] = LeafSource{EventID: r.ID, CommitXid: r.CommitXid, Source: r.Source, Kind: r.Kind, Type: r.Type,
 				OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
-				WorkItemID: r.WorkItemID, BodyHash: r.BodyHash}
+				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
+				BodyHash: r.BodyHash}
 		}
 		app, err := build(prev, pending)
 		if err != nil {
@@ -253,7 +258,8 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 			v.Leaf = LeafSource{EventID: *r.RowID, Source: *r.Source, Kind: *r.Kind, Type: *r.Type,
 				OccurredAt: *r.OccurredAt, ReceivedAt: *r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
-				WorkItemID: r.WorkItemID, BodyHash: r.BodyHash}
+				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
+				BodyHash: r.BodyHash}
 		}
 		out[i] = v
 	}
@@ -294,7 +300,7 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 		out[i] = BundleRow{Salt: r.BodySalt, Body: r.Body, Index: r.Idx, Leaf: LeafSource{EventID: r.ID, Source: r.Source,
 			Kind: r.Kind, Type: r.Type, OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID,
 			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
-			WorkItemID: r.WorkItemID}}
+			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound}}
 	}
 	return out, nil
 }
