@@ -1,14 +1,16 @@
 // Package redact hides protected health information from readers who may
-// not see it (the analyst role): content flagged isPHI or isRestricted,
-// decisions' medInfo, answers to questions flagged isPHI, and contact phone
-// numbers and e-mail addresses, which are masked rather than removed so that
-// a reader can still tell two contacts apart at a glance.
+// not see it (the analyst and admin roles): content flagged isPHI or
+// isRestricted, decisions' medInfo, answers to questions flagged isPHI, and
+// contact phone numbers and e-mail addresses, which are masked rather than
+// removed so that a reader can still tell two contacts apart at a glance.
 package redact
 
 import (
 	"bytes"
 	"encoding/json"
 	"strings"
+
+	"github.com/casetrail/casetrail/internal/normalize"
 )
 
 // Redacted replaces hidden values.
@@ -82,28 +84,75 @@ func walk(v any, key string) any {
 			case flagged && flaggedFields[lk]:
 				t[k] = Redacted
 			default:
-				t[k] = maskScalar(lk, walk(child, k))
+				t[k] = walk(child, k)
 			}
 		}
 		return t
 	case []any:
+		// A list under a phone or e-mail key is masked item by item.
 		for i, child := range t {
 			t[i] = walk(child, key)
 		}
 		return t
 	}
-	return v
+	return maskScalar(key, v)
 }
 
-func maskScalar(lowerKey string, v any) any {
-	s, ok := v.(string)
-	if !ok || s == "" {
+// phoneKeys are the member names the normaliser reads a phone number from,
+// folded. Their values are masked wherever they appear in a document, in
+// every event kind: a phone number under one of these names is PHI even in
+// a payload whose own kind does not correlate by it.
+var phoneKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range normalize.PhoneKeys() {
+		m[k] = true
+	}
+	return m
+}()
+
+// genericPhoneKeys are the aliases that are ordinary words as well: a
+// contact-center hook's "from", "to", "target", "destination" and "number"
+// are phone numbers, but elsewhere the same names hold statuses ("to":
+// "Resolved"), dates or a ticket's "number": 42. Masking every value under
+// them would hide those from analysts for nothing, and masking only in the
+// kinds that read them would miss a phone number sent under "to" by an event
+// the normaliser does not know. So under these names a value is masked when
+// it could be a phone number at all, that is, when the normaliser would
+// accept it under some default country code (normalize.MayBePhone). That
+// errs towards masking: a plain date such as "2024-05-01" under "to" is
+// masked too, which is the cheaper mistake.
+var genericPhoneKeys = map[string]bool{
+	"from": true, "to": true, "target": true, "destination": true, "number": true,
+}
+
+// maskScalar masks a string or number under a phone or e-mail key. Numbers
+// count because senders write phone numbers as JSON numbers, and the
+// normaliser reads them.
+func maskScalar(key string, v any) any {
+	var s string
+	switch t := v.(type) {
+	case string:
+		s = t
+	case json.Number:
+		s = string(t)
+	default:
 		return v
 	}
+	if s == "" {
+		return v
+	}
+	fk := normalize.FoldKey(key)
 	switch {
-	case strings.Contains(lowerKey, "phone"), lowerKey == "customeridentifier", lowerKey == "ani", lowerKey == "callerid":
+	case genericPhoneKeys[fk]:
+		if normalize.MayBePhone(s) {
+			return Phone(s)
+		}
+	case fk == "customeridentifier" && strings.Contains(s, "@"):
+		// A web chat's customer identifier is an e-mail address.
+		return Email(s)
+	case phoneKeys[fk], strings.Contains(fk, "phone"), strings.Contains(fk, "msisdn"):
 		return Phone(s)
-	case strings.Contains(lowerKey, "email"):
+	case strings.Contains(fk, "email"):
 		return Email(s)
 	}
 	return v

@@ -2,10 +2,12 @@ package redact_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/casetrail/casetrail/internal/normalize"
 	"github.com/casetrail/casetrail/internal/redact"
 )
 
@@ -47,4 +49,50 @@ func TestDocument(t *testing.T) {
 	require.Equal(t, "public comment", p["other"].(map[string]any)["text"])
 
 	require.Equal(t, `"[redacted]"`, string(redact.Document([]byte("{not json"))))
+}
+
+// Every name the normaliser reads a phone number from is masked, however it
+// is spelled, at any depth, as a string, a number or a list.
+func TestDocumentMasksEveryPhoneAlias(t *testing.T) {
+	t.Parallel()
+	keys := []string{
+		"Customer Phone number", "customer_phone", "Caller ID", "caller-number",
+		"callerNumber", "targetNumber", "MSISDN", "DialedNumber", "ANI",
+		"from", "To", "target", "destination", "number",
+	}
+	for _, k := range normalize.PhoneKeys() {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		for _, doc := range []string{
+			`{%q:"+447700900123"}`,
+			`{%q:447700900123}`,
+			`{"data":{"call":{%q:"+44 7700 900123"}}}`,
+			`{%q:["+447700900123"]}`,
+		} {
+			doc := fmt.Sprintf(doc, k)
+			got := string(redact.Document([]byte(doc)))
+			require.NotContains(t, got, "900123", "%s: %s", doc, got)
+			require.Contains(t, got, "***", doc)
+		}
+	}
+}
+
+// The aliases that are also ordinary words keep values that cannot be phone
+// numbers.
+func TestDocumentKeepsNonPhonesUnderGenericKeys(t *testing.T) {
+	t.Parallel()
+	doc := `{"changeStatus":{"from":"Open","to":"Resolved"},"ticket":{"prefix":"A","number":42},
+		"target":"queue-7","destination":"Billing","order":{"number":"A-1001"}}`
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(redact.Document([]byte(doc)), &got))
+	require.Equal(t, map[string]any{"from": "Open", "to": "Resolved"}, got["changeStatus"])
+	require.Equal(t, map[string]any{"prefix": "A", "number": 42.0}, got["ticket"])
+	require.Equal(t, "queue-7", got["target"])
+	require.Equal(t, "Billing", got["destination"])
+	require.Equal(t, "A-1001", got["order"].(map[string]any)["number"])
+
+	// A web chat's customer identifier is an e-mail address.
+	require.JSONEq(t, `{"customerIdentifier":"p**@example.com"}`,
+		string(redact.Document([]byte(`{"customerIdentifier":"pat@example.com"}`))))
 }
