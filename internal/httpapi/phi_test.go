@@ -74,3 +74,56 @@ func TestPhoneAliasesAreMaskedInPayloads(t *testing.T) {
 	require.Contains(t, string(res.body), `"number":42`)
 	require.Contains(t, string(res.body), `"target":"queue-7"`)
 }
+
+// Summaries and changes name people as the payload does, by e-mail address
+// or even by phone number; the redacted roles see those masked, the auditor
+// as stored.
+func TestSummariesAndChangesAreMasked(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	var ids []string
+	for _, d := range []struct{ kind, event, body string }{
+		{config.KindServiceActions, "after-resolve",
+			`{"caseId":"case-s","triggeredByUserEmail":"ann.lee@clinic.example","referenceDate":"2024-05-14T09:00:00Z"}`},
+		{config.KindCaseUpdates, "",
+			`{"event":"ADD_CASE_ASSIGNEE","payload":{"caseId":"case-s","assignees":[{"assignee":{"email":"bob.ray@clinic.example"}}]}}`},
+		{config.KindServiceHooks, "workitem-closed",
+			`{"id":"w-1","agent":{"name":"+447700900555"},"closedAt":"2024-05-14T09:30:00Z","mediaType":"Voice"}`},
+	} {
+		res := b.signed(t, d.kind, d.event, []byte(d.body), nil)
+		require.Equal(t, 200, res.status, string(res.body))
+		ids = append(ids, res.json(t)["id"].(string))
+	}
+	b.sequence(t) // the feed lists events in log order
+	want := map[string][]string{
+		analystKey: {"After resolve by a******@clinic.example", "Assignee added: b******@clinic.example", "Work item closed by +44*******555 (Voice)"},
+		adminKey:   {"After resolve by a******@clinic.example", "Assignee added: b******@clinic.example", "Work item closed by +44*******555 (Voice)"},
+		auditorKey: {"After resolve by ann.lee@clinic.example", "Assignee added: bob.ray@clinic.example", "Work item closed by +447700900555 (Voice)"},
+	}
+	for key, summaries := range want {
+		for i, id := range ids {
+			res := b.read(t, key, "/v1/events/"+id)
+			require.Equal(t, 200, res.status)
+			var ev apiEvent
+			require.NoError(t, json.Unmarshal(res.body, &ev))
+			require.Equal(t, summaries[i], ev.Summary)
+		}
+		l := b.list(t, key, "/v1/cases/case-s/timeline")
+		require.Len(t, l.Data, 2)
+		require.Equal(t, summaries[:2], []string{l.Data[0].Summary, l.Data[1].Summary})
+		var changes []map[string]string
+		require.NoError(t, json.Unmarshal(l.Data[1].Changes, &changes))
+		feed := b.list(t, key, "/v1/events?limit=10")
+		require.Len(t, feed.Data, 3)
+		if key == auditorKey {
+			require.Equal(t, []map[string]string{{"field": "assignee", "from": "", "to": "bob.ray@clinic.example"}}, changes)
+			continue
+		}
+		require.Equal(t, []map[string]string{{"field": "assignee", "from": "", "to": "b******@clinic.example"}}, changes)
+		for _, e := range feed.Data {
+			for _, leak := range []string{"ann.lee@", "bob.ray@", "7700900555"} {
+				require.NotContains(t, e.Summary+string(e.Changes), leak)
+			}
+		}
+	}
+}

@@ -8,7 +8,10 @@ package redact
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/casetrail/casetrail/internal/normalize"
 )
@@ -19,10 +22,11 @@ const Redacted = "[redacted]"
 // Phone masks all but a short prefix and the last three digits:
 // +447700900123 -> +44*******123.
 func Phone(s string) string {
-	if len(s) <= 6 {
-		return strings.Repeat("*", len(s))
+	r := []rune(s)
+	if len(r) <= 6 {
+		return strings.Repeat("*", len(r))
 	}
-	return s[:3] + strings.Repeat("*", len(s)-6) + s[len(s)-3:]
+	return string(r[:3]) + strings.Repeat("*", len(r)-6) + string(r[len(r)-3:])
 }
 
 // Email keeps the first letter and the domain: ann.lee@example.com ->
@@ -30,9 +34,116 @@ func Phone(s string) string {
 func Email(s string) string {
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 {
-		return strings.Repeat("*", len(s))
+		return strings.Repeat("*", utf8.RuneCountInString(s))
 	}
-	return s[:1] + strings.Repeat("*", at-1) + s[at:]
+	_, first := utf8.DecodeRuneInString(s)
+	return s[:first] + strings.Repeat("*", utf8.RuneCountInString(s[first:at])) + s[at:]
+}
+
+// In free text (summaries, changes, log lines) e-mail addresses are found by
+// their "@", and phone numbers as runs of digits and the separators people
+// write in them, standing alone: a run that touches a letter or digit is part
+// of something else, such as the date in "2024-05-01T10:00:00Z".
+var (
+	emailInText = regexp.MustCompile(`[^\s@()<>\[\],;:"']+@[^\s@()<>\[\],;:"']+`)
+	phoneInText = regexp.MustCompile(`\+?\(?\d(?:[ \-./()\x{00A0}]{0,3}\d)+`)
+)
+
+// minTextPhoneDigits is how many digits a run in free text needs to be taken
+// for a phone number. Subscriber numbers have at least seven; shorter runs
+// in a summary are counts, ticket numbers or parts of ids.
+const minTextPhoneDigits = 7
+
+// Text masks the e-mail addresses and phone numbers in free text, each as
+// Email and Phone mask them elsewhere.
+func Text(s string) string {
+	if strings.IndexByte(s, '@') >= 0 {
+		s = emailInText.ReplaceAllStringFunc(s, Email)
+	}
+	locs := phoneInText.FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		start, end := l[0], l[1]
+		run := s[start:end]
+		if touchesWord(s, start, end) || countDigits(run) < minTextPhoneDigits || !normalize.MayBePhone(run) {
+			continue
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(Phone(run))
+		last = end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// TextIn applies Text to every string in a JSON document, such as an
+// event's changes. A document that cannot be parsed is withheld.
+func TextIn(doc []byte) []byte {
+	if len(doc) == 0 {
+		return doc
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		out, _ := json.Marshal(Redacted)
+		return out
+	}
+	out, err := json.Marshal(textWalk(v))
+	if err != nil {
+		out, _ = json.Marshal(Redacted)
+	}
+	return out
+}
+
+func textWalk(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			t[k] = textWalk(child)
+		}
+	case []any:
+		for i, child := range t {
+			t[i] = textWalk(child)
+		}
+	case string:
+		return Text(t)
+	}
+	return v
+}
+
+// touchesWord reports whether s[start:end] continues a word or number on
+// either side.
+func touchesWord(s string, start, end int) bool {
+	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '+' }
+	if start > 0 {
+		if r, _ := utf8.DecodeLastRuneInString(s[:start]); isWord(r) {
+			return true
+		}
+	}
+	if end < len(s) {
+		if r, _ := utf8.DecodeRuneInString(s[end:]); isWord(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 // flaggedFields are the values hidden in an object flagged isPHI or

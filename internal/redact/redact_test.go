@@ -96,3 +96,26 @@ func TestDocumentKeepsNonPhonesUnderGenericKeys(t *testing.T) {
 	require.JSONEq(t, `{"customerIdentifier":"p**@example.com"}`,
 		string(redact.Document([]byte(`{"customerIdentifier":"pat@example.com"}`))))
 }
+
+func TestText(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Before resolve by ann.lee@clinic.example":                   "Before resolve by a******@clinic.example",
+		"Before resolve by ann.lee@clinic.example (status Open)":     "Before resolve by a******@clinic.example (status Open)",
+		"Assignees added: ann@x.example, bob@y.example":              "Assignees added: a**@x.example, b**@y.example",
+		"Outbound call by +447700900123":                             "Outbound call by +44*******123",
+		"Work item closed by 07700 900123 (Voice, inbound)":          "Work item closed by 077******123 (Voice, inbound)",
+		"Called (020) 7946 0958.":                                    "Called (02*********958.",
+		"Before book appointment (appointment 2024-05-01T10:00:00Z)": "Before book appointment (appointment 2024-05-01T10:00:00Z)",
+		"Abandoned in queue Q9 after 1m30s":                          "Abandoned in queue Q9 after 1m30s",
+		"Comment added by user 12345 with 2 attachments":             "Comment added by user 12345 with 2 attachments",
+		"Before check in (status Waiting, ticket A42)":               "Before check in (status Waiting, ticket A42)",
+		"Status changed by user 6d820576a3864160a715312b4e9ac376":    "Status changed by user 6d820576a3864160a715312b4e9ac376",
+		"Outbound call by ann@clinic.exa…":                           "Outbound call by a**@clinic.exa…",
+		"Outbound call by +44770090…":                                "Outbound call by +44***090…",
+	} {
+		require.Equal(t, want, redact.Text(in), in)
+	}
+	require.JSONEq(t, `[{"field":"assignee","to":"a**@x.example"},{"field":"status","from":"Open","to":"Closed"}]`,
+		string(redact.TextIn([]byte(`[{"field":"assignee","to":"ann@x.example"},{"field":"status","from":"Open","to":"Closed"}]`))))
+}
