@@ -1,14 +1,26 @@
 package httpapi_test
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/httpapi"
 	"github.com/casetrail/casetrail/internal/normalize"
+	"github.com/casetrail/casetrail/internal/store"
 )
 
 // Every name the normaliser takes a phone number from is masked in the
@@ -125,5 +137,106 @@ func TestSummariesAndChangesAreMasked(t *testing.T) {
 				require.NotContains(t, e.Summary+string(e.Changes), leak)
 			}
 		}
+	}
+}
+
+// syncBuffer is a log destination the server's goroutines share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// A contact timeline's path is a phone number; the request log holds it
+// masked, and holds no query string.
+func TestRequestLogHoldsNoPhoneNumber(t *testing.T) {
+	t.Parallel()
+	var logs syncBuffer
+	b := setup(t, readKeysOpt, func(o *setupOpts) { o.logs = &logs })
+	res := b.signed(t, config.KindServiceHooks, "abandoned-conversation",
+		[]byte(`{"customerPhoneNumber":"+447700900123","timestamp":"2024-05-14T09:41:07Z","queue":"Q1"}`), nil)
+	require.Equal(t, 200, res.status)
+
+	for _, key := range []string{analystKey, auditorKey} {
+		for _, contact := range []string{"+447700900123", "+44 7700 900123"} {
+			l := b.list(t, key, "/v1/contacts/"+url.PathEscape(contact)+"/timeline?from=2024-05-01T00:00:00Z&types=abandoned-*")
+			require.Len(t, l.Data, 1)
+		}
+	}
+	res = b.read(t, auditorKey, "/v1/reports/abandonment/contacts?from=2024-05-14T00:00:00Z&to=2024-05-15T00:00:00Z&queue=Q1")
+	require.Equal(t, 200, res.status, string(res.body))
+	require.Contains(t, string(res.body), "+447700900123")
+	// A mistyped route is logged with what looks like a number masked.
+	req, err := http.NewRequest(http.MethodGet, b.url+"/v1/contact/+447700900123/timeline?phone=+447700900123", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+analystKey)
+	raw, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	io.Copy(io.Discard, raw.Body) //nolint:errcheck
+	raw.Body.Close()
+	require.Equal(t, 404, raw.StatusCode)
+
+	logged := logs.String()
+	require.Contains(t, logged, "path=/v1/contacts/+44*******123/timeline")
+	require.Contains(t, logged, "path=/v1/contacts/+44*********123/timeline")
+	require.Contains(t, logged, "path=/v1/reports/abandonment/contacts ")
+	require.Contains(t, logged, "path=/v1/contact/+44*******123/timeline")
+	for _, leak := range []string{"7700900123", "900123", "7700 900123", "2024-05-01T00:00:00Z", "queue=Q1"} {
+		require.NotContains(t, logged, leak)
+	}
+}
+
+// failingReads fails every contact timeline: by panicking with a value that
+// names the contact, or with an internal error.
+type failingReads struct {
+	httpapi.Reads
+	panics bool
+}
+
+func (f failingReads) Timeline(_ context.Context, q store.TimelineQuery) ([]store.EventRow, error) {
+	if f.panics {
+		panic("no rows for " + strings.Join(q.Phones, ","))
+	}
+	return nil, errors.New("store: broken")
+}
+
+// The panic and internal-error lines mask the contact as the request line
+// does; no database is needed to fail.
+func TestErrorLogsHoldNoPhoneNumber(t *testing.T) {
+	t.Parallel()
+	for _, panics := range []bool{true, false} {
+		var logs syncBuffer
+		cfg := testConfig()
+		cfg.ReadKeys = []config.ReadKey{{Name: "ann", Role: config.RoleAnalyst, Key: analystKey}}
+		require.NoError(t, cfg.Validate())
+		h := httpapi.NewServer(httpapi.Deps{
+			Config: cfg,
+			Reads:  failingReads{panics: panics},
+			Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
+		req := httptest.NewRequest(http.MethodGet, "/v1/contacts/+447700900123/timeline", nil)
+		req.Header.Set("Authorization", "Bearer "+analystKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, 500, rec.Code)
+
+		logged := logs.String()
+		if panics {
+			require.Contains(t, logged, `msg=panic path=/v1/contacts/+44*******123/timeline panic="no rows for +44*******123"`)
+		} else {
+			require.Contains(t, logged, `msg="internal error" path=/v1/contacts/+44*******123/timeline`)
+		}
+		require.NotContains(t, logged, "900123")
 	}
 }
