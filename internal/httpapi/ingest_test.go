@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -73,7 +74,8 @@ type setupOpts struct {
 	dbURL       string // connect through this URL instead (e.g. a proxy)
 	readKeys    []config.ReadKey
 	countryCode string
-	spool       bool // before-* hooks go to a spool when the database is out
+	spool       bool      // before-* hooks go to a spool when the database is out
+	logs        io.Writer // the server's log, at debug level, instead of t.Log
 }
 
 func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
@@ -88,6 +90,9 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 		url = o.dbURL
 	}
 	log := dbtest.Logger(t)
+	if o.logs != nil {
+		log = slog.New(slog.NewTextHandler(o.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
 	st, err := store.Open(context.Background(), url, store.Options{Logger: log})
 	require.NoError(t, err)
 	t.Cleanup(st.Close)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -8,11 +9,14 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/casetrail/casetrail/internal/redact"
 )
 
 // logRequests writes one line per request (accepted ingest deliveries at
 // debug level). It never logs headers or bodies: they carry credentials and
-// PHI.
+// PHI; nor the query string, whose filters may name a caller; and the path
+// only as logPath gives it.
 func (s *server) logRequests() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		start := time.Now()
@@ -30,7 +34,7 @@ func (s *server) logRequests() gin.HandlerFunc {
 		}
 		s.Logger.Log(ctx, level, "request",
 			"method", c.Request.Method,
-			"path", c.Request.URL.Path,
+			"path", logPath(c),
 			"status", status,
 			"bytes", c.Writer.Size(),
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
@@ -47,7 +51,7 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Logger.Error("panic", "path", c.Request.URL.Path, "panic", v, "stack", string(debug.Stack()))
+				s.Logger.Error("panic", "path", logPath(c), "panic", redact.Text(fmt.Sprint(v)), "stack", string(debug.Stack()))
 				if !c.Writer.Written() {
 					writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 				}
@@ -55,4 +59,34 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 		}()
 		c.Next()
 	}
+}
+
+// logPath is the request path as logs may hold it. A contact timeline's path
+// is a phone number or customer id, so on a matched route the path is
+// rebuilt from the route pattern with the contact masked as analysts see it
+// (/v1/contacts/+44*******123/timeline); the other parameters (case ids,
+// event ids, source and event names) are kept, so that a line can still be
+// traced. An unmatched path is whatever the client sent, such as a
+// mistyped contact route, and has the phone numbers and e-mail addresses in
+// it masked.
+func logPath(c *gin.Context) string {
+	route := c.FullPath()
+	if route == "" {
+		return redact.Text(c.Request.URL.Path)
+	}
+	if len(c.Params) == 0 {
+		return route
+	}
+	parts := strings.Split(route, "/")
+	for i, p := range parts {
+		if len(p) < 2 || (p[0] != ':' && p[0] != '*') {
+			continue
+		}
+		v := c.Param(p[1:])
+		if p[1:] == "contact" {
+			v = redact.Phone(v)
+		}
+		parts[i] = v
+	}
+	return strings.Join(parts, "/")
 }

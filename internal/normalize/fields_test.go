@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"encoding/hex"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -567,6 +568,93 @@ func TestOptionsValidate(t *testing.T) {
 	for cc, ok := range map[string]bool{"": true, "44": true, "1": true, "+44": true, "353": true, "0044": false, "4444": false, "UK": false, "0": false} {
 		if err := (Options{DefaultCountryCode: cc}).Validate(); (err == nil) != ok {
 			t.Errorf("Validate(%q) = %v", cc, err)
+		}
+	}
+}
+
+// PhoneKeys is what read views mask, so it must hold every name Decode takes
+// a phone number from (and nothing it never does): each candidate name is
+// tried in every event, at the top level and in the wrappers the decoders
+// look into.
+func TestPhoneKeysCoverDecode(t *testing.T) {
+	t.Parallel()
+	keys := map[string]bool{}
+	for _, k := range PhoneKeys() {
+		if k != FoldKey(k) {
+			t.Errorf("PhoneKeys holds %q, which is not folded", k)
+		}
+		keys[k] = true
+	}
+	candidates := append(PhoneKeys(),
+		"mobile", "mobilenumber", "cell", "cellphone", "tel", "telephone", "contact",
+		"caller", "customer", "sms", "line", "address", "id", "value", "dnis", "callee",
+		"calledNumber", "recipient", "originator", "source", "e164", "numberE164")
+	type event struct {
+		kind  Kind
+		event string
+	}
+	var events []event
+	for _, kind := range []Kind{ServiceActions, ServiceHooks} {
+		for _, e := range KnownEvents(kind) {
+			events = append(events, event{kind, e})
+		}
+	}
+	events = append(events, event{CaseUpdates, "CHANGE_CASE_STATUS"}, event{CaseUpdates, "ADD_CASE_COMMENT"})
+	read := map[string]bool{}
+	for _, e := range events {
+		for _, k := range candidates {
+			for _, body := range []string{
+				`{"event":%[2]q,%[1]q:"+447700900123"}`,
+				`{"event":%[2]q,"payload":{%[1]q:"+447700900123"}}`,
+				`{"event":%[2]q,"payload":{"case":{%[1]q:"+447700900123"}}}`,
+				`{"event":%[2]q,"data":{%[1]q:"+447700900123"}}`,
+			} {
+				body := fmt.Sprintf(body, k, e.event)
+				ev, err := Decode(e.kind, e.event, []byte(body), Options{})
+				if err != nil {
+					t.Fatalf("%s: %v", body, err)
+				}
+				if ev.Phone == "" {
+					continue
+				}
+				read[FoldKey(k)] = true
+				if !keys[FoldKey(k)] {
+					t.Errorf("%s %s reads a phone number from %q, which PhoneKeys lacks", e.kind, e.event, k)
+				}
+			}
+		}
+	}
+	for k := range keys {
+		if !read[k] {
+			t.Errorf("PhoneKeys holds %q, which no event reads a phone number from", k)
+		}
+	}
+}
+
+// MayBePhone accepts whatever NormalizePhone accepts under any default
+// country code.
+func TestMayBePhone(t *testing.T) {
+	t.Parallel()
+	raws := []string{
+		"+447700900123", "07700 900123", "7700 900123", "900123", "12345", "1234",
+		"0012345", "01234", "(020) 7946 0958", "555.010.0142", "123456789012345",
+		"1234567890123456", "012345678901234", "tel:0161 496 0000", "2024-05-01",
+		"42", "A-1001", "Resolved", "",
+	}
+	for _, raw := range raws {
+		accepted := false
+		for cc := range 1000 {
+			code := ""
+			if cc > 0 {
+				code = fmt.Sprint(cc)
+			}
+			if _, ok := NormalizePhone(raw, code); ok {
+				accepted = true
+				break
+			}
+		}
+		if got := MayBePhone(raw); got != accepted {
+			t.Errorf("MayBePhone(%q) = %v, but some code accepts it: %v", raw, got, accepted)
 		}
 	}
 }

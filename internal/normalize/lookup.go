@@ -40,8 +40,10 @@ func keyMatches(key, norm string) bool {
 	return j == len(norm)
 }
 
-// foldKey returns key in the folded form of the alias tables.
-func foldKey(key string) string {
+// FoldKey returns key in the folded form of the alias tables: lower case,
+// without separators. Other packages use it to compare member names the way
+// the decoders do.
+func FoldKey(key string) string {
 	var b strings.Builder
 	b.Grow(len(key))
 	for i := 0; i < len(key); i++ {
@@ -73,7 +75,7 @@ func (v *value) get(names ...string) *value {
 		if v.folded == nil {
 			v.folded = make(map[string]int, len(v.members))
 			for i := len(v.members) - 1; i >= 0; i-- {
-				v.folded[foldKey(v.members[i].key)] = i
+				v.folded[FoldKey(v.members[i].key)] = i
 			}
 		}
 		for _, n := range names {

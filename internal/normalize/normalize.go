@@ -137,7 +137,7 @@ func canonicalEvent(kind Kind, pathEvent string) (string, bool) {
 	default:
 		return "", false
 	}
-	folded := foldKey(strings.TrimSpace(pathEvent))
+	folded := FoldKey(strings.TrimSpace(pathEvent))
 	for _, n := range names {
 		if keyMatches(n, folded) {
 			return n, true

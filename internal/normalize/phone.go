@@ -1,6 +1,9 @@
 package normalize
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // NormalizePhone turns a phone number as people and systems write it into
 // E.164 ("+447700900123"), so that the same caller correlates across the three
@@ -91,4 +94,34 @@ func validCountryCode(cc string) bool {
 		}
 	}
 	return true
+}
+
+// PhoneKeys returns, folded (see FoldKey) and sorted, every member name that
+// Decode may read a phone number from, over all kinds and events. The
+// redaction of read views masks the values under these names; it takes them
+// from here, the decoders' own tables, so that a new alias cannot be
+// normalised without also being masked. The slice is the caller's to keep.
+func PhoneKeys() []string {
+	var keys []string
+	for _, t := range [][]string{phoneKeys, actionPhoneKeys, hookPhoneKeys, hookTargetPhoneKeys, workItemPhoneKeys} {
+		keys = append(keys, t...)
+	}
+	slices.Sort(keys)
+	return slices.Compact(keys)
+}
+
+// MayBePhone reports whether NormalizePhone accepts raw under some default
+// country code (or none), that is, whether a source configured with any code
+// could store raw as a phone number. Three codes stand for all: without one,
+// international numbers and numbers of 11 to 15 digits are accepted; a code
+// only adds national numbers, and the shortest and the longest codes ("1",
+// "999") bound the lengths any code accepts (5 to 14 digits after one trunk
+// 0).
+func MayBePhone(raw string) bool {
+	for _, cc := range []string{"", "1", "999"} {
+		if _, ok := NormalizePhone(raw, cc); ok {
+			return true
+		}
+	}
+	return false
 }

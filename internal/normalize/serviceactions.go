@@ -23,6 +23,9 @@ func noChangeReply(root *value) []byte {
 		`"preventSelfCheckIn":null,"cancelled":false}`)
 }
 
+// actionPhoneKeys are where a service action keeps the contact's phone number.
+var actionPhoneKeys = []string{"contactphonenumber", "phonenumber"}
+
 // decodeServiceAction reads the request of a service-action hook (the
 // "Before Resolve" and "Before Book Appointment" documents describe the
 // fields; the other hooks send the same case shape).
@@ -32,7 +35,7 @@ func decodeServiceAction(ev *Event, root *value, opts Options) {
 	}
 	ev.CaseID = root.str("caseid")
 	ev.CustomerID = root.str("customerrecordid", "customerid")
-	ev.Phone = phoneFrom(root, []string{"contactphonenumber", "phonenumber"}, opts)
+	ev.Phone = phoneFrom(root, actionPhoneKeys, opts)
 	ev.OccurredAt = firstTime(root, "referencedate", "timestamp")
 
 	// Kiosks and the S2S API trigger hooks with no user; then there is no

@@ -27,6 +27,9 @@ var (
 		"eventtimestamp", "occurredat", "datetime", "date", "createdat",
 		"timestamputc", "initiatedat", "startedat",
 	}
+	// Work items name the customer by customerIdentifier first.
+	workItemPhoneKeys = append([]string{"customeridentifier"}, hookPhoneKeys...)
+
 	hookQueueKeys        = []string{"queue", "queuename", "queueid", "queuetitle"}
 	hookConversationKeys = []string{"conversationid", "primaryconversationid", "interactionid"}
 	hookCustomerKeys     = []string{"customerid", "customerrecordid"}
@@ -165,7 +168,7 @@ func queueTimeUnit(key string) (time.Duration, bool) {
 	if len(key) > 64 {
 		return 0, false
 	}
-	fk := foldKey(key)
+	fk := FoldKey(key)
 	for _, base := range queueTimeBases {
 		if rest, ok := strings.CutPrefix(fk, base); ok {
 			if unit, ok := queueTimeSuffixes[rest]; ok {
@@ -225,7 +228,7 @@ func decodeServiceHook(ev *Event, root *value, opts Options) {
 		ev.OccurredAt = s.time(append([]string{"closedat", "closedtime", "closeddate", "createdat"}, hookTimeKeys...)...)
 		// customerIdentifier is a phone number for calls and SMS but an
 		// email or handle for web chat; only the former correlates.
-		ev.Phone = s.phone(append([]string{"customeridentifier"}, hookPhoneKeys...), opts)
+		ev.Phone = s.phone(workItemPhoneKeys, opts)
 		ev.IsOutbound = s.outbound()
 		var notes []string
 		if m := s.str("mediatype", "channel"); m != "" {

@@ -1,14 +1,19 @@
 // Package redact hides protected health information from readers who may
-// not see it (the analyst role): content flagged isPHI or isRestricted,
-// decisions' medInfo, answers to questions flagged isPHI, and contact phone
-// numbers and e-mail addresses, which are masked rather than removed so that
-// a reader can still tell two contacts apart at a glance.
+// not see it (the analyst and admin roles): content flagged isPHI or
+// isRestricted, decisions' medInfo, answers to questions flagged isPHI, and
+// contact phone numbers and e-mail addresses, which are masked rather than
+// removed so that a reader can still tell two contacts apart at a glance.
 package redact
 
 import (
 	"bytes"
 	"encoding/json"
+	"regexp"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/casetrail/casetrail/internal/normalize"
 )
 
 // Redacted replaces hidden values.
@@ -17,10 +22,11 @@ const Redacted = "[redacted]"
 // Phone masks all but a short prefix and the last three digits:
 // +447700900123 -> +44*******123.
 func Phone(s string) string {
-	if len(s) <= 6 {
-		return strings.Repeat("*", len(s))
+	r := []rune(s)
+	if len(r) <= 6 {
+		return strings.Repeat("*", len(r))
 	}
-	return s[:3] + strings.Repeat("*", len(s)-6) + s[len(s)-3:]
+	return string(r[:3]) + strings.Repeat("*", len(r)-6) + string(r[len(r)-3:])
 }
 
 // Email keeps the first letter and the domain: ann.lee@example.com ->
@@ -28,9 +34,116 @@ func Phone(s string) string {
 func Email(s string) string {
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 {
-		return strings.Repeat("*", len(s))
+		return strings.Repeat("*", utf8.RuneCountInString(s))
 	}
-	return s[:1] + strings.Repeat("*", at-1) + s[at:]
+	_, first := utf8.DecodeRuneInString(s)
+	return s[:first] + strings.Repeat("*", utf8.RuneCountInString(s[first:at])) + s[at:]
+}
+
+// In free text (summaries, changes, log lines) e-mail addresses are found by
+// their "@", and phone numbers as runs of digits and the separators people
+// write in them, standing alone: a run that touches a letter or digit is part
+// of something else, such as the date in "2024-05-01T10:00:00Z".
+var (
+	emailInText = regexp.MustCompile(`[^\s@()<>\[\],;:"']+@[^\s@()<>\[\],;:"']+`)
+	phoneInText = regexp.MustCompile(`\+?\(?\d(?:[ \-./()\x{00A0}]{0,3}\d)+`)
+)
+
+// minTextPhoneDigits is how many digits a run in free text needs to be taken
+// for a phone number. Subscriber numbers have at least seven; shorter runs
+// in a summary are counts, ticket numbers or parts of ids.
+const minTextPhoneDigits = 7
+
+// Text masks the e-mail addresses and phone numbers in free text, each as
+// Email and Phone mask them elsewhere.
+func Text(s string) string {
+	if strings.IndexByte(s, '@') >= 0 {
+		s = emailInText.ReplaceAllStringFunc(s, Email)
+	}
+	locs := phoneInText.FindAllStringIndex(s, -1)
+	if locs == nil {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		start, end := l[0], l[1]
+		run := s[start:end]
+		if touchesWord(s, start, end) || countDigits(run) < minTextPhoneDigits || !normalize.MayBePhone(run) {
+			continue
+		}
+		b.WriteString(s[last:start])
+		b.WriteString(Phone(run))
+		last = end
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// TextIn applies Text to every string in a JSON document, such as an
+// event's changes. A document that cannot be parsed is withheld.
+func TextIn(doc []byte) []byte {
+	if len(doc) == 0 {
+		return doc
+	}
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		out, _ := json.Marshal(Redacted)
+		return out
+	}
+	out, err := json.Marshal(textWalk(v))
+	if err != nil {
+		out, _ = json.Marshal(Redacted)
+	}
+	return out
+}
+
+func textWalk(v any) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			t[k] = textWalk(child)
+		}
+	case []any:
+		for i, child := range t {
+			t[i] = textWalk(child)
+		}
+	case string:
+		return Text(t)
+	}
+	return v
+}
+
+// touchesWord reports whether s[start:end] continues a word or number on
+// either side.
+func touchesWord(s string, start, end int) bool {
+	isWord := func(r rune) bool { return unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_' || r == '+' }
+	if start > 0 {
+		if r, _ := utf8.DecodeLastRuneInString(s[:start]); isWord(r) {
+			return true
+		}
+	}
+	if end < len(s) {
+		if r, _ := utf8.DecodeRuneInString(s[end:]); isWord(r) {
+			return true
+		}
+	}
+	return false
+}
+
+func countDigits(s string) int {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if '0' <= s[i] && s[i] <= '9' {
+			n++
+		}
+	}
+	return n
 }
 
 // flaggedFields are the values hidden in an object flagged isPHI or
@@ -82,28 +195,75 @@ func walk(v any, key string) any {
 			case flagged && flaggedFields[lk]:
 				t[k] = Redacted
 			default:
-				t[k] = maskScalar(lk, walk(child, k))
+				t[k] = walk(child, k)
 			}
 		}
 		return t
 	case []any:
+		// A list under a phone or e-mail key is masked item by item.
 		for i, child := range t {
 			t[i] = walk(child, key)
 		}
 		return t
 	}
-	return v
+	return maskScalar(key, v)
 }
 
-func maskScalar(lowerKey string, v any) any {
-	s, ok := v.(string)
-	if !ok || s == "" {
+// phoneKeys are the member names the normaliser reads a phone number from,
+// folded. Their values are masked wherever they appear in a document, in
+// every event kind: a phone number under one of these names is PHI even in
+// a payload whose own kind does not correlate by it.
+var phoneKeys = func() map[string]bool {
+	m := map[string]bool{}
+	for _, k := range normalize.PhoneKeys() {
+		m[k] = true
+	}
+	return m
+}()
+
+// genericPhoneKeys are the aliases that are ordinary words as well: a
+// contact-center hook's "from", "to", "target", "destination" and "number"
+// are phone numbers, but elsewhere the same names hold statuses ("to":
+// "Resolved"), dates or a ticket's "number": 42. Masking every value under
+// them would hide those from analysts for nothing, and masking only in the
+// kinds that read them would miss a phone number sent under "to" by an event
+// the normaliser does not know. So under these names a value is masked when
+// it could be a phone number at all, that is, when the normaliser would
+// accept it under some default country code (normalize.MayBePhone). That
+// errs towards masking: a plain date such as "2024-05-01" under "to" is
+// masked too, which is the cheaper mistake.
+var genericPhoneKeys = map[string]bool{
+	"from": true, "to": true, "target": true, "destination": true, "number": true,
+}
+
+// maskScalar masks a string or number under a phone or e-mail key. Numbers
+// count because senders write phone numbers as JSON numbers, and the
+// normaliser reads them.
+func maskScalar(key string, v any) any {
+	var s string
+	switch t := v.(type) {
+	case string:
+		s = t
+	case json.Number:
+		s = string(t)
+	default:
 		return v
 	}
+	if s == "" {
+		return v
+	}
+	fk := normalize.FoldKey(key)
 	switch {
-	case strings.Contains(lowerKey, "phone"), lowerKey == "customeridentifier", lowerKey == "ani", lowerKey == "callerid":
+	case genericPhoneKeys[fk]:
+		if normalize.MayBePhone(s) {
+			return Phone(s)
+		}
+	case fk == "customeridentifier" && strings.Contains(s, "@"):
+		// A web chat's customer identifier is an e-mail address.
+		return Email(s)
+	case phoneKeys[fk], strings.Contains(fk, "phone"), strings.Contains(fk, "msisdn"):
 		return Phone(s)
-	case strings.Contains(lowerKey, "email"):
+	case strings.Contains(fk, "email"):
 		return Email(s)
 	}
 	return v

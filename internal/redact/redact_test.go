@@ -2,10 +2,12 @@ package redact_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/casetrail/casetrail/internal/normalize"
 	"github.com/casetrail/casetrail/internal/redact"
 )
 
@@ -47,4 +49,73 @@ func TestDocument(t *testing.T) {
 	require.Equal(t, "public comment", p["other"].(map[string]any)["text"])
 
 	require.Equal(t, `"[redacted]"`, string(redact.Document([]byte("{not json"))))
+}
+
+// Every name the normaliser reads a phone number from is masked, however it
+// is spelled, at any depth, as a string, a number or a list.
+func TestDocumentMasksEveryPhoneAlias(t *testing.T) {
+	t.Parallel()
+	keys := []string{
+		"Customer Phone number", "customer_phone", "Caller ID", "caller-number",
+		"callerNumber", "targetNumber", "MSISDN", "DialedNumber", "ANI",
+		"from", "To", "target", "destination", "number",
+	}
+	for _, k := range normalize.PhoneKeys() {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		for _, doc := range []string{
+			`{%q:"+447700900123"}`,
+			`{%q:447700900123}`,
+			`{"data":{"call":{%q:"+44 7700 900123"}}}`,
+			`{%q:["+447700900123"]}`,
+		} {
+			doc := fmt.Sprintf(doc, k)
+			got := string(redact.Document([]byte(doc)))
+			require.NotContains(t, got, "900123", "%s: %s", doc, got)
+			require.Contains(t, got, "***", doc)
+		}
+	}
+}
+
+// The aliases that are also ordinary words keep values that cannot be phone
+// numbers.
+func TestDocumentKeepsNonPhonesUnderGenericKeys(t *testing.T) {
+	t.Parallel()
+	doc := `{"changeStatus":{"from":"Open","to":"Resolved"},"ticket":{"prefix":"A","number":42},
+		"target":"queue-7","destination":"Billing","order":{"number":"A-1001"}}`
+	var got map[string]any
+	require.NoError(t, json.Unmarshal(redact.Document([]byte(doc)), &got))
+	require.Equal(t, map[string]any{"from": "Open", "to": "Resolved"}, got["changeStatus"])
+	require.Equal(t, map[string]any{"prefix": "A", "number": 42.0}, got["ticket"])
+	require.Equal(t, "queue-7", got["target"])
+	require.Equal(t, "Billing", got["destination"])
+	require.Equal(t, "A-1001", got["order"].(map[string]any)["number"])
+
+	// A web chat's customer identifier is an e-mail address.
+	require.JSONEq(t, `{"customerIdentifier":"p**@example.com"}`,
+		string(redact.Document([]byte(`{"customerIdentifier":"pat@example.com"}`))))
+}
+
+func TestText(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"Before resolve by ann.lee@clinic.example":                   "Before resolve by a******@clinic.example",
+		"Before resolve by ann.lee@clinic.example (status Open)":     "Before resolve by a******@clinic.example (status Open)",
+		"Assignees added: ann@x.example, bob@y.example":              "Assignees added: a**@x.example, b**@y.example",
+		"Outbound call by +447700900123":                             "Outbound call by +44*******123",
+		"Work item closed by 07700 900123 (Voice, inbound)":          "Work item closed by 077******123 (Voice, inbound)",
+		"Called (020) 7946 0958.":                                    "Called (02*********958.",
+		"Before book appointment (appointment 2024-05-01T10:00:00Z)": "Before book appointment (appointment 2024-05-01T10:00:00Z)",
+		"Abandoned in queue Q9 after 1m30s":                          "Abandoned in queue Q9 after 1m30s",
+		"Comment added by user 12345 with 2 attachments":             "Comment added by user 12345 with 2 attachments",
+		"Before check in (status Waiting, ticket A42)":               "Before check in (status Waiting, ticket A42)",
+		"Status changed by user 6d820576a3864160a715312b4e9ac376":    "Status changed by user 6d820576a3864160a715312b4e9ac376",
+		"Outbound call by ann@clinic.exa…":                           "Outbound call by a**@clinic.exa…",
+		"Outbound call by +44770090…":                                "Outbound call by +44***090…",
+	} {
+		require.Equal(t, want, redact.Text(in), in)
+	}
+	require.JSONEq(t, `[{"field":"assignee","to":"a**@x.example"},{"field":"status","from":"Open","to":"Closed"}]`,
+		string(redact.TextIn([]byte(`[{"field":"assignee","to":"ann@x.example"},{"field":"status","from":"Open","to":"Closed"}]`))))
 }

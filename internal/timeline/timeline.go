@@ -375,7 +375,8 @@ type Correlation struct {
 }
 
 // FromRow shapes a stored row; full is false for readers who may not see
-// PHI (phone numbers and e-mail addresses are masked).
+// PHI (phone numbers and e-mail addresses are masked, also inside the
+// summary and the changes).
 func FromRow(r store.EventRow, full bool) Event {
 	e := Event{
 		ID:             strconv.FormatInt(r.ID, 10),
@@ -414,6 +415,13 @@ func FromRow(r store.EventRow, full bool) Event {
 		}
 		if len(r.Actor) > 0 {
 			e.Actor = redact.Document(r.Actor)
+		}
+		// A summary or a change names people as the payload does, which
+		// may be by e-mail address ("Before resolve by ann@clinic.example",
+		// an assignee's address); the stored text stays as it was.
+		e.Summary = redact.Text(r.Summary)
+		if len(r.Changes) > 0 {
+			e.Changes = redact.TextIn(r.Changes)
 		}
 	}
 	return e
