@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/redact"
 )
 
 const (
@@ -398,6 +399,19 @@ func TestAuditorAccessLog(t *testing.T) {
 	rows = logRows().Data
 	require.Len(t, rows, 3)
 	require.Equal(t, ids(feed.Data), rows[2].EventIDs)
+
+	// Admins read the log redacted: which contact an auditor looked up is
+	// masked as analysts would see it.
+	contact := b.list(t, auditorKey, "/v1/contacts/+14155550003/timeline")
+	require.NotEmpty(t, contact.Data)
+	res := b.read(t, adminKey, "/v1/access-log?limit=500")
+	require.Equal(t, 200, res.status)
+	require.NotContains(t, string(res.body), "4155550003")
+	rows = logRows().Data
+	require.Len(t, rows, 4)
+	require.Equal(t, "/v1/contacts/:contact/timeline", rows[3].Route)
+	require.Equal(t, redact.Phone("+14155550003"), rows[3].Params["contact"])
+	require.Equal(t, ids(contact.Data), rows[3].EventIDs)
 
 	// The access log is append-only like everything else.
 	conn, err := pgx.Connect(context.Background(), b.db.URL)
