@@ -124,7 +124,7 @@ type ReportAbandonFactsRow struct {
 }
 
 // The abandons in [from, to), optionally of one queue, oldest first. Read
-// row by row (db.Queries.ReportAbandonFactsEach): the columns are as stored,
+// row by row (store.eachAbandonFactRow): the columns are as stored,
 // so that the database only reads them out.
 func (q *Queries) ReportAbandonFacts(ctx context.Context, arg ReportAbandonFactsParams) ([]ReportAbandonFactsRow, error) {
 	rows, err := q.db.Query(ctx, ReportAbandonFacts, arg.FromAt, arg.ToAt, arg.Queue)

@@ -1,6 +1,6 @@
 -- name: ReportAbandonFacts :many
 -- The abandons in [from, to), optionally of one queue, oldest first. Read
--- row by row (db.Queries.ReportAbandonFactsEach): the columns are as stored,
+-- row by row (store.eachAbandonFactRow): the columns are as stored,
 -- so that the database only reads them out.
 SELECT abandoned_at, received_at, queue, phone, time_in_queue_ms, callback_at
 FROM abandon_facts

@@ -25,6 +25,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
+	"github.com/casetrail/casetrail/internal/spool"
+	"github.com/casetrail/casetrail/internal/store"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -534,4 +536,33 @@ func TestServeWarnsOfAConfigurationThatDoesNothing(t *testing.T) {
 	require.NotContains(t, r.logged(), want)
 	require.Empty(t, readyWarnings(t, "http://"+r.addr))
 	r.stop(t)
+}
+
+// Hooks a server spooled, and so acknowledged, while it was configured to
+// spool are stored after a restart with the default (fail) too.
+func TestServeStoresASpoolLeftByAnEarlierConfiguration(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	dataDir := t.TempDir()
+	sp, err := spool.Open(filepath.Join(dataDir, "spool"))
+	require.NoError(t, err)
+	body := []byte(`{"case":{"id":"c-1"},"useCustomerContactInfo":true}`)
+	require.NoError(t, sp.Append(store.NewEvent{ReceivedAt: time.Now().UTC(), OccurredAt: time.Now().UTC(),
+		Source: "actions", Kind: "service-actions", Type: "before-resolve", Credential: "test",
+		IdempotencyKey: "spooled-1", ExplicitKey: true, Body: body, BodySHA256: sha256.Sum256(body),
+		Reply: []byte(`{"cancelled":false}`)}))
+	require.NoError(t, sp.Close())
+
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": dataDir, "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	r := start(t, env, "serve", "--config", writeFile(t, testConfig))
+	require.Contains(t, r.logged(), "the spool holds hooks acknowledged while it was spool")
+	r.stop(t) // a clean stop drains the spool, if the loop has not yet
+
+	require.False(t, spool.Holds(filepath.Join(dataDir, "spool")), "the spool is empty")
+	conn, err := pgx.Connect(context.Background(), d.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var n int
+	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM events WHERE idempotency_key = 'spooled-1'").Scan(&n))
+	require.Equal(t, 1, n)
 }

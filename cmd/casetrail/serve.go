@@ -203,13 +203,22 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	ingestSvc := ingest.NewService(cfg, writer, st, ingest.NewMetrics(reg))
-	if cfg.BeforeHooksOnOutage == "spool" {
-		sp, err := spool.Open(filepath.Join(cfg.DataDir, "spool"))
+	spoolDir := filepath.Join(cfg.DataDir, "spool")
+	if cfg.BeforeHooksOnOutage == "spool" || spool.Holds(spoolDir) {
+		sp, err := spool.Open(spoolDir)
 		if err != nil {
 			return fmt.Errorf("before-hook spool: %w", err)
 		}
 		defer sp.Close()
-		ingestSvc.SpoolBeforeHooks(sp, 150*time.Millisecond)
+		if cfg.BeforeHooksOnOutage == "spool" {
+			ingestSvc.SpoolBeforeHooks(sp, 150*time.Millisecond)
+		} else {
+			// Hooks spooled under an earlier configuration were
+			// acknowledged: they are stored, though no new ones are spooled.
+			ingestSvc.DrainOnly(sp)
+			log.Warn("before_hooks_on_outage is fail, but the spool holds hooks acknowledged while it was spool; storing them",
+				"spooled", sp.Len())
+		}
 		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "casetrail_spool_events",
 			Help: "Before-hook events waiting in the local spool for the database.",

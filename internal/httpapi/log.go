@@ -55,6 +55,10 @@ type CheckpointEntry struct {
 func (s *server) handleCheckpoints() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var from int64
+		if c.Query("from") != "" && c.Query("cursor") != "" {
+			s.writeError(c, &timeline.InvalidParam{Param: "cursor", Detail: "is refused with from: a cursor carries its own position"})
+			return
+		}
 		if v := c.Query("from"); v != "" {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {

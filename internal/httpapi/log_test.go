@@ -147,7 +147,7 @@ func TestCheckpointsPage(t *testing.T) {
 	require.Len(t, from.Data, 4)
 	require.Equal(t, want[1], from.Data[0].ID)
 
-	for _, bad := range []string{"?limit=0", "?limit=501", "?cursor=x"} {
+	for _, bad := range []string{"?limit=0", "?limit=501", "?cursor=x", "?from=1&cursor=2"} {
 		require.Equal(t, 400, b.read(t, analystKey, "/v1/log/checkpoints"+bad).status, bad)
 	}
 }

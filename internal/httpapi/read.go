@@ -147,7 +147,9 @@ func (s *server) recordAccess(c *gin.Context, status int, eventIDs []int64) erro
 		params[p.Key] = store.Text(p.Value)
 	}
 	raw, _ := json.Marshal(params)
-	return s.Reads.RecordAccess(c.Request.Context(), store.Access{
+	// Not cancelled with the request: an auditor who hangs up has still
+	// made it.
+	return s.Reads.RecordAccess(context.WithoutCancel(c.Request.Context()), store.Access{
 		KeyName:  k.Name,
 		Role:     k.Role,
 		Method:   c.Request.Method,
@@ -380,7 +382,7 @@ func (s *server) handleAccessLog() gin.HandlerFunc {
 			for i, id := range r.EventIDs {
 				ids[i] = strconv.FormatInt(id, 10)
 			}
-			path, params := maskAccess(r.Path, r.Params)
+			path, params := maskAccess(r.Route, r.Path, r.Params)
 			out.Data = append(out.Data, AccessEntry{ID: strconv.FormatInt(r.ID, 10), At: r.At.UTC(), KeyName: r.KeyName,
 				Role: r.Role, Method: r.Method, Route: r.Route, Path: path, Params: params, Status: r.Status, EventIDs: ids})
 		}
@@ -413,17 +415,50 @@ func idPage(q url.Values, first int64) (after int64, limit int, err error) {
 
 // maskAccess is a recorded request as admins, a redacted role, may read it:
 // the contact of a contact timeline masked as analysts see it, and phone
-// numbers and e-mail addresses in the path and the parameters (a
-// drill-down's filters, say) masked too. Which events an auditor read stays
-// visible, by id.
-func maskAccess(path string, params json.RawMessage) (string, json.RawMessage) {
+// numbers and e-mail addresses masked in the values of parameters the API
+// does not define (a client may send any). The route's other parameters
+// (case and event ids, sizes, filters) stay as sent, so that an admin can
+// still tell what an auditor read.
+func maskAccess(route, path string, params json.RawMessage) (string, json.RawMessage) {
 	var p map[string]any
-	if json.Unmarshal(params, &p) == nil {
-		if v, ok := p["contact"].(string); ok && v != "" {
-			path = strings.Replace(path, v, redact.Phone(v), 1)
-			p["contact"] = redact.Phone(v)
-			params, _ = json.Marshal(p)
+	if route == "" || json.Unmarshal(params, &p) != nil {
+		return redact.Text(path), redact.TextIn(params)
+	}
+	segments := strings.Split(route, "/")
+	inPath := map[string]bool{}
+	for i, seg := range segments {
+		if len(seg) > 1 && seg[0] == ':' {
+			inPath[seg[1:]] = true
+			v, _ := p[seg[1:]].(string)
+			if seg[1:] == "contact" {
+				v = redact.Phone(v)
+			}
+			segments[i] = v
 		}
 	}
-	return redact.Text(path), redact.TextIn(params)
+	for k, v := range p {
+		switch {
+		case k == "contact":
+			if s, ok := v.(string); ok {
+				p[k] = redact.Phone(s)
+			}
+		case inPath[k] || definedParams[k]:
+		default:
+			raw, _ := json.Marshal(v)
+			p[k] = json.RawMessage(redact.TextIn(raw))
+		}
+	}
+	masked, err := json.Marshal(p)
+	if err != nil {
+		return redact.Text(path), redact.TextIn(params)
+	}
+	return strings.Join(segments, "/"), masked
+}
+
+// definedParams are the query parameters of the read routes
+// (api/openapi.yaml); none of them holds a phone number or an e-mail.
+var definedParams = map[string]bool{
+	"from": true, "to": true, "tz": true, "interval": true, "groupBy": true, "queue": true, "buckets": true,
+	"shortAbandonSec": true, "callbackWindow": true, "status": true, "source": true, "types": true,
+	"order": true, "limit": true, "cursor": true, "keyName": true, "event": true, "size": true,
 }

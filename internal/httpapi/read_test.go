@@ -364,6 +364,7 @@ func TestAuditorAccessLog(t *testing.T) {
 		Data []struct {
 			KeyName  string         `json:"keyName"`
 			Route    string         `json:"route"`
+			Path     string         `json:"path"`
 			Params   map[string]any `json:"params"`
 			EventIDs []string       `json:"eventIds"`
 		} `json:"data"`
@@ -411,7 +412,18 @@ func TestAuditorAccessLog(t *testing.T) {
 	require.Len(t, rows, 4)
 	require.Equal(t, "/v1/contacts/:contact/timeline", rows[3].Route)
 	require.Equal(t, redact.Phone("+14155550003"), rows[3].Params["contact"])
+	require.Equal(t, "/v1/contacts/"+redact.Phone("+14155550003")+"/timeline", rows[3].Path)
 	require.Equal(t, ids(contact.Data), rows[3].EventIDs)
+	// Ids and the API's own filters stay as sent; a parameter the API does
+	// not define is masked.
+	require.Equal(t, 404, b.read(t, auditorKey, "/v1/events/12345678").status)
+	b.list(t, auditorKey, "/v1/events?limit=2&note=call+%2B14155550003")
+	rows = logRows().Data
+	require.Len(t, rows, 6)
+	require.Equal(t, "/v1/events/12345678", rows[4].Path)
+	require.Equal(t, "12345678", rows[4].Params["id"])
+	require.Equal(t, []any{"2"}, rows[5].Params["limit"])
+	require.NotContains(t, fmt.Sprint(rows[5].Params["note"]), "4155550003")
 
 	// The access log is append-only like everything else.
 	conn, err := pgx.Connect(context.Background(), b.db.URL)
@@ -477,15 +489,24 @@ func TestReadRefusesNonTextParameters(t *testing.T) {
 		"/v1/reports/abandonment?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z&queue=%ff",
 		"/v1/reports/abandonment/contacts?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z&queue=%00",
 		"/v1/events?%ff=1",
+		"/v1/events/1?x=%00",
+		"/v1/log/key?x=%ff",
+		"/v1/log/checkpoint?x=%ff",
 	} {
 		res := b.read(t, analystKey, path)
 		require.Equal(t, http.StatusBadRequest, res.status, "%s: %s", path, res.body)
 		require.Equal(t, "urn:casetrail:problem:invalid_parameter", res.json(t)["type"], path)
 		require.Contains(t, res.json(t)["detail"], "is not UTF-8 text", path)
 	}
-	res := b.read(t, adminKey, "/v1/access-log?keyName=%ff")
-	require.Equal(t, http.StatusBadRequest, res.status, string(res.body))
-	require.Contains(t, res.json(t)["detail"], "is not UTF-8 text")
+	for _, path := range []string{"/v1/access-log?keyName=%ff", "/v1/blobs/00?x=%ff"} {
+		key := adminKey
+		if strings.HasPrefix(path, "/v1/blobs") {
+			key = auditorKey
+		}
+		res := b.read(t, key, path)
+		require.Equal(t, http.StatusBadRequest, res.status, string(res.body))
+		require.Contains(t, res.json(t)["detail"], "is not UTF-8 text")
+	}
 }
 
 func TestFeedIsCommitSafe(t *testing.T) {

@@ -89,13 +89,21 @@ type Service struct {
 	// they get 503 like everything else.
 	spool     *spool.Spool
 	spoolWait time.Duration
+	spoolNew  bool // new before-* hooks may go to the spool
 }
 
 // SpoolBeforeHooks makes before-* hooks that cannot be committed within
 // wait go to sp instead, answered with their no-change reply: their sender
 // blocks an agent until it hears back.
 func (s *Service) SpoolBeforeHooks(sp *spool.Spool, wait time.Duration) {
-	s.spool, s.spoolWait = sp, wait
+	s.spool, s.spoolWait, s.spoolNew = sp, wait, true
+}
+
+// DrainOnly gives the service a spool to drain (DrainSpool) that new
+// before-* hooks do not go to: one left by a server that was configured to
+// spool, whose events were acknowledged and must still be stored.
+func (s *Service) DrainOnly(sp *spool.Spool) {
+	s.spool, s.spoolWait, s.spoolNew = sp, 0, false
 }
 
 // DrainSpool commits the spooled events, in order; a repeat of one already
@@ -200,7 +208,7 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 	}
 	ev.Credential = cred
 
-	if ev.Reply != nil && s.spool != nil {
+	if ev.Reply != nil && s.spoolNew {
 		res, spooled, err := s.commitOrSpool(ctx, ev)
 		if errors.Is(err, store.ErrUnstorable) {
 			return Reply{}, s.keep(ctx, r, cred, unstorable(err))

@@ -39,7 +39,7 @@ func (s *pickyStore) Ingest(_ context.Context, events []store.NewEvent) ([]store
 	defer s.mu.Unlock()
 	for _, e := range events {
 		if bytes.Contains(e.Body, []byte("refuse")) {
-			return nil, fmt.Errorf("%w: database error 22021: invalid byte sequence", store.ErrUnstorable)
+			return nil, fmt.Errorf("%w (SQLSTATE 22021)", store.ErrUnstorable)
 		}
 	}
 	out := make([]store.IngestResult, len(events))

@@ -60,6 +60,13 @@ func Open(dir string) (*Spool, error) {
 	return s, nil
 }
 
+// Holds reports whether dir holds a spool with records in it, without
+// creating one.
+func Holds(dir string) bool {
+	info, err := os.Stat(filepath.Join(dir, "before-hooks.spool"))
+	return err == nil && info.Size() > 0
+}
+
 // Len is the number of events waiting.
 func (s *Spool) Len() int {
 	s.mu.Lock()

@@ -76,6 +76,8 @@ func TestBatcherBadEventFailsAlone(t *testing.T) {
 	require.Error(t, errs[1])
 	require.NotErrorIs(t, errs[1], store.ErrUnavailable)
 	require.ErrorIs(t, errs[1], store.ErrUnstorable, "a value the database refuses as such")
+	require.Contains(t, errs[1].Error(), "SQLSTATE 22P02")
+	require.NotContains(t, errs[1].Error(), "invalid input syntax", "the server's message, which may quote the value, is left out")
 	require.NoError(t, errs[2])
 	require.NotZero(t, results[0][0].ID)
 	require.NotZero(t, results[2][0].ID)

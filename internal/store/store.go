@@ -135,7 +135,9 @@ func interpretError(err error) error {
 			return fmt.Errorf("%w: %s", ErrUnavailable, pgErr.Code)
 		}
 		if pgerrcode.IsDataException(pgErr.Code) || pgErr.Code == pgerrcode.ProgramLimitExceeded {
-			return fmt.Errorf("%w: database error %s: %s", ErrUnstorable, pgErr.Code, pgErr.Message)
+			// The code only: the server's message may quote the value, and
+			// this error reaches the sender.
+			return fmt.Errorf("%w (SQLSTATE %s)", ErrUnstorable, pgErr.Code)
 		}
 		return fmt.Errorf("database error %s: %s", pgErr.Code, pgErr.Message)
 	}
