@@ -67,6 +67,16 @@ func newService(t *testing.T) (*ingest.Service, *pickyStore) {
 	return ingest.NewService(cfg, st, st, ingest.NewMetrics(prometheus.NewRegistry())), st
 }
 
+func newSpool(t *testing.T) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return sp
+}
+
 func hook(body string) ingest.Request {
 	return ingest.Request{Source: "service-hooks", PathEvent: "outbound-call",
 		Header: http.Header{"X-Api-Key": {apiKey}}, Body: []byte(body), ContentType: "application/json", ReceivedAt: time.Now()}
@@ -104,13 +114,9 @@ func TestUnstorableEventIsKeptWith4xx(t *testing.T) {
 func TestUnstorableBeforeHookIsNotSpooled(t *testing.T) {
 	t.Parallel()
 	svc, st := newService(t)
-	sp, err := spool.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := newSpool(t)
 	svc.SpoolBeforeHooks(sp, time.Hour)
-	_, err = svc.Handle(context.Background(), beforeResolve(`{"id":"r-1","note":"refuse"}`))
+	_, err := svc.Handle(context.Background(), beforeResolve(`{"id":"r-1","note":"refuse"}`))
 	var e *ingest.Error
 	if !errors.As(err, &e) || e.Cause != "unstorable_event" {
 		t.Fatalf("got %v, want an unstorable_event refusal", err)
@@ -125,11 +131,7 @@ func TestUnstorableBeforeHookIsNotSpooled(t *testing.T) {
 func TestDrainSpoolKeepsUnstorableEvents(t *testing.T) {
 	t.Parallel()
 	svc, st := newService(t)
-	sp, err := spool.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sp.Close()
+	sp := newSpool(t)
 	for i, note := range []string{"first", "refuse", "last"} {
 		ev := store.NewEvent{Source: "service-actions", Kind: config.KindServiceActions, Type: "before-resolve",
 			IdempotencyKey: fmt.Sprintf("k-%d", i), Body: []byte(`{"note":"` + note + `"}`), ReceivedAt: time.Now()}

@@ -85,7 +85,11 @@ func Text(s string) string {
 
 // TextIn applies Text to every string in a JSON document, such as an
 // event's changes. A document that cannot be parsed is withheld.
-func TextIn(doc []byte) []byte {
+func TextIn(doc []byte) []byte { return rewrite(doc, textWalk) }
+
+// rewrite returns doc, a JSON document, with f applied to its parsed value;
+// a document that cannot be parsed or written back is withheld entirely.
+func rewrite(doc []byte, f func(any) any) []byte {
 	if len(doc) == 0 {
 		return doc
 	}
@@ -96,7 +100,7 @@ func TextIn(doc []byte) []byte {
 		out, _ := json.Marshal(Redacted)
 		return out
 	}
-	out, err := json.Marshal(textWalk(v))
+	out, err := json.Marshal(f(v))
 	if err != nil {
 		out, _ = json.Marshal(Redacted)
 	}
@@ -156,21 +160,7 @@ var flaggedFields = map[string]bool{
 // Document returns doc (an indexed JSON document) with PHI redacted. A
 // document that cannot be parsed is withheld entirely.
 func Document(doc []byte) []byte {
-	if len(doc) == 0 {
-		return doc
-	}
-	dec := json.NewDecoder(bytes.NewReader(doc))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		out, _ := json.Marshal(Redacted)
-		return out
-	}
-	out, err := json.Marshal(walk(v, ""))
-	if err != nil {
-		out, _ = json.Marshal(Redacted)
-	}
-	return out
+	return rewrite(doc, func(v any) any { return walk(v, "") })
 }
 
 func walk(v any, key string) any {
