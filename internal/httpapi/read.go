@@ -223,7 +223,7 @@ func (s *server) streamFeed(c *gin.Context) {
 	started := false
 	w := bufio.NewWriterSize(c.Writer, 64<<10)
 	enc := json.NewEncoder(w)
-	next, err := timeline.FeedStream(ctx, s.Reads, c.Request.URL.Query(), fullView(c), func(e timeline.Event) error {
+	next, more, err := timeline.FeedStream(ctx, s.Reads, c.Request.URL.Query(), fullView(c), func(e timeline.Event) error {
 		if !started {
 			c.Header("Content-Type", "application/x-ndjson")
 			c.Status(http.StatusOK)
@@ -243,14 +243,19 @@ func (s *server) streamFeed(c *gin.Context) {
 		c.Header("Content-Type", "application/x-ndjson")
 		c.Status(http.StatusOK)
 	}
-	if next != nil {
-		// The trailer-like last line lets an exporter resume exactly here.
-		enc.Encode(map[string]any{"page": timeline.Page{NextCursor: next}}) //nolint:errcheck
-	}
-	w.Flush() //nolint:errcheck
+	// The trailer-like last line lets an exporter resume exactly here. A
+	// stream cut short by an error says so, so that it does not look
+	// complete.
+	last := map[string]any{"page": timeline.Page{NextCursor: next, HasMore: more}}
 	if err != nil {
 		s.Logger.Error("feed stream ended early", "err", err)
+		last["error"] = Problem{Type: problemType + "stream_ended_early", Title: "Stream ended early", Status: http.StatusServiceUnavailable,
+			Detail: "the stream stopped before its end; resume from page.nextCursor"}
 	}
+	if next != nil || err != nil {
+		enc.Encode(last) //nolint:errcheck
+	}
+	w.Flush() //nolint:errcheck
 	// A stream's content cannot wait for the log row (it is already sent),
 	// so the row is written as soon as the stream ends; a failure is logged.
 	if rerr := s.recordAccess(c, http.StatusOK, ids); rerr != nil {

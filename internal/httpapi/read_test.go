@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/redact"
+	"github.com/casetrail/casetrail/internal/timeline"
 )
 
 const (
@@ -605,4 +607,43 @@ func TestFeedStreamsNDJSON(t *testing.T) {
 		}
 	}
 	require.Equal(t, wantHooks, got)
+
+	// With a limit, the last line says whether there is more, and its
+	// cursor resumes exactly there.
+	stream := func(query string) (ids []string, page timeline.Page) {
+		req, _ := http.NewRequest(http.MethodGet, b.url+"/v1/events?"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+analystKey)
+		req.Header.Set("Accept", "application/x-ndjson")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer res.Body.Close()
+		require.Equal(t, 200, res.StatusCode)
+		sc := bufio.NewScanner(res.Body)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var line struct {
+				ID    string         `json:"id"`
+				Page  *timeline.Page `json:"page"`
+				Error any            `json:"error"`
+			}
+			require.NoError(t, json.Unmarshal(sc.Bytes(), &line))
+			require.Nil(t, line.Error)
+			if line.Page != nil {
+				page = *line.Page
+				continue
+			}
+			ids = append(ids, line.ID)
+		}
+		return ids, page
+	}
+	first, page := stream("source=service-hooks&limit=3")
+	require.Equal(t, wantHooks[:3], first)
+	require.True(t, page.HasMore)
+	require.NotNil(t, page.NextCursor)
+	rest, page := stream("source=service-hooks&cursor=" + url.QueryEscape(*page.NextCursor))
+	require.Equal(t, wantHooks[3:], rest)
+	require.False(t, page.HasMore)
+	all, page := stream("source=service-hooks&limit=" + strconv.Itoa(len(wantHooks)))
+	require.Equal(t, wantHooks, all)
+	require.False(t, page.HasMore, "the limit was exactly what there was")
 }

@@ -269,18 +269,18 @@ func FeedPage(ctx context.Context, r Reader, q url.Values, full bool) (Listing, 
 
 // FeedStream calls emit for every event of the feed after the cursor, in
 // order, reading in pages so that no more than one page is held in memory.
-// It returns the cursor after the last event emitted.
-func FeedStream(ctx context.Context, r Reader, q url.Values, full bool, emit func(Event) error) (*string, error) {
+// It returns the cursor after the last event emitted, and whether the feed
+// holds more events after it (it stopped at the limit asked for).
+func FeedStream(ctx context.Context, r Reader, q url.Values, full bool, emit func(Event) error) (next *string, more bool, err error) {
 	c, fq, filters, err := feedQuery(q)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	total := 0
 	maxRows := -1 // no limit unless asked for
 	if q.Get("limit") != "" {
 		maxRows = c.limit
 	}
-	var next *string
 	if c.cursor != "" {
 		next = &c.cursor
 	}
@@ -290,23 +290,25 @@ func FeedStream(ctx context.Context, r Reader, q url.Values, full bool, emit fun
 		if maxRows >= 0 {
 			fq.Limit = min(pageSize, maxRows-total)
 		}
-		if fq.Limit == 0 {
-			return next, nil
+		if fq.Limit == 0 { // the limit: is there more?
+			fq.Limit = 1
+			rows, err := r.Feed(ctx, fq)
+			return next, len(rows) > 0, err
 		}
 		rows, err := r.Feed(ctx, fq)
 		if err != nil {
-			return next, err
+			return next, true, err
 		}
 		for _, row := range rows {
 			if err := emit(FromRow(row, full)); err != nil {
-				return next, err
+				return next, true, err
 			}
 			fq.AfterIndex = *row.LogIndex
 			next = cursor{Index: row.LogIndex, Filters: filters}.encode()
 		}
 		total += len(rows)
 		if len(rows) < fq.Limit {
-			return next, nil
+			return next, false, nil
 		}
 	}
 }
