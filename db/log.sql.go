@@ -10,6 +10,39 @@ import (
 	"time"
 )
 
+const EventsReceivedBetween = `-- name: EventsReceivedBetween :many
+SELECT e.id
+FROM events e
+WHERE e.received_at >= $1::timestamptz AND e.received_at < $2::timestamptz
+ORDER BY e.id
+`
+
+type EventsReceivedBetweenParams struct {
+	FromAt time.Time
+	ToAt   time.Time
+}
+
+// Every event received in [from, to), whether the log holds it yet or not.
+func (q *Queries) EventsReceivedBetween(ctx context.Context, arg EventsReceivedBetweenParams) ([]int64, error) {
+	rows, err := q.db.Query(ctx, EventsReceivedBetween, arg.FromAt, arg.ToAt)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
@@ -195,60 +228,32 @@ func (q *Queries) LogDuplicateEventIDs(ctx context.Context) ([]int64, error) {
 	return items, nil
 }
 
-const LogEventsByCase = `-- name: LogEventsByCase :many
-SELECT e.id
-FROM events e
-JOIN log_leaves l ON l.event_id = e.id
-WHERE e.case_id = $1::text
+const LogIndexesOf = `-- name: LogIndexesOf :many
+SELECT l.event_id, l.idx
+FROM log_leaves l
+WHERE l.event_id = ANY ($1::bigint[])
 ORDER BY l.idx
 `
 
-func (q *Queries) LogEventsByCase(ctx context.Context, caseID string) ([]int64, error) {
-	rows, err := q.db.Query(ctx, LogEventsByCase, caseID)
+type LogIndexesOfRow struct {
+	EventID int64
+	Idx     int64
+}
+
+// The log positions of those of the given events that the log holds.
+func (q *Queries) LogIndexesOf(ctx context.Context, ids []int64) ([]LogIndexesOfRow, error) {
+	rows, err := q.db.Query(ctx, LogIndexesOf, ids)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var items []int64
+	var items []LogIndexesOfRow
 	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
+		var i LogIndexesOfRow
+		if err := rows.Scan(&i.EventID, &i.Idx); err != nil {
 			return nil, err
 		}
-		items = append(items, id)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
-const LogEventsByReceipt = `-- name: LogEventsByReceipt :many
-SELECT e.id
-FROM events e
-JOIN log_leaves l ON l.event_id = e.id
-WHERE e.received_at >= $1::timestamptz AND e.received_at < $2::timestamptz
-ORDER BY l.idx
-`
-
-type LogEventsByReceiptParams struct {
-	FromAt time.Time
-	ToAt   time.Time
-}
-
-func (q *Queries) LogEventsByReceipt(ctx context.Context, arg LogEventsByReceiptParams) ([]int64, error) {
-	rows, err := q.db.Query(ctx, LogEventsByReceipt, arg.FromAt, arg.ToAt)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []int64
-	for rows.Next() {
-		var id int64
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		items = append(items, id)
+		items = append(items, i)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, err

@@ -143,19 +143,19 @@ JOIN log_leaves l ON l.event_id = e.id
 WHERE e.id = ANY (@ids::bigint[])
 ORDER BY l.idx;
 
--- name: LogEventsByCase :many
-SELECT e.id
-FROM events e
-JOIN log_leaves l ON l.event_id = e.id
-WHERE e.case_id = @case_id::text
+-- name: LogIndexesOf :many
+-- The log positions of those of the given events that the log holds.
+SELECT l.event_id, l.idx
+FROM log_leaves l
+WHERE l.event_id = ANY (@ids::bigint[])
 ORDER BY l.idx;
 
--- name: LogEventsByReceipt :many
+-- name: EventsReceivedBetween :many
+-- Every event received in [from, to), whether the log holds it yet or not.
 SELECT e.id
 FROM events e
-JOIN log_leaves l ON l.event_id = e.id
 WHERE e.received_at >= @from_at::timestamptz AND e.received_at < @to_at::timestamptz
-ORDER BY l.idx;
+ORDER BY e.id;
 
 -- name: LogUnsequencedCount :one
 -- Committed events past the sequencer's position.

@@ -4,7 +4,7 @@
 //	casetrail migrate up|down|status [--config FILE]
 //	casetrail keys [--config FILE]
 //	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
-//	casetrail export (--case ID | --from T --to T) --out DIR [--config FILE]
+//	casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
 //	casetrail verify-bundle [--key VKEY] DIR
 //	casetrail version
 package main
@@ -36,7 +36,7 @@ const usage = `usage:
   casetrail keys [--config FILE]               print the log's checkpoint verifier key
   casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
                                                recheck the whole store against a signed checkpoint
-  casetrail export (--case ID | --from T --to T) --out DIR [--config FILE]
+  casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
                                                write an audit bundle with inclusion proofs
   casetrail verify-bundle [--key VKEY] DIR     check a bundle offline with only the public key
   casetrail version

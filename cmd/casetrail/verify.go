@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +18,9 @@ import (
 
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/ledger"
+	"github.com/casetrail/casetrail/internal/normalize"
 	"github.com/casetrail/casetrail/internal/store"
+	"github.com/casetrail/casetrail/internal/timeline"
 )
 
 func runKeys(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -102,11 +106,12 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	from := fs.String("from", "", "export events received from this time (RFC 3339)")
 	to := fs.String("to", "", "...until this time (RFC 3339, exclusive)")
 	out := fs.String("out", "", "the bundle's directory")
+	wait := fs.Duration("wait", 30*time.Second, "how long to wait for a signed checkpoint to cover every selected event")
 	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	const usage = "casetrail export (--case ID | --from T --to T) --out DIR [--config FILE]"
+	const usage = "casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]"
 	if err := noWords(words, usage); err != nil {
 		return err
 	}
@@ -127,25 +132,79 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer closeStore()
 	var ids []int64
+	var sel ledger.Selection
 	if *caseID != "" {
-		ids, err = st.LoggedEventsOfCase(ctx, *caseID)
+		sel.Case = *caseID
+		ids, err = caseTimelineIDs(ctx, st, cfg, *caseID)
 	} else {
 		f, ferr := time.Parse(time.RFC3339Nano, *from)
 		t, terr := time.Parse(time.RFC3339Nano, *to)
 		if ferr != nil || terr != nil {
 			return errors.New("--from and --to take RFC 3339 times")
 		}
-		ids, err = st.LoggedEventsReceived(ctx, f, t)
+		if !f.Before(t) {
+			return errors.New("--to must be after --from")
+		}
+		sel.From, sel.To = f.UTC().Format(time.RFC3339Nano), t.UTC().Format(time.RFC3339Nano)
+		ids, err = st.EventsReceived(ctx, f, t)
 	}
 	if err != nil {
 		return err
 	}
-	n, err := ledger.Export(ctx, st, keys, ids, *out)
+	// The running servers add events to the log within a second and sign
+	// it every few seconds while it grows: wait for that, rather than
+	// leave out the newest events.
+	deadline := time.Now().Add(*wait)
+	for {
+		pending, size, err := ledger.Uncovered(ctx, st, ids)
+		if err != nil {
+			return err
+		}
+		if len(pending) == 0 || !time.Now().Before(deadline) {
+			break
+		}
+		fmt.Fprintf(stderr, "waiting for a signed checkpoint past size %d to cover %d more events\n", size, len(pending))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+	m, err := ledger.Export(ctx, st, keys, sel, ids, *out)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "exported %d events with inclusion proofs to %s\n", n, *out)
+	fmt.Fprintf(stdout, "exported %d events with inclusion proofs to %s, against the checkpoint of size %d\n", len(m.EventIDs), *out, m.CheckpointSize)
+	if len(m.Pending) > 0 {
+		return fmt.Errorf("the bundle is partial: %d selected events are not yet covered by a signed checkpoint (is a server running?); they are listed in manifest.json", len(m.Pending))
+	}
 	return nil
+}
+
+// caseTimelineIDs lists the events of a case's timeline, as an auditor sees
+// it: the case's own events and the contact-center events correlated with
+// it.
+func caseTimelineIDs(ctx context.Context, st *store.Store, cfg *config.Config, caseID string) ([]int64, error) {
+	var ids []int64
+	q := url.Values{"limit": {strconv.Itoa(timeline.MaxLimit)}}
+	for {
+		l, err := timeline.Timeline(ctx, st, timeline.TimelineRequest{CaseID: caseID, Query: q},
+			normalize.Options{DefaultCountryCode: cfg.PhoneDefaultCountryCode}, true)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range l.Data {
+			id, err := strconv.ParseInt(e.ID, 10, 64)
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, id)
+		}
+		if !l.Page.HasMore || l.Page.NextCursor == nil {
+			return ids, nil
+		}
+		q.Set("cursor", *l.Page.NextCursor)
+	}
 }
 
 // runVerifyBundle checks a bundle offline with only the verifier key.
@@ -174,12 +233,21 @@ func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("verifier key: %w", err)
 	}
-	n, err := ledger.VerifyBundle(dir, v)
+	n, m, err := ledger.VerifyBundle(dir, v)
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)
 		return errors.New("bundle verification failed")
 	}
 	fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", n)
+	switch {
+	case m == nil:
+		fmt.Fprintln(stdout, "note: the bundle has no manifest.json, so whether events are missing from it cannot be told")
+	case len(m.Pending) > 0:
+		fmt.Fprintf(stdout, "PARTIAL: %d more selected events were not yet covered by a signed checkpoint when it was exported\n", len(m.Pending))
+		return errors.New("the bundle is partial")
+	default:
+		fmt.Fprintf(stdout, "complete: every event of %s that the checkpoint covers, as its manifest lists them\n", describe(m.Selection))
+	}
 	return nil
 }
 
@@ -197,4 +265,11 @@ func openStore(ctx context.Context, cfg *config.Config, stderr io.Writer) (*stor
 		return nil, nil, err
 	}
 	return st, func() { st.Close(); stopDB() }, nil
+}
+
+func describe(s ledger.Selection) string {
+	if s.Case != "" {
+		return fmt.Sprintf("case %q (its timeline)", s.Case)
+	}
+	return fmt.Sprintf("the events received from %s to %s", s.From, s.To)
 }

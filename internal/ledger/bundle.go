@@ -3,6 +3,7 @@ package ledger
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -27,12 +29,36 @@ import (
 //	events.ndjson    one line per event: its leaf fields, salt, log index and
 //	                 inclusion proof
 //	bodies/<id>      each event's raw body, byte for byte
+//	manifest.json    what was asked for, and which events the bundle holds
+//	                 (not signed: it guards against a bundle cut short or
+//	                 mixed up in transit, not against whoever exported it)
 const (
 	bundleCheckpoint = "checkpoint.txt"
 	bundleKey        = "key.txt"
 	bundleEvents     = "events.ndjson"
 	bundleBodies     = "bodies"
+	bundleManifest   = "manifest.json"
 )
+
+// Selection is what an export was asked for: a case (its timeline: its own
+// events and the contact-center events correlated with it), or the events
+// received in [From, To).
+type Selection struct {
+	Case string `json:"case,omitempty"`
+	From string `json:"from,omitempty"`
+	To   string `json:"to,omitempty"`
+}
+
+// Manifest is manifest.json.
+type Manifest struct {
+	Selection      Selection `json:"selection"`
+	CheckpointSize int64     `json:"checkpointSize"`
+	// EventIDs are the events the bundle holds, in log order.
+	EventIDs []string `json:"eventIds"`
+	// Pending are selected events that no signed checkpoint covered yet
+	// when the bundle was written: the bundle is partial.
+	Pending []string `json:"pending"`
+}
 
 // BundleEvent is one line of events.ndjson.
 type BundleEvent struct {
@@ -43,42 +69,75 @@ type BundleEvent struct {
 	Proof     []string        `json:"proof"` // base64 hashes
 }
 
-// Export writes a bundle of the given events (those in the log) to dir and
-// returns how many it holds.
-func Export(ctx context.Context, st *store.Store, keys *Keys, ids []int64, dir string) (int, error) {
+// Uncovered returns those of the given events that the latest signed
+// checkpoint does not cover (not yet in the log, or in it after the
+// checkpoint), and the checkpoint's size.
+func Uncovered(ctx context.Context, st *store.Store, ids []int64) ([]int64, int64, error) {
 	cp, err := st.LatestCheckpoint(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("no signed checkpoint to export against: %w", err)
+		return nil, 0, fmt.Errorf("no signed checkpoint to export against: %w", err)
 	}
+	idx, err := st.LogIndexes(ctx, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	var out []int64
+	for _, id := range ids {
+		if i, ok := idx[id]; !ok || i >= cp.Size {
+			out = append(out, id)
+		}
+	}
+	return out, cp.Size, nil
+}
+
+// Export writes a bundle of the selected events to dir, against the latest
+// signed checkpoint, and returns its manifest. Events that checkpoint does
+// not cover are listed in the manifest as pending, not exported.
+func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids []int64, dir string) (Manifest, error) {
+	m := Manifest{Selection: sel, EventIDs: []string{}, Pending: []string{}}
+	cp, err := st.LatestCheckpoint(ctx)
+	if err != nil {
+		return m, fmt.Errorf("no signed checkpoint to export against: %w", err)
+	}
+	m.CheckpointSize = cp.Size
+	idx, err := st.LogIndexes(ctx, ids)
+	if err != nil {
+		return m, err
+	}
+	var covered []int64
+	for _, id := range ids {
+		if i, ok := idx[id]; ok && i < cp.Size {
+			covered = append(covered, id)
+		} else {
+			m.Pending = append(m.Pending, strconv.FormatInt(id, 10))
+		}
+	}
+	slices.SortFunc(covered, func(a, b int64) int { return cmp.Compare(idx[a], idx[b]) })
 	if err := os.MkdirAll(filepath.Join(dir, bundleBodies), 0o700); err != nil {
-		return 0, err
+		return m, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, bundleCheckpoint), []byte(cp.Note), 0o600); err != nil {
-		return 0, err
+		return m, err
 	}
 	if err := os.WriteFile(filepath.Join(dir, bundleKey), []byte(keys.VerifierKey+"\n"), 0o600); err != nil {
-		return 0, err
+		return m, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, bundleEvents), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
 	if err != nil {
-		return 0, err
+		return m, err
 	}
 	defer f.Close()
 	w := bufio.NewWriter(f)
 	enc := json.NewEncoder(w)
-	n := 0
-	for start := 0; start < len(ids); start += 500 {
-		rows, err := st.BundleRows(ctx, ids[start:min(start+500, len(ids))])
+	for start := 0; start < len(covered); start += 500 {
+		rows, err := st.BundleRows(ctx, covered[start:min(start+500, len(covered))])
 		if err != nil {
-			return n, err
+			return m, err
 		}
 		for _, r := range rows {
-			if r.Index >= cp.Size {
-				continue // sequenced after the checkpoint: in the next bundle
-			}
 			p, err := Inclusion(ctx, st, r.Leaf.EventID, cp.Size)
 			if err != nil {
-				return n, err
+				return m, err
 			}
 			r.Leaf.BodyHash = saltedHash(r.Salt, r.Body)
 			leaf := LeafData(r.Leaf)
@@ -87,16 +146,20 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, ids []int64, dir s
 			}
 			if err := enc.Encode(BundleEvent{Leaf: leaf, Salt: b64(r.Salt), LeafIndex: p.LeafIndex,
 				TreeSize: p.TreeSize, Proof: p.Hashes}); err != nil {
-				return n, err
+				return m, err
 			}
 			name := filepath.Join(dir, bundleBodies, strconv.FormatInt(r.Leaf.EventID, 10))
 			if err := os.WriteFile(name, r.Body, 0o600); err != nil {
-				return n, err
+				return m, err
 			}
-			n++
+			m.EventIDs = append(m.EventIDs, strconv.FormatInt(r.Leaf.EventID, 10))
 		}
 	}
-	return n, w.Flush()
+	if err := w.Flush(); err != nil {
+		return m, err
+	}
+	raw, _ := json.MarshalIndent(m, "", "  ")
+	return m, os.WriteFile(filepath.Join(dir, bundleManifest), append(raw, '\n'), 0o600)
 }
 
 func saltedHash(salt, body []byte) []byte {
@@ -107,34 +170,52 @@ func saltedHash(salt, body []byte) []byte {
 }
 
 // VerifyBundle checks a bundle offline: the checkpoint's signature with the
-// given key, each body against the salted hash its leaf commits to, and each
-// leaf's inclusion proof against the checkpoint's root. It returns how many
-// events it verified, or an error naming the first that fails.
-func VerifyBundle(dir string, v note.Verifier) (int, error) {
+// given key, each body against the salted hash its leaf commits to, each
+// leaf's inclusion proof against the checkpoint's root, and that the bundle
+// holds exactly the events its manifest lists, each once. It returns how
+// many events it verified and the manifest (nil in a bundle without one),
+// or an error naming the first thing that fails.
+func VerifyBundle(dir string, v note.Verifier) (n int, m *Manifest, err error) {
 	signed, err := os.ReadFile(filepath.Join(dir, bundleCheckpoint))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	cp, err := OpenCheckpoint(signed, v)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
+	if raw, err := os.ReadFile(filepath.Join(dir, bundleManifest)); err == nil {
+		m = &Manifest{}
+		if err := json.Unmarshal(raw, m); err != nil {
+			return 0, nil, fmt.Errorf("manifest.json: %w", err)
+		}
+		if m.CheckpointSize != cp.Size {
+			return 0, m, fmt.Errorf("manifest.json names a checkpoint of size %d, the bundle's is %d", m.CheckpointSize, cp.Size)
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return 0, nil, err
+	}
+	seen := map[string]bool{}
 	f, err := os.Open(filepath.Join(dir, bundleEvents))
 	if err != nil {
-		return 0, err
+		return 0, m, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	n := 0
+	line := 0
 	for sc.Scan() {
+		line++
+		if len(bytes.TrimSpace(sc.Bytes())) == 0 {
+			continue
+		}
 		var ev BundleEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return n, fmt.Errorf("events.ndjson line %d: %w", n+1, err)
+			return n, m, fmt.Errorf("events.ndjson line %d: %w", line, err)
 		}
 		var leaf leafData
 		if err := json.Unmarshal(ev.Leaf, &leaf); err != nil {
-			return n, fmt.Errorf("events.ndjson line %d: %w", n+1, err)
+			return n, m, fmt.Errorf("events.ndjson line %d: %w", line, err)
 		}
 		fail := func(why string) error {
 			return fmt.Errorf("event %d (log index %d): %s", leaf.EventID, ev.LeafIndex, why)
@@ -143,38 +224,55 @@ func VerifyBundle(dir string, v note.Verifier) (int, error) {
 		// what is read.
 		canon, _ := json.Marshal(leaf)
 		if !bytes.Equal(canon, ev.Leaf) {
-			return n, fail("leaf data is not in canonical form")
+			return n, m, fail("leaf data is not in canonical form")
 		}
+		id := strconv.FormatInt(leaf.EventID, 10)
+		if seen[id] {
+			return n, m, fail("the bundle holds it twice")
+		}
+		seen[id] = true
 		body, err := os.ReadFile(filepath.Join(dir, bundleBodies, strconv.FormatInt(leaf.EventID, 10)))
 		if err != nil {
-			return n, fail("body missing: " + err.Error())
+			return n, m, fail("body missing: " + err.Error())
 		}
 		salt, err := base64.StdEncoding.DecodeString(ev.Salt)
 		if err != nil {
-			return n, fail("bad salt")
+			return n, m, fail("bad salt")
 		}
 		if fmt.Sprintf("%x", saltedHash(salt, body)) != leaf.BodyHash {
-			return n, fail("the body does not match the hash its leaf commits to")
+			return n, m, fail("the body does not match the hash its leaf commits to")
 		}
 		if ev.TreeSize != cp.Size {
-			return n, fail("the proof is for another tree size than the checkpoint")
+			return n, m, fail("the proof is for another tree size than the checkpoint")
 		}
 		hashes := make([][]byte, len(ev.Proof))
 		for i, h := range ev.Proof {
 			if hashes[i], err = base64.StdEncoding.DecodeString(h); err != nil {
-				return n, fail("bad proof hash")
+				return n, m, fail("bad proof hash")
 			}
 		}
 		if err := proof.VerifyInclusion(hasher, uint64(ev.LeafIndex), uint64(cp.Size), hasher.HashLeaf(ev.Leaf), hashes, cp.Root); err != nil {
-			return n, fail("not in the log at the checkpoint: " + err.Error())
+			return n, m, fail("not in the log at the checkpoint: " + err.Error())
 		}
 		n++
 	}
 	if err := sc.Err(); err != nil {
-		return n, err
+		return n, m, err
 	}
-	if n == 0 {
-		return 0, errors.New("the bundle holds no events")
+	if m == nil {
+		if n == 0 {
+			return 0, nil, errors.New("the bundle holds no events")
+		}
+		return n, nil, nil
 	}
-	return n, nil
+	for _, id := range m.EventIDs {
+		if !seen[id] {
+			return n, m, fmt.Errorf("event %s: listed in manifest.json, missing from events.ndjson", id)
+		}
+		delete(seen, id)
+	}
+	for id := range seen {
+		return n, m, fmt.Errorf("event %s: in events.ndjson, not listed in manifest.json", id)
+	}
+	return n, m, nil
 }

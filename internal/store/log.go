@@ -305,15 +305,23 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 	return out, nil
 }
 
-// LoggedEventsOfCase lists a case's logged events in log order.
-func (s *Store) LoggedEventsOfCase(ctx context.Context, caseID string) ([]int64, error) {
-	ids, err := s.q.LogEventsByCase(ctx, caseID)
-	return ids, interpretError(err)
+// LogIndexes maps each of the given events that the log holds to its
+// position in it.
+func (s *Store) LogIndexes(ctx context.Context, ids []int64) (map[int64]int64, error) {
+	rows, err := s.q.LogIndexesOf(ctx, ids)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	idx := make(map[int64]int64, len(rows))
+	for _, r := range rows {
+		idx[r.EventID] = r.Idx
+	}
+	return idx, nil
 }
 
-// LoggedEventsReceived lists logged events received in [from, to).
-func (s *Store) LoggedEventsReceived(ctx context.Context, from, to time.Time) ([]int64, error) {
-	ids, err := s.q.LogEventsByReceipt(ctx, db.LogEventsByReceiptParams{FromAt: from, ToAt: to})
+// EventsReceived lists the events received in [from, to), logged or not.
+func (s *Store) EventsReceived(ctx context.Context, from, to time.Time) ([]int64, error) {
+	ids, err := s.q.EventsReceivedBetween(ctx, db.EventsReceivedBetweenParams{FromAt: from, ToAt: to})
 	return ids, interpretError(err)
 }
 
