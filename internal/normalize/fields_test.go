@@ -42,6 +42,14 @@ func TestNormalizePhone(t *testing.T) {
 		{"555.010.0142", "1", "+15550100142"},
 		{"15550100142", "1", "+15550100142"},
 
+		// A default code does not turn numbers written internationally
+		// without their "+", or dialled abroad, into wrong ones.
+		{"447700900123", "1", uk},
+		{"011 44 7700 900123", "1", uk},
+		{"15550100142", "44", "+15550100142"},
+		{"555-0142", "1", ""}, // no area code
+		{"010-0142", "1", ""},
+
 		// The seed's short example is still E.164-sized.
 		{"+123456789", "", "+123456789"},
 

@@ -17,9 +17,14 @@ import (
 //   - A leading "+" or "00" means the number is international. A "(0)" trunk
 //     written after the country code ("+44 (0)20 7946 0958") is dropped.
 //   - Otherwise, with defaultCountryCode set (digits, e.g. "44"; a leading "+"
-//     is tolerated): digits that already start with the code and are at
-//     least 11 long just get a "+"; else one leading trunk "0" is dropped and
-//     the code prepended ("07700 900123" with "44" -> "+447700900123").
+//     is tolerated): a leading trunk "0" is dropped and the code prepended
+//     ("07700 900123" with "44" -> "+447700900123"); digits that start with
+//     the code, or any 11 or more, are already international and just get a
+//     "+"; shorter ones get the code ("7700 900123" -> "+447700900123").
+//     With "1" (the North American plan, which has no trunk 0), a national
+//     number is 10 digits, or 11 starting with 1; "011" dials abroad; 12 or
+//     more digits are international; anything shorter is refused ("555-0142"
+//     lacks its area code).
 //   - Otherwise, without a default code, only 11 to 15 digits are accepted, as
 //     a number already written internationally without its "+".
 //   - The result must be "+" and 8 to 15 digits not starting with 0.
@@ -71,9 +76,25 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 			if len(d) < 11 {
 				return "", false
 			}
+		case cc == "1": // the North American plan: no trunk 0, "011" dials abroad
+			switch {
+			case strings.HasPrefix(d, "011"):
+				d = d[3:]
+			case len(d) == 10:
+				d = "1" + d
+			case len(d) == 11 && d[0] == '1':
+			case len(d) >= 12: // written internationally without its "+"
+			default: // a local number without its area code, or a typo
+				return "", false
+			}
+		case strings.HasPrefix(d, "0"):
+			d = cc + d[1:]
 		case strings.HasPrefix(d, cc) && len(d) >= 11:
+		case len(d) >= 11:
+			// Already international without its "+": a national number
+			// written without its trunk 0 is shorter than this.
 		default:
-			d = cc + strings.TrimPrefix(d, "0")
+			d = cc + d
 		}
 	}
 
@@ -112,13 +133,13 @@ func PhoneKeys() []string {
 
 // MayBePhone reports whether NormalizePhone accepts raw under some default
 // country code (or none), that is, whether a source configured with any code
-// could store raw as a phone number. Three codes stand for all: without one,
-// international numbers and numbers of 11 to 15 digits are accepted; a code
-// only adds national numbers, and the shortest and the longest codes ("1",
-// "999") bound the lengths any code accepts (5 to 14 digits after one trunk
-// 0).
+// could store raw as a phone number. Four codes stand for all: without one,
+// international numbers and numbers of 11 to 15 digits are accepted; "1"
+// has rules of its own; any other code only adds national numbers, and the
+// shortest and the longest of those ("7", "999") bound the lengths any code
+// accepts (5 to 14 digits after one trunk 0).
 func MayBePhone(raw string) bool {
-	for _, cc := range []string{"", "1", "999"} {
+	for _, cc := range []string{"", "1", "7", "999"} {
 		if _, ok := NormalizePhone(raw, cc); ok {
 			return true
 		}
