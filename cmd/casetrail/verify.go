@@ -137,8 +137,8 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 		sel.Case = *caseID
 		ids, err = caseTimelineIDs(ctx, st, cfg, *caseID)
 	} else {
-		f, ferr := time.Parse(time.RFC3339Nano, *from)
-		t, terr := time.Parse(time.RFC3339Nano, *to)
+		f, ferr := timeline.ParseTime(*from)
+		t, terr := timeline.ParseTime(*to)
 		if ferr != nil || terr != nil {
 			return errors.New("--from and --to take RFC 3339 times")
 		}

@@ -74,15 +74,19 @@ func logPath(c *gin.Context) string {
 	if route == "" {
 		return redact.Text(c.Request.URL.Path)
 	}
-	if len(c.Params) == 0 {
-		return route
-	}
+	return maskedPath(route, c.Param)
+}
+
+// maskedPath is the path of a request to route, its parameters' values
+// given by param, with the contact of a contact timeline masked as
+// analysts see it.
+func maskedPath(route string, param func(name string) string) string {
 	parts := strings.Split(route, "/")
 	for i, p := range parts {
 		if len(p) < 2 || (p[0] != ':' && p[0] != '*') {
 			continue
 		}
-		v := c.Param(p[1:])
+		v := param(p[1:])
 		if p[1:] == "contact" {
 			v = redact.Phone(v)
 		}

@@ -429,25 +429,14 @@ func maskAccess(route, path string, params json.RawMessage) (string, json.RawMes
 	if route == "" || json.Unmarshal(params, &p) != nil {
 		return redact.Text(path), redact.TextIn(params)
 	}
-	segments := strings.Split(route, "/")
-	inPath := map[string]bool{}
-	for i, seg := range segments {
-		if len(seg) > 1 && seg[0] == ':' {
-			inPath[seg[1:]] = true
-			v, _ := p[seg[1:]].(string)
-			if seg[1:] == "contact" {
-				v = redact.Phone(v)
-			}
-			segments[i] = v
-		}
-	}
+	path = maskedPath(route, func(name string) string { v, _ := p[name].(string); return v })
 	for k, v := range p {
 		switch {
 		case k == "contact":
 			if s, ok := v.(string); ok {
 				p[k] = redact.Phone(s)
 			}
-		case inPath[k] || definedParams[k]:
+		case strings.Contains(route+"/", "/:"+k+"/") || definedParams[k]:
 		default:
 			raw, _ := json.Marshal(v)
 			p[k] = json.RawMessage(redact.TextIn(raw))
@@ -455,9 +444,9 @@ func maskAccess(route, path string, params json.RawMessage) (string, json.RawMes
 	}
 	masked, err := json.Marshal(p)
 	if err != nil {
-		return redact.Text(path), redact.TextIn(params)
+		return path, redact.TextIn(params)
 	}
-	return strings.Join(segments, "/"), masked
+	return path, masked
 }
 
 // definedParams are the query parameters of the read routes

@@ -500,11 +500,7 @@ func TestReadRefusesNonTextParameters(t *testing.T) {
 		require.Equal(t, "urn:casetrail:problem:invalid_parameter", res.json(t)["type"], path)
 		require.Contains(t, res.json(t)["detail"], "is not UTF-8 text", path)
 	}
-	for _, path := range []string{"/v1/access-log?keyName=%ff", "/v1/blobs/00?x=%ff"} {
-		key := adminKey
-		if strings.HasPrefix(path, "/v1/blobs") {
-			key = auditorKey
-		}
+	for path, key := range map[string]string{"/v1/access-log?keyName=%ff": adminKey, "/v1/blobs/00?x=%ff": auditorKey} {
 		res := b.read(t, key, path)
 		require.Equal(t, http.StatusBadRequest, res.status, string(res.body))
 		require.Contains(t, res.json(t)["detail"], "is not UTF-8 text")

@@ -73,21 +73,30 @@ type BundleEvent struct {
 // checkpoint does not cover (not yet in the log, or in it after the
 // checkpoint), and the checkpoint's size.
 func Uncovered(ctx context.Context, st *store.Store, ids []int64) ([]int64, int64, error) {
-	cp, err := st.LatestCheckpoint(ctx)
+	cp, _, uncovered, err := coverage(ctx, st, ids)
+	return uncovered, cp.Size, err
+}
+
+// coverage splits ids by the latest signed checkpoint: the events it covers,
+// in log order, and the rest, in the order given.
+func coverage(ctx context.Context, st *store.Store, ids []int64) (cp store.Checkpoint, covered, uncovered []int64, err error) {
+	cp, err = st.LatestCheckpoint(ctx)
 	if err != nil {
-		return nil, 0, fmt.Errorf("no signed checkpoint to export against: %w", err)
+		return cp, nil, nil, fmt.Errorf("no signed checkpoint to export against: %w", err)
 	}
 	idx, err := st.LogIndexes(ctx, ids)
 	if err != nil {
-		return nil, 0, err
+		return cp, nil, nil, err
 	}
-	var out []int64
 	for _, id := range ids {
-		if i, ok := idx[id]; !ok || i >= cp.Size {
-			out = append(out, id)
+		if i, ok := idx[id]; ok && i < cp.Size {
+			covered = append(covered, id)
+		} else {
+			uncovered = append(uncovered, id)
 		}
 	}
-	return out, cp.Size, nil
+	slices.SortFunc(covered, func(a, b int64) int { return cmp.Compare(idx[a], idx[b]) })
+	return cp, covered, uncovered, nil
 }
 
 // Export writes a bundle of the selected events to dir, against the latest
@@ -95,24 +104,14 @@ func Uncovered(ctx context.Context, st *store.Store, ids []int64) ([]int64, int6
 // not cover are listed in the manifest as pending, not exported.
 func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids []int64, dir string) (Manifest, error) {
 	m := Manifest{Selection: sel, EventIDs: []string{}, Pending: []string{}}
-	cp, err := st.LatestCheckpoint(ctx)
-	if err != nil {
-		return m, fmt.Errorf("no signed checkpoint to export against: %w", err)
-	}
-	m.CheckpointSize = cp.Size
-	idx, err := st.LogIndexes(ctx, ids)
+	cp, covered, uncovered, err := coverage(ctx, st, ids)
 	if err != nil {
 		return m, err
 	}
-	var covered []int64
-	for _, id := range ids {
-		if i, ok := idx[id]; ok && i < cp.Size {
-			covered = append(covered, id)
-		} else {
-			m.Pending = append(m.Pending, strconv.FormatInt(id, 10))
-		}
+	m.CheckpointSize = cp.Size
+	for _, id := range uncovered {
+		m.Pending = append(m.Pending, strconv.FormatInt(id, 10))
 	}
-	slices.SortFunc(covered, func(a, b int64) int { return cmp.Compare(idx[a], idx[b]) })
 	if err := os.MkdirAll(filepath.Join(dir, bundleBodies), 0o700); err != nil {
 		return m, err
 	}

@@ -30,7 +30,7 @@ func Phone(s string) string {
 }
 
 // Email keeps the first letter and the domain: ann.lee@example.com ->
-// a*******@example.com.
+// a******@example.com.
 func Email(s string) string {
 	at := strings.LastIndexByte(s, '@')
 	if at <= 0 {
