@@ -36,3 +36,9 @@ INSERT INTO events (
     @time_in_queue_ms, @is_outbound, @actor, @changes, @summary, @content_type,
     @body, @body_sha256, @doc, @doc_lossy, @reply
 );
+
+-- name: EventTypeOf :one
+-- The type of a stored event: what a repeated explicit idempotency key is
+-- checked against, so that a key reused for another hook is not taken as a
+-- retry of the first.
+SELECT type FROM events WHERE id = @id::bigint;

@@ -564,6 +564,38 @@ func TestIngestIdempotency(t *testing.T) {
 	require.Equal(t, 1, b.count(t, "rejected_requests"), "the 409 is kept")
 }
 
+// A sender's key reused with the same body for another hook is not a retry
+// of the first: it is refused with 409 and kept, not answered as a
+// duplicate of an event of another type.
+func TestIngestExplicitKeyReusedForAnotherHook(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	body := []byte(`{"id":"case-41","customer":{"phoneNumber":"+14155550100"}}`)
+	key := map[string]string{"Idempotency-Key": "case-41-resolve"}
+	first := b.signed(t, config.KindServiceActions, "before-resolve", body, key)
+	require.Equal(t, 200, first.status, string(first.body))
+	retry := b.signed(t, config.KindServiceActions, "before-resolve", body, key)
+	require.Equal(t, 200, retry.status, string(retry.body))
+	require.Equal(t, 1, b.count(t, "events"), "a retry of the same hook stores nothing new")
+
+	other := b.signed(t, config.KindServiceActions, "after-resolve", body, key)
+	require.Equal(t, http.StatusConflict, other.status, string(other.body))
+	p := other.json(t)
+	require.Equal(t, "urn:casetrail:problem:idempotency_conflict", p["type"])
+	require.Contains(t, p["detail"], "before-resolve")
+	require.Equal(t, 1, b.count(t, "events"))
+	require.Equal(t, 1, b.count(t, "rejected_requests"), "the refused hook is kept")
+
+	// Same for a webhook-id, and within one source's other path events.
+	msg := map[string]string{"webhook-id": "msg_9"}
+	call := []byte(`{"agentID":"a-1","targetPhoneNumber":"+14155550100"}`)
+	require.Equal(t, 200, b.signed(t, config.KindServiceHooks, "outbound-call", call, msg).status)
+	res := b.signed(t, config.KindServiceHooks, "workitem-closed", call, msg)
+	require.Equal(t, http.StatusConflict, res.status, string(res.body))
+	require.Equal(t, 2, b.count(t, "events"))
+	require.Equal(t, 2, b.count(t, "rejected_requests"))
+}
+
 func TestIngestConcurrentIdenticalDeliveries(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -34,6 +35,11 @@ func (s *standInStore) Ingest(_ context.Context, events []store.NewEvent) ([]sto
 
 func (s *standInStore) Reject(context.Context, store.Rejected) (int64, error) {
 	return s.ids.Add(1), nil
+}
+
+// EventType is never asked: the stand-in answers no repeats.
+func (s *standInStore) EventType(context.Context, int64) (string, error) {
+	return "", errors.New("the stand-in store holds no keys")
 }
 
 // standInServer is the HTTP API over a stand-in store: ingest without a

@@ -27,9 +27,12 @@ type Writer interface {
 	Ingest(ctx context.Context, events []store.NewEvent) ([]store.IngestResult, error)
 }
 
-// RejectKeeper keeps refused requests.
+// RejectKeeper keeps refused requests, and tells the type of a stored
+// event: an explicit idempotency key that is repeated is a retry only when
+// the event that holds it is of the same type.
 type RejectKeeper interface {
 	Reject(ctx context.Context, r store.Rejected) (int64, error)
+	EventType(ctx context.Context, id int64) (string, error)
 }
 
 // Error is a refusal with the HTTP status and a machine-readable cause.
@@ -135,7 +138,15 @@ func (s *Service) storeSpooled(ctx context.Context, events []store.NewEvent) err
 		return err
 	}
 	for i, r := range results {
-		if errors.Is(r.Err, store.ErrConflict) {
+		conflict := errors.Is(r.Err, store.ErrConflict)
+		if !conflict && r.Duplicate && events[i].ExplicitKey {
+			held, err := s.rejects.EventType(ctx, r.ID)
+			if err != nil {
+				return err
+			}
+			conflict = held != events[i].Type
+		}
+		if conflict {
 			e := &Error{Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: "spooled during an outage; the key was taken meanwhile"}
 			if err := s.rejectSpooled(ctx, events[i], e); err != nil {
 				return err
@@ -274,6 +285,18 @@ func (s *Service) reply(ctx context.Context, r Request, cred string, ev store.Ne
 	if errors.Is(res.Err, store.ErrConflict) {
 		return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
 			Detail: fmt.Sprintf("idempotency key was already used for event %d with a different body", res.ID)})
+	}
+	if res.Duplicate && ev.ExplicitKey {
+		// The sender's key, not one derived from the event: the same body
+		// sent to another hook under the same key is another request.
+		held, err := s.rejects.EventType(ctx, res.ID)
+		if err != nil {
+			return Reply{}, fmt.Errorf("%w: checking the event that holds the key: %v", ErrUnavailable, err)
+		}
+		if held != ev.Type {
+			return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
+				Detail: fmt.Sprintf("idempotency key was already used for event %d, a %s event, not %s", res.ID, store.Text(held), ev.Type)})
+		}
 	}
 	rep := Reply{Status: http.StatusOK, ID: res.ID, Duplicate: res.Duplicate, Type: ev.Type}
 	if ev.Reply != nil {

@@ -30,7 +30,8 @@ const (
 // holds a body containing "refuse", and stores everything else.
 type pickyStore struct {
 	mu     sync.Mutex
-	stored [][]byte
+	stored []store.NewEvent
+	held   map[string]int64 // idempotency key -> event id
 	kept   []store.Rejected
 }
 
@@ -42,10 +43,21 @@ func (s *pickyStore) Ingest(_ context.Context, events []store.NewEvent) ([]store
 			return nil, fmt.Errorf("%w (SQLSTATE 22021)", store.ErrUnstorable)
 		}
 	}
+	if s.held == nil {
+		s.held = map[string]int64{}
+	}
 	out := make([]store.IngestResult, len(events))
 	for i, e := range events {
-		s.stored = append(s.stored, e.Body)
+		if id, ok := s.held[e.Source+"/"+e.IdempotencyKey]; ok {
+			out[i] = store.IngestResult{ID: id, Duplicate: true}
+			if s.stored[id-1].BodySHA256 != e.BodySHA256 {
+				out[i] = store.IngestResult{ID: id, Err: store.ErrConflict}
+			}
+			continue
+		}
+		s.stored = append(s.stored, e)
 		out[i].ID = int64(len(s.stored))
+		s.held[e.Source+"/"+e.IdempotencyKey] = out[i].ID
 	}
 	return out, nil
 }
@@ -55,6 +67,12 @@ func (s *pickyStore) Reject(_ context.Context, r store.Rejected) (int64, error) 
 	defer s.mu.Unlock()
 	s.kept = append(s.kept, r)
 	return int64(len(s.kept)), nil
+}
+
+func (s *pickyStore) EventType(_ context.Context, id int64) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stored[id-1].Type, nil
 }
 
 func newService(t *testing.T) (*ingest.Service, *pickyStore) {
@@ -148,5 +166,38 @@ func TestDrainSpoolKeepsUnstorableEvents(t *testing.T) {
 	}
 	if len(st.stored) != 2 || len(st.kept) != 1 || st.kept[0].Cause != "unstorable_event" {
 		t.Fatalf("stored %d, kept %+v; want 2 stored and the refused one kept", len(st.stored), st.kept)
+	}
+}
+
+// A spooled hook whose sender's key was taken meanwhile by an event of
+// another type is kept as a conflict, not dropped as a duplicate; one whose
+// key is held by the same hook is a retry and stores nothing new.
+func TestDrainSpoolKeepsAHookWhoseKeyAnotherHookTook(t *testing.T) {
+	t.Parallel()
+	svc, st := newService(t)
+	sp := newSpool(t)
+	body := []byte(`{"id":"r-1"}`)
+	sum := sha256.Sum256(body)
+	spooled := func(typ, key string) store.NewEvent {
+		return store.NewEvent{Source: "service-actions", Kind: config.KindServiceActions, Type: typ,
+			IdempotencyKey: key, ExplicitKey: true, Body: body, BodySHA256: sum, ReceivedAt: time.Now()}
+	}
+	if _, err := st.Ingest(context.Background(), []store.NewEvent{spooled("after-resolve", "k-1"), spooled("before-resolve", "k-2")}); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range []store.NewEvent{spooled("before-resolve", "k-1"), spooled("before-resolve", "k-2")} {
+		if err := sp.Append(ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc.SpoolBeforeHooks(sp, time.Hour)
+	if _, err := svc.DrainSpool(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.stored) != 2 || len(st.kept) != 1 {
+		t.Fatalf("stored %d, kept %d; want 2 and 1", len(st.stored), len(st.kept))
+	}
+	if k := st.kept[0]; k.Cause != "idempotency_conflict" || k.EventType != "before-resolve" || string(k.Body) != string(body) {
+		t.Fatalf("kept %+v, want the before-resolve hook as a conflict", k)
 	}
 }

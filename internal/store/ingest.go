@@ -232,6 +232,12 @@ type Rejected struct {
 	BodyTruncated bool
 }
 
+// EventType is the type of stored event id.
+func (s *Store) EventType(ctx context.Context, id int64) (string, error) {
+	t, err := s.q.EventTypeOf(ctx, id)
+	return t, interpretError(err)
+}
+
 // Reject keeps a refused request with its cause, so that nothing a sender
 // sent is lost.
 func (s *Store) Reject(ctx context.Context, r Rejected) (int64, error) {
