@@ -46,7 +46,7 @@ func (q *Queries) EventsReceivedBetween(ctx context.Context, arg EventsReceivedB
 const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
-       e.is_outbound, e.body_salt, e.body, l.idx
+       e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
 WHERE e.id = ANY ($1::bigint[])
@@ -69,6 +69,11 @@ type LogBundleRowsRow struct {
 	Queue          *string
 	TimeInQueueMs  *int64
 	IsOutbound     *bool
+	Credential     string
+	Summary        string
+	Actor          []byte
+	Changes        []byte
+	Reply          []byte
 	BodySalt       []byte
 	Body           []byte
 	Idx            int64
@@ -100,6 +105,11 @@ func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRo
 			&i.Queue,
 			&i.TimeInQueueMs,
 			&i.IsOutbound,
+			&i.Credential,
+			&i.Summary,
+			&i.Actor,
+			&i.Changes,
+			&i.Reply,
 			&i.BodySalt,
 			&i.Body,
 			&i.Idx,
@@ -365,11 +375,11 @@ type LogNodesInsertParams struct {
 const LogPending = `-- name: LogPending :many
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
        p.customer_id, p.conversation_id, p.agent_id, p.work_item_id, p.queue, p.time_in_queue_ms, p.is_outbound,
-       sha256(p.body_salt || p.body) AS body_hash
+       p.credential, p.summary, p.actor, p.changes, p.reply, sha256(p.body_salt || p.body) AS body_hash
 FROM (
     SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
            e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms, e.is_outbound,
-           e.body_salt, e.body
+           e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body
     FROM events e
     WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
     ORDER BY e.commit_xid, e.id
@@ -402,6 +412,11 @@ type LogPendingRow struct {
 	Queue          *string
 	TimeInQueueMs  *int64
 	IsOutbound     *bool
+	Credential     string
+	Summary        string
+	Actor          []byte
+	Changes        []byte
+	Reply          []byte
 	BodyHash       []byte
 }
 
@@ -439,6 +454,11 @@ func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPe
 			&i.Queue,
 			&i.TimeInQueueMs,
 			&i.IsOutbound,
+			&i.Credential,
+			&i.Summary,
+			&i.Actor,
+			&i.Changes,
+			&i.Reply,
 			&i.BodyHash,
 		); err != nil {
 			return nil, err
@@ -579,7 +599,8 @@ func (q *Queries) LogUnsequencedCount(ctx context.Context, arg LogUnsequencedCou
 const LogVerifyRows = `-- name: LogVerifyRows :many
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
-       e.queue, e.time_in_queue_ms, e.is_outbound, sha256(e.body_salt || e.body) AS body_hash
+       e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
+       sha256(e.body_salt || e.body) AS body_hash
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 WHERE l.idx >= $1::bigint
@@ -611,6 +632,11 @@ type LogVerifyRowsRow struct {
 	Queue          *string
 	TimeInQueueMs  *int64
 	IsOutbound     *bool
+	Credential     *string
+	Summary        *string
+	Actor          []byte
+	Changes        []byte
+	Reply          []byte
 	BodyHash       []byte
 }
 
@@ -644,6 +670,11 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.Queue,
 			&i.TimeInQueueMs,
 			&i.IsOutbound,
+			&i.Credential,
+			&i.Summary,
+			&i.Actor,
+			&i.Changes,
+			&i.Reply,
 			&i.BodyHash,
 		); err != nil {
 			return nil, err

@@ -140,8 +140,10 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 			}
 			r.Leaf.BodyHash = saltedHash(r.Salt, r.Body)
 			leaf := LeafData(r.Leaf)
-			if b64(hasher.HashLeaf(leaf)) != p.LeafHash {
-				leaf = leafDataOf(r.Leaf, 1) // sequenced before version 2
+			if stored, err := base64.StdEncoding.DecodeString(p.LeafHash); err == nil {
+				if data, ok := matchingLeaf(r.Leaf, stored); ok {
+					leaf = data // of the version the log holds
+				}
 			}
 			if err := enc.Encode(BundleEvent{Leaf: leaf, Salt: b64(r.Salt), LeafIndex: p.LeafIndex,
 				TreeSize: p.TreeSize, Proof: p.Hashes}); err != nil {

@@ -33,8 +33,11 @@ var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
 // published hash.
 //
 // Version 2 adds what the abandonment report counts by (queue, time in
-// queue, outbound), absent when null; version 1 leaves, from stores
-// sequenced before, lack them and still verify (leafMatches).
+// queue, outbound), absent when null. Version 3 adds what the event shows
+// besides its body: the credential that sent it, its summary, actor and
+// changes, and the reply a before-* hook was sent (the JSON values absent
+// when null). Leaves of earlier versions, from stores sequenced before,
+// lack them and still verify (leafMatches).
 type leafData struct {
 	Version        int     `json:"v"`
 	EventID        int64   `json:"id"`
@@ -52,11 +55,18 @@ type leafData struct {
 	Queue          *string `json:"queue,omitempty"`
 	TimeInQueueMs  *int64  `json:"timeInQueueMs,omitempty"`
 	IsOutbound     *bool   `json:"isOutbound,omitempty"`
-	BodyHash       string  `json:"bodyHash"`
+	// Version 3.
+	Credential *string         `json:"credential,omitempty"`
+	Summary    *string         `json:"summary,omitempty"`
+	Actor      json.RawMessage `json:"actor,omitempty"`
+	Changes    json.RawMessage `json:"changes,omitempty"`
+	Reply      json.RawMessage `json:"reply,omitempty"`
+	BodyHash   string          `json:"bodyHash"`
 }
 
-// leafVersion is the version of the leaves the sequencer writes.
-const leafVersion = 2
+// leafVersion is the version of the leaves the sequencer writes; the
+// versions before it still verify.
+const leafVersion = 3
 
 // LeafData is the canonical leaf data of an event.
 func LeafData(l store.LeafSource) []byte { return leafDataOf(l, leafVersion) }
@@ -71,7 +81,36 @@ func leafDataOf(l store.LeafSource, version int) []byte {
 	if version >= 2 {
 		d.Queue, d.TimeInQueueMs, d.IsOutbound = l.Queue, l.TimeInQueueMs, l.IsOutbound
 	}
-	raw, _ := json.Marshal(d)
+	if version >= 3 {
+		d.Credential, d.Summary = &l.Credential, &l.Summary
+		d.Actor, d.Changes, d.Reply = jsonValue(l.Actor), jsonValue(l.Changes), jsonValue(l.Reply)
+	}
+	raw, err := json.Marshal(d)
+	if err != nil {
+		// A stored JSON value that is not JSON: commit to its text instead,
+		// which still changes with every change of it.
+		d.Actor, d.Changes, d.Reply = jsonText(l.Actor), jsonText(l.Changes), jsonText(l.Reply)
+		raw, _ = json.Marshal(d)
+	}
+	return raw
+}
+
+// jsonValue is a stored JSON value as a leaf holds it: nil when null.
+// Marshalling compacts it, so the leaf does not depend on the spacing
+// PostgreSQL gives it back with.
+func jsonValue(v []byte) json.RawMessage {
+	if v == nil || string(v) == "null" {
+		return nil
+	}
+	return v
+}
+
+// jsonText is v as a JSON string: nil when null.
+func jsonText(v []byte) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	raw, _ := json.Marshal(string(v))
 	return raw
 }
 
@@ -79,11 +118,24 @@ func leafDataOf(l store.LeafSource, version int) []byte {
 func LeafHash(l store.LeafSource) []byte { return hasher.HashLeaf(LeafData(l)) }
 
 // leafMatches reports whether the event's row hashes to the stored leaf, as
-// a leaf of the current version or of version 1. Accepting both is sound:
-// the version is inside what is hashed, so a row changed after its leaf was
-// written matches neither.
+// a leaf of the current version or of an earlier one. Accepting each is
+// sound: the version is inside what is hashed, so a row changed after its
+// leaf was written matches none.
 func leafMatches(l store.LeafSource, stored []byte) bool {
-	return bytes.Equal(LeafHash(l), stored) || bytes.Equal(hasher.HashLeaf(leafDataOf(l, 1)), stored)
+	_, ok := matchingLeaf(l, stored)
+	return ok
+}
+
+// matchingLeaf is the leaf data of the version the stored leaf hash was
+// written from, newest first.
+func matchingLeaf(l store.LeafSource, stored []byte) ([]byte, bool) {
+	for v := leafVersion; v >= 1; v-- {
+		data := leafDataOf(l, v)
+		if bytes.Equal(hasher.HashLeaf(data), stored) {
+			return data, true
+		}
+	}
+	return nil, false
 }
 
 // storedLevel is the lowest level of the perfect subtree hashes the log

@@ -296,6 +296,26 @@ func TestVerifyNamesTamperedEvent(t *testing.T) {
 			b.tamper(t, `UPDATE events SET is_outbound = true WHERE id = $1`, ids[8])
 			return ids[8]
 		}, "altered"},
+		{"change the reply a before-hook was sent", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET reply = '{"cancelled": true}' WHERE id = $1`, ids[10])
+			return ids[10]
+		}, "altered"},
+		{"change a summary", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET summary = 'Case closed' WHERE id = $1`, ids[11])
+			return ids[11]
+		}, "altered"},
+		{"change who sent an event", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET credential = 'key:other' WHERE id = $1`, ids[13])
+			return ids[13]
+		}, "altered"},
+		{"change an actor", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET actor = '{"id": "u-2"}' WHERE id = $1`, ids[1])
+			return ids[1]
+		}, "altered"},
+		{"change what a change says", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `UPDATE events SET changes = '[{"field": "status", "from": "", "to": "CLOSED"}]' WHERE id = $1`, ids[14])
+			return ids[14]
+		}, "altered"},
 		{"delete a row", func(t *testing.T, b *testBundle, ids []int64) int64 {
 			b.tamper(t, `DELETE FROM events WHERE id = $1`, ids[2])
 			return ids[2]

@@ -35,7 +35,12 @@ type LeafSource struct {
 	Queue         *string
 	TimeInQueueMs *int64
 	IsOutbound    *bool
-	BodyHash      []byte // SHA-256(salt || body)
+	// What the event shows besides its body: the credential that sent it,
+	// and the summary, actor, changes and before-* reply stored with it
+	// (the JSON values as PostgreSQL gives them back, nil when null).
+	Credential, Summary   string
+	Actor, Changes, Reply []byte
+	BodyHash              []byte // SHA-256(salt || body)
 }
 
 // LogLeaf is one sequenced leaf.
@@ -98,6 +103,7 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 				OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
+				Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 				BodyHash: r.BodyHash}
 		}
 		app, err := build(prev, pending)
@@ -259,6 +265,7 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				OccurredAt: *r.OccurredAt, ReceivedAt: *r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
+				Credential: *r.Credential, Summary: *r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 				BodyHash: r.BodyHash}
 		}
 		out[i] = v
@@ -300,7 +307,8 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 		out[i] = BundleRow{Salt: r.BodySalt, Body: r.Body, Index: r.Idx, Leaf: LeafSource{EventID: r.ID, Source: r.Source,
 			Kind: r.Kind, Type: r.Type, OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID,
 			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
-			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound}}
+			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
+			Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply}}
 	}
 	return out, nil
 }
