@@ -208,11 +208,12 @@ func (f failingReads) Timeline(_ context.Context, q store.TimelineQuery) ([]stor
 	if f.panics {
 		panic("no rows for " + strings.Join(q.Phones, ","))
 	}
-	return nil, errors.New("store: broken")
+	return nil, errors.New("store: no index for " + strings.Join(q.Phones, ","))
 }
 
 // The panic and internal-error lines mask the contact as the request line
-// does; no database is needed to fail.
+// does, in the path and in the error's own text; no database is needed to
+// fail.
 func TestErrorLogsHoldNoPhoneNumber(t *testing.T) {
 	t.Parallel()
 	for _, panics := range []bool{true, false} {
@@ -235,7 +236,7 @@ func TestErrorLogsHoldNoPhoneNumber(t *testing.T) {
 		if panics {
 			require.Contains(t, logged, `msg=panic path=/v1/contacts/+44*******123/timeline panic="no rows for +44*******123"`)
 		} else {
-			require.Contains(t, logged, `msg="internal error" path=/v1/contacts/+44*******123/timeline`)
+			require.Contains(t, logged, `msg="internal error" path=/v1/contacts/+44*******123/timeline err="store: no index for +44*******123"`)
 		}
 		require.NotContains(t, logged, "900123")
 	}

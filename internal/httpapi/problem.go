@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/casetrail/casetrail/internal/ingest"
+	"github.com/casetrail/casetrail/internal/redact"
 	"github.com/casetrail/casetrail/internal/store"
 	"github.com/casetrail/casetrail/internal/timeline"
 )
@@ -67,11 +68,11 @@ func (s *server) writeError(c *gin.Context, err error) {
 	case errors.Is(err, store.ErrConflict):
 		writeProblem(c, http.StatusConflict, "conflict", "the request conflicts with what is stored")
 	case errors.Is(err, store.ErrUnavailable):
-		s.Logger.Warn("database unavailable", "path", logPath(c), "err", err)
+		s.Logger.Warn("database unavailable", "path", logPath(c), "err", redact.Text(err.Error()))
 		c.Header("Retry-After", retryAfterSeconds)
 		writeProblem(c, http.StatusServiceUnavailable, "unavailable", "the database cannot take requests right now; retry later")
 	default:
-		s.Logger.Error("internal error", "path", logPath(c), "err", err)
+		s.Logger.Error("internal error", "path", logPath(c), "err", redact.Text(err.Error()))
 		writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 	}
 }

@@ -81,7 +81,7 @@ func (s *server) requireReader(roles ...string) gin.HandlerFunc {
 		// they answer (respond); the rest are recorded here, after.
 		if k.Role == config.RoleAuditor && !c.GetBool(accessRecordedKey) {
 			if err := s.recordAccess(c, c.Writer.Status(), nil); err != nil {
-				s.Logger.Error("cannot record an auditor's request in the access log", "route", c.FullPath(), "status", c.Writer.Status(), "err", err)
+				s.Logger.Error("cannot record an auditor's request in the access log", "route", c.FullPath(), "status", c.Writer.Status(), "err", redact.Text(err.Error()))
 			}
 		}
 	}
@@ -248,7 +248,7 @@ func (s *server) streamFeed(c *gin.Context) {
 	// complete.
 	last := map[string]any{"page": timeline.Page{NextCursor: next, HasMore: more}}
 	if err != nil {
-		s.Logger.Error("feed stream ended early", "err", err)
+		s.Logger.Error("feed stream ended early", "err", redact.Text(err.Error()))
 		last["error"] = Problem{Type: problemType + "stream_ended_early", Title: "Stream ended early", Status: http.StatusServiceUnavailable,
 			Detail: "the stream stopped before its end; resume from page.nextCursor"}
 	}
@@ -259,7 +259,7 @@ func (s *server) streamFeed(c *gin.Context) {
 	// A stream's content cannot wait for the log row (it is already sent),
 	// so the row is written as soon as the stream ends; a failure is logged.
 	if rerr := s.recordAccess(c, http.StatusOK, ids); rerr != nil {
-		s.Logger.Error("recording an auditor's feed export", "err", rerr)
+		s.Logger.Error("recording an auditor's feed export", "err", redact.Text(rerr.Error()))
 	}
 }
 
