@@ -334,12 +334,27 @@ func (c *Config) Validate() error {
 			keys[k.Key] = where
 		}
 	}
-	// Ingest credentials cannot read: none may also be a read key.
+	// Ingest credentials cannot read: none may also be a read key. Nor may
+	// two sources share one: a sender could then post as the other source.
+	ingestCreds := map[string]string{}
 	for i, s := range c.Sources {
 		where := fmt.Sprintf("sources[%d] (%s)", i, c.nameShown(fmt.Sprintf("sources[%d].name", i), s.Name))
+		mine := map[string]bool{}
 		for _, cred := range s.secrets() {
-			if k := keys[cred.value]; cred.value != "" && k != "" {
+			if cred.value == "" {
+				continue
+			}
+			if k := keys[cred.value]; k != "" {
 				errs = append(errs, fmt.Errorf("%s: %s is also the key of %s; ingest and read credentials must differ", where, cred.setting, k))
+			}
+			if other := ingestCreds[cred.value]; other != "" && !mine[cred.value] {
+				errs = append(errs, fmt.Errorf("%s: %s is also a credential of %s; each source needs its own, or one source's sender could post as the other", where, cred.setting, other))
+			}
+			if !mine[cred.value] {
+				mine[cred.value] = true
+				if ingestCreds[cred.value] == "" {
+					ingestCreds[cred.value] = where
+				}
 			}
 		}
 	}

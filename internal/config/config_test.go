@@ -251,14 +251,15 @@ func TestAnchorsAndMerges(t *testing.T) {
 	cfg, err := config.Load(writeConfig(t, `
 sources:
   - &hooks {name: a, kind: service-hooks, api_keys: ["${K}"]}
-  - {<<: *hooks, name: b}
+  - {<<: *hooks, name: b, api_keys: [b-key]}
   - name: c
     <<: [*hooks]
     api_keys: [other-key]
 `), env(map[string]string{"K": "hook-key"}))
 	require.NoError(t, err)
 	require.Len(t, cfg.Sources, 3)
-	require.Equal(t, config.Source{Name: "b", Kind: "service-hooks", APIKeys: []string{"hook-key"}}, cfg.Sources[1])
+	require.Equal(t, config.Source{Name: "a", Kind: "service-hooks", APIKeys: []string{"hook-key"}}, cfg.Sources[0])
+	require.Equal(t, config.Source{Name: "b", Kind: "service-hooks", APIKeys: []string{"b-key"}}, cfg.Sources[1])
 	require.Equal(t, config.Source{Name: "c", Kind: "service-hooks", APIKeys: []string{"other-key"}}, cfg.Sources[2])
 }
 
@@ -330,6 +331,28 @@ func TestIngestSecretIsNotAReadKey(t *testing.T) {
 		require.Contains(t, err.Error(), "sources[0] (", source)
 		require.NotContains(t, err.Error(), "Zq8vKx", source)
 	}
+}
+
+// TestSourcesDoNotShareCredentials: a credential of one source may not be
+// one of another's, whichever settings hold it; within one source it may.
+func TestSourcesDoNotShareCredentials(t *testing.T) {
+	t.Parallel()
+	for _, pair := range [][2]string{
+		{`{name: cu, kind: case-updates, hmac_secret: "${K}"}`, `{name: sa, kind: service-actions, hmac_secret: "${K}"}`},
+		{`{name: cu, kind: case-updates, auth_header: x-token, auth_secret: "${K}"}`, `{name: sh, kind: service-hooks, api_keys: [other, "${K}"]}`},
+		{`{name: sh1, kind: service-hooks, api_keys: ["${K}"]}`, `{name: sh2, kind: service-hooks, api_keys: ["${K}"]}`},
+	} {
+		_, err := config.Load(writeConfig(t, "sources:\n  - "+pair[0]+"\n  - "+pair[1]+"\n"), env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c"}))
+		require.ErrorContains(t, err, "is also a credential of sources[0] (", pair[1])
+		require.Contains(t, err.Error(), "sources[1] (", pair[1])
+		require.NotContains(t, err.Error(), "Zq8vKx", pair[1])
+	}
+	_, err := config.Load(writeConfig(t, `
+sources:
+  - {name: cu, kind: case-updates, hmac_secret: "${K}", auth_header: x-token, auth_secret: "${K}"}
+  - {name: sh, kind: service-hooks, api_keys: [a, a]}
+`), env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c"}))
+	require.NoError(t, err)
 }
 
 // TestWarnings: a configuration that can neither take events nor answer
