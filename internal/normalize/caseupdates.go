@@ -56,7 +56,15 @@ var caseFields = []string{
 
 // Where case payloads put people, most specific first.
 var (
-	actorKeys         = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
+	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
+	// agentKeys are the actor keys that name a user of the platform acting
+	// in this very event. A comment's author, an attachment's uploader and a
+	// payment's creator act only in the event that adds the object; later
+	// events carry them as the object's history. A form's respondent is
+	// left out: the seed does not say it is a user rather than the case's
+	// customer, and a customer's id under agent id is a wrong correlation.
+	agentKeys         = map[string]bool{"caller": true, "triggeredby": true, "user": true}
+	creatorKeys       = map[string]bool{"author": true, "createdby": true, "uploadedby": true}
 	envelopeActorKeys = []string{"caller", "triggeredby"}
 	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
 	custKeys          = []string{"customerrecordid", "customerid"}
@@ -147,11 +155,20 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	// counts: the full case's own createdBy or author made the case, not
 	// this event.
 	fromAssignee := false
-	ev.Actor = actorFrom(evt.get(actorKeys...))
+	var actorKey string
+	ev.Actor, actorKey = actorIn(evt, actorKeys)
 	for _, o := range []*value{payload, root} {
 		if ev.Actor == nil {
-			ev.Actor = actorFrom(o.get(envelopeActorKeys...))
+			ev.Actor, actorKey = actorIn(o, envelopeActorKeys)
 		}
+	}
+	// Agent id holds the user who acted, as service actions and service
+	// hooks fill it, so the read side can key every platform's events by
+	// that user. When the event data is the full case itself, its creator
+	// made the case, not this event, unless this event created it.
+	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
+	if ev.Actor != nil && (agentKeys[actorKey] || creates && creatorKeys[actorKey]) {
+		ev.AgentID = ev.Actor.ID
 	}
 
 	var assignees []string
@@ -183,6 +200,23 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	}
 	ev.Summary = what + note
 	return nil
+}
+
+// actorIn reads the person under the first of keys that o has, and that key.
+func actorIn(o *value, keys []string) (*Actor, string) {
+	for _, k := range keys {
+		if v := o.get(k); v != nil {
+			return actorFrom(v), k
+		}
+	}
+	return nil, ""
+}
+
+// createsObject reports whether the event adds or creates the object it
+// carries, rather than changing one that already exists.
+func createsObject(upper string) bool {
+	return strings.HasPrefix(upper, "ADD_") || strings.HasPrefix(upper, "CREATE_") ||
+		strings.HasSuffix(upper, "_CREATED") || upper == "PAYMENT_ADDED"
 }
 
 // looksLikeCase reports whether obj is the full case object. When the event
@@ -220,8 +254,7 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		payload.get("changedate"),
 	}
 	var candidates []*value
-	if strings.HasPrefix(upper, "ADD_") || strings.HasPrefix(upper, "CREATE_") ||
-		strings.HasSuffix(upper, "_CREATED") || upper == "PAYMENT_ADDED" {
+	if createsObject(upper) {
 		candidates = append(candidates, evt.get("changedate"), evt.get("createdat"), evt.get("updatedat"))
 		if upper == "CREATE_CASE" {
 			candidates = append(candidates, caseObj.get("createdat"))

@@ -584,6 +584,80 @@ func TestWorkItemTimePrefersClosedThenCreated(t *testing.T) {
 	}
 }
 
+// A case update's agent id is the platform user who acted in the event: the
+// caller of a change, the one who added a comment, attachment or payment.
+// People the payload names for another reason stay only in the actor.
+func TestCaseUpdateAgentID(t *testing.T) {
+	t.Parallel()
+	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-14T08:55:00Z"`
+	tests := []struct {
+		name, body string
+		agent      string
+		actor      *Actor
+	}{
+		{"status changed by a caller",
+			`{"event":"CHANGE_CASE_STATUS","payload":{"changeStatus":{"newStatus":"Closed","caller":{"id":"u-1","firstName":"Ann","lastName":"Lee"}}}}`,
+			"u-1", &Actor{ID: "u-1", Name: "Ann Lee"}},
+		{"escalated, full case",
+			`{"event":"ESCALATE_CASE","payload":{` + fullCase + `,"escalated":{"caseId":"c-1","isEscalated":true,"caller":{"id":"u-2"}}}}`,
+			"u-2", &Actor{ID: "u-2"}},
+		{"comment author as the seed shows it, without an id",
+			`{"event":"ADD_CASE_COMMENT","payload":{"comment":{"id":"cm-1","author":{"firstName":"Ann","lastName":"Lee"}}}}`,
+			"", &Actor{Name: "Ann Lee"}},
+		{"comment author with an id",
+			`{"event":"ADD_CASE_COMMENT","payload":{"comment":{"id":"cm-1","author":{"id":"u-1","firstName":"Ann","lastName":"Lee"}}}}`,
+			"u-1", &Actor{ID: "u-1", Name: "Ann Lee"}},
+		{"attachment uploader with an id",
+			`{"event":"ADD_CASE_ATTACHMENT","payload":{"attachment":{"id":"at-1","uploadedBy":{"id":"u-3","firstName":"Cara","lastName":"Diaz"}}}}`,
+			"u-3", &Actor{ID: "u-3", Name: "Cara Diaz"}},
+		{"payment added by its creator",
+			`{"event":"PAYMENT_ADDED","payload":{"payment":{"id":"pm-1","status":"Pending","createdBy":{"id":"u-1","email":"ann@clinic.example"}}}}`,
+			"u-1", &Actor{ID: "u-1", Email: "ann@clinic.example"}},
+		{"payment added, flat",
+			`{"event":"PAYMENT_ADDED","payload":{"id":"pm-1","status":"Pending","createdBy":{"id":"u-1"}}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"payment completed: its creator added it earlier",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}}`,
+			"", &Actor{ID: "u-1"}},
+		{"form respondent may be the customer",
+			`{"event":"ADD_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"u-4","firstName":"Dan","lastName":"Ito"}}}}`,
+			"", &Actor{ID: "u-4", Name: "Dan Ito"}},
+		{"assignee is not who acted",
+			`{"event":"ADD_CASE_ASSIGNEE","payload":{"assignees":[{"assignee":{"id":"u-5","firstName":"Bob","lastName":"Ray"}}]}}`,
+			"", &Actor{ID: "u-5", Name: "Bob Ray"}},
+		{"assignee added by a caller",
+			`{"event":"ADD_CASE_ASSIGNEE","payload":{"caller":{"id":"u-1"},"assignees":[{"assignee":{"id":"u-5"}}]}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"case created, full case as payload",
+			`{"event":"CREATE_CASE","payload":{` + fullCase + `,"createdBy":{"id":"u-1"}}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"case created, case object",
+			`{"event":"CREATE_CASE","payload":{"case":{` + fullCase + `,"createdBy":{"id":"u-1"}}}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"the full case's creator made the case, not this event",
+			`{"event":"ADD_CASE_TAG","payload":{` + fullCase + `,"createdBy":{"id":"u-1"}}}`,
+			"", &Actor{ID: "u-1"}},
+		{"caller beside the event object",
+			`{"event":"DELETE_CASE_COMMENT","payload":{"deletedComment":{"caseCommentId":"cm-1"},"caller":{"id":"u-6"}}}`,
+			"u-6", &Actor{ID: "u-6"}},
+		{"caller named by e-mail only",
+			`{"event":"ARCHIVE_CASE","payload":{"archiveCase":{"caller":"ann@clinic.example"}}}`,
+			"", &Actor{Email: "ann@clinic.example"}},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if ev.AgentID != tt.agent {
+			t.Errorf("%s: agent id %q, want %q", tt.name, ev.AgentID, tt.agent)
+		}
+		if !equalWant(want{Actor: ev.Actor}, want{Actor: tt.actor}) {
+			t.Errorf("%s: actor %+v, want %+v", tt.name, ev.Actor, tt.actor)
+		}
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	for cc, ok := range map[string]bool{"": true, "44": true, "1": true, "+44": true, "353": true, "0044": false, "4444": false, "UK": false, "0": false} {
