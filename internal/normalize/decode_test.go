@@ -122,7 +122,7 @@ var exampleWants = map[string]want{
 		Summary: "Payment added by Ann Lee (status Pending)",
 	}),
 	"case-updates/PAYMENT_COMPLETED": caseWant(want{
-		Type: "PAYMENT_COMPLETED", OccurredAt: "2024-05-16T13:02:11.5Z", Actor: annPayer,
+		Type: "PAYMENT_COMPLETED", OccurredAt: "2024-05-16T13:02:11Z", Actor: annPayer,
 		Changes: []Change{{Field: "payment.status", To: "Completed"}},
 		Summary: "Payment completed by Ann Lee (status Completed)",
 	}),

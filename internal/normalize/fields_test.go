@@ -658,6 +658,80 @@ func TestCaseUpdateAgentID(t *testing.T) {
 	}
 }
 
+// Payment and order events take the most specific time the platform
+// documents for them, in both of its payload modes; a change to an existing
+// payment or order is never dated by when that object, or the case, was
+// created ("" means none: the receipt time is used).
+func TestPaymentAndOrderTimes(t *testing.T) {
+	t.Parallel()
+	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-01T08:00:00Z",` +
+		`"createdAt":"2024-05-01T08:00:01Z"`
+	const payment = `"id":"pm-1","dueDate":"2024-05-28T00:00:00Z","createdAt":"2024-05-14T09:50:00Z"`
+	const order = `"id":"or-1","status":"Shipped","message":"x","createdAt":"2024-05-14T10:01:00Z"`
+	tests := []struct {
+		name, body, want string
+	}{
+		{"payment completed: its payment date",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{` + payment + `,"paymentDate":"2024-05-16T13:02:11Z","updatedAt":"2024-05-16T13:02:12Z"}}}`,
+			"2024-05-16T13:02:11Z"},
+		{"payment completed, flat",
+			`{"event":"PAYMENT_COMPLETED","payload":{` + payment + `,"status":"Completed","paymentDate":"2024-05-16T13:02:11Z"}}`,
+			"2024-05-16T13:02:11Z"},
+		{"payment completed, full case: the payment date before the case's update",
+			`{"event":"PAYMENT_COMPLETED","payload":{` + fullCase + `,"updatedAt":"2024-05-17T00:00:00Z","payment":{` + payment + `,"paymentDate":"2024-05-16T13:02:11Z"}}}`,
+			"2024-05-16T13:02:11Z"},
+		{"payment completed without a payment date: its update",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{` + payment + `,"paymentDate":null,"updatedAt":"2024-05-16T13:02:12Z"}}}`,
+			"2024-05-16T13:02:12Z"},
+		{"payment completed with only its creation time",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{` + payment + `,"paymentDate":null}}}`,
+			""},
+		{"payment added: its creation, not its payment date",
+			`{"event":"PAYMENT_ADDED","payload":{"payment":{` + payment + `,"paymentDate":"2024-05-16T13:02:11Z"}}}`,
+			"2024-05-14T09:50:00Z"},
+		{"order created: its creation",
+			`{"event":"ORDER_CREATED","payload":{"order":{` + order + `}}}`,
+			"2024-05-14T10:01:00Z"},
+		{"order created, flat",
+			`{"event":"ORDER_CREATED","payload":{` + order + `}}`,
+			"2024-05-14T10:01:00Z"},
+		{"order status changed, event data only: no time of its own",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{"order":{` + order + `}}}`,
+			""},
+		{"order status changed, flat",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{` + order + `}}`,
+			""},
+		{"order tracking added, event data only",
+			`{"event":"ORDER_TRACKING_ADDED","payload":{"order":{` + order + `,"trackingId":"1Z"}}}`,
+			""},
+		{"order status changed with an update time",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{"order":{` + order + `,"updatedAt":"2024-05-15T08:30:00Z"}}}`,
+			"2024-05-15T08:30:00Z"},
+		{"order status changed, full case: the case's update",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{` + fullCase + `,"updatedAt":"2024-05-15T08:30:00Z","order":{` + order + `}}}`,
+			"2024-05-15T08:30:00Z"},
+		{"order status changed, full case without an update: not the case's creation",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{` + fullCase + `,"order":{` + order + `}}}`,
+			""},
+		{"order status changed with an envelope time stamp",
+			`{"event":"ORDER_STATUS_CHANGED","timestamp":"2024-05-15T08:30:05Z","payload":{"order":{` + order + `}}}`,
+			"2024-05-15T08:30:05Z"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := ""
+		if ev.OccurredAt != nil {
+			got = ev.OccurredAt.Format(time.RFC3339Nano)
+		}
+		if got != tt.want {
+			t.Errorf("%s: occurred at %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	for cc, ok := range map[string]bool{"": true, "44": true, "1": true, "+44": true, "353": true, "0044": false, "4444": false, "UK": false, "0": false} {
