@@ -67,7 +67,6 @@ func caseWant(w want) want {
 
 func saWant(w want) want {
 	w.CaseID, w.Phone, w.CustomerID = saCaseID, usPhone, customerID
-	w.OccurredAt = "2024-05-14T08:55:00Z"
 	return w
 }
 

@@ -732,6 +732,38 @@ func TestPaymentAndOrderTimes(t *testing.T) {
 	}
 }
 
+// A service action is dated by its receipt: the hooks fire as the action
+// happens, and neither the case's referenceDate (the same for every hook of
+// the case) nor the appointment's time (when it is booked for) is the time
+// of the action ("" means none: the receipt time is used).
+func TestServiceActionTime(t *testing.T) {
+	t.Parallel()
+	const appointment = `"appointment":{"date":"2024-05-20","start":870,"timeLocal":"2024-05-20T14:30:00",` +
+		`"timeUtc":"2024-05-20T13:30:00Z","timeZoneId":"Europe/London","duration":20}`
+	tests := []struct {
+		hook, body, want string
+	}{
+		{"before-resolve", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z","status":"Serving"}`, ""},
+		{"after-resolve", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z","status":"Resolved"}`, ""},
+		{"before-book-appointment", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z",` + appointment + `}`, ""},
+		{"after-check-in", `{"caseId":"c-1","referenceDate":"2024-05-20",` + appointment + `}`, ""},
+		{"after-queue-up", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z","timestamp":"2024-05-14T09:01:02Z"}`, "2024-05-14T09:01:02Z"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(ServiceActions, tt.hook, []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.hook, err)
+		}
+		got := ""
+		if ev.OccurredAt != nil {
+			got = ev.OccurredAt.Format(time.RFC3339Nano)
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: occurred at %q, want %q", tt.hook, tt.body, got, tt.want)
+		}
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	for cc, ok := range map[string]bool{"": true, "44": true, "1": true, "+44": true, "353": true, "0044": false, "4444": false, "UK": false, "0": false} {
