@@ -56,7 +56,15 @@ var caseFields = []string{
 
 // Where case payloads put people, most specific first.
 var (
-	actorKeys         = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
+	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
+	// agentKeys are the actor keys that name a user of the platform acting
+	// in this very event. A comment's author, an attachment's uploader and a
+	// payment's creator act only in the event that adds the object; later
+	// events carry them as the object's history. A form's respondent is
+	// left out: the seed does not say it is a user rather than the case's
+	// customer, and a customer's id under agent id is a wrong correlation.
+	agentKeys         = map[string]bool{"caller": true, "triggeredby": true, "user": true}
+	creatorKeys       = map[string]bool{"author": true, "createdby": true, "uploadedby": true}
 	envelopeActorKeys = []string{"caller", "triggeredby"}
 	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
 	custKeys          = []string{"customerrecordid", "customerid"}
@@ -147,11 +155,20 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	// counts: the full case's own createdBy or author made the case, not
 	// this event.
 	fromAssignee := false
-	ev.Actor = actorFrom(evt.get(actorKeys...))
+	var actorKey string
+	ev.Actor, actorKey = actorIn(evt, actorKeys)
 	for _, o := range []*value{payload, root} {
 		if ev.Actor == nil {
-			ev.Actor = actorFrom(o.get(envelopeActorKeys...))
+			ev.Actor, actorKey = actorIn(o, envelopeActorKeys)
 		}
+	}
+	// Agent id holds the user who acted, as service actions and service
+	// hooks fill it, so the read side can key every platform's events by
+	// that user. When the event data is the full case itself, its creator
+	// made the case, not this event, unless this event created it.
+	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
+	if ev.Actor != nil && (agentKeys[actorKey] || creates && creatorKeys[actorKey]) {
+		ev.AgentID = ev.Actor.ID
 	}
 
 	var assignees []string
@@ -185,6 +202,23 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	return nil
 }
 
+// actorIn reads the person under the first of keys that o has, and that key.
+func actorIn(o *value, keys []string) (*Actor, string) {
+	for _, k := range keys {
+		if v := o.get(k); v != nil {
+			return actorFrom(v), k
+		}
+	}
+	return nil, ""
+}
+
+// createsObject reports whether the event adds or creates the object it
+// carries, rather than changing one that already exists.
+func createsObject(upper string) bool {
+	return strings.HasPrefix(upper, "ADD_") || strings.HasPrefix(upper, "CREATE_") ||
+		strings.HasSuffix(upper, "_CREATED") || upper == "PAYMENT_ADDED"
+}
+
 // looksLikeCase reports whether obj is the full case object. When the event
 // data was not found separately (flat), the payload may itself be a payment
 // or an order, which have a status too, so more evidence is needed.
@@ -207,7 +241,8 @@ func looksLikeCase(obj *value, flat bool) bool {
 // caseOccurredAt picks the event time. Events that add or create something
 // happened when that thing was created. Other events record a change to an
 // existing object, so that object's createdAt is older than the event and
-// comes after the envelope and case update times.
+// comes after the envelope and case update times. Payment and order changes
+// have times of their own (see objectChangeTime).
 func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool) *time.Time {
 	var pUpdated, pCreated *value
 	if !flat { // when flat, evt is the payload and already searched
@@ -220,8 +255,21 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		payload.get("changedate"),
 	}
 	var candidates []*value
-	if strings.HasPrefix(upper, "ADD_") || strings.HasPrefix(upper, "CREATE_") ||
-		strings.HasSuffix(upper, "_CREATED") || upper == "PAYMENT_ADDED" {
+	if objectChangeTime[upper] {
+		// A payment is completed when it is paid; otherwise the change is
+		// when the object or, in a full case, the case was last updated.
+		// The object's and the case's createdAt and the case's
+		// referenceDate date something older than the change, so without
+		// those the receipt time is nearer: the seed's order has no update
+		// time, and an order change sent as event data only has none.
+		if upper == "PAYMENT_COMPLETED" {
+			candidates = append(candidates, evt.get("paymentdate"))
+		}
+		candidates = append(candidates, evt.get("changedate"), evt.get("updatedat"))
+		candidates = append(candidates, envelope...)
+		return firstParsed(append(candidates, pUpdated))
+	}
+	if createsObject(upper) {
 		candidates = append(candidates, evt.get("changedate"), evt.get("createdat"), evt.get("updatedat"))
 		if upper == "CREATE_CASE" {
 			candidates = append(candidates, caseObj.get("createdat"))
@@ -234,8 +282,19 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		candidates = append(candidates, pUpdated, evt.get("createdat"), pCreated)
 	}
 	candidates = append(candidates, payload.get("referencedate"), caseObj.get("referencedate"))
-	for _, c := range candidates {
-		if t := parseTime(c); t != nil {
+	return firstParsed(candidates)
+}
+
+// objectChangeTime holds the events that change a payment or an order which
+// already exists; caseOccurredAt never dates them by a creation time.
+var objectChangeTime = map[string]bool{
+	"PAYMENT_COMPLETED": true, "ORDER_STATUS_CHANGED": true, "ORDER_TRACKING_ADDED": true,
+}
+
+// firstParsed returns the first of vs that parses as a time.
+func firstParsed(vs []*value) *time.Time {
+	for _, v := range vs {
+		if t := parseTime(v); t != nil {
 			return t
 		}
 	}

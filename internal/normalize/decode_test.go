@@ -67,23 +67,22 @@ func caseWant(w want) want {
 
 func saWant(w want) want {
 	w.CaseID, w.Phone, w.CustomerID = saCaseID, usPhone, customerID
-	w.OccurredAt = "2024-05-14T08:55:00Z"
 	return w
 }
 
 var exampleWants = map[string]want{
 	"case-updates/CHANGE_CASE_STATUS": caseWant(want{
-		Type: "CHANGE_CASE_STATUS", OccurredAt: "2024-05-14T09:30:00.25Z", Actor: ann,
+		Type: "CHANGE_CASE_STATUS", OccurredAt: "2024-05-14T09:30:00.25Z", Actor: ann, AgentID: "u-1001",
 		Changes: []Change{{Field: "status", From: "Open", To: "Resolved"}},
 		Summary: "Status changed Open -> Resolved by Ann Lee",
 	}),
 	"case-updates/CHANGE_CASE_STATUS-data-only": {
-		Type: "CHANGE_CASE_STATUS", OccurredAt: "2024-05-14T09:05:00Z", CaseID: caseID, Actor: bob,
+		Type: "CHANGE_CASE_STATUS", OccurredAt: "2024-05-14T09:05:00Z", CaseID: caseID, Actor: bob, AgentID: "u-1002",
 		Changes: []Change{{Field: "status", From: "Open", To: "Pending"}},
 		Summary: "Status changed Open -> Pending by Bob Ray",
 	},
 	"case-updates/CHANGE_CASE_STATUS-flat": {
-		Type: "CHANGE_CASE_STATUS", OccurredAt: "2024-05-14T09:05:00Z", CaseID: caseID, Actor: bob,
+		Type: "CHANGE_CASE_STATUS", OccurredAt: "2024-05-14T09:05:00Z", CaseID: caseID, Actor: bob, AgentID: "u-1002",
 		Changes: []Change{{Field: "status", From: "Pending", To: "Waiting"}},
 		Summary: "Status changed Pending -> Waiting by Bob Ray",
 	},
@@ -117,12 +116,12 @@ var exampleWants = map[string]want{
 		Summary: "Assignees removed: Bob Ray, Eve Park",
 	}),
 	"case-updates/PAYMENT_ADDED": caseWant(want{
-		Type: "PAYMENT_ADDED", OccurredAt: "2024-05-14T09:50:00Z", Actor: annPayer,
+		Type: "PAYMENT_ADDED", OccurredAt: "2024-05-14T09:50:00Z", Actor: annPayer, AgentID: "u-1001",
 		Changes: []Change{{Field: "payment.status", To: "Pending"}},
 		Summary: "Payment added by Ann Lee (status Pending)",
 	}),
 	"case-updates/PAYMENT_COMPLETED": caseWant(want{
-		Type: "PAYMENT_COMPLETED", OccurredAt: "2024-05-16T13:02:11.5Z", Actor: annPayer,
+		Type: "PAYMENT_COMPLETED", OccurredAt: "2024-05-16T13:02:11Z", Actor: annPayer,
 		Changes: []Change{{Field: "payment.status", To: "Completed"}},
 		Summary: "Payment completed by Ann Lee (status Completed)",
 	}),
@@ -142,35 +141,35 @@ var exampleWants = map[string]want{
 		Summary: "Order tracking added",
 	}),
 	"case-updates/DELETE_ATTACHMENT": caseWant(want{
-		Type: "DELETE_ATTACHMENT", OccurredAt: "2024-05-15T09:00:00Z", Actor: ann,
+		Type: "DELETE_ATTACHMENT", OccurredAt: "2024-05-15T09:00:00Z", Actor: ann, AgentID: "u-1001",
 		Summary: "Attachment deleted by Ann Lee",
 	}),
 	"case-updates/CREATE_CASE": caseWant(want{
-		Type: "CREATE_CASE", OccurredAt: "2024-05-14T08:55:03.412Z", Actor: ann,
+		Type: "CREATE_CASE", OccurredAt: "2024-05-14T08:55:03.412Z", Actor: ann, AgentID: "u-1001",
 		Changes: []Change{{Field: "status", To: "Open"}},
 		Summary: "Case created by Ann Lee (status Open)",
 	}),
 	"case-updates/ESCALATE_CASE": caseWant(want{
-		Type: "ESCALATE_CASE", OccurredAt: "2024-05-15T09:10:00Z", Actor: ann,
+		Type: "ESCALATE_CASE", OccurredAt: "2024-05-15T09:10:00Z", Actor: ann, AgentID: "u-1001",
 		Changes: []Change{{Field: "escalated", From: "false", To: "true"}},
 		Summary: "Case escalated by Ann Lee",
 	}),
 	"case-updates/DEESCALATE_CASE": caseWant(want{
-		Type: "DEESCALATE_CASE", OccurredAt: "2024-05-15T11:10:00Z", Actor: bob,
+		Type: "DEESCALATE_CASE", OccurredAt: "2024-05-15T11:10:00Z", Actor: bob, AgentID: "u-1002",
 		Changes: []Change{{Field: "escalated", From: "true", To: "false"}},
 		Summary: "Case de-escalated by Bob Ray",
 	}),
 	"case-updates/DELETE_CASE_COMMENT": caseWant(want{
-		Type: "DELETE_CASE_COMMENT", OccurredAt: "2024-05-15T11:20:00Z", Actor: bob,
+		Type: "DELETE_CASE_COMMENT", OccurredAt: "2024-05-15T11:20:00Z", Actor: bob, AgentID: "u-1002",
 		Summary: "Comment deleted by Bob Ray",
 	}),
 	"case-updates/ARCHIVE_CASE": caseWant(want{
-		Type: "ARCHIVE_CASE", OccurredAt: "2024-05-16T08:00:00Z", Actor: ann,
+		Type: "ARCHIVE_CASE", OccurredAt: "2024-05-16T08:00:00Z", Actor: ann, AgentID: "u-1001",
 		Changes: []Change{{Field: "archived", From: "false", To: "true"}},
 		Summary: "Case archived by Ann Lee",
 	}),
 	"case-updates/REOPEN_CASE": caseWant(want{
-		Type: "REOPEN_CASE", OccurredAt: "2024-05-17T08:00:00Z", Actor: ann,
+		Type: "REOPEN_CASE", OccurredAt: "2024-05-17T08:00:00Z", Actor: ann, AgentID: "u-1001",
 		Changes: []Change{{Field: "archived", From: "true", To: "false"}},
 		Summary: "Case reopened by Ann Lee",
 	}),

@@ -50,6 +50,19 @@ func TestNormalizePhone(t *testing.T) {
 		{"555-0142", "1", ""}, // no area code
 		{"010-0142", "1", ""},
 
+		// Where the leading 0 is part of the number (Italy, San Marino, the
+		// Vatican), a default code keeps it; elsewhere it is a trunk prefix.
+		{"06 1234 5678", "39", "+390612345678"},
+		{"06-1234-5678", "+39", "+390612345678"},
+		{"+39 06 1234 5678", "", "+390612345678"},
+		{"0039 06 1234 5678", "39", "+390612345678"},
+		{"390612345678", "39", "+390612345678"},
+		{"347 123 4567", "39", "+393471234567"}, // a mobile has no 0 to keep
+		{"0549 123456", "378", "+3780549123456"},
+		{"06 698 12345", "379", "+3790669812345"},
+		{"06 12 34 56 78", "33", "+33612345678"}, // France: a trunk 0
+		{"0123", "378", ""},                      // too short even with its 0
+
 		// The seed's short example is still E.164-sized.
 		{"+123456789", "", "+123456789"},
 
@@ -571,6 +584,186 @@ func TestWorkItemTimePrefersClosedThenCreated(t *testing.T) {
 	}
 }
 
+// A case update's agent id is the platform user who acted in the event: the
+// caller of a change, the one who added a comment, attachment or payment.
+// People the payload names for another reason stay only in the actor.
+func TestCaseUpdateAgentID(t *testing.T) {
+	t.Parallel()
+	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-14T08:55:00Z"`
+	tests := []struct {
+		name, body string
+		agent      string
+		actor      *Actor
+	}{
+		{"status changed by a caller",
+			`{"event":"CHANGE_CASE_STATUS","payload":{"changeStatus":{"newStatus":"Closed","caller":{"id":"u-1","firstName":"Ann","lastName":"Lee"}}}}`,
+			"u-1", &Actor{ID: "u-1", Name: "Ann Lee"}},
+		{"escalated, full case",
+			`{"event":"ESCALATE_CASE","payload":{` + fullCase + `,"escalated":{"caseId":"c-1","isEscalated":true,"caller":{"id":"u-2"}}}}`,
+			"u-2", &Actor{ID: "u-2"}},
+		{"comment author as the seed shows it, without an id",
+			`{"event":"ADD_CASE_COMMENT","payload":{"comment":{"id":"cm-1","author":{"firstName":"Ann","lastName":"Lee"}}}}`,
+			"", &Actor{Name: "Ann Lee"}},
+		{"comment author with an id",
+			`{"event":"ADD_CASE_COMMENT","payload":{"comment":{"id":"cm-1","author":{"id":"u-1","firstName":"Ann","lastName":"Lee"}}}}`,
+			"u-1", &Actor{ID: "u-1", Name: "Ann Lee"}},
+		{"attachment uploader with an id",
+			`{"event":"ADD_CASE_ATTACHMENT","payload":{"attachment":{"id":"at-1","uploadedBy":{"id":"u-3","firstName":"Cara","lastName":"Diaz"}}}}`,
+			"u-3", &Actor{ID: "u-3", Name: "Cara Diaz"}},
+		{"payment added by its creator",
+			`{"event":"PAYMENT_ADDED","payload":{"payment":{"id":"pm-1","status":"Pending","createdBy":{"id":"u-1","email":"ann@clinic.example"}}}}`,
+			"u-1", &Actor{ID: "u-1", Email: "ann@clinic.example"}},
+		{"payment added, flat",
+			`{"event":"PAYMENT_ADDED","payload":{"id":"pm-1","status":"Pending","createdBy":{"id":"u-1"}}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"payment completed: its creator added it earlier",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}}`,
+			"", &Actor{ID: "u-1"}},
+		{"form respondent may be the customer",
+			`{"event":"ADD_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"u-4","firstName":"Dan","lastName":"Ito"}}}}`,
+			"", &Actor{ID: "u-4", Name: "Dan Ito"}},
+		{"assignee is not who acted",
+			`{"event":"ADD_CASE_ASSIGNEE","payload":{"assignees":[{"assignee":{"id":"u-5","firstName":"Bob","lastName":"Ray"}}]}}`,
+			"", &Actor{ID: "u-5", Name: "Bob Ray"}},
+		{"assignee added by a caller",
+			`{"event":"ADD_CASE_ASSIGNEE","payload":{"caller":{"id":"u-1"},"assignees":[{"assignee":{"id":"u-5"}}]}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"case created, full case as payload",
+			`{"event":"CREATE_CASE","payload":{` + fullCase + `,"createdBy":{"id":"u-1"}}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"case created, case object",
+			`{"event":"CREATE_CASE","payload":{"case":{` + fullCase + `,"createdBy":{"id":"u-1"}}}}`,
+			"u-1", &Actor{ID: "u-1"}},
+		{"the full case's creator made the case, not this event",
+			`{"event":"ADD_CASE_TAG","payload":{` + fullCase + `,"createdBy":{"id":"u-1"}}}`,
+			"", &Actor{ID: "u-1"}},
+		{"caller beside the event object",
+			`{"event":"DELETE_CASE_COMMENT","payload":{"deletedComment":{"caseCommentId":"cm-1"},"caller":{"id":"u-6"}}}`,
+			"u-6", &Actor{ID: "u-6"}},
+		{"caller named by e-mail only",
+			`{"event":"ARCHIVE_CASE","payload":{"archiveCase":{"caller":"ann@clinic.example"}}}`,
+			"", &Actor{Email: "ann@clinic.example"}},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if ev.AgentID != tt.agent {
+			t.Errorf("%s: agent id %q, want %q", tt.name, ev.AgentID, tt.agent)
+		}
+		if !equalWant(want{Actor: ev.Actor}, want{Actor: tt.actor}) {
+			t.Errorf("%s: actor %+v, want %+v", tt.name, ev.Actor, tt.actor)
+		}
+	}
+}
+
+// Payment and order events take the most specific time the platform
+// documents for them, in both of its payload modes; a change to an existing
+// payment or order is never dated by when that object, or the case, was
+// created ("" means none: the receipt time is used).
+func TestPaymentAndOrderTimes(t *testing.T) {
+	t.Parallel()
+	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-01T08:00:00Z",` +
+		`"createdAt":"2024-05-01T08:00:01Z"`
+	const payment = `"id":"pm-1","dueDate":"2024-05-28T00:00:00Z","createdAt":"2024-05-14T09:50:00Z"`
+	const order = `"id":"or-1","status":"Shipped","message":"x","createdAt":"2024-05-14T10:01:00Z"`
+	tests := []struct {
+		name, body, want string
+	}{
+		{"payment completed: its payment date",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{` + payment + `,"paymentDate":"2024-05-16T13:02:11Z","updatedAt":"2024-05-16T13:02:12Z"}}}`,
+			"2024-05-16T13:02:11Z"},
+		{"payment completed, flat",
+			`{"event":"PAYMENT_COMPLETED","payload":{` + payment + `,"status":"Completed","paymentDate":"2024-05-16T13:02:11Z"}}`,
+			"2024-05-16T13:02:11Z"},
+		{"payment completed, full case: the payment date before the case's update",
+			`{"event":"PAYMENT_COMPLETED","payload":{` + fullCase + `,"updatedAt":"2024-05-17T00:00:00Z","payment":{` + payment + `,"paymentDate":"2024-05-16T13:02:11Z"}}}`,
+			"2024-05-16T13:02:11Z"},
+		{"payment completed without a payment date: its update",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{` + payment + `,"paymentDate":null,"updatedAt":"2024-05-16T13:02:12Z"}}}`,
+			"2024-05-16T13:02:12Z"},
+		{"payment completed with only its creation time",
+			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{` + payment + `,"paymentDate":null}}}`,
+			""},
+		{"payment added: its creation, not its payment date",
+			`{"event":"PAYMENT_ADDED","payload":{"payment":{` + payment + `,"paymentDate":"2024-05-16T13:02:11Z"}}}`,
+			"2024-05-14T09:50:00Z"},
+		{"order created: its creation",
+			`{"event":"ORDER_CREATED","payload":{"order":{` + order + `}}}`,
+			"2024-05-14T10:01:00Z"},
+		{"order created, flat",
+			`{"event":"ORDER_CREATED","payload":{` + order + `}}`,
+			"2024-05-14T10:01:00Z"},
+		{"order status changed, event data only: no time of its own",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{"order":{` + order + `}}}`,
+			""},
+		{"order status changed, flat",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{` + order + `}}`,
+			""},
+		{"order tracking added, event data only",
+			`{"event":"ORDER_TRACKING_ADDED","payload":{"order":{` + order + `,"trackingId":"1Z"}}}`,
+			""},
+		{"order status changed with an update time",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{"order":{` + order + `,"updatedAt":"2024-05-15T08:30:00Z"}}}`,
+			"2024-05-15T08:30:00Z"},
+		{"order status changed, full case: the case's update",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{` + fullCase + `,"updatedAt":"2024-05-15T08:30:00Z","order":{` + order + `}}}`,
+			"2024-05-15T08:30:00Z"},
+		{"order status changed, full case without an update: not the case's creation",
+			`{"event":"ORDER_STATUS_CHANGED","payload":{` + fullCase + `,"order":{` + order + `}}}`,
+			""},
+		{"order status changed with an envelope time stamp",
+			`{"event":"ORDER_STATUS_CHANGED","timestamp":"2024-05-15T08:30:05Z","payload":{"order":{` + order + `}}}`,
+			"2024-05-15T08:30:05Z"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := ""
+		if ev.OccurredAt != nil {
+			got = ev.OccurredAt.Format(time.RFC3339Nano)
+		}
+		if got != tt.want {
+			t.Errorf("%s: occurred at %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// A service action is dated by its receipt: the hooks fire as the action
+// happens, and neither the case's referenceDate (the same for every hook of
+// the case) nor the appointment's time (when it is booked for) is the time
+// of the action ("" means none: the receipt time is used).
+func TestServiceActionTime(t *testing.T) {
+	t.Parallel()
+	const appointment = `"appointment":{"date":"2024-05-20","start":870,"timeLocal":"2024-05-20T14:30:00",` +
+		`"timeUtc":"2024-05-20T13:30:00Z","timeZoneId":"Europe/London","duration":20}`
+	tests := []struct {
+		hook, body, want string
+	}{
+		{"before-resolve", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z","status":"Serving"}`, ""},
+		{"after-resolve", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z","status":"Resolved"}`, ""},
+		{"before-book-appointment", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z",` + appointment + `}`, ""},
+		{"after-check-in", `{"caseId":"c-1","referenceDate":"2024-05-20",` + appointment + `}`, ""},
+		{"after-queue-up", `{"caseId":"c-1","referenceDate":"2024-05-14T08:55:00Z","timestamp":"2024-05-14T09:01:02Z"}`, "2024-05-14T09:01:02Z"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(ServiceActions, tt.hook, []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.hook, err)
+		}
+		got := ""
+		if ev.OccurredAt != nil {
+			got = ev.OccurredAt.Format(time.RFC3339Nano)
+		}
+		if got != tt.want {
+			t.Errorf("%s %s: occurred at %q, want %q", tt.hook, tt.body, got, tt.want)
+		}
+	}
+}
+
 func TestOptionsValidate(t *testing.T) {
 	t.Parallel()
 	for cc, ok := range map[string]bool{"": true, "44": true, "1": true, "+44": true, "353": true, "0044": false, "4444": false, "UK": false, "0": false} {
@@ -647,7 +840,7 @@ func TestMayBePhone(t *testing.T) {
 		"+447700900123", "07700 900123", "7700 900123", "900123", "12345", "1234",
 		"0012345", "01234", "(020) 7946 0958", "555.010.0142", "123456789012345",
 		"1234567890123456", "012345678901234", "tel:0161 496 0000", "2024-05-01",
-		"42", "A-1001", "Resolved", "",
+		"42", "A-1001", "Resolved", "", "06 1234 5678", "0549 123456", "0123",
 	}
 	for _, raw := range raws {
 		accepted := false

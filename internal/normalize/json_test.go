@@ -106,7 +106,7 @@ func TestUndocumentedCaseEvent(t *testing.T) {
 	}
 	w := want{
 		Type: "CHANGE_CASE_PRIORITY", OccurredAt: "2024-06-01T10:00:00Z", CaseID: "c-1", Phone: "+15550100199",
-		CustomerID: "cust-3", Actor: &Actor{ID: "u-7", Name: "Gil Oh"}, Summary: "Change case priority by Gil Oh",
+		CustomerID: "cust-3", AgentID: "u-7", Actor: &Actor{ID: "u-7", Name: "Gil Oh"}, Summary: "Change case priority by Gil Oh",
 	}
 	if g := got(ev); !equalWant(g, w) {
 		t.Errorf("got %+v\nwant %+v", g, w)

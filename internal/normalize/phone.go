@@ -18,7 +18,9 @@ import (
 //     written after the country code ("+44 (0)20 7946 0958") is dropped.
 //   - Otherwise, with defaultCountryCode set (digits, e.g. "44"; a leading "+"
 //     is tolerated): a leading trunk "0" is dropped and the code prepended
-//     ("07700 900123" with "44" -> "+447700900123"); digits that start with
+//     ("07700 900123" with "44" -> "+447700900123"), except under the codes
+//     of keepLeadingZero, whose numbers keep their 0 in international form
+//     ("06 1234 5678" with "39" -> "+390612345678"); digits that start with
 //     the code, or any 11 or more, are already international and just get a
 //     "+"; shorter ones get the code ("7700 900123" -> "+447700900123").
 //     With "1" (the North American plan, which has no trunk 0), a national
@@ -87,6 +89,8 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 			default: // a local number without its area code, or a typo
 				return "", false
 			}
+		case strings.HasPrefix(d, "0") && keepLeadingZero[cc]:
+			d = cc + d
 		case strings.HasPrefix(d, "0"):
 			d = cc + d[1:]
 		case strings.HasPrefix(d, cc) && len(d) >= 11:
@@ -103,6 +107,12 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 	}
 	return "+" + d, true
 }
+
+// keepLeadingZero holds the calling codes whose national numbers have no
+// trunk prefix: a leading 0 is part of the number and is dialled from abroad
+// too (Rome is 06 at home and +39 06 from abroad). Italy, San Marino and the
+// Vatican, which shares Italy's numbering.
+var keepLeadingZero = map[string]bool{"39": true, "378": true, "379": true}
 
 // validCountryCode reports whether cc looks like an ITU calling code.
 func validCountryCode(cc string) bool {
@@ -133,13 +143,14 @@ func PhoneKeys() []string {
 
 // MayBePhone reports whether NormalizePhone accepts raw under some default
 // country code (or none), that is, whether a source configured with any code
-// could store raw as a phone number. Four codes stand for all: without one,
+// could store raw as a phone number. Five codes stand for all: without one,
 // international numbers and numbers of 11 to 15 digits are accepted; "1"
 // has rules of its own; any other code only adds national numbers, and the
 // shortest and the longest of those ("7", "999") bound the lengths any code
-// accepts (5 to 14 digits after one trunk 0).
+// accepts (5 to 14 digits after one trunk 0); a code that keeps the leading
+// 0 ("378", the longest of keepLeadingZero) also accepts a 0 and 4 digits.
 func MayBePhone(raw string) bool {
-	for _, cc := range []string{"", "1", "7", "999"} {
+	for _, cc := range []string{"", "1", "7", "999", "378"} {
 		if _, ok := NormalizePhone(raw, cc); ok {
 			return true
 		}

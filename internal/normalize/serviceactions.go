@@ -36,7 +36,12 @@ func decodeServiceAction(ev *Event, root *value, opts Options) {
 	ev.CaseID = root.str("caseid")
 	ev.CustomerID = root.str("customerrecordid", "customerid")
 	ev.Phone = phoneFrom(root, actionPhoneKeys, opts)
-	ev.OccurredAt = firstTime(root, "referencedate", "timestamp")
+	// The hooks fire as the action happens, and their documents give no
+	// time of the action: referenceDate is the case's, shared by every hook
+	// of the case, and the appointment's times say when it is booked for,
+	// not when it was booked. So the receipt time (nil here) dates the
+	// hook, unless a sender adds a timestamp of its own.
+	ev.OccurredAt = firstTime(root, "timestamp")
 
 	// Kiosks and the S2S API trigger hooks with no user; then there is no
 	// actor rather than an empty one.
