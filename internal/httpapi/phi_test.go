@@ -241,3 +241,40 @@ func TestErrorLogsHoldNoPhoneNumber(t *testing.T) {
 		require.NotContains(t, logged, "900123")
 	}
 }
+
+// accessRecorder is failingReads that keeps the access records it is given.
+type accessRecorder struct {
+	failingReads
+	mu       sync.Mutex
+	accesses []store.Access
+}
+
+func (a *accessRecorder) RecordAccess(_ context.Context, r store.Access) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.accesses = append(a.accesses, r)
+	return nil
+}
+
+// An auditor's request that fails, by a panic or an internal error, is still
+// recorded in the access log, as the 500 it was answered with.
+func TestAuditorRequestThatFailsIsRecorded(t *testing.T) {
+	t.Parallel()
+	for _, panics := range []bool{true, false} {
+		cfg := testConfig()
+		cfg.ReadKeys = []config.ReadKey{{Name: "carol", Role: config.RoleAuditor, Key: auditorKey}}
+		require.NoError(t, cfg.Validate())
+		reads := &accessRecorder{failingReads: failingReads{panics: panics}}
+		h := httpapi.NewServer(httpapi.Deps{Config: cfg, Reads: reads, Logger: slog.New(slog.DiscardHandler)})
+		req := httptest.NewRequest(http.MethodGet, "/v1/contacts/+447700900123/timeline", nil)
+		req.Header.Set("Authorization", "Bearer "+auditorKey)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		require.Equal(t, 500, rec.Code)
+		require.Len(t, reads.accesses, 1, "panics: %v", panics)
+		a := reads.accesses[0]
+		require.Equal(t, "carol", a.KeyName)
+		require.Equal(t, 500, a.Status)
+		require.Equal(t, "/v1/contacts/:contact/timeline", a.Route)
+	}
+}

@@ -68,6 +68,9 @@ func (s *server) requireReader(roles ...string) gin.HandlerFunc {
 		}
 		k := keys[match].key
 		c.Set(readerKey, k)
+		if k.Role == config.RoleAuditor {
+			defer s.recordAfter(c)
+		}
 		switch bad := nonText(c.Request); {
 		case !slices.Contains(roles, k.Role):
 			writeProblem(c, http.StatusForbidden, "forbidden", "the "+k.Role+" role may not use this route")
@@ -76,14 +79,28 @@ func (s *server) requireReader(roles ...string) gin.HandlerFunc {
 		default:
 			c.Next()
 		}
-		// Every request of an auditor is recorded, refusals and answers
-		// without events included. Routes that return events record before
-		// they answer (respond); the rest are recorded here, after.
-		if k.Role == config.RoleAuditor && !c.GetBool(accessRecordedKey) {
-			if err := s.recordAccess(c, c.Writer.Status(), nil); err != nil {
-				s.Logger.Error("cannot record an auditor's request in the access log", "route", c.FullPath(), "status", c.Writer.Status(), "err", redact.Text(err.Error()))
-			}
+	}
+}
+
+// recordAfter records an auditor's request once it is answered, unless its
+// route recorded it already: every request of an auditor is recorded,
+// refusals, answers without events and failures included. Routes that
+// return events record before they answer (respond). A request that
+// panicked is recorded as the 500 it gets, and the panic goes on to be
+// logged and answered.
+func (s *server) recordAfter(c *gin.Context) {
+	v := recover()
+	if !c.GetBool(accessRecordedKey) {
+		status := c.Writer.Status()
+		if v != nil && !c.Writer.Written() {
+			status = http.StatusInternalServerError
 		}
+		if err := s.recordAccess(c, status, nil); err != nil {
+			s.Logger.Error("cannot record an auditor's request in the access log", "route", c.FullPath(), "status", status, "err", redact.Text(err.Error()))
+		}
+	}
+	if v != nil {
+		panic(v)
 	}
 }
 
