@@ -226,6 +226,9 @@ func TestCaseTimeline(t *testing.T) {
 		}
 	}
 	require.Equal(t, sorted(wantOrders), sorted(ids(got)))
+	// A filter written in the other case finds the same events.
+	got = b.walk(t, analystKey, "/v1/cases/"+caseID+"/timeline", url.Values{"types": {"order_*"}, "limit": {"2"}})
+	require.Equal(t, sorted(wantOrders), sorted(ids(got)))
 	got = b.walk(t, analystKey, "/v1/cases/"+caseID+"/timeline", url.Values{"types": {"CHANGE_CASE_STATUS,abandoned-*"}})
 	for _, e := range got {
 		require.True(t, e.Type == "CHANGE_CASE_STATUS" || e.Type == "abandoned-conversation", e.Type)

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -83,7 +84,13 @@ func parseCommon(q url.Values) (common, error) {
 			if t == "" {
 				continue
 			}
-			c.types = append(c.types, likePattern(t))
+			// Types are written in one case (ORDER_CREATED, before-resolve),
+			// so a filter written in the other finds them too.
+			for _, v := range []string{t, strings.ToUpper(t), strings.ToLower(t)} {
+				if p := likePattern(v); !slices.Contains(c.types, p) {
+					c.types = append(c.types, p)
+				}
+			}
 		}
 		if len(c.types) == 0 {
 			return c, invalid("types", "names no type")
