@@ -375,7 +375,7 @@ type LogNodesInsertParams struct {
 const LogPending = `-- name: LogPending :many
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
        p.customer_id, p.conversation_id, p.agent_id, p.work_item_id, p.queue, p.time_in_queue_ms, p.is_outbound,
-       p.credential, p.summary, p.actor, p.changes, p.reply, sha256(p.body_salt || p.body) AS body_hash
+       p.credential, p.summary, p.actor, p.changes, p.reply, p.body_salt, sha256(p.body_salt || p.body) AS body_hash
 FROM (
     SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
            e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms, e.is_outbound,
@@ -417,6 +417,7 @@ type LogPendingRow struct {
 	Actor          []byte
 	Changes        []byte
 	Reply          []byte
+	BodySalt       []byte
 	BodyHash       []byte
 }
 
@@ -459,6 +460,7 @@ func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPe
 			&i.Actor,
 			&i.Changes,
 			&i.Reply,
+			&i.BodySalt,
 			&i.BodyHash,
 		); err != nil {
 			return nil, err
@@ -600,7 +602,7 @@ const LogVerifyRows = `-- name: LogVerifyRows :many
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
-       sha256(e.body_salt || e.body) AS body_hash
+       e.body_salt, sha256(e.body_salt || e.body) AS body_hash
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 WHERE l.idx >= $1::bigint
@@ -637,6 +639,7 @@ type LogVerifyRowsRow struct {
 	Actor          []byte
 	Changes        []byte
 	Reply          []byte
+	BodySalt       []byte
 	BodyHash       []byte
 }
 
@@ -675,6 +678,7 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.Actor,
 			&i.Changes,
 			&i.Reply,
+			&i.BodySalt,
 			&i.BodyHash,
 		); err != nil {
 			return nil, err

@@ -37,7 +37,7 @@ SELECT set_config('enable_sort', 'off', true), set_config('synchronous_commit', 
 -- few thousand (about 40 ms for 2,500 of 10,000 waiting, against 9 ms).
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
        p.customer_id, p.conversation_id, p.agent_id, p.work_item_id, p.queue, p.time_in_queue_ms, p.is_outbound,
-       p.credential, p.summary, p.actor, p.changes, p.reply, sha256(p.body_salt || p.body) AS body_hash
+       p.credential, p.summary, p.actor, p.changes, p.reply, p.body_salt, sha256(p.body_salt || p.body) AS body_hash
 FROM (
     SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
            e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms, e.is_outbound,
@@ -108,7 +108,7 @@ LIMIT @row_limit::integer;
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
-       sha256(e.body_salt || e.body) AS body_hash
+       e.body_salt, sha256(e.body_salt || e.body) AS body_hash
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 WHERE l.idx >= @from_idx::bigint

@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"testing"
 	"time"
 
@@ -14,7 +16,13 @@ func sampleLeaf() store.LeafSource {
 	return store.LeafSource{EventID: 7, Source: "service-hooks", Kind: "service-hooks", Type: "abandoned-conversation",
 		OccurredAt: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), ReceivedAt: time.Date(2024, 5, 1, 10, 0, 1, 500, time.UTC),
 		Phone: &phone, Queue: &queue, TimeInQueueMs: &tiq, IsOutbound: &out, Credential: "key:hooks",
-		Summary: "Abandoned in Sales", Actor: []byte(`{"id": "a-1"}`), BodyHash: []byte{0xab, 0xcd}}
+		Summary: "Abandoned in Sales", Actor: []byte(`{"id": "a-1"}`), Salt: []byte{0x01, 0x02}, BodyHash: []byte{0xab, 0xcd}}
+}
+
+// detailHashOf is SHA-256(0x01 0x02 || detail), the sample's salt.
+func detailHashOf(detail string) string {
+	sum := sha256.Sum256(append([]byte{0x01, 0x02}, detail...))
+	return hex.EncodeToString(sum[:])
 }
 
 // The leaf data's bytes are a published format: auditors recompute them.
@@ -24,8 +32,8 @@ func TestLeafDataFormat(t *testing.T) {
 	require.Equal(t, `{"v":3,"id":7,"source":"service-hooks","kind":"service-hooks","type":"abandoned-conversation",`+
 		`"occurredAt":"2024-05-01T10:00:00Z","receivedAt":"2024-05-01T10:00:01.0000005Z","caseId":null,"phone":"+447700900001",`+
 		`"customerId":null,"conversationId":null,"agentId":null,"workItemId":null,"queue":"Sales","timeInQueueMs":90500,`+
-		`"isOutbound":false,"credential":"key:hooks","summary":"Abandoned in Sales","actor":{"id":"a-1"},"bodyHash":"abcd"}`,
-		string(LeafData(l)))
+		`"isOutbound":false,"detailHash":"`+detailHashOf(`{"credential":"key:hooks","summary":"Abandoned in Sales","actor":{"id":"a-1"}}`)+
+		`","bodyHash":"abcd"}`, string(LeafData(l)))
 	// Version 2, as stores sequenced before version 3 hold it.
 	require.Equal(t, `{"v":2,"id":7,"source":"service-hooks","kind":"service-hooks","type":"abandoned-conversation",`+
 		`"occurredAt":"2024-05-01T10:00:00Z","receivedAt":"2024-05-01T10:00:01.0000005Z","caseId":null,"phone":"+447700900001",`+
@@ -35,17 +43,28 @@ func TestLeafDataFormat(t *testing.T) {
 	require.Equal(t, `{"v":1,"id":7,"source":"service-hooks","kind":"service-hooks","type":"abandoned-conversation",`+
 		`"occurredAt":"2024-05-01T10:00:00Z","receivedAt":"2024-05-01T10:00:01.0000005Z","caseId":null,"phone":"+447700900001",`+
 		`"customerId":null,"conversationId":null,"agentId":null,"workItemId":null,"bodyHash":"abcd"}`, string(leafDataOf(l, 1)))
-	// Absent report fields and JSON values are left out, not null.
-	l.Queue, l.TimeInQueueMs, l.IsOutbound, l.Actor = nil, nil, nil, nil
+	// Absent report fields are left out, not null.
+	l.Queue, l.TimeInQueueMs, l.IsOutbound = nil, nil, nil
 	require.NotContains(t, string(LeafData(l)), "queue")
 	require.NotContains(t, string(LeafData(l)), "isOutbound")
-	require.NotContains(t, string(LeafData(l)), "actor")
-	// A reply is committed to in compact form, whatever its spacing.
+}
+
+// The detail a version 3 leaf hashes leaves out null JSON values, holds the
+// others compact whatever their spacing, and a stored value that is not
+// JSON as text.
+func TestLeafDetail(t *testing.T) {
+	t.Parallel()
+	l := sampleLeaf()
+	l.Actor = nil
 	l.Reply = []byte(`{"cancelled": false, "fields": null}`)
-	require.Contains(t, string(LeafData(l)), `"reply":{"cancelled":false,"fields":null},"bodyHash"`)
-	// A stored value that is not JSON is committed to as text.
+	require.Equal(t, `{"credential":"key:hooks","summary":"Abandoned in Sales","reply":{"cancelled":false,"fields":null}}`, string(detailOf(l)))
+	require.Contains(t, string(LeafData(l)), detailHashOf(string(detailOf(l))))
 	l.Reply = []byte(`{not json`)
-	require.Contains(t, string(LeafData(l)), `"reply":"{not json"`)
+	require.Equal(t, `{"credential":"key:hooks","summary":"Abandoned in Sales","reply":"{not json"}`, string(detailOf(l)))
+	// The salt is in the hash: another salt, another leaf.
+	other := l
+	other.Salt = []byte{0x03}
+	require.NotEqual(t, LeafData(l), LeafData(other))
 }
 
 // A row matches a leaf of any version written from it, and none once a

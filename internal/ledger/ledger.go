@@ -34,10 +34,11 @@ var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
 //
 // Version 2 adds what the abandonment report counts by (queue, time in
 // queue, outbound), absent when null. Version 3 adds what the event shows
-// besides its body: the credential that sent it, its summary, actor and
-// changes, and the reply a before-* hook was sent (the JSON values absent
-// when null). Leaves of earlier versions, from stores sequenced before,
-// lack them and still verify (leafMatches).
+// besides its body (the credential that sent it, its summary, actor and
+// changes, and the reply a before-* hook was sent) through a hash salted
+// like the body's, since a summary or an actor can name a person. Leaves of
+// earlier versions, from stores sequenced before, lack them and still verify
+// (leafMatches).
 type leafData struct {
 	Version        int     `json:"v"`
 	EventID        int64   `json:"id"`
@@ -55,13 +56,19 @@ type leafData struct {
 	Queue          *string `json:"queue,omitempty"`
 	TimeInQueueMs  *int64  `json:"timeInQueueMs,omitempty"`
 	IsOutbound     *bool   `json:"isOutbound,omitempty"`
-	// Version 3.
-	Credential *string         `json:"credential,omitempty"`
-	Summary    *string         `json:"summary,omitempty"`
+	DetailHash     string  `json:"detailHash,omitempty"` // version 3
+	BodyHash       string  `json:"bodyHash"`
+}
+
+// detail is what a version 3 leaf's detail hash is taken over:
+// SHA-256(salt || these as JSON), the JSON values compact and absent when
+// null.
+type detail struct {
+	Credential string          `json:"credential"`
+	Summary    string          `json:"summary"`
 	Actor      json.RawMessage `json:"actor,omitempty"`
 	Changes    json.RawMessage `json:"changes,omitempty"`
 	Reply      json.RawMessage `json:"reply,omitempty"`
-	BodyHash   string          `json:"bodyHash"`
 }
 
 // leafVersion is the version of the leaves the sequencer writes; the
@@ -82,9 +89,16 @@ func leafDataOf(l store.LeafSource, version int) []byte {
 		d.Queue, d.TimeInQueueMs, d.IsOutbound = l.Queue, l.TimeInQueueMs, l.IsOutbound
 	}
 	if version >= 3 {
-		d.Credential, d.Summary = &l.Credential, &l.Summary
-		d.Actor, d.Changes, d.Reply = jsonValue(l.Actor), jsonValue(l.Changes), jsonValue(l.Reply)
+		d.DetailHash = hex.EncodeToString(saltedHash(l.Salt, detailOf(l)))
 	}
+	raw, _ := json.Marshal(d)
+	return raw
+}
+
+// detailOf is the JSON a version 3 leaf's detail hash is taken over.
+func detailOf(l store.LeafSource) []byte {
+	d := detail{Credential: l.Credential, Summary: l.Summary,
+		Actor: jsonValue(l.Actor), Changes: jsonValue(l.Changes), Reply: jsonValue(l.Reply)}
 	raw, err := json.Marshal(d)
 	if err != nil {
 		// A stored JSON value that is not JSON: commit to its text instead,
@@ -95,8 +109,8 @@ func leafDataOf(l store.LeafSource, version int) []byte {
 	return raw
 }
 
-// jsonValue is a stored JSON value as a leaf holds it: nil when null.
-// Marshalling compacts it, so the leaf does not depend on the spacing
+// jsonValue is a stored JSON value as the detail holds it: nil when null.
+// Marshalling compacts it, so the hash does not depend on the spacing
 // PostgreSQL gives it back with.
 func jsonValue(v []byte) json.RawMessage {
 	if v == nil || string(v) == "null" {

@@ -40,6 +40,7 @@ type LeafSource struct {
 	// (the JSON values as PostgreSQL gives them back, nil when null).
 	Credential, Summary   string
 	Actor, Changes, Reply []byte
+	Salt                  []byte // the event's body salt
 	BodyHash              []byte // SHA-256(salt || body)
 }
 
@@ -104,7 +105,7 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 				Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
-				BodyHash: r.BodyHash}
+				Salt: r.BodySalt, BodyHash: r.BodyHash}
 		}
 		app, err := build(prev, pending)
 		if err != nil {
@@ -266,7 +267,7 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 				Credential: *r.Credential, Summary: *r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
-				BodyHash: r.BodyHash}
+				Salt: r.BodySalt, BodyHash: r.BodyHash}
 		}
 		out[i] = v
 	}
@@ -308,7 +309,8 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 			Kind: r.Kind, Type: r.Type, OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID,
 			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
-			Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply}}
+			Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
+			Salt: r.BodySalt}}
 	}
 	return out, nil
 }
