@@ -239,10 +239,13 @@ func looksLikeCase(obj *value, flat bool) bool {
 }
 
 // caseOccurredAt picks the event time. Events that add or create something
-// happened when that thing was created. Other events record a change to an
-// existing object, so that object's createdAt is older than the event and
-// comes after the envelope and case update times. Payment and order changes
-// have times of their own (see objectChangeTime).
+// happened when that thing was created. Any other event changes something
+// which already exists (the case, a comment, a payment, an order): it is
+// dated by the change, that is, by the event object's change or update
+// time, the envelope or the full case's last update. The changed object's
+// createdAt, the case's createdAt and its referenceDate date what was
+// changed and would place the change before events that happened in
+// between; without a time of the change the receipt time is nearer.
 func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool) *time.Time {
 	var pUpdated, pCreated *value
 	if !flat { // when flat, evt is the payload and already searched
@@ -255,13 +258,8 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		payload.get("changedate"),
 	}
 	var candidates []*value
-	if objectChangeTime[upper] {
-		// A payment is completed when it is paid; otherwise the change is
-		// when the object or, in a full case, the case was last updated.
-		// The object's and the case's createdAt and the case's
-		// referenceDate date something older than the change, so without
-		// those the receipt time is nearer: the seed's order has no update
-		// time, and an order change sent as event data only has none.
+	if !createsObject(upper) {
+		// A payment is completed when it is paid.
 		if upper == "PAYMENT_COMPLETED" {
 			candidates = append(candidates, evt.get("paymentdate"))
 		}
@@ -269,26 +267,14 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		candidates = append(candidates, envelope...)
 		return firstParsed(append(candidates, pUpdated))
 	}
-	if createsObject(upper) {
-		candidates = append(candidates, evt.get("changedate"), evt.get("createdat"), evt.get("updatedat"))
-		if upper == "CREATE_CASE" {
-			candidates = append(candidates, caseObj.get("createdat"))
-		}
-		candidates = append(candidates, envelope...)
-		candidates = append(candidates, pUpdated, pCreated)
-	} else {
-		candidates = append(candidates, evt.get("changedate"), evt.get("updatedat"))
-		candidates = append(candidates, envelope...)
-		candidates = append(candidates, pUpdated, evt.get("createdat"), pCreated)
+	candidates = append(candidates, evt.get("changedate"), evt.get("createdat"), evt.get("updatedat"))
+	if upper == "CREATE_CASE" {
+		candidates = append(candidates, caseObj.get("createdat"))
 	}
+	candidates = append(candidates, envelope...)
+	candidates = append(candidates, pUpdated, pCreated)
 	candidates = append(candidates, payload.get("referencedate"), caseObj.get("referencedate"))
 	return firstParsed(candidates)
-}
-
-// objectChangeTime holds the events that change a payment or an order which
-// already exists; caseOccurredAt never dates them by a creation time.
-var objectChangeTime = map[string]bool{
-	"PAYMENT_COMPLETED": true, "ORDER_STATUS_CHANGED": true, "ORDER_TRACKING_ADDED": true,
 }
 
 // firstParsed returns the first of vs that parses as a time.

@@ -732,6 +732,95 @@ func TestPaymentAndOrderTimes(t *testing.T) {
 	}
 }
 
+// Any case update that changes something which already exists is dated by
+// the change: its event object's change or update time, the envelope, or the
+// full case's last update. The case's createdAt and referenceDate, and the
+// changed object's own createdAt, date what was changed, not the change
+// ("" means none: the receipt time is used). Events that add or create
+// something are still dated by the created object's createdAt.
+func TestCaseChangeTimes(t *testing.T) {
+	t.Parallel()
+	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-01T08:00:00Z",` +
+		`"createdAt":"2024-05-01T08:00:01Z"`
+	const caller = `"caller":{"id":"u-1","firstName":"Ann","lastName":"Lee"}`
+	tests := []struct {
+		name, body, want string
+	}{
+		{"escalated, full case without an update",
+			`{"event":"ESCALATE_CASE","payload":{` + fullCase + `,"escalated":{"caseId":"c-1","isEscalated":true,` + caller + `}}}`,
+			""},
+		{"escalated, full case: the case's update",
+			`{"event":"ESCALATE_CASE","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:10:00Z","escalated":{"caseId":"c-1","isEscalated":true}}}`,
+			"2024-05-15T09:10:00Z"},
+		{"de-escalated, full case without an update",
+			`{"event":"DEESCALATE_CASE","payload":{` + fullCase + `,"escalated":{"caseId":"c-1","isEscalated":false}}}`,
+			""},
+		{"archived, full case without an update",
+			`{"event":"ARCHIVE_CASE","payload":{` + fullCase + `,"archiveCase":{"caseId":"c-1","isArchived":true,` + caller + `}}}`,
+			""},
+		{"reopened, full case without an update",
+			`{"event":"REOPEN_CASE","payload":{` + fullCase + `,"archiveCase":{"caseId":"c-1","isArchived":false}}}`,
+			""},
+		{"comment deleted, full case without an update",
+			`{"event":"DELETE_CASE_COMMENT","payload":{` + fullCase + `,"deletedComment":{"caseId":"c-1","caseCommentId":"cm-1"}}}`,
+			""},
+		{"attachment deleted, full case without an update",
+			`{"event":"DELETE_ATTACHMENT","payload":{` + fullCase + `,"deletedAttachment":{"caseId":"c-1","caseAttachmentId":"at-1"}}}`,
+			""},
+		{"assignee removed, full case without an update",
+			`{"event":"REMOVE_CASE_ASSIGNEE","payload":{` + fullCase + `,"assignees":[{"assignee":{"id":"u-5"}}]}}`,
+			""},
+		{"status changed, full case without a change date",
+			`{"event":"CHANGE_CASE_STATUS","payload":{` + fullCase + `,"changeStatus":{"caseId":"c-1","newStatus":"Closed"}}}`,
+			""},
+		{"status changed: its change date",
+			`{"event":"CHANGE_CASE_STATUS","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:10:05Z","changeStatus":{"caseId":"c-1","newStatus":"Closed","changeDate":"2024-05-15T09:10:00Z"}}}`,
+			"2024-05-15T09:10:00Z"},
+		{"archived with an envelope time stamp",
+			`{"event":"ARCHIVE_CASE","timestamp":"2024-05-16T08:00:05Z","payload":{` + fullCase + `,"archiveCase":{"caseId":"c-1","isArchived":true}}}`,
+			"2024-05-16T08:00:05Z"},
+		{"unknown event, the full case as payload without an update",
+			`{"event":"CHANGE_CASE_PRIORITY","payload":{` + fullCase + `,"priority":"High",` + caller + `}}`,
+			""},
+		{"unknown event, the full case as payload: its update",
+			`{"event":"CHANGE_CASE_PRIORITY","payload":{` + fullCase + `,"updatedAt":"2024-05-15T10:00:00Z","priority":"High"}}`,
+			"2024-05-15T10:00:00Z"},
+		{"unknown event on an existing comment: not the comment's creation",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{` + fullCase + `,"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z"}}}`,
+			""},
+		{"unknown event on an existing comment, event data only",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z"}}}`,
+			""},
+		{"unknown event on an existing comment: its update",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z","updatedAt":"2024-05-15T11:00:00Z"}}}`,
+			"2024-05-15T11:00:00Z"},
+
+		// Events that add or create something keep the created object's time.
+		{"comment added, full case: the comment's creation",
+			`{"event":"ADD_CASE_COMMENT","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:10:00Z","comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z"}}}`,
+			"2024-05-14T09:15:00Z"},
+		{"case created: its creation",
+			`{"event":"CREATE_CASE","payload":{"case":{` + fullCase + `}}}`,
+			"2024-05-01T08:00:01Z"},
+		{"unknown creation event: the created object's creation",
+			`{"event":"DECISION_CREATED","payload":{` + fullCase + `,"decision":{"id":"d-1","createdAt":"2024-05-14T09:40:10Z"}}}`,
+			"2024-05-14T09:40:10Z"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := ""
+		if ev.OccurredAt != nil {
+			got = ev.OccurredAt.Format(time.RFC3339Nano)
+		}
+		if got != tt.want {
+			t.Errorf("%s: occurred at %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
 // A service action is dated by its receipt: the hooks fire as the action
 // happens, and neither the case's referenceDate (the same for every hook of
 // the case) nor the appointment's time (when it is booked for) is the time
