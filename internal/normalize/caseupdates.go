@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -57,14 +58,21 @@ var caseFields = []string{
 // Where case payloads put people, most specific first.
 var (
 	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
-	// agentKeys are the actor keys that name a user of the platform acting
-	// in this very event. A comment's author, an attachment's uploader and a
-	// payment's creator act only in the event that adds the object; later
-	// events carry them as the object's history. A form's respondent is
-	// left out: the seed does not say it is a user rather than the case's
-	// customer, and a customer's id under agent id is a wrong correlation.
-	agentKeys         = map[string]bool{"caller": true, "triggeredby": true, "user": true}
-	creatorKeys       = map[string]bool{"author": true, "createdby": true, "uploadedby": true}
+	// makerKeys name who made the event object: a comment's author, an
+	// attachment's uploader, a form's respondent, a payment's creator. They
+	// act only in the event that adds the object; later events carry them as
+	// the object's history. The seed names no one else on those objects
+	// (a payment has its createdBy, never who completed it), so a later
+	// event has an actor only if a caller is named.
+	makerKeys = map[string]bool{"author": true, "createdby": true, "uploadedby": true, "respondent": true}
+	// changerKeys are the actor keys read in events that do not add the
+	// event object.
+	changerKeys = slices.DeleteFunc(slices.Clone(actorKeys), func(k string) bool { return makerKeys[k] })
+	// agentKeys are the actor keys that name a user of the platform. A
+	// form's respondent is left out: the seed does not say it is a user
+	// rather than the case's customer, and a customer's id under agent id
+	// is a wrong correlation.
+	agentKeys         = map[string]bool{"caller": true, "triggeredby": true, "user": true, "author": true, "createdby": true, "uploadedby": true}
 	envelopeActorKeys = []string{"caller", "triggeredby"}
 	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
 	custKeys          = []string{"customerrecordid", "customerid"}
@@ -151,12 +159,19 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 
 	ev.OccurredAt = caseOccurredAt(root, payload, evt, caseObj, upper, flat)
 
-	// The actor is whoever the event object names. Around it, only a caller
-	// counts: the full case's own createdBy or author made the case, not
-	// this event.
+	// The actor is whoever the event object names as acting, its maker only
+	// in the event that adds it. When the event data is the full case
+	// itself, its createdBy made the case, not this event, unless this event
+	// created it; around the event object, only a caller counts for the
+	// same reason.
+	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
+	keys := changerKeys
+	if creates {
+		keys = actorKeys
+	}
 	fromAssignee := false
 	var actorKey string
-	ev.Actor, actorKey = actorIn(evt, actorKeys)
+	ev.Actor, actorKey = actorIn(evt, keys)
 	for _, o := range []*value{payload, root} {
 		if ev.Actor == nil {
 			ev.Actor, actorKey = actorIn(o, envelopeActorKeys)
@@ -164,10 +179,8 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	}
 	// Agent id holds the user who acted, as service actions and service
 	// hooks fill it, so the read side can key every platform's events by
-	// that user. When the event data is the full case itself, its creator
-	// made the case, not this event, unless this event created it.
-	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
-	if ev.Actor != nil && (agentKeys[actorKey] || creates && creatorKeys[actorKey]) {
+	// that user.
+	if ev.Actor != nil && agentKeys[actorKey] {
 		ev.AgentID = ev.Actor.ID
 	}
 

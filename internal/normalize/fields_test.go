@@ -594,7 +594,10 @@ func TestWorkItemTimePrefersClosedThenCreated(t *testing.T) {
 
 // A case update's agent id is the platform user who acted in the event: the
 // caller of a change, the one who added a comment, attachment or payment.
-// People the payload names for another reason stay only in the actor.
+// People the payload names for another reason stay only in the actor; who
+// made an object (its author, uploader, respondent or creator) is not the
+// actor of a later event on it, nor is the full case's creator the actor of
+// an event sent with the case.
 func TestCaseUpdateAgentID(t *testing.T) {
 	t.Parallel()
 	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-14T08:55:00Z"`
@@ -626,7 +629,19 @@ func TestCaseUpdateAgentID(t *testing.T) {
 			"u-1", &Actor{ID: "u-1"}},
 		{"payment completed: its creator added it earlier",
 			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}}`,
-			"", &Actor{ID: "u-1"}},
+			"", nil},
+		{"payment completed, flat",
+			`{"event":"PAYMENT_COMPLETED","payload":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}`,
+			"", nil},
+		{"payment completed by a caller beside it",
+			`{"event":"PAYMENT_COMPLETED","payload":{"caller":{"id":"u-2"},"payment":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}}`,
+			"u-2", &Actor{ID: "u-2"}},
+		{"unknown event on an existing comment: its author wrote it earlier",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","author":{"id":"u-1","firstName":"Ann","lastName":"Lee"}}}}`,
+			"", nil},
+		{"unknown event on a form response: its respondent answered earlier",
+			`{"event":"DELETE_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"u-4"}}}}`,
+			"", nil},
 		{"form respondent may be the customer",
 			`{"event":"ADD_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"u-4","firstName":"Dan","lastName":"Ito"}}}}`,
 			"", &Actor{ID: "u-4", Name: "Dan Ito"}},
@@ -644,7 +659,10 @@ func TestCaseUpdateAgentID(t *testing.T) {
 			"u-1", &Actor{ID: "u-1"}},
 		{"the full case's creator made the case, not this event",
 			`{"event":"ADD_CASE_TAG","payload":{` + fullCase + `,"createdBy":{"id":"u-1"}}}`,
-			"", &Actor{ID: "u-1"}},
+			"", nil},
+		{"nor a change sent with the full case",
+			`{"event":"CHANGE_CASE_PRIORITY","payload":{` + fullCase + `,"createdBy":{"id":"u-1"},"author":{"id":"u-3"}}}`,
+			"", nil},
 		{"caller beside the event object",
 			`{"event":"DELETE_CASE_COMMENT","payload":{"deletedComment":{"caseCommentId":"cm-1"},"caller":{"id":"u-6"}}}`,
 			"u-6", &Actor{ID: "u-6"}},
