@@ -2,6 +2,7 @@ package normalize
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -57,14 +58,21 @@ var caseFields = []string{
 // Where case payloads put people, most specific first.
 var (
 	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
-	// agentKeys are the actor keys that name a user of the platform acting
-	// in this very event. A comment's author, an attachment's uploader and a
-	// payment's creator act only in the event that adds the object; later
-	// events carry them as the object's history. A form's respondent is
-	// left out: the seed does not say it is a user rather than the case's
-	// customer, and a customer's id under agent id is a wrong correlation.
-	agentKeys         = map[string]bool{"caller": true, "triggeredby": true, "user": true}
-	creatorKeys       = map[string]bool{"author": true, "createdby": true, "uploadedby": true}
+	// makerKeys name who made the event object: a comment's author, an
+	// attachment's uploader, a form's respondent, a payment's creator. They
+	// act only in the event that adds the object; later events carry them as
+	// the object's history. The seed names no one else on those objects
+	// (a payment has its createdBy, never who completed it), so a later
+	// event has an actor only if a caller is named.
+	makerKeys = map[string]bool{"author": true, "createdby": true, "uploadedby": true, "respondent": true}
+	// changerKeys are the actor keys read in events that do not add the
+	// event object.
+	changerKeys = slices.DeleteFunc(slices.Clone(actorKeys), func(k string) bool { return makerKeys[k] })
+	// agentKeys are the actor keys that name a user of the platform. A
+	// form's respondent is left out: the seed does not say it is a user
+	// rather than the case's customer, and a customer's id under agent id
+	// is a wrong correlation.
+	agentKeys         = map[string]bool{"caller": true, "triggeredby": true, "user": true, "author": true, "createdby": true, "uploadedby": true}
 	envelopeActorKeys = []string{"caller", "triggeredby"}
 	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
 	custKeys          = []string{"customerrecordid", "customerid"}
@@ -151,12 +159,19 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 
 	ev.OccurredAt = caseOccurredAt(root, payload, evt, caseObj, upper, flat)
 
-	// The actor is whoever the event object names. Around it, only a caller
-	// counts: the full case's own createdBy or author made the case, not
-	// this event.
+	// The actor is whoever the event object names as acting, its maker only
+	// in the event that adds it. When the event data is the full case
+	// itself, its createdBy made the case, not this event, unless this event
+	// created it; around the event object, only a caller counts for the
+	// same reason.
+	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
+	keys := changerKeys
+	if creates {
+		keys = actorKeys
+	}
 	fromAssignee := false
 	var actorKey string
-	ev.Actor, actorKey = actorIn(evt, actorKeys)
+	ev.Actor, actorKey = actorIn(evt, keys)
 	for _, o := range []*value{payload, root} {
 		if ev.Actor == nil {
 			ev.Actor, actorKey = actorIn(o, envelopeActorKeys)
@@ -164,10 +179,8 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	}
 	// Agent id holds the user who acted, as service actions and service
 	// hooks fill it, so the read side can key every platform's events by
-	// that user. When the event data is the full case itself, its creator
-	// made the case, not this event, unless this event created it.
-	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
-	if ev.Actor != nil && (agentKeys[actorKey] || creates && creatorKeys[actorKey]) {
+	// that user.
+	if ev.Actor != nil && agentKeys[actorKey] {
 		ev.AgentID = ev.Actor.ID
 	}
 
@@ -239,10 +252,13 @@ func looksLikeCase(obj *value, flat bool) bool {
 }
 
 // caseOccurredAt picks the event time. Events that add or create something
-// happened when that thing was created. Other events record a change to an
-// existing object, so that object's createdAt is older than the event and
-// comes after the envelope and case update times. Payment and order changes
-// have times of their own (see objectChangeTime).
+// happened when that thing was created. Any other event changes something
+// which already exists (the case, a comment, a payment, an order): it is
+// dated by the change, that is, by the event object's change or update
+// time, the envelope or the full case's last update. The changed object's
+// createdAt, the case's createdAt and its referenceDate date what was
+// changed and would place the change before events that happened in
+// between; without a time of the change the receipt time is nearer.
 func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool) *time.Time {
 	var pUpdated, pCreated *value
 	if !flat { // when flat, evt is the payload and already searched
@@ -255,13 +271,8 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		payload.get("changedate"),
 	}
 	var candidates []*value
-	if objectChangeTime[upper] {
-		// A payment is completed when it is paid; otherwise the change is
-		// when the object or, in a full case, the case was last updated.
-		// The object's and the case's createdAt and the case's
-		// referenceDate date something older than the change, so without
-		// those the receipt time is nearer: the seed's order has no update
-		// time, and an order change sent as event data only has none.
+	if !createsObject(upper) {
+		// A payment is completed when it is paid.
 		if upper == "PAYMENT_COMPLETED" {
 			candidates = append(candidates, evt.get("paymentdate"))
 		}
@@ -269,26 +280,14 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		candidates = append(candidates, envelope...)
 		return firstParsed(append(candidates, pUpdated))
 	}
-	if createsObject(upper) {
-		candidates = append(candidates, evt.get("changedate"), evt.get("createdat"), evt.get("updatedat"))
-		if upper == "CREATE_CASE" {
-			candidates = append(candidates, caseObj.get("createdat"))
-		}
-		candidates = append(candidates, envelope...)
-		candidates = append(candidates, pUpdated, pCreated)
-	} else {
-		candidates = append(candidates, evt.get("changedate"), evt.get("updatedat"))
-		candidates = append(candidates, envelope...)
-		candidates = append(candidates, pUpdated, evt.get("createdat"), pCreated)
+	candidates = append(candidates, evt.get("changedate"), evt.get("createdat"), evt.get("updatedat"))
+	if upper == "CREATE_CASE" {
+		candidates = append(candidates, caseObj.get("createdat"))
 	}
+	candidates = append(candidates, envelope...)
+	candidates = append(candidates, pUpdated, pCreated)
 	candidates = append(candidates, payload.get("referencedate"), caseObj.get("referencedate"))
 	return firstParsed(candidates)
-}
-
-// objectChangeTime holds the events that change a payment or an order which
-// already exists; caseOccurredAt never dates them by a creation time.
-var objectChangeTime = map[string]bool{
-	"PAYMENT_COMPLETED": true, "ORDER_STATUS_CHANGED": true, "ORDER_TRACKING_ADDED": true,
 }
 
 // firstParsed returns the first of vs that parses as a time.

@@ -62,6 +62,14 @@ func TestNormalizePhone(t *testing.T) {
 		{"06 698 12345", "379", "+3790669812345"},
 		{"06 12 34 56 78", "33", "+33612345678"}, // France: a trunk 0
 		{"0123", "378", ""},                      // too short even with its 0
+		// There a "(0)" after the country code is that 0, not a trunk.
+		{"+39 (0)6 1234 5678", "", "+390612345678"},
+		{"+39(0)612345678", "44", "+390612345678"},
+		{"0039 (0)6 1234 5678", "", "+390612345678"},
+		{"+378 (0)549 123456", "", "+3780549123456"},
+		{"00379 (0)6 698 12345", "", "+3790669812345"},
+		{"+33 (0)6 12 34 56 78", "", "+33612345678"},
+		{"0033 (0)6 12 34 56 78", "39", "+33612345678"},
 
 		// The seed's short example is still E.164-sized.
 		{"+123456789", "", "+123456789"},
@@ -244,10 +252,46 @@ func TestParseTime(t *testing.T) {
 		{`"Tue, 14 May 2024 11:41:07 +0200"`, "2024-05-14T09:41:07Z"},
 		{`1715679667`, "2024-05-14T09:41:07Z"},
 		{`1715679667.5`, "2024-05-14T09:41:07.5Z"},
+		{`1646725187.605`, "2022-03-08T07:39:47.605Z"},
 		{`1715679667123`, "2024-05-14T09:41:07.123Z"},
+		{`1715679667123.5`, "2024-05-14T09:41:07.1235Z"},
+		{`1715679667123456`, "2024-05-14T09:41:07.123456Z"},
+		{`1715679667123456789`, "2024-05-14T09:41:07.123456789Z"},
 		{`"1715679667"`, "2024-05-14T09:41:07Z"},
 		{`"1715679667123"`, "2024-05-14T09:41:07.123Z"},
+		{`"1715679667123456"`, "2024-05-14T09:41:07.123456Z"},
+		{`"1715679667123456789"`, "2024-05-14T09:41:07.123456789Z"},
 		{`1.715679667e9`, "2024-05-14T09:41:07Z"},
+		{`1.715679667123e12`, "2024-05-14T09:41:07.123Z"},
+		{`1.715679667123456e15`, "2024-05-14T09:41:07.123456Z"},
+
+		// Epoch numbers are read by their size: 10 digits are seconds, 13
+		// milliseconds, 16 microseconds, 19 nanoseconds, each from
+		// 2001-09-09T01:46:40Z until 2286-11-20T17:46:40Z. Other sizes are
+		// counts, ids or garbage rather than times.
+		{`999999999`, ""},
+		{`1000000000`, "2001-09-09T01:46:40Z"},
+		{`9999999999`, "2286-11-20T17:46:39Z"},
+		{`9999999999.999`, "2286-11-20T17:46:39.999Z"},
+		{`10000000000`, ""},
+		{`999999999999`, ""},
+		{`1000000000000`, "2001-09-09T01:46:40Z"},
+		{`9999999999999`, "2286-11-20T17:46:39.999Z"},
+		{`10000000000000`, ""},
+		{`999999999999999`, ""},
+		{`1000000000000000`, "2001-09-09T01:46:40Z"},
+		{`9999999999999999`, "2286-11-20T17:46:39.999999Z"},
+		{`10000000000000000`, ""},
+		{`999999999999999999`, ""},
+		{`1000000000000000000`, "2001-09-09T01:46:40Z"},
+		{`"9999999999999999999"`, "2286-11-20T17:46:39.999999999Z"},
+		{`10000000000000000000`, ""},
+		{`31536000`, ""},  // 1971 in seconds, or a number of the same size
+		{`123456789`, ""}, // an id
+		{`"0042"`, ""},
+		{`0.5`, ""},
+		{`1e9`, "2001-09-09T01:46:40Z"},
+		{`1e21`, ""},
 
 		{`"0001-01-01T00:00:00"`, ""}, // .NET's unset DateTime
 		{`"1970-01-01T00:00:00Z"`, ""},
@@ -586,7 +630,10 @@ func TestWorkItemTimePrefersClosedThenCreated(t *testing.T) {
 
 // A case update's agent id is the platform user who acted in the event: the
 // caller of a change, the one who added a comment, attachment or payment.
-// People the payload names for another reason stay only in the actor.
+// People the payload names for another reason stay only in the actor; who
+// made an object (its author, uploader, respondent or creator) is not the
+// actor of a later event on it, nor is the full case's creator the actor of
+// an event sent with the case.
 func TestCaseUpdateAgentID(t *testing.T) {
 	t.Parallel()
 	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-14T08:55:00Z"`
@@ -618,7 +665,19 @@ func TestCaseUpdateAgentID(t *testing.T) {
 			"u-1", &Actor{ID: "u-1"}},
 		{"payment completed: its creator added it earlier",
 			`{"event":"PAYMENT_COMPLETED","payload":{"payment":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}}`,
-			"", &Actor{ID: "u-1"}},
+			"", nil},
+		{"payment completed, flat",
+			`{"event":"PAYMENT_COMPLETED","payload":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}`,
+			"", nil},
+		{"payment completed by a caller beside it",
+			`{"event":"PAYMENT_COMPLETED","payload":{"caller":{"id":"u-2"},"payment":{"id":"pm-1","status":"Completed","createdBy":{"id":"u-1"}}}}`,
+			"u-2", &Actor{ID: "u-2"}},
+		{"unknown event on an existing comment: its author wrote it earlier",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","author":{"id":"u-1","firstName":"Ann","lastName":"Lee"}}}}`,
+			"", nil},
+		{"unknown event on a form response: its respondent answered earlier",
+			`{"event":"DELETE_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"u-4"}}}}`,
+			"", nil},
 		{"form respondent may be the customer",
 			`{"event":"ADD_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"u-4","firstName":"Dan","lastName":"Ito"}}}}`,
 			"", &Actor{ID: "u-4", Name: "Dan Ito"}},
@@ -636,7 +695,10 @@ func TestCaseUpdateAgentID(t *testing.T) {
 			"u-1", &Actor{ID: "u-1"}},
 		{"the full case's creator made the case, not this event",
 			`{"event":"ADD_CASE_TAG","payload":{` + fullCase + `,"createdBy":{"id":"u-1"}}}`,
-			"", &Actor{ID: "u-1"}},
+			"", nil},
+		{"nor a change sent with the full case",
+			`{"event":"CHANGE_CASE_PRIORITY","payload":{` + fullCase + `,"createdBy":{"id":"u-1"},"author":{"id":"u-3"}}}`,
+			"", nil},
 		{"caller beside the event object",
 			`{"event":"DELETE_CASE_COMMENT","payload":{"deletedComment":{"caseCommentId":"cm-1"},"caller":{"id":"u-6"}}}`,
 			"u-6", &Actor{ID: "u-6"}},
@@ -716,6 +778,95 @@ func TestPaymentAndOrderTimes(t *testing.T) {
 		{"order status changed with an envelope time stamp",
 			`{"event":"ORDER_STATUS_CHANGED","timestamp":"2024-05-15T08:30:05Z","payload":{"order":{` + order + `}}}`,
 			"2024-05-15T08:30:05Z"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		got := ""
+		if ev.OccurredAt != nil {
+			got = ev.OccurredAt.Format(time.RFC3339Nano)
+		}
+		if got != tt.want {
+			t.Errorf("%s: occurred at %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Any case update that changes something which already exists is dated by
+// the change: its event object's change or update time, the envelope, or the
+// full case's last update. The case's createdAt and referenceDate, and the
+// changed object's own createdAt, date what was changed, not the change
+// ("" means none: the receipt time is used). Events that add or create
+// something are still dated by the created object's createdAt.
+func TestCaseChangeTimes(t *testing.T) {
+	t.Parallel()
+	const fullCase = `"id":"c-1","caseNumber":"CV-1","status":"Open","referenceDate":"2024-05-01T08:00:00Z",` +
+		`"createdAt":"2024-05-01T08:00:01Z"`
+	const caller = `"caller":{"id":"u-1","firstName":"Ann","lastName":"Lee"}`
+	tests := []struct {
+		name, body, want string
+	}{
+		{"escalated, full case without an update",
+			`{"event":"ESCALATE_CASE","payload":{` + fullCase + `,"escalated":{"caseId":"c-1","isEscalated":true,` + caller + `}}}`,
+			""},
+		{"escalated, full case: the case's update",
+			`{"event":"ESCALATE_CASE","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:10:00Z","escalated":{"caseId":"c-1","isEscalated":true}}}`,
+			"2024-05-15T09:10:00Z"},
+		{"de-escalated, full case without an update",
+			`{"event":"DEESCALATE_CASE","payload":{` + fullCase + `,"escalated":{"caseId":"c-1","isEscalated":false}}}`,
+			""},
+		{"archived, full case without an update",
+			`{"event":"ARCHIVE_CASE","payload":{` + fullCase + `,"archiveCase":{"caseId":"c-1","isArchived":true,` + caller + `}}}`,
+			""},
+		{"reopened, full case without an update",
+			`{"event":"REOPEN_CASE","payload":{` + fullCase + `,"archiveCase":{"caseId":"c-1","isArchived":false}}}`,
+			""},
+		{"comment deleted, full case without an update",
+			`{"event":"DELETE_CASE_COMMENT","payload":{` + fullCase + `,"deletedComment":{"caseId":"c-1","caseCommentId":"cm-1"}}}`,
+			""},
+		{"attachment deleted, full case without an update",
+			`{"event":"DELETE_ATTACHMENT","payload":{` + fullCase + `,"deletedAttachment":{"caseId":"c-1","caseAttachmentId":"at-1"}}}`,
+			""},
+		{"assignee removed, full case without an update",
+			`{"event":"REMOVE_CASE_ASSIGNEE","payload":{` + fullCase + `,"assignees":[{"assignee":{"id":"u-5"}}]}}`,
+			""},
+		{"status changed, full case without a change date",
+			`{"event":"CHANGE_CASE_STATUS","payload":{` + fullCase + `,"changeStatus":{"caseId":"c-1","newStatus":"Closed"}}}`,
+			""},
+		{"status changed: its change date",
+			`{"event":"CHANGE_CASE_STATUS","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:10:05Z","changeStatus":{"caseId":"c-1","newStatus":"Closed","changeDate":"2024-05-15T09:10:00Z"}}}`,
+			"2024-05-15T09:10:00Z"},
+		{"archived with an envelope time stamp",
+			`{"event":"ARCHIVE_CASE","timestamp":"2024-05-16T08:00:05Z","payload":{` + fullCase + `,"archiveCase":{"caseId":"c-1","isArchived":true}}}`,
+			"2024-05-16T08:00:05Z"},
+		{"unknown event, the full case as payload without an update",
+			`{"event":"CHANGE_CASE_PRIORITY","payload":{` + fullCase + `,"priority":"High",` + caller + `}}`,
+			""},
+		{"unknown event, the full case as payload: its update",
+			`{"event":"CHANGE_CASE_PRIORITY","payload":{` + fullCase + `,"updatedAt":"2024-05-15T10:00:00Z","priority":"High"}}`,
+			"2024-05-15T10:00:00Z"},
+		{"unknown event on an existing comment: not the comment's creation",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{` + fullCase + `,"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z"}}}`,
+			""},
+		{"unknown event on an existing comment, event data only",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z"}}}`,
+			""},
+		{"unknown event on an existing comment: its update",
+			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z","updatedAt":"2024-05-15T11:00:00Z"}}}`,
+			"2024-05-15T11:00:00Z"},
+
+		// Events that add or create something keep the created object's time.
+		{"comment added, full case: the comment's creation",
+			`{"event":"ADD_CASE_COMMENT","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:10:00Z","comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z"}}}`,
+			"2024-05-14T09:15:00Z"},
+		{"case created: its creation",
+			`{"event":"CREATE_CASE","payload":{"case":{` + fullCase + `}}}`,
+			"2024-05-01T08:00:01Z"},
+		{"unknown creation event: the created object's creation",
+			`{"event":"DECISION_CREATED","payload":{` + fullCase + `,"decision":{"id":"d-1","createdAt":"2024-05-14T09:40:10Z"}}}`,
+			"2024-05-14T09:40:10Z"},
 	}
 	for _, tt := range tests {
 		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})

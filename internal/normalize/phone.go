@@ -15,7 +15,9 @@ import (
 //     spaces), tabs, dashes, dots, slashes and parentheses are ignored; any
 //     other character (letters, "@", ...) means it is not a phone number.
 //   - A leading "+" or "00" means the number is international. A "(0)" trunk
-//     written after the country code ("+44 (0)20 7946 0958") is dropped.
+//     written after the country code ("+44 (0)20 7946 0958") is dropped,
+//     except after the codes of keepLeadingZero, where that 0 is part of the
+//     number ("+39 (0)6 1234 5678" -> "+390612345678").
 //   - Otherwise, with defaultCountryCode set (digits, e.g. "44"; a leading "+"
 //     is tolerated): a leading trunk "0" is dropped and the code prepended
 //     ("07700 900123" with "44" -> "+447700900123"), except under the codes
@@ -53,7 +55,7 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 				return "", false
 			}
 			plus = true
-		case c == '(' && strings.HasPrefix(s[i:], "(0)") && (plus && n > 0 || n > 2 && digits[0] == '0' && digits[1] == '0'):
+		case c == '(' && strings.HasPrefix(s[i:], "(0)") && trunkAfterCode(digits[:n], plus):
 			i += 2 // "+44 (0)20 ...": the trunk zero is not dialled from abroad
 		case c == ' ' || c == '\t' || c == '-' || c == '.' || c == '/' || c == '(' || c == ')':
 		case c == 0xC2 && i+1 < len(s) && s[i+1] == 0xA0: // U+00A0 no-break space
@@ -113,6 +115,21 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 // too (Rome is 06 at home and +39 06 from abroad). Italy, San Marino and the
 // Vatican, which shares Italy's numbering.
 var keepLeadingZero = map[string]bool{"39": true, "378": true, "379": true}
+
+// trunkAfterCode reports whether a "(0)" written after the digits ds of an
+// international number ("+" when plus, else "00" and the code) is a trunk
+// prefix to drop. Under a code of keepLeadingZero it is the number's own
+// leading 0, which is dialled from abroad too.
+func trunkAfterCode(ds []byte, plus bool) bool {
+	switch {
+	case plus && len(ds) > 0:
+	case len(ds) > 2 && ds[0] == '0' && ds[1] == '0':
+		ds = ds[2:]
+	default:
+		return false
+	}
+	return !keepLeadingZero[string(ds)]
+}
 
 // validCountryCode reports whether cc looks like an ITU calling code.
 func validCountryCode(cc string) bool {

@@ -7,21 +7,14 @@ import (
 	"time"
 )
 
-// Epoch numbers above this are milliseconds: 1e12 seconds is the year 33658,
-// 1e12 milliseconds is 2001.
-const epochMillisFrom = 1e12
-
-// maxEpochSeconds is 9999-12-31T23:59:59Z, the last instant RFC 3339 can
-// write; later "times" are garbage rather than events.
-const maxEpochSeconds = 253402300799
-
 // parseTime reads a timestamp from a JSON value:
 //   - strings in RFC 3339 with any offset ("Z", "+01:00", "+0100", "+01"),
 //     with "T" or a space between date and time, with or without fractional
 //     seconds of any length; without an offset the time is UTC; a bare date
 //     is midnight UTC; RFC 1123 ("Mon, 02 Jan 2006 15:04:05 GMT") too;
-//   - numbers, or strings of digits, as Unix epoch seconds (fractions
-//     allowed), or milliseconds when larger than 1e12.
+//   - numbers, or strings of digits, as Unix epoch seconds, milliseconds,
+//     microseconds or nanoseconds told apart by their size (see
+//     parseEpoch), fractions allowed.
 //
 // Anything else, and any time before 1971 or after 9999, is nil: the caller
 // then falls back to the receipt time.
@@ -123,22 +116,50 @@ func plausible(t time.Time) *time.Time {
 	return &t
 }
 
+// epochDigits maps the number of digits before the point of a Unix time
+// from 2001-09-09T01:46:40Z (1e9 seconds) until 2286-11-20T17:46:40Z (1e10
+// seconds) to how many of them are below the second: 10 digits are
+// seconds, 13 milliseconds, 16 microseconds, 19 nanoseconds. The ranges do
+// not overlap, so the size of a number says its unit. Numbers of other
+// sizes are not read as times: shorter ones are counts and ids (42, or an
+// id of 8 or 9 digits, which as seconds would fall between 1970 and 2001),
+// and the sizes in between would be a time before 2001 in the smaller unit
+// or after 2286 in the larger, neither of which an event received now has.
+var epochDigits = map[int]int{10: 0, 13: 3, 16: 6, 19: 9}
+
+// parseEpoch reads a Unix time from a JSON number or a decimal string,
+// without going through a float when it is written in decimal, so that
+// microseconds and nanoseconds keep their precision; digits beyond the
+// nanosecond are dropped, as time.Parse drops them.
 func parseEpoch(text string) *time.Time {
-	f, err := strconv.ParseFloat(text, 64)
-	if err != nil || math.IsNaN(f) || f <= 0 {
+	if !isDecimal(text) {
+		// A sign or an exponent ("1.715679667e9").
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) || f <= 0 {
+			return nil
+		}
+		text = strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	whole, frac, _ := strings.Cut(text, ".")
+	whole = strings.TrimLeft(whole, "0")
+	sub, ok := epochDigits[len(whole)]
+	if !ok {
 		return nil
 	}
-	if f > epochMillisFrom {
-		f /= 1000
-	}
-	if f > maxEpochSeconds {
+	split := len(whole) - sub
+	sec, err := strconv.ParseInt(whole[:split], 10, 64)
+	if err != nil {
 		return nil
 	}
-	sec, frac := math.Modf(f)
-	// Millisecond precision: float64 cannot carry more for current epochs,
-	// and rounding keeps "1646725187.605" from becoming .604999.
-	ms := int64(math.Round(frac * 1000))
-	return plausible(time.Unix(int64(sec), ms*int64(time.Millisecond)))
+	ns := whole[split:] + frac
+	if len(ns) > 9 {
+		ns = ns[:9]
+	}
+	nsec, err := strconv.ParseInt(ns+strings.Repeat("0", 9-len(ns)), 10, 64)
+	if err != nil {
+		return nil
+	}
+	return plausible(time.Unix(sec, nsec))
 }
 
 // isDecimal reports whether s is digits with at most one '.' between digits.
