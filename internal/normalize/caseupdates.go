@@ -157,14 +157,17 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 		}
 	}
 
-	ev.OccurredAt = caseOccurredAt(root, payload, evt, caseObj, upper, flat)
+	// Whether the event data is an object this event creates. When it is
+	// the full case itself, the case was made before this event, unless
+	// this event created it.
+	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
+
+	ev.OccurredAt = caseOccurredAt(root, payload, evt, caseObj, upper, flat, creates)
 
 	// The actor is whoever the event object names as acting, its maker only
-	// in the event that adds it. When the event data is the full case
-	// itself, its createdBy made the case, not this event, unless this event
-	// created it; around the event object, only a caller counts for the
-	// same reason.
-	creates := createsObject(upper) && (!flat || !isCase || upper == "CREATE_CASE")
+	// in the event that adds it (so not the full case's createdBy, unless
+	// this event created the case); around the event object, only a caller
+	// counts for the same reason.
 	keys := changerKeys
 	if creates {
 		keys = actorKeys
@@ -259,7 +262,7 @@ func looksLikeCase(obj *value, flat bool) bool {
 // createdAt, the case's createdAt and its referenceDate date what was
 // changed and would place the change before events that happened in
 // between; without a time of the change the receipt time is nearer.
-func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool) *time.Time {
+func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat, creates bool) *time.Time {
 	var pUpdated, pCreated *value
 	if !flat { // when flat, evt is the payload and already searched
 		pUpdated, pCreated = payload.get("updatedat"), payload.get("createdat")
@@ -271,7 +274,7 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		payload.get("changedate"),
 	}
 	var candidates []*value
-	if !createsObject(upper) {
+	if !creates {
 		// A payment is completed when it is paid.
 		if upper == "PAYMENT_COMPLETED" {
 			candidates = append(candidates, evt.get("paymentdate"))
@@ -285,8 +288,12 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat bool)
 		candidates = append(candidates, caseObj.get("createdat"))
 	}
 	candidates = append(candidates, envelope...)
-	candidates = append(candidates, pUpdated, pCreated)
-	candidates = append(candidates, payload.get("referencedate"), caseObj.get("referencedate"))
+	candidates = append(candidates, pUpdated)
+	if upper == "CREATE_CASE" {
+		// Only the case's own times can date its creation; for anything
+		// added to it later they are older than the event.
+		candidates = append(candidates, pCreated, payload.get("referencedate"), caseObj.get("referencedate"))
+	}
 	return firstParsed(candidates)
 }
 

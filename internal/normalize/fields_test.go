@@ -867,6 +867,24 @@ func TestCaseChangeTimes(t *testing.T) {
 		{"unknown creation event: the created object's creation",
 			`{"event":"DECISION_CREATED","payload":{` + fullCase + `,"decision":{"id":"d-1","createdAt":"2024-05-14T09:40:10Z"}}}`,
 			"2024-05-14T09:40:10Z"},
+		{"case created without a creation time: its reference date",
+			`{"event":"CREATE_CASE","payload":{"case":{"id":"c-1","caseNumber":"CV-1","referenceDate":"2024-05-01T08:00:00Z"}}}`,
+			"2024-05-01T08:00:00Z"},
+
+		// Something added to a case whose own time is not sent was not added
+		// when the case was made.
+		{"assignee added, full case without an update",
+			`{"event":"ADD_CASE_ASSIGNEE","payload":{` + fullCase + `,"assignees":[{"assignee":{"id":"u-5"}}]}}`,
+			""},
+		{"assignee added, full case: the case's update",
+			`{"event":"ADD_CASE_ASSIGNEE","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:12:00Z","assignees":[{"assignee":{"id":"u-5"}}]}}`,
+			"2024-05-15T09:12:00Z"},
+		{"tag added, the full case as payload: its update, not its creation",
+			`{"event":"ADD_CASE_TAG","payload":{` + fullCase + `,"updatedAt":"2024-05-15T09:14:00Z","tags":["urgent"]}}`,
+			"2024-05-15T09:14:00Z"},
+		{"tag added, the full case as payload without an update",
+			`{"event":"ADD_CASE_TAG","payload":{` + fullCase + `,"tags":["urgent"]}}`,
+			""},
 	}
 	for _, tt := range tests {
 		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
