@@ -271,55 +271,29 @@ func (b *testBundle) logRows(t *testing.T) ([]string, map[int64][]byte) {
 
 func TestVerifyNamesTamperedEvent(t *testing.T) {
 	t.Parallel()
+	// alter changes event ids[i] by a statement taking its id as $1.
+	alter := func(sql string, i int) func(*testing.T, *testBundle, []int64) int64 {
+		return func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, sql, ids[i])
+			return ids[i]
+		}
+	}
 	cases := []struct {
 		name   string
 		tamper func(t *testing.T, b *testBundle, ids []int64) int64 // returns the event to be named
 		kind   string
 	}{
-		{"change a byte of a body", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET body = overlay(body placing 'X'::bytea from 3 for 1) WHERE id = $1`, ids[5])
-			return ids[5]
-		}, "altered"},
-		{"change a type", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET type = 'ESCALATE_CASE' WHERE id = $1`, ids[9])
-			return ids[9]
-		}, "altered"},
-		{"move an event to another queue", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET queue = 'Sales' WHERE id = $1`, ids[3])
-			return ids[3]
-		}, "altered"},
-		{"change a time in queue", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET time_in_queue_ms = 1000 WHERE id = $1`, ids[6])
-			return ids[6]
-		}, "altered"},
-		{"mark an event outbound", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET is_outbound = true WHERE id = $1`, ids[8])
-			return ids[8]
-		}, "altered"},
-		{"change the reply a before-hook was sent", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET reply = '{"cancelled": true}' WHERE id = $1`, ids[10])
-			return ids[10]
-		}, "altered"},
-		{"change a summary", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET summary = 'Case closed' WHERE id = $1`, ids[11])
-			return ids[11]
-		}, "altered"},
-		{"change who sent an event", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET credential = 'key:other' WHERE id = $1`, ids[13])
-			return ids[13]
-		}, "altered"},
-		{"change an actor", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET actor = '{"id": "u-2"}' WHERE id = $1`, ids[1])
-			return ids[1]
-		}, "altered"},
-		{"change what a change says", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `UPDATE events SET changes = '[{"field": "status", "from": "", "to": "CLOSED"}]' WHERE id = $1`, ids[14])
-			return ids[14]
-		}, "altered"},
-		{"delete a row", func(t *testing.T, b *testBundle, ids []int64) int64 {
-			b.tamper(t, `DELETE FROM events WHERE id = $1`, ids[2])
-			return ids[2]
-		}, "removed"},
+		{"change a byte of a body", alter(`UPDATE events SET body = overlay(body placing 'X'::bytea from 3 for 1) WHERE id = $1`, 5), "altered"},
+		{"change a type", alter(`UPDATE events SET type = 'ESCALATE_CASE' WHERE id = $1`, 9), "altered"},
+		{"move an event to another queue", alter(`UPDATE events SET queue = 'Sales' WHERE id = $1`, 3), "altered"},
+		{"change a time in queue", alter(`UPDATE events SET time_in_queue_ms = 1000 WHERE id = $1`, 6), "altered"},
+		{"mark an event outbound", alter(`UPDATE events SET is_outbound = true WHERE id = $1`, 8), "altered"},
+		{"change the reply a before-hook was sent", alter(`UPDATE events SET reply = '{"cancelled": true}' WHERE id = $1`, 10), "altered"},
+		{"change a summary", alter(`UPDATE events SET summary = 'Case closed' WHERE id = $1`, 11), "altered"},
+		{"change who sent an event", alter(`UPDATE events SET credential = 'key:other' WHERE id = $1`, 13), "altered"},
+		{"change an actor", alter(`UPDATE events SET actor = '{"id": "u-2"}' WHERE id = $1`, 1), "altered"},
+		{"change what a change says", alter(`UPDATE events SET changes = '[{"field": "status", "from": "", "to": "CLOSED"}]' WHERE id = $1`, 14), "altered"},
+		{"delete a row", alter(`DELETE FROM events WHERE id = $1`, 2), "removed"},
 		{"insert a forged row among old ones", func(t *testing.T, b *testBundle, ids []int64) int64 {
 			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, commit_xid)
 				SELECT 424242, received_at, occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged', '\x7b7d', '\x00', commit_xid - 1
