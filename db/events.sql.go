@@ -84,15 +84,15 @@ func (q *Queries) EventPartitionsEnsure(ctx context.Context, arg EventPartitions
 	return created, err
 }
 
-const EventTypeOf = `-- name: EventTypeOf :one
+const EventTypeGet = `-- name: EventTypeGet :one
 SELECT type FROM events WHERE id = $1::bigint
 `
 
 // The type of a stored event: what a repeated explicit idempotency key is
 // checked against, so that a key reused for another hook is not taken as a
 // retry of the first.
-func (q *Queries) EventTypeOf(ctx context.Context, id int64) (string, error) {
-	row := q.db.QueryRow(ctx, EventTypeOf, id)
+func (q *Queries) EventTypeGet(ctx context.Context, id int64) (string, error) {
+	row := q.db.QueryRow(ctx, EventTypeGet, id)
 	var type_ string
 	err := row.Scan(&type_)
 	return type_, err

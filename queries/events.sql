@@ -37,7 +37,7 @@ INSERT INTO events (
     @body, @body_sha256, @doc, @doc_lossy, @reply
 );
 
--- name: EventTypeOf :one
+-- name: EventTypeGet :one
 -- The type of a stored event: what a repeated explicit idempotency key is
 -- checked against, so that a key reused for another hook is not taken as a
 -- retry of the first.

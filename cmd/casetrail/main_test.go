@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -400,6 +401,29 @@ func TestVerifyCommand(t *testing.T) {
 		out.Reset()
 		require.Error(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), name)
 		require.Contains(t, out.String(), "FAILED", name)
+	}
+	// What a leaf commits to besides the body (credential, summary, actor,
+	// changes, reply) travels beside it and is checked: changed or left out,
+	// it fails.
+	var first map[string]json.RawMessage
+	require.NoError(t, json.Unmarshal(lines[0], &first))
+	require.Contains(t, string(first["detail"]), `"credential":"api-key:`)
+	for name, detail := range map[string]json.RawMessage{
+		"summary changed": bytes.Replace(first["detail"], []byte(`"summary":"`), []byte(`"summary":"Not `), 1),
+		"detail left out": nil,
+	} {
+		line := maps.Clone(first)
+		if detail == nil {
+			delete(line, "detail")
+		} else {
+			line["detail"] = detail
+		}
+		raw, err := json.Marshal(line)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(events, append(append(raw, '\n'), bytes.Join(lines[1:], nil)...), 0o600))
+		out.Reset()
+		require.Error(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), name)
+		require.Contains(t, out.String(), "its detail", name)
 	}
 	require.NoError(t, os.WriteFile(events, append(bytes.Clone(orig), '\n'), 0o600))
 	out.Reset()

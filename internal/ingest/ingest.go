@@ -141,7 +141,9 @@ func (s *Service) storeSpooled(ctx context.Context, events []store.NewEvent) err
 		conflict := errors.Is(r.Err, store.ErrConflict)
 		if !conflict && r.Duplicate && events[i].ExplicitKey {
 			held, err := s.rejects.EventType(ctx, r.ID)
-			if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				held = "" // the key's event is gone: keep this one rather than stall
+			} else if err != nil {
 				return err
 			}
 			conflict = held != events[i].Type
@@ -290,10 +292,15 @@ func (s *Service) reply(ctx context.Context, r Request, cred string, ev store.Ne
 		// The sender's key, not one derived from the event: the same body
 		// sent to another hook under the same key is another request.
 		held, err := s.rejects.EventType(ctx, res.ID)
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			// The key's event is not in the store (verify names it); nothing
+			// can be stored under the key, so the request is kept.
+			return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
+				Detail: fmt.Sprintf("idempotency key is held by event %d, which the store does not hold", res.ID)})
+		case err != nil:
 			return Reply{}, fmt.Errorf("%w: checking the event that holds the key: %v", ErrUnavailable, err)
-		}
-		if held != ev.Type {
+		case held != ev.Type:
 			return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
 				Detail: fmt.Sprintf("idempotency key was already used for event %d, a %s event, not %s", res.ID, store.Text(held), ev.Type)})
 		}

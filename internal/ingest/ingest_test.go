@@ -32,6 +32,7 @@ type pickyStore struct {
 	mu     sync.Mutex
 	stored []store.NewEvent
 	held   map[string]int64 // idempotency key -> event id
+	gone   map[int64]bool   // events removed behind the store's back
 	kept   []store.Rejected
 }
 
@@ -72,6 +73,9 @@ func (s *pickyStore) Reject(_ context.Context, r store.Rejected) (int64, error) 
 func (s *pickyStore) EventType(_ context.Context, id int64) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.gone[id] {
+		return "", store.ErrNotFound
+	}
 	return s.stored[id-1].Type, nil
 }
 
@@ -199,5 +203,38 @@ func TestDrainSpoolKeepsAHookWhoseKeyAnotherHookTook(t *testing.T) {
 	}
 	if k := st.kept[0]; k.Cause != "idempotency_conflict" || k.EventType != "before-resolve" || string(k.Body) != string(body) {
 		t.Fatalf("kept %+v, want the before-resolve hook as a conflict", k)
+	}
+}
+
+// A repeated key whose event is missing from the store (removed behind its
+// back) can store nothing: the request is kept with a 409, and the spool
+// drains past such an event instead of stalling on it.
+func TestKeyHeldByAMissingEventIsKept(t *testing.T) {
+	t.Parallel()
+	svc, st := newService(t)
+	req := hook(`{"agentID":"a-1","targetPhoneNumber":"+14155550100"}`)
+	req.Header.Set("Idempotency-Key", "k-1")
+	if _, err := svc.Handle(context.Background(), req); err != nil {
+		t.Fatal(err)
+	}
+	st.gone = map[int64]bool{1: true}
+	_, err := svc.Handle(context.Background(), req)
+	var e *ingest.Error
+	if !errors.As(err, &e) || e.Status != http.StatusConflict || e.RejectedID == 0 {
+		t.Fatalf("got %v, want a kept 409", err)
+	}
+
+	sp := newSpool(t)
+	ev := store.NewEvent{Source: "service-hooks", Kind: config.KindServiceHooks, Type: "outbound-call",
+		IdempotencyKey: "k-1", ExplicitKey: true, Body: req.Body, BodySHA256: sha256.Sum256(req.Body), ReceivedAt: time.Now()}
+	if err := sp.Append(ev); err != nil {
+		t.Fatal(err)
+	}
+	svc.SpoolBeforeHooks(sp, time.Hour)
+	if _, err := svc.DrainSpool(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if svc.Spooled() != 0 || len(st.kept) != 2 || st.kept[1].Cause != "idempotency_conflict" {
+		t.Fatalf("spooled %d, kept %+v; want the spool drained and the event kept", svc.Spooled(), st.kept)
 	}
 }

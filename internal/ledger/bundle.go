@@ -62,7 +62,10 @@ type Manifest struct {
 
 // BundleEvent is one line of events.ndjson.
 type BundleEvent struct {
-	Leaf      json.RawMessage `json:"leaf"` // the leaf data, with bodyHash
+	Leaf json.RawMessage `json:"leaf"` // the leaf data, with bodyHash
+	// Detail is what a version 3 leaf's detailHash is taken over: the
+	// credential, summary, actor, changes and before-* reply.
+	Detail    json.RawMessage `json:"detail,omitempty"`
 	Salt      string          `json:"salt"` // base64
 	LeafIndex int64           `json:"leafIndex"`
 	TreeSize  int64           `json:"treeSize"`
@@ -139,13 +142,17 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 				return m, err
 			}
 			r.Leaf.BodyHash = saltedHash(r.Salt, r.Body)
-			leaf := LeafData(r.Leaf)
+			leaf, version := LeafData(r.Leaf), leafVersion
 			if stored, err := base64.StdEncoding.DecodeString(p.LeafHash); err == nil {
-				if data, ok := matchingLeaf(r.Leaf, stored); ok {
-					leaf = data // of the version the log holds
+				if data, v := matchingLeaf(r.Leaf, stored); v != 0 {
+					leaf, version = data, v // of the version the log holds
 				}
 			}
-			if err := enc.Encode(BundleEvent{Leaf: leaf, Salt: b64(r.Salt), LeafIndex: p.LeafIndex,
+			var detail json.RawMessage
+			if version >= 3 {
+				detail = detailOf(r.Leaf)
+			}
+			if err := enc.Encode(BundleEvent{Leaf: leaf, Detail: detail, Salt: b64(r.Salt), LeafIndex: p.LeafIndex,
 				TreeSize: p.TreeSize, Proof: p.Hashes}); err != nil {
 				return m, err
 			}
@@ -242,6 +249,9 @@ func VerifyBundle(dir string, v note.Verifier) (n int, m *Manifest, err error) {
 		}
 		if fmt.Sprintf("%x", saltedHash(salt, body)) != leaf.BodyHash {
 			return n, m, fail("the body does not match the hash its leaf commits to")
+		}
+		if leaf.DetailHash != "" && fmt.Sprintf("%x", saltedHash(salt, ev.Detail)) != leaf.DetailHash {
+			return n, m, fail("its detail (credential, summary, actor, changes, reply) does not match the hash its leaf commits to")
 		}
 		if ev.TreeSize != cp.Size {
 			return n, m, fail("the proof is for another tree size than the checkpoint")

@@ -136,20 +136,20 @@ func LeafHash(l store.LeafSource) []byte { return hasher.HashLeaf(LeafData(l)) }
 // sound: the version is inside what is hashed, so a row changed after its
 // leaf was written matches none.
 func leafMatches(l store.LeafSource, stored []byte) bool {
-	_, ok := matchingLeaf(l, stored)
-	return ok
+	_, v := matchingLeaf(l, stored)
+	return v != 0
 }
 
 // matchingLeaf is the leaf data of the version the stored leaf hash was
-// written from, newest first.
-func matchingLeaf(l store.LeafSource, stored []byte) ([]byte, bool) {
+// written from, newest first, and that version; 0 when none matches.
+func matchingLeaf(l store.LeafSource, stored []byte) ([]byte, int) {
 	for v := leafVersion; v >= 1; v-- {
 		data := leafDataOf(l, v)
 		if bytes.Equal(hasher.HashLeaf(data), stored) {
-			return data, true
+			return data, v
 		}
 	}
-	return nil, false
+	return nil, 0
 }
 
 // storedLevel is the lowest level of the perfect subtree hashes the log

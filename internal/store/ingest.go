@@ -234,7 +234,7 @@ type Rejected struct {
 
 // EventType is the type of stored event id.
 func (s *Store) EventType(ctx context.Context, id int64) (string, error) {
-	t, err := s.q.EventTypeOf(ctx, id)
+	t, err := s.q.EventTypeGet(ctx, id)
 	return t, interpretError(err)
 }
 

@@ -62,14 +62,17 @@ type Reader interface {
 
 // common are the parameters every listing shares.
 type common struct {
-	limit    int
-	types    []string
+	limit int
+	types []string // LIKE patterns, each given type in its own and in the other case
+	// typesKey is the types as given, for the cursor's fingerprint: a
+	// cursor stays valid whatever patterns they are matched by.
+	typesKey string
 	from, to *time.Time
 	cursor   string
 }
 
 func parseCommon(q url.Values) (common, error) {
-	c := common{limit: DefaultLimit, types: []string{"%"}, cursor: q.Get("cursor")}
+	c := common{limit: DefaultLimit, types: []string{"%"}, typesKey: "%", cursor: q.Get("cursor")}
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > MaxLimit {
@@ -79,12 +82,15 @@ func parseCommon(q url.Values) (common, error) {
 	}
 	if v := q.Get("types"); v != "" {
 		c.types = nil
+		var given []string
 		for _, t := range strings.Split(v, ",") {
 			t = strings.TrimSpace(t)
 			if t == "" {
 				continue
 			}
-			// Types are written in one case (ORDER_CREATED, before-resolve),
+			given = append(given, likePattern(t))
+			// The types casetrail stores are mostly written all in upper
+			// case (ORDER_CREATED) or all in lower case (before-resolve),
 			// so a filter written in the other finds them too.
 			for _, v := range []string{t, strings.ToUpper(t), strings.ToLower(t)} {
 				if p := likePattern(v); !slices.Contains(c.types, p) {
@@ -95,6 +101,7 @@ func parseCommon(q url.Values) (common, error) {
 		if len(c.types) == 0 {
 			return c, invalid("types", "names no type")
 		}
+		c.typesKey = strings.Join(given, ",")
 	}
 	var err error
 	if c.from, err = parseTime(q, "from"); err != nil {
@@ -215,7 +222,7 @@ func Timeline(ctx context.Context, r Reader, req TimelineRequest, opts normalize
 			q.Phones = []string{phone}
 		}
 	}
-	filters := fingerprint(scope, order, strings.Join(c.types, ","), timeString(c.from), timeString(c.to))
+	filters := fingerprint(scope, order, c.typesKey, timeString(c.from), timeString(c.to))
 	if c.cursor != "" {
 		cur, err := decodeCursor(c.cursor, filters)
 		if err != nil {
@@ -329,7 +336,7 @@ func feedQuery(q url.Values) (common, store.FeedQuery, string, error) {
 	if v := q.Get("source"); v != "" {
 		fq.Source = &v
 	}
-	filters := fingerprint("feed", q.Get("source"), strings.Join(c.types, ","), timeString(c.from), timeString(c.to))
+	filters := fingerprint("feed", q.Get("source"), c.typesKey, timeString(c.from), timeString(c.to))
 	if c.cursor != "" {
 		cur, err := decodeCursor(c.cursor, filters)
 		if err != nil {

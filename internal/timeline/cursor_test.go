@@ -1,0 +1,32 @@
+package timeline
+
+import (
+	"net/url"
+	"testing"
+)
+
+// A feed cursor carries a fingerprint of the filters as they were given, not
+// of the patterns they are matched by: a cursor issued before the types
+// filter also matched the other case is still accepted for the same filter.
+func TestFeedCursorFingerprintsTheTypesAsGiven(t *testing.T) {
+	t.Parallel()
+	idx := int64(41)
+	// The fingerprint of ?types=ORDER_*,before-* as issued when each type
+	// was one LIKE pattern.
+	issued := cursor{Index: &idx, Filters: fingerprint("feed", "", `ORDER\_%,before-%`, "", "")}.encode()
+	q := url.Values{"types": {"ORDER_*, before-*"}, "cursor": {*issued}}
+	c, fq, _, err := feedQuery(q)
+	if err != nil {
+		t.Fatalf("a cursor for the same filter was refused: %v", err)
+	}
+	if fq.AfterIndex != idx {
+		t.Fatalf("resumed after %d, want %d", fq.AfterIndex, idx)
+	}
+	if len(c.types) != 4 {
+		t.Fatalf("patterns %q, want each type in its own and the other case", c.types)
+	}
+	q.Set("types", "ORDER_*")
+	if _, _, _, err := feedQuery(q); err == nil {
+		t.Fatal("a cursor for other filters was accepted")
+	}
+}
