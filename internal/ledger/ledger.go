@@ -178,10 +178,23 @@ type Sequencer struct {
 	Log   *slog.Logger
 	// Batch bounds the events of one round.
 	Batch int
+	// version of the leaves it writes; 0 is leafVersion. Tests set an
+	// earlier one to write a store as an earlier build did.
+	version int
 }
 
-// build extends the previous tree with the pending events.
-func build(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+// builder extends the previous tree with the pending events, as leaves of
+// the given version.
+func builder(version int) func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+	if version == 0 {
+		version = leafVersion
+	}
+	return func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+		return build(prev, pending, version)
+	}
+}
+
+func build(prev store.LogState, pending []store.LeafSource, version int) (store.LogAppend, error) {
 	rng, err := rangeFactory.NewRange(0, uint64(prev.Size), prev.RangeHashes)
 	if err != nil {
 		return store.LogAppend{}, fmt.Errorf("stored tree state is inconsistent: %w", err)
@@ -193,7 +206,7 @@ func build(prev store.LogState, pending []store.LeafSource) (store.LogAppend, er
 		}
 	}
 	for i, p := range pending {
-		leaf := LeafHash(p)
+		leaf := hasher.HashLeaf(leafDataOf(p, version))
 		app.Leaves = append(app.Leaves, store.LogLeaf{Idx: prev.Size + int64(i), EventID: p.EventID, LeafHash: leaf, BodyHash: p.BodyHash})
 		if err := rng.Append(leaf, visit); err != nil {
 			return store.LogAppend{}, err
@@ -217,7 +230,7 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for {
-		n, err := s.Store.SequenceRound(ctx, batch, build)
+		n, err := s.Store.SequenceRound(ctx, batch, builder(s.version))
 		total += n
 		if err != nil || n < batch {
 			return total, err

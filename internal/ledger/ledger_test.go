@@ -4,7 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -512,4 +516,49 @@ func TestSequencerWaitsForOpenTransaction(t *testing.T) {
 	want := append(append(append([]int64{}, before...), openID), after...)
 	require.Equal(t, want, order, "the held-back event keeps its place, and nothing is left out")
 	require.NoError(t, b.verify(t))
+}
+
+// A store sequenced by earlier builds, as version 1 and 2 leaves, and then by
+// this one verifies as a whole, and exports a bundle that verifies offline,
+// each event's leaf of the version the log holds.
+func TestStoreOfEveryLeafVersionVerifies(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	var ids []int64
+	for v := 1; v <= 3; v++ {
+		ledger.WriteLeavesOfVersion(b.seq, v)
+		ev := newEvent(v)
+		ev.Summary, ev.Reply = fmt.Sprintf("Status changed (%d)", v), []byte(`{"cancelled": false}`)
+		res, err := b.store.Ingest(ctx, []store.NewEvent{ev})
+		require.NoError(t, err)
+		ids = append(ids, res[0].ID)
+		b.sequenceAndSign(t)
+	}
+	require.NoError(t, b.verify(t))
+
+	dir := t.TempDir()
+	_, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "every version"}, ids, dir)
+	require.NoError(t, err)
+	n, _, err := ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	raw, err := os.ReadFile(filepath.Join(dir, "events.ndjson"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	require.Len(t, lines, 3)
+	for i, line := range lines {
+		var ev ledger.BundleEvent
+		require.NoError(t, json.Unmarshal([]byte(line), &ev))
+		require.True(t, strings.HasPrefix(string(ev.Leaf), fmt.Sprintf(`{"v":%d,`, i+1)), string(ev.Leaf))
+		require.Equal(t, i+1 == 3, ev.Detail != nil, "only a version 3 leaf has a detail")
+	}
+
+	// The version 3 event's reply is covered; the earlier ones' never was.
+	b.tamper(t, `UPDATE events SET reply = '{"cancelled": true}' WHERE id = ANY ($1)`, ids[:2])
+	require.NoError(t, b.verify(t))
+	b.tamper(t, `UPDATE events SET reply = '{"cancelled": true}' WHERE id = $1`, ids[2])
+	err = b.verify(t)
+	require.Error(t, err)
+	require.Contains(t, err.Error(), fmt.Sprint(ids[2]))
 }
