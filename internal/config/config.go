@@ -421,21 +421,22 @@ func (s Source) validateAuth(auth string) error {
 		}
 		return nil
 	}
+	noCredentials := errors.New("no credentials: set " + used.checks + ", or write auth: none")
 	switch s.Kind {
 	case KindCaseUpdates:
 		if s.HMACSecret == "" && s.AuthSecret == "" {
-			return errors.New("no credentials: set hmac_secret (x-cv-signature) or auth_header + auth_secret, or write auth: none")
+			return noCredentials
 		}
 		if (s.AuthHeader == "") != (s.AuthSecret == "") {
 			return errors.New("auth_header and auth_secret go together")
 		}
 	case KindServiceActions:
 		if s.HMACSecret == "" {
-			return errors.New("no credentials: set hmac_secret (Authorization: HMAC), or write auth: none")
+			return noCredentials
 		}
 	case KindServiceHooks:
 		if len(s.APIKeys) == 0 {
-			return errors.New("no credentials: set api_keys (x-api-key), or write auth: none")
+			return noCredentials
 		}
 		for i, k := range s.APIKeys {
 			if k == "" {

@@ -109,16 +109,15 @@ const accessRecordedKey = "casetrail.access_recorded"
 // nonText names the first part of the request's path or query that is not
 // text PostgreSQL can compare (invalid UTF-8, or NUL), or is "".
 func nonText(r *http.Request) string {
-	isText := func(s string) bool { return store.Text(s) == s }
-	if !isText(r.URL.Path) {
+	if !store.IsText(r.URL.Path) {
 		return "path"
 	}
 	for name, vals := range r.URL.Query() {
-		if !isText(name) {
+		if !store.IsText(name) {
 			return "query parameter name"
 		}
 		for _, v := range vals {
-			if !isText(v) {
+			if !store.IsText(v) {
 				return name
 			}
 		}
@@ -455,8 +454,7 @@ func maskAccess(route, path string, params json.RawMessage) (string, json.RawMes
 			}
 		case strings.Contains(route+"/", "/:"+k+"/") || definedParams[k]:
 		default:
-			raw, _ := json.Marshal(v)
-			p[k] = json.RawMessage(redact.TextIn(raw))
+			p[k] = redact.TextValue(v)
 		}
 	}
 	masked, err := json.Marshal(p)

@@ -106,7 +106,7 @@ func (s *Service) SpoolBeforeHooks(sp *spool.Spool, wait time.Duration) {
 // before-* hooks do not go to: one left by a server that was configured to
 // spool, whose events were acknowledged and must still be stored.
 func (s *Service) DrainOnly(sp *spool.Spool) {
-	s.spool, s.spoolWait, s.spoolNew = sp, 0, false
+	s.spool, s.spoolNew = sp, false
 }
 
 // DrainSpool commits the spooled events, in order; a repeat of one already
@@ -138,19 +138,14 @@ func (s *Service) storeSpooled(ctx context.Context, events []store.NewEvent) err
 		return err
 	}
 	for i, r := range results {
-		conflict := errors.Is(r.Err, store.ErrConflict)
-		if !conflict && r.Duplicate && events[i].ExplicitKey {
-			held, err := s.rejects.EventType(ctx, r.ID)
-			if errors.Is(err, store.ErrNotFound) {
-				held = "" // the key's event is gone: keep this one rather than stall
-			} else if err != nil {
-				return err
-			}
-			conflict = held != events[i].Type
+		why := ""
+		if errors.Is(r.Err, store.ErrConflict) {
+			why = "spooled during an outage; the key was taken meanwhile"
+		} else if why, err = s.anotherRequest(ctx, r, events[i]); err != nil {
+			return err
 		}
-		if conflict {
-			e := &Error{Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: "spooled during an outage; the key was taken meanwhile"}
-			if err := s.rejectSpooled(ctx, events[i], e); err != nil {
+		if why != "" {
+			if err := s.rejectSpooled(ctx, events[i], &Error{Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: why}); err != nil {
 				return err
 			}
 		}
@@ -160,7 +155,7 @@ func (s *Service) storeSpooled(ctx context.Context, events []store.NewEvent) err
 
 func (s *Service) rejectSpooled(ctx context.Context, e store.NewEvent, why *Error) error {
 	_, err := s.rejects.Reject(ctx, store.Rejected{ReceivedAt: e.ReceivedAt, Source: e.Source, EventType: e.Type,
-		Status: why.Status, Cause: why.Cause, Detail: store.Text(why.Detail),
+		Status: why.Status, Cause: why.Cause, Detail: why.Detail,
 		Credential: e.Credential, ContentType: e.ContentType, Body: e.Body, BodySize: int64(len(e.Body))})
 	return err
 }
@@ -288,22 +283,11 @@ func (s *Service) reply(ctx context.Context, r Request, cred string, ev store.Ne
 		return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
 			Detail: fmt.Sprintf("idempotency key was already used for event %d with a different body", res.ID)})
 	}
-	if res.Duplicate && ev.ExplicitKey {
-		// The sender's key, not one derived from the event: the same body
-		// sent to another hook under the same key is another request.
-		held, err := s.rejects.EventType(ctx, res.ID)
-		switch {
-		case errors.Is(err, store.ErrNotFound):
-			// The key's event is not in the store (verify names it); nothing
-			// can be stored under the key, so the request is kept.
-			return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
-				Detail: fmt.Sprintf("idempotency key is held by event %d, which the store does not hold", res.ID)})
-		case err != nil:
-			return Reply{}, fmt.Errorf("%w: checking the event that holds the key: %v", ErrUnavailable, err)
-		case held != ev.Type:
-			return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
-				Detail: fmt.Sprintf("idempotency key was already used for event %d, a %s event, not %s", res.ID, store.Text(held), ev.Type)})
-		}
+	switch why, err := s.anotherRequest(ctx, res, ev); {
+	case err != nil:
+		return Reply{}, fmt.Errorf("%w: checking the event that holds the key: %v", ErrUnavailable, err)
+	case why != "":
+		return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: why})
 	}
 	rep := Reply{Status: http.StatusOK, ID: res.ID, Duplicate: res.Duplicate, Type: ev.Type}
 	if ev.Reply != nil {
@@ -315,6 +299,28 @@ func (s *Service) reply(ctx context.Context, r Request, cred string, ev store.Ne
 		}{strconv.FormatInt(res.ID, 10), res.Duplicate})
 	}
 	return rep, nil
+}
+
+// anotherRequest says why ev, answered as a repeat of res's event, is
+// another request under a key already taken, or "" when it is a retry. Only
+// a sender's own key needs the check (a derived key names the event type):
+// the same body sent to another hook under that key is another request, and
+// so is one whose key's event is missing from the store (verify names it),
+// since nothing can be stored under the key.
+func (s *Service) anotherRequest(ctx context.Context, res store.IngestResult, ev store.NewEvent) (string, error) {
+	if !res.Duplicate || !ev.ExplicitKey {
+		return "", nil
+	}
+	held, err := s.rejects.EventType(ctx, res.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Sprintf("idempotency key is held by event %d, which the store does not hold", res.ID), nil
+	case err != nil:
+		return "", err
+	case held != ev.Type:
+		return fmt.Sprintf("idempotency key was already used for event %d, a %s event, not %s", res.ID, held, ev.Type), nil
+	}
+	return "", nil
 }
 
 // decode authenticates nothing; it turns the body into a NewEvent or an
@@ -332,7 +338,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 	if len(key) > 512 {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is longer than 512 characters"}
 	}
-	if store.Text(key) != key {
+	if !store.IsText(key) {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is not UTF-8 text (or holds a NUL character)"}
 	}
 
@@ -440,13 +446,13 @@ func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) er
 	}
 	id, err := s.rejects.Reject(ctx, store.Rejected{
 		ReceivedAt:    r.ReceivedAt,
-		Source:        store.Text(r.Source),
-		EventType:     store.Text(r.PathEvent),
+		Source:        r.Source,
+		EventType:     r.PathEvent,
 		Status:        e.Status,
 		Cause:         e.Cause,
-		Detail:        store.Text(e.Detail),
+		Detail:        e.Detail,
 		Credential:    cred,
-		ContentType:   store.Text(r.ContentType),
+		ContentType:   r.ContentType,
 		Body:          body,
 		BodySize:      max(r.BodySize, int64(len(r.Body))),
 		BodyTruncated: r.TooLarge,

@@ -141,7 +141,7 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 			if err != nil {
 				return m, err
 			}
-			r.Leaf.BodyHash = saltedHash(r.Salt, r.Body)
+			r.Leaf.BodyHash = saltedHash(r.Leaf.Salt, r.Body)
 			leaf, version := LeafData(r.Leaf), leafVersion
 			if stored, err := base64.StdEncoding.DecodeString(p.LeafHash); err == nil {
 				if data, v := matchingLeaf(r.Leaf, stored); v != 0 {
@@ -152,7 +152,7 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 			if version >= 3 {
 				detail = detailOf(r.Leaf)
 			}
-			if err := enc.Encode(BundleEvent{Leaf: leaf, Detail: detail, Salt: b64(r.Salt), LeafIndex: p.LeafIndex,
+			if err := enc.Encode(BundleEvent{Leaf: leaf, Detail: detail, Salt: b64(r.Leaf.Salt), LeafIndex: p.LeafIndex,
 				TreeSize: p.TreeSize, Proof: p.Hashes}); err != nil {
 				return m, err
 			}
@@ -239,7 +239,7 @@ func VerifyBundle(dir string, v note.Verifier) (n int, m *Manifest, err error) {
 			return n, m, fail("the bundle holds it twice")
 		}
 		seen[id] = true
-		body, err := os.ReadFile(filepath.Join(dir, bundleBodies, strconv.FormatInt(leaf.EventID, 10)))
+		body, err := os.ReadFile(filepath.Join(dir, bundleBodies, id))
 		if err != nil {
 			return n, m, fail("body missing: " + err.Error())
 		}

@@ -72,7 +72,13 @@ var (
 	// form's respondent is left out: the seed does not say it is a user
 	// rather than the case's customer, and a customer's id under agent id
 	// is a wrong correlation.
-	agentKeys         = map[string]bool{"caller": true, "triggeredby": true, "user": true, "author": true, "createdby": true, "uploadedby": true}
+	agentKeys = func() map[string]bool {
+		m := map[string]bool{}
+		for _, k := range actorKeys {
+			m[k] = k != "respondent"
+		}
+		return m
+	}()
 	envelopeActorKeys = []string{"caller", "triggeredby"}
 	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
 	custKeys          = []string{"customerrecordid", "customerid"}

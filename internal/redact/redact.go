@@ -57,7 +57,11 @@ const minTextPhoneDigits = 7
 // Text masks the e-mail addresses and phone numbers in free text, each as
 // Email and Phone mask them elsewhere.
 func Text(s string) string {
-	if strings.IndexByte(s, '@') >= 0 {
+	hasAt := strings.IndexByte(s, '@') >= 0
+	if !hasAt && countDigits(s) < minTextPhoneDigits {
+		return s // no e-mail, and too few digits for any phone number
+	}
+	if hasAt {
 		s = emailInText.ReplaceAllStringFunc(s, Email)
 	}
 	locs := phoneInText.FindAllStringIndex(s, -1)
@@ -85,7 +89,7 @@ func Text(s string) string {
 
 // TextIn applies Text to every string in a JSON document, such as an
 // event's changes. A document that cannot be parsed is withheld.
-func TextIn(doc []byte) []byte { return rewrite(doc, textWalk) }
+func TextIn(doc []byte) []byte { return rewrite(doc, TextValue) }
 
 // rewrite returns doc, a JSON document, with f applied to its parsed value;
 // a document that cannot be parsed or written back is withheld entirely.
@@ -107,15 +111,16 @@ func rewrite(doc []byte, f func(any) any) []byte {
 	return out
 }
 
-func textWalk(v any) any {
+// TextValue applies Text to every string in a parsed JSON value, in place.
+func TextValue(v any) any {
 	switch t := v.(type) {
 	case map[string]any:
 		for k, child := range t {
-			t[k] = textWalk(child)
+			t[k] = TextValue(child)
 		}
 	case []any:
 		for i, child := range t {
-			t[i] = textWalk(child)
+			t[i] = TextValue(child)
 		}
 	case string:
 		return Text(t)
@@ -160,10 +165,12 @@ var flaggedFields = map[string]bool{
 // Document returns doc (an indexed JSON document) with PHI redacted. A
 // document that cannot be parsed is withheld entirely.
 func Document(doc []byte) []byte {
-	return rewrite(doc, func(v any) any { return walk(v, "") })
+	return rewrite(doc, func(v any) any { return walk(v, "", "") })
 }
 
-func walk(v any, key string) any {
+// walk redacts v, the value of member key (fk, folded as the normaliser
+// folds names).
+func walk(v any, key, fk string) any {
 	switch t := v.(type) {
 	case map[string]any:
 		flagged := isTrue(t["isPHI"]) || isTrue(t["isRestricted"])
@@ -185,18 +192,18 @@ func walk(v any, key string) any {
 			case flagged && flaggedFields[lk]:
 				t[k] = Redacted
 			default:
-				t[k] = walk(child, k)
+				t[k] = walk(child, k, normalize.FoldKey(k))
 			}
 		}
 		return t
 	case []any:
 		// A list under a phone or e-mail key is masked item by item.
 		for i, child := range t {
-			t[i] = walk(child, key)
+			t[i] = walk(child, key, fk)
 		}
 		return t
 	}
-	return maskScalar(key, v)
+	return maskScalar(fk, v)
 }
 
 // phoneKeys are the member names the normaliser reads a phone number from,
@@ -226,10 +233,10 @@ var genericPhoneKeys = map[string]bool{
 	"from": true, "to": true, "target": true, "destination": true, "number": true,
 }
 
-// maskScalar masks a string or number under a phone or e-mail key. Numbers
-// count because senders write phone numbers as JSON numbers, and the
-// normaliser reads them.
-func maskScalar(key string, v any) any {
+// maskScalar masks a string or number under a phone or e-mail key (fk,
+// folded). Numbers count because senders write phone numbers as JSON
+// numbers, and the normaliser reads them.
+func maskScalar(fk string, v any) any {
 	var s string
 	switch t := v.(type) {
 	case string:
@@ -242,7 +249,6 @@ func maskScalar(key string, v any) any {
 	if s == "" {
 		return v
 	}
-	fk := normalize.FoldKey(key)
 	switch {
 	case genericPhoneKeys[fk]:
 		if normalize.MayBePhone(s) {

@@ -60,9 +60,7 @@ func TestDocumentMasksEveryPhoneAlias(t *testing.T) {
 		"callerNumber", "targetNumber", "MSISDN", "DialedNumber", "ANI",
 		"from", "To", "target", "destination", "number",
 	}
-	for _, k := range normalize.PhoneKeys() {
-		keys = append(keys, k)
-	}
+	keys = append(keys, normalize.PhoneKeys()...)
 	for _, k := range keys {
 		for _, doc := range []string{
 			`{%q:"+447700900123"}`,

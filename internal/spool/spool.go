@@ -31,13 +31,16 @@ type Spool struct {
 	count int
 }
 
+// fileName is the spool's file in its directory.
+const fileName = "before-hooks.spool"
+
 // Open opens (or creates) the spool in dir. A record torn by a crash while
 // it was written is dropped: its sender was never answered.
 func Open(dir string) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	path := filepath.Join(dir, "before-hooks.spool")
+	path := filepath.Join(dir, fileName)
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
@@ -63,7 +66,7 @@ func Open(dir string) (*Spool, error) {
 // Holds reports whether dir holds a spool with records in it, without
 // creating one.
 func Holds(dir string) bool {
-	info, err := os.Stat(filepath.Join(dir, "before-hooks.spool"))
+	info, err := os.Stat(filepath.Join(dir, fileName))
 	return err == nil && info.Size() > 0
 }
 

@@ -239,17 +239,18 @@ func (s *Store) EventType(ctx context.Context, id int64) (string, error) {
 }
 
 // Reject keeps a refused request with its cause, so that nothing a sender
-// sent is lost.
+// sent is lost. Its text is made storable (Text): a request is often
+// refused for the very bytes a text column cannot hold.
 func (s *Store) Reject(ctx context.Context, r Rejected) (int64, error) {
 	id, err := s.q.RejectedInsert(ctx, db.RejectedInsertParams{
 		ReceivedAt:    r.ReceivedAt,
-		Source:        r.Source,
-		EventType:     r.EventType,
+		Source:        Text(r.Source),
+		EventType:     Text(r.EventType),
 		Status:        int32(r.Status),
 		Cause:         r.Cause,
-		Detail:        r.Detail,
+		Detail:        Text(r.Detail),
 		Credential:    r.Credential,
-		ContentType:   r.ContentType,
+		ContentType:   Text(r.ContentType),
 		Body:          r.Body,
 		BodySize:      r.BodySize,
 		BodyTruncated: r.BodyTruncated,

@@ -289,10 +289,9 @@ func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
 }
 
 // BundleRow is an event with what an offline auditor needs to recompute its
-// leaf: the salt and the body.
+// leaf: the body, and the salt in Leaf.
 type BundleRow struct {
 	Leaf  LeafSource
-	Salt  []byte
 	Body  []byte
 	Index int64
 }
@@ -305,7 +304,7 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 	}
 	out := make([]BundleRow, len(rows))
 	for i, r := range rows {
-		out[i] = BundleRow{Salt: r.BodySalt, Body: r.Body, Index: r.Idx, Leaf: LeafSource{EventID: r.ID, Source: r.Source,
+		out[i] = BundleRow{Body: r.Body, Index: r.Idx, Leaf: LeafSource{EventID: r.ID, Source: r.Source,
 			Kind: r.Kind, Type: r.Type, OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID,
 			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,

@@ -162,6 +162,10 @@ func redact(err error) error {
 	return err
 }
 
+// IsText reports whether a text column can hold s as it is: valid UTF-8
+// without NUL.
+func IsText(s string) bool { return utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 }
+
 func pgDate(t time.Time) pgtype.Date { return pgtype.Date{Time: t, Valid: true} }
 
 // Text is s as a text column can hold it: invalid UTF-8 and NUL, which
@@ -170,7 +174,7 @@ func pgDate(t time.Time) pgtype.Date { return pgtype.Date{Time: t, Valid: true} 
 // Text, a request carrying odd ones is still stored, kept or logged rather
 // than refused by the database over and over.
 func Text(s string) string {
-	if utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+	if IsText(s) {
 		return s
 	}
 	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")

@@ -300,18 +300,21 @@ func FeedStream(ctx context.Context, r Reader, q url.Values, full bool, emit fun
 	}
 	const pageSize = 1000
 	for {
-		fq.Limit = pageSize
-		if maxRows >= 0 {
-			fq.Limit = min(pageSize, maxRows-total)
+		want, last := pageSize, false
+		if maxRows >= 0 && maxRows-total <= pageSize {
+			want, last = maxRows-total, true
 		}
-		if fq.Limit == 0 { // the limit: is there more?
-			fq.Limit = 1
-			rows, err := r.Feed(ctx, fq)
-			return next, len(rows) > 0, err
+		fq.Limit = want
+		if last {
+			fq.Limit = want + 1 // one more says whether the feed goes on
 		}
 		rows, err := r.Feed(ctx, fq)
 		if err != nil {
 			return next, true, err
+		}
+		more := len(rows) > want
+		if more {
+			rows = rows[:want]
 		}
 		for _, row := range rows {
 			if err := emit(FromRow(row, full)); err != nil {
@@ -321,8 +324,8 @@ func FeedStream(ctx context.Context, r Reader, q url.Values, full bool, emit fun
 			next = cursor{Index: row.LogIndex, Filters: filters}.encode()
 		}
 		total += len(rows)
-		if len(rows) < fq.Limit {
-			return next, false, nil
+		if last || len(rows) < want {
+			return next, more, nil
 		}
 	}
 }
