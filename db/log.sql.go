@@ -46,37 +46,44 @@ func (q *Queries) EventsReceivedBetween(ctx context.Context, arg EventsReceivedB
 const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
-       e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx
+       e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx,
+       x.expunged_at, x.reason AS expunge_reason, x.body_hash AS expunged_body_hash,
+       x.detail_hash AS expunged_detail_hash
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
+LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE e.id = ANY ($1::bigint[])
 ORDER BY l.idx
 `
 
 type LogBundleRowsRow struct {
-	ID             int64
-	Source         string
-	Kind           string
-	Type           string
-	OccurredAt     time.Time
-	ReceivedAt     time.Time
-	CaseID         *string
-	Phone          *string
-	CustomerID     *string
-	ConversationID *string
-	AgentID        *string
-	WorkItemID     *string
-	Queue          *string
-	TimeInQueueMs  *int64
-	IsOutbound     *bool
-	Credential     string
-	Summary        string
-	Actor          []byte
-	Changes        []byte
-	Reply          []byte
-	BodySalt       []byte
-	Body           []byte
-	Idx            int64
+	ID                 int64
+	Source             string
+	Kind               string
+	Type               string
+	OccurredAt         time.Time
+	ReceivedAt         time.Time
+	CaseID             *string
+	Phone              *string
+	CustomerID         *string
+	ConversationID     *string
+	AgentID            *string
+	WorkItemID         *string
+	Queue              *string
+	TimeInQueueMs      *int64
+	IsOutbound         *bool
+	Credential         string
+	Summary            string
+	Actor              []byte
+	Changes            []byte
+	Reply              []byte
+	BodySalt           []byte
+	Body               []byte
+	Idx                int64
+	ExpungedAt         *time.Time
+	ExpungeReason      *string
+	ExpungedBodyHash   []byte
+	ExpungedDetailHash []byte
 }
 
 // What an offline auditor needs to recompute events' leaves.
@@ -113,6 +120,10 @@ func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRo
 			&i.BodySalt,
 			&i.Body,
 			&i.Idx,
+			&i.ExpungedAt,
+			&i.ExpungeReason,
+			&i.ExpungedBodyHash,
+			&i.ExpungedDetailHash,
 		); err != nil {
 			return nil, err
 		}
@@ -602,9 +613,13 @@ const LogVerifyRows = `-- name: LogVerifyRows :many
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
-       e.body_salt, sha256(e.body_salt || e.body) AS body_hash
+       e.body_salt, COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
+       (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
+        AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
+LEFT JOIN expunged_events x ON x.event_id = l.event_id
 WHERE l.idx >= $1::bigint
 ORDER BY l.idx
 LIMIT $2::integer
@@ -616,35 +631,40 @@ type LogVerifyRowsParams struct {
 }
 
 type LogVerifyRowsRow struct {
-	Idx            int64
-	EventID        int64
-	LeafHash       []byte
-	RowID          *int64
-	Source         *string
-	Kind           *string
-	Type           *string
-	OccurredAt     *time.Time
-	ReceivedAt     *time.Time
-	CaseID         *string
-	Phone          *string
-	CustomerID     *string
-	ConversationID *string
-	AgentID        *string
-	WorkItemID     *string
-	Queue          *string
-	TimeInQueueMs  *int64
-	IsOutbound     *bool
-	Credential     *string
-	Summary        *string
-	Actor          []byte
-	Changes        []byte
-	Reply          []byte
-	BodySalt       []byte
-	BodyHash       []byte
+	Idx                int64
+	EventID            int64
+	LeafHash           []byte
+	RowID              *int64
+	Source             *string
+	Kind               *string
+	Type               *string
+	OccurredAt         *time.Time
+	ReceivedAt         *time.Time
+	CaseID             *string
+	Phone              *string
+	CustomerID         *string
+	ConversationID     *string
+	AgentID            *string
+	WorkItemID         *string
+	Queue              *string
+	TimeInQueueMs      *int64
+	IsOutbound         *bool
+	Credential         *string
+	Summary            *string
+	Actor              []byte
+	Changes            []byte
+	Reply              []byte
+	BodySalt           []byte
+	BodyHash           []byte
+	ExpungedAt         *time.Time
+	ExpungeReason      *string
+	ExpungedDetailHash []byte
+	Blank              *bool
 }
 
 // Every leaf with the event it should commit to, in log order (the event is
-// missing when the row was removed).
+// missing when the row was removed). An expunged event's hashes come from the
+// record of its expunge, with whether its row is as blank as one leaves it.
 func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([]LogVerifyRowsRow, error) {
 	rows, err := q.db.Query(ctx, LogVerifyRows, arg.FromIdx, arg.RowLimit)
 	if err != nil {
@@ -680,6 +700,10 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.Reply,
 			&i.BodySalt,
 			&i.BodyHash,
+			&i.ExpungedAt,
+			&i.ExpungeReason,
+			&i.ExpungedDetailHash,
+			&i.Blank,
 		); err != nil {
 			return nil, err
 		}

@@ -6,6 +6,8 @@ package db
 
 import (
 	"time"
+
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 type AbandonFact struct {
@@ -99,6 +101,17 @@ type EventsDefault struct {
 	Doc            []byte
 	DocLossy       bool
 	Reply          []byte
+}
+
+type ExpungedEvent struct {
+	EventID    int64
+	ReceivedAt time.Time
+	ExpungedAt time.Time
+	Reason     string
+	BodyHash   []byte
+	DetailHash []byte
+	Blobs      [][]byte
+	Xid        pgtype.Uint64
 }
 
 type IdempotencyKey struct {

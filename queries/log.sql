@@ -104,13 +104,18 @@ LIMIT @row_limit::integer;
 
 -- name: LogVerifyRows :many
 -- Every leaf with the event it should commit to, in log order (the event is
--- missing when the row was removed).
+-- missing when the row was removed). An expunged event's hashes come from the
+-- record of its expunge, with whether its row is as blank as one leaves it.
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
-       e.body_salt, sha256(e.body_salt || e.body) AS body_hash
+       e.body_salt, COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
+       (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
+        AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
+LEFT JOIN expunged_events x ON x.event_id = l.event_id
 WHERE l.idx >= @from_idx::bigint
 ORDER BY l.idx
 LIMIT @row_limit::integer;
@@ -138,9 +143,12 @@ LIMIT 100;
 -- What an offline auditor needs to recompute events' leaves.
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
-       e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx
+       e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx,
+       x.expunged_at, x.reason AS expunge_reason, x.body_hash AS expunged_body_hash,
+       x.detail_hash AS expunged_detail_hash
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
+LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE e.id = ANY (@ids::bigint[])
 ORDER BY l.idx;
 

@@ -55,9 +55,10 @@ SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
        e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.credential,
        e.idempotency_key, e.content_type, e.body, e.body_sha256, e.doc, e.doc_lossy, e.reply,
-       l.idx AS log_index
+       l.idx AS log_index, x.expunged_at, x.reason AS expunge_reason
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id
+LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE e.id = @id::bigint;
 
 -- name: BlobGet :one

@@ -6,6 +6,7 @@
 //	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
 //	casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
 //	casetrail verify-bundle [--key VKEY] DIR
+//	casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]
 //	casetrail version
 package main
 
@@ -39,6 +40,8 @@ const usage = `usage:
   casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
                                                write an audit bundle with inclusion proofs
   casetrail verify-bundle [--key VKEY] DIR     check a bundle offline with only the public key
+  casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]
+                                               erase events' content; their leaves still verify
   casetrail version
 
 Configuration: --config FILE or CASETRAIL_CONFIG; DATABASE_URL and
@@ -64,6 +67,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runExport(ctx, args[1:], getenv, stdout, stderr)
 	case "verify-bundle":
 		return runVerifyBundle(args[1:], stdout, stderr)
+	case "expunge":
+		return runExpunge(ctx, args[1:], getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "casetrail", version)
 		return nil

@@ -643,3 +643,54 @@ func TestServeStoresASpoolLeftByAnEarlierConfiguration(t *testing.T) {
 	require.NoError(t, conn.QueryRow(context.Background(), "SELECT count(*) FROM events WHERE idempotency_key = 'spooled-1'").Scan(&n))
 	require.Equal(t, 1, n)
 }
+
+// casetrail expunge erases events' content as the database's owner; the
+// store still verifies, and a bundle says which events were expunged.
+func TestExpungeCommand(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	getenv := func(k string) string { return env[k] }
+	cfg := writeFile(t, testConfig)
+	r := start(t, env, "serve", "--config", cfg)
+	var ids []string
+	for i := range 3 {
+		body := []byte(fmt.Sprintf(`{"agentID":"a%d","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:0%dZ"}`, i, i))
+		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call", bytes.NewReader(body))
+		req.Header.Set("x-api-key", "hook-key")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var out ingested
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+		res.Body.Close()
+		ids = append(ids, out.ID)
+	}
+	r.stop(t)
+	ctx := context.Background()
+	var out bytes.Buffer
+	for _, args := range [][]string{
+		{"--event", ids[0]},                   // no reason
+		{"--reason", "erasure request"},       // no event
+		{"--event", "x1", "--reason", "test"}, // not an id
+	} {
+		require.Error(t, run(ctx, append([]string{"expunge", "--config", cfg}, args...), getenv, &out, io.Discard), args)
+	}
+	require.Empty(t, out.String())
+
+	require.NoError(t, run(ctx, []string{"expunge", "--config", cfg, "--event", ids[0] + "," + ids[2], "--reason", "erasure request 12"}, getenv, &out, io.Discard))
+	require.Equal(t, 2, strings.Count(out.String(), "expunged event"), out.String())
+	require.Contains(t, out.String(), "expunged event "+ids[2])
+	out.Reset()
+	err := run(ctx, []string{"expunge", "--config", cfg, "--event", ids[0], "--reason", "again"}, getenv, &out, io.Discard)
+	require.ErrorContains(t, err, "expunged already")
+
+	require.NoError(t, run(ctx, []string{"verify", "--config", cfg}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 3 leaves")
+	bundle := filepath.Join(t.TempDir(), "bundle")
+	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
+	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	require.NoError(t, run(ctx, []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", bundle}, getenv, &out, io.Discard))
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"verify-bundle", bundle}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 3 events are in the signed log; 1 match their bodies, and 2 were expunged")
+}

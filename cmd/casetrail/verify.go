@@ -77,7 +77,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 			return err
 		}
 	}
-	st, closeStore, err := openStore(ctx, cfg, stderr)
+	st, closeStore, err := openStore(ctx, cfg, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -126,7 +126,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	st, closeStore, err := openStore(ctx, cfg, stderr)
+	st, closeStore, err := openStore(ctx, cfg, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -238,7 +238,12 @@ func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stdout, "FAILED:", err)
 		return errors.New("bundle verification failed")
 	}
-	fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", n)
+	if m != nil && len(m.Expunged) > 0 {
+		fmt.Fprintf(stdout, "OK: %d events are in the signed log; %d match their bodies, and %d were expunged (%s): their content was erased, so the bundle holds their leaves and proofs only\n",
+			n, n-len(m.Expunged), len(m.Expunged), strings.Join(m.Expunged, ", "))
+	} else {
+		fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", n)
+	}
 	switch {
 	case m == nil:
 		fmt.Fprintln(stdout, "note: the bundle has no manifest.json, so whether events are missing from it cannot be told")
@@ -252,14 +257,15 @@ func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
 }
 
 // openStore connects an operator command to the configured database (or the
-// local one of the data directory); only warnings are logged.
-func openStore(ctx context.Context, cfg *config.Config, stderr io.Writer) (*store.Store, func(), error) {
+// local one of the data directory), as the application's role unless owner;
+// only warnings are logged.
+func openStore(ctx context.Context, cfg *config.Config, stderr io.Writer, owner bool) (*store.Store, func(), error) {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	url, stopDB, err := database(ctx, cfg, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	st, err := store.Open(ctx, url, store.Options{Logger: log})
+	st, err := store.Open(ctx, url, store.Options{Logger: log, Owner: owner})
 	if err != nil {
 		stopDB()
 		return nil, nil, err

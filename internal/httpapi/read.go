@@ -290,6 +290,14 @@ type EventDetail struct {
 	BodySHA256   string          `json:"bodySha256"`
 	// RawBody is the body exactly as received (base64), for auditors.
 	RawBody *string `json:"rawBody,omitempty"`
+	// Expunged says when and why the event's content was erased.
+	Expunged *Expunged `json:"expunged,omitempty"`
+}
+
+// Expunged is the record of an event's erased content.
+type Expunged struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 func (s *server) handleEvent() gin.HandlerFunc {
@@ -323,11 +331,17 @@ func (s *server) handleEvent() gin.HandlerFunc {
 		if len(d.Payload) == 0 {
 			d.Payload = json.RawMessage("null")
 		}
+		if e.ExpungedAt != nil {
+			d.Expunged = &Expunged{At: e.ExpungedAt.UTC(), Reason: *e.ExpungeReason}
+		}
 		if full {
 			raw := base64.StdEncoding.EncodeToString(e.Body)
 			d.RawBody = &raw
 		} else {
 			d.Payload = redact.Document(d.Payload)
+			if d.Expunged != nil {
+				d.Expunged.Reason = redact.Text(d.Expunged.Reason)
+			}
 		}
 		s.respond(c, http.StatusOK, d, []int64{e.ID})
 	}

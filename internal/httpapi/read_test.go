@@ -19,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/redact"
+	"github.com/casetrail/casetrail/internal/store"
 	"github.com/casetrail/casetrail/internal/timeline"
 )
 
@@ -53,6 +55,10 @@ type apiEvent struct {
 	Payload  json.RawMessage `json:"payload"`
 	RawBody  *string         `json:"rawBody"`
 	LogIndex *int64          `json:"logIndex"`
+	Expunged *struct {
+		At     time.Time `json:"at"`
+		Reason string    `json:"reason"`
+	} `json:"expunged"`
 }
 
 func (b *testBundle) read(t *testing.T, key, path string) response {
@@ -629,4 +635,71 @@ func TestFeedStreamsNDJSON(t *testing.T) {
 	all, page := stream("source=service-hooks&limit=" + strconv.Itoa(len(wantHooks)))
 	require.Equal(t, wantHooks, all)
 	require.False(t, page.HasMore, "the limit was exactly what there was")
+}
+
+// An expunged event reads as such: its ids and times stay, its content is
+// gone for every role, the record says when and why (masked for analysts),
+// its attachment is gone, and a retry of its delivery is its duplicate.
+func TestExpungedEventReads(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := withReadKeys(t)
+	body := []byte(`{"event":"ADD_CASE_COMMENT","payload":{"caseId":"case-erase","contactPhoneNumber":"+447700900123","comment":{"id":"c1","text":"diagnosis: flu","createdAt":"2024-01-01T00:00:00Z","author":{"firstName":"Ann","lastName":"Lee"},"attachments":[{"id":"a1","fileName":"xray.png","content":"aGVsbG8gd29ybGQ="}]}}}`)
+	res := b.signed(t, config.KindCaseUpdates, "", body, nil)
+	require.Equal(t, 200, res.status)
+	id := res.json(t)["id"].(string)
+	eventID, err := strconv.ParseInt(id, 10, 64)
+	require.NoError(t, err)
+	b.sequence(t)
+	var before apiEvent
+	require.NoError(t, json.Unmarshal(b.read(t, auditorKey, "/v1/events/"+id).body, &before))
+	require.Nil(t, before.Expunged)
+	require.NotEmpty(t, before.Summary)
+
+	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	defer owner.Close()
+	_, err = ledger.Expunge(ctx, owner, []int64{eventID}, "erasure request of +447700900123")
+	require.NoError(t, err)
+
+	for _, key := range []string{analystKey, auditorKey} {
+		res := b.read(t, key, "/v1/events/"+id)
+		require.Equal(t, 200, res.status, string(res.body))
+		var e apiEvent
+		require.NoError(t, json.Unmarshal(res.body, &e))
+		require.NotNil(t, e.Expunged, key)
+		require.Equal(t, "case-erase", *e.CaseID)
+		require.Equal(t, before.OccurredAt, e.OccurredAt)
+		require.Equal(t, before.LogIndex, e.LogIndex)
+		require.Empty(t, e.Summary)
+		require.Equal(t, "null", string(e.Payload))
+		require.NotContains(t, string(res.body), "diagnosis")
+		require.NotContains(t, string(res.body), "Ann")
+		if key == auditorKey {
+			require.Equal(t, "erasure request of +447700900123", e.Expunged.Reason)
+			require.Equal(t, "", *e.RawBody)
+		} else {
+			require.NotContains(t, e.Expunged.Reason, "+447700900123")
+		}
+	}
+	var doc struct {
+		Payload struct {
+			Comment struct {
+				Attachments []struct {
+					Content struct {
+						SHA256 string `json:"sha256"`
+					} `json:"content"`
+				} `json:"attachments"`
+			} `json:"comment"`
+		} `json:"payload"`
+	}
+	require.NoError(t, json.Unmarshal(before.Payload, &doc))
+	require.Equal(t, 404, b.read(t, auditorKey, "/v1/blobs/"+doc.Payload.Comment.Attachments[0].Content.SHA256).status)
+	l := b.list(t, analystKey, "/v1/cases/case-erase/timeline")
+	require.Equal(t, []string{id}, ids(l.Data))
+
+	res = b.signed(t, config.KindCaseUpdates, "", body, nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	require.Equal(t, id, res.json(t)["id"])
+	require.Equal(t, true, res.json(t)["duplicate"])
 }

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
@@ -28,7 +29,8 @@ import (
 //	key.txt          the verifier key (informational: verify with your own copy)
 //	events.ndjson    one line per event: its leaf fields, salt, log index and
 //	                 inclusion proof
-//	bodies/<id>      each event's raw body, byte for byte
+//	bodies/<id>      each event's raw body, byte for byte (none for an
+//	                 expunged event, whose line says when and why)
 //	manifest.json    what was asked for, and which events the bundle holds
 //	                 (not signed: it guards against a bundle cut short or
 //	                 mixed up in transit, not against whoever exported it)
@@ -58,6 +60,9 @@ type Manifest struct {
 	// Pending are selected events that no signed checkpoint covered yet
 	// when the bundle was written: the bundle is partial.
 	Pending []string `json:"pending"`
+	// Expunged are those of EventIDs whose content was erased: the bundle
+	// holds their leaves and proofs, not their bodies or details.
+	Expunged []string `json:"expunged,omitempty"`
 }
 
 // BundleEvent is one line of events.ndjson.
@@ -70,6 +75,15 @@ type BundleEvent struct {
 	LeafIndex int64           `json:"leafIndex"`
 	TreeSize  int64           `json:"treeSize"`
 	Proof     []string        `json:"proof"` // base64 hashes
+	// Expunged is set when the event's content was erased: its leaf's body
+	// and detail hashes are those its expunge recorded.
+	Expunged *ExpungeNote `json:"expunged,omitempty"`
+}
+
+// ExpungeNote says when and why an event's content was erased.
+type ExpungeNote struct {
+	At     string `json:"at"`
+	Reason string `json:"reason"`
 }
 
 // Uncovered returns those of the given events that the latest signed
@@ -141,26 +155,33 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 			if err != nil {
 				return m, err
 			}
-			r.Leaf.BodyHash = saltedHash(r.Leaf.Salt, r.Body)
+			x := r.Leaf.Expunged
+			if x == nil {
+				r.Leaf.BodyHash = saltedHash(r.Leaf.Salt, r.Body)
+			}
 			leaf, version := LeafData(r.Leaf), leafVersion
 			if stored, err := base64.StdEncoding.DecodeString(p.LeafHash); err == nil {
 				if data, v := matchingLeaf(r.Leaf, stored); v != 0 {
 					leaf, version = data, v // of the version the log holds
 				}
 			}
-			var detail json.RawMessage
-			if version >= 3 {
-				detail = detailOf(r.Leaf)
+			ev := BundleEvent{Leaf: leaf, Salt: b64(r.Leaf.Salt), LeafIndex: p.LeafIndex, TreeSize: p.TreeSize, Proof: p.Hashes}
+			id := strconv.FormatInt(r.Leaf.EventID, 10)
+			if x != nil {
+				ev.Expunged = &ExpungeNote{At: x.At.UTC().Format(time.RFC3339Nano), Reason: x.Reason}
+				m.Expunged = append(m.Expunged, id)
+			} else if version >= 3 {
+				ev.Detail = detailOf(r.Leaf)
 			}
-			if err := enc.Encode(BundleEvent{Leaf: leaf, Detail: detail, Salt: b64(r.Leaf.Salt), LeafIndex: p.LeafIndex,
-				TreeSize: p.TreeSize, Proof: p.Hashes}); err != nil {
+			if err := enc.Encode(ev); err != nil {
 				return m, err
 			}
-			name := filepath.Join(dir, bundleBodies, strconv.FormatInt(r.Leaf.EventID, 10))
-			if err := os.WriteFile(name, r.Body, 0o600); err != nil {
-				return m, err
+			if x == nil {
+				if err := os.WriteFile(filepath.Join(dir, bundleBodies, id), r.Body, 0o600); err != nil {
+					return m, err
+				}
 			}
-			m.EventIDs = append(m.EventIDs, strconv.FormatInt(r.Leaf.EventID, 10))
+			m.EventIDs = append(m.EventIDs, id)
 		}
 	}
 	if err := w.Flush(); err != nil {
@@ -178,7 +199,8 @@ func saltedHash(salt, body []byte) []byte {
 }
 
 // VerifyBundle checks a bundle offline: the checkpoint's signature with the
-// given key, each body against the salted hash its leaf commits to, each
+// given key, each body against the salted hash its leaf commits to (an
+// expunged event has none; the manifest must list it as expunged), each
 // leaf's inclusion proof against the checkpoint's root, and that the bundle
 // holds exactly the events its manifest lists, each once. It returns how
 // many events it verified and the manifest (nil in a bundle without one),
@@ -239,19 +261,12 @@ func VerifyBundle(dir string, v note.Verifier) (n int, m *Manifest, err error) {
 			return n, m, fail("the bundle holds it twice")
 		}
 		seen[id] = true
-		body, err := os.ReadFile(filepath.Join(dir, bundleBodies, id))
-		if err != nil {
-			return n, m, fail("body missing: " + err.Error())
-		}
-		salt, err := base64.StdEncoding.DecodeString(ev.Salt)
-		if err != nil {
-			return n, m, fail("bad salt")
-		}
-		if fmt.Sprintf("%x", saltedHash(salt, body)) != leaf.BodyHash {
-			return n, m, fail("the body does not match the hash its leaf commits to")
-		}
-		if leaf.DetailHash != "" && fmt.Sprintf("%x", saltedHash(salt, ev.Detail)) != leaf.DetailHash {
-			return n, m, fail("its detail (credential, summary, actor, changes, reply) does not match the hash its leaf commits to")
+		if ev.Expunged != nil {
+			if m != nil && !slices.Contains(m.Expunged, id) {
+				return n, m, fail("marked expunged, but manifest.json does not list it as expunged")
+			}
+		} else if err := checkContent(dir, id, ev, leaf); err != nil {
+			return n, m, fail(err.Error())
 		}
 		if ev.TreeSize != cp.Size {
 			return n, m, fail("the proof is for another tree size than the checkpoint")
@@ -285,5 +300,30 @@ func VerifyBundle(dir string, v note.Verifier) (n int, m *Manifest, err error) {
 	for id := range seen {
 		return n, m, fmt.Errorf("event %s: in events.ndjson, not listed in manifest.json", id)
 	}
+	for _, id := range m.Expunged {
+		if !slices.Contains(m.EventIDs, id) {
+			return n, m, fmt.Errorf("event %s: listed in manifest.json as expunged, not as held", id)
+		}
+	}
 	return n, m, nil
+}
+
+// checkContent checks an event's body, and its detail when its leaf commits
+// to one, against the salted hashes its leaf holds.
+func checkContent(dir, id string, ev BundleEvent, leaf leafData) error {
+	body, err := os.ReadFile(filepath.Join(dir, bundleBodies, id))
+	if err != nil {
+		return errors.New("body missing: " + err.Error())
+	}
+	salt, err := base64.StdEncoding.DecodeString(ev.Salt)
+	if err != nil {
+		return errors.New("bad salt")
+	}
+	if fmt.Sprintf("%x", saltedHash(salt, body)) != leaf.BodyHash {
+		return errors.New("the body does not match the hash its leaf commits to")
+	}
+	if leaf.DetailHash != "" && fmt.Sprintf("%x", saltedHash(salt, ev.Detail)) != leaf.DetailHash {
+		return errors.New("its detail (credential, summary, actor, changes, reply) does not match the hash its leaf commits to")
+	}
+	return nil
 }

@@ -89,7 +89,11 @@ func leafDataOf(l store.LeafSource, version int) []byte {
 		d.Queue, d.TimeInQueueMs, d.IsOutbound = l.Queue, l.TimeInQueueMs, l.IsOutbound
 	}
 	if version >= 3 {
-		d.DetailHash = hex.EncodeToString(saltedHash(l.Salt, detailOf(l)))
+		if l.Expunged != nil {
+			d.DetailHash = hex.EncodeToString(l.Expunged.DetailHash)
+		} else {
+			d.DetailHash = hex.EncodeToString(saltedHash(l.Salt, detailOf(l)))
+		}
 	}
 	raw, _ := json.Marshal(d)
 	return raw

@@ -124,6 +124,10 @@ func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			if !r.Present {
 				return rep, &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx, Detail: "its row is gone from the store"}
 			}
+			if x := r.Leaf.Expunged; x != nil && !x.Blank {
+				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
+					Detail: "it is recorded as expunged, but its row holds content again"}
+			}
 			if !leafMatches(r.Leaf, r.LeafHash) {
 				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
 					Detail: "its stored row no longer hashes to its leaf"}

@@ -121,8 +121,11 @@ func ingestOn(ctx context.Context, q *db.Queries, events []NewEvent) ([]IngestRe
 
 // answerRepeat answers an event whose key is already held by event id with
 // body hash sum: a duplicate when the bodies match, a conflict otherwise.
+// An expunged holder's hash is erased (empty): a repeat of its key is
+// answered as the duplicate it most likely is, so that its body is not kept
+// again with the rejected requests.
 func answerRepeat(id int64, sum []byte, e NewEvent) IngestResult {
-	if bytes.Equal(sum, e.BodySHA256[:]) {
+	if len(sum) == 0 || bytes.Equal(sum, e.BodySHA256[:]) {
 		return IngestResult{ID: id, Duplicate: true}
 	}
 	return IngestResult{ID: id, Err: ErrConflict}

@@ -42,6 +42,20 @@ type LeafSource struct {
 	Actor, Changes, Reply []byte
 	Salt                  []byte // the event's body salt
 	BodyHash              []byte // SHA-256(salt || body)
+	// Expunged is set when the event's content was erased: BodyHash then
+	// comes from the record of the expunge, and so does the detail's hash.
+	Expunged *Expunged
+}
+
+// Expunged is the record of an event's erased content.
+type Expunged struct {
+	At     time.Time
+	Reason string
+	// DetailHash is the detail hash its version 3 leaf commits to; nil for
+	// a leaf of an earlier version.
+	DetailHash []byte
+	// Blank: the row's content is as blank as an expunge leaves it.
+	Blank bool
 }
 
 // LogLeaf is one sequenced leaf.
@@ -268,6 +282,10 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 				Credential: *r.Credential, Summary: *r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 				Salt: r.BodySalt, BodyHash: r.BodyHash}
+			if r.ExpungedAt != nil {
+				v.Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason,
+					DetailHash: r.ExpungedDetailHash, Blank: r.Blank != nil && *r.Blank}
+			}
 		}
 		out[i] = v
 	}
@@ -289,7 +307,8 @@ func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
 }
 
 // BundleRow is an event with what an offline auditor needs to recompute its
-// leaf: the body, and the salt in Leaf.
+// leaf: the body, and the salt in Leaf (for an expunged event, no body and
+// the body hash in Leaf).
 type BundleRow struct {
 	Leaf  LeafSource
 	Body  []byte
@@ -310,6 +329,11 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 			Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 			Salt: r.BodySalt}}
+		if r.ExpungedAt != nil {
+			out[i].Leaf.BodyHash = r.ExpungedBodyHash
+			out[i].Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason,
+				DetailHash: r.ExpungedDetailHash, Blank: len(r.Body) == 0}
+		}
 	}
 	return out, nil
 }

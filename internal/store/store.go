@@ -34,6 +34,9 @@ var (
 	// exception, or a value over one of its limits). Sending the same
 	// value again fails the same way.
 	ErrUnstorable = errors.New("the database cannot store a value as sent")
+	// ErrRefused: an operator command refused what it was asked to do, for
+	// the reason its message gives.
+	ErrRefused = errors.New("refused")
 )
 
 // Store is the application's handle on PostgreSQL.
@@ -47,9 +50,12 @@ type Store struct {
 type Options struct {
 	MaxConns int32
 	Logger   *slog.Logger
+	// Owner: sessions run as the login role, not AppRole, for the one
+	// operator command that does what AppRole may not (Expunge).
+	Owner bool
 }
 
-// Open connects to url. Every session runs as AppRole and with
+// Open connects to url. Every session runs as AppRole (unless opts.Owner) and with
 // synchronous_commit on, whatever the server's defaults: an acknowledged event
 // must survive a crash of the database server.
 func Open(ctx context.Context, url string, opts Options) (*Store, error) {
@@ -57,7 +63,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database url: %w", redact(err))
 	}
-	cfg.ConnConfig.RuntimeParams["role"] = AppRole
+	if !opts.Owner {
+		cfg.ConnConfig.RuntimeParams["role"] = AppRole
+	}
 	cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "on"
 	cfg.ConnConfig.RuntimeParams["application_name"] = "casetrail"
 	cfg.ConnConfig.RuntimeParams["timezone"] = "UTC"
@@ -122,7 +130,8 @@ func interpretError(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
 	}
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotLeader) {
+	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotLeader) ||
+		errors.Is(err, ErrRefused) {
 		return err
 	}
 	var pgErr *pgconn.PgError

@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/ledger"
+)
+
+const expungeUsage = "casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]"
+
+// runExpunge erases the content of events (retention, right to erasure)
+// while their leaves, the log's proofs and verify stay as they were. It
+// connects as the database's owner: the server's role may not erase.
+func runExpunge(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("expunge", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
+	reason := fs.String("reason", "", "why the content is erased (kept with the record of the expunge)")
+	var ids []int64
+	fs.Func("event", "an event to expunge (repeat it, or give ids separated by commas)", func(v string) error {
+		for _, f := range strings.Split(v, ",") {
+			id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+			if err != nil || id <= 0 {
+				return fmt.Errorf("%q is not an event id", f)
+			}
+			ids = append(ids, id)
+		}
+		return nil
+	})
+	words, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if err := noWords(words, expungeUsage); err != nil {
+		return err
+	}
+	if len(ids) == 0 || strings.TrimSpace(*reason) == "" {
+		return errors.New("usage: " + expungeUsage)
+	}
+	cfg, err := config.Load(*cfgPath, getenv)
+	if err != nil {
+		return err
+	}
+	st, closeStore, err := openStore(ctx, cfg, stderr, true)
+	if err != nil {
+		return err
+	}
+	defer closeStore()
+	results, err := ledger.Expunge(ctx, st, ids, strings.TrimSpace(*reason))
+	if err != nil {
+		return err
+	}
+	for _, r := range results {
+		fmt.Fprintf(stdout, "expunged event %d: its body, document, summary, actor, changes and reply, and %d attachments no other event refers to, are erased; its leaf still verifies\n",
+			r.EventID, r.Blobs)
+	}
+	return nil
+}

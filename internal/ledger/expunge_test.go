@@ -1,0 +1,242 @@
+package ledger_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/ledger"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+// withAttachments is event i carrying the given attachments, as the
+// normaliser stores them: the content in blobs, {sha256, size} in its place.
+func withAttachments(i int, contents ...string) store.NewEvent {
+	e := newEvent(i)
+	e.Summary, e.Actor, e.Reply = fmt.Sprintf("Comment %d by Ann Smith", i), []byte(`{"name": "Ann Smith"}`), []byte(`{"cancelled": false}`)
+	doc := fmt.Sprintf(`{"event":"ADD_COMMENT","payload":{"caseId":"c-%d","n":%d,"attachments":[`, i%7, i)
+	for j, c := range contents {
+		sum := sha256.Sum256([]byte(c))
+		e.Blobs = append(e.Blobs, store.Blob{SHA256: sum, Content: []byte(c)})
+		if j > 0 {
+			doc += ","
+		}
+		doc += fmt.Sprintf(`{"fileName":"f%d.pdf","content":{"sha256":"%x","size":%d}}`, j, sum, len(c))
+	}
+	e.Doc = []byte(doc + "]}}")
+	return e
+}
+
+func (b *testBundle) store1(t *testing.T, e store.NewEvent) int64 {
+	t.Helper()
+	res, err := b.store.Ingest(context.Background(), []store.NewEvent{e})
+	require.NoError(t, err)
+	require.NoError(t, res[0].Err)
+	return res[0].ID
+}
+
+func blobGone(t *testing.T, st *store.Store, content string) bool {
+	t.Helper()
+	sum := sha256.Sum256([]byte(content))
+	_, err := st.Blob(context.Background(), sum[:])
+	if err == store.ErrNotFound {
+		return true
+	}
+	require.NoError(t, err)
+	return false
+}
+
+// An expunge erases an event's content and the attachments no other event
+// refers to, in one transaction, while the log, its checkpoints, verify and
+// audit bundles stay valid; what it leaves is recorded and cannot be changed
+// again unnoticed.
+func TestExpunge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	t.Cleanup(owner.Close)
+
+	ledger.WriteLeavesOfVersion(b.seq, 2)
+	old := b.store1(t, withAttachments(1, "scan of an earlier leaf version"))
+	b.sequenceAndSign(t)
+	ledger.WriteLeavesOfVersion(b.seq, 0)
+	only := b.store1(t, withAttachments(2, "scan of a passport"))
+	shared1 := b.store1(t, withAttachments(3, "a shared letter"))
+	shared2 := b.store1(t, withAttachments(4, "a shared letter", "a form"))
+	plain := b.store1(t, newEvent(5))
+	b.sequenceAndSign(t)
+	late := b.store1(t, newEvent(6)) // not yet in the log
+	require.NoError(t, b.verify(t))
+
+	// The server's role may not erase.
+	_, err = ledger.Expunge(ctx, b.store, []int64{only}, "erasure request")
+	require.ErrorContains(t, err, "42501") // insufficient privilege
+
+	res, err := ledger.Expunge(ctx, owner, []int64{shared1, only, old}, "erasure request 77")
+	require.NoError(t, err)
+	require.Equal(t, []store.ExpungeResult{{EventID: old, Blobs: 1}, {EventID: only, Blobs: 1}, {EventID: shared1, Blobs: 0}}, res)
+	for _, id := range []int64{old, only, shared1} {
+		e, err := b.store.Event(ctx, id)
+		require.NoError(t, err)
+		require.Empty(t, e.Body)
+		require.Empty(t, e.BodySha256)
+		require.Nil(t, e.Doc)
+		require.Empty(t, e.Summary)
+		require.Nil(t, e.Actor)
+		require.Nil(t, e.Reply)
+		require.NotNil(t, e.ExpungedAt)
+		require.Equal(t, "erasure request 77", *e.ExpungeReason)
+		require.NotNil(t, e.CaseID, "ids stay")
+	}
+	require.True(t, blobGone(t, b.store, "scan of a passport"))
+	require.True(t, blobGone(t, b.store, "scan of an earlier leaf version"))
+	require.False(t, blobGone(t, b.store, "a shared letter"), "another event still refers to it")
+	require.NoError(t, b.verify(t))
+
+	// Refused, and nothing erased: an event expunged already, one not yet
+	// in the log, one that does not exist.
+	for _, ids := range [][]int64{{shared2, only}, {shared2, late}, {shared2, 999999}} {
+		_, err := ledger.Expunge(ctx, owner, ids, "again")
+		require.ErrorIs(t, err, store.ErrRefused)
+		e, err := b.store.Event(ctx, shared2)
+		require.NoError(t, err)
+		require.NotEmpty(t, e.Body)
+		require.Nil(t, e.ExpungedAt)
+	}
+	_, err = ledger.Expunge(ctx, owner, []int64{plain}, "")
+	require.ErrorIs(t, err, store.ErrRefused)
+
+	// The last event referring to the shared letter takes it with it.
+	res, err = ledger.Expunge(ctx, owner, []int64{shared2}, "erasure request 78")
+	require.NoError(t, err)
+	require.Equal(t, 2, res[0].Blobs)
+	require.True(t, blobGone(t, b.store, "a shared letter"))
+	require.True(t, blobGone(t, b.store, "a form"))
+	b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+
+	// A bundle of them verifies offline: the expunged events by their leaves
+	// and proofs alone, listed as expunged.
+	dir := t.TempDir()
+	all := []int64{old, only, shared1, shared2, plain, late}
+	m, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, all, dir)
+	require.NoError(t, err)
+	require.ElementsMatch(t, []string{fmt.Sprint(old), fmt.Sprint(only), fmt.Sprint(shared1), fmt.Sprint(shared2)}, m.Expunged)
+	n, _, err := ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.NoError(t, err)
+	require.Equal(t, 6, n)
+	_, err = os.Stat(filepath.Join(dir, "bodies", fmt.Sprint(only)))
+	require.ErrorIs(t, err, os.ErrNotExist)
+	// An event marked expunged in events.ndjson that the manifest does not
+	// list as such is refused: a body cannot be dropped silently.
+	m.Expunged = slices.DeleteFunc(m.Expunged, func(id string) bool { return id == fmt.Sprint(only) })
+	writeManifest(t, dir, m)
+	_, _, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.ErrorContains(t, err, "marked expunged")
+
+	// A retry of an expunged delivery is its duplicate, not a conflict kept
+	// with its body.
+	again, err := b.store.Ingest(ctx, []store.NewEvent{withAttachments(2, "scan of a passport")})
+	require.NoError(t, err)
+	require.NoError(t, again[0].Err)
+	require.True(t, again[0].Duplicate)
+	require.Equal(t, only, again[0].ID)
+
+	// A row that no longer matches its leaf is not erased (which would hide
+	// the change) but refused.
+	b.tamper(t, `UPDATE events SET summary = 'Something else' WHERE id = $1`, plain)
+	_, err = ledger.Expunge(ctx, owner, []int64{plain}, "erasure request 79")
+	require.ErrorIs(t, err, store.ErrRefused)
+	require.ErrorContains(t, err, "no longer hashes to its leaf")
+	b.tamper(t, `UPDATE events SET summary = '' WHERE id = $1`, plain)
+
+	// Content put back into an expunged row is found.
+	b.tamper(t, `UPDATE events SET summary = 'Comment 2 by Ann Smith' WHERE id = $1`, only)
+	err = b.verify(t)
+	var f *ledger.Finding
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, "altered", f.Kind)
+	require.Equal(t, only, f.EventID)
+}
+
+func writeManifest(t *testing.T, dir string, m ledger.Manifest) {
+	t.Helper()
+	raw, err := json.MarshalIndent(m, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o600))
+}
+
+// The owner is held to the expunge's rules too: the store's triggers let a
+// row be blanked only by the transaction that records its expunge, only to
+// the blank values, and nothing else about it changed; an attachment is
+// removed only when such a record lists it, and a record is never changed.
+func TestExpungeRulesHoldForTheOwner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	id := b.store1(t, withAttachments(1, "a scan"))
+	b.sequenceAndSign(t)
+	sum := sha256.Sum256([]byte("a scan"))
+	const blank = `body = '', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL, reply = NULL`
+	removeBlob := fmt.Sprintf(`DELETE FROM blobs WHERE sha256 = '\x%x'::bytea`, sum)
+	record := `INSERT INTO expunged_events (event_id, received_at, reason, body_hash, blobs)
+		SELECT id, received_at, 'test', sha256(body_salt || body), ARRAY[$2::bytea] FROM events WHERE id = $1`
+	cases := []struct {
+		name  string
+		steps []string
+		ok    bool
+	}{
+		{"blank without a record", []string{`UPDATE events SET ` + blank + ` WHERE id = $1`}, false},
+		{"blank with a record", []string{record, `UPDATE events SET ` + blank + ` WHERE id = $1`}, true},
+		{"blank part of it", []string{record, `UPDATE events SET body = '', body_sha256 = '', doc = NULL WHERE id = $1`}, false},
+		{"blank and change the type", []string{record, `UPDATE events SET ` + blank + `, type = 'X' WHERE id = $1`}, false},
+		{"rewrite instead of blanking", []string{record, `UPDATE events SET body = 'other', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL, reply = NULL WHERE id = $1`}, false},
+		{"delete with a record", []string{record, `DELETE FROM events WHERE id = $1`}, false},
+		{"remove an attachment without a record", []string{removeBlob}, false},
+		{"remove an attachment the record lists", []string{record, removeBlob}, true},
+		{"change a record", []string{record, `UPDATE expunged_events SET reason = 'other' WHERE event_id = $1`}, false},
+		{"remove a record", []string{record, `DELETE FROM expunged_events WHERE event_id = $1`}, false},
+		{"the key's hash without a record", []string{`UPDATE idempotency_keys SET body_sha256 = '' WHERE event_id = $1`}, false},
+		{"the key's event with a record", []string{record, `UPDATE idempotency_keys SET body_sha256 = '', event_id = event_id + 1000 WHERE event_id = $1`}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, b.db.URL) // the owner, triggers on
+			require.NoError(t, err)
+			defer conn.Close(ctx)
+			tx, err := conn.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(ctx) //nolint:errcheck // every case is undone
+			for _, step := range tc.steps {
+				var args []any
+				if strings.Contains(step, "$1") {
+					args = append(args, id)
+				}
+				if strings.Contains(step, "$2") {
+					args = append(args, sum[:])
+				}
+				if _, err = tx.Exec(ctx, step, args...); err != nil {
+					break
+				}
+			}
+			if tc.ok {
+				require.NoError(t, err)
+			} else {
+				require.ErrorContains(t, err, "append-only")
+			}
+		})
+	}
+	require.NoError(t, b.verify(t))
+	require.False(t, blobGone(t, b.store, "a scan"))
+}

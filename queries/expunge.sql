@@ -1,0 +1,77 @@
+-- Erasure of events' content (casetrail expunge), run as the owner: the
+-- application's role may do none of it. Every statement runs in the one
+-- transaction that records the expunge (migration 00008).
+
+-- name: ExpungeTargets :many
+-- The events to expunge, locked against a concurrent expunge, with what
+-- their leaves commit to and their leaves (null when not yet in the log).
+SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
+       e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
+       e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt,
+       sha256(e.body_salt || e.body) AS body_hash, e.idempotency_key, l.leaf_hash,
+       (x.event_id IS NOT NULL)::boolean AS expunged
+FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
+LEFT JOIN expunged_events x ON x.event_id = e.id
+WHERE e.id = ANY (@ids::bigint[])
+ORDER BY e.id
+FOR UPDATE OF e;
+
+-- name: ExpungeBlobCandidates :many
+-- The stored attachments the given events' documents refer to
+-- ({"sha256": "<hex>", "size": N} where the content was).
+SELECT DISTINCT r.event_id, b.sha256
+FROM (
+    SELECT e.id AS event_id,
+           CASE WHEN jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
+                THEN decode(h.v #>> '{}', 'hex') END AS sha256
+    FROM events e
+    CROSS JOIN LATERAL jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
+    WHERE e.id = ANY (@ids::bigint[])
+) r
+JOIN blobs b ON b.sha256 = r.sha256
+ORDER BY r.event_id, b.sha256;
+
+-- name: ExpungeSnapshotXmin :one
+-- The oldest transaction the next statement's snapshot may not see: events
+-- inserted by it or later are read again once attachments are locked.
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin;
+
+-- name: ExpungeLockBlobs :exec
+-- Holds off every insert into blobs (each ingest that carries attachments)
+-- until the expunge commits, so that no event stored meanwhile refers to an
+-- attachment this transaction removes.
+LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE;
+
+-- name: ExpungeBlobsReferenced :many
+-- Those of the given attachments that another event's document still
+-- refers to, among the events inserted by transaction min_xid or later.
+SELECT DISTINCT c.sha256::bytea AS sha256
+FROM unnest(@blobs::bytea[]) AS c(sha256)
+JOIN events e ON strpos(e.doc::text, encode(c.sha256, 'hex')) > 0
+WHERE e.commit_xid >= @min_xid::bigint
+  AND e.doc IS NOT NULL
+  AND NOT (e.id = ANY (@ids::bigint[]))
+ORDER BY 1;
+
+-- name: ExpungeRecord :execrows
+INSERT INTO expunged_events (event_id, received_at, reason, body_hash, detail_hash, blobs)
+SELECT e.id, e.received_at, @reason::text, sha256(e.body_salt || e.body), sqlc.narg(detail_hash)::bytea, @blobs::bytea[]
+FROM events e
+WHERE e.id = @id::bigint;
+
+-- name: ExpungeErase :execrows
+UPDATE events
+SET body = ''::bytea, body_sha256 = ''::bytea, doc = NULL, doc_lossy = false, summary = '',
+    actor = NULL, changes = NULL, reply = NULL
+WHERE id = @id::bigint;
+
+-- name: ExpungeEraseKey :execrows
+-- The key's copy of the body's (unsalted) hash.
+UPDATE idempotency_keys
+SET body_sha256 = ''::bytea
+WHERE source = @source::text AND key = @key::text AND event_id = @id::bigint;
+
+-- name: ExpungeDeleteBlobs :execrows
+DELETE FROM blobs
+WHERE sha256 = ANY (@blobs::bytea[]);
