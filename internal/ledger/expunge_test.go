@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -239,4 +240,65 @@ func TestExpungeRulesHoldForTheOwner(t *testing.T) {
 	}
 	require.NoError(t, b.verify(t))
 	require.False(t, blobGone(t, b.store, "a scan"))
+}
+
+// An attachment that an ingest still in flight refers to is kept: the
+// expunge's first read cannot see that event, so it holds off inserts into
+// blobs and reads the events committed since before removing anything.
+func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	b := setup(t)
+	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	t.Cleanup(owner.Close)
+	id := b.store1(t, withAttachments(1, "a shared scan"))
+	b.sequenceAndSign(t)
+
+	// An ingest of another event with the same attachment, as
+	// casetrail_ingest writes it, not yet committed.
+	conn, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck // committed below
+	sum := sha256.Sum256([]byte("a shared scan"))
+	_, err = tx.Exec(ctx, `INSERT INTO blobs (sha256, size, content) VALUES ($1, 13, 'a shared scan') ON CONFLICT DO NOTHING`, sum[:])
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, doc)
+		VALUES (now(), now(), 'case-updates', 'case-updates', 'ADD_COMMENT', 'test', 'in-flight', '\x7b7d', '\x00', $1::jsonb)`,
+		fmt.Sprintf(`{"attachment":{"fileName":"scan.pdf","content":{"sha256":"%x","size":13}}}`, sum))
+	require.NoError(t, err)
+
+	done := make(chan []store.ExpungeResult, 1)
+	go func() {
+		res, err := ledger.Expunge(ctx, owner, []int64{id}, "erasure request")
+		if err != nil {
+			t.Error(err)
+		}
+		done <- res
+	}()
+	// Wait until the expunge waits for the ingest's hold on blobs.
+	watch, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer watch.Close(ctx)
+	for {
+		var waiting int
+		require.NoError(t, watch.QueryRow(ctx,
+			`SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'blobs'::regclass`).Scan(&waiting))
+		if waiting > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("the expunge never waited for the ingest in flight")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	require.NoError(t, tx.Commit(ctx))
+	res := <-done
+	require.Equal(t, []store.ExpungeResult{{EventID: id, Blobs: 0}}, res)
+	require.False(t, blobGone(t, b.store, "a shared scan"))
 }
