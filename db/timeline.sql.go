@@ -135,9 +135,11 @@ func (q *Queries) EventGetDetail(ctx context.Context, id int64) (EventGetDetailR
 const EventListFeed = `-- name: EventListFeed :many
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
+       x.expunged_at, x.reason AS expunge_reason
 FROM log_leaves l
 JOIN events e ON e.id = l.event_id
+LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE l.idx > $1::bigint
   AND ($2::text IS NULL OR e.source = $2::text)
   AND e.type LIKE ANY ($3::text[])
@@ -177,6 +179,8 @@ type EventListFeedRow struct {
 	Summary        string
 	IdempotencyKey string
 	LogIndex       int64
+	ExpungedAt     *time.Time
+	ExpungeReason  *string
 }
 
 // The global feed in log order: gap-free positions assigned after commit, so
@@ -218,6 +222,8 @@ func (q *Queries) EventListFeed(ctx context.Context, arg EventListFeedParams) ([
 			&i.Summary,
 			&i.IdempotencyKey,
 			&i.LogIndex,
+			&i.ExpungedAt,
+			&i.ExpungeReason,
 		); err != nil {
 			return nil, err
 		}
@@ -238,7 +244,8 @@ SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
             WHEN e.phone = ANY ($2::text[]) THEN 'phone'
             WHEN e.customer_id = ANY ($3::text[]) THEN 'customerId'
             ELSE 'conversationId'
-        END)::text AS matched_by
+        END)::text AS matched_by,
+       x.expunged_at, x.reason AS expunge_reason
 FROM (
     SELECT event_id::bigint AS event_id, event_received_at::timestamptz AS event_received_at
     FROM casetrail_timeline_page(
@@ -248,6 +255,7 @@ FROM (
 ) p
 JOIN events e ON e.id = p.event_id AND e.received_at = p.event_received_at
 LEFT JOIN log_leaves l ON l.event_id = e.id
+LEFT JOIN expunged_events x ON x.event_id = e.id
 ORDER BY CASE WHEN $10::boolean THEN e.occurred_at END ASC,
          CASE WHEN $10::boolean THEN e.id END ASC,
          CASE WHEN NOT $10::boolean THEN e.occurred_at END DESC,
@@ -290,6 +298,8 @@ type EventListTimelineRow struct {
 	IdempotencyKey string
 	LogIndex       *int64
 	MatchedBy      string
+	ExpungedAt     *time.Time
+	ExpungeReason  *string
 }
 
 // A case's events and the contact-center events correlated with it, or a
@@ -339,6 +349,8 @@ func (q *Queries) EventListTimeline(ctx context.Context, arg EventListTimelinePa
 			&i.IdempotencyKey,
 			&i.LogIndex,
 			&i.MatchedBy,
+			&i.ExpungedAt,
+			&i.ExpungeReason,
 		); err != nil {
 			return nil, err
 		}

@@ -19,7 +19,8 @@ SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
             WHEN e.phone = ANY (@phones::text[]) THEN 'phone'
             WHEN e.customer_id = ANY (@customer_ids::text[]) THEN 'customerId'
             ELSE 'conversationId'
-        END)::text AS matched_by
+        END)::text AS matched_by,
+       x.expunged_at, x.reason AS expunge_reason
 FROM (
     SELECT event_id::bigint AS event_id, event_received_at::timestamptz AS event_received_at
     FROM casetrail_timeline_page(
@@ -29,6 +30,7 @@ FROM (
 ) p
 JOIN events e ON e.id = p.event_id AND e.received_at = p.event_received_at
 LEFT JOIN log_leaves l ON l.event_id = e.id
+LEFT JOIN expunged_events x ON x.event_id = e.id
 ORDER BY CASE WHEN @ascending::boolean THEN e.occurred_at END ASC,
          CASE WHEN @ascending::boolean THEN e.id END ASC,
          CASE WHEN NOT @ascending::boolean THEN e.occurred_at END DESC,
@@ -39,9 +41,11 @@ ORDER BY CASE WHEN @ascending::boolean THEN e.occurred_at END ASC,
 -- following the cursor never skips an event.
 SELECT e.id, e.received_at, e.occurred_at, e.source, e.kind, e.type, e.case_id,
        e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue,
-       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index
+       e.time_in_queue_ms, e.is_outbound, e.actor, e.changes, e.summary, e.idempotency_key, l.idx AS log_index,
+       x.expunged_at, x.reason AS expunge_reason
 FROM log_leaves l
 JOIN events e ON e.id = l.event_id
+LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE l.idx > @after_index::bigint
   AND (sqlc.narg('source')::text IS NULL OR e.source = sqlc.narg('source')::text)
   AND e.type LIKE ANY (@type_patterns::text[])

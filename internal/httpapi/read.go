@@ -290,14 +290,6 @@ type EventDetail struct {
 	BodySHA256   string          `json:"bodySha256"`
 	// RawBody is the body exactly as received (base64), for auditors.
 	RawBody *string `json:"rawBody,omitempty"`
-	// Expunged says when and why the event's content was erased.
-	Expunged *Expunged `json:"expunged,omitempty"`
-}
-
-// Expunged is the record of an event's erased content.
-type Expunged struct {
-	At     time.Time `json:"at"`
-	Reason string    `json:"reason"`
 }
 
 func (s *server) handleEvent() gin.HandlerFunc {
@@ -320,6 +312,7 @@ func (s *server) handleEvent() gin.HandlerFunc {
 				ConversationID: e.ConversationID, AgentID: e.AgentID, WorkItemID: e.WorkItemID, Queue: e.Queue,
 				TimeInQueueMs: e.TimeInQueueMs, IsOutbound: e.IsOutbound, Actor: e.Actor, Changes: e.Changes,
 				Summary: e.Summary, IdempotencyKey: e.IdempotencyKey, LogIndex: e.LogIndex,
+				ExpungedAt: e.ExpungedAt, ExpungeReason: e.ExpungeReason,
 			}, full),
 			Payload:      e.Doc,
 			PayloadLossy: e.DocLossy,
@@ -331,17 +324,11 @@ func (s *server) handleEvent() gin.HandlerFunc {
 		if len(d.Payload) == 0 {
 			d.Payload = json.RawMessage("null")
 		}
-		if e.ExpungedAt != nil {
-			d.Expunged = &Expunged{At: e.ExpungedAt.UTC(), Reason: *e.ExpungeReason}
-		}
 		if full {
 			raw := base64.StdEncoding.EncodeToString(e.Body)
 			d.RawBody = &raw
 		} else {
 			d.Payload = redact.Document(d.Payload)
-			if d.Expunged != nil {
-				d.Expunged.Reason = redact.Text(d.Expunged.Reason)
-			}
 		}
 		s.respond(c, http.StatusOK, d, []int64{e.ID})
 	}

@@ -695,8 +695,14 @@ func TestExpungedEventReads(t *testing.T) {
 	}
 	require.NoError(t, json.Unmarshal(before.Payload, &doc))
 	require.Equal(t, 404, b.read(t, auditorKey, "/v1/blobs/"+doc.Payload.Comment.Attachments[0].Content.SHA256).status)
+	// Timelines and the feed still list it, marked.
 	l := b.list(t, analystKey, "/v1/cases/case-erase/timeline")
 	require.Equal(t, []string{id}, ids(l.Data))
+	require.NotNil(t, l.Data[0].Expunged)
+	require.NotContains(t, l.Data[0].Expunged.Reason, "+447700900123")
+	l = b.list(t, auditorKey, "/v1/events?types=ADD_CASE_COMMENT")
+	require.Equal(t, []string{id}, ids(l.Data))
+	require.Equal(t, "erasure request of +447700900123", l.Data[0].Expunged.Reason)
 
 	res = b.signed(t, config.KindCaseUpdates, "", body, nil)
 	require.Equal(t, 200, res.status, string(res.body))

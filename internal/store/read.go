@@ -34,6 +34,10 @@ type EventRow struct {
 	// MatchedBy says why a timeline holds the event: caseId, phone,
 	// customerId or conversationId. Empty in the feed.
 	MatchedBy string
+	// ExpungedAt and ExpungeReason are set when the event's content was
+	// erased (Expunge).
+	ExpungedAt    *time.Time
+	ExpungeReason *string
 }
 
 // TimelineQuery selects a case's or a contact's events. For a case, CaseID
@@ -123,7 +127,8 @@ func (s *Store) Feed(ctx context.Context, q FeedQuery) ([]EventRow, error) {
 			Kind: r.Kind, Type: r.Type, CaseID: r.CaseID, Phone: r.Phone, CustomerID: r.CustomerID,
 			ConversationID: r.ConversationID, AgentID: r.AgentID, WorkItemID: r.WorkItemID, Queue: r.Queue,
 			TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound, Actor: r.Actor, Changes: r.Changes,
-			Summary: r.Summary, IdempotencyKey: r.IdempotencyKey, LogIndex: &idx}
+			Summary: r.Summary, IdempotencyKey: r.IdempotencyKey, LogIndex: &idx,
+			ExpungedAt: r.ExpungedAt, ExpungeReason: r.ExpungeReason}
 	}
 	return out, nil
 }

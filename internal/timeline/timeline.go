@@ -374,6 +374,15 @@ type Event struct {
 	// LogIndex is the event's leaf in the tamper-evident log (absent until
 	// it is sequenced, within a second of commit).
 	LogIndex *int64 `json:"logIndex,omitempty"`
+	// Expunged says when and why the event's content was erased (casetrail
+	// expunge): its summary, actor, changes and payload are then empty.
+	Expunged *Expunged `json:"expunged,omitempty"`
+}
+
+// Expunged is the record of an event's erased content.
+type Expunged struct {
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
 }
 
 // Data are an event's normalised fields.
@@ -424,6 +433,9 @@ func FromRow(r store.EventRow, full bool) Event {
 		e.Data.TimeInQueueSec = &sec
 	}
 	e.LogIndex = r.LogIndex
+	if r.ExpungedAt != nil && r.ExpungeReason != nil {
+		e.Expunged = &Expunged{At: r.ExpungedAt.UTC(), Reason: *r.ExpungeReason}
+	}
 	if r.MatchedBy != "" {
 		e.Correlation = &Correlation{MatchedBy: r.MatchedBy}
 	}
@@ -441,6 +453,9 @@ func FromRow(r store.EventRow, full bool) Event {
 		e.Summary = redact.Text(r.Summary)
 		if len(r.Changes) > 0 {
 			e.Changes = redact.TextIn(r.Changes)
+		}
+		if e.Expunged != nil {
+			e.Expunged.Reason = redact.Text(e.Expunged.Reason)
 		}
 	}
 	return e
