@@ -117,32 +117,28 @@ func (q *Queries) ExpungeErase(ctx context.Context, id int64) (int64, error) {
 	return result.RowsAffected(), nil
 }
 
-const ExpungeEraseKey = `-- name: ExpungeEraseKey :execrows
-UPDATE idempotency_keys
-SET body_sha256 = ''::bytea
-WHERE source = $1::text AND key = $2::text AND event_id = $3::bigint
+const ExpungeLock = `-- name: ExpungeLock :exec
+
+SELECT pg_advisory_xact_lock(7310008)
 `
 
-type ExpungeEraseKeyParams struct {
-	Source string
-	Key    string
-	ID     int64
-}
-
-// The key's copy of the body's (unsalted) hash.
-func (q *Queries) ExpungeEraseKey(ctx context.Context, arg ExpungeEraseKeyParams) (int64, error) {
-	result, err := q.db.Exec(ctx, ExpungeEraseKey, arg.Source, arg.Key, arg.ID)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+// Erasure of events' content (casetrail expunge), run as the owner: the
+// application's role may do none of it. Every statement runs in the one
+// transaction that records the expunge (migration 00008). Until its writes,
+// the transaction takes no transaction id, so that reading every document
+// holds back neither the sequencer nor the feed (casetrail_feed_horizon).
+// One expunge at a time: two at once, each seeing the other's event still
+// refer to a shared attachment, would both leave it.
+func (q *Queries) ExpungeLock(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, ExpungeLock)
+	return err
 }
 
 const ExpungeLockBlobs = `-- name: ExpungeLockBlobs :exec
 LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE
 `
 
-// Holds off every insert into blobs (each ingest that carries attachments)
+// Holds off every insert into blobs (each ingest that stores attachments)
 // until the expunge commits, so that no event stored meanwhile refers to an
 // attachment this transaction removes.
 func (q *Queries) ExpungeLockBlobs(ctx context.Context) error {
@@ -150,31 +146,46 @@ func (q *Queries) ExpungeLockBlobs(ctx context.Context) error {
 	return err
 }
 
-const ExpungeRecord = `-- name: ExpungeRecord :execrows
-INSERT INTO expunged_events (event_id, received_at, reason, body_hash, detail_hash, blobs)
-SELECT e.id, e.received_at, $1::text, sha256(e.body_salt || e.body), $2::bytea, $3::bytea[]
+const ExpungeLockTimeout = `-- name: ExpungeLockTimeout :exec
+SELECT set_config('lock_timeout', '5s', true)
+`
+
+// The expunge waits at most 5 seconds for the ingests under way to let go
+// of blobs (those that arrive meanwhile wait behind it).
+func (q *Queries) ExpungeLockTimeout(ctx context.Context) error {
+	_, err := q.db.Exec(ctx, ExpungeLockTimeout)
+	return err
+}
+
+const ExpungeRecord = `-- name: ExpungeRecord :exec
+INSERT INTO expunged_events (event_id, received_at, expunged_at, reason, body_hash, detail_hash, blobs, note)
+SELECT e.id, e.received_at, $1::timestamptz, $2::text, $3::bytea,
+       $4::bytea, $5::bytea[], $6::text
 FROM events e
-WHERE e.id = $4::bigint
+WHERE e.id = $7::bigint
 `
 
 type ExpungeRecordParams struct {
+	ExpungedAt time.Time
 	Reason     string
+	BodyHash   []byte
 	DetailHash []byte
 	Blobs      [][]byte
+	Note       string
 	ID         int64
 }
 
-func (q *Queries) ExpungeRecord(ctx context.Context, arg ExpungeRecordParams) (int64, error) {
-	result, err := q.db.Exec(ctx, ExpungeRecord,
+func (q *Queries) ExpungeRecord(ctx context.Context, arg ExpungeRecordParams) error {
+	_, err := q.db.Exec(ctx, ExpungeRecord,
+		arg.ExpungedAt,
 		arg.Reason,
+		arg.BodyHash,
 		arg.DetailHash,
 		arg.Blobs,
+		arg.Note,
 		arg.ID,
 	)
-	if err != nil {
-		return 0, err
-	}
-	return result.RowsAffected(), nil
+	return err
 }
 
 const ExpungeSnapshotXmin = `-- name: ExpungeSnapshotXmin :one
@@ -191,18 +202,16 @@ func (q *Queries) ExpungeSnapshotXmin(ctx context.Context) (int64, error) {
 }
 
 const ExpungeTargets = `-- name: ExpungeTargets :many
-
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt,
-       sha256(e.body_salt || e.body) AS body_hash, e.idempotency_key, l.leaf_hash,
+       sha256(e.body_salt || e.body) AS body_hash, l.leaf_hash,
        (x.event_id IS NOT NULL)::boolean AS expunged
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id
 LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE e.id = ANY ($1::bigint[])
 ORDER BY e.id
-FOR UPDATE OF e
 `
 
 type ExpungeTargetsRow struct {
@@ -228,16 +237,12 @@ type ExpungeTargetsRow struct {
 	Reply          []byte
 	BodySalt       []byte
 	BodyHash       []byte
-	IdempotencyKey string
 	LeafHash       []byte
 	Expunged       bool
 }
 
-// Erasure of events' content (casetrail expunge), run as the owner: the
-// application's role may do none of it. Every statement runs in the one
-// transaction that records the expunge (migration 00008).
-// The events to expunge, locked against a concurrent expunge, with what
-// their leaves commit to and their leaves (null when not yet in the log).
+// The events to expunge, with what their leaves commit to and their leaves
+// (null when not yet in the log), and whether they were expunged already.
 func (q *Queries) ExpungeTargets(ctx context.Context, ids []int64) ([]ExpungeTargetsRow, error) {
 	rows, err := q.db.Query(ctx, ExpungeTargets, ids)
 	if err != nil {
@@ -270,7 +275,6 @@ func (q *Queries) ExpungeTargets(ctx context.Context, ids []int64) ([]ExpungeTar
 			&i.Reply,
 			&i.BodySalt,
 			&i.BodyHash,
-			&i.IdempotencyKey,
 			&i.LeafHash,
 			&i.Expunged,
 		); err != nil {

@@ -48,7 +48,7 @@ SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, 
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx,
        x.expunged_at, x.reason AS expunge_reason, x.body_hash AS expunged_body_hash,
-       x.detail_hash AS expunged_detail_hash
+       x.detail_hash AS expunged_detail_hash, x.blobs AS expunged_blobs, x.note AS expunge_note
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
 LEFT JOIN expunged_events x ON x.event_id = e.id
@@ -84,6 +84,8 @@ type LogBundleRowsRow struct {
 	ExpungeReason      *string
 	ExpungedBodyHash   []byte
 	ExpungedDetailHash []byte
+	ExpungedBlobs      [][]byte
+	ExpungeNote        *string
 }
 
 // What an offline auditor needs to recompute events' leaves.
@@ -124,6 +126,8 @@ func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRo
 			&i.ExpungeReason,
 			&i.ExpungedBodyHash,
 			&i.ExpungedDetailHash,
+			&i.ExpungedBlobs,
+			&i.ExpungeNote,
 		); err != nil {
 			return nil, err
 		}
@@ -615,6 +619,7 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
        e.body_salt, COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
+       x.blobs AS expunged_blobs, x.note AS expunge_note,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
         AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank
 FROM log_leaves l
@@ -659,6 +664,8 @@ type LogVerifyRowsRow struct {
 	ExpungedAt         *time.Time
 	ExpungeReason      *string
 	ExpungedDetailHash []byte
+	ExpungedBlobs      [][]byte
+	ExpungeNote        *string
 	Blank              *bool
 }
 
@@ -703,6 +710,8 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.ExpungedAt,
 			&i.ExpungeReason,
 			&i.ExpungedDetailHash,
+			&i.ExpungedBlobs,
+			&i.ExpungeNote,
 			&i.Blank,
 		); err != nil {
 			return nil, err

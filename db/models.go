@@ -111,6 +111,7 @@ type ExpungedEvent struct {
 	BodyHash   []byte
 	DetailHash []byte
 	Blobs      [][]byte
+	Note       string
 	Xid        pgtype.Uint64
 }
 

@@ -5,6 +5,11 @@
 -- those two hashes and verification reads them instead of recomputing them
 -- from the erased row.
 --
+-- Each record is signed with the log's key (an Ed25519 signed note over what
+-- it says, the credential the event was sent with included, since the
+-- detail hash no longer checks it): a record forged by whoever can write to
+-- the database does not verify.
+--
 -- The store stays append-only for everything else. A row's content may be
 -- blanked only by the transaction that records its expunge, only to the
 -- blank values, and nothing else of the row may change; the record itself
@@ -23,9 +28,12 @@ CREATE TABLE expunged_events (
     detail_hash bytea,
     -- Attachments removed with it: those no other event still refers to.
     blobs       bytea[]     NOT NULL DEFAULT '{}',
+    -- The signed note over all of the above and the event's credential.
+    note        text        NOT NULL,
     -- The transaction that recorded it, the only one that may blank the row.
     xid         xid8        NOT NULL DEFAULT pg_current_xact_id()
 );
+CREATE INDEX expunged_events_xid_idx ON expunged_events (xid);
 
 CREATE TRIGGER expunged_events_append_only BEFORE UPDATE OR DELETE ON expunged_events
     FOR EACH ROW EXECUTE FUNCTION casetrail_forbid_change();
@@ -56,23 +64,6 @@ $$;
 -- +goose StatementEnd
 
 -- +goose StatementBegin
-CREATE FUNCTION casetrail_guard_keys() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE'
-       AND EXISTS (SELECT FROM expunged_events x WHERE x.event_id = OLD.event_id AND x.xid = pg_current_xact_id())
-       AND NEW.body_sha256 = ''::bytea
-       AND to_jsonb(NEW) - 'body_sha256' = to_jsonb(OLD) - 'body_sha256'
-    THEN
-        RETURN NEW;
-    END IF;
-    RAISE EXCEPTION 'casetrail: % on % is refused: the audit store is append-only', TG_OP, TG_TABLE_NAME
-        USING ERRCODE = 'insufficient_privilege';
-END
-$$;
--- +goose StatementEnd
-
--- +goose StatementBegin
 CREATE FUNCTION casetrail_guard_blobs() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -90,24 +81,28 @@ $$;
 DROP TRIGGER events_append_only ON events;
 CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION casetrail_guard_events();
-DROP TRIGGER idempotency_keys_append_only ON idempotency_keys;
-CREATE TRIGGER idempotency_keys_append_only BEFORE UPDATE OR DELETE ON idempotency_keys
-    FOR EACH ROW EXECUTE FUNCTION casetrail_guard_keys();
 DROP TRIGGER blobs_append_only ON blobs;
 CREATE TRIGGER blobs_append_only BEFORE UPDATE OR DELETE ON blobs
     FOR EACH ROW EXECUTE FUNCTION casetrail_guard_blobs();
 
 -- +goose Down
+-- The records hold the only copies of the hashes the expunged events' leaves
+-- commit to: without them those events no longer verify.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM expunged_events) THEN
+        RAISE EXCEPTION 'casetrail: events were expunged; their records are needed to verify the log, so this migration cannot be undone';
+    END IF;
+END
+$$;
+-- +goose StatementEnd
 DROP TRIGGER blobs_append_only ON blobs;
 CREATE TRIGGER blobs_append_only BEFORE UPDATE OR DELETE ON blobs
-    FOR EACH ROW EXECUTE FUNCTION casetrail_forbid_change();
-DROP TRIGGER idempotency_keys_append_only ON idempotency_keys;
-CREATE TRIGGER idempotency_keys_append_only BEFORE UPDATE OR DELETE ON idempotency_keys
     FOR EACH ROW EXECUTE FUNCTION casetrail_forbid_change();
 DROP TRIGGER events_append_only ON events;
 CREATE TRIGGER events_append_only BEFORE UPDATE OR DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION casetrail_forbid_change();
 DROP FUNCTION casetrail_guard_blobs();
-DROP FUNCTION casetrail_guard_keys();
 DROP FUNCTION casetrail_guard_events();
 DROP TABLE expunged_events;

@@ -1,21 +1,27 @@
 -- Erasure of events' content (casetrail expunge), run as the owner: the
 -- application's role may do none of it. Every statement runs in the one
--- transaction that records the expunge (migration 00008).
+-- transaction that records the expunge (migration 00008). Until its writes,
+-- the transaction takes no transaction id, so that reading every document
+-- holds back neither the sequencer nor the feed (casetrail_feed_horizon).
+
+-- name: ExpungeLock :exec
+-- One expunge at a time: two at once, each seeing the other's event still
+-- refer to a shared attachment, would both leave it.
+SELECT pg_advisory_xact_lock(7310008);
 
 -- name: ExpungeTargets :many
--- The events to expunge, locked against a concurrent expunge, with what
--- their leaves commit to and their leaves (null when not yet in the log).
+-- The events to expunge, with what their leaves commit to and their leaves
+-- (null when not yet in the log), and whether they were expunged already.
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt,
-       sha256(e.body_salt || e.body) AS body_hash, e.idempotency_key, l.leaf_hash,
+       sha256(e.body_salt || e.body) AS body_hash, l.leaf_hash,
        (x.event_id IS NOT NULL)::boolean AS expunged
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id
 LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE e.id = ANY (@ids::bigint[])
-ORDER BY e.id
-FOR UPDATE OF e;
+ORDER BY e.id;
 
 -- name: ExpungeBlobCandidates :many
 -- The stored attachments the given events' documents refer to
@@ -37,8 +43,13 @@ ORDER BY r.event_id, b.sha256;
 -- inserted by it or later are read again once attachments are locked.
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin;
 
+-- name: ExpungeLockTimeout :exec
+-- The expunge waits at most 5 seconds for the ingests under way to let go
+-- of blobs (those that arrive meanwhile wait behind it).
+SELECT set_config('lock_timeout', '5s', true);
+
 -- name: ExpungeLockBlobs :exec
--- Holds off every insert into blobs (each ingest that carries attachments)
+-- Holds off every insert into blobs (each ingest that stores attachments)
 -- until the expunge commits, so that no event stored meanwhile refers to an
 -- attachment this transaction removes.
 LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE;
@@ -54,9 +65,10 @@ WHERE e.commit_xid >= @min_xid::bigint
   AND NOT (e.id = ANY (@ids::bigint[]))
 ORDER BY 1;
 
--- name: ExpungeRecord :execrows
-INSERT INTO expunged_events (event_id, received_at, reason, body_hash, detail_hash, blobs)
-SELECT e.id, e.received_at, @reason::text, sha256(e.body_salt || e.body), sqlc.narg(detail_hash)::bytea, @blobs::bytea[]
+-- name: ExpungeRecord :exec
+INSERT INTO expunged_events (event_id, received_at, expunged_at, reason, body_hash, detail_hash, blobs, note)
+SELECT e.id, e.received_at, @expunged_at::timestamptz, @reason::text, @body_hash::bytea,
+       sqlc.narg(detail_hash)::bytea, @blobs::bytea[], @note::text
 FROM events e
 WHERE e.id = @id::bigint;
 
@@ -65,12 +77,6 @@ UPDATE events
 SET body = ''::bytea, body_sha256 = ''::bytea, doc = NULL, doc_lossy = false, summary = '',
     actor = NULL, changes = NULL, reply = NULL
 WHERE id = @id::bigint;
-
--- name: ExpungeEraseKey :execrows
--- The key's copy of the body's (unsalted) hash.
-UPDATE idempotency_keys
-SET body_sha256 = ''::bytea
-WHERE source = @source::text AND key = @key::text AND event_id = @id::bigint;
 
 -- name: ExpungeDeleteBlobs :execrows
 DELETE FROM blobs

@@ -48,16 +48,24 @@ func runExpunge(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
+	if err != nil {
+		return err
+	}
 	st, closeStore, err := openStore(ctx, cfg, stderr, true)
 	if err != nil {
 		return err
 	}
 	defer closeStore()
-	results, err := ledger.Expunge(ctx, st, ids, strings.TrimSpace(*reason))
+	results, err := ledger.Expunge(ctx, st, keys, ids, strings.TrimSpace(*reason))
 	if err != nil {
 		return err
 	}
 	for _, r := range results {
+		if r.Already {
+			fmt.Fprintf(stdout, "event %d: expunged already; left as it was\n", r.EventID)
+			continue
+		}
 		fmt.Fprintf(stdout, "expunged event %d: its body, document, summary, actor, changes and reply, and %d attachments no other event refers to, are erased; its leaf still verifies\n",
 			r.EventID, r.Blobs)
 	}

@@ -681,8 +681,8 @@ func TestExpungeCommand(t *testing.T) {
 	require.Equal(t, 2, strings.Count(out.String(), "expunged event"), out.String())
 	require.Contains(t, out.String(), "expunged event "+ids[2])
 	out.Reset()
-	err := run(ctx, []string{"expunge", "--config", cfg, "--event", ids[0], "--reason", "again"}, getenv, &out, io.Discard)
-	require.ErrorContains(t, err, "expunged already")
+	require.NoError(t, run(ctx, []string{"expunge", "--config", cfg, "--event", ids[0], "--reason", "again"}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), "expunged already")
 
 	require.NoError(t, run(ctx, []string{"verify", "--config", cfg}, getenv, &out, io.Discard), out.String())
 	require.Contains(t, out.String(), "OK: 3 leaves")

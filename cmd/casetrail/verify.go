@@ -233,14 +233,14 @@ func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("verifier key: %w", err)
 	}
-	n, m, err := ledger.VerifyBundle(dir, v)
+	n, expunged, m, err := ledger.VerifyBundle(dir, v)
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)
 		return errors.New("bundle verification failed")
 	}
-	if m != nil && len(m.Expunged) > 0 {
-		fmt.Fprintf(stdout, "OK: %d events are in the signed log; %d match their bodies, and %d were expunged (%s): their content was erased, so the bundle holds their leaves and proofs only\n",
-			n, n-len(m.Expunged), len(m.Expunged), strings.Join(m.Expunged, ", "))
+	if len(expunged) > 0 {
+		fmt.Fprintf(stdout, "OK: %d events are in the signed log; %d match their bodies, and %d were expunged (%s): their content was erased, and their records of it are signed with the log's key\n",
+			n, n-len(expunged), len(expunged), strings.Join(expunged, ", "))
 	} else {
 		fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", n)
 	}

@@ -659,7 +659,7 @@ func TestExpungedEventReads(t *testing.T) {
 	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
 	require.NoError(t, err)
 	defer owner.Close()
-	_, err = ledger.Expunge(ctx, owner, []int64{eventID}, "erasure request of +447700900123")
+	_, err = ledger.Expunge(ctx, owner, b.cp.Keys, []int64{eventID}, "erasure request of +447700900123")
 	require.NoError(t, err)
 
 	for _, key := range []string{analystKey, auditorKey} {

@@ -2,7 +2,14 @@ package ledger
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/casetrail/casetrail/internal/store"
 )
@@ -10,17 +17,84 @@ import (
 // Expunge erases the content of the given events (store.Expunge) after
 // checking that each row still hashes to its leaf: an altered row is not
 // erased, which would hide what was altered, but refused, for verify to
-// name. The record of each expunge keeps the hashes its leaf commits to, so
-// the log, its proofs and verify are unchanged by it.
-func Expunge(ctx context.Context, st *store.Store, ids []int64, reason string) ([]store.ExpungeResult, error) {
-	return st.Expunge(ctx, ids, reason, func(t store.ExpungeTarget) ([]byte, error) {
-		_, version := matchingLeaf(t.Leaf, t.LeafHash)
-		switch version {
-		case 0:
-			return nil, errors.New("its row no longer hashes to its leaf; run casetrail verify")
-		case 1, 2:
-			return nil, nil // its leaf commits to no detail
+// name. Each record of an expunge keeps the hashes its leaf commits to and
+// is signed with the log's key, so the log, its proofs and verify are
+// unchanged by it, and a record forged without the key is found by verify.
+// keys must be the log's: the latest signed checkpoint must verify with
+// them.
+func Expunge(ctx context.Context, st *store.Store, keys *Keys, ids []int64, reason string) ([]store.ExpungeResult, error) {
+	cp, err := st.LatestCheckpoint(ctx)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	if err == nil {
+		if _, err := OpenCheckpoint([]byte(cp.Note), keys.Verifier); err != nil {
+			return nil, fmt.Errorf("%w: the signing key at hand is not the log's (the latest checkpoint does not verify with %s); run expunge with the server's configuration", store.ErrRefused, keys.VerifierKey)
 		}
-		return saltedHash(t.Leaf.Salt, detailOf(t.Leaf)), nil
+	}
+	return st.Expunge(ctx, ids, reason, store.ExpungeHooks{
+		Check: func(t store.ExpungeTarget) ([]byte, error) {
+			_, version := matchingLeaf(t.Leaf, t.LeafHash)
+			switch version {
+			case 0:
+				return nil, errors.New("its row no longer hashes to its leaf; run casetrail verify")
+			case 1, 2:
+				return nil, nil // its leaf commits to no detail
+			}
+			return saltedHash(t.Leaf.Salt, detailOf(t.Leaf)), nil
+		},
+		Sign: func(r store.ExpungeRecord) (string, error) {
+			signed, err := note.Sign(&note.Note{Text: expungeText(r)}, keys.Signer)
+			return string(signed), err
+		},
 	})
+}
+
+// expungeText is the text an expunge's record is signed as. The reason and
+// the credential enter by their SHA-256, so that the text is lines of
+// fixed form whatever they hold.
+func expungeText(r store.ExpungeRecord) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "casetrail expunge\nevent %d\nat %s\n", r.EventID, r.At.UTC().Format(time.RFC3339Nano))
+	fmt.Fprintf(&b, "reason %x\ncredential %x\n", sha256.Sum256([]byte(r.Reason)), sha256.Sum256([]byte(r.Credential)))
+	fmt.Fprintf(&b, "body %x\ndetail %s\nblobs %s\n", r.BodyHash, orDash(hex.EncodeToString(r.DetailHash)), orDash(hexList(r.Blobs)))
+	return b.String()
+}
+
+func hexList(hs [][]byte) string {
+	s := make([]string, len(hs))
+	for i, h := range hs {
+		s[i] = hex.EncodeToString(h)
+	}
+	return strings.Join(s, ",")
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// checkExpunged checks the record of an expunged event: signed with the
+// log's key, saying what the record and the row hold (the row's credential
+// included), and the row as blank as an expunge leaves it.
+func checkExpunged(l store.LeafSource, v note.Verifier) error {
+	x := l.Expunged
+	if !x.Blank {
+		return errors.New("it is recorded as expunged, but its row holds content again")
+	}
+	return checkExpungeNote(x.Note, store.ExpungeRecord{EventID: l.EventID, At: x.At, Reason: x.Reason,
+		Credential: l.Credential, BodyHash: l.BodyHash, DetailHash: x.DetailHash, Blobs: x.Blobs}, v)
+}
+
+func checkExpungeNote(signed string, r store.ExpungeRecord, v note.Verifier) error {
+	n, err := note.Open([]byte(signed), note.VerifierList(v))
+	if err != nil {
+		return fmt.Errorf("the record of its expunge is not signed with the log's key: %v", err)
+	}
+	if n.Text != expungeText(r) {
+		return errors.New("the record of its expunge, or its credential, differs from what was signed")
+	}
+	return nil
 }

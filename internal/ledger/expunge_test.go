@@ -1,10 +1,12 @@
 package ledger_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,10 +83,10 @@ func TestExpunge(t *testing.T) {
 	require.NoError(t, b.verify(t))
 
 	// The server's role may not erase.
-	_, err = ledger.Expunge(ctx, b.store, []int64{only}, "erasure request")
+	_, err = ledger.Expunge(ctx, b.store, b.keys, []int64{only}, "erasure request")
 	require.ErrorContains(t, err, "42501") // insufficient privilege
 
-	res, err := ledger.Expunge(ctx, owner, []int64{shared1, only, old}, "erasure request 77")
+	res, err := ledger.Expunge(ctx, owner, b.keys, []int64{shared1, only, old}, "erasure request 77")
 	require.NoError(t, err)
 	require.Equal(t, []store.ExpungeResult{{EventID: old, Blobs: 1}, {EventID: only, Blobs: 1}, {EventID: shared1, Blobs: 0}}, res)
 	for _, id := range []int64{old, only, shared1} {
@@ -105,23 +107,29 @@ func TestExpunge(t *testing.T) {
 	require.False(t, blobGone(t, b.store, "a shared letter"), "another event still refers to it")
 	require.NoError(t, b.verify(t))
 
-	// Refused, and nothing erased: an event expunged already, one not yet
-	// in the log, one that does not exist.
-	for _, ids := range [][]int64{{shared2, only}, {shared2, late}, {shared2, 999999}} {
-		_, err := ledger.Expunge(ctx, owner, ids, "again")
+	// Refused, and nothing erased: an event not yet in the log, one that
+	// does not exist, a key that is not the log's.
+	otherKeys, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	_, err = ledger.Expunge(ctx, owner, otherKeys, []int64{shared2}, "another key")
+	require.ErrorIs(t, err, store.ErrRefused)
+	for _, ids := range [][]int64{{shared2, late}, {shared2, 999999}} {
+		_, err := ledger.Expunge(ctx, owner, b.keys, ids, "again")
 		require.ErrorIs(t, err, store.ErrRefused)
 		e, err := b.store.Event(ctx, shared2)
 		require.NoError(t, err)
 		require.NotEmpty(t, e.Body)
 		require.Nil(t, e.ExpungedAt)
 	}
-	_, err = ledger.Expunge(ctx, owner, []int64{plain}, "")
+	_, err = ledger.Expunge(ctx, owner, b.keys, []int64{plain}, "")
 	require.ErrorIs(t, err, store.ErrRefused)
 
-	// The last event referring to the shared letter takes it with it.
-	res, err = ledger.Expunge(ctx, owner, []int64{shared2}, "erasure request 78")
+	// The last event referring to the shared letter takes it with it; one
+	// expunged already is left as it was (a run repeated after a lost
+	// answer does not fail).
+	res, err = ledger.Expunge(ctx, owner, b.keys, []int64{shared2, only}, "erasure request 78")
 	require.NoError(t, err)
-	require.Equal(t, 2, res[0].Blobs)
+	require.Equal(t, []store.ExpungeResult{{EventID: only, Already: true}, {EventID: shared2, Blobs: 2}}, res)
 	require.True(t, blobGone(t, b.store, "a shared letter"))
 	require.True(t, blobGone(t, b.store, "a form"))
 	b.sequenceAndSign(t)
@@ -134,41 +142,101 @@ func TestExpunge(t *testing.T) {
 	m, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, all, dir)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{fmt.Sprint(old), fmt.Sprint(only), fmt.Sprint(shared1), fmt.Sprint(shared2)}, m.Expunged)
-	n, _, err := ledger.VerifyBundle(dir, b.keys.Verifier)
+	n, expunged, _, err := ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.NoError(t, err)
 	require.Equal(t, 6, n)
+	require.ElementsMatch(t, m.Expunged, expunged)
 	_, err = os.Stat(filepath.Join(dir, "bodies", fmt.Sprint(only)))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	// An event marked expunged in events.ndjson that the manifest does not
 	// list as such is refused: a body cannot be dropped silently.
-	m.Expunged = slices.DeleteFunc(m.Expunged, func(id string) bool { return id == fmt.Sprint(only) })
+	listed := m.Expunged
+	m.Expunged = slices.DeleteFunc(slices.Clone(listed), func(id string) bool { return id == fmt.Sprint(only) })
 	writeManifest(t, dir, m)
-	_, _, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, _, _, err = ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.ErrorContains(t, err, "marked expunged")
+	// Nor can a line be marked expunged without a record signed with the
+	// log's key that matches its leaf: here its reason is changed.
+	m.Expunged = listed
+	writeManifest(t, dir, m)
+	events := filepath.Join(dir, "events.ndjson")
+	raw, err := os.ReadFile(events)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(events, bytes.Replace(raw, []byte(`"reason":"erasure request 77"`), []byte(`"reason":"erasure request 70"`), 1), 0o600))
+	_, _, _, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.ErrorContains(t, err, "differs from what was signed")
 
-	// A retry of an expunged delivery is its duplicate, not a conflict kept
-	// with its body.
+	// A retry of an expunged delivery is its duplicate, and does not bring
+	// its attachment back; another body under its key is a conflict.
 	again, err := b.store.Ingest(ctx, []store.NewEvent{withAttachments(2, "scan of a passport")})
 	require.NoError(t, err)
 	require.NoError(t, again[0].Err)
 	require.True(t, again[0].Duplicate)
 	require.Equal(t, only, again[0].ID)
+	require.True(t, blobGone(t, b.store, "scan of a passport"))
+	other := withAttachments(2, "another scan")
+	other.Body = append(other.Body, ' ')
+	other.BodySHA256 = sha256.Sum256(other.Body)
+	again, err = b.store.Ingest(ctx, []store.NewEvent{other})
+	require.NoError(t, err)
+	require.ErrorIs(t, again[0].Err, store.ErrConflict)
+	require.True(t, blobGone(t, b.store, "another scan"))
+	// A new event with the attachment an expunge removed stores it again.
+	fresh := b.store1(t, withAttachments(20, "scan of a passport"))
+	require.False(t, blobGone(t, b.store, "scan of a passport"))
+	b.sequenceAndSign(t)
 
 	// A row that no longer matches its leaf is not erased (which would hide
 	// the change) but refused.
 	b.tamper(t, `UPDATE events SET summary = 'Something else' WHERE id = $1`, plain)
-	_, err = ledger.Expunge(ctx, owner, []int64{plain}, "erasure request 79")
+	_, err = ledger.Expunge(ctx, owner, b.keys, []int64{plain}, "erasure request 79")
 	require.ErrorIs(t, err, store.ErrRefused)
 	require.ErrorContains(t, err, "no longer hashes to its leaf")
 	b.tamper(t, `UPDATE events SET summary = '' WHERE id = $1`, plain)
 
-	// Content put back into an expunged row is found.
-	b.tamper(t, `UPDATE events SET summary = 'Comment 2 by Ann Smith' WHERE id = $1`, only)
-	err = b.verify(t)
-	var f *ledger.Finding
-	require.ErrorAs(t, err, &f)
-	require.Equal(t, "altered", f.Kind)
-	require.Equal(t, only, f.EventID)
+	require.NoError(t, b.verify(t))
+	_ = fresh
+
+	// What verify finds, each on its own: content put back into an expunged
+	// row; the credential it keeps, or its record, changed; an expunge
+	// forged by whoever can write to the database but holds no signing key.
+	for _, tc := range []struct {
+		name, sql, undo string
+		id              int64
+		want            string
+	}{
+		{"content put back", `UPDATE events SET summary = 'Comment 2 by Ann Smith' WHERE id = $1`,
+			`UPDATE events SET summary = '' WHERE id = $1`, only, "holds content again"},
+		{"credential changed", `UPDATE events SET credential = 'key:other' WHERE id = $1`,
+			`UPDATE events SET credential = 'test' WHERE id = $1`, only, "differs from what was signed"},
+		{"reason changed", `UPDATE expunged_events SET reason = 'routine' WHERE event_id = $1`,
+			`UPDATE expunged_events SET reason = 'erasure request 77' WHERE event_id = $1`, only, "differs from what was signed"},
+		{"forged", `WITH r AS (INSERT INTO expunged_events (event_id, received_at, reason, body_hash, note)
+				SELECT id, received_at, 'forged', sha256(body_salt || body), 'casetrail expunge' || chr(10) FROM events WHERE id = $1)
+			UPDATE events SET body = '', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL, reply = NULL WHERE id = $1`,
+			"", plain, "not signed with the log's key"},
+	} {
+		b.tamper(t, tc.sql, tc.id)
+		err := b.verify(t)
+		var f *ledger.Finding
+		require.ErrorAs(t, err, &f, tc.name)
+		require.Equal(t, "altered", f.Kind, tc.name)
+		require.Equal(t, tc.id, f.EventID, tc.name)
+		require.Contains(t, f.Detail, tc.want, tc.name)
+		if tc.undo != "" {
+			b.tamper(t, tc.undo, tc.id)
+			require.NoError(t, b.verify(t), tc.name)
+		}
+	}
+
+	// The records hold the only copies of the hashes the expunged leaves
+	// commit to: the migration that keeps them is not undone over them.
+	m8, err := store.NewMigrator(b.db.URL)
+	require.NoError(t, err)
+	defer m8.Close()
+	require.ErrorContains(t, m8.DownTo(ctx, 7, io.Discard), "events were expunged")
+	_, err = b.store.Event(ctx, only)
+	require.NoError(t, err)
 }
 
 func writeManifest(t *testing.T, dir string, m ledger.Manifest) {
@@ -191,8 +259,8 @@ func TestExpungeRulesHoldForTheOwner(t *testing.T) {
 	sum := sha256.Sum256([]byte("a scan"))
 	const blank = `body = '', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL, reply = NULL`
 	removeBlob := fmt.Sprintf(`DELETE FROM blobs WHERE sha256 = '\x%x'::bytea`, sum)
-	record := `INSERT INTO expunged_events (event_id, received_at, reason, body_hash, blobs)
-		SELECT id, received_at, 'test', sha256(body_salt || body), ARRAY[$2::bytea] FROM events WHERE id = $1`
+	record := `INSERT INTO expunged_events (event_id, received_at, reason, body_hash, blobs, note)
+		SELECT id, received_at, 'test', sha256(body_salt || body), ARRAY[$2::bytea], 'unsigned' FROM events WHERE id = $1`
 	cases := []struct {
 		name  string
 		steps []string
@@ -208,8 +276,7 @@ func TestExpungeRulesHoldForTheOwner(t *testing.T) {
 		{"remove an attachment the record lists", []string{record, removeBlob}, true},
 		{"change a record", []string{record, `UPDATE expunged_events SET reason = 'other' WHERE event_id = $1`}, false},
 		{"remove a record", []string{record, `DELETE FROM expunged_events WHERE event_id = $1`}, false},
-		{"the key's hash without a record", []string{`UPDATE idempotency_keys SET body_sha256 = '' WHERE event_id = $1`}, false},
-		{"the key's event with a record", []string{record, `UPDATE idempotency_keys SET body_sha256 = '', event_id = event_id + 1000 WHERE event_id = $1`}, false},
+		{"change the key's record", []string{record, `UPDATE idempotency_keys SET body_sha256 = '' WHERE event_id = $1`}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -274,7 +341,7 @@ func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 
 	done := make(chan []store.ExpungeResult, 1)
 	go func() {
-		res, err := ledger.Expunge(ctx, owner, []int64{id}, "erasure request")
+		res, err := ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request")
 		if err != nil {
 			t.Error(err)
 		}

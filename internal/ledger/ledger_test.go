@@ -540,7 +540,7 @@ func TestStoreOfEveryLeafVersionVerifies(t *testing.T) {
 	dir := t.TempDir()
 	_, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "every version"}, ids, dir)
 	require.NoError(t, err)
-	n, _, err := ledger.VerifyBundle(dir, b.keys.Verifier)
+	n, _, _, err := ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	raw, err := os.ReadFile(filepath.Join(dir, "events.ndjson"))

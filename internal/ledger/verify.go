@@ -124,9 +124,10 @@ func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			if !r.Present {
 				return rep, &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx, Detail: "its row is gone from the store"}
 			}
-			if x := r.Leaf.Expunged; x != nil && !x.Blank {
-				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
-					Detail: "it is recorded as expunged, but its row holds content again"}
+			if r.Leaf.Expunged != nil {
+				if err := checkExpunged(r.Leaf, v); err != nil {
+					return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx, Detail: err.Error()}
+				}
 			}
 			if !leafMatches(r.Leaf, r.LeafHash) {
 				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,

@@ -2,9 +2,11 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -18,28 +20,54 @@ type ExpungeTarget struct {
 	LeafHash []byte
 }
 
-// ExpungeResult is what an expunge erased of one event.
+// ExpungeRecord is what the record of one event's expunge says, and what its
+// signature covers.
+type ExpungeRecord struct {
+	EventID int64
+	At      time.Time
+	Reason  string
+	// Credential is the event's, which stays on the row and which the
+	// detail hash no longer checks once the rest of the detail is erased.
+	Credential string
+	// BodyHash and DetailHash are the salted hashes the leaf commits to
+	// (DetailHash nil for a leaf without one).
+	BodyHash, DetailHash []byte
+	// Blobs are the attachments removed with it.
+	Blobs [][]byte
+}
+
+// ExpungeHooks are the log's part of an expunge.
+type ExpungeHooks struct {
+	// Check is called with each event before anything is erased. It
+	// returns the detail hash the event's leaf commits to (nil for a leaf
+	// without one), or an error that refuses the whole expunge.
+	Check func(ExpungeTarget) ([]byte, error)
+	// Sign returns the signed note of a record.
+	Sign func(ExpungeRecord) (string, error)
+}
+
+// ExpungeResult is what an expunge did to one event.
 type ExpungeResult struct {
 	EventID int64
 	// Blobs is how many of its attachments were removed: those no other
 	// event refers to.
 	Blobs int
+	// Already: an earlier expunge erased it; nothing was done.
+	Already bool
 }
 
 // Expunge erases the content of the given events in one transaction: the
 // body and its unsalted hash, the normalised document, the summary, actor,
 // changes and reply, and the attachments no other event refers to. Their
 // ids, times, type, source and credential stay, and so do their leaves:
-// the record of the expunge keeps the body hash and the detail hash each
-// leaf commits to. check is called with each event, locked, before anything
-// is erased; it returns the detail hash its leaf commits to (nil for a
-// leaf without one), or an error that refuses the whole expunge.
+// the signed record of each expunge keeps the salted hashes its leaf
+// commits to. An event expunged already is reported as such and left.
 //
-// It refuses (ErrRefused) an event that does not exist, is not yet in the
-// log, or was expunged already. The store must be opened with
-// Options.Owner: the application's role may not erase.
-func (s *Store) Expunge(ctx context.Context, ids []int64, reason string,
-	check func(ExpungeTarget) ([]byte, error)) ([]ExpungeResult, error) {
+// It refuses (ErrRefused), and erases nothing, when an event does not
+// exist or is not yet in the log, or when hooks.Check refuses one. The store
+// must be opened with Options.Owner: the application's role may not erase.
+// Expunges run one at a time.
+func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks ExpungeHooks) ([]ExpungeResult, error) {
 	if reason == "" {
 		return nil, fmt.Errorf("%w: an expunge needs a reason", ErrRefused)
 	}
@@ -48,22 +76,28 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string,
 	ids = slices.Compact(ids)
 	var results []ExpungeResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		results = nil
 		q := s.q.WithTx(tx)
+		if err := q.ExpungeLock(ctx); err != nil {
+			return err
+		}
 		rows, err := q.ExpungeTargets(ctx, ids)
 		if err != nil {
 			return err
 		}
 		found := make(map[int64]bool, len(rows))
-		details := make(map[int64][]byte, len(rows))
+		var todo []ExpungeRecord
+		var todoIDs []int64
 		for _, r := range rows {
 			found[r.ID] = true
 			switch {
 			case r.Expunged:
-				return fmt.Errorf("%w: event %d was expunged already", ErrRefused, r.ID)
+				results = append(results, ExpungeResult{EventID: r.ID, Already: true})
+				continue
 			case r.LeafHash == nil:
 				return fmt.Errorf("%w: event %d is not yet in the log; expunge it once the sequencer has logged it (within seconds of its receipt)", ErrRefused, r.ID)
 			}
-			detail, err := check(ExpungeTarget{LeafHash: r.LeafHash, Leaf: LeafSource{EventID: r.ID,
+			detail, err := hooks.Check(ExpungeTarget{LeafHash: r.LeafHash, Leaf: LeafSource{EventID: r.ID,
 				Source: r.Source, Kind: r.Kind, Type: r.Type, OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt,
 				CaseID: r.CaseID, Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID,
 				AgentID: r.AgentID, WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs,
@@ -72,36 +106,43 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string,
 			if err != nil {
 				return fmt.Errorf("%w: event %d: %v", ErrRefused, r.ID, err)
 			}
-			details[r.ID] = detail
+			todo = append(todo, ExpungeRecord{EventID: r.ID, Reason: reason, Credential: r.Credential,
+				BodyHash: r.BodyHash, DetailHash: detail})
+			todoIDs = append(todoIDs, r.ID)
 		}
 		for _, id := range ids {
 			if !found[id] {
 				return fmt.Errorf("%w: no event %d", ErrRefused, id)
 			}
 		}
+		if len(todo) == 0 {
+			return nil
+		}
 
-		removed, err := unreferencedBlobs(ctx, q, ids)
+		removed, err := unreferencedBlobs(ctx, q, todoIDs)
 		if err != nil {
 			return err
 		}
+		at := time.Now().UTC().Truncate(time.Microsecond) // as the column keeps it
 		var all [][]byte
-		for _, r := range rows {
-			blobs := removed[r.ID]
-			if blobs == nil {
-				blobs = [][]byte{}
+		for _, rec := range todo {
+			rec.At, rec.Blobs = at, removed[rec.EventID]
+			if rec.Blobs == nil {
+				rec.Blobs = [][]byte{}
 			}
-			all = append(all, blobs...)
-			if _, err := q.ExpungeRecord(ctx, db.ExpungeRecordParams{ID: r.ID, Reason: Text(reason),
-				DetailHash: details[r.ID], Blobs: blobs}); err != nil {
+			note, err := hooks.Sign(rec)
+			if err != nil {
+				return fmt.Errorf("signing the record of event %d's expunge: %w", rec.EventID, err)
+			}
+			if err := q.ExpungeRecord(ctx, db.ExpungeRecordParams{ID: rec.EventID, ExpungedAt: at, Reason: Text(reason),
+				BodyHash: rec.BodyHash, DetailHash: rec.DetailHash, Blobs: rec.Blobs, Note: note}); err != nil {
 				return err
 			}
-			if _, err := q.ExpungeErase(ctx, r.ID); err != nil {
+			if _, err := q.ExpungeErase(ctx, rec.EventID); err != nil {
 				return err
 			}
-			if _, err := q.ExpungeEraseKey(ctx, db.ExpungeEraseKeyParams{Source: r.Source, Key: r.IdempotencyKey, ID: r.ID}); err != nil {
-				return err
-			}
-			results = append(results, ExpungeResult{EventID: r.ID, Blobs: len(blobs)})
+			all = append(all, rec.Blobs...)
+			results = append(results, ExpungeResult{EventID: rec.EventID, Blobs: len(rec.Blobs)})
 		}
 		if len(all) > 0 {
 			if _, err := q.ExpungeDeleteBlobs(ctx, all); err != nil {
@@ -113,6 +154,7 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string,
 	if err != nil {
 		return nil, err
 	}
+	slices.SortFunc(results, func(a, b ExpungeResult) int { return cmp.Compare(a.EventID, b.EventID) })
 	return results, nil
 }
 
@@ -120,10 +162,8 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string,
 // refers to that no other event does. The first pass reads every event
 // without holding anything up; then inserts into blobs are held off until
 // the transaction ends, and the events inserted since the first pass's
-// snapshot are read again. An attachment shared by two events is removed
-// only when both are expunged together. Two events that refer to the same
-// attachment share one row (blobs are content-addressed), so sharing is
-// decided by the reference, not by the row.
+// snapshot are read again. An attachment several of the events share is
+// removed with each of them.
 func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int64][][]byte, error) {
 	cands, err := q.ExpungeBlobCandidates(ctx, ids)
 	if err != nil || len(cands) == 0 {
@@ -131,14 +171,12 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 	}
 	var hashes [][]byte
 	for _, c := range cands {
-		if !slices.ContainsFunc(hashes, func(h []byte) bool { return bytes.Equal(h, c.Sha256) }) {
+		if !containsHash(hashes, c.Sha256) {
 			hashes = append(hashes, c.Sha256)
 		}
 	}
 	drop := func(referenced [][]byte) {
-		hashes = slices.DeleteFunc(hashes, func(h []byte) bool {
-			return slices.ContainsFunc(referenced, func(r []byte) bool { return bytes.Equal(h, r) })
-		})
+		hashes = slices.DeleteFunc(hashes, func(h []byte) bool { return containsHash(referenced, h) })
 	}
 	xmin, err := q.ExpungeSnapshotXmin(ctx)
 	if err != nil {
@@ -149,21 +187,29 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 		return nil, err
 	}
 	drop(referenced)
-	if len(hashes) > 0 {
-		if err := q.ExpungeLockBlobs(ctx); err != nil {
-			return nil, err
-		}
-		referenced, err = q.ExpungeBlobsReferenced(ctx, db.ExpungeBlobsReferencedParams{Blobs: hashes, MinXid: xmin, Ids: ids})
-		if err != nil {
-			return nil, err
-		}
-		drop(referenced)
+	if len(hashes) == 0 {
+		return nil, nil
 	}
+	if err := q.ExpungeLockTimeout(ctx); err != nil {
+		return nil, err
+	}
+	if err := q.ExpungeLockBlobs(ctx); err != nil {
+		return nil, err
+	}
+	referenced, err = q.ExpungeBlobsReferenced(ctx, db.ExpungeBlobsReferencedParams{Blobs: hashes, MinXid: xmin, Ids: ids})
+	if err != nil {
+		return nil, err
+	}
+	drop(referenced)
 	out := map[int64][][]byte{}
 	for _, c := range cands {
-		if slices.ContainsFunc(hashes, func(h []byte) bool { return bytes.Equal(h, c.Sha256) }) {
+		if containsHash(hashes, c.Sha256) {
 			out[c.EventID] = append(out[c.EventID], c.Sha256)
 		}
 	}
 	return out, nil
+}
+
+func containsHash(hashes [][]byte, h []byte) bool {
+	return slices.ContainsFunc(hashes, func(x []byte) bool { return bytes.Equal(x, h) })
 }

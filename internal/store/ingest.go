@@ -85,7 +85,7 @@ func ingestOn(ctx context.Context, q *db.Queries, events []NewEvent) ([]IngestRe
 			unique = append(unique, i)
 		}
 	}
-	// Rows are locked in one global order (blob hash, then source and key)
+	// Rows are locked in one global order (source and key, then blob hash)
 	// so that concurrent batches never deadlock on each other.
 	slices.SortFunc(unique, func(a, b int) int {
 		return cmp.Or(cmp.Compare(events[a].Source, events[b].Source),
@@ -121,11 +121,8 @@ func ingestOn(ctx context.Context, q *db.Queries, events []NewEvent) ([]IngestRe
 
 // answerRepeat answers an event whose key is already held by event id with
 // body hash sum: a duplicate when the bodies match, a conflict otherwise.
-// An expunged holder's hash is erased (empty): a repeat of its key is
-// answered as the duplicate it most likely is, so that its body is not kept
-// again with the rejected requests.
 func answerRepeat(id int64, sum []byte, e NewEvent) IngestResult {
-	if len(sum) == 0 || bytes.Equal(sum, e.BodySHA256[:]) {
+	if bytes.Equal(sum, e.BodySHA256[:]) {
 		return IngestResult{ID: id, Duplicate: true}
 	}
 	return IngestResult{ID: id, Err: ErrConflict}

@@ -54,6 +54,8 @@ type Expunged struct {
 	// DetailHash is the detail hash its version 3 leaf commits to; nil for
 	// a leaf of an earlier version.
 	DetailHash []byte
+	Blobs      [][]byte // the attachments removed with it
+	Note       string   // the signed note over the record (ExpungeRecord)
 	// Blank: the row's content is as blank as an expunge leaves it.
 	Blank bool
 }
@@ -283,8 +285,8 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				Credential: *r.Credential, Summary: *r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 				Salt: r.BodySalt, BodyHash: r.BodyHash}
 			if r.ExpungedAt != nil {
-				v.Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason,
-					DetailHash: r.ExpungedDetailHash, Blank: r.Blank != nil && *r.Blank}
+				v.Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason, DetailHash: r.ExpungedDetailHash,
+					Blobs: r.ExpungedBlobs, Note: *r.ExpungeNote, Blank: r.Blank != nil && *r.Blank}
 			}
 		}
 		out[i] = v
@@ -331,8 +333,8 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 			Salt: r.BodySalt}}
 		if r.ExpungedAt != nil {
 			out[i].Leaf.BodyHash = r.ExpungedBodyHash
-			out[i].Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason,
-				DetailHash: r.ExpungedDetailHash, Blank: len(r.Body) == 0}
+			out[i].Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason, DetailHash: r.ExpungedDetailHash,
+				Blobs: r.ExpungedBlobs, Note: *r.ExpungeNote, Blank: len(r.Body) == 0}
 		}
 	}
 	return out, nil
