@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/ledger"
 )
 
@@ -44,15 +43,7 @@ func runExpunge(ctx context.Context, args []string, getenv func(string) string, 
 	if len(ids) == 0 || strings.TrimSpace(*reason) == "" {
 		return errors.New("usage: " + expungeUsage)
 	}
-	cfg, err := config.Load(*cfgPath, getenv)
-	if err != nil {
-		return err
-	}
-	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
-	if err != nil {
-		return err
-	}
-	st, closeStore, err := openStore(ctx, cfg, stderr, true)
+	_, keys, st, closeStore, err := openSigner(ctx, *cfgPath, getenv, stderr, true)
 	if err != nil {
 		return err
 	}

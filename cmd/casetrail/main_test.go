@@ -339,18 +339,7 @@ func TestVerifyCommand(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	cfg := writeFile(t, testConfig)
 	r := start(t, env, "serve", "--config", cfg)
-	var ids []string
-	for i := range 5 {
-		body := []byte(fmt.Sprintf(`{"agentID":"a%d","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:0%dZ"}`, i, i))
-		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call", bytes.NewReader(body))
-		req.Header.Set("x-api-key", "hook-key")
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		var out ingested
-		require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
-		res.Body.Close()
-		ids = append(ids, out.ID)
-	}
+	ids := postOutboundCalls(t, r.addr, 5)
 	r.stop(t) // sequences and signs what was acknowledged
 
 	var keyOut bytes.Buffer
@@ -644,6 +633,25 @@ func TestServeStoresASpoolLeftByAnEarlierConfiguration(t *testing.T) {
 	require.Equal(t, 1, n)
 }
 
+// postOutboundCalls posts n distinct outbound-call hooks (testConfig's
+// hooks source) and returns their event ids.
+func postOutboundCalls(t *testing.T, addr string, n int) []string {
+	t.Helper()
+	var ids []string
+	for i := range n {
+		body := []byte(fmt.Sprintf(`{"agentID":"a%d","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:0%dZ"}`, i, i))
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/v1/ingest/hooks/outbound-call", bytes.NewReader(body))
+		req.Header.Set("x-api-key", "hook-key")
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var out ingested
+		require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
+		res.Body.Close()
+		ids = append(ids, out.ID)
+	}
+	return ids
+}
+
 // casetrail expunge erases events' content as the database's owner; the
 // store still verifies, and a bundle says which events were expunged.
 func TestExpungeCommand(t *testing.T) {
@@ -653,18 +661,7 @@ func TestExpungeCommand(t *testing.T) {
 	getenv := func(k string) string { return env[k] }
 	cfg := writeFile(t, testConfig)
 	r := start(t, env, "serve", "--config", cfg)
-	var ids []string
-	for i := range 3 {
-		body := []byte(fmt.Sprintf(`{"agentID":"a%d","targetPhoneNumber":"+14155550100","Timestamp":"2024-01-01T00:00:0%dZ"}`, i, i))
-		req, _ := http.NewRequest(http.MethodPost, "http://"+r.addr+"/v1/ingest/hooks/outbound-call", bytes.NewReader(body))
-		req.Header.Set("x-api-key", "hook-key")
-		res, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		var out ingested
-		require.NoError(t, json.NewDecoder(res.Body).Decode(&out))
-		res.Body.Close()
-		ids = append(ids, out.ID)
-	}
+	ids := postOutboundCalls(t, r.addr, 3)
 	r.stop(t)
 	ctx := context.Background()
 	var out bytes.Buffer

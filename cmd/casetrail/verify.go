@@ -118,15 +118,7 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 	if *out == "" || (*caseID == "") == (*from == "" || *to == "") {
 		return errors.New("usage: " + usage)
 	}
-	cfg, err := config.Load(*cfgPath, getenv)
-	if err != nil {
-		return err
-	}
-	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
-	if err != nil {
-		return err
-	}
-	st, closeStore, err := openStore(ctx, cfg, stderr, false)
+	cfg, keys, st, closeStore, err := openSigner(ctx, *cfgPath, getenv, stderr, false)
 	if err != nil {
 		return err
 	}
@@ -271,6 +263,24 @@ func openStore(ctx context.Context, cfg *config.Config, stderr io.Writer, owner 
 		return nil, nil, err
 	}
 	return st, func() { st.Close(); stopDB() }, nil
+}
+
+// openSigner loads the configuration and the log's keys, and opens the
+// store (as the owner when owner is set).
+func openSigner(ctx context.Context, cfgPath string, getenv func(string) string, stderr io.Writer, owner bool) (*config.Config, *ledger.Keys, *store.Store, func(), error) {
+	cfg, err := config.Load(cfgPath, getenv)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	st, closeStore, err := openStore(ctx, cfg, stderr, owner)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	return cfg, keys, st, closeStore, nil
 }
 
 func describe(s ledger.Selection) string {

@@ -298,6 +298,21 @@ func TestContactTimeline(t *testing.T) {
 	}
 }
 
+// commentDoc is the part of an ADD_CASE_COMMENT's indexed document that
+// says where its attachments went.
+type commentDoc struct {
+	Payload struct {
+		Comment struct {
+			Attachments []struct {
+				Content struct {
+					SHA256 string `json:"sha256"`
+					Size   int    `json:"size"`
+				} `json:"content"`
+			} `json:"attachments"`
+		} `json:"comment"`
+	} `json:"payload"`
+}
+
 func TestRolesAndRedaction(t *testing.T) {
 	t.Parallel()
 	b := withReadKeys(t)
@@ -330,18 +345,7 @@ func TestRolesAndRedaction(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, body, raw)
 	require.Contains(t, string(auditor.Payload), "diagnosis: flu")
-	var doc struct {
-		Payload struct {
-			Comment struct {
-				Attachments []struct {
-					Content struct {
-						SHA256 string `json:"sha256"`
-						Size   int    `json:"size"`
-					} `json:"content"`
-				} `json:"attachments"`
-			} `json:"comment"`
-		} `json:"payload"`
-	}
+	var doc commentDoc
 	require.NoError(t, json.Unmarshal(auditor.Payload, &doc))
 	sha := doc.Payload.Comment.Attachments[0].Content.SHA256
 	require.Len(t, sha, 64)
@@ -682,17 +686,7 @@ func TestExpungedEventReads(t *testing.T) {
 			require.NotContains(t, e.Expunged.Reason, "+447700900123")
 		}
 	}
-	var doc struct {
-		Payload struct {
-			Comment struct {
-				Attachments []struct {
-					Content struct {
-						SHA256 string `json:"sha256"`
-					} `json:"content"`
-				} `json:"attachments"`
-			} `json:"comment"`
-		} `json:"payload"`
-	}
+	var doc commentDoc
 	require.NoError(t, json.Unmarshal(before.Payload, &doc))
 	require.Equal(t, 404, b.read(t, auditorKey, "/v1/blobs/"+doc.Payload.Comment.Attachments[0].Content.SHA256).status)
 	// Timelines and the feed still list it, marked.
