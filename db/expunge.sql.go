@@ -106,11 +106,17 @@ const ExpungeErase = `-- name: ExpungeErase :execrows
 UPDATE events
 SET body = ''::bytea, body_sha256 = ''::bytea, doc = NULL, doc_lossy = false, summary = '',
     actor = NULL, changes = NULL, reply = NULL
-WHERE id = $1::bigint
+WHERE id = $1::bigint AND received_at = $2::timestamptz
 `
 
-func (q *Queries) ExpungeErase(ctx context.Context, id int64) (int64, error) {
-	result, err := q.db.Exec(ctx, ExpungeErase, id)
+type ExpungeEraseParams struct {
+	ID         int64
+	ReceivedAt time.Time
+}
+
+// The receipt time picks the event's partition.
+func (q *Queries) ExpungeErase(ctx context.Context, arg ExpungeEraseParams) (int64, error) {
+	result, err := q.db.Exec(ctx, ExpungeErase, arg.ID, arg.ReceivedAt)
 	if err != nil {
 		return 0, err
 	}
@@ -158,32 +164,30 @@ func (q *Queries) ExpungeLockTimeout(ctx context.Context) error {
 }
 
 const ExpungeRecord = `-- name: ExpungeRecord :exec
-INSERT INTO expunged_events (event_id, received_at, expunged_at, reason, body_hash, detail_hash, blobs, note)
-SELECT e.id, e.received_at, $1::timestamptz, $2::text, $3::bytea,
-       $4::bytea, $5::bytea[], $6::text
-FROM events e
-WHERE e.id = $7::bigint
+INSERT INTO expunged_events (event_id, expunged_at, reason, body_hash, detail_hash, blobs, note)
+VALUES ($1::bigint, $2::timestamptz, $3::text, $4::bytea,
+        $5::bytea, $6::bytea[], $7::text)
 `
 
 type ExpungeRecordParams struct {
+	ID         int64
 	ExpungedAt time.Time
 	Reason     string
 	BodyHash   []byte
 	DetailHash []byte
 	Blobs      [][]byte
 	Note       string
-	ID         int64
 }
 
 func (q *Queries) ExpungeRecord(ctx context.Context, arg ExpungeRecordParams) error {
 	_, err := q.db.Exec(ctx, ExpungeRecord,
+		arg.ID,
 		arg.ExpungedAt,
 		arg.Reason,
 		arg.BodyHash,
 		arg.DetailHash,
 		arg.Blobs,
 		arg.Note,
-		arg.ID,
 	)
 	return err
 }

@@ -47,8 +47,9 @@ const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx,
-       x.expunged_at, x.reason AS expunge_reason, x.body_hash AS expunged_body_hash,
-       x.detail_hash AS expunged_detail_hash, x.blobs AS expunged_blobs, x.note AS expunge_note
+       COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
+       x.blobs AS expunged_blobs, x.note AS expunge_note
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
 LEFT JOIN expunged_events x ON x.event_id = e.id
@@ -80,9 +81,9 @@ type LogBundleRowsRow struct {
 	BodySalt           []byte
 	Body               []byte
 	Idx                int64
+	BodyHash           []byte
 	ExpungedAt         *time.Time
 	ExpungeReason      *string
-	ExpungedBodyHash   []byte
 	ExpungedDetailHash []byte
 	ExpungedBlobs      [][]byte
 	ExpungeNote        *string
@@ -122,9 +123,9 @@ func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRo
 			&i.BodySalt,
 			&i.Body,
 			&i.Idx,
+			&i.BodyHash,
 			&i.ExpungedAt,
 			&i.ExpungeReason,
-			&i.ExpungedBodyHash,
 			&i.ExpungedDetailHash,
 			&i.ExpungedBlobs,
 			&i.ExpungeNote,

@@ -105,7 +105,6 @@ type EventsDefault struct {
 
 type ExpungedEvent struct {
 	EventID    int64
-	ReceivedAt time.Time
 	ExpungedAt time.Time
 	Reason     string
 	BodyHash   []byte

@@ -19,7 +19,6 @@
 -- +goose Up
 CREATE TABLE expunged_events (
     event_id    bigint      PRIMARY KEY,
-    received_at timestamptz NOT NULL,
     expunged_at timestamptz NOT NULL DEFAULT now(),
     reason      text        NOT NULL CHECK (reason <> ''),
     -- What the leaf commits to: SHA-256(salt || body), and for a version 3

@@ -66,17 +66,16 @@ WHERE e.commit_xid >= @min_xid::bigint
 ORDER BY 1;
 
 -- name: ExpungeRecord :exec
-INSERT INTO expunged_events (event_id, received_at, expunged_at, reason, body_hash, detail_hash, blobs, note)
-SELECT e.id, e.received_at, @expunged_at::timestamptz, @reason::text, @body_hash::bytea,
-       sqlc.narg(detail_hash)::bytea, @blobs::bytea[], @note::text
-FROM events e
-WHERE e.id = @id::bigint;
+INSERT INTO expunged_events (event_id, expunged_at, reason, body_hash, detail_hash, blobs, note)
+VALUES (@id::bigint, @expunged_at::timestamptz, @reason::text, @body_hash::bytea,
+        sqlc.narg(detail_hash)::bytea, @blobs::bytea[], @note::text);
 
 -- name: ExpungeErase :execrows
+-- The receipt time picks the event's partition.
 UPDATE events
 SET body = ''::bytea, body_sha256 = ''::bytea, doc = NULL, doc_lossy = false, summary = '',
     actor = NULL, changes = NULL, reply = NULL
-WHERE id = @id::bigint;
+WHERE id = @id::bigint AND received_at = @received_at::timestamptz;
 
 -- name: ExpungeDeleteBlobs :execrows
 DELETE FROM blobs

@@ -145,8 +145,9 @@ LIMIT 100;
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx,
-       x.expunged_at, x.reason AS expunge_reason, x.body_hash AS expunged_body_hash,
-       x.detail_hash AS expunged_detail_hash, x.blobs AS expunged_blobs, x.note AS expunge_note
+       COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
+       x.blobs AS expunged_blobs, x.note AS expunge_note
 FROM events e
 JOIN log_leaves l ON l.event_id = e.id
 LEFT JOIN expunged_events x ON x.event_id = e.id

@@ -665,12 +665,17 @@ func TestExpungeCommand(t *testing.T) {
 	r.stop(t)
 	ctx := context.Background()
 	var out bytes.Buffer
-	for _, args := range [][]string{
-		{"--event", ids[0]},                   // no reason
-		{"--reason", "erasure request"},       // no event
-		{"--event", "x1", "--reason", "test"}, // not an id
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--event", ids[0]}, "usage: casetrail expunge"},                   // no reason
+		{[]string{"--event", ids[0], "--reason", "  "}, "usage: casetrail expunge"}, // a blank one
+		{[]string{"--reason", "erasure request"}, "usage: casetrail expunge"},       // no event
+		{[]string{"--event", "x1", "--reason", "test"}, `"x1" is not an event id`},  // not an id
 	} {
-		require.Error(t, run(ctx, append([]string{"expunge", "--config", cfg}, args...), getenv, &out, io.Discard), args)
+		err := run(ctx, append([]string{"expunge", "--config", cfg}, tc.args...), getenv, &out, io.Discard)
+		require.ErrorContains(t, err, tc.want, tc.args)
 	}
 	require.Empty(t, out.String())
 
@@ -687,7 +692,13 @@ func TestExpungeCommand(t *testing.T) {
 	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
 	require.NoError(t, run(ctx, []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", bundle}, getenv, &out, io.Discard))
+	var key bytes.Buffer
+	require.NoError(t, run(ctx, []string{"keys", "--config", cfg}, getenv, &key, io.Discard))
 	out.Reset()
-	require.NoError(t, run(ctx, []string{"verify-bundle", bundle}, getenv, &out, io.Discard), out.String())
+	require.NoError(t, run(ctx, []string{"verify-bundle", "--key", strings.TrimSpace(key.String()), bundle}, getenv, &out, io.Discard), out.String())
 	require.Contains(t, out.String(), "OK: 3 events are in the signed log; 1 match their bodies, and 2 were expunged")
+	// The bundle carries each expunge's reason, as given.
+	lines, err := os.ReadFile(filepath.Join(bundle, "events.ndjson"))
+	require.NoError(t, err)
+	require.Equal(t, 2, strings.Count(string(lines), `"reason":"erasure request 12"`))
 }

@@ -225,17 +225,18 @@ func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("verifier key: %w", err)
 	}
-	n, expunged, m, err := ledger.VerifyBundle(dir, v)
+	rep, err := ledger.VerifyBundle(dir, v)
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)
 		return errors.New("bundle verification failed")
 	}
-	if len(expunged) > 0 {
+	if x := rep.Expunged; len(x) > 0 {
 		fmt.Fprintf(stdout, "OK: %d events are in the signed log; %d match their bodies, and %d were expunged (%s): their content was erased, and their records of it are signed with the log's key\n",
-			n, n-len(expunged), len(expunged), strings.Join(expunged, ", "))
+			rep.Events, rep.Events-len(x), len(x), strings.Join(x, ", "))
 	} else {
-		fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", n)
+		fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", rep.Events)
 	}
+	m := rep.Manifest
 	switch {
 	case m == nil:
 		fmt.Fprintln(stdout, "note: the bundle has no manifest.json, so whether events are missing from it cannot be told")

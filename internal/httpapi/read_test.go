@@ -438,6 +438,7 @@ func TestAuditorAccessLog(t *testing.T) {
 	require.Equal(t, "/v1/events/12345678", rows[4].Path)
 	require.Equal(t, "12345678", rows[4].Params["id"])
 	require.Equal(t, []any{"2"}, rows[5].Params["limit"])
+	require.Equal(t, []any{redact.Text("call +14155550003")}, rows[5].Params["note"])
 	require.NotContains(t, fmt.Sprint(rows[5].Params["note"]), "4155550003")
 
 	// The access log is append-only like everything else.
@@ -683,6 +684,7 @@ func TestExpungedEventReads(t *testing.T) {
 			require.Equal(t, "erasure request of +447700900123", e.Expunged.Reason)
 			require.Equal(t, "", *e.RawBody)
 		} else {
+			require.Equal(t, redact.Text("erasure request of +447700900123"), e.Expunged.Reason)
 			require.NotContains(t, e.Expunged.Reason, "+447700900123")
 		}
 	}
@@ -693,7 +695,7 @@ func TestExpungedEventReads(t *testing.T) {
 	l := b.list(t, analystKey, "/v1/cases/case-erase/timeline")
 	require.Equal(t, []string{id}, ids(l.Data))
 	require.NotNil(t, l.Data[0].Expunged)
-	require.NotContains(t, l.Data[0].Expunged.Reason, "+447700900123")
+	require.Equal(t, redact.Text("erasure request of +447700900123"), l.Data[0].Expunged.Reason)
 	l = b.list(t, auditorKey, "/v1/events?types=ADD_CASE_COMMENT")
 	require.Equal(t, []string{id}, ids(l.Data))
 	require.Equal(t, "erasure request of +447700900123", l.Data[0].Expunged.Reason)

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -85,11 +84,11 @@ type BundleEvent struct {
 // ExpungeNote says when and why an event's content was erased, with what
 // its signed record covers besides the leaf.
 type ExpungeNote struct {
-	At         string   `json:"at"`
-	Reason     string   `json:"reason"`
-	Credential string   `json:"credential"`
-	Blobs      []string `json:"blobs"`  // hex SHA-256 of the attachments removed
-	Record     string   `json:"record"` // the signed note
+	At         time.Time `json:"at"`
+	Reason     string    `json:"reason"`
+	Credential string    `json:"credential"`
+	Blobs      []string  `json:"blobs"`  // hex SHA-256 of the attachments removed
+	Record     string    `json:"record"` // the signed note
 }
 
 // Uncovered returns those of the given events that the latest signed
@@ -162,9 +161,6 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 				return m, err
 			}
 			x := r.Leaf.Expunged
-			if x == nil {
-				r.Leaf.BodyHash = saltedHash(r.Leaf.Salt, r.Body)
-			}
 			leaf, version := LeafData(r.Leaf), leafVersion
 			if stored, err := base64.StdEncoding.DecodeString(p.LeafHash); err == nil {
 				if data, v := matchingLeaf(r.Leaf, stored); v != 0 {
@@ -174,11 +170,8 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 			ev := BundleEvent{Leaf: leaf, Salt: b64(r.Leaf.Salt), LeafIndex: p.LeafIndex, TreeSize: p.TreeSize, Proof: p.Hashes}
 			id := strconv.FormatInt(r.Leaf.EventID, 10)
 			if x != nil {
-				ev.Expunged = &ExpungeNote{At: x.At.UTC().Format(time.RFC3339Nano), Reason: x.Reason,
-					Credential: r.Leaf.Credential, Blobs: strings.Split(hexList(x.Blobs), ","), Record: x.Note}
-				if len(x.Blobs) == 0 {
-					ev.Expunged.Blobs = []string{}
-				}
+				ev.Expunged = &ExpungeNote{At: x.At.UTC(), Reason: x.Reason, Credential: x.Credential,
+					Blobs: hexes(x.Blobs), Record: x.Note}
 				m.Expunged = append(m.Expunged, id)
 			} else if version >= 3 {
 				ev.Detail = detailOf(r.Leaf)
@@ -208,38 +201,44 @@ func saltedHash(salt, body []byte) []byte {
 	return h.Sum(nil)
 }
 
+// BundleReport is what VerifyBundle verified.
+type BundleReport struct {
+	Events   int       // events verified
+	Expunged []string  // those of them whose content was erased
+	Manifest *Manifest // nil in a bundle without one
+}
+
 // VerifyBundle checks a bundle offline: the checkpoint's signature with the
 // given key, each body against the salted hash its leaf commits to (an
 // expunged event has none: its record, signed with the log's key, must
 // match its leaf, and the manifest must list it as expunged), each leaf's
 // inclusion proof against the checkpoint's root, and that the bundle holds
-// exactly the events its manifest lists, each once. It returns how many
-// events it verified, which of them were expunged, and the manifest (nil in
-// a bundle without one), or an error naming the first thing that fails.
-func VerifyBundle(dir string, v note.Verifier) (n int, expunged []string, m *Manifest, err error) {
+// exactly the events its manifest lists, each once. It returns what it
+// verified, or an error naming the first thing that fails.
+func VerifyBundle(dir string, v note.Verifier) (rep BundleReport, err error) {
 	signed, err := os.ReadFile(filepath.Join(dir, bundleCheckpoint))
 	if err != nil {
-		return 0, nil, nil, err
+		return rep, err
 	}
 	cp, err := OpenCheckpoint(signed, v)
 	if err != nil {
-		return 0, nil, nil, err
+		return rep, err
 	}
 	if raw, err := os.ReadFile(filepath.Join(dir, bundleManifest)); err == nil {
-		m = &Manifest{}
-		if err := json.Unmarshal(raw, m); err != nil {
-			return 0, nil, nil, fmt.Errorf("manifest.json: %w", err)
+		rep.Manifest = &Manifest{}
+		if err := json.Unmarshal(raw, rep.Manifest); err != nil {
+			return rep, fmt.Errorf("manifest.json: %w", err)
 		}
-		if m.CheckpointSize != cp.Size {
-			return 0, nil, m, fmt.Errorf("manifest.json names a checkpoint of size %d, the bundle's is %d", m.CheckpointSize, cp.Size)
+		if rep.Manifest.CheckpointSize != cp.Size {
+			return rep, fmt.Errorf("manifest.json names a checkpoint of size %d, the bundle's is %d", rep.Manifest.CheckpointSize, cp.Size)
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
-		return 0, nil, nil, err
+		return rep, err
 	}
 	seen := map[string]bool{}
 	f, err := os.Open(filepath.Join(dir, bundleEvents))
 	if err != nil {
-		return 0, nil, m, err
+		return rep, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
@@ -252,11 +251,11 @@ func VerifyBundle(dir string, v note.Verifier) (n int, expunged []string, m *Man
 		}
 		var ev BundleEvent
 		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
-			return n, expunged, m, fmt.Errorf("events.ndjson line %d: %w", line, err)
+			return rep, fmt.Errorf("events.ndjson line %d: %w", line, err)
 		}
 		var leaf leafData
 		if err := json.Unmarshal(ev.Leaf, &leaf); err != nil {
-			return n, expunged, m, fmt.Errorf("events.ndjson line %d: %w", line, err)
+			return rep, fmt.Errorf("events.ndjson line %d: %w", line, err)
 		}
 		fail := func(why string) error {
 			return fmt.Errorf("event %d (log index %d): %s", leaf.EventID, ev.LeafIndex, why)
@@ -265,73 +264,71 @@ func VerifyBundle(dir string, v note.Verifier) (n int, expunged []string, m *Man
 		// what is read.
 		canon, _ := json.Marshal(leaf)
 		if !bytes.Equal(canon, ev.Leaf) {
-			return n, expunged, m, fail("leaf data is not in canonical form")
+			return rep, fail("leaf data is not in canonical form")
 		}
 		id := strconv.FormatInt(leaf.EventID, 10)
 		if seen[id] {
-			return n, expunged, m, fail("the bundle holds it twice")
+			return rep, fail("the bundle holds it twice")
 		}
 		seen[id] = true
 		if ev.Expunged != nil {
-			if m != nil && !slices.Contains(m.Expunged, id) {
-				return n, expunged, m, fail("marked expunged, but manifest.json does not list it as expunged")
+			if rep.Manifest != nil && !slices.Contains(rep.Manifest.Expunged, id) {
+				return rep, fail("marked expunged, but manifest.json does not list it as expunged")
 			}
 			if err := checkBundleExpunge(ev, leaf, v); err != nil {
-				return n, expunged, m, fail(err.Error())
+				return rep, fail(err.Error())
 			}
-			expunged = append(expunged, id)
+			rep.Expunged = append(rep.Expunged, id)
 		} else if err := checkContent(dir, id, ev, leaf); err != nil {
-			return n, expunged, m, fail(err.Error())
+			return rep, fail(err.Error())
 		}
 		if ev.TreeSize != cp.Size {
-			return n, expunged, m, fail("the proof is for another tree size than the checkpoint")
+			return rep, fail("the proof is for another tree size than the checkpoint")
 		}
 		hashes := make([][]byte, len(ev.Proof))
 		for i, h := range ev.Proof {
 			if hashes[i], err = base64.StdEncoding.DecodeString(h); err != nil {
-				return n, expunged, m, fail("bad proof hash")
+				return rep, fail("bad proof hash")
 			}
 		}
 		if err := proof.VerifyInclusion(hasher, uint64(ev.LeafIndex), uint64(cp.Size), hasher.HashLeaf(ev.Leaf), hashes, cp.Root); err != nil {
-			return n, expunged, m, fail("not in the log at the checkpoint: " + err.Error())
+			return rep, fail("not in the log at the checkpoint: " + err.Error())
 		}
-		n++
+		rep.Events++
 	}
 	if err := sc.Err(); err != nil {
-		return n, expunged, m, err
+		return rep, err
 	}
+	m := rep.Manifest
 	if m == nil {
-		if n == 0 {
-			return 0, nil, nil, errors.New("the bundle holds no events")
+		if rep.Events == 0 {
+			return rep, errors.New("the bundle holds no events")
 		}
-		return n, expunged, nil, nil
+		return rep, nil
 	}
 	for _, id := range m.EventIDs {
 		if !seen[id] {
-			return n, expunged, m, fmt.Errorf("event %s: listed in manifest.json, missing from events.ndjson", id)
+			return rep, fmt.Errorf("event %s: listed in manifest.json, missing from events.ndjson", id)
 		}
 		delete(seen, id)
 	}
 	for id := range seen {
-		return n, expunged, m, fmt.Errorf("event %s: in events.ndjson, not listed in manifest.json", id)
+		return rep, fmt.Errorf("event %s: in events.ndjson, not listed in manifest.json", id)
 	}
 	for _, id := range m.Expunged {
-		if !slices.Contains(expunged, id) {
-			return n, expunged, m, fmt.Errorf("event %s: listed in manifest.json as expunged, not so in events.ndjson", id)
+		if !slices.Contains(rep.Expunged, id) {
+			return rep, fmt.Errorf("event %s: listed in manifest.json as expunged, not so in events.ndjson", id)
 		}
 	}
-	return n, expunged, m, nil
+	return rep, nil
 }
 
 // checkBundleExpunge checks an expunged event's signed record against its
 // leaf and what the line says of it.
 func checkBundleExpunge(ev BundleEvent, leaf leafData, v note.Verifier) error {
 	x := ev.Expunged
-	at, err := time.Parse(time.RFC3339Nano, x.At)
-	if err != nil {
-		return errors.New("bad expunge time")
-	}
-	r := store.ExpungeRecord{EventID: leaf.EventID, At: at, Reason: x.Reason, Credential: x.Credential}
+	r := store.ExpungeRecord{EventID: leaf.EventID, At: x.At, Reason: x.Reason, Credential: x.Credential}
+	var err error
 	if r.BodyHash, err = hex.DecodeString(leaf.BodyHash); err != nil {
 		return errors.New("bad body hash")
 	}

@@ -57,16 +57,17 @@ func expungeText(r store.ExpungeRecord) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "casetrail expunge\nevent %d\nat %s\n", r.EventID, r.At.UTC().Format(time.RFC3339Nano))
 	fmt.Fprintf(&b, "reason %x\ncredential %x\n", sha256.Sum256([]byte(r.Reason)), sha256.Sum256([]byte(r.Credential)))
-	fmt.Fprintf(&b, "body %x\ndetail %s\nblobs %s\n", r.BodyHash, orDash(hex.EncodeToString(r.DetailHash)), orDash(hexList(r.Blobs)))
+	fmt.Fprintf(&b, "body %x\ndetail %s\nblobs %s\n", r.BodyHash, orDash(hex.EncodeToString(r.DetailHash)), orDash(strings.Join(hexes(r.Blobs), ",")))
 	return b.String()
 }
 
-func hexList(hs [][]byte) string {
+// hexes is each hash in hex.
+func hexes(hs [][]byte) []string {
 	s := make([]string, len(hs))
 	for i, h := range hs {
 		s[i] = hex.EncodeToString(h)
 	}
-	return strings.Join(s, ",")
+	return s
 }
 
 func orDash(s string) string {
@@ -80,12 +81,10 @@ func orDash(s string) string {
 // log's key, saying what the record and the row hold (the row's credential
 // included), and the row as blank as an expunge leaves it.
 func checkExpunged(l store.LeafSource, v note.Verifier) error {
-	x := l.Expunged
-	if !x.Blank {
+	if !l.Expunged.Blank {
 		return errors.New("it is recorded as expunged, but its row holds content again")
 	}
-	return checkExpungeNote(x.Note, store.ExpungeRecord{EventID: l.EventID, At: x.At, Reason: x.Reason,
-		Credential: l.Credential, BodyHash: l.BodyHash, DetailHash: x.DetailHash, Blobs: x.Blobs}, v)
+	return checkExpungeNote(l.Expunged.Note, l.Expunged.ExpungeRecord, v)
 }
 
 func checkExpungeNote(signed string, r store.ExpungeRecord, v note.Verifier) error {

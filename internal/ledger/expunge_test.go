@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/ledger"
@@ -127,7 +128,7 @@ func TestExpunge(t *testing.T) {
 	// The last event referring to the shared letter takes it with it; one
 	// expunged already is left as it was (a run repeated after a lost
 	// answer does not fail).
-	res, err = ledger.Expunge(ctx, owner, b.keys, []int64{shared2, only}, "erasure request 78")
+	res, err = ledger.Expunge(ctx, owner, b.keys, []int64{shared2, only}, "erasure request 78 \xff") // stored as text
 	require.NoError(t, err)
 	require.Equal(t, []store.ExpungeResult{{EventID: only, Already: true}, {EventID: shared2, Blobs: 2}}, res)
 	require.True(t, blobGone(t, b.store, "a shared letter"))
@@ -142,10 +143,10 @@ func TestExpunge(t *testing.T) {
 	m, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, all, dir)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{fmt.Sprint(old), fmt.Sprint(only), fmt.Sprint(shared1), fmt.Sprint(shared2)}, m.Expunged)
-	n, expunged, _, err := ledger.VerifyBundle(dir, b.keys.Verifier)
+	rep, err := ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.NoError(t, err)
-	require.Equal(t, 6, n)
-	require.ElementsMatch(t, m.Expunged, expunged)
+	require.Equal(t, 6, rep.Events)
+	require.ElementsMatch(t, m.Expunged, rep.Expunged)
 	_, err = os.Stat(filepath.Join(dir, "bodies", fmt.Sprint(only)))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	// An event marked expunged in events.ndjson that the manifest does not
@@ -153,7 +154,7 @@ func TestExpunge(t *testing.T) {
 	listed := m.Expunged
 	m.Expunged = slices.DeleteFunc(slices.Clone(listed), func(id string) bool { return id == fmt.Sprint(only) })
 	writeManifest(t, dir, m)
-	_, _, _, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.ErrorContains(t, err, "marked expunged")
 	// Nor can a line be marked expunged without a record signed with the
 	// log's key that matches its leaf: here its reason is changed.
@@ -163,7 +164,7 @@ func TestExpunge(t *testing.T) {
 	raw, err := os.ReadFile(events)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(events, bytes.Replace(raw, []byte(`"reason":"erasure request 77"`), []byte(`"reason":"erasure request 70"`), 1), 0o600))
-	_, _, _, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.ErrorContains(t, err, "differs from what was signed")
 
 	// A retry of an expunged delivery is its duplicate, and does not bring
@@ -181,10 +182,28 @@ func TestExpunge(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, again[0].Err, store.ErrConflict)
 	require.True(t, blobGone(t, b.store, "another scan"))
+	// Nor within one batch: the attachment of a repeat of a key in it is
+	// not stored.
+	first, repeat := withAttachments(30, "a first scan"), withAttachments(30, "a repeat's scan")
+	repeat.Body = append(repeat.Body, ' ')
+	repeat.BodySHA256 = sha256.Sum256(repeat.Body)
+	again, err = b.store.Ingest(ctx, []store.NewEvent{first, repeat})
+	require.NoError(t, err)
+	require.NoError(t, again[0].Err)
+	require.ErrorIs(t, again[1].Err, store.ErrConflict)
+	require.False(t, blobGone(t, b.store, "a first scan"))
+	require.True(t, blobGone(t, b.store, "a repeat's scan"))
 	// A new event with the attachment an expunge removed stores it again.
-	fresh := b.store1(t, withAttachments(20, "scan of a passport"))
+	b.store1(t, withAttachments(20, "scan of a passport"))
 	require.False(t, blobGone(t, b.store, "scan of a passport"))
 	b.sequenceAndSign(t)
+	// The record that once removed it does not let anyone remove it again.
+	passport := sha256.Sum256([]byte("scan of a passport"))
+	conn, err := pgx.Connect(ctx, b.db.URL) // the owner, triggers on
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `DELETE FROM blobs WHERE sha256 = $1`, passport[:])
+	require.ErrorContains(t, err, "append-only")
+	conn.Close(ctx)
 
 	// A row that no longer matches its leaf is not erased (which would hide
 	// the change) but refused.
@@ -195,7 +214,6 @@ func TestExpunge(t *testing.T) {
 	b.tamper(t, `UPDATE events SET summary = '' WHERE id = $1`, plain)
 
 	require.NoError(t, b.verify(t))
-	_ = fresh
 
 	// What verify finds, each on its own: content put back into an expunged
 	// row; the credential it keeps, or its record, changed; an expunge
@@ -211,8 +229,8 @@ func TestExpunge(t *testing.T) {
 			`UPDATE events SET credential = 'test' WHERE id = $1`, only, "differs from what was signed"},
 		{"reason changed", `UPDATE expunged_events SET reason = 'routine' WHERE event_id = $1`,
 			`UPDATE expunged_events SET reason = 'erasure request 77' WHERE event_id = $1`, only, "differs from what was signed"},
-		{"forged", `WITH r AS (INSERT INTO expunged_events (event_id, received_at, reason, body_hash, note)
-				SELECT id, received_at, 'forged', sha256(body_salt || body), 'casetrail expunge' || chr(10) FROM events WHERE id = $1)
+		{"forged", `WITH r AS (INSERT INTO expunged_events (event_id, reason, body_hash, note)
+				SELECT id, 'forged', sha256(body_salt || body), 'casetrail expunge' || chr(10) FROM events WHERE id = $1)
 			UPDATE events SET body = '', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL, reply = NULL WHERE id = $1`,
 			"", plain, "not signed with the log's key"},
 	} {
@@ -259,8 +277,10 @@ func TestExpungeRulesHoldForTheOwner(t *testing.T) {
 	sum := sha256.Sum256([]byte("a scan"))
 	const blank = `body = '', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL, reply = NULL`
 	removeBlob := fmt.Sprintf(`DELETE FROM blobs WHERE sha256 = '\x%x'::bytea`, sum)
-	record := `INSERT INTO expunged_events (event_id, received_at, reason, body_hash, blobs, note)
-		SELECT id, received_at, 'test', sha256(body_salt || body), ARRAY[$2::bytea], 'unsigned' FROM events WHERE id = $1`
+	record := `INSERT INTO expunged_events (event_id, reason, body_hash, blobs, note)
+		SELECT id, 'test', sha256(body_salt || body), ARRAY[$2::bytea], 'unsigned' FROM events WHERE id = $1`
+	recordNoBlobs := `INSERT INTO expunged_events (event_id, reason, body_hash, note)
+		SELECT id, 'test', sha256(body_salt || body), 'unsigned' FROM events WHERE id = $1`
 	cases := []struct {
 		name  string
 		steps []string
@@ -269,11 +289,13 @@ func TestExpungeRulesHoldForTheOwner(t *testing.T) {
 		{"blank without a record", []string{`UPDATE events SET ` + blank + ` WHERE id = $1`}, false},
 		{"blank with a record", []string{record, `UPDATE events SET ` + blank + ` WHERE id = $1`}, true},
 		{"blank part of it", []string{record, `UPDATE events SET body = '', body_sha256 = '', doc = NULL WHERE id = $1`}, false},
+		{"blank all but the reply", []string{record, `UPDATE events SET body = '', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL WHERE id = $1`}, false},
 		{"blank and change the type", []string{record, `UPDATE events SET ` + blank + `, type = 'X' WHERE id = $1`}, false},
 		{"rewrite instead of blanking", []string{record, `UPDATE events SET body = 'other', body_sha256 = '', doc = NULL, summary = '', actor = NULL, changes = NULL, reply = NULL WHERE id = $1`}, false},
 		{"delete with a record", []string{record, `DELETE FROM events WHERE id = $1`}, false},
 		{"remove an attachment without a record", []string{removeBlob}, false},
 		{"remove an attachment the record lists", []string{record, removeBlob}, true},
+		{"remove an attachment the record does not list", []string{recordNoBlobs, removeBlob}, false},
 		{"change a record", []string{record, `UPDATE expunged_events SET reason = 'other' WHERE event_id = $1`}, false},
 		{"remove a record", []string{record, `DELETE FROM expunged_events WHERE event_id = $1`}, false},
 		{"change the key's record", []string{record, `UPDATE idempotency_keys SET body_sha256 = '' WHERE event_id = $1`}, false},
@@ -294,9 +316,11 @@ func TestExpungeRulesHoldForTheOwner(t *testing.T) {
 				if strings.Contains(step, "$2") {
 					args = append(args, sum[:])
 				}
-				if _, err = tx.Exec(ctx, step, args...); err != nil {
+				var tag pgconn.CommandTag
+				if tag, err = tx.Exec(ctx, step, args...); err != nil {
 					break
 				}
+				require.EqualValues(t, 1, tag.RowsAffected(), step) // done, not skipped
 			}
 			if tc.ok {
 				require.NoError(t, err)
@@ -354,7 +378,9 @@ func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 	for {
 		var waiting int
 		require.NoError(t, watch.QueryRow(ctx,
-			`SELECT count(*) FROM pg_locks WHERE NOT granted AND relation = 'blobs'::regclass`).Scan(&waiting))
+			`SELECT count(*) FROM pg_locks
+			 WHERE NOT granted AND relation = 'blobs'::regclass
+			   AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&waiting))
 		if waiting > 0 {
 			break
 		}

@@ -1,8 +1,6 @@
 package store
 
 import (
-	"bytes"
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -71,12 +69,12 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 	if reason == "" {
 		return nil, fmt.Errorf("%w: an expunge needs a reason", ErrRefused)
 	}
+	reason = Text(reason) // signed as stored
 	ids = slices.Clone(ids)
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
 	var results []ExpungeResult
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		results = nil
 		q := s.q.WithTx(tx)
 		if err := q.ExpungeLock(ctx); err != nil {
 			return err
@@ -85,16 +83,20 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 		if err != nil {
 			return err
 		}
-		found := make(map[int64]bool, len(rows))
-		var todo []ExpungeRecord
-		var todoIDs []int64
-		for _, r := range rows {
-			found[r.ID] = true
-			switch {
-			case r.Expunged:
-				results = append(results, ExpungeResult{EventID: r.ID, Already: true})
+		for i, id := range ids { // both in id order
+			if i >= len(rows) || rows[i].ID != id {
+				return fmt.Errorf("%w: no event %d", ErrRefused, id)
+			}
+		}
+		results = make([]ExpungeResult, len(rows))
+		var todo []int // positions in rows and results
+		records := make([]ExpungeRecord, len(rows))
+		for i, r := range rows {
+			results[i] = ExpungeResult{EventID: r.ID, Already: r.Expunged}
+			if r.Expunged {
 				continue
-			case r.LeafHash == nil:
+			}
+			if r.LeafHash == nil {
 				return fmt.Errorf("%w: event %d is not yet in the log; expunge it once the sequencer has logged it (within seconds of its receipt)", ErrRefused, r.ID)
 			}
 			detail, err := hooks.Check(ExpungeTarget{LeafHash: r.LeafHash, Leaf: LeafSource{EventID: r.ID,
@@ -106,26 +108,25 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 			if err != nil {
 				return fmt.Errorf("%w: event %d: %v", ErrRefused, r.ID, err)
 			}
-			todo = append(todo, ExpungeRecord{EventID: r.ID, Reason: reason, Credential: r.Credential,
-				BodyHash: r.BodyHash, DetailHash: detail})
-			todoIDs = append(todoIDs, r.ID)
-		}
-		for _, id := range ids {
-			if !found[id] {
-				return fmt.Errorf("%w: no event %d", ErrRefused, id)
-			}
+			records[i] = ExpungeRecord{EventID: r.ID, Reason: reason, Credential: r.Credential,
+				BodyHash: r.BodyHash, DetailHash: detail}
+			todo = append(todo, i)
 		}
 		if len(todo) == 0 {
 			return nil
 		}
-
+		todoIDs := make([]int64, len(todo))
+		for j, i := range todo {
+			todoIDs[j] = rows[i].ID
+		}
 		removed, err := unreferencedBlobs(ctx, q, todoIDs)
 		if err != nil {
 			return err
 		}
 		at := time.Now().UTC().Truncate(time.Microsecond) // as the column keeps it
 		var all [][]byte
-		for _, rec := range todo {
+		for _, i := range todo {
+			rec := records[i]
 			rec.At, rec.Blobs = at, removed[rec.EventID]
 			if rec.Blobs == nil {
 				rec.Blobs = [][]byte{}
@@ -134,15 +135,15 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 			if err != nil {
 				return fmt.Errorf("signing the record of event %d's expunge: %w", rec.EventID, err)
 			}
-			if err := q.ExpungeRecord(ctx, db.ExpungeRecordParams{ID: rec.EventID, ExpungedAt: at, Reason: Text(reason),
+			if err := q.ExpungeRecord(ctx, db.ExpungeRecordParams{ID: rec.EventID, ExpungedAt: at, Reason: reason,
 				BodyHash: rec.BodyHash, DetailHash: rec.DetailHash, Blobs: rec.Blobs, Note: note}); err != nil {
 				return err
 			}
-			if _, err := q.ExpungeErase(ctx, rec.EventID); err != nil {
+			if _, err := q.ExpungeErase(ctx, db.ExpungeEraseParams{ID: rec.EventID, ReceivedAt: rows[i].ReceivedAt}); err != nil {
 				return err
 			}
 			all = append(all, rec.Blobs...)
-			results = append(results, ExpungeResult{EventID: rec.EventID, Blobs: len(rec.Blobs)})
+			results[i].Blobs = len(rec.Blobs)
 		}
 		if len(all) > 0 {
 			if _, err := q.ExpungeDeleteBlobs(ctx, all); err != nil {
@@ -154,7 +155,6 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 	if err != nil {
 		return nil, err
 	}
-	slices.SortFunc(results, func(a, b ExpungeResult) int { return cmp.Compare(a.EventID, b.EventID) })
 	return results, nil
 }
 
@@ -169,14 +169,20 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 	if err != nil || len(cands) == 0 {
 		return nil, err
 	}
+	free := map[string]bool{} // the candidates no other event is known to refer to
 	var hashes [][]byte
 	for _, c := range cands {
-		if !containsHash(hashes, c.Sha256) {
+		if _, ok := free[string(c.Sha256)]; !ok {
+			free[string(c.Sha256)] = true
 			hashes = append(hashes, c.Sha256)
 		}
 	}
-	drop := func(referenced [][]byte) {
-		hashes = slices.DeleteFunc(hashes, func(h []byte) bool { return containsHash(referenced, h) })
+	// still drops the referenced ones and returns the candidates left.
+	still := func(referenced [][]byte) [][]byte {
+		for _, h := range referenced {
+			free[string(h)] = false
+		}
+		return slices.DeleteFunc(hashes, func(h []byte) bool { return !free[string(h)] })
 	}
 	xmin, err := q.ExpungeSnapshotXmin(ctx)
 	if err != nil {
@@ -186,8 +192,7 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 	if err != nil {
 		return nil, err
 	}
-	drop(referenced)
-	if len(hashes) == 0 {
+	if hashes = still(referenced); len(hashes) == 0 {
 		return nil, nil
 	}
 	if err := q.ExpungeLockTimeout(ctx); err != nil {
@@ -200,16 +205,12 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 	if err != nil {
 		return nil, err
 	}
-	drop(referenced)
+	still(referenced)
 	out := map[int64][][]byte{}
 	for _, c := range cands {
-		if containsHash(hashes, c.Sha256) {
+		if free[string(c.Sha256)] {
 			out[c.EventID] = append(out[c.EventID], c.Sha256)
 		}
 	}
 	return out, nil
-}
-
-func containsHash(hashes [][]byte, h []byte) bool {
-	return slices.ContainsFunc(hashes, func(x []byte) bool { return bytes.Equal(x, h) })
 }

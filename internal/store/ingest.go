@@ -161,7 +161,7 @@ func ingestParams(events []NewEvent, order []int) db.EventsIngestParams {
 			p.Body[j] = []byte{} // an empty body is still a body, not NULL
 		}
 	}
-	for _, b := range uniqueBlobs(events) {
+	for _, b := range uniqueBlobs(events, order) {
 		p.BlobSha256 = append(p.BlobSha256, b.SHA256[:])
 		p.BlobSize = append(p.BlobSize, int64(len(b.Content)))
 		p.BlobContent = append(p.BlobContent, b.Content)
@@ -192,12 +192,13 @@ func copyRow(id int64, e *NewEvent) db.EventCopyInParams {
 	}
 }
 
-// uniqueBlobs is the batch's attachments, each once, in hash order (the
-// order rows are locked in).
-func uniqueBlobs(events []NewEvent) []Blob {
+// uniqueBlobs is the attachments of the events at the given positions, each
+// once, in hash order (the order rows are locked in). A repeat of a key
+// within the batch is not among them: its attachments are not stored.
+func uniqueBlobs(events []NewEvent, order []int) []Blob {
 	seen := map[[32]byte]bool{}
 	var out []Blob
-	for i := range events {
+	for _, i := range order {
 		for _, b := range events[i].Blobs {
 			if !seen[b.SHA256] {
 				seen[b.SHA256] = true

@@ -47,17 +47,26 @@ type LeafSource struct {
 	Expunged *Expunged
 }
 
-// Expunged is the record of an event's erased content.
+// Expunged is the stored record of an event's erased content. Its
+// Credential is the row's as it is now, so that checking the signed note
+// against it checks the credential too.
 type Expunged struct {
-	At     time.Time
-	Reason string
-	// DetailHash is the detail hash its version 3 leaf commits to; nil for
-	// a leaf of an earlier version.
-	DetailHash []byte
-	Blobs      [][]byte // the attachments removed with it
-	Note       string   // the signed note over the record (ExpungeRecord)
-	// Blank: the row's content is as blank as an expunge leaves it.
+	ExpungeRecord
+	Note string // the signed note over the record
+	// Blank: the row's content is as blank as an expunge leaves it (read by
+	// VerifyRows only).
 	Blank bool
+}
+
+// expungedOf is the record of an expunged event; nil when at is (the event
+// was not expunged).
+func expungedOf(id int64, at *time.Time, reason *string, credential string, bodyHash, detailHash []byte,
+	blobs [][]byte, note *string) *Expunged {
+	if at == nil {
+		return nil
+	}
+	return &Expunged{Note: *note, ExpungeRecord: ExpungeRecord{EventID: id, At: *at, Reason: *reason,
+		Credential: credential, BodyHash: bodyHash, DetailHash: detailHash, Blobs: blobs}}
 }
 
 // LogLeaf is one sequenced leaf.
@@ -284,9 +293,10 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 				Credential: *r.Credential, Summary: *r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 				Salt: r.BodySalt, BodyHash: r.BodyHash}
-			if r.ExpungedAt != nil {
-				v.Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason, DetailHash: r.ExpungedDetailHash,
-					Blobs: r.ExpungedBlobs, Note: *r.ExpungeNote, Blank: r.Blank != nil && *r.Blank}
+			v.Leaf.Expunged = expungedOf(v.EventID, r.ExpungedAt, r.ExpungeReason, *r.Credential, r.BodyHash,
+				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)
+			if v.Leaf.Expunged != nil {
+				v.Leaf.Expunged.Blank = r.Blank != nil && *r.Blank
 			}
 		}
 		out[i] = v
@@ -309,8 +319,8 @@ func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
 }
 
 // BundleRow is an event with what an offline auditor needs to recompute its
-// leaf: the body, and the salt in Leaf (for an expunged event, no body and
-// the body hash in Leaf).
+// leaf: the body (none for an expunged event), and the salt and the body
+// hash in Leaf.
 type BundleRow struct {
 	Leaf  LeafSource
 	Body  []byte
@@ -330,12 +340,9 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 			Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
-			Salt: r.BodySalt}}
-		if r.ExpungedAt != nil {
-			out[i].Leaf.BodyHash = r.ExpungedBodyHash
-			out[i].Leaf.Expunged = &Expunged{At: *r.ExpungedAt, Reason: *r.ExpungeReason, DetailHash: r.ExpungedDetailHash,
-				Blobs: r.ExpungedBlobs, Note: *r.ExpungeNote, Blank: len(r.Body) == 0}
-		}
+			Salt: r.BodySalt, BodyHash: r.BodyHash,
+			Expunged: expungedOf(r.ID, r.ExpungedAt, r.ExpungeReason, r.Credential, r.BodyHash,
+				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)}}
 	}
 	return out, nil
 }
