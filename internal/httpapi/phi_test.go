@@ -3,6 +3,8 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -138,6 +140,50 @@ func TestSummariesAndChangesAreMasked(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A redacted reader gets no plain hash of a body: with the rest of the
+// payload, the hash of a small body would let the reader try every value of
+// the masked digits until one matched.
+func TestRedactedRolesGetNoBodyHash(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	body := []byte(`{"agentId":"a-1","targetPhoneNumber":"+447700900123","timestamp":"2024-05-14T10:00:00Z"}`)
+	sum := sha256.Sum256(body)
+	hash := hex.EncodeToString(sum[:])
+	res := b.signed(t, config.KindServiceHooks, "outbound-call", body, nil)
+	require.Equal(t, 200, res.status, string(res.body))
+	id := res.json(t)["id"].(string)
+	b.sequence(t)
+
+	for _, key := range []string{analystKey, adminKey} {
+		res := b.read(t, key, "/v1/events/"+id)
+		require.Equal(t, 200, res.status, string(res.body))
+		require.NotContains(t, string(res.body), hash)
+		var ev apiEvent
+		require.NoError(t, json.Unmarshal(res.body, &ev))
+		require.Nil(t, ev.BodySHA256)
+		require.Equal(t, "sha256:outbound-call:redacted", ev.IdempotencyKey)
+		for _, path := range []string{"/v1/contacts/+447700900123/timeline", "/v1/events"} {
+			l := b.list(t, key, path)
+			require.Len(t, l.Data, 1, path)
+			require.Equal(t, "sha256:outbound-call:redacted", l.Data[0].IdempotencyKey, path)
+		}
+	}
+
+	res = b.read(t, auditorKey, "/v1/events/"+id)
+	var ev apiEvent
+	require.NoError(t, json.Unmarshal(res.body, &ev))
+	require.NotNil(t, ev.BodySHA256)
+	require.Equal(t, hash, *ev.BodySHA256)
+	require.Equal(t, "sha256:outbound-call:"+hash, ev.IdempotencyKey)
+
+	// A key the sender named is the sender's, not casetrail's hash: shown.
+	res = b.signed(t, config.KindServiceHooks, "outbound-call", body, map[string]string{"Idempotency-Key": "call-77"})
+	require.Equal(t, 200, res.status, string(res.body))
+	res = b.read(t, analystKey, "/v1/events/"+res.json(t)["id"].(string))
+	require.NoError(t, json.Unmarshal(res.body, &ev))
+	require.Equal(t, "call-77", ev.IdempotencyKey)
 }
 
 // syncBuffer is a log destination the server's goroutines share.

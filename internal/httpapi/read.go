@@ -287,7 +287,9 @@ type EventDetail struct {
 	Reply        json.RawMessage `json:"reply,omitempty"`
 	Credential   string          `json:"credential"`
 	ContentType  string          `json:"contentType"`
-	BodySHA256   string          `json:"bodySha256"`
+	// BodySHA256 is the body's plain SHA-256, for auditors: with the rest
+	// of the payload, it would let a reader test guesses at what is masked.
+	BodySHA256 string `json:"bodySha256,omitempty"`
 	// RawBody is the body exactly as received (base64), for auditors.
 	RawBody *string `json:"rawBody,omitempty"`
 }
@@ -319,12 +321,12 @@ func (s *server) handleEvent() gin.HandlerFunc {
 			Reply:        e.Reply,
 			Credential:   e.Credential,
 			ContentType:  e.ContentType,
-			BodySHA256:   hex.EncodeToString(e.BodySha256),
 		}
 		if len(d.Payload) == 0 {
 			d.Payload = json.RawMessage("null")
 		}
 		if full {
+			d.BodySHA256 = hex.EncodeToString(e.BodySha256)
 			raw := base64.StdEncoding.EncodeToString(e.Body)
 			d.RawBody = &raw
 		} else {

@@ -52,10 +52,12 @@ type apiEvent struct {
 	Correlation *struct {
 		MatchedBy string `json:"matchedBy"`
 	} `json:"correlation"`
-	Payload  json.RawMessage `json:"payload"`
-	RawBody  *string         `json:"rawBody"`
-	LogIndex *int64          `json:"logIndex"`
-	Expunged *struct {
+	Payload        json.RawMessage `json:"payload"`
+	RawBody        *string         `json:"rawBody"`
+	BodySHA256     *string         `json:"bodySha256"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+	LogIndex       *int64          `json:"logIndex"`
+	Expunged       *struct {
 		At     time.Time `json:"at"`
 		Reason string    `json:"reason"`
 	} `json:"expunged"`

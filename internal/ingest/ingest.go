@@ -359,7 +359,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 	if key == "" {
 		// No id upstream: a repeat of the same body for the same event is the
 		// same delivery.
-		key, explicit = "sha256:"+n.Type+":"+hex.EncodeToString(sum[:]), false
+		key, explicit = store.DerivedKeyPrefix+n.Type+":"+hex.EncodeToString(sum[:]), false
 	}
 	ev := store.NewEvent{
 		ReceivedAt:     r.ReceivedAt,

@@ -12,6 +12,10 @@ import (
 	"github.com/casetrail/casetrail/db"
 )
 
+// DerivedKeyPrefix begins the idempotency key of a delivery that names
+// none: sha256:<type>:<the body's SHA-256, hex>.
+const DerivedKeyPrefix = "sha256:"
+
 // NewEvent is one normalised event on its way into the store.
 type NewEvent struct {
 	ReceivedAt time.Time

@@ -457,6 +457,17 @@ func FromRow(r store.EventRow, full bool) Event {
 		if e.Expunged != nil {
 			e.Expunged.Reason = redact.Text(e.Expunged.Reason)
 		}
+		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey)
 	}
 	return e
+}
+
+// redactDerivedKey hides the body hash in a key casetrail derived from it
+// (sha256:<type>:<hash>): the plain hash of a small body would let a reader
+// test guesses at what is masked, such as the hidden digits of a number.
+func redactDerivedKey(key string) string {
+	if !strings.HasPrefix(key, store.DerivedKeyPrefix) {
+		return key
+	}
+	return key[:strings.LastIndexByte(key, ':')+1] + "redacted"
 }
