@@ -48,6 +48,7 @@ type testBundle struct {
 	db    *dbtest.DB
 	store *store.Store
 	url   string
+	h     http.Handler // the server's, for another listener
 	reg   *prometheus.Registry
 	svc   *ingest.Service
 	seq   *ledger.Sequencer
@@ -125,7 +126,7 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return &testBundle{db: d, store: st, url: srv.URL, reg: reg, svc: svc,
+	return &testBundle{db: d, store: st, url: srv.URL, h: h, reg: reg, svc: svc,
 		seq: &ledger.Sequencer{Store: st, Log: log},
 		cp:  &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}}
 }

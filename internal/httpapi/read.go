@@ -237,7 +237,7 @@ func (s *server) streamFeed(c *gin.Context) {
 	ctx := c.Request.Context()
 	var ids []int64
 	started := false
-	w := bufio.NewWriterSize(c.Writer, 64<<10)
+	w := bufio.NewWriterSize(chunkDeadlines{c.Writer, http.NewResponseController(c.Writer)}, 64<<10)
 	enc := json.NewEncoder(w)
 	next, more, err := timeline.FeedStream(ctx, s.Reads, c.Request.URL.Query(), fullView(c), func(e timeline.Event) error {
 		if !started {
@@ -277,6 +277,24 @@ func (s *server) streamFeed(c *gin.Context) {
 	if rerr := s.recordAccess(c, http.StatusOK, ids); rerr != nil {
 		s.Logger.Error("recording an auditor's feed export", "err", redact.Text(rerr.Error()))
 	}
+}
+
+// streamStall is how long a stream's reader may take to accept each chunk
+// of it. The server's write timeout bounds a whole answer, and an export of
+// the whole feed outlasts it.
+const streamStall = 2 * time.Minute
+
+// chunkDeadlines gives each chunk written to a stream a write deadline of
+// its own.
+type chunkDeadlines struct {
+	w  http.ResponseWriter
+	rc *http.ResponseController
+}
+
+func (d chunkDeadlines) Write(p []byte) (int, error) {
+	// A writer with no deadlines to set (a test's recorder) never times out.
+	_ = d.rc.SetWriteDeadline(time.Now().Add(streamStall))
+	return d.w.Write(p)
 }
 
 // EventDetail is GET /v1/events/{id}.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
@@ -642,6 +643,43 @@ func TestFeedStreamsNDJSON(t *testing.T) {
 	all, page := stream("source=service-hooks&limit=" + strconv.Itoa(len(wantHooks)))
 	require.Equal(t, wantHooks, all)
 	require.False(t, page.HasMore, "the limit was exactly what there was")
+}
+
+// An export of the whole feed may take longer than the server's write
+// timeout, which bounds ordinary answers: each chunk of a stream gets a
+// deadline of its own, so the stream is whole, to its last line.
+func TestFeedStreamOutlastsWriteTimeout(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	populate(t, b)
+	b.sequence(t)
+	// The same server behind a write timeout that has passed by the time
+	// any answer is written.
+	srv := httptest.NewUnstartedServer(b.h)
+	srv.Config.WriteTimeout = time.Nanosecond
+	srv.Start()
+	t.Cleanup(srv.Close)
+	get := func(path string, header ...string) (*http.Response, error) {
+		req, err := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+analystKey)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		return http.DefaultClient.Do(req)
+	}
+	_, err := get("/v1/events?limit=5")
+	require.Error(t, err, "an ordinary answer is cut by the timeout")
+
+	r, err := get("/v1/events?limit=5", "Accept", "application/x-ndjson")
+	require.NoError(t, err)
+	defer r.Body.Close()
+	require.Equal(t, 200, r.StatusCode)
+	body, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	require.Len(t, lines, 6, "five events and the last line")
+	require.Contains(t, lines[5], `"nextCursor"`)
 }
 
 // An expunged event reads as such: its ids and times stay, its content is
