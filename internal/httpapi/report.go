@@ -29,6 +29,9 @@ func wantsCSV(c *gin.Context) bool { return strings.Contains(c.GetHeader("Accept
 func (s *server) handleAbandonment() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		q, err := report.ParseQuery(c.Request.URL.Query())
+		if err == nil {
+			err = report.CheckSize(q, 1)
+		}
 		if err != nil {
 			s.writeError(c, err)
 			return
@@ -60,6 +63,10 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 		b := builders[0]
 		for _, o := range builders[1:] {
 			b.Merge(o)
+		}
+		if err := b.CheckSize(); err != nil {
+			s.writeError(c, err)
+			return
 		}
 		r := b.Report(handled)
 		if wantsCSV(c) {

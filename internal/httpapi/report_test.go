@@ -277,6 +277,59 @@ func TestAbandonmentReport(t *testing.T) {
 	}
 }
 
+// Every cell of a report is answered and held until written, so a report of
+// too many is refused before it is built: by its hours and days before the
+// abandons are read, by the queues they name after. A report by queue of a
+// range without abandons has no groups: [], not null.
+func TestAbandonmentReportSize(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	get := func(q url.Values) response {
+		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
+		return res
+	}
+	month := url.Values{"from": {"2024-03-01T00:00:00Z"}, "to": {"2024-04-01T00:00:00Z"}, "interval": {"PT15M"}}
+	with := func(q url.Values, k, v string) url.Values {
+		out := url.Values{k: {v}}
+		for k, v := range q {
+			if out[k] == nil {
+				out[k] = v
+			}
+		}
+		return out
+	}
+
+	res := get(with(month, "groupBy", "queue"))
+	require.Equal(t, 200, res.status, string(res.body))
+	require.Contains(t, string(res.body), `"results":[]`)
+
+	// 168 hours of the week over 2,976 quarter-hours.
+	res = get(with(month, "groupBy", "hourOfDay,dayOfWeek"))
+	require.Equal(t, 400, res.status)
+	require.Contains(t, res.json(t)["detail"], "groupBy")
+	require.Contains(t, res.json(t)["detail"], "499968 cells")
+
+	// 33 queues over 2,976 quarter-hours are 98,208 cells; 34 are 101,184.
+	for i := range 34 {
+		raw, _ := json.Marshal(map[string]any{"customerPhoneNumber": fmt.Sprintf("+4477009%05d", i),
+			"queue": fmt.Sprintf("queue-%02d", i), "timeInQueue": 30, "timestamp": "2024-03-10T09:00:00Z"})
+		res := b.signed(t, config.KindServiceHooks, "abandoned-conversation", raw, nil)
+		require.Equal(t, 200, res.status, string(res.body))
+	}
+	res = get(with(month, "groupBy", "queue"))
+	require.Equal(t, 400, res.status, "34 queues")
+	require.Contains(t, res.json(t)["detail"], "34 groups over 2976 intervals")
+	res = get(with(with(month, "groupBy", "queue"), "queue", "queue-07"))
+	require.Equal(t, 200, res.status, "one queue")
+	day := with(with(month, "to", "2024-03-11T00:00:00Z"), "from", "2024-03-10T00:00:00Z")
+	res = get(with(day, "groupBy", "queue"))
+	require.Equal(t, 200, res.status, "34 queues over a day")
+	var r reportBody
+	require.NoError(t, json.Unmarshal(res.body, &r))
+	require.Len(t, r.Results, 34)
+	require.Equal(t, 34, r.Totals.Abandoned)
+}
+
 func TestAbandonmentContacts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, readKeysOpt, func(o *setupOpts) { o.countryCode = "44" })

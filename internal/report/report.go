@@ -323,6 +323,40 @@ type Builder struct {
 var phoneSeed = maphash.MakeSeed()
 
 // NewBuilder starts a report.
+// MaxCells bounds a report's groups times its intervals: every cell is
+// answered, an empty one with zeros, and all of them are held until the
+// answer is written (a few hundred bytes each).
+const MaxCells = 100_000
+
+// CheckSize refuses a report of more than MaxCells cells. Before the
+// abandons are read, the queues are not known yet: queues is then 1.
+func CheckSize(q Query, queues int) error {
+	groups := queues
+	for _, g := range q.GroupBy {
+		switch g {
+		case "hourOfDay":
+			groups *= 24
+		case "dayOfWeek":
+			groups *= 7
+		}
+	}
+	if n := groups * len(Intervals(q)); n > MaxCells {
+		return invalid("groupBy", "%d groups over %d intervals of %s make %d cells, more than %d: use a longer interval, a shorter range, one queue, or fewer groupBy dimensions",
+			groups, len(Intervals(q)), q.Interval, n, MaxCells)
+	}
+	return nil
+}
+
+// CheckSize refuses a report of more than MaxCells cells, counting the
+// queues the abandons read so far name.
+func (b *Builder) CheckSize() error {
+	queues := 1
+	if b.byQueue && b.q.Queue == nil {
+		queues = len(b.queues)
+	}
+	return CheckSize(b.q, queues)
+}
+
 func NewBuilder(q Query) *Builder {
 	return &Builder{q: q, ivs: Intervals(q), byQueue: slices.Contains(q.GroupBy, "queue"),
 		local:  slices.Contains(q.GroupBy, "hourOfDay") || slices.Contains(q.GroupBy, "dayOfWeek"),
@@ -478,7 +512,9 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 	for i, iv := range ivs {
 		starts[i], ends[i] = iv.Start.In(q.Location).Format(time.RFC3339), iv.End.In(q.Location).Format(time.RFC3339)
 	}
-	for _, k := range groupKeys(q, queues) {
+	keys := groupKeys(q, queues)
+	r.Results = make([]GroupResult, 0, len(keys)) // [] when no queue has an abandon
+	for _, k := range keys {
 		g := GroupResult{Group: map[string]any{}, Intervals: make([]IntervalResult, len(ivs))}
 		for _, d := range q.GroupBy {
 			switch d {
