@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/casetrail/casetrail/internal/normalize"
 )
 
 // Source kinds.
@@ -289,8 +291,10 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(c.LogOrigin, "+ \t\n") {
 		errs = append(errs, fmt.Errorf("log_origin: %s may not contain '+' or spaces", c.shown("log_origin", c.LogOrigin)))
 	}
-	if c.PhoneDefaultCountryCode != "" && !isDigits(c.PhoneDefaultCountryCode) {
-		errs = append(errs, fmt.Errorf("phone_default_country_code: %s must be digits, e.g. \"44\"", c.shown("phone_default_country_code", c.PhoneDefaultCountryCode)))
+	// A code the normaliser cannot use would leave every national number
+	// without a phone, silently: refused here instead.
+	if c.PhoneDefaultCountryCode != "" && (normalize.Options{DefaultCountryCode: c.PhoneDefaultCountryCode}).Validate() != nil {
+		errs = append(errs, fmt.Errorf("phone_default_country_code: %s must be a calling code of 1 to 3 digits, not starting with 0, e.g. \"44\"", c.shown("phone_default_country_code", c.PhoneDefaultCountryCode)))
 	}
 	names := map[string]bool{}
 	for i, s := range c.Sources {
@@ -454,15 +458,6 @@ func validName(s string) bool {
 		}
 	}
 	return true
-}
-
-func isDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Source returns the source called name.

@@ -134,6 +134,9 @@ func TestInvalidConfigNamesTheProblem(t *testing.T) {
 		{"list for a setting", "listen: [a, b]\n", nil, "line 1: listen: expected a single value, not a list"},
 		{"not a mapping", "- listen\n", nil, "line 1: the file: expected a mapping of settings, not a list"},
 		{"negative parallel batch", "commit_parallel_batch: -1\n", nil, "commit_parallel_batch: -1 is out of range (at least 1)"},
+		{"country code with a trunk 0", "phone_default_country_code: \"044\"\n", nil, "phone_default_country_code: \"044\" must be a calling code of 1 to 3 digits"},
+		{"country code too long", "phone_default_country_code: \"4444\"\n", nil, "phone_default_country_code: \"4444\" must be a calling code"},
+		{"country code not digits", "phone_default_country_code: uk\n", nil, "phone_default_country_code: \"uk\" must be a calling code"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
