@@ -77,6 +77,8 @@ type setupOpts struct {
 	countryCode string
 	spool       bool      // before-* hooks go to a spool when the database is out
 	logs        io.Writer // the server's log, at debug level, instead of t.Log
+	// reads wraps what the server reads events with.
+	reads func(httpapi.Reads) httpapi.Reads
 }
 
 func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
@@ -114,12 +116,16 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 		t.Cleanup(func() { sp.Close() })
 		svc.SpoolBeforeHooks(sp, 150*time.Millisecond)
 	}
+	var reads httpapi.Reads = st
+	if o.reads != nil {
+		reads = o.reads(st)
+	}
 	h := httpapi.NewServer(httpapi.Deps{
 		Ledger:   &ledger.Service{Store: st, Keys: keys},
 		Config:   cfg,
 		Ingest:   svc,
 		Ready:    st,
-		Reads:    st,
+		Reads:    reads,
 		Reports:  st,
 		Logger:   log,
 		Registry: reg,

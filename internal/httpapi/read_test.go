@@ -3,7 +3,9 @@ package httpapi_test
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/config"
+	"github.com/casetrail/casetrail/internal/httpapi"
 	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/redact"
 	"github.com/casetrail/casetrail/internal/store"
@@ -682,6 +685,52 @@ func TestFeedStreamOutlastsWriteTimeout(t *testing.T) {
 	require.Contains(t, lines[5], `"nextCursor"`)
 }
 
+// Nor does the server's read timeout end a stream whose pages take longer
+// than it (net/http would cancel the request if that timeout were still
+// running on the connection when it passed).
+func TestFeedStreamOutlastsReadTimeout(t *testing.T) {
+	t.Parallel()
+	const readTimeout = 200 * time.Millisecond
+	b := setup(t, readKeysOpt, func(o *setupOpts) {
+		o.reads = func(r httpapi.Reads) httpapi.Reads { return slowFeed{r, 2 * readTimeout} }
+	})
+	populate(t, b)
+	b.sequence(t)
+	srv := httptest.NewUnstartedServer(b.h)
+	srv.Config.ReadTimeout = readTimeout
+	srv.Start()
+	t.Cleanup(srv.Close)
+
+	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/events?limit=5", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+analystKey)
+	req.Header.Set("Accept", "application/x-ndjson")
+	r, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer r.Body.Close()
+	body, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	require.NotContains(t, string(body), "stream_ended_early")
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	require.Len(t, lines, 6, "five events and the last line")
+}
+
+// slowFeed reads the feed only after the given time: a page of a large
+// store, or a busy database.
+type slowFeed struct {
+	httpapi.Reads
+	delay time.Duration
+}
+
+func (s slowFeed) Feed(ctx context.Context, q store.FeedQuery) ([]store.EventRow, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(s.delay):
+	}
+	return s.Reads.Feed(ctx, q)
+}
+
 // An expunged event reads as such: its ids and times stay, its content is
 // gone for every role, the record says when and why (masked for analysts),
 // its attachment is gone, and a retry of its delivery is its duplicate.
@@ -700,6 +749,8 @@ func TestExpungedEventReads(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b.read(t, auditorKey, "/v1/events/"+id).body, &before))
 	require.Nil(t, before.Expunged)
 	require.NotEmpty(t, before.Summary)
+	sum := sha256.Sum256(body)
+	require.Equal(t, "sha256:ADD_CASE_COMMENT:"+hex.EncodeToString(sum[:]), before.IdempotencyKey)
 
 	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
 	require.NoError(t, err)
@@ -720,6 +771,8 @@ func TestExpungedEventReads(t *testing.T) {
 		require.Equal(t, "null", string(e.Payload))
 		require.NotContains(t, string(res.body), "diagnosis")
 		require.NotContains(t, string(res.body), "Ann")
+		require.Equal(t, "sha256:ADD_CASE_COMMENT:redacted", e.IdempotencyKey, "the erased body's hash")
+		require.Nil(t, e.BodySHA256)
 		if key == auditorKey {
 			require.Equal(t, "erasure request of +447700900123", e.Expunged.Reason)
 			require.Equal(t, "", *e.RawBody)
@@ -739,6 +792,7 @@ func TestExpungedEventReads(t *testing.T) {
 	l = b.list(t, auditorKey, "/v1/events?types=ADD_CASE_COMMENT")
 	require.Equal(t, []string{id}, ids(l.Data))
 	require.Equal(t, "erasure request of +447700900123", l.Data[0].Expunged.Reason)
+	require.Equal(t, "sha256:ADD_CASE_COMMENT:redacted", l.Data[0].IdempotencyKey)
 
 	res = b.signed(t, config.KindCaseUpdates, "", body, nil)
 	require.Equal(t, 200, res.status, string(res.body))

@@ -316,13 +316,15 @@ type Builder struct {
 	i         int
 	last      groupKey
 	lastCells []*cell
+	// tooBig is set once the queues make more than MaxCells cells: no
+	// other queue is counted.
+	tooBig bool
 }
 
 // phoneSeed is the process's seed of number hashes: Builders that are
 // merged must hash alike.
 var phoneSeed = maphash.MakeSeed()
 
-// NewBuilder starts a report.
 // MaxCells bounds a report's groups times its intervals: every cell is
 // answered, an empty one with zeros, and all of them are held until the
 // answer is written (a few hundred bytes each).
@@ -331,32 +333,49 @@ const MaxCells = 100_000
 // CheckSize refuses a report of more than MaxCells cells. Before the
 // abandons are read, the queues are not known yet: queues is then 1.
 func CheckSize(q Query, queues int) error {
-	groups := queues
-	for _, g := range q.GroupBy {
-		switch g {
-		case "hourOfDay":
-			groups *= 24
-		case "dayOfWeek":
-			groups *= 7
-		}
-	}
-	if n := groups * len(Intervals(q)); n > MaxCells {
+	return checkSize(q, queues, len(Intervals(q)))
+}
+
+func checkSize(q Query, queues, intervals int) error {
+	groups := queues * timeGroups(q)
+	if n := groups * intervals; n > MaxCells {
 		return invalid("groupBy", "%d groups over %d intervals of %s make %d cells, more than %d: use a longer interval, a shorter range, one queue, or fewer groupBy dimensions",
-			groups, len(Intervals(q)), q.Interval, n, MaxCells)
+			groups, intervals, q.Interval, n, MaxCells)
 	}
 	return nil
 }
 
-// CheckSize refuses a report of more than MaxCells cells, counting the
-// queues the abandons read so far name.
-func (b *Builder) CheckSize() error {
-	queues := 1
-	if b.byQueue && b.q.Queue == nil {
-		queues = len(b.queues)
+// timeGroups is the groups of one queue: hours of the day times days of the
+// week, as grouped by.
+func timeGroups(q Query) int {
+	n := 1
+	for _, g := range q.GroupBy {
+		switch g {
+		case "hourOfDay":
+			n *= 24
+		case "dayOfWeek":
+			n *= 7
+		}
 	}
-	return CheckSize(b.q, queues)
+	return n
 }
 
+// CheckSize refuses a report of more than MaxCells cells, counting the
+// queues the abandons name. A Builder stops counting once they are too many
+// (each queue's groups take memory as they come).
+func (b *Builder) CheckSize() error {
+	return checkSize(b.q, b.queueGroups(), len(b.ivs))
+}
+
+// queueGroups is how many queues the report's groups are made of.
+func (b *Builder) queueGroups() int {
+	if b.byQueue && b.q.Queue == nil {
+		return len(b.queues)
+	}
+	return 1
+}
+
+// NewBuilder starts a report.
 func NewBuilder(q Query) *Builder {
 	return &Builder{q: q, ivs: Intervals(q), byQueue: slices.Contains(q.GroupBy, "queue"),
 		local:  slices.Contains(q.GroupBy, "hourOfDay") || slices.Contains(q.GroupBy, "dayOfWeek"),
@@ -412,8 +431,12 @@ func (b *Builder) Add(a *store.AbandonFact) {
 	}
 	queue, ok := b.queues[string(a.Queue)]
 	if !ok {
+		if b.tooBig {
+			return // CheckSize refuses the report
+		}
 		queue = string(a.Queue)
 		b.queues[queue] = queue
+		b.tooBig = b.CheckSize() != nil
 	}
 	k := b.keyOf(a.At, queue)
 	if b.lastCells == nil || k != b.last {

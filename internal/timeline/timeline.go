@@ -366,8 +366,10 @@ type Event struct {
 	Summary    string          `json:"summary"`
 	Changes    json.RawMessage `json:"changes,omitempty"`
 	// IdempotencyKey identifies the delivery: the sender's key, or one
-	// derived from source, type and body hash. Consumers of the feed can
-	// match their own records with it.
+	// derived from type and body hash. Consumers of the feed can match
+	// their own records with a sender's key; a derived one is shown without
+	// its hash to the redacted roles, and to every role once the event is
+	// expunged, so it is not unique there.
 	IdempotencyKey string       `json:"idempotencyKey"`
 	Data           Data         `json:"data"`
 	Correlation    *Correlation `json:"correlation,omitempty"`
@@ -435,6 +437,8 @@ func FromRow(r store.EventRow, full bool) Event {
 	e.LogIndex = r.LogIndex
 	if r.ExpungedAt != nil && r.ExpungeReason != nil {
 		e.Expunged = &Expunged{At: r.ExpungedAt.UTC(), Reason: *r.ExpungeReason}
+		// The erased body's plain hash would let anyone test guesses at it.
+		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey)
 	}
 	if r.MatchedBy != "" {
 		e.Correlation = &Correlation{MatchedBy: r.MatchedBy}
