@@ -29,10 +29,17 @@ func wantsCSV(c *gin.Context) bool { return strings.Contains(c.GetHeader("Accept
 func (s *server) handleAbandonment() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		q, err := report.ParseQuery(c.Request.URL.Query())
-		if err == nil {
-			err = report.CheckSize(q, 1)
-		}
 		if err != nil {
+			s.writeError(c, err)
+			return
+		}
+		parts := report.Parts(q, 2)
+		builders := make([]*report.Builder, len(parts))
+		for i := range parts {
+			builders[i] = report.NewBuilder(q)
+		}
+		// Its hours and days, before anything is read.
+		if err := builders[0].CheckSize(); err != nil {
 			s.writeError(c, err)
 			return
 		}
@@ -40,8 +47,6 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 		// at the same time, on three connections.
 		ctx := c.Request.Context()
 		var handled []store.HandledCount
-		parts := report.Parts(q, 2)
-		builders := make([]*report.Builder, len(parts))
 		errs := make([]error, len(parts)+1)
 		var wg sync.WaitGroup
 		wg.Go(func() {
@@ -52,7 +57,6 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 			}
 		})
 		for i, p := range parts {
-			builders[i] = report.NewBuilder(q)
 			wg.Go(func() { errs[i+1] = s.Reports.EachAbandonFact(ctx, p[0], p[1], q.Queue, builders[i].Add) })
 		}
 		wg.Wait()

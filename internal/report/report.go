@@ -316,9 +316,6 @@ type Builder struct {
 	i         int
 	last      groupKey
 	lastCells []*cell
-	// tooBig is set once the queues make more than MaxCells cells: no
-	// other queue is counted.
-	tooBig bool
 }
 
 // phoneSeed is the process's seed of number hashes: Builders that are
@@ -330,49 +327,28 @@ var phoneSeed = maphash.MakeSeed()
 // answer is written (a few hundred bytes each).
 const MaxCells = 100_000
 
-// CheckSize refuses a report of more than MaxCells cells. Before the
-// abandons are read, the queues are not known yet: queues is then 1.
-func CheckSize(q Query, queues int) error {
-	return checkSize(q, queues, len(Intervals(q)))
-}
-
-func checkSize(q Query, queues, intervals int) error {
-	groups := queues * timeGroups(q)
-	if n := groups * intervals; n > MaxCells {
-		return invalid("groupBy", "%d groups over %d intervals of %s make %d cells, more than %d: use a longer interval, a shorter range, one queue, or fewer groupBy dimensions",
-			groups, intervals, q.Interval, n, MaxCells)
+// CheckSize refuses a report of more than MaxCells cells, counting the
+// queues the abandons read so far name (one before any is read). A Builder
+// takes no new queue once they are too many: each queue's groups take
+// memory as its abandons come.
+func (b *Builder) CheckSize() error {
+	groups := 1
+	if b.byQueue && b.q.Queue == nil {
+		groups = max(1, len(b.queues))
 	}
-	return nil
-}
-
-// timeGroups is the groups of one queue: hours of the day times days of the
-// week, as grouped by.
-func timeGroups(q Query) int {
-	n := 1
-	for _, g := range q.GroupBy {
+	for _, g := range b.q.GroupBy {
 		switch g {
 		case "hourOfDay":
-			n *= 24
+			groups *= 24
 		case "dayOfWeek":
-			n *= 7
+			groups *= 7
 		}
 	}
-	return n
-}
-
-// CheckSize refuses a report of more than MaxCells cells, counting the
-// queues the abandons name. A Builder stops counting once they are too many
-// (each queue's groups take memory as they come).
-func (b *Builder) CheckSize() error {
-	return checkSize(b.q, b.queueGroups(), len(b.ivs))
-}
-
-// queueGroups is how many queues the report's groups are made of.
-func (b *Builder) queueGroups() int {
-	if b.byQueue && b.q.Queue == nil {
-		return len(b.queues)
+	if n := groups * len(b.ivs); n > MaxCells {
+		return invalid("groupBy", "%d groups over %d intervals of %s make %d cells, more than %d: use a longer interval, a shorter range, one queue, or fewer groupBy dimensions",
+			groups, len(b.ivs), b.q.Interval, n, MaxCells)
 	}
-	return 1
+	return nil
 }
 
 // NewBuilder starts a report.
@@ -431,12 +407,11 @@ func (b *Builder) Add(a *store.AbandonFact) {
 	}
 	queue, ok := b.queues[string(a.Queue)]
 	if !ok {
-		if b.tooBig {
-			return // CheckSize refuses the report
+		if b.CheckSize() != nil {
+			return // too many queues already: the report is refused
 		}
 		queue = string(a.Queue)
 		b.queues[queue] = queue
-		b.tooBig = b.CheckSize() != nil
 	}
 	k := b.keyOf(a.At, queue)
 	if b.lastCells == nil || k != b.last {

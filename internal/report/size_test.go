@@ -18,7 +18,7 @@ func TestBuilderStopsAtMaxCells(t *testing.T) {
 	q, err := ParseQuery(url.Values{"from": {"2024-03-01T00:00:00Z"}, "to": {"2024-04-01T00:00:00Z"},
 		"interval": {"PT15M"}, "groupBy": {"queue"}})
 	require.NoError(t, err)
-	require.NoError(t, CheckSize(q, 1))
+	require.NoError(t, NewBuilder(q).CheckSize())
 	perQueue := len(Intervals(q))
 	fit := MaxCells / perQueue // 33 queues of 2,976 quarter-hours
 
