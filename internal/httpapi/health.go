@@ -14,8 +14,27 @@ import (
 
 type healthBody struct {
 	Status   string   `json:"status"`
-	Detail   string   `json:"detail,omitempty"`
 	Warnings []string `json:"warnings,omitempty"`
+}
+
+// notReady is /readyz's 503: a problem detail, as every error is, that also
+// carries the warnings an operator must know of.
+type notReady struct {
+	Problem
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+func (s *server) writeNotReady(c *gin.Context, cause, detail string) {
+	c.Header("Content-Type", "application/problem+json")
+	c.AbortWithStatusJSON(http.StatusServiceUnavailable, notReady{
+		Problem: Problem{
+			Type:   problemType + cause,
+			Title:  titleOf(cause),
+			Status: http.StatusServiceUnavailable,
+			Detail: detail,
+		},
+		Warnings: s.Warnings,
+	})
 }
 
 // handleHealthz answers while the process is up.
@@ -31,14 +50,14 @@ func (s *server) handleHealthz() gin.HandlerFunc {
 func (s *server) handleReadyz() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if s.Draining.Load() {
-			c.JSON(http.StatusServiceUnavailable, healthBody{Status: "draining", Warnings: s.Warnings})
+			s.writeNotReady(c, "draining", "the server is shutting down: send new requests to another")
 			return
 		}
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 		defer cancel()
 		if err := s.Ready.Ready(ctx); err != nil {
 			s.Logger.Warn("not ready", "err", err)
-			c.JSON(http.StatusServiceUnavailable, healthBody{Status: "unavailable", Detail: "database not reachable or not migrated", Warnings: s.Warnings})
+			s.writeNotReady(c, "not_ready", "the database is not reachable or not migrated")
 			return
 		}
 		warnings := slices.Clone(s.Warnings)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -57,9 +58,40 @@ func TestReadyzFailsWithoutDatabase(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.store.Close()
-	status, _, body := get(t, b.url+"/readyz")
+	status, header, body := get(t, b.url+"/readyz")
 	require.Equal(t, 503, status)
-	require.Contains(t, string(body), "unavailable")
+	require.Equal(t, "application/problem+json", header.Get("Content-Type"))
+	p := problemOf(t, body)
+	require.Equal(t, "urn:casetrail:problem:not_ready", p["type"])
+	require.EqualValues(t, 503, p["status"])
+	require.Contains(t, p["detail"], "database")
 	status, _, _ = get(t, b.url+"/healthz")
 	require.Equal(t, 200, status, "the process is still up")
+}
+
+// While the server shuts down, /readyz says so as a problem, so that a load
+// balancer stops sending before connections close.
+func TestReadyzWhileDraining(t *testing.T) {
+	t.Parallel()
+	draining := &atomic.Bool{}
+	b := setup(t, func(o *setupOpts) { o.draining = draining })
+	status, _, body := get(t, b.url+"/readyz")
+	require.Equal(t, 200, status, string(body))
+
+	draining.Store(true)
+	status, header, body := get(t, b.url+"/readyz")
+	require.Equal(t, 503, status)
+	require.Equal(t, "application/problem+json", header.Get("Content-Type"))
+	p := problemOf(t, body)
+	require.Equal(t, "urn:casetrail:problem:draining", p["type"])
+	require.EqualValues(t, 503, p["status"])
+	require.NotEmpty(t, p["title"])
+	require.NotEmpty(t, p["detail"])
+}
+
+func problemOf(t *testing.T, body []byte) map[string]any {
+	t.Helper()
+	var p map[string]any
+	require.NoError(t, json.Unmarshal(body, &p), string(body))
+	return p
 }

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,8 @@ type setupOpts struct {
 	logs        io.Writer // the server's log, at debug level, instead of t.Log
 	// reads wraps what the server reads events with.
 	reads func(httpapi.Reads) httpapi.Reads
+	// draining is the server's shutdown flag (nil: its own).
+	draining *atomic.Bool
 }
 
 func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
@@ -129,6 +132,7 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 		Reports:  st,
 		Logger:   log,
 		Registry: reg,
+		Draining: o.draining,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
