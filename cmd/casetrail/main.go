@@ -5,7 +5,7 @@
 //	casetrail keys [--config FILE]
 //	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
 //	casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
-//	casetrail verify-bundle [--key VKEY] DIR
+//	casetrail verify-bundle [--key VKEY | --config FILE] DIR
 //	casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]
 //	casetrail version
 package main
@@ -39,7 +39,8 @@ const usage = `usage:
                                                recheck the whole store against a signed checkpoint
   casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
                                                write an audit bundle with inclusion proofs
-  casetrail verify-bundle [--key VKEY] DIR     check a bundle offline with only the public key
+  casetrail verify-bundle [--key VKEY | --config FILE] DIR
+                                               check a bundle offline with only the public key
   casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]
                                                erase events' content; their leaves still verify
   casetrail version
@@ -66,7 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "export":
 		return runExport(ctx, args[1:], getenv, stdout, stderr)
 	case "verify-bundle":
-		return runVerifyBundle(args[1:], stdout, stderr)
+		return runVerifyBundle(args[1:], getenv, stdout, stderr)
 	case "expunge":
 		return runExpunge(ctx, args[1:], getenv, stdout, stderr)
 	case "version":

@@ -27,6 +27,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
+	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/spool"
 	"github.com/casetrail/casetrail/internal/store"
 )
@@ -362,6 +363,33 @@ func TestVerifyCommand(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), out.String())
 	require.Contains(t, out.String(), "OK: 5 events")
+
+	// --config trusts the key of that server instead of the bundle's own
+	// key.txt: another server's key fails the bundle, and a server with no
+	// key yet is an error, not a new key.
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 5 events")
+	otherDir := t.TempDir()
+	otherEnv := maps.Clone(env)
+	otherEnv["CASETRAIL_DATA_DIR"] = otherDir
+	_, err := ledger.LoadKeys("", otherDir, "casetrail.local/log")
+	require.NoError(t, err)
+	out.Reset()
+	require.Error(t, run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, func(k string) string { return otherEnv[k] }, &out, io.Discard))
+	require.Contains(t, out.String(), "FAILED")
+	emptyDir := t.TempDir()
+	otherEnv["CASETRAIL_DATA_DIR"] = emptyDir
+	err = run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, func(k string) string { return otherEnv[k] }, &out, io.Discard)
+	require.ErrorIs(t, err, ledger.ErrNoKey)
+	entries, err := os.ReadDir(emptyDir)
+	require.NoError(t, err)
+	require.Empty(t, entries, "no key was made")
+	var warn bytes.Buffer
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"verify-bundle", bundle}, func(string) string { return "" }, &out, &warn), out.String())
+	require.Contains(t, warn.String(), "the bundle's own key.txt")
+
 	for _, file := range []string{filepath.Join("bodies", ids[2]), "events.ndjson", "checkpoint.txt"} {
 		path := filepath.Join(bundle, file)
 		orig, err := os.ReadFile(path)

@@ -63,7 +63,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		verifier, err = note.NewVerifier(*vkey)
 	} else {
 		var keys *ledger.Keys
-		keys, err = ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
+		keys, err = ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
 		if keys != nil {
 			verifier = keys.Verifier
 		}
@@ -200,20 +200,35 @@ func caseTimelineIDs(ctx context.Context, st *store.Store, cfg *config.Config, c
 }
 
 // runVerifyBundle checks a bundle offline with only the verifier key.
-func runVerifyBundle(args []string, stdout, stderr io.Writer) error {
+const verifyBundleUsage = "casetrail verify-bundle [--key VKEY | --config FILE] DIR"
+
+func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify-bundle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	vkey := fs.String("key", "", "the log's verifier key (default: the bundle's key.txt, which proves nothing on its own)")
+	vkey := fs.String("key", "", "the log's verifier key (default: the key of --config's server, else the bundle's key.txt, which proves nothing on its own)")
+	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML) of the server whose key to trust")
 	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(words) != 1 {
-		return errors.New("usage: casetrail verify-bundle [--key VKEY] DIR")
+		return errors.New("usage: " + verifyBundleUsage)
 	}
 	dir := words[0]
 	key := *vkey
-	if key == "" {
+	switch {
+	case key != "":
+	case *cfgPath != "":
+		cfg, err := config.Load(*cfgPath, getenv)
+		if err != nil {
+			return err
+		}
+		keys, err := ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
+		if err != nil {
+			return fmt.Errorf("verifier key: %w; pass --key", err)
+		}
+		key = keys.VerifierKey
+	default:
 		raw, err := os.ReadFile(filepath.Join(dir, "key.txt"))
 		if err != nil {
 			return err

@@ -26,32 +26,50 @@ type Keys struct {
 	VerifierKey string
 }
 
+// ErrNoKey means that no log signing key is configured and none is in the
+// data directory.
+var ErrNoKey = errors.New("no log signing key: none is configured (log_signing_key) and none is in the data directory")
+
 // LoadKeys uses the configured signer key (note form
 // PRIVATE+KEY+name+hash+base64), or the one in dataDir, generating it on
 // first start.
 func LoadKeys(configured, dataDir, name string) (*Keys, error) {
-	skey := configured
-	if skey == "" {
-		path := filepath.Join(dataDir, "log-signing.key")
-		raw, err := os.ReadFile(path)
-		switch {
-		case err == nil:
-			skey = strings.TrimSpace(string(raw))
-		case errors.Is(err, os.ErrNotExist):
-			skey, _, err = note.GenerateKey(rand.Reader, name)
-			if err != nil {
-				return nil, err
-			}
-			if err := os.MkdirAll(dataDir, 0o700); err != nil {
-				return nil, err
-			}
-			if err := os.WriteFile(path, []byte(skey+"\n"), 0o600); err != nil {
-				return nil, err
-			}
-		default:
-			return nil, err
-		}
+	k, err := OpenKeys(configured, dataDir)
+	if !errors.Is(err, ErrNoKey) {
+		return k, err
 	}
+	skey, _, err := note.GenerateKey(rand.Reader, name)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dataDir, signingKeyFile), []byte(skey+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	return keysOf(skey)
+}
+
+// OpenKeys is LoadKeys for those who check the log: it never makes a key,
+// and answers ErrNoKey when there is none.
+func OpenKeys(configured, dataDir string) (*Keys, error) {
+	if configured != "" {
+		return keysOf(configured)
+	}
+	raw, err := os.ReadFile(filepath.Join(dataDir, signingKeyFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%w (%s)", ErrNoKey, dataDir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return keysOf(strings.TrimSpace(string(raw)))
+}
+
+const signingKeyFile = "log-signing.key"
+
+func keysOf(skey string) (*Keys, error) {
 	signer, err := note.NewSigner(skey)
 	if err != nil {
 		return nil, fmt.Errorf("log signing key: %w", err)
