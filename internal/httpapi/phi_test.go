@@ -178,12 +178,16 @@ func TestRedactedRolesGetNoBodyHash(t *testing.T) {
 	require.Equal(t, hash, *ev.BodySHA256)
 	require.Equal(t, "sha256:outbound-call:"+hash, ev.IdempotencyKey)
 
-	// A key the sender named is the sender's, not casetrail's hash: shown.
-	res = b.signed(t, config.KindServiceHooks, "outbound-call", body, map[string]string{"Idempotency-Key": "call-77"})
-	require.Equal(t, 200, res.status, string(res.body))
-	res = b.read(t, analystKey, "/v1/events/"+res.json(t)["id"].(string))
-	require.NoError(t, json.Unmarshal(res.body, &ev))
-	require.Equal(t, "call-77", ev.IdempotencyKey)
+	// A key the sender named is the sender's, not casetrail's hash: shown,
+	// even when it begins as a derived key does.
+	for i, own := range []string{"call-77", "sha256:call-78", "sha256:outbound-call:" + hash[:12]} {
+		other := []byte(fmt.Sprintf(`{"agentId":"a-%d","targetPhoneNumber":"+447700900123"}`, i))
+		res = b.signed(t, config.KindServiceHooks, "outbound-call", other, map[string]string{"Idempotency-Key": own})
+		require.Equal(t, 200, res.status, string(res.body))
+		res = b.read(t, analystKey, "/v1/events/"+res.json(t)["id"].(string))
+		require.NoError(t, json.Unmarshal(res.body, &ev))
+		require.Equal(t, own, ev.IdempotencyKey)
+	}
 }
 
 // syncBuffer is a log destination the server's goroutines share.

@@ -438,7 +438,7 @@ func FromRow(r store.EventRow, full bool) Event {
 	if r.ExpungedAt != nil && r.ExpungeReason != nil {
 		e.Expunged = &Expunged{At: r.ExpungedAt.UTC(), Reason: *r.ExpungeReason}
 		// The erased body's plain hash would let anyone test guesses at it.
-		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey)
+		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey, e.Type)
 	}
 	if r.MatchedBy != "" {
 		e.Correlation = &Correlation{MatchedBy: r.MatchedBy}
@@ -461,17 +461,21 @@ func FromRow(r store.EventRow, full bool) Event {
 		if e.Expunged != nil {
 			e.Expunged.Reason = redact.Text(e.Expunged.Reason)
 		}
-		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey)
+		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey, e.Type)
 	}
 	return e
 }
 
-// redactDerivedKey hides the body hash in a key casetrail derived from it
-// (sha256:<type>:<hash>): the plain hash of a small body would let a reader
-// test guesses at what is masked, such as the hidden digits of a number.
-func redactDerivedKey(key string) string {
-	if !strings.HasPrefix(key, store.DerivedKeyPrefix) {
+// redactDerivedKey hides the body hash in a key casetrail derived from an
+// event's body (sha256:<type>:<hash>): the plain hash of a small body would
+// let a reader test guesses at what is masked, such as the hidden digits of
+// a number. A sender's own key is shown as it was sent, unless it has
+// exactly that form.
+func redactDerivedKey(key, typ string) string {
+	prefix := store.DerivedKeyPrefix + typ + ":"
+	hash, ok := strings.CutPrefix(key, prefix)
+	if !ok || len(hash) != 2*sha256.Size || strings.Trim(hash, "0123456789abcdef") != "" {
 		return key
 	}
-	return key[:strings.LastIndexByte(key, ':')+1] + "redacted"
+	return prefix + "redacted"
 }
