@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -50,14 +52,19 @@ func (s *server) handleAbandonment() gin.HandlerFunc {
 		errs := make([]error, len(parts)+1)
 		var wg sync.WaitGroup
 		wg.Go(func() {
-			if bounds := report.HandledBounds(q); bounds != nil {
-				handled, errs[0] = s.Reports.HandledCounts(ctx, bounds)
-			} else {
-				handled, errs[0] = s.Reports.Handled(ctx, q.From, q.To)
-			}
+			errs[0] = guarded(func() (err error) {
+				if bounds := report.HandledBounds(q); bounds != nil {
+					handled, err = s.Reports.HandledCounts(ctx, bounds)
+				} else {
+					handled, err = s.Reports.Handled(ctx, q.From, q.To)
+				}
+				return err
+			})
 		})
 		for i, p := range parts {
-			wg.Go(func() { errs[i+1] = s.Reports.EachAbandonFact(ctx, p[0], p[1], q.Queue, builders[i].Add) })
+			wg.Go(func() {
+				errs[i+1] = guarded(func() error { return s.Reports.EachAbandonFact(ctx, p[0], p[1], q.Queue, builders[i].Add) })
+			})
 		}
 		wg.Wait()
 		if err := cmp.Or(errs...); err != nil {
@@ -123,4 +130,15 @@ func (s *server) handleAbandonmentContacts() gin.HandlerFunc {
 		}
 		c.JSON(http.StatusOK, page)
 	}
+}
+
+// guarded runs f and turns a panic into an error: a panic in a goroutine
+// that a handler starts would end the process, out of gin's recovery.
+func guarded(f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v\n%s", p, debug.Stack())
+		}
+	}()
+	return f()
 }

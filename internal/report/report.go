@@ -171,7 +171,12 @@ func Intervals(q Query) []Interval {
 		step := stepOf[q.Interval]
 		_, off := q.From.In(loc).Zone()
 		local := q.From.Unix() + int64(off)
-		start := time.Unix(local-local%int64(step.Seconds())-int64(off), 0).In(loc)
+		// Rounded down before 1970 too, where Go's % is negative.
+		rem := local % int64(step.Seconds())
+		if rem < 0 {
+			rem += int64(step.Seconds())
+		}
+		start := time.Unix(local-rem-int64(off), 0).In(loc)
 		for s := start; s.Before(q.To); s = s.Add(step) {
 			out = append(out, Interval{s, s.Add(step)})
 		}
