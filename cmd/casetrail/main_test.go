@@ -389,6 +389,15 @@ func TestVerifyCommand(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"verify-bundle", bundle}, func(string) string { return "" }, &out, &warn), out.String())
 	require.Contains(t, warn.String(), "the bundle's own key.txt")
+	// A configuration names its log: a bundle or store whose checkpoint
+	// names another (signed with a shared key) is not taken for it.
+	otherLog := writeFile(t, testConfig+"log_origin: \"other.example/log\"\n")
+	out.Reset()
+	require.Error(t, run(context.Background(), []string{"verify-bundle", "--config", otherLog, bundle}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), `not of "other.example/log"`)
+	out.Reset()
+	require.Error(t, run(context.Background(), []string{"verify", "--config", otherLog}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), `not of "other.example/log"`)
 
 	for _, file := range []string{filepath.Join("bodies", ids[2]), "events.ndjson", "checkpoint.txt"} {
 		path := filepath.Join(bundle, file)

@@ -233,7 +233,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		Reads:      st,
 		Reports:    reports,
 		ReportDown: reportDown,
-		Ledger:     &ledger.Service{Store: st, Keys: keys},
+		Ledger:     &ledger.Service{Store: st, Keys: keys, Checkpointer: checkpointer},
 		Logger:     log,
 		Registry:   reg,
 		Draining:   draining,

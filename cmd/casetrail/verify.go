@@ -83,6 +83,9 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	defer closeStore()
 	rep, err := ledger.Verify(ctx, st, verifier, trusted)
+	if err == nil && rep.Checkpoint.Origin != cfg.LogOrigin {
+		err = &ledger.Finding{Kind: "checkpoint", Detail: fmt.Sprintf("the checkpoint is of the log %q, not of %q (log_origin of the configuration)", rep.Checkpoint.Origin, cfg.LogOrigin)}
+	}
 	var f *ledger.Finding
 	if errors.As(err, &f) {
 		fmt.Fprintln(stdout, "FAILED:", f.Error())
@@ -216,6 +219,7 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	}
 	dir := words[0]
 	key := *vkey
+	origin := "" // the log the bundle must be of, when a configuration names it
 	switch {
 	case key != "":
 	case *cfgPath != "":
@@ -227,7 +231,7 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 		if err != nil {
 			return fmt.Errorf("verifier key: %w; pass --key", err)
 		}
-		key = keys.VerifierKey
+		key, origin = keys.VerifierKey, cfg.LogOrigin
 	default:
 		raw, err := os.ReadFile(filepath.Join(dir, "key.txt"))
 		if err != nil {
@@ -241,6 +245,9 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 		return fmt.Errorf("verifier key: %w", err)
 	}
 	rep, err := ledger.VerifyBundle(dir, v)
+	if err == nil && origin != "" && rep.Origin != origin {
+		err = fmt.Errorf("the bundle's checkpoint is of the log %q, not of %q (log_origin of the configuration)", rep.Origin, origin)
+	}
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)
 		return errors.New("bundle verification failed")

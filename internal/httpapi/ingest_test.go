@@ -123,8 +123,9 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	if o.reads != nil {
 		reads = o.reads(st)
 	}
+	cp := &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}
 	h := httpapi.NewServer(httpapi.Deps{
-		Ledger:   &ledger.Service{Store: st, Keys: keys},
+		Ledger:   &ledger.Service{Store: st, Keys: keys, Checkpointer: cp},
 		Config:   cfg,
 		Ingest:   svc,
 		Ready:    st,
@@ -138,7 +139,7 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 	t.Cleanup(srv.Close)
 	return &testBundle{db: d, store: st, url: srv.URL, h: h, reg: reg, svc: svc,
 		seq: &ledger.Sequencer{Store: st, Log: log},
-		cp:  &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}}
+		cp:  cp}
 }
 
 // testConfig is the tests' sources, one of each kind and one with a header

@@ -25,7 +25,14 @@ type Ledger interface {
 
 func (s *server) handleLogKey() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(s.Ledger.VerifierKey()+"\n"))
+		key := s.Ledger.VerifierKey()
+		if key == "" {
+			c.Header("Retry-After", retryAfterSeconds)
+			writeProblem(c, http.StatusServiceUnavailable, "foreign_key",
+				"this server's signing key did not sign the log's checkpoints, so it has no key to give: ask another server of this log")
+			return
+		}
+		c.Data(http.StatusOK, "text/plain; charset=utf-8", []byte(key+"\n"))
 	}
 }
 

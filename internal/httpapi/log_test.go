@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/transparency-dev/merkle/proof"
@@ -150,4 +151,31 @@ func TestCheckpointsPage(t *testing.T) {
 	for _, bad := range []string{"?limit=0", "?limit=501", "?cursor=x", "?from=1&cursor=2"} {
 		require.Equal(t, 400, b.read(t, analystKey, "/v1/log/checkpoints"+bad).status, bad)
 	}
+}
+
+// A server whose key did not sign the stored checkpoints (a second server
+// given a key of its own) has no key to give: the one it holds would verify
+// none of the log's checkpoints.
+func TestLogKeyOfAServerWithAForeignKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := withReadKeys(t)
+	populate(t, b)
+	other, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test/log")
+	require.NoError(t, err)
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	first := &ledger.Checkpointer{Store: b.store, Keys: other, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	require.NoError(t, first.Sign(ctx, st))
+
+	res := b.read(t, analystKey, "/v1/log/key")
+	require.Equal(t, 200, res.status, "not known to be foreign yet")
+	require.ErrorIs(t, b.cp.CheckKey(ctx), ledger.ErrForeignKey)
+	res = b.read(t, analystKey, "/v1/log/key")
+	require.Equal(t, 503, res.status)
+	require.Equal(t, "urn:casetrail:problem:foreign_key", res.json(t)["type"])
+	res = b.read(t, analystKey, "/v1/log/checkpoint")
+	require.Equal(t, 200, res.status, "the stored checkpoint is still served")
+	_, err = ledger.OpenCheckpoint(res.body, other.Verifier)
+	require.NoError(t, err)
 }

@@ -203,6 +203,7 @@ func saltedHash(salt, body []byte) []byte {
 
 // BundleReport is what VerifyBundle verified.
 type BundleReport struct {
+	Origin   string    // the log the checkpoint names
 	Events   int       // events verified
 	Expunged []string  // those of them whose content was erased
 	Manifest *Manifest // nil in a bundle without one
@@ -224,6 +225,7 @@ func VerifyBundle(dir string, v note.Verifier) (rep BundleReport, err error) {
 	if err != nil {
 		return rep, err
 	}
+	rep.Origin = cp.Origin
 	if raw, err := os.ReadFile(filepath.Join(dir, bundleManifest)); err == nil {
 		rep.Manifest = &Manifest{}
 		if err := json.Unmarshal(raw, rep.Manifest); err != nil {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/note"
@@ -166,7 +167,7 @@ type Checkpointer struct {
 	// MaxAge the most between two checkpoints at all.
 	Every, MaxAge time.Duration
 
-	refusing bool
+	refusing atomic.Bool
 }
 
 // CheckKey returns ErrForeignKey, naming the other key, when the newest
@@ -184,10 +185,14 @@ func (c *Checkpointer) CheckKey(ctx context.Context) error {
 	return c.refuseIf(c.Keys.signed(&last))
 }
 
+// Refusing reports whether this checkpointer found the stored checkpoints
+// signed with another key, and so signs none.
+func (c *Checkpointer) Refusing() bool { return c.refusing.Load() }
+
 // refuseIf stops the signing for good when err is ErrForeignKey.
 func (c *Checkpointer) refuseIf(err error) error {
 	if errors.Is(err, ErrForeignKey) {
-		c.refusing = true
+		c.refusing.Store(true)
 	}
 	return err
 }
@@ -232,7 +237,7 @@ func (c *Checkpointer) SignIfGrown(ctx context.Context) error {
 // Sign stores a checkpoint of st, unless the newest stored checkpoint was
 // signed with another key (ErrForeignKey).
 func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
-	if c.refusing {
+	if c.refusing.Load() {
 		return nil
 	}
 	root := st.Root

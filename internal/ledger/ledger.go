@@ -360,10 +360,20 @@ func b64s(bs [][]byte) []string {
 type Service struct {
 	Store *store.Store
 	Keys  *Keys
+	// Checkpointer, when set, is this server's signer: while it refuses to
+	// sign (its key did not sign the stored checkpoints), the server has no
+	// key to give.
+	Checkpointer *Checkpointer
 }
 
-// VerifierKey is the public key that checks checkpoints.
-func (s *Service) VerifierKey() string { return s.Keys.VerifierKey }
+// VerifierKey is the public key that checks checkpoints, or "" when this
+// server's key is not the log's.
+func (s *Service) VerifierKey() string {
+	if s.Checkpointer != nil && s.Checkpointer.Refusing() {
+		return ""
+	}
+	return s.Keys.VerifierKey
+}
 
 // Inclusion proves an event's leaf in the tree of the given size.
 func (s *Service) Inclusion(ctx context.Context, eventID, size int64) (Proof, error) {

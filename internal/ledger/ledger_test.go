@@ -567,3 +567,86 @@ func TestStoreOfEveryLeafVersionVerifies(t *testing.T) {
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, ids[2], f.EventID)
 }
+
+// verify checks a live store as it stood when it began: rounds that commit
+// while it reads the leaves are not a rewritten log.
+func TestVerifyWhileSequencing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 30)
+	b.sequenceAndSign(t)
+
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for i := 1000; ; i++ {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := b.store.Ingest(ctx, []store.NewEvent{newEvent(i)}); err != nil {
+				done <- err
+				return
+			}
+			if _, err := b.seq.Step(ctx); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	var leaves int64
+	for range 60 {
+		rep, err := ledger.Verify(ctx, b.store, b.keys.Verifier, nil)
+		if err != nil {
+			close(stop)
+			<-done
+			require.NoError(t, err)
+		}
+		require.GreaterOrEqual(t, rep.Leaves, int64(30))
+		leaves = rep.Leaves
+	}
+	close(stop)
+	require.NoError(t, <-done)
+	require.Greater(t, leaves, int64(30), "the log grew while it was verified")
+	require.NoError(t, b.verify(t))
+}
+
+// The log's state, from which the next checkpoint is signed, is checked
+// against the tree recomputed from the rows.
+func TestVerifyFindsRewrittenStateRoot(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.ingest(t, 0, 10)
+	st := b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+	b.tamper(t, "UPDATE log_state SET root = sha256(root) WHERE size = $1", st.Size)
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "rewritten", f.Kind)
+	require.Contains(t, f.Detail, "root")
+}
+
+// Two servers may read the tree at different sizes before each signs: the
+// newest stored checkpoint never goes back to the smaller tree.
+func TestCheckpointsNeverShrink(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 5)
+	require.NoError(t, b.seq.Drain(ctx))
+	small, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	b.ingest(t, 5, 5)
+	large := b.sequenceAndSign(t)
+	require.Greater(t, large.Size, small.Size)
+
+	require.NoError(t, b.cp.Sign(ctx, small)) // the slower server
+	latest, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.Equal(t, large.Size, latest.Size)
+	require.NoError(t, b.cp.Sign(ctx, large), "the same size again (a fresher checkpoint) is stored")
+	require.NoError(t, b.verify(t))
+}

@@ -219,7 +219,10 @@ type Checkpoint struct {
 // AddCheckpoint stores a signed checkpoint if check, given the newest
 // stored checkpoint (nil when there is none), returns nil; check's error is
 // returned as it is. Signers take turns under a lock, so two servers cannot
-// both store a first checkpoint, each signed with a key of its own.
+// both store a first checkpoint, each signed with a key of its own. A
+// checkpoint of a smaller tree than the newest is not stored (a server that
+// read the tree before another signed a larger one): the newest checkpoint
+// never shrinks.
 func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note string, check func(latest *Checkpoint) error) error {
 	var refused error
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
@@ -237,6 +240,9 @@ func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note
 		}
 		if refused = check(latest); refused != nil {
 			return refused
+		}
+		if latest != nil && size < latest.Size {
+			return nil
 		}
 		return q.LogCheckpointInsert(ctx, db.LogCheckpointInsertParams{Size: size, Root: root, Note: note})
 	})
