@@ -25,11 +25,23 @@ import (
 // Spool is an append-only file of events: each record is a 4-byte length,
 // a 4-byte CRC-32 of the payload, and the event as JSON.
 type Spool struct {
+	// drain lets one Drain run at a time; mu guards the file, and is not
+	// held while a drain waits for the database, so that appends go on.
+	drain sync.Mutex
 	mu    sync.Mutex
 	path  string
 	f     *os.File
 	count int
+	size  int64 // the end of the last complete record
+	limit int   // MaxRecord, but in tests
 }
+
+// MaxRecord bounds a record's payload (the event as JSON, whose body and
+// document are base64 in it): what reading takes as a length at all.
+const MaxRecord = 256 << 20
+
+// ErrTooLarge is an event too large for the spool.
+var ErrTooLarge = errors.New("the event is too large for the spool")
 
 // fileName is the spool's file in its directory.
 const fileName = "before-hooks.spool"
@@ -45,7 +57,7 @@ func Open(dir string) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Spool{path: path, f: f}
+	s := &Spool{path: path, f: f, limit: MaxRecord}
 	events, good, err := s.read()
 	if err != nil {
 		f.Close()
@@ -55,11 +67,7 @@ func Open(dir string) (*Spool, error) {
 		f.Close()
 		return nil, err
 	}
-	if _, err := f.Seek(good, io.SeekStart); err != nil {
-		f.Close()
-		return nil, err
-	}
-	s.count = len(events)
+	s.count, s.size = len(events), good
 	return s, nil
 }
 
@@ -77,11 +85,17 @@ func (s *Spool) Len() int {
 	return s.count
 }
 
-// Append writes an event and syncs it to disk before returning.
+// Append writes an event and syncs it to disk before returning. When it
+// fails, the spool is as it was: the next record is written over whatever
+// part of this one reached the file, so no later record sits behind a torn
+// one.
 func (s *Spool) Append(e store.NewEvent) error {
 	payload, err := json.Marshal(e)
 	if err != nil {
 		return err
+	}
+	if len(payload) > s.limit {
+		return fmt.Errorf("%w (%d bytes as a record, at most %d)", ErrTooLarge, len(payload), s.limit)
 	}
 	rec := make([]byte, 8+len(payload))
 	binary.BigEndian.PutUint32(rec[0:4], uint32(len(payload)))
@@ -89,42 +103,83 @@ func (s *Spool) Append(e store.NewEvent) error {
 	copy(rec[8:], payload)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, err := s.f.Write(rec); err != nil {
+	if _, err := s.f.WriteAt(rec, s.size); err != nil {
+		s.f.Truncate(s.size) //nolint:errcheck // the next record is written at s.size anyway
 		return err
 	}
 	if err := s.f.Sync(); err != nil {
+		s.f.Truncate(s.size) //nolint:errcheck
 		return err
 	}
+	s.size += int64(len(rec))
 	s.count++
 	return nil
 }
 
-// Drain hands every waiting event, in order, to commit, and empties the
-// spool once commit has returned without error.
+// Drain hands every waiting event, in order, to commit, and removes them
+// from the spool once commit has returned without error. Events appended
+// while commit runs stay for the next drain.
 func (s *Spool) Drain(ctx context.Context, commit func(context.Context, []store.NewEvent) error) (int, error) {
+	s.drain.Lock()
+	defer s.drain.Unlock()
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.count == 0 {
+		s.mu.Unlock()
 		return 0, nil
 	}
-	events, _, err := s.read()
+	events, end, err := s.read()
+	s.mu.Unlock()
 	if err != nil {
 		return 0, err
 	}
 	if err := commit(ctx, events); err != nil {
 		return 0, err
 	}
-	if err := s.f.Truncate(0); err != nil {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.dropFront(end); err != nil {
 		return 0, err
 	}
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return 0, err
-	}
-	if err := s.f.Sync(); err != nil {
-		return 0, err
-	}
-	s.count = 0
+	s.count -= len(events)
 	return len(events), nil
+}
+
+// dropFront removes the records before end. With none after them, the file
+// is emptied; else the rest is written to a new file that replaces it, so
+// that a crash leaves either file whole (a drained event read again is a
+// duplicate, which stores nothing).
+func (s *Spool) dropFront(end int64) error {
+	if end == s.size {
+		if err := s.f.Truncate(0); err != nil {
+			return err
+		}
+		s.size = 0
+		return s.f.Sync()
+	}
+	tmp := s.path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, io.NewSectionReader(s.f, end, s.size-end)); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := os.Rename(tmp, s.path); err != nil {
+		f.Close()
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
+		d.Sync() //nolint:errcheck // the rename is durable on the next sync at the latest
+		d.Close()
+	}
+	s.f.Close()
+	s.f, s.size = f, s.size-end
+	return nil
 }
 
 // Close closes the file.
@@ -132,11 +187,11 @@ func (s *Spool) Close() error { return s.f.Close() }
 
 // read returns the complete records and the offset after the last one.
 func (s *Spool) read() ([]store.NewEvent, int64, error) {
-	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
+	info, err := s.f.Stat()
+	if err != nil {
 		return nil, 0, err
 	}
-	defer s.f.Seek(0, io.SeekEnd) //nolint:errcheck
-	r := bufio.NewReader(s.f)
+	r := bufio.NewReader(io.NewSectionReader(s.f, 0, info.Size()))
 	var events []store.NewEvent
 	var off int64
 	head := make([]byte, 8)
@@ -148,7 +203,7 @@ func (s *Spool) read() ([]store.NewEvent, int64, error) {
 			return nil, 0, err
 		}
 		n := binary.BigEndian.Uint32(head[0:4])
-		if n > 64<<20 {
+		if n > MaxRecord || off+8+int64(n) > info.Size() {
 			return events, off, nil // garbage length: a torn header
 		}
 		payload := make([]byte, n)

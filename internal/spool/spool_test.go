@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -84,4 +85,73 @@ func TestTornRecordIsDropped(t *testing.T) {
 	require.Len(t, got, 2)
 	require.Equal(t, ev(1).Body, got[0].Body)
 	require.Equal(t, ev(3).Body, got[1].Body)
+}
+
+// An event too large for a record is refused before anything is written,
+// so the events after it are not lost behind it.
+func TestOversizedEventIsRefused(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := spool.Open(dir)
+	require.NoError(t, err)
+	s.SetLimit(4096)
+	require.NoError(t, s.Append(ev(1)))
+	big := ev(2)
+	big.Body = make([]byte, 8192)
+	require.ErrorIs(t, s.Append(big), spool.ErrTooLarge)
+	require.NoError(t, s.Append(ev(3)))
+	require.Equal(t, 2, s.Len())
+	require.NoError(t, s.Close())
+
+	s, err = spool.Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, 2, s.Len())
+	var got []store.NewEvent
+	_, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, ev(3).Body, got[1].Body)
+}
+
+// A drain does not hold up appends while it waits for the database; what
+// is appended meanwhile stays for the next drain, also across a restart.
+func TestAppendsGoOnDuringDrain(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := spool.Open(dir)
+	require.NoError(t, err)
+	require.NoError(t, s.Append(ev(1)))
+	require.NoError(t, s.Append(ev(2)))
+
+	n, err := s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error {
+		require.Len(t, es, 2)
+		appended := make(chan error, 1)
+		go func() { appended <- s.Append(ev(3)) }()
+		select {
+		case err := <-appended:
+			return err
+		case <-time.After(30 * time.Second):
+			return errors.New("an append waited for the drain")
+		}
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, 1, s.Len())
+	require.NoError(t, s.Append(ev(4)))
+	require.NoError(t, s.Close())
+
+	s, err = spool.Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	require.Equal(t, 2, s.Len())
+	var got []store.NewEvent
+	_, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, ev(3).Body, got[0].Body)
+	require.Equal(t, ev(4).Body, got[1].Body)
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "no temporary file is left")
 }
