@@ -44,10 +44,18 @@ func newAuthenticator(s config.Source) *authenticator {
 	return a
 }
 
-// needsBody tells whether the credential covers the body (a signature), in
-// which case a body that was not read in full cannot be authenticated.
-func (a *authenticator) needsBody() bool {
-	return !a.none && a.hmacSecret != nil && a.header == "" && len(a.apiKeys) == 0
+// needsBody tells whether the request's credential covers the body (a
+// signature), in which case a body that was not read in full cannot be
+// authenticated. A case-updates source with both a header secret and a
+// signature checks the header when the request carries it.
+func (a *authenticator) needsBody(h http.Header) bool {
+	switch {
+	case a.none || a.hmacSecret == nil || a.kind == config.KindServiceHooks:
+		return false
+	case a.kind == config.KindCaseUpdates && a.header != "" && h.Get(a.header) != "":
+		return false
+	}
+	return true
 }
 
 // verify returns the id of the credential that accepted the request (a

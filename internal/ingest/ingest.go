@@ -425,7 +425,7 @@ type change struct {
 func (s *Service) refuseTooLarge(ctx context.Context, src *source, r Request) error {
 	e := &Error{Status: http.StatusRequestEntityTooLarge, Cause: "body_too_large",
 		Detail: fmt.Sprintf("the body is over the limit of this server (%d bytes read)", r.BodySize)}
-	if src.auth.needsBody() {
+	if src.auth.needsBody(r.Header) {
 		r.Body = nil
 		return s.keep(ctx, r, "unverified", e)
 	}

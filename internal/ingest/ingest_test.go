@@ -238,3 +238,52 @@ func TestKeyHeldByAMissingEventIsKept(t *testing.T) {
 		t.Fatalf("spooled %d, kept %+v; want the spool drained and the event kept", svc.Spooled(), st.kept)
 	}
 }
+
+// A case-updates source that takes a header secret or a signature refuses
+// an oversized body with 413 whichever the request carries: the header is
+// checked without the body, and a signature that cannot be checked on part
+// of a body keeps only the fact of the refusal.
+func TestOversizedBodyWithHeaderOrSignature(t *testing.T) {
+	t.Parallel()
+	const cuSecret, token = "cases-secret-0123456789", "header-token-0123456789"
+	cfg := &config.Config{Sources: []config.Source{{Name: "case-updates", Kind: config.KindCaseUpdates,
+		HMACSecret: cuSecret, AuthHeader: "X-Token", AuthSecret: token}}}
+	st := &pickyStore{}
+	svc := ingest.NewService(cfg, st, st, ingest.NewMetrics(prometheus.NewRegistry()))
+	full := []byte(`{"event":"CREATE_CASE","payload":{"caseId":"c-1","note":"` + string(bytes.Repeat([]byte("x"), 4096)) + `"}}`)
+	m := hmac.New(sha256.New, []byte(cuSecret))
+	m.Write(full)
+	sig := fmt.Sprintf("%x", m.Sum(nil))
+	for _, tc := range []struct {
+		name   string
+		header http.Header
+		cred   string
+		kept   bool // what was read is kept
+		status int
+	}{
+		{"signature", http.Header{"X-Cv-Signature": {sig}}, "unverified", false, http.StatusRequestEntityTooLarge},
+		{"header", http.Header{"X-Token": {token}}, "header:", true, http.StatusRequestEntityTooLarge},
+		{"wrong header", http.Header{"X-Token": {"nope"}}, "", false, http.StatusUnauthorized},
+	} {
+		before := len(st.kept)
+		_, err := svc.Handle(context.Background(), ingest.Request{Source: "case-updates", Header: tc.header,
+			Body: full[:1024], TooLarge: true, BodySize: 1024, ContentType: "application/json", ReceivedAt: time.Now()})
+		var e *ingest.Error
+		if !errors.As(err, &e) || e.Status != tc.status {
+			t.Fatalf("%s: got %v, want %d", tc.name, err, tc.status)
+		}
+		if tc.status != http.StatusRequestEntityTooLarge {
+			if len(st.kept) != before {
+				t.Fatalf("%s: an unauthenticated request was kept", tc.name)
+			}
+			continue
+		}
+		if len(st.kept) != before+1 {
+			t.Fatalf("%s: kept %d, want the refusal", tc.name, len(st.kept)-before)
+		}
+		k := st.kept[len(st.kept)-1]
+		if !bytes.HasPrefix([]byte(k.Credential), []byte(tc.cred)) || (len(k.Body) > 0) != tc.kept {
+			t.Fatalf("%s: kept credential %q with %d bytes", tc.name, k.Credential, len(k.Body))
+		}
+	}
+}
