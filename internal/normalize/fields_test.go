@@ -41,6 +41,14 @@ func TestNormalizePhone(t *testing.T) {
 		{"(555) 010-0142", "1", "+15550100142"},
 		{"555.010.0142", "1", "+15550100142"},
 		{"15550100142", "1", "+15550100142"},
+		// Russia and Kazakhstan dial a national number after a trunk 8,
+		// and abroad after 810.
+		{"8 (912) 345-67-89", "7", "+79123456789"},
+		{"+7 912 345-67-89", "7", "+79123456789"},
+		{"79123456789", "7", "+79123456789"},
+		{"912 345 67 89", "7", "+79123456789"},
+		{"810 44 7700 900123", "7", uk},
+		{"345-67-89", "7", ""},
 
 		// A default code does not turn numbers written internationally
 		// without their "+", or dialled abroad, into wrong ones.

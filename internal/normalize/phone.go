@@ -91,6 +91,18 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 			default: // a local number without its area code, or a typo
 				return "", false
 			}
+		case cc == "7": // Russia and Kazakhstan: trunk 8, "810" dials abroad
+			switch {
+			case strings.HasPrefix(d, "810") && len(d) >= 11:
+				d = d[3:]
+			case len(d) == 11 && d[0] == '8':
+				d = cc + d[1:]
+			case len(d) == 10:
+				d = cc + d
+			case len(d) >= 11: // written internationally without its "+"
+			default:
+				return "", false
+			}
 		case strings.HasPrefix(d, "0") && keepLeadingZero[cc]:
 			d = cc + d
 		case strings.HasPrefix(d, "0"):
@@ -160,14 +172,15 @@ func PhoneKeys() []string {
 
 // MayBePhone reports whether NormalizePhone accepts raw under some default
 // country code (or none), that is, whether a source configured with any code
-// could store raw as a phone number. Five codes stand for all: without one,
+// could store raw as a phone number. Six codes stand for all: without one,
 // international numbers and numbers of 11 to 15 digits are accepted; "1"
-// has rules of its own; any other code only adds national numbers, and the
-// shortest and the longest of those ("7", "999") bound the lengths any code
-// accepts (5 to 14 digits after one trunk 0); a code that keeps the leading
-// 0 ("378", the longest of keepLeadingZero) also accepts a 0 and 4 digits.
+// and "7" have rules of their own; any other code only adds national
+// numbers, and the shortest and the longest of those ("2", "999") bound the
+// lengths any code accepts (5 to 14 digits after one trunk 0); a code that
+// keeps the leading 0 ("378", the longest of keepLeadingZero) also accepts
+// a 0 and 4 digits.
 func MayBePhone(raw string) bool {
-	for _, cc := range []string{"", "1", "7", "999", "378"} {
+	for _, cc := range []string{"", "1", "7", "2", "999", "378"} {
 		if _, ok := NormalizePhone(raw, cc); ok {
 			return true
 		}
