@@ -45,13 +45,15 @@ type reportBody struct {
 	Definitions map[string]string `json:"definitions"`
 	DataAsOf    *time.Time        `json:"dataAsOf"`
 	Results     []struct {
-		Group     map[string]any `json:"group"`
-		Intervals []struct {
-			Start, End string
-			reportMetrics
-		} `json:"intervals"`
+		Group     map[string]any   `json:"group"`
+		Intervals []reportInterval `json:"intervals"`
 	} `json:"results"`
 	Totals reportMetrics `json:"totals"`
+}
+
+type reportInterval struct {
+	Start, End string
+	reportMetrics
 }
 
 func f(v float64) *float64 { return &v }
@@ -237,11 +239,12 @@ func TestAbandonmentReport(t *testing.T) {
 		t.Fatalf("no column %s", name)
 		return -1
 	}
-	require.Len(t, rows, 1+4) // 2 queues x 2 days
+	require.Len(t, rows, 1+4+1) // 2 queues x 2 days, and the totals
 	i := 1
 	for _, g := range byQueue.Results {
 		for _, iv := range g.Intervals {
 			row := rows[i]
+			require.Equal(t, "interval", row[col("row")])
 			require.Equal(t, g.Group["queue"], row[col("queue")])
 			require.Equal(t, iv.Start, row[col("start")])
 			require.Equal(t, strconv.Itoa(iv.Abandoned), row[col("abandoned")])
@@ -255,6 +258,34 @@ func TestAbandonmentReport(t *testing.T) {
 			i++
 		}
 	}
+	// The totals, which alone carry the handled count and the rate by queue.
+	total := rows[i]
+	require.Equal(t, "total", total[col("row")])
+	require.Equal(t, "", total[col("queue")])
+	require.Equal(t, "2024-03-31T00:00:00Z", total[col("start")])
+	require.Equal(t, "2024-04-02T00:00:00+01:00", total[col("end")])
+	require.Equal(t, strconv.Itoa(byQueue.Totals.Abandoned), total[col("abandoned")])
+	require.Equal(t, strconv.Itoa(*byQueue.Totals.HandledInbound), total[col("handledInbound")])
+	require.Equal(t, strconv.FormatFloat(*byQueue.Totals.AbandonRateEstimated, 'f', -1, 64), total[col("abandonRateEstimated")])
+	require.Equal(t, strconv.Itoa(byQueue.Totals.UniqueCallers), total[col("uniqueCallers")])
+
+	// A range that starts or ends inside an interval labels its first and
+	// last cells with what they count, so that a cell's start and end, as
+	// from and to, list its abandons.
+	noon := get(url.Values{"from": {"2024-03-31T09:00:00+01:00"}, "to": {"2024-04-01T12:00:00+01:00"}})
+	require.Len(t, noon.Results[0].Intervals, 2)
+	first, last := noon.Results[0].Intervals[0], noon.Results[0].Intervals[1]
+	require.Equal(t, "2024-03-31T09:00:00+01:00", first.Start)
+	require.Equal(t, "2024-04-01T00:00:00+01:00", first.End)
+	require.Equal(t, "2024-04-01T00:00:00+01:00", last.Start)
+	require.Equal(t, "2024-04-01T12:00:00+01:00", last.End)
+	for _, cell := range []reportInterval{first, last} {
+		res := b.read(t, analystKey, "/v1/reports/abandonment/contacts?"+url.Values{"from": {cell.Start}, "to": {cell.End}, "tz": {"Europe/London"}}.Encode())
+		require.Equal(t, 200, res.status, string(res.body))
+		require.Len(t, res.json(t)["data"], cell.Abandoned, cell.Start)
+	}
+	require.Equal(t, 4, first.Abandoned) // A6 (at 09:00 BST, the range's start), A2, A3, A5; not A1
+	require.Equal(t, 1, last.Abandoned)  // A4
 
 	// Bad requests are refused, not run slowly.
 	for _, bad := range []url.Values{

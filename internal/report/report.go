@@ -511,9 +511,13 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 	}
 	r := Report{Query: echo(q), Definitions: Definitions(q), DataAsOf: b.asOf}
 	empty, buckets := newCell(q), bucketsOf(q)
+	// A cell is labelled with what it counts: the first and the last are
+	// cut at the range's ends (from noon, a day's cell starts at noon), so
+	// that its start and end, given as from and to, list its abandons.
 	starts, ends := make([]string, len(ivs)), make([]string, len(ivs))
 	for i, iv := range ivs {
-		starts[i], ends[i] = iv.Start.In(q.Location).Format(time.RFC3339), iv.End.In(q.Location).Format(time.RFC3339)
+		starts[i] = laterOf(iv.Start, q.From).In(q.Location).Format(time.RFC3339Nano)
+		ends[i] = earlierOf(iv.End, q.To).In(q.Location).Format(time.RFC3339Nano)
 	}
 	keys := groupKeys(q, queues)
 	r.Results = make([]GroupResult, 0, len(keys)) // [] when no queue has an abandon
@@ -782,10 +786,28 @@ func echo(q Query) map[string]any {
 	}
 }
 
-// WriteCSV writes one row per group and interval.
+func laterOf(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return b
+	}
+	return a
+}
+
+func earlierOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return b
+	}
+	return a
+}
+
+// WriteCSV writes one row per group and interval, then a row of the totals
+// over the range and every group, as the JSON's totals. The first column
+// says which a row is ("interval" or "total"); the total row's group
+// columns are empty.
 func WriteCSV(w io.Writer, q Query, r Report) error {
 	cw := csv.NewWriter(w)
-	head := append(slices.Clone(q.GroupBy), "start", "end", "abandoned", "shortAbandoned", "abandonedExclShort",
+	head := append([]string{"row"}, q.GroupBy...)
+	head = append(head, "start", "end", "abandoned", "shortAbandoned", "abandonedExclShort",
 		"uniqueCallers", "repeatAbandoners", "timeInQueueCount", "timeInQueueSum", "timeInQueueAvg", "timeInQueueMin",
 		"timeInQueueMax", "timeInQueueP50", "timeInQueueP90", "timeInQueueP95")
 	for _, b := range r.Totals.DurationBuckets {
@@ -802,31 +824,37 @@ func WriteCSV(w io.Writer, q Query, r Report) error {
 		}
 		return strconv.FormatFloat(*v, 'f', -1, 64)
 	}
+	write := func(row []string, start, end string, m Metrics) error {
+		row = append(row, start, end, strconv.Itoa(m.Abandoned), strconv.Itoa(m.ShortAbandoned),
+			strconv.Itoa(m.AbandonedExclShort), strconv.Itoa(m.UniqueCallers), strconv.Itoa(m.RepeatAbandoners),
+			strconv.Itoa(m.TimeInQueue.Count), strconv.FormatFloat(m.TimeInQueue.Sum, 'f', -1, 64),
+			f(m.TimeInQueue.Avg), f(m.TimeInQueue.Min), f(m.TimeInQueue.Max), f(m.TimeInQueue.P50),
+			f(m.TimeInQueue.P90), f(m.TimeInQueue.P95))
+		for _, b := range m.DurationBuckets {
+			row = append(row, strconv.Itoa(b.Count))
+		}
+		handled := ""
+		if m.HandledInbound != nil {
+			handled = strconv.Itoa(*m.HandledInbound)
+		}
+		row = append(row, strconv.Itoa(m.CalledBack), strconv.Itoa(m.NotCalledBack), f(m.CalledBackRate),
+			f(m.TimeToCallback.Avg), f(m.TimeToCallback.P50), f(m.TimeToCallback.P90), handled, f(m.AbandonRateEstimated))
+		return cw.Write(row)
+	}
 	for _, g := range r.Results {
 		for _, iv := range g.Intervals {
-			var row []string
+			row := []string{"interval"}
 			for _, d := range q.GroupBy {
 				row = append(row, fmt.Sprint(g.Group[d]))
 			}
-			m := iv.Metrics
-			row = append(row, iv.Start, iv.End, strconv.Itoa(m.Abandoned), strconv.Itoa(m.ShortAbandoned),
-				strconv.Itoa(m.AbandonedExclShort), strconv.Itoa(m.UniqueCallers), strconv.Itoa(m.RepeatAbandoners),
-				strconv.Itoa(m.TimeInQueue.Count), strconv.FormatFloat(m.TimeInQueue.Sum, 'f', -1, 64),
-				f(m.TimeInQueue.Avg), f(m.TimeInQueue.Min), f(m.TimeInQueue.Max), f(m.TimeInQueue.P50),
-				f(m.TimeInQueue.P90), f(m.TimeInQueue.P95))
-			for _, b := range m.DurationBuckets {
-				row = append(row, strconv.Itoa(b.Count))
-			}
-			handled := ""
-			if m.HandledInbound != nil {
-				handled = strconv.Itoa(*m.HandledInbound)
-			}
-			row = append(row, strconv.Itoa(m.CalledBack), strconv.Itoa(m.NotCalledBack), f(m.CalledBackRate),
-				f(m.TimeToCallback.Avg), f(m.TimeToCallback.P50), f(m.TimeToCallback.P90), handled, f(m.AbandonRateEstimated))
-			if err := cw.Write(row); err != nil {
+			if err := write(row, iv.Start, iv.End, iv.Metrics); err != nil {
 				return err
 			}
 		}
+	}
+	total := append([]string{"total"}, make([]string, len(q.GroupBy))...)
+	if err := write(total, q.From.In(q.Location).Format(time.RFC3339Nano), q.To.In(q.Location).Format(time.RFC3339Nano), r.Totals); err != nil {
+		return err
 	}
 	cw.Flush()
 	return cw.Error()
