@@ -33,8 +33,23 @@ func (s *server) writeNotReady(c *gin.Context, cause, detail string) {
 			Status: http.StatusServiceUnavailable,
 			Detail: detail,
 		},
-		Warnings: s.Warnings,
+		Warnings: s.warnings(),
 	})
+}
+
+// warnings are the conditions an operator must know of, as /readyz gives
+// them whether or not the server is ready.
+func (s *server) warnings() []string {
+	warnings := slices.Clone(s.Warnings)
+	// Reports answer 503 without their database; ingest and every other
+	// read go on, so the server stays ready.
+	if s.ReportDown != nil && s.ReportDown() {
+		warnings = append(warnings, "the report database is not reachable or not migrated: reports answer 503 until it is")
+	}
+	if n := s.Ingest.Spooled(); n > 0 {
+		warnings = append(warnings, fmt.Sprintf("%d before-hook events wait in the local spool for the database", n))
+	}
+	return warnings
 }
 
 // handleHealthz answers while the process is up.
@@ -60,16 +75,7 @@ func (s *server) handleReadyz() gin.HandlerFunc {
 			s.writeNotReady(c, "not_ready", "the database is not reachable or not migrated")
 			return
 		}
-		warnings := slices.Clone(s.Warnings)
-		// Reports answer 503 without their database; ingest and every other
-		// read go on, so the server stays ready.
-		if s.ReportDown != nil && s.ReportDown() {
-			warnings = append(warnings, "the report database is not reachable or not migrated: reports answer 503 until it is")
-		}
-		if n := s.Ingest.Spooled(); n > 0 {
-			warnings = append(warnings, fmt.Sprintf("%d before-hook events wait in the local spool for the database", n))
-		}
-		c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: warnings})
+		c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: s.warnings()})
 	}
 }
 

@@ -44,18 +44,25 @@ func newAuthenticator(s config.Source) *authenticator {
 	return a
 }
 
-// needsBody tells whether the request's credential covers the body (a
-// signature), in which case a body that was not read in full cannot be
-// authenticated. A case-updates source with both a header secret and a
-// signature checks the header when the request carries it.
+// needsBody tells whether the request's only credential is a signature over
+// the body, which cannot be checked when the body was not read in full. A
+// case-updates source with both a header secret and a signature checks the
+// header when the request carries it; a request with no credential at all
+// is refused as unauthenticated, whatever its size.
 func (a *authenticator) needsBody(h http.Header) bool {
 	switch {
-	case a.none || a.hmacSecret == nil || a.kind == config.KindServiceHooks:
+	case a.none || a.hmacSecret == nil:
 		return false
-	case a.kind == config.KindCaseUpdates && a.header != "" && h.Get(a.header) != "":
-		return false
+	case a.kind == config.KindCaseUpdates:
+		if a.header != "" && h.Get(a.header) != "" {
+			return false
+		}
+		return h.Get("x-cv-signature") != ""
+	case a.kind == config.KindServiceActions:
+		scheme, _, ok := strings.Cut(strings.TrimSpace(h.Get("Authorization")), " ")
+		return ok && strings.EqualFold(scheme, "HMAC")
 	}
-	return true
+	return false
 }
 
 // verify returns the id of the credential that accepted the request (a

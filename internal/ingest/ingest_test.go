@@ -264,6 +264,7 @@ func TestOversizedBodyWithHeaderOrSignature(t *testing.T) {
 		{"signature", http.Header{"X-Cv-Signature": {sig}}, "unverified", false, http.StatusRequestEntityTooLarge},
 		{"header", http.Header{"X-Token": {token}}, "header:", true, http.StatusRequestEntityTooLarge},
 		{"wrong header", http.Header{"X-Token": {"nope"}}, "", false, http.StatusUnauthorized},
+		{"no credential", http.Header{}, "", false, http.StatusUnauthorized},
 	} {
 		before := len(st.kept)
 		_, err := svc.Handle(context.Background(), ingest.Request{Source: "case-updates", Header: tc.header,

@@ -37,7 +37,19 @@ type Report struct {
 // leaves, and checks them against the trusted checkpoint (signed; when nil,
 // the newest stored one) and every stored checkpoint. It returns a *Finding
 // naming the first event that was altered, removed or inserted.
+// Everything is read in one snapshot: a live store is checked as it stood
+// when the verification began.
 func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byte) (Report, error) {
+	var rep Report
+	err := st.Snapshot(ctx, func(snap *store.Store) error {
+		var err error
+		rep, err = verify(ctx, snap, v, trusted)
+		return err
+	})
+	return rep, err
+}
+
+func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byte) (Report, error) {
 	var rep Report
 	checkpoints, err := allCheckpoints(ctx, st)
 	if err != nil {
@@ -100,9 +112,6 @@ func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 		prevGood = size
 		return nil
 	}
-	// The log as it stood now: a round that a server commits while the
-	// leaves are read adds leaves past it, which are left for the next
-	// verification, so a live store is checked as it stood.
 	state, err := st.LatestLogState(ctx)
 	if err != nil {
 		return rep, err
@@ -115,20 +124,15 @@ func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 		si++
 	}
 	const page = 5000
-	for done := false; !done; {
+	for {
 		rows, err := st.VerifyRows(ctx, next, page)
 		if err != nil {
 			return rep, err
 		}
-		done = len(rows) < page
 		for i, r := range rows {
 			if r.Idx == next-1 || i+1 < len(rows) && rows[i+1].Idx == r.Idx {
 				return rep, &Finding{Kind: "inserted", EventID: r.EventID, Index: -1,
 					Detail: "a second row carries the id of a logged event"}
-			}
-			if next >= state.Size && next >= cp.Size {
-				done = true
-				break
 			}
 			if r.Idx != next {
 				return rep, &Finding{Kind: "removed", Index: next, Detail: fmt.Sprintf("leaf %d is missing from the log", next)}
@@ -157,6 +161,9 @@ func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				}
 				si++
 			}
+		}
+		if len(rows) < page {
+			break
 		}
 	}
 	rep.Leaves = next

@@ -34,6 +34,10 @@ type Spool struct {
 	count int
 	size  int64 // the end of the last complete record
 	limit int   // MaxRecord, but in tests
+	// dirSynced is false after a drain replaced the file when the
+	// directory could not be synced: the next append syncs it before its
+	// sender is answered, so that the new file is the spool after a crash.
+	dirSynced bool
 }
 
 // MaxRecord bounds a record's payload (the event as JSON, whose body and
@@ -57,8 +61,13 @@ func Open(dir string) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Spool{path: path, f: f, limit: MaxRecord}
-	events, good, err := s.read()
+	s := &Spool{path: path, f: f, limit: MaxRecord, dirSynced: true}
+	info, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	events, good, err := s.read(info.Size())
 	if err != nil {
 		f.Close()
 		return nil, err
@@ -111,6 +120,13 @@ func (s *Spool) Append(e store.NewEvent) error {
 		s.f.Truncate(s.size) //nolint:errcheck
 		return err
 	}
+	if !s.dirSynced {
+		if err := syncDir(s.path); err != nil {
+			s.f.Truncate(s.size) //nolint:errcheck
+			return err
+		}
+		s.dirSynced = true
+	}
 	s.size += int64(len(rec))
 	s.count++
 	return nil
@@ -127,7 +143,7 @@ func (s *Spool) Drain(ctx context.Context, commit func(context.Context, []store.
 		s.mu.Unlock()
 		return 0, nil
 	}
-	events, end, err := s.read()
+	events, end, err := s.read(s.size)
 	s.mu.Unlock()
 	if err != nil {
 		return 0, err
@@ -137,61 +153,79 @@ func (s *Spool) Drain(ctx context.Context, commit func(context.Context, []store.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.dropFront(end); err != nil {
+	dropped, err := s.dropFront(end)
+	if dropped {
+		s.count -= len(events)
+	}
+	if err != nil {
 		return 0, err
 	}
-	s.count -= len(events)
 	return len(events), nil
 }
 
-// dropFront removes the records before end. With none after them, the file
-// is emptied; else the rest is written to a new file that replaces it, so
-// that a crash leaves either file whole (a drained event read again is a
-// duplicate, which stores nothing).
-func (s *Spool) dropFront(end int64) error {
+// dropFront removes the records before end and reports whether it did;
+// an error after that (a sync) is returned as well. With no records after
+// them, the file is emptied; else the rest is written to a new file that
+// replaces it, so that a crash leaves either file whole (a drained event
+// read again is a duplicate, which stores nothing).
+func (s *Spool) dropFront(end int64) (bool, error) {
 	if end == s.size {
 		if err := s.f.Truncate(0); err != nil {
-			return err
+			return false, err
 		}
 		s.size = 0
-		return s.f.Sync()
+		return true, s.f.Sync()
 	}
 	tmp := s.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_RDWR, 0o600)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if _, err := io.Copy(f, io.NewSectionReader(s.f, end, s.size-end)); err != nil {
 		f.Close()
-		return err
+		return false, err
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
-		return err
+		return false, err
 	}
+	s.dirSynced = false
 	if err := os.Rename(tmp, s.path); err != nil {
 		f.Close()
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
-		d.Sync() //nolint:errcheck // the rename is durable on the next sync at the latest
-		d.Close()
+		return false, err
 	}
 	s.f.Close()
 	s.f, s.size = f, s.size-end
-	return nil
+	if err := syncDir(s.path); err != nil {
+		return true, err
+	}
+	s.dirSynced = true
+	return true, nil
 }
 
-// Close closes the file.
-func (s *Spool) Close() error { return s.f.Close() }
-
-// read returns the complete records and the offset after the last one.
-func (s *Spool) read() ([]store.NewEvent, int64, error) {
-	info, err := s.f.Stat()
+// syncDir makes a rename in the directory of path durable.
+func syncDir(path string) error {
+	d, err := os.Open(filepath.Dir(path))
 	if err != nil {
-		return nil, 0, err
+		return err
 	}
-	r := bufio.NewReader(io.NewSectionReader(s.f, 0, info.Size()))
+	defer d.Close()
+	return d.Sync()
+}
+
+// Close closes the file, after a drain that is running.
+func (s *Spool) Close() error {
+	s.drain.Lock()
+	defer s.drain.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.f.Close()
+}
+
+// read returns the complete records in the file's first size bytes and the
+// offset after the last one.
+func (s *Spool) read(size int64) ([]store.NewEvent, int64, error) {
+	r := bufio.NewReader(io.NewSectionReader(s.f, 0, size))
 	var events []store.NewEvent
 	var off int64
 	head := make([]byte, 8)
@@ -203,7 +237,7 @@ func (s *Spool) read() ([]store.NewEvent, int64, error) {
 			return nil, 0, err
 		}
 		n := binary.BigEndian.Uint32(head[0:4])
-		if n > MaxRecord || off+8+int64(n) > info.Size() {
+		if n > MaxRecord || off+8+int64(n) > size {
 			return events, off, nil // garbage length: a torn header
 		}
 		payload := make([]byte, n)

@@ -120,6 +120,20 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return interpretError(tx.Commit(ctx))
 }
 
+// Snapshot runs fn with a Store whose queries all read one snapshot of the
+// database (a read-only, repeatable-read transaction), so that what a
+// verification of a live store reads in many statements stood together.
+// fn's error is returned as it is. Such a transaction takes no transaction
+// id, so it holds back neither the sequencer nor the feed.
+func (s *Store) Snapshot(ctx context.Context, fn func(*Store) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return interpretError(err)
+	}
+	defer tx.Rollback(context.WithoutCancel(ctx)) //nolint:errcheck // read only
+	return fn(&Store{pool: s.pool, q: s.q.WithTx(tx), log: s.log})
+}
+
 // interpretError is the one place driver errors become domain errors. Any
 // failure to talk to the server is ErrUnavailable: the caller cannot know
 // whether the statement ran and must not claim it did.
