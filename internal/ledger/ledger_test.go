@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -579,6 +580,7 @@ func TestVerifyWhileSequencing(t *testing.T) {
 
 	stop := make(chan struct{})
 	done := make(chan error, 1)
+	var steps atomic.Int64
 	go func() {
 		for i := 1000; ; i++ {
 			select {
@@ -595,10 +597,13 @@ func TestVerifyWhileSequencing(t *testing.T) {
 				done <- err
 				return
 			}
+			steps.Add(1)
 		}
 	}()
 	var leaves int64
-	for range 60 {
+	// At least 60 verifications, and as many as it takes for 20 rounds to
+	// commit meanwhile.
+	for i := 0; i < 60 || steps.Load() < 20; i++ {
 		rep, err := ledger.Verify(ctx, b.store, b.keys.Verifier, nil)
 		if err != nil {
 			close(stop)
