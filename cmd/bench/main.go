@@ -554,7 +554,7 @@ func buildCorpus(dir string, n int) ([]request, error) {
 		sum := sha256.Sum256(body)
 		r.event = store.NewEvent{
 			ReceivedAt: now, OccurredAt: now, Source: t.kind, Kind: t.kind, Type: n.Type,
-			Credential: "bench", IdempotencyKey: store.DerivedKeyPrefix + n.Type + ":" + hex.EncodeToString(sum[:]),
+			Credential: "bench", IdempotencyKey: store.DerivedKey(n.Type, sum),
 			CaseID: n.CaseID, Phone: n.Phone, CustomerID: n.CustomerID, ConversationID: n.ConversationID,
 			AgentID: n.AgentID, WorkItemID: n.WorkItemID, Queue: n.Queue, TimeInQueueMs: n.TimeInQueueMs,
 			IsOutbound: n.IsOutbound, Summary: n.Summary, ContentType: "application/json",

@@ -84,7 +84,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	defer closeStore()
 	rep, err := ledger.Verify(ctx, st, verifier, trusted)
 	if err == nil && rep.Checkpoint.Origin != cfg.LogOrigin {
-		err = &ledger.Finding{Kind: "checkpoint", Detail: fmt.Sprintf("the checkpoint is of the log %q, not of %q (log_origin of the configuration)", rep.Checkpoint.Origin, cfg.LogOrigin)}
+		err = &ledger.Finding{Kind: "checkpoint", Detail: otherLog(rep.Checkpoint.Origin, cfg.LogOrigin)}
 	}
 	var f *ledger.Finding
 	if errors.As(err, &f) {
@@ -97,6 +97,11 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	fmt.Fprintf(stdout, "OK: %d leaves recomputed from the stored rows match the checkpoint signed for %q at size %d; %d stored checkpoints are consistent\n",
 		rep.Leaves, rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Checkpoints)
 	return nil
+}
+
+// otherLog says that a checkpoint names another log than the configured one.
+func otherLog(origin, configured string) string {
+	return fmt.Sprintf("the checkpoint is of the log %q, not of %q (log_origin of the configuration)", origin, configured)
 }
 
 // runExport writes an audit bundle of a case's events or of the events
@@ -202,9 +207,9 @@ func caseTimelineIDs(ctx context.Context, st *store.Store, cfg *config.Config, c
 	}
 }
 
-// runVerifyBundle checks a bundle offline with only the verifier key.
 const verifyBundleUsage = "casetrail verify-bundle [--key VKEY | --config FILE] DIR"
 
+// runVerifyBundle checks a bundle offline with only the verifier key.
 func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("verify-bundle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -246,7 +251,7 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	}
 	rep, err := ledger.VerifyBundle(dir, v)
 	if err == nil && origin != "" && rep.Origin != origin {
-		err = fmt.Errorf("the bundle's checkpoint is of the log %q, not of %q (log_origin of the configuration)", rep.Origin, origin)
+		err = errors.New(otherLog(rep.Origin, origin))
 	}
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)

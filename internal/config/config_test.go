@@ -3,6 +3,7 @@ package config_test
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -270,9 +271,12 @@ sources:
 // environment variable is named by that variable in messages.
 func TestEnvironmentOverrideValuesNotInErrors(t *testing.T) {
 	t.Parallel()
-	_, err := config.Load(writeConfig(t, "max_body_bytes: 4096\n"), env(map[string]string{"CASETRAIL_MAX_BODY_BYTES": "123"}))
+	path := writeConfig(t, "max_body_bytes: 4096\n")
+	_, err := config.Load(path, env(map[string]string{"CASETRAIL_MAX_BODY_BYTES": "123"}))
 	require.ErrorContains(t, err, "max_body_bytes: CASETRAIL_MAX_BODY_BYTES is too small")
-	require.NotContains(t, err.Error(), "123")
+	// The message past the file's name (a temporary directory, whose
+	// random name may hold the digits) does not give the value.
+	require.NotContains(t, strings.ReplaceAll(err.Error(), path, ""), "123")
 	_, err = config.Load(writeConfig(t, "max_body_bytes: 4096\n"), env(map[string]string{"CASETRAIL_MAX_BODY_BYTES": "Zq8vKx3WpL"}))
 	require.EqualError(t, err, "CASETRAIL_MAX_BODY_BYTES is not a number of bytes")
 }

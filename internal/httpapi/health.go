@@ -27,12 +27,7 @@ type notReady struct {
 func (s *server) writeNotReady(c *gin.Context, cause, detail string) {
 	c.Header("Content-Type", "application/problem+json")
 	c.AbortWithStatusJSON(http.StatusServiceUnavailable, notReady{
-		Problem: Problem{
-			Type:   problemType + cause,
-			Title:  titleOf(cause),
-			Status: http.StatusServiceUnavailable,
-			Detail: detail,
-		},
+		Problem:  newProblem(http.StatusServiceUnavailable, cause, detail),
 		Warnings: s.warnings(),
 	})
 }

@@ -78,8 +78,6 @@ type setupOpts struct {
 	countryCode string
 	spool       bool      // before-* hooks go to a spool when the database is out
 	logs        io.Writer // the server's log, at debug level, instead of t.Log
-	// reads wraps what the server reads events with.
-	reads func(httpapi.Reads) httpapi.Reads
 	// draining is the server's shutdown flag (nil: its own).
 	draining *atomic.Bool
 }
@@ -119,17 +117,13 @@ func setup(t testing.TB, opts ...func(*setupOpts)) *testBundle {
 		t.Cleanup(func() { sp.Close() })
 		svc.SpoolBeforeHooks(sp, 150*time.Millisecond)
 	}
-	var reads httpapi.Reads = st
-	if o.reads != nil {
-		reads = o.reads(st)
-	}
 	cp := &ledger.Checkpointer{Store: st, Keys: keys, Origin: "casetrail.test/log", MaxAge: time.Hour}
 	h := httpapi.NewServer(httpapi.Deps{
 		Ledger:   &ledger.Service{Store: st, Keys: keys, Checkpointer: cp},
 		Config:   cfg,
 		Ingest:   svc,
 		Ready:    st,
-		Reads:    reads,
+		Reads:    st,
 		Reports:  st,
 		Logger:   log,
 		Registry: reg,

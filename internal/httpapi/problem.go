@@ -30,14 +30,13 @@ const problemType = "urn:casetrail:problem:"
 // cannot take its event.
 const retryAfterSeconds = "5"
 
+func newProblem(status int, cause, detail string) Problem {
+	return Problem{Type: problemType + cause, Title: titleOf(cause), Status: status, Detail: detail}
+}
+
 func writeProblem(c *gin.Context, status int, cause, detail string) {
 	c.Header("Content-Type", "application/problem+json")
-	c.AbortWithStatusJSON(status, Problem{
-		Type:   problemType + cause,
-		Title:  titleOf(cause),
-		Status: status,
-		Detail: detail,
-	})
+	c.AbortWithStatusJSON(status, newProblem(status, cause, detail))
 }
 
 func titleOf(cause string) string {
@@ -57,7 +56,7 @@ func (s *server) writeError(c *gin.Context, err error) {
 	case errors.As(err, &bad):
 		writeProblem(c, http.StatusBadRequest, "invalid_parameter", bad.Error())
 	case errors.As(err, &ie):
-		p := Problem{Type: problemType + ie.Cause, Title: titleOf(ie.Cause), Status: ie.Status, Detail: ie.Detail}
+		p := newProblem(ie.Status, ie.Cause, ie.Detail)
 		if ie.RejectedID != 0 {
 			p.RejectedID = formatID(ie.RejectedID)
 		}

@@ -22,7 +22,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/config"
-	"github.com/casetrail/casetrail/internal/httpapi"
 	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/redact"
 	"github.com/casetrail/casetrail/internal/store"
@@ -683,52 +682,6 @@ func TestFeedStreamOutlastsWriteTimeout(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
 	require.Len(t, lines, 6, "five events and the last line")
 	require.Contains(t, lines[5], `"nextCursor"`)
-}
-
-// Nor does the server's read timeout end a stream whose pages take longer
-// than it (net/http would cancel the request if that timeout were still
-// running on the connection when it passed).
-func TestFeedStreamOutlastsReadTimeout(t *testing.T) {
-	t.Parallel()
-	const readTimeout = 200 * time.Millisecond
-	b := setup(t, readKeysOpt, func(o *setupOpts) {
-		o.reads = func(r httpapi.Reads) httpapi.Reads { return slowFeed{r, 2 * readTimeout} }
-	})
-	populate(t, b)
-	b.sequence(t)
-	srv := httptest.NewUnstartedServer(b.h)
-	srv.Config.ReadTimeout = readTimeout
-	srv.Start()
-	t.Cleanup(srv.Close)
-
-	req, err := http.NewRequest(http.MethodGet, srv.URL+"/v1/events?limit=5", nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+analystKey)
-	req.Header.Set("Accept", "application/x-ndjson")
-	r, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer r.Body.Close()
-	body, err := io.ReadAll(r.Body)
-	require.NoError(t, err)
-	require.NotContains(t, string(body), "stream_ended_early")
-	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
-	require.Len(t, lines, 6, "five events and the last line")
-}
-
-// slowFeed reads the feed only after the given time: a page of a large
-// store, or a busy database.
-type slowFeed struct {
-	httpapi.Reads
-	delay time.Duration
-}
-
-func (s slowFeed) Feed(ctx context.Context, q store.FeedQuery) ([]store.EventRow, error) {
-	select {
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-time.After(s.delay):
-	}
-	return s.Reads.Feed(ctx, q)
 }
 
 // An expunged event reads as such: its ids and times stay, its content is

@@ -7,7 +7,6 @@ package ingest
 import (
 	"context"
 	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -359,7 +358,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 	if key == "" {
 		// No id upstream: a repeat of the same body for the same event is the
 		// same delivery.
-		key, explicit = store.DerivedKeyPrefix+n.Type+":"+hex.EncodeToString(sum[:]), false
+		key, explicit = store.DerivedKey(n.Type, sum), false
 	}
 	ev := store.NewEvent{
 		ReceivedAt:     r.ReceivedAt,

@@ -72,7 +72,7 @@ func TestLeafDetail(t *testing.T) {
 func TestLeafMatchesEveryVersion(t *testing.T) {
 	t.Parallel()
 	l := sampleLeaf()
-	v1, v2, v3 := hasher.HashLeaf(leafDataOf(l, 1)), hasher.HashLeaf(leafDataOf(l, 2)), LeafHash(l)
+	v1, v2, v3 := hasher.HashLeaf(leafDataOf(l, 1)), hasher.HashLeaf(leafDataOf(l, 2)), hasher.HashLeaf(LeafData(l))
 	require.True(t, leafMatches(l, v1))
 	require.True(t, leafMatches(l, v2))
 	require.True(t, leafMatches(l, v3))

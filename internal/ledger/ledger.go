@@ -7,6 +7,7 @@ package ledger
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/hex"
@@ -132,9 +133,6 @@ func jsonText(v []byte) json.RawMessage {
 	return raw
 }
 
-// LeafHash is SHA-256(0x00 || leaf data).
-func LeafHash(l store.LeafSource) []byte { return hasher.HashLeaf(LeafData(l)) }
-
 // leafMatches reports whether the event's row hashes to the stored leaf, as
 // a leaf of the current version or of an earlier one. Accepting each is
 // sound: the version is inside what is hashed, so a row changed after its
@@ -187,17 +185,8 @@ type Sequencer struct {
 	version int
 }
 
-// builder extends the previous tree with the pending events, as leaves of
+// build extends the previous tree with the pending events, as leaves of
 // the given version.
-func builder(version int) func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
-	if version == 0 {
-		version = leafVersion
-	}
-	return func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
-		return build(prev, pending, version)
-	}
-}
-
 func build(prev store.LogState, pending []store.LeafSource, version int) (store.LogAppend, error) {
 	rng, err := rangeFactory.NewRange(0, uint64(prev.Size), prev.RangeHashes)
 	if err != nil {
@@ -234,7 +223,9 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for {
-		n, err := s.Store.SequenceRound(ctx, batch, builder(s.version))
+		n, err := s.Store.SequenceRound(ctx, batch, func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+			return build(prev, pending, cmp.Or(s.version, leafVersion))
+		})
 		total += n
 		if err != nil || n < batch {
 			return total, err

@@ -4,17 +4,37 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/casetrail/casetrail/db"
 )
 
-// DerivedKeyPrefix begins the idempotency key of a delivery that names
+// derivedKeyPrefix begins the idempotency key of a delivery that names
 // none: sha256:<type>:<the body's SHA-256, hex>.
-const DerivedKeyPrefix = "sha256:"
+const derivedKeyPrefix = "sha256:"
+
+// DerivedKey is the idempotency key of a delivery of typ that names none.
+func DerivedKey(typ string, bodySHA256 [sha256.Size]byte) string {
+	return derivedKeyPrefix + typ + ":" + hex.EncodeToString(bodySHA256[:])
+}
+
+// RedactDerivedKey hides the body hash in key when key has the form
+// DerivedKey gives an event of typ (sha256:<type>:redacted); any other key
+// is returned as it is.
+func RedactDerivedKey(key, typ string) string {
+	prefix := derivedKeyPrefix + typ + ":"
+	hash, ok := strings.CutPrefix(key, prefix)
+	if !ok || len(hash) != 2*sha256.Size || strings.Trim(hash, "0123456789abcdef") != "" {
+		return key
+	}
+	return prefix + "redacted"
+}
 
 // NewEvent is one normalised event on its way into the store.
 type NewEvent struct {

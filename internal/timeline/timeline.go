@@ -437,8 +437,6 @@ func FromRow(r store.EventRow, full bool) Event {
 	e.LogIndex = r.LogIndex
 	if r.ExpungedAt != nil && r.ExpungeReason != nil {
 		e.Expunged = &Expunged{At: r.ExpungedAt.UTC(), Reason: *r.ExpungeReason}
-		// The erased body's plain hash would let anyone test guesses at it.
-		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey, e.Type)
 	}
 	if r.MatchedBy != "" {
 		e.Correlation = &Correlation{MatchedBy: r.MatchedBy}
@@ -461,21 +459,12 @@ func FromRow(r store.EventRow, full bool) Event {
 		if e.Expunged != nil {
 			e.Expunged.Reason = redact.Text(e.Expunged.Reason)
 		}
-		e.IdempotencyKey = redactDerivedKey(e.IdempotencyKey, e.Type)
+	}
+	// The plain hash of a small body would let a reader test guesses at what
+	// is masked (such as the hidden digits of a number), and anyone at an
+	// erased body; a sender's own key is shown as it was sent.
+	if !full || e.Expunged != nil {
+		e.IdempotencyKey = store.RedactDerivedKey(e.IdempotencyKey, e.Type)
 	}
 	return e
-}
-
-// redactDerivedKey hides the body hash in a key casetrail derived from an
-// event's body (sha256:<type>:<hash>): the plain hash of a small body would
-// let a reader test guesses at what is masked, such as the hidden digits of
-// a number. A sender's own key is shown as it was sent, unless it has
-// exactly that form.
-func redactDerivedKey(key, typ string) string {
-	prefix := store.DerivedKeyPrefix + typ + ":"
-	hash, ok := strings.CutPrefix(key, prefix)
-	if !ok || len(hash) != 2*sha256.Size || strings.Trim(hash, "0123456789abcdef") != "" {
-		return key
-	}
-	return prefix + "redacted"
 }
