@@ -382,9 +382,19 @@ func TestVerifyCommand(t *testing.T) {
 	otherEnv["CASETRAIL_DATA_DIR"] = emptyDir
 	err = run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, func(k string) string { return otherEnv[k] }, &out, io.Discard)
 	require.ErrorIs(t, err, ledger.ErrNoKey)
+	// Neither do keys, export nor expunge make a key, and export and
+	// expunge refuse another server's key: a bundle or an expunge record
+	// signed with it would verify against nothing the log holds.
+	emptyEnv := func(k string) string { return otherEnv[k] }
+	require.ErrorIs(t, run(context.Background(), []string{"keys", "--config", cfg}, emptyEnv, &out, io.Discard), ledger.ErrNoKey)
+	require.ErrorIs(t, run(context.Background(), []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", t.TempDir()}, emptyEnv, &out, io.Discard), ledger.ErrNoKey)
+	require.ErrorIs(t, run(context.Background(), []string{"expunge", "--config", cfg, "--event", ids[0], "--reason", "r"}, emptyEnv, &out, io.Discard), ledger.ErrNoKey)
 	entries, err := os.ReadDir(emptyDir)
 	require.NoError(t, err)
 	require.Empty(t, entries, "no key was made")
+	otherEnv["CASETRAIL_DATA_DIR"] = otherDir
+	require.ErrorIs(t, run(context.Background(), []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", t.TempDir()}, emptyEnv, &out, io.Discard), ledger.ErrForeignKey)
+	require.ErrorIs(t, run(context.Background(), []string{"expunge", "--config", cfg, "--event", ids[0], "--reason", "r"}, emptyEnv, &out, io.Discard), ledger.ErrForeignKey)
 	var warn bytes.Buffer
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"verify-bundle", bundle}, func(string) string { return "" }, &out, &warn), out.String())
@@ -738,4 +748,7 @@ func TestExpungeCommand(t *testing.T) {
 	lines, err := os.ReadFile(filepath.Join(bundle, "events.ndjson"))
 	require.NoError(t, err)
 	require.Equal(t, 2, strings.Count(string(lines), `"reason":"erasure request 12"`))
+	// An expunged event's line carries no salt, with which a guess of the
+	// erased body could be tested against the hash its leaf commits to.
+	require.Equal(t, 1, strings.Count(string(lines), `"salt":`), string(lines))
 }

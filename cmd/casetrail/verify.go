@@ -31,7 +31,9 @@ func runKeys(args []string, getenv func(string) string, stdout, stderr io.Writer
 	if err := noWords(words, "casetrail keys [--config FILE]"); err != nil {
 		return err
 	}
-	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
+	// The server makes the key on its first start; a key made here would
+	// verify nothing it signed.
+	keys, err := ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
 	if err != nil {
 		return err
 	}
@@ -294,18 +296,25 @@ func openStore(ctx context.Context, cfg *config.Config, stderr io.Writer, owner 
 }
 
 // openSigner loads the configuration and the log's keys, and opens the
-// store (as the owner when owner is set).
+// store (as the owner when owner is set). The keys must be those that
+// signed the stored checkpoints: an export would hand auditors a key that
+// verifies none of them, and an expunge record signed with another key
+// never verifies. So no key is made here either; the server makes it.
 func openSigner(ctx context.Context, cfgPath string, getenv func(string) string, stderr io.Writer, owner bool) (*config.Config, *ledger.Keys, *store.Store, func(), error) {
 	cfg, err := config.Load(cfgPath, getenv)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
+	keys, err := ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
 	st, closeStore, err := openStore(ctx, cfg, stderr, owner)
 	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	if err := keys.SignedLog(ctx, st); err != nil {
+		closeStore()
 		return nil, nil, nil, nil, err
 	}
 	return cfg, keys, st, closeStore, nil

@@ -288,6 +288,14 @@ func (c *Config) Validate() error {
 	if c.BeforeHooksOnOutage != "" && c.BeforeHooksOnOutage != "spool" && c.BeforeHooksOnOutage != "fail" {
 		errs = append(errs, fmt.Errorf("before_hooks_on_outage: %s must be spool or fail", c.shown("before_hooks_on_outage", c.BeforeHooksOnOutage)))
 	}
+	for _, d := range []struct {
+		name string
+		v    Duration
+	}{{"sequence_interval", c.SequenceInterval}, {"checkpoint_interval", c.CheckpointInterval}, {"shutdown_timeout", c.ShutdownTimeout}} {
+		if d.v < 0 {
+			errs = append(errs, fmt.Errorf("%s: %s is negative", d.name, time.Duration(d.v)))
+		}
+	}
 	if strings.ContainsAny(c.LogOrigin, "+ \t\n") {
 		errs = append(errs, fmt.Errorf("log_origin: %s may not contain '+' or spaces", c.shown("log_origin", c.LogOrigin)))
 	}

@@ -134,6 +134,8 @@ func TestInvalidConfigNamesTheProblem(t *testing.T) {
 		{"set twice", "listen: a\nmax_body_bytes: 2048\nlisten: b\n", nil, "line 3: listen: set twice (also on line 1)"},
 		{"list for a setting", "listen: [a, b]\n", nil, "line 1: listen: expected a single value, not a list"},
 		{"not a mapping", "- listen\n", nil, "line 1: the file: expected a mapping of settings, not a list"},
+		{"negative sequence interval", "sequence_interval: -1s\n", nil, "sequence_interval: -1s is negative"},
+		{"negative checkpoint interval", "checkpoint_interval: -10m\n", nil, "checkpoint_interval: -10m0s is negative"},
 		{"negative parallel batch", "commit_parallel_batch: -1\n", nil, "commit_parallel_batch: -1 is out of range (at least 1)"},
 		{"country code with a trunk 0", "phone_default_country_code: \"044\"\n", nil, "phone_default_country_code: \"044\" must be a calling code of 1 to 3 digits"},
 		{"country code too long", "phone_default_country_code: \"4444\"\n", nil, "phone_default_country_code: \"4444\" must be a calling code"},

@@ -71,11 +71,13 @@ type BundleEvent struct {
 	Leaf json.RawMessage `json:"leaf"` // the leaf data, with bodyHash
 	// Detail is what a version 3 leaf's detailHash is taken over: the
 	// credential, summary, actor, changes and before-* reply.
-	Detail    json.RawMessage `json:"detail,omitempty"`
-	Salt      string          `json:"salt"` // base64
-	LeafIndex int64           `json:"leafIndex"`
-	TreeSize  int64           `json:"treeSize"`
-	Proof     []string        `json:"proof"` // base64 hashes
+	Detail json.RawMessage `json:"detail,omitempty"`
+	// Salt is the event's body salt (base64); absent when it was expunged,
+	// since with it a guess of the erased content could be checked.
+	Salt      string   `json:"salt,omitempty"`
+	LeafIndex int64    `json:"leafIndex"`
+	TreeSize  int64    `json:"treeSize"`
+	Proof     []string `json:"proof"` // base64 hashes
 	// Expunged is set when the event's content was erased: its leaf's body
 	// and detail hashes are those its expunge recorded.
 	Expunged *ExpungeNote `json:"expunged,omitempty"`
@@ -167,14 +169,17 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 					leaf, version = data, v // of the version the log holds
 				}
 			}
-			ev := BundleEvent{Leaf: leaf, Salt: b64(r.Leaf.Salt), LeafIndex: p.LeafIndex, TreeSize: p.TreeSize, Proof: p.Hashes}
+			ev := BundleEvent{Leaf: leaf, LeafIndex: p.LeafIndex, TreeSize: p.TreeSize, Proof: p.Hashes}
 			id := strconv.FormatInt(r.Leaf.EventID, 10)
 			if x != nil {
 				ev.Expunged = &ExpungeNote{At: x.At.UTC(), Reason: x.Reason, Credential: x.Credential,
 					Blobs: hexes(x.Blobs), Record: x.Note}
 				m.Expunged = append(m.Expunged, id)
-			} else if version >= 3 {
-				ev.Detail = detailOf(r.Leaf)
+			} else {
+				ev.Salt = b64(r.Leaf.Salt)
+				if version >= 3 {
+					ev.Detail = detailOf(r.Leaf)
+				}
 			}
 			if err := enc.Encode(ev); err != nil {
 				return m, err

@@ -175,14 +175,21 @@ type Checkpointer struct {
 // then sign none. Servers sharing a database share its key
 // (log_signing_key, or data_dir/log-signing.key copied from the first).
 func (c *Checkpointer) CheckKey(ctx context.Context) error {
-	last, err := c.Store.LatestCheckpoint(ctx)
+	return c.refuseIf(c.Keys.SignedLog(ctx, c.Store))
+}
+
+// SignedLog returns ErrForeignKey, naming the other key, when the newest
+// checkpoint stored in st was not signed with these keys; nil when it was,
+// or when there is none yet.
+func (k *Keys) SignedLog(ctx context.Context, st *store.Store) error {
+	last, err := st.LatestCheckpoint(ctx)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	return c.refuseIf(c.Keys.signed(&last))
+	return k.signed(&last)
 }
 
 // Refusing reports whether this checkpointer found the stored checkpoints

@@ -655,3 +655,27 @@ func TestCheckpointsNeverShrink(t *testing.T) {
 	require.NoError(t, b.cp.Sign(ctx, large), "the same size again (a fresher checkpoint) is stored")
 	require.NoError(t, b.verify(t))
 }
+
+// Verifying against an older checkpoint still holds the log to every
+// stored one: a tail cut off together with its leaves and tree state
+// leaves a newer signed checkpoint behind that covers it.
+func TestVerifyFindsTailCutBelowAStoredCheckpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 10)
+	first := b.sequenceAndSign(t)
+	old, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	ids := b.ingest(t, 10, 5)
+	b.sequenceAndSign(t)
+
+	b.tamper(t, "DELETE FROM log_state WHERE size > $1", first.Size)
+	b.tamper(t, "DELETE FROM log_leaves WHERE idx >= $1", first.Size)
+	b.tamper(t, "DELETE FROM events WHERE id = ANY($1)", ids)
+	_, err = ledger.Verify(ctx, b.store, b.keys.Verifier, []byte(old.Note))
+	var f *ledger.Finding
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, "removed", f.Kind)
+	require.Contains(t, f.Detail, "covers 15 leaves but the log holds 10")
+}

@@ -170,6 +170,9 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	if next < cp.Size {
 		return rep, &Finding{Kind: "removed", Index: next, Detail: fmt.Sprintf("the checkpoint covers %d leaves but the log holds %d", cp.Size, next)}
 	}
+	if si < len(sizes) {
+		return rep, &Finding{Kind: "removed", Index: next, Detail: fmt.Sprintf("a stored checkpoint covers %d leaves but the log holds %d", sizes[si], next)}
+	}
 	if next != state.Size {
 		return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state says %d leaves, the log holds %d", state.Size, next)}
 	}

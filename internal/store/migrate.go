@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -62,6 +63,9 @@ func (m *Migrator) Down(ctx context.Context, out io.Writer) error {
 	r, err := m.provider.Down(ctx)
 	if r != nil {
 		fmt.Fprintf(out, "migrated down %s\n", r.Source.Path)
+	}
+	if errors.Is(err, goose.ErrNoNextVersion) {
+		return errors.New("nothing to roll back: no migration is applied")
 	}
 	return interpretError(err)
 }

@@ -69,6 +69,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	requireTable(t, d.URL, "events", true)
 	require.NoError(t, m.DownTo(ctx, 0, &out))
 	requireTable(t, d.URL, "events", false)
+	require.EqualError(t, m.Down(ctx, &out), "nothing to roll back: no migration is applied")
 
 	require.NoError(t, m.Up(ctx, &out))
 	requireTable(t, d.URL, "events", true)
