@@ -43,7 +43,8 @@ func (s *server) logRequests() gin.HandlerFunc {
 }
 
 // recoverPanics turns a panic into a logged 500 problem instead of a dropped
-// connection.
+// connection, and so an answer gin could not write (a value JSON cannot
+// hold), which it would otherwise send as an empty 200.
 func (s *server) recoverPanics() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		defer func() {
@@ -58,6 +59,10 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 			}
 		}()
 		c.Next()
+		if len(c.Errors) > 0 && !c.Writer.Written() {
+			s.Logger.Error("answer not written", "path", logPath(c), "error", redact.Text(c.Errors.Last().Error()))
+			writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
+		}
 	}
 }
 

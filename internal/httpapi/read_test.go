@@ -752,3 +752,48 @@ func TestExpungedEventReads(t *testing.T) {
 	require.Equal(t, id, res.json(t)["id"])
 	require.Equal(t, true, res.json(t)["duplicate"])
 }
+
+// A time that lies past 9999 once in UTC (.NET's largest DateTime, written
+// with a local offset) is no event time: the event is dated by its receipt
+// and every answer that holds it can be written. Should such a value reach
+// an answer all the same, the answer is a 500 problem, not an empty 200.
+func TestTimesPastTheYear9999(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	body := []byte(`{"agentID":"a-1","targetPhoneNumber":"+14155550100","Timestamp":"9999-12-31T23:59:59.9999999-05:00"}`)
+	res := b.signed(t, config.KindServiceHooks, "outbound-call", body, nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	id := res.json(t)["id"].(string)
+	b.sequence(t)
+
+	got := b.read(t, analystKey, "/v1/events/"+id)
+	require.Equal(t, http.StatusOK, got.status, string(got.body))
+	var ev struct {
+		OccurredAt time.Time `json:"occurredAt"`
+		ReceivedAt time.Time `json:"receivedAt"`
+	}
+	require.NoError(t, json.Unmarshal(got.body, &ev), string(got.body))
+	require.Equal(t, ev.ReceivedAt, ev.OccurredAt)
+	require.Len(t, b.list(t, analystKey, "/v1/contacts/+14155550100/timeline").Data, 1)
+	require.Len(t, b.list(t, auditorKey, "/v1/events").Data, 1)
+
+	conn, err := pgx.Connect(context.Background(), b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	_, err = conn.Exec(context.Background(), "SET session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = conn.Exec(context.Background(), "UPDATE events SET occurred_at = '10000-01-01T04:59:59Z' WHERE id = $1::bigint", id)
+	require.NoError(t, err)
+	// Read without the contract check: the contract lists no 500.
+	req, err := http.NewRequest(http.MethodGet, b.url+"/v1/events/"+id, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+analystKey)
+	r, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer r.Body.Close()
+	raw, err := io.ReadAll(r.Body)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusInternalServerError, r.StatusCode, string(raw))
+	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
+	require.Contains(t, string(raw), `"status":500`)
+}

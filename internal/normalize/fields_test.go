@@ -302,6 +302,11 @@ func TestParseTime(t *testing.T) {
 		{`1e21`, ""},
 
 		{`"0001-01-01T00:00:00"`, ""}, // .NET's unset DateTime
+		// .NET's largest DateTime, written with a local offset: past 9999
+		// in UTC, which neither JSON nor RFC 3339 can write.
+		{`"9999-12-31T23:59:59.9999999-05:00"`, ""},
+		{`"Fri, 31 Dec 9999 23:00:00 -0500"`, ""},
+		{`"9999-12-31T23:59:59.9999999+05:00"`, "9999-12-31T18:59:59.9999999Z"},
 		{`"1970-01-01T00:00:00Z"`, ""},
 		{`0`, ""},
 		{`42`, ""},

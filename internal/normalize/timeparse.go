@@ -108,8 +108,13 @@ func parseTimeString(s string) *time.Time {
 // using them would file the event decades before it happened.
 const minEpochSeconds = 31536000 // 1971-01-01T00:00:00Z
 
+// maxYear is the last year a time may fall in once in UTC: RFC 3339 and
+// Go's JSON write four-digit years only, so a later time would make every
+// answer that holds the event unwritable.
+const maxYear = 9999
+
 func plausible(t time.Time) *time.Time {
-	if t.Unix() < minEpochSeconds {
+	if t.Unix() < minEpochSeconds || t.UTC().Year() > maxYear {
 		return nil
 	}
 	t = t.UTC()
