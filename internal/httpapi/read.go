@@ -220,7 +220,7 @@ func (s *server) handleContactTimeline() gin.HandlerFunc {
 // application/x-ndjson every event after the cursor, streamed.
 func (s *server) handleFeed() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		if strings.Contains(c.GetHeader("Accept"), "application/x-ndjson") {
+		if prefers(c.GetHeader("Accept"), "application/x-ndjson") {
 			s.streamFeed(c)
 			return
 		}
@@ -231,6 +231,31 @@ func (s *server) handleFeed() gin.HandlerFunc {
 		}
 		s.respond(c, http.StatusOK, l, eventIDs(l.Data))
 	}
+}
+
+// prefers reports whether an Accept header asks for the media type offered
+// rather than JSON: it names offered with a quality above 0 and no lower
+// than what it gives application/json.
+func prefers(accept, offered string) bool {
+	q := map[string]float64{}
+	for _, r := range strings.Split(accept, ",") {
+		params := strings.Split(r, ";")
+		mt := strings.ToLower(strings.TrimSpace(params[0]))
+		quality := 1.0
+		for _, p := range params[1:] {
+			k, v, _ := strings.Cut(strings.TrimSpace(p), "=")
+			if strings.EqualFold(k, "q") {
+				if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+					quality = f
+				}
+			}
+		}
+		if _, seen := q[mt]; !seen {
+			q[mt] = quality
+		}
+	}
+	want, named := q[offered]
+	return named && want > 0 && want >= q["application/json"]
 }
 
 func (s *server) streamFeed(c *gin.Context) {
@@ -268,10 +293,8 @@ func (s *server) streamFeed(c *gin.Context) {
 		last["error"] = Problem{Type: problemType + "stream_ended_early", Title: "Stream ended early", Status: http.StatusServiceUnavailable,
 			Detail: "the stream stopped before its end; resume from page.nextCursor"}
 	}
-	if next != nil || err != nil {
-		enc.Encode(last) //nolint:errcheck
-	}
-	w.Flush() //nolint:errcheck
+	enc.Encode(last) //nolint:errcheck
+	w.Flush()        //nolint:errcheck
 	// A stream's content cannot wait for the log row (it is already sent),
 	// so the row is written as soon as the stream ends; a failure is logged.
 	if rerr := s.recordAccess(c, http.StatusOK, ids); rerr != nil {

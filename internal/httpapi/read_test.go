@@ -645,6 +645,13 @@ func TestFeedStreamsNDJSON(t *testing.T) {
 	all, page := stream("source=service-hooks&limit=" + strconv.Itoa(len(wantHooks)))
 	require.Equal(t, wantHooks, all)
 	require.False(t, page.HasMore, "the limit was exactly what there was")
+
+	// Nothing to send still ends with the last line: an export that found
+	// nothing does not look like a cut connection.
+	none, page := stream("types=NO_SUCH_TYPE")
+	require.Empty(t, none)
+	require.NotNil(t, page, "an empty stream ends with its last line too")
+	require.False(t, page.HasMore)
 }
 
 // An export of the whole feed may take longer than the server's write
@@ -796,4 +803,26 @@ func TestTimesPastTheYear9999(t *testing.T) {
 	require.Equal(t, http.StatusInternalServerError, r.StatusCode, string(raw))
 	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
 	require.Contains(t, string(raw), `"status":500`)
+}
+
+// An id may hold "/" (case 2024/0001, sent as 2024%2F0001), and a sender's
+// URL may end in "/": both reach their handler, and nothing is redirected.
+func TestSlashesInPaths(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	body := []byte(`{"event":"CHANGE_CASE_STATUS","caseId":"2024/0001","changeDate":"2024-05-01T10:00:00Z","status":"OPEN"}`)
+	path, h := signedDelivery(config.KindCaseUpdates, "", body)
+	res := b.post(t, path+"/", body, h)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	id := res.json(t)["id"].(string)
+	hookBody := []byte(`{"agentID":"a-1","targetPhoneNumber":"+14155550100","Timestamp":"2024-05-01T10:00:00Z"}`)
+	path, h = signedDelivery(config.KindServiceHooks, "outbound-call", hookBody)
+	res = b.post(t, path+"/", hookBody, h)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.Equal(t, 2, b.count(t, "events"))
+
+	got := b.list(t, analystKey, "/v1/cases/2024%2F0001/timeline")
+	require.Equal(t, []string{id}, ids(got.Data))
+	require.Equal(t, "2024/0001", *got.Data[0].CaseID)
+	require.Len(t, b.list(t, analystKey, "/v1/cases/2024%2F0001/timeline/").Data, 1)
 }

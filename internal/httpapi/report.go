@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -25,7 +24,7 @@ type Reports interface {
 	AbandonContacts(ctx context.Context, f store.ContactsFilter) ([]store.AbandonContact, error)
 }
 
-func wantsCSV(c *gin.Context) bool { return strings.Contains(c.GetHeader("Accept"), "text/csv") }
+func wantsCSV(c *gin.Context) bool { return prefers(c.GetHeader("Accept"), "text/csv") }
 
 // handleAbandonment serves GET /v1/reports/abandonment (JSON or CSV).
 func (s *server) handleAbandonment() gin.HandlerFunc {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
@@ -60,7 +61,29 @@ func NewServer(d Deps) http.Handler {
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = false
+	// Routes match the path as sent, so that an id holding "/" (a case id
+	// 2024/0001, sent as 2024%2F0001) is one parameter; parameters are
+	// unescaped.
+	r.UseRawPath = true
+	// A redirect is no answer to a webhook: most senders do not follow one
+	// with their POST, and the delivery would be lost unrecorded. A path
+	// with a trailing slash is served as the path without it instead.
+	r.RedirectTrailingSlash = false
 	r.Use(s.logRequests(), s.recoverPanics())
 	s.routes(r)
-	return r
+	return engine{r}
+}
+
+// engine serves /a/b/ as /a/b.
+type engine struct{ *gin.Engine }
+
+func (e engine) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if p := req.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+		u := *req.URL
+		u.Path = strings.TrimSuffix(p, "/")
+		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+		req = req.Clone(req.Context())
+		req.URL = &u
+	}
+	e.Engine.ServeHTTP(w, req)
 }

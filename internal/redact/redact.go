@@ -156,54 +156,68 @@ func countDigits(s string) int {
 }
 
 // flaggedFields are the values hidden in an object flagged isPHI or
-// isRestricted.
+// isRestricted, and in every object inside it (folded names).
 var flaggedFields = map[string]bool{
 	"text": true, "content": true, "filename": true, "description": true,
-	"decisiontext": true, "notes": true, "message": true,
+	"decisiontext": true, "notes": true, "note": true, "message": true,
+	"body": true, "comment": true, "subject": true, "answer": true,
 }
 
 // Document returns doc (an indexed JSON document) with PHI redacted. A
 // document that cannot be parsed is withheld entirely.
 func Document(doc []byte) []byte {
-	return rewrite(doc, func(v any) any { return walk(v, "", "") })
+	return rewrite(doc, func(v any) any { return walk(v, "", "", false) })
 }
 
 // walk redacts v, the value of member key (fk, folded as the normaliser
-// folds names).
-func walk(v any, key, fk string) any {
+// folds names), inside an object flagged as PHI when inFlagged: a
+// restricted comment's attachments are restricted with it.
+func walk(v any, key, fk string, inFlagged bool) any {
 	switch t := v.(type) {
 	case map[string]any:
-		flagged := isTrue(t["isPHI"]) || isTrue(t["isRestricted"])
-		if key == "question" {
-			// The question's flag protects the answer (its parent's text),
-			// not the question's own wording.
-			flagged = false
-		}
-		if q, ok := t["question"].(map[string]any); ok && isTrue(q["isPHI"]) {
+		// The question's flag protects the answer (its parent's text),
+		// not the question's own wording.
+		flagged := inFlagged || fk != "question" && flags(t)
+		if q, ok := t["question"].(map[string]any); ok && flags(q) {
 			if _, ok := t["text"]; ok {
 				t["text"] = Redacted
 			}
 		}
 		for k, child := range t {
-			lk := strings.ToLower(k)
+			lk := normalize.FoldKey(k)
 			switch {
 			case lk == "medinfo":
 				t[k] = Redacted
 			case flagged && flaggedFields[lk]:
 				t[k] = Redacted
 			default:
-				t[k] = walk(child, k, normalize.FoldKey(k))
+				t[k] = walk(child, k, lk, flagged)
 			}
 		}
 		return t
 	case []any:
 		// A list under a phone or e-mail key is masked item by item.
 		for i, child := range t {
-			t[i] = walk(child, key, fk)
+			t[i] = walk(child, key, fk, inFlagged)
 		}
 		return t
 	}
 	return maskScalar(fk, v)
+}
+
+// flags reports whether an object is flagged isPHI or isRestricted, the
+// names matched as the normaliser matches names (IsPHI, is_restricted) and
+// the flag written as true, "true" or 1: a flag a sender spells otherwise
+// must not show what it protects.
+func flags(m map[string]any) bool {
+	for k, v := range m {
+		if fk := normalize.FoldKey(k); fk == "isphi" || fk == "isrestricted" {
+			if isTrue(v) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // phoneKeys are the member names the normaliser reads a phone number from,
@@ -266,6 +280,13 @@ func maskScalar(fk string, v any) any {
 }
 
 func isTrue(v any) bool {
-	b, ok := v.(bool)
-	return ok && b
+	switch t := v.(type) {
+	case bool:
+		return t
+	case string:
+		return strings.EqualFold(strings.TrimSpace(t), "true") || strings.TrimSpace(t) == "1"
+	case json.Number:
+		return string(t) == "1"
+	}
+	return false
 }

@@ -28,7 +28,8 @@ func TestDocument(t *testing.T) {
 			               {"id":"a2","isPHI":false,"fileName":"menu.pdf","content":{"sha256":"cd","size":4}}]},
 		"decision":{"decisionText":"ok","medInfo":{"medicine":"x"}},
 		"response":{"text":"my answer","question":{"text":"Symptoms?","isPHI":true}},
-		"other":{"text":"public comment","isRestricted":false}}}`
+		"other":{"text":"public comment","isRestricted":false,
+			"attachments":[{"id":"a3","isPHI":true,"fileName":"lab.pdf"},{"id":"a4","isPHI":false,"fileName":"map.pdf"}]}}}`
 	var got map[string]any
 	require.NoError(t, json.Unmarshal(redact.Document([]byte(doc)), &got))
 	p := got["payload"].(map[string]any)
@@ -40,15 +41,39 @@ func TestDocument(t *testing.T) {
 	atts := c["attachments"].([]any)
 	require.Equal(t, redact.Redacted, atts[0].(map[string]any)["fileName"])
 	require.Equal(t, redact.Redacted, atts[0].(map[string]any)["content"])
-	require.Equal(t, "menu.pdf", atts[1].(map[string]any)["fileName"])
+	// Inside a restricted comment, every attachment is restricted with it.
+	require.Equal(t, redact.Redacted, atts[1].(map[string]any)["fileName"])
+	require.Equal(t, "a2", atts[1].(map[string]any)["id"])
 	require.Equal(t, redact.Redacted, p["decision"].(map[string]any)["medInfo"])
 	require.Equal(t, "ok", p["decision"].(map[string]any)["decisionText"])
 	r := p["response"].(map[string]any)
 	require.Equal(t, redact.Redacted, r["text"])
 	require.Equal(t, "Symptoms?", r["question"].(map[string]any)["text"])
 	require.Equal(t, "public comment", p["other"].(map[string]any)["text"])
+	otherAtts := p["other"].(map[string]any)["attachments"].([]any)
+	require.Equal(t, redact.Redacted, otherAtts[0].(map[string]any)["fileName"])
+	require.Equal(t, "map.pdf", otherAtts[1].(map[string]any)["fileName"])
 
 	require.Equal(t, `"[redacted]"`, string(redact.Document([]byte("{not json"))))
+}
+
+// A flag spelled otherwise than the upstream documents spell it still
+// protects what it flags.
+func TestDocumentFlagsHoweverSpelled(t *testing.T) {
+	t.Parallel()
+	for _, flag := range []string{
+		`"IsRestricted":true`, `"isRestricted":"true"`, `"is_phi":true`, `"ISPHI":"TRUE"`, `"isPHI":1`,
+	} {
+		doc := `{"comment":{"id":"c1",` + flag + `,"text":"HIV positive","body":"HIV positive",
+			"attachments":[{"id":"a1","fileName":"HIV_result.pdf"}]}}`
+		got := string(redact.Document([]byte(doc)))
+		require.NotContains(t, got, "HIV", "%s: %s", flag, got)
+		require.Contains(t, got, `"c1"`, got)
+	}
+	for _, flag := range []string{`"isRestricted":false`, `"isPHI":"false"`, `"isPHI":0`, `"isPHI":null`} {
+		doc := `{"comment":{"id":"c1",` + flag + `,"text":"see you Monday"}}`
+		require.Contains(t, string(redact.Document([]byte(doc))), "see you Monday", flag)
+	}
 }
 
 // Every name the normaliser reads a phone number from is masked, however it

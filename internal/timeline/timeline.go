@@ -145,7 +145,14 @@ func ParseTime(v string) (time.Time, error) {
 	if n := len(b); n >= 25 && b[n-6] == ' ' && b[n-3] == ':' {
 		b[n-6] = '+'
 	}
-	return time.Parse(time.RFC3339Nano, string(b))
+	t, err := time.Parse(time.RFC3339Nano, string(b))
+	// The store keeps microseconds, and every range is [from, to): a bound
+	// between two microseconds is taken as the next one, which keeps
+	// exactly the stored times the bound as given keeps.
+	if r := t.Truncate(time.Microsecond); err == nil && !r.Equal(t) {
+		t = r.Add(time.Microsecond)
+	}
+	return t, err
 }
 
 // cursor is the decoded form of an opaque page cursor.
