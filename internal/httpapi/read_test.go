@@ -826,3 +826,28 @@ func TestSlashesInPaths(t *testing.T) {
 	require.Equal(t, "2024/0001", *got.Data[0].CaseID)
 	require.Len(t, b.list(t, analystKey, "/v1/cases/2024%2F0001/timeline/").Data, 1)
 }
+
+// A case that names its conversation finds the contact center's events of
+// that conversation, also one from a web chat with no phone number.
+func TestCaseTimelineCorrelatesByConversation(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	post := func(kind, event, body string) string {
+		res := b.signed(t, kind, event, []byte(body), nil)
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+		return res.json(t)["id"].(string)
+	}
+	created := post(config.KindCaseUpdates, "", `{"event":"CREATE_CASE","payload":{"id":"case-c","caseNumber":"C-1","status":"OPEN","conversationId":"conv-1","createdAt":"2024-05-01T10:05:00Z"}}`)
+	chat := post(config.KindServiceHooks, "workitem-closed", `{"workItemId":"w-1","primaryConversationId":"conv-1","customerIdentifier":"pat@example.com","Timestamp":"2024-05-01T10:20:00Z"}`)
+	post(config.KindServiceHooks, "workitem-closed", `{"workItemId":"w-2","primaryConversationId":"conv-2","Timestamp":"2024-05-01T10:30:00Z"}`)
+	action := post(config.KindServiceActions, "after-resolve", `{"caseId":"case-x","conversationId":"conv-1","timestamp":"2024-05-01T10:40:00Z"}`)
+	b.sequence(t)
+
+	// Only the contact center's events are correlated; another case's
+	// hook is not this case's, whatever conversation it names.
+	got := b.list(t, analystKey, "/v1/cases/case-c/timeline").Data
+	require.Equal(t, []string{created, chat}, ids(got))
+	require.Equal(t, "caseId", got[0].Correlation.MatchedBy)
+	require.Equal(t, "conversationId", got[1].Correlation.MatchedBy)
+	require.Equal(t, "conv-1", *b.row(t, action).ConversationID)
+}

@@ -82,6 +82,10 @@ var (
 	envelopeActorKeys = []string{"caller", "triggeredby"}
 	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
 	custKeys          = []string{"customerrecordid", "customerid"}
+	// A case opened from a chat or a call may name the conversation, which
+	// the contact center's hooks carry too: the case timeline then finds
+	// them by it.
+	conversationKeys = []string{"conversationid", "primaryconversationid"}
 )
 
 func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) error {
@@ -160,6 +164,9 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 		}
 		if ev.CustomerID == "" {
 			ev.CustomerID = o.str(custKeys...)
+		}
+		if ev.ConversationID == "" {
+			ev.ConversationID = o.str(conversationKeys...)
 		}
 	}
 

@@ -35,6 +35,7 @@ func decodeServiceAction(ev *Event, root *value, opts Options) {
 	}
 	ev.CaseID = root.str("caseid")
 	ev.CustomerID = root.str("customerrecordid", "customerid")
+	ev.ConversationID = root.str(conversationKeys...)
 	ev.Phone = phoneFrom(root, actionPhoneKeys, opts)
 	// The hooks fire as the action happens, and their documents give no
 	// time of the action: referenceDate is the case's, shared by every hook
