@@ -339,3 +339,35 @@ func TestRetryableErrorsAreUnavailable(t *testing.T) {
 		require.Equal(t, unavailable, errors.Is(err, store.ErrUnavailable), code)
 	}
 }
+
+// An event received while its month had no partition (a server clock far
+// ahead) stays in the default partition; that month is then left to it,
+// and the months around it are still made.
+func TestEnsurePartitionsBesideEventsInTheDefault(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	e := event(`{"ahead":1}`, "ahead", true)
+	e.ReceivedAt = time.Date(2031, 5, 17, 0, 0, 0, 0, time.UTC)
+	_, err := b.store.Ingest(ctx, []store.NewEvent{e})
+	require.NoError(t, err)
+
+	n, err := b.store.EnsurePartitions(ctx, time.Date(2031, 5, 2, 0, 0, 0, 0, time.UTC))
+	require.NoError(t, err)
+	require.Equal(t, 3, n)
+	requireTable(t, b.db.URL, "events_2031_04", true)
+	requireTable(t, b.db.URL, "events_2031_05", false)
+	requireTable(t, b.db.URL, "events_2031_06", true)
+	requireTable(t, b.db.URL, "events_2031_07", true)
+
+	conn := b.db.Connect(t)
+	var part string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT tableoid::regclass::text FROM events WHERE idempotency_key = 'ahead'").Scan(&part))
+	require.Equal(t, "events_default", part)
+	// The month goes on taking events, beside the one already there.
+	e2 := event(`{"ahead":2}`, "ahead-2", true)
+	e2.ReceivedAt = time.Date(2031, 5, 20, 0, 0, 0, 0, time.UTC)
+	_, err = b.store.Ingest(ctx, []store.NewEvent{e2})
+	require.NoError(t, err)
+	require.Equal(t, 2, countEvents(t, b.db.URL))
+}
