@@ -210,6 +210,8 @@ SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, 
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt,
        sha256(e.body_salt || e.body) AS body_hash, l.leaf_hash,
+       e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
+       sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
        (x.event_id IS NOT NULL)::boolean AS expunged
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id
@@ -242,6 +244,11 @@ type ExpungeTargetsRow struct {
 	BodySalt       []byte
 	BodyHash       []byte
 	LeafHash       []byte
+	ContentType    string
+	IdempotencyKey string
+	BodySha256     []byte
+	DocLossy       bool
+	DocHash        []byte
 	Expunged       bool
 }
 
@@ -280,6 +287,11 @@ func (q *Queries) ExpungeTargets(ctx context.Context, ids []int64) ([]ExpungeTar
 			&i.BodySalt,
 			&i.BodyHash,
 			&i.LeafHash,
+			&i.ContentType,
+			&i.IdempotencyKey,
+			&i.BodySha256,
+			&i.DocLossy,
+			&i.DocHash,
 			&i.Expunged,
 		); err != nil {
 			return nil, err

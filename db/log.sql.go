@@ -43,11 +43,43 @@ func (q *Queries) EventsReceivedBetween(ctx context.Context, arg EventsReceivedB
 	return items, nil
 }
 
+const LogAlteredBlobs = `-- name: LogAlteredBlobs :many
+SELECT sha256
+FROM blobs
+WHERE sha256(content) <> sha256 OR octet_length(content) <> size
+ORDER BY sha256
+LIMIT 10
+`
+
+// Attachments whose content no longer has the SHA-256 or the size they are
+// stored and referred to by.
+func (q *Queries) LogAlteredBlobs(ctx context.Context) ([][]byte, error) {
+	rows, err := q.db.Query(ctx, LogAlteredBlobs)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items [][]byte
+	for rows.Next() {
+		var sha256 []byte
+		if err := rows.Scan(&sha256); err != nil {
+			return nil, err
+		}
+		items = append(items, sha256)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx,
        COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
+       sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
        x.blobs AS expunged_blobs, x.note AS expunge_note
 FROM events e
@@ -82,6 +114,11 @@ type LogBundleRowsRow struct {
 	Body               []byte
 	Idx                int64
 	BodyHash           []byte
+	ContentType        string
+	IdempotencyKey     string
+	BodySha256         []byte
+	DocLossy           bool
+	DocHash            []byte
 	ExpungedAt         *time.Time
 	ExpungeReason      *string
 	ExpungedDetailHash []byte
@@ -124,6 +161,11 @@ func (q *Queries) LogBundleRows(ctx context.Context, ids []int64) ([]LogBundleRo
 			&i.Body,
 			&i.Idx,
 			&i.BodyHash,
+			&i.ContentType,
+			&i.IdempotencyKey,
+			&i.BodySha256,
+			&i.DocLossy,
+			&i.DocHash,
 			&i.ExpungedAt,
 			&i.ExpungeReason,
 			&i.ExpungedDetailHash,
@@ -391,11 +433,14 @@ type LogNodesInsertParams struct {
 const LogPending = `-- name: LogPending :many
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
        p.customer_id, p.conversation_id, p.agent_id, p.work_item_id, p.queue, p.time_in_queue_ms, p.is_outbound,
-       p.credential, p.summary, p.actor, p.changes, p.reply, p.body_salt, sha256(p.body_salt || p.body) AS body_hash
+       p.credential, p.summary, p.actor, p.changes, p.reply, p.body_salt, sha256(p.body_salt || p.body) AS body_hash,
+       p.content_type, p.idempotency_key, p.body_sha256, p.doc_lossy,
+       sha256(p.body_salt || convert_to(p.doc::text, 'UTF8')) AS doc_hash
 FROM (
     SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
            e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms, e.is_outbound,
-           e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body
+           e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body,
+           e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy, e.doc
     FROM events e
     WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
     ORDER BY e.commit_xid, e.id
@@ -435,6 +480,11 @@ type LogPendingRow struct {
 	Reply          []byte
 	BodySalt       []byte
 	BodyHash       []byte
+	ContentType    string
+	IdempotencyKey string
+	BodySha256     []byte
+	DocLossy       bool
+	DocHash        []byte
 }
 
 // The next committed events in commit-safe order after the sequencer's
@@ -478,6 +528,11 @@ func (q *Queries) LogPending(ctx context.Context, arg LogPendingParams) ([]LogPe
 			&i.Reply,
 			&i.BodySalt,
 			&i.BodyHash,
+			&i.ContentType,
+			&i.IdempotencyKey,
+			&i.BodySha256,
+			&i.DocLossy,
+			&i.DocHash,
 		); err != nil {
 			return nil, err
 		}
@@ -619,6 +674,8 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
        e.body_salt, COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
+       sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
        x.blobs AS expunged_blobs, x.note AS expunge_note,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
@@ -662,6 +719,11 @@ type LogVerifyRowsRow struct {
 	Reply              []byte
 	BodySalt           []byte
 	BodyHash           []byte
+	ContentType        *string
+	IdempotencyKey     *string
+	BodySha256         []byte
+	DocLossy           *bool
+	DocHash            []byte
 	ExpungedAt         *time.Time
 	ExpungeReason      *string
 	ExpungedDetailHash []byte
@@ -708,6 +770,11 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.Reply,
 			&i.BodySalt,
 			&i.BodyHash,
+			&i.ContentType,
+			&i.IdempotencyKey,
+			&i.BodySha256,
+			&i.DocLossy,
+			&i.DocHash,
 			&i.ExpungedAt,
 			&i.ExpungeReason,
 			&i.ExpungedDetailHash,

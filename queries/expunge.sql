@@ -16,6 +16,8 @@ SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, 
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt,
        sha256(e.body_salt || e.body) AS body_hash, l.leaf_hash,
+       e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
+       sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
        (x.event_id IS NOT NULL)::boolean AS expunged
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id

@@ -37,11 +37,14 @@ SELECT set_config('enable_sort', 'off', true), set_config('synchronous_commit', 
 -- few thousand (about 40 ms for 2,500 of 10,000 waiting, against 9 ms).
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
        p.customer_id, p.conversation_id, p.agent_id, p.work_item_id, p.queue, p.time_in_queue_ms, p.is_outbound,
-       p.credential, p.summary, p.actor, p.changes, p.reply, p.body_salt, sha256(p.body_salt || p.body) AS body_hash
+       p.credential, p.summary, p.actor, p.changes, p.reply, p.body_salt, sha256(p.body_salt || p.body) AS body_hash,
+       p.content_type, p.idempotency_key, p.body_sha256, p.doc_lossy,
+       sha256(p.body_salt || convert_to(p.doc::text, 'UTF8')) AS doc_hash
 FROM (
     SELECT e.id, e.commit_xid, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
            e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms, e.is_outbound,
-           e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body
+           e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body,
+           e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy, e.doc
     FROM events e
     WHERE (e.commit_xid, e.id) > (@after_xid::bigint, @after_event::bigint)
     ORDER BY e.commit_xid, e.id
@@ -110,6 +113,8 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
        e.body_salt, COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
+       sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
        x.blobs AS expunged_blobs, x.note AS expunge_note,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
@@ -146,6 +151,8 @@ SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, 
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
        e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply, e.body_salt, e.body, l.idx,
        COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
+       e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
+       sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
        x.blobs AS expunged_blobs, x.note AS expunge_note
 FROM events e
@@ -173,3 +180,12 @@ ORDER BY e.id;
 SELECT count(*)::bigint AS pending
 FROM events e
 WHERE (e.commit_xid, e.id) > (@last_xid::bigint, @last_event::bigint);
+
+-- name: LogAlteredBlobs :many
+-- Attachments whose content no longer has the SHA-256 or the size they are
+-- stored and referred to by.
+SELECT sha256
+FROM blobs
+WHERE sha256(content) <> sha256 OR octet_length(content) <> size
+ORDER BY sha256
+LIMIT 10;

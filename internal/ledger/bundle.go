@@ -178,7 +178,7 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 			} else {
 				ev.Salt = b64(r.Leaf.Salt)
 				if version >= 3 {
-					ev.Detail = detailOf(r.Leaf)
+					ev.Detail = detailOf(r.Leaf, version)
 				}
 			}
 			if err := enc.Encode(ev); err != nil {

@@ -16,7 +16,8 @@ func sampleLeaf() store.LeafSource {
 	return store.LeafSource{EventID: 7, Source: "service-hooks", Kind: "service-hooks", Type: "abandoned-conversation",
 		OccurredAt: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), ReceivedAt: time.Date(2024, 5, 1, 10, 0, 1, 500, time.UTC),
 		Phone: &phone, Queue: &queue, TimeInQueueMs: &tiq, IsOutbound: &out, Credential: "key:hooks",
-		Summary: "Abandoned in Sales", Actor: []byte(`{"id": "a-1"}`), Salt: []byte{0x01, 0x02}, BodyHash: []byte{0xab, 0xcd}}
+		Summary: "Abandoned in Sales", Actor: []byte(`{"id": "a-1"}`), Salt: []byte{0x01, 0x02}, BodyHash: []byte{0xab, 0xcd},
+		ContentType: "application/json", IdempotencyKey: "k-1", BodySHA256: []byte{0xef}, DocHash: []byte{0x12}}
 }
 
 // detailHashOf is SHA-256(0x01 0x02 || detail), the sample's salt.
@@ -29,11 +30,18 @@ func detailHashOf(detail string) string {
 func TestLeafDataFormat(t *testing.T) {
 	t.Parallel()
 	l := sampleLeaf()
+	require.Equal(t, `{"v":4,"id":7,"source":"service-hooks","kind":"service-hooks","type":"abandoned-conversation",`+
+		`"occurredAt":"2024-05-01T10:00:00Z","receivedAt":"2024-05-01T10:00:01.0000005Z","caseId":null,"phone":"+447700900001",`+
+		`"customerId":null,"conversationId":null,"agentId":null,"workItemId":null,"queue":"Sales","timeInQueueMs":90500,`+
+		`"isOutbound":false,"detailHash":"`+detailHashOf(`{"credential":"key:hooks","summary":"Abandoned in Sales","actor":{"id":"a-1"},`+
+		`"contentType":"application/json","idempotencyKey":"k-1","bodySha256":"ef","docHash":"12"}`)+
+		`","bodyHash":"abcd"}`, string(LeafData(l)))
+	// Version 3, as stores sequenced before version 4 hold it.
 	require.Equal(t, `{"v":3,"id":7,"source":"service-hooks","kind":"service-hooks","type":"abandoned-conversation",`+
 		`"occurredAt":"2024-05-01T10:00:00Z","receivedAt":"2024-05-01T10:00:01.0000005Z","caseId":null,"phone":"+447700900001",`+
 		`"customerId":null,"conversationId":null,"agentId":null,"workItemId":null,"queue":"Sales","timeInQueueMs":90500,`+
 		`"isOutbound":false,"detailHash":"`+detailHashOf(`{"credential":"key:hooks","summary":"Abandoned in Sales","actor":{"id":"a-1"}}`)+
-		`","bodyHash":"abcd"}`, string(LeafData(l)))
+		`","bodyHash":"abcd"}`, string(leafDataOf(l, 3)))
 	// Version 2, as stores sequenced before version 3 hold it.
 	require.Equal(t, `{"v":2,"id":7,"source":"service-hooks","kind":"service-hooks","type":"abandoned-conversation",`+
 		`"occurredAt":"2024-05-01T10:00:00Z","receivedAt":"2024-05-01T10:00:01.0000005Z","caseId":null,"phone":"+447700900001",`+
@@ -57,10 +65,16 @@ func TestLeafDetail(t *testing.T) {
 	l := sampleLeaf()
 	l.Actor = nil
 	l.Reply = []byte(`{"cancelled": false, "fields": null}`)
-	require.Equal(t, `{"credential":"key:hooks","summary":"Abandoned in Sales","reply":{"cancelled":false,"fields":null}}`, string(detailOf(l)))
-	require.Contains(t, string(LeafData(l)), detailHashOf(string(detailOf(l))))
+	require.Equal(t, `{"credential":"key:hooks","summary":"Abandoned in Sales","reply":{"cancelled":false,"fields":null}}`, string(detailOf(l, 3)))
+	require.Contains(t, string(leafDataOf(l, 3)), detailHashOf(string(detailOf(l, 3))))
+	require.Contains(t, string(LeafData(l)), detailHashOf(string(detailOf(l, 4))))
 	l.Reply = []byte(`{not json`)
-	require.Equal(t, `{"credential":"key:hooks","summary":"Abandoned in Sales","reply":"{not json"}`, string(detailOf(l)))
+	require.Equal(t, `{"credential":"key:hooks","summary":"Abandoned in Sales","reply":"{not json"}`, string(detailOf(l, 3)))
+	// Version 4: an empty content type or key is there, empty; an event
+	// with no indexed copy has no docHash; a lossy copy says so.
+	l.ContentType, l.IdempotencyKey, l.DocHash, l.DocLossy = "", "", nil, true
+	require.Equal(t, `{"credential":"key:hooks","summary":"Abandoned in Sales","reply":"{not json",`+
+		`"contentType":"","idempotencyKey":"","bodySha256":"ef","docLossy":true}`, string(detailOf(l, 4)))
 	// The salt is in the hash: another salt, another leaf.
 	other := l
 	other.Salt = []byte{0x03}
@@ -72,10 +86,27 @@ func TestLeafDetail(t *testing.T) {
 func TestLeafMatchesEveryVersion(t *testing.T) {
 	t.Parallel()
 	l := sampleLeaf()
-	v1, v2, v3 := hasher.HashLeaf(leafDataOf(l, 1)), hasher.HashLeaf(leafDataOf(l, 2)), hasher.HashLeaf(LeafData(l))
+	v1, v2, v3 := hasher.HashLeaf(leafDataOf(l, 1)), hasher.HashLeaf(leafDataOf(l, 2)), hasher.HashLeaf(leafDataOf(l, 3))
+	v4 := hasher.HashLeaf(LeafData(l))
 	require.True(t, leafMatches(l, v1))
 	require.True(t, leafMatches(l, v2))
 	require.True(t, leafMatches(l, v3))
+	require.True(t, leafMatches(l, v4))
+
+	// Version 4 commits to everything else readers are shown.
+	for name, change := range map[string]func(*store.LeafSource){
+		"content type":    func(l *store.LeafSource) { l.ContentType = "text/plain" },
+		"idempotency key": func(l *store.LeafSource) { l.IdempotencyKey = "k-2" },
+		"body's SHA-256":  func(l *store.LeafSource) { l.BodySHA256 = []byte{0xee} },
+		"indexed copy":    func(l *store.LeafSource) { l.DocHash = []byte{0x13} },
+		"no indexed copy": func(l *store.LeafSource) { l.DocHash = nil },
+		"lossy copy":      func(l *store.LeafSource) { l.DocLossy = true },
+	} {
+		changed := l
+		change(&changed)
+		require.False(t, leafMatches(changed, v4), name)
+		require.True(t, leafMatches(changed, v3), "version 3 never committed to the %s", name)
+	}
 
 	moved := l
 	queue := "Support"
@@ -91,7 +122,7 @@ func TestLeafMatchesEveryVersion(t *testing.T) {
 
 	retyped := l
 	retyped.Type = "outbound-call"
-	for _, v := range [][]byte{v1, v2, v3} {
+	for _, v := range [][]byte{v1, v2, v3, v4} {
 		require.False(t, leafMatches(retyped, v))
 	}
 }

@@ -37,9 +37,12 @@ var rangeFactory = compact.RangeFactory{Hash: hasher.HashChildren}
 // queue, outbound), absent when null. Version 3 adds what the event shows
 // besides its body (the credential that sent it, its summary, actor and
 // changes, and the reply a before-* hook was sent) through a hash salted
-// like the body's, since a summary or an actor can name a person. Leaves of
-// earlier versions, from stores sequenced before, lack them and still verify
-// (leafMatches).
+// like the body's, since a summary or an actor can name a person. Version 4
+// adds the rest readers are shown to that detail: the content type, the
+// idempotency key, the body's plain SHA-256 and the indexed copy of the
+// body (by its salted hash), so that no column of an event can change
+// without its leaf. Leaves of earlier versions, from stores sequenced
+// before, lack them and still verify (leafMatches).
 type leafData struct {
 	Version        int     `json:"v"`
 	EventID        int64   `json:"id"`
@@ -61,20 +64,28 @@ type leafData struct {
 	BodyHash       string  `json:"bodyHash"`
 }
 
-// detail is what a version 3 leaf's detail hash is taken over:
+// detail is what a leaf's detail hash is taken over (version 3 on):
 // SHA-256(salt || these as JSON), the JSON values compact and absent when
-// null.
+// null; the fields of version 4 are absent from an earlier leaf's detail.
 type detail struct {
 	Credential string          `json:"credential"`
 	Summary    string          `json:"summary"`
 	Actor      json.RawMessage `json:"actor,omitempty"`
 	Changes    json.RawMessage `json:"changes,omitempty"`
 	Reply      json.RawMessage `json:"reply,omitempty"`
+	// Version 4.
+	ContentType    *string `json:"contentType,omitempty"`
+	IdempotencyKey *string `json:"idempotencyKey,omitempty"`
+	BodySHA256     *string `json:"bodySha256,omitempty"` // hex
+	// DocHash is SHA-256(salt || the indexed copy's text), hex; absent when
+	// the event has none.
+	DocHash  string `json:"docHash,omitempty"`
+	DocLossy bool   `json:"docLossy,omitempty"`
 }
 
 // leafVersion is the version of the leaves the sequencer writes; the
 // versions before it still verify.
-const leafVersion = 3
+const leafVersion = 4
 
 // LeafData is the canonical leaf data of an event.
 func LeafData(l store.LeafSource) []byte { return leafDataOf(l, leafVersion) }
@@ -93,17 +104,23 @@ func leafDataOf(l store.LeafSource, version int) []byte {
 		if l.Expunged != nil {
 			d.DetailHash = hex.EncodeToString(l.Expunged.DetailHash)
 		} else {
-			d.DetailHash = hex.EncodeToString(saltedHash(l.Salt, detailOf(l)))
+			d.DetailHash = hex.EncodeToString(saltedHash(l.Salt, detailOf(l, version)))
 		}
 	}
 	raw, _ := json.Marshal(d)
 	return raw
 }
 
-// detailOf is the JSON a version 3 leaf's detail hash is taken over.
-func detailOf(l store.LeafSource) []byte {
+// detailOf is the JSON the detail hash of a leaf of the given version (3
+// on) is taken over.
+func detailOf(l store.LeafSource, version int) []byte {
 	d := detail{Credential: l.Credential, Summary: l.Summary,
 		Actor: jsonValue(l.Actor), Changes: jsonValue(l.Changes), Reply: jsonValue(l.Reply)}
+	if version >= 4 {
+		sha := hex.EncodeToString(l.BodySHA256)
+		d.ContentType, d.IdempotencyKey, d.BodySHA256 = &l.ContentType, &l.IdempotencyKey, &sha
+		d.DocHash, d.DocLossy = hex.EncodeToString(l.DocHash), l.DocLossy
+	}
 	raw, err := json.Marshal(d)
 	if err != nil {
 		// A stored JSON value that is not JSON: commit to its text instead,

@@ -298,6 +298,12 @@ func TestVerifyNamesTamperedEvent(t *testing.T) {
 		{"change who sent an event", alter(`UPDATE events SET credential = 'key:other' WHERE id = $1`, 13), "altered"},
 		{"change an actor", alter(`UPDATE events SET actor = '{"id": "u-2"}' WHERE id = $1`, 1), "altered"},
 		{"change what a change says", alter(`UPDATE events SET changes = '[{"field": "status", "from": "", "to": "CLOSED"}]' WHERE id = $1`, 14), "altered"},
+		{"forge what analysts read of a body", alter(`UPDATE events SET doc = '{"event": "CHANGE_CASE_STATUS", "payload": {"note": "FORGED"}}' WHERE id = $1`, 0), "altered"},
+		{"drop the indexed copy", alter(`UPDATE events SET doc = NULL WHERE id = $1`, 2), "altered"},
+		{"mark the indexed copy lossy", alter(`UPDATE events SET doc_lossy = true WHERE id = $1`, 4), "altered"},
+		{"change a body's plain SHA-256", alter(`UPDATE events SET body_sha256 = sha256('x') WHERE id = $1`, 7), "altered"},
+		{"change a content type", alter(`UPDATE events SET content_type = 'text/plain' WHERE id = $1`, 12), "altered"},
+		{"change an idempotency key", alter(`UPDATE events SET idempotency_key = 'k-other' WHERE id = $1`, 9), "altered"},
 		{"delete a row", alter(`DELETE FROM events WHERE id = $1`, 2), "removed"},
 		{"insert a forged row among old ones", func(t *testing.T, b *testBundle, ids []int64) int64 {
 			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, commit_xid)
@@ -523,15 +529,15 @@ func TestSequencerWaitsForOpenTransaction(t *testing.T) {
 	require.NoError(t, b.verify(t))
 }
 
-// A store sequenced by earlier builds, as version 1 and 2 leaves, and then by
-// this one verifies as a whole, and exports a bundle that verifies offline,
+// A store sequenced by earlier builds, as version 1, 2 and 3 leaves, and
+// then by this one verifies as a whole, and exports a bundle that verifies offline,
 // each event's leaf of the version the log holds.
 func TestStoreOfEveryLeafVersionVerifies(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
 	var ids []int64
-	for v := 1; v <= 3; v++ {
+	for v := 1; v <= 4; v++ {
 		ledger.WriteLeavesOfVersion(b.seq, v)
 		ev := newEvent(v)
 		ev.Summary, ev.Reply = fmt.Sprintf("Status changed (%d)", v), []byte(`{"cancelled": false}`)
@@ -547,16 +553,20 @@ func TestStoreOfEveryLeafVersionVerifies(t *testing.T) {
 	require.NoError(t, err)
 	rep, err := ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.NoError(t, err)
-	require.Equal(t, 3, rep.Events)
+	require.Equal(t, 4, rep.Events)
 	raw, err := os.ReadFile(filepath.Join(dir, "events.ndjson"))
 	require.NoError(t, err)
 	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	require.Len(t, lines, 3)
+	require.Len(t, lines, 4)
+	// A version 4 leaf's detail carries what it adds; a version 3 one's not.
+	require.Contains(t, lines[3], `"idempotencyKey"`)
+	require.NotContains(t, lines[2], `"idempotencyKey"`)
+	require.Contains(t, lines[2], `"detail"`)
 	for i, line := range lines {
 		var ev ledger.BundleEvent
 		require.NoError(t, json.Unmarshal([]byte(line), &ev))
 		require.True(t, strings.HasPrefix(string(ev.Leaf), fmt.Sprintf(`{"v":%d,`, i+1)), string(ev.Leaf))
-		require.Equal(t, i+1 == 3, ev.Detail != nil, "only a version 3 leaf has a detail")
+		require.Equal(t, i+1 >= 3, ev.Detail != nil, "leaves from version 3 on have a detail")
 	}
 
 	// The version 3 event's reply is covered; the earlier ones' never was.
@@ -678,4 +688,27 @@ func TestVerifyFindsTailCutBelowAStoredCheckpoint(t *testing.T) {
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, "removed", f.Kind)
 	require.Contains(t, f.Detail, "covers 15 leaves but the log holds 10")
+}
+
+// Attachments are stored apart, by their SHA-256: content changed under
+// its hash is found.
+func TestVerifyFindsAlteredAttachment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	content := []byte("%PDF-1.4 scan")
+	sum := sha256.Sum256(content)
+	e := newEvent(0)
+	e.Doc = []byte(fmt.Sprintf(`{"event":"ADD_CASE_ATTACHMENT","payload":{"attachment":{"content":{"sha256":"%x","size":%d}}}}`, sum, len(content)))
+	e.Blobs = []store.Blob{{SHA256: sum, Content: content}}
+	_, err := b.store.Ingest(ctx, []store.NewEvent{e})
+	require.NoError(t, err)
+	b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+
+	b.tamper(t, `UPDATE blobs SET content = '%PDF-1.4 forged' WHERE sha256 = $1`, sum[:])
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "altered", f.Kind)
+	require.Contains(t, f.Detail, fmt.Sprintf("attachment %x", sum))
 }

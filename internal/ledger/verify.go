@@ -183,6 +183,16 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's root at size %d differs from the tree recomputed from the rows; the next checkpoint would sign it", state.Size)}
 		}
 	}
+	// Attachments are kept apart from their events, by their SHA-256,
+	// which the events' indexed copies (committed to above) refer to.
+	altered, err := st.AlteredBlobs(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if len(altered) > 0 {
+		return rep, &Finding{Kind: "altered", Index: -1,
+			Detail: fmt.Sprintf("attachment %x no longer has the SHA-256 or the size it is stored and referred to by", altered[0])}
+	}
 	extra, err := st.Unlogged(ctx, state)
 	if err != nil {
 		return rep, err

@@ -104,7 +104,9 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 				CaseID: r.CaseID, Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID,
 				AgentID: r.AgentID, WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs,
 				IsOutbound: r.IsOutbound, Credential: r.Credential, Summary: r.Summary, Actor: r.Actor,
-				Changes: r.Changes, Reply: r.Reply, Salt: r.BodySalt, BodyHash: r.BodyHash}})
+				Changes: r.Changes, Reply: r.Reply, Salt: r.BodySalt, BodyHash: r.BodyHash,
+				ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey, BodySHA256: r.BodySha256,
+				DocHash: r.DocHash, DocLossy: r.DocLossy}})
 			if err != nil {
 				return fmt.Errorf("%w: event %d: %v", ErrRefused, r.ID, err)
 			}

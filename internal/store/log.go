@@ -42,6 +42,13 @@ type LeafSource struct {
 	Actor, Changes, Reply []byte
 	Salt                  []byte // the event's body salt
 	BodyHash              []byte // SHA-256(salt || body)
+	// What readers are shown of it besides: its content type, its
+	// idempotency key, the plain SHA-256 of its body, and its indexed copy
+	// (by SHA-256(salt || the document's text), nil when it has none) and
+	// whether that copy had to change the body to hold it.
+	ContentType, IdempotencyKey string
+	BodySHA256, DocHash         []byte
+	DocLossy                    bool
 	// Expunged is set when the event's content was erased: BodyHash then
 	// comes from the record of the expunge, and so does the detail's hash.
 	Expunged *Expunged
@@ -130,7 +137,8 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 				Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
-				Salt: r.BodySalt, BodyHash: r.BodyHash}
+				Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey,
+				BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: r.DocLossy}
 		}
 		app, err := build(prev, pending)
 		if err != nil {
@@ -298,7 +306,8 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 				Credential: *r.Credential, Summary: *r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
-				Salt: r.BodySalt, BodyHash: r.BodyHash}
+				Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: *r.ContentType, IdempotencyKey: *r.IdempotencyKey,
+				BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: *r.DocLossy}
 			v.Leaf.Expunged = expungedOf(v.EventID, r.ExpungedAt, r.ExpungeReason, *r.Credential, r.BodyHash,
 				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)
 			if v.Leaf.Expunged != nil {
@@ -346,7 +355,8 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 			Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
-			Salt: r.BodySalt, BodyHash: r.BodyHash,
+			Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey,
+			BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: r.DocLossy,
 			Expunged: expungedOf(r.ID, r.ExpungedAt, r.ExpungeReason, r.Credential, r.BodyHash,
 				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)}}
 	}
@@ -381,4 +391,11 @@ func (s *Store) UnsequencedCount(ctx context.Context) (int64, error) {
 	}
 	n, err := s.q.LogUnsequencedCount(ctx, db.LogUnsequencedCountParams{LastXid: st.LastXid, LastEvent: st.LastEvent})
 	return n, interpretError(err)
+}
+
+// AlteredBlobs returns attachments whose content no longer has the SHA-256
+// or the size they are stored under (ten at most).
+func (s *Store) AlteredBlobs(ctx context.Context) ([][]byte, error) {
+	hs, err := s.q.LogAlteredBlobs(ctx)
+	return hs, interpretError(err)
 }
