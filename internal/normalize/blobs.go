@@ -13,7 +13,7 @@ import (
 // object that is the value of an "attachment" key, an element of an
 // "attachments" array, or any object with a "fileName", whose "content" is a
 // string. Such content that decodes as base64 (standard or URL-safe, padded
-// or not, line breaks allowed) becomes a Blob, and the tree keeps
+// or not, line breaks allowed, or a data URI's base64) becomes a Blob, and the tree keeps
 // {"sha256":"<hex>","size":N} in its place; anything else (links, text) stays.
 func extractBlobs(root *value) []Blob {
 	var x blobExtractor
@@ -77,6 +77,15 @@ func (x *blobExtractor) replace(c *value) {
 // in a "content" field pass for base64.
 func decodeBase64(s string) ([]byte, bool) {
 	s = strings.TrimSpace(s)
+	// A data URI (data:application/pdf;base64,JVBERi0...) carries its
+	// base64 after the comma.
+	if len(s) > 5 && strings.EqualFold(s[:5], "data:") {
+		meta, data, ok := strings.Cut(s[5:], ",")
+		if !ok || !strings.HasSuffix(strings.ToLower(meta), ";base64") {
+			return nil, false
+		}
+		s = data
+	}
 	if s == "" {
 		return nil, false
 	}

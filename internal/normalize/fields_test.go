@@ -382,6 +382,17 @@ func TestBlobs(t *testing.T) {
 			blobs: []string{helloSHA},
 		},
 		{
+			name:  "data URIs",
+			body:  `{"attachments":[{"content":"data:text/plain;base64,` + hello + `"},{"content":"DATA:;BASE64,-__-"}]}`,
+			doc:   `{"attachments":[{"content":` + helloRef + `},{"content":` + binaryRef + `}]}`,
+			blobs: []string{helloSHA, binarySHA},
+		},
+		{
+			name: "data URIs not in base64 stay",
+			body: `{"attachments":[{"content":"data:text/plain,aGVsbG8="},{"content":"data:text/plain;base64"}]}`,
+			doc:  `{"attachments":[{"content":"data:text/plain,aGVsbG8="},{"content":"data:text/plain;base64"}]}`,
+		},
+		{
 			name: "links and text stay",
 			body: `{"attachments":[{"content":"https://files.example.com/a/123"},{"content":"see the scan"},{"content":""},{"content":42}]}`,
 			doc:  `{"attachments":[{"content":"https://files.example.com/a/123"},{"content":"see the scan"},{"content":""},{"content":42}]}`,
