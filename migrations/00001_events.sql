@@ -171,6 +171,17 @@ GRANT EXECUTE ON FUNCTION casetrail_ensure_partitions(date, integer) TO casetrai
 GRANT SELECT ON goose_db_version TO casetrail_app;
 
 -- +goose Down
+-- An audit store is not emptied by a schema change: with anything stored,
+-- this cannot be undone.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM events) OR EXISTS (SELECT FROM rejected_requests) THEN
+        RAISE EXCEPTION 'casetrail: events or rejected requests are stored; undoing this migration would drop them, so it cannot be undone';
+    END IF;
+END
+$$;
+-- +goose StatementEnd
 DROP FUNCTION casetrail_ensure_partitions(date, integer);
 DROP TABLE rejected_requests;
 DROP TABLE blobs;

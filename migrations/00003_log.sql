@@ -59,6 +59,17 @@ $$;
 -- +goose StatementEnd
 
 -- +goose Down
+-- The body salts dropped here are the only way to check a body against its
+-- leaf: once the log holds a leaf, this cannot be undone.
+-- +goose StatementBegin
+DO $$
+BEGIN
+    IF EXISTS (SELECT FROM log_leaves) OR EXISTS (SELECT FROM log_checkpoints) THEN
+        RAISE EXCEPTION 'casetrail: the log holds leaves or signed checkpoints; undoing this migration would drop the salts and hashes they commit to, so it cannot be undone';
+    END IF;
+END
+$$;
+-- +goose StatementEnd
 DROP TABLE log_checkpoints;
 DROP TABLE log_state;
 DROP TABLE log_nodes;

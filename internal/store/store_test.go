@@ -111,6 +111,36 @@ func requireTable(t *testing.T, url, name string, want bool) {
 	require.Equal(t, want, exists, "table %s", name)
 }
 
+// Migrating down never drops what the store holds: the events, nor the
+// salts their leaves commit to.
+func TestMigrationsDownKeepWhatIsStored(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.NewEmpty(t)
+	m, err := store.NewMigrator(d.URL)
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.Up(ctx, &bytes.Buffer{}))
+	s, err := store.Open(ctx, d.URL, store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	res, err := s.Ingest(ctx, []store.NewEvent{event(`{"kept":1}`, "kept", true)})
+	require.NoError(t, err)
+	conn := d.Connect(t)
+	_, err = conn.Exec(ctx, `INSERT INTO log_leaves (idx, event_id, leaf_hash, body_hash) VALUES (0, $1, '\x00', '\x00')`, res[0].ID)
+	require.NoError(t, err)
+
+	require.ErrorContains(t, m.DownTo(ctx, 2, &bytes.Buffer{}), "the log holds leaves")
+	requireTable(t, d.URL, "log_leaves", true)
+	_, err = conn.Exec(ctx, `SET session_replication_role = replica`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, `DELETE FROM log_leaves`)
+	require.NoError(t, err)
+	require.ErrorContains(t, m.DownTo(ctx, 0, &bytes.Buffer{}), "events or rejected requests are stored")
+	requireTable(t, d.URL, "events", true)
+	require.Equal(t, 1, countEvents(t, d.URL))
+}
+
 func TestReadyNeedsMigrations(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
