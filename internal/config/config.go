@@ -356,7 +356,13 @@ func (c *Config) Validate() error {
 			if cred.value == "" {
 				continue
 			}
-			if k := keys[cred.value]; k != "" {
+			// A header secret "Bearer <key>" in Authorization is a read key
+			// as the read API takes it.
+			k := keys[cred.value]
+			if v := cred.value; k == "" && len(v) > 7 && strings.EqualFold(v[:7], "bearer ") {
+				k = keys[strings.TrimSpace(v[7:])]
+			}
+			if k != "" {
 				errs = append(errs, fmt.Errorf("%s: %s is also the key of %s; ingest and read credentials must differ", where, cred.setting, k))
 			}
 			if other := ingestCreds[cred.value]; other != "" && !mine[cred.value] {

@@ -332,6 +332,7 @@ func TestIngestSecretIsNotAReadKey(t *testing.T) {
 	for _, source := range []string{
 		`{name: cu, kind: case-updates, hmac_secret: "${K}"}`,
 		`{name: cu, kind: case-updates, auth_header: x-token, auth_secret: "${K}"}`,
+		`{name: cu, kind: case-updates, auth_header: Authorization, auth_secret: "Bearer ${K}"}`,
 		`{name: sa, kind: service-actions, hmac_secret: "${K}"}`,
 		`{name: sh, kind: service-hooks, api_keys: [other, "${K}"]}`,
 	} {
