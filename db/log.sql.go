@@ -676,6 +676,7 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        e.body_salt, COALESCE(x.body_hash, sha256(e.body_salt || e.body)) AS body_hash,
        e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
        sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
+       coalesce(sha256(e.body) = e.body_sha256, false)::boolean AS body_sha256_matches,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
        x.blobs AS expunged_blobs, x.note AS expunge_note,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
@@ -724,6 +725,7 @@ type LogVerifyRowsRow struct {
 	BodySha256         []byte
 	DocLossy           *bool
 	DocHash            []byte
+	BodySha256Matches  bool
 	ExpungedAt         *time.Time
 	ExpungeReason      *string
 	ExpungedDetailHash []byte
@@ -775,6 +777,7 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.BodySha256,
 			&i.DocLossy,
 			&i.DocHash,
+			&i.BodySha256Matches,
 			&i.ExpungedAt,
 			&i.ExpungeReason,
 			&i.ExpungedDetailHash,

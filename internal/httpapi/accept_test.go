@@ -18,6 +18,9 @@ func TestAcceptHeaderChoosesTheFormat(t *testing.T) {
 		"*/*":                                              false,
 		"":                                                 false,
 		"application/x-ndjsonx":                            false,
+		"application/x-ndjson;q=0.1, */*":                  false,
+		"application/x-ndjson;q=0.1, application/*;q=0.5": false,
+		"application/x-ndjson, */*;q=0.1":                 true,
 	} {
 		require.Equal(t, want, prefers(accept, "application/x-ndjson"), accept)
 	}

@@ -235,7 +235,8 @@ func (s *server) handleFeed() gin.HandlerFunc {
 
 // prefers reports whether an Accept header asks for the media type offered
 // rather than JSON: it names offered with a quality above 0 and no lower
-// than what it gives application/json.
+// than what it gives application/json (or, when it does not name it,
+// application/* or */*).
 func prefers(accept, offered string) bool {
 	q := map[string]float64{}
 	for _, r := range strings.Split(accept, ",") {
@@ -255,7 +256,11 @@ func prefers(accept, offered string) bool {
 		}
 	}
 	want, named := q[offered]
-	return named && want > 0 && want >= q["application/json"]
+	json, ok := q["application/json"]
+	if !ok {
+		json = max(q["application/*"], q["*/*"])
+	}
+	return named && want > 0 && want >= json
 }
 
 func (s *server) streamFeed(c *gin.Context) {

@@ -825,6 +825,13 @@ func TestSlashesInPaths(t *testing.T) {
 	require.Equal(t, []string{id}, ids(got.Data))
 	require.Equal(t, "2024/0001", *got.Data[0].CaseID)
 	require.Len(t, b.list(t, analystKey, "/v1/cases/2024%2F0001/timeline/").Data, 1)
+
+	// A "+" sent as itself beside an escaped "/" stays a "+".
+	body = []byte(`{"event":"CHANGE_CASE_STATUS","caseId":"A+B/1","changeDate":"2024-05-01T10:00:00Z","status":"OPEN"}`)
+	res = b.signed(t, config.KindCaseUpdates, "", body, nil)
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	got = b.list(t, analystKey, "/v1/cases/A+B%2F1/timeline")
+	require.Equal(t, []string{res.json(t)["id"].(string)}, ids(got.Data))
 }
 
 // A case that names its conversation finds the contact center's events of

@@ -74,14 +74,20 @@ func NewServer(d Deps) http.Handler {
 	return engine{r}
 }
 
-// engine serves /a/b/ as /a/b.
+// engine serves /a/b/ as /a/b, and keeps a "+" in a path a "+": gin
+// unescapes the parameters of a path routed as sent like a query, which
+// reads "+" as a space (a contact "+44..." or a case "A+B").
 type engine struct{ *gin.Engine }
 
 func (e engine) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if p := req.URL.Path; len(p) > 1 && strings.HasSuffix(p, "/") {
+	p, raw := req.URL.Path, req.URL.RawPath
+	slash := len(p) > 1 && strings.HasSuffix(p, "/")
+	if slash || strings.Contains(raw, "+") {
 		u := *req.URL
-		u.Path = strings.TrimSuffix(p, "/")
-		u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+		if slash {
+			u.Path, u.RawPath = strings.TrimSuffix(p, "/"), strings.TrimSuffix(raw, "/")
+		}
+		u.RawPath = strings.ReplaceAll(u.RawPath, "+", "%2B")
 		req = req.Clone(req.Context())
 		req.URL = &u
 	}

@@ -69,8 +69,10 @@ type Manifest struct {
 // BundleEvent is one line of events.ndjson.
 type BundleEvent struct {
 	Leaf json.RawMessage `json:"leaf"` // the leaf data, with bodyHash
-	// Detail is what a version 3 leaf's detailHash is taken over: the
-	// credential, summary, actor, changes and before-* reply.
+	// Detail is what a leaf's detailHash is taken over (version 3 on): the
+	// credential, summary, actor, changes and before-* reply, and from
+	// version 4 the content type, idempotency key, the body's SHA-256 and
+	// the indexed copy's salted hash.
 	Detail json.RawMessage `json:"detail,omitempty"`
 	// Salt is the event's body salt (base64); absent when it was expunged,
 	// since with it a guess of the erased content could be checked.
@@ -367,7 +369,15 @@ func checkContent(dir, id string, ev BundleEvent, leaf leafData) error {
 		return errors.New("the body does not match the hash its leaf commits to")
 	}
 	if leaf.DetailHash != "" && fmt.Sprintf("%x", saltedHash(salt, ev.Detail)) != leaf.DetailHash {
-		return errors.New("its detail (credential, summary, actor, changes, reply) does not match the hash its leaf commits to")
+		return errors.New("its detail (what it shows besides its body) does not match the hash its leaf commits to")
+	}
+	// A version 4 detail names the body's plain SHA-256, as readers are
+	// shown it: it must be the body's.
+	var d detail
+	if json.Unmarshal(ev.Detail, &d) == nil && d.BodySHA256 != nil {
+		if sum := sha256.Sum256(body); *d.BodySHA256 != hex.EncodeToString(sum[:]) {
+			return errors.New("the body's SHA-256 its detail names is not the body's")
+		}
 	}
 	return nil
 }

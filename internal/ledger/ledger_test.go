@@ -712,3 +712,26 @@ func TestVerifyFindsAlteredAttachment(t *testing.T) {
 	require.Equal(t, "altered", f.Kind)
 	require.Contains(t, f.Detail, fmt.Sprintf("attachment %x", sum))
 }
+
+// The plain SHA-256 readers are shown for a body is the body's, also when
+// it was changed before the event's leaf was written: verify and an
+// offline bundle check both find it.
+func TestVerifyFindsABodySHA256ThatIsNotTheBodys(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	ids := b.ingest(t, 0, 3)
+	b.tamper(t, `UPDATE events SET body_sha256 = sha256('x') WHERE id = $1`, ids[1])
+	b.sequenceAndSign(t)
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "altered", f.Kind)
+	require.Equal(t, ids[1], f.EventID)
+	require.Contains(t, f.Detail, "SHA-256 it shows for its body")
+
+	dir := t.TempDir()
+	_, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, ids, dir)
+	require.NoError(t, err)
+	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.ErrorContains(t, err, "the body's SHA-256 its detail names is not the body's")
+}

@@ -144,6 +144,9 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				if err := checkExpunged(r.Leaf, v); err != nil {
 					return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx, Detail: err.Error()}
 				}
+			} else if !r.BodySHA256Matches {
+				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
+					Detail: "the SHA-256 it shows for its body is not its body's"}
 			}
 			if !leafMatches(r.Leaf, r.LeafHash) {
 				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,

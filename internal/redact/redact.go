@@ -188,7 +188,9 @@ func walk(v any, key, fk string, inFlagged bool) any {
 			switch {
 			case lk == "medinfo":
 				t[k] = Redacted
-			case flagged && flaggedFields[lk]:
+			case flagged && flaggedFields[lk] && (lk == "content" || !isContainer(child)):
+				// An attachment's content goes whole, its reference too:
+				// the SHA-256 of a known document would confirm a guess.
 				t[k] = Redacted
 			default:
 				t[k] = walk(child, k, lk, flagged)
@@ -277,6 +279,17 @@ func maskScalar(fk string, v any) any {
 		return Email(s)
 	}
 	return v
+}
+
+// isContainer reports whether v is an object or a list, which a flag
+// hides member by member rather than whole (but for an attachment's
+// content), so that ids and dates stay.
+func isContainer(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return true
+	}
+	return false
 }
 
 func isTrue(v any) bool {

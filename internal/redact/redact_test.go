@@ -70,6 +70,12 @@ func TestDocumentFlagsHoweverSpelled(t *testing.T) {
 		require.NotContains(t, got, "HIV", "%s: %s", flag, got)
 		require.Contains(t, got, `"c1"`, got)
 	}
+	// A flagged object's members that are objects themselves are hidden
+	// member by member: their ids and dates stay.
+	got := string(redact.Document([]byte(`{"comment":{"isRestricted":true,"body":{"id":"b-1","createdAt":"2024-05-01","text":"HIV positive"}}}`)))
+	require.NotContains(t, got, "HIV")
+	require.Contains(t, got, `"b-1"`)
+	require.Contains(t, got, `"2024-05-01"`)
 	for _, flag := range []string{`"isRestricted":false`, `"isPHI":"false"`, `"isPHI":0`, `"isPHI":null`} {
 		doc := `{"comment":{"id":"c1",` + flag + `,"text":"see you Monday"}}`
 		require.Contains(t, string(redact.Document([]byte(doc))), "see you Monday", flag)

@@ -289,6 +289,8 @@ type VerifyRow struct {
 	LeafHash     []byte
 	Present      bool
 	Leaf         LeafSource
+	// BodySHA256Matches: the row's plain SHA-256 is its body's.
+	BodySHA256Matches bool
 }
 
 // VerifyRows reads leaves from index from, in log order.
@@ -308,6 +310,7 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				Credential: *r.Credential, Summary: *r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 				Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: *r.ContentType, IdempotencyKey: *r.IdempotencyKey,
 				BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: *r.DocLossy}
+			v.BodySHA256Matches = r.BodySha256Matches
 			v.Leaf.Expunged = expungedOf(v.EventID, r.ExpungedAt, r.ExpungeReason, *r.Credential, r.BodyHash,
 				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)
 			if v.Leaf.Expunged != nil {
