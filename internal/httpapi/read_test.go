@@ -68,6 +68,13 @@ type apiEvent struct {
 
 func (b *testBundle) read(t *testing.T, key, path string) response {
 	t.Helper()
+	return b.readChecked(t, key, path, true)
+}
+
+// readChecked reads path, checking the answer against the contract when
+// checked is set.
+func (b *testBundle) readChecked(t *testing.T, key, path string, checked bool) response {
+	t.Helper()
 	req, err := http.NewRequest(http.MethodGet, b.url+path, nil)
 	require.NoError(t, err)
 	if key != "" {
@@ -78,7 +85,9 @@ func (b *testBundle) read(t *testing.T, key, path string) response {
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	require.NoError(t, err)
-	checkContract(t, req, res, raw)
+	if checked {
+		checkContract(t, req, res, raw)
+	}
 	return response{status: res.StatusCode, header: res.Header, body: raw}
 }
 
@@ -792,17 +801,10 @@ func TestTimesPastTheYear9999(t *testing.T) {
 	_, err = conn.Exec(context.Background(), "UPDATE events SET occurred_at = '10000-01-01T04:59:59Z' WHERE id = $1::bigint", id)
 	require.NoError(t, err)
 	// Read without the contract check: the contract lists no 500.
-	req, err := http.NewRequest(http.MethodGet, b.url+"/v1/events/"+id, nil)
-	require.NoError(t, err)
-	req.Header.Set("Authorization", "Bearer "+analystKey)
-	r, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer r.Body.Close()
-	raw, err := io.ReadAll(r.Body)
-	require.NoError(t, err)
-	require.Equal(t, http.StatusInternalServerError, r.StatusCode, string(raw))
-	require.Equal(t, "application/problem+json", r.Header.Get("Content-Type"))
-	require.Contains(t, string(raw), `"status":500`)
+	got = b.readChecked(t, analystKey, "/v1/events/"+id, false)
+	require.Equal(t, http.StatusInternalServerError, got.status, string(got.body))
+	require.Equal(t, "application/problem+json", got.header.Get("Content-Type"))
+	require.Contains(t, string(got.body), `"status":500`)
 }
 
 // An id may hold "/" (case 2024/0001, sent as 2024%2F0001), and a sender's
