@@ -180,6 +180,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err := checkpointer.CheckKey(ctx); errors.Is(err, ledger.ErrForeignKey) {
 		log.Error("this server signs no checkpoints", "err", err)
 		warnings = append(warnings, "this server signs no checkpoints: its log_signing_key did not sign the stored ones")
+	} else if errors.Is(err, ledger.ErrForeignLog) {
+		log.Error("this server signs no checkpoints", "err", err)
+		warnings = append(warnings, "this server signs no checkpoints: its log_origin is not the stored ones' log")
 	} else if err != nil {
 		log.Warn("could not compare the log signing key with the stored checkpoints", "err", err)
 	}

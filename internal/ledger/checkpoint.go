@@ -89,6 +89,10 @@ func keysOf(skey string) (*Keys, error) {
 // ErrForeignKey means the log's checkpoints were signed with another key.
 var ErrForeignKey = errors.New("the checkpoints stored in this database were signed with another key")
 
+// ErrForeignLog means the log's checkpoints name another log (origin) than
+// this server's log_origin.
+var ErrForeignLog = errors.New("the checkpoints stored in this database name another log")
+
 // signed is nil when c (nil: no checkpoint yet) verifies with these keys.
 func (k *Keys) signed(c *store.Checkpoint) error {
 	if c == nil {
@@ -155,10 +159,12 @@ func OpenCheckpoint(signed []byte, v note.Verifier) (ParsedCheckpoint, error) {
 }
 
 // Checkpointer signs checkpoints of the log. It never stores one while the
-// newest stored checkpoint is signed with another key: auditors holding the
-// log's key would have to take it for a forgery. It says so once
-// (ErrForeignKey), from CheckKey or Sign, and then stays silent until
-// restarted with the log's key.
+// newest stored checkpoint is signed with another key (auditors holding the
+// log's key would have to take it for a forgery) or names another log (a
+// log keeps its name: checkpoints of two names are of two logs to an
+// auditor). It says so once (ErrForeignKey, ErrForeignLog), from CheckKey
+// or Sign, and then stays silent until restarted with the log's key and
+// name.
 type Checkpointer struct {
 	Store  *store.Store
 	Keys   *Keys
@@ -167,7 +173,8 @@ type Checkpointer struct {
 	// MaxAge the most between two checkpoints at all.
 	Every, MaxAge time.Duration
 
-	refusing atomic.Bool
+	refusing atomic.Bool // signs no more checkpoints
+	foreign  atomic.Bool // the stored checkpoints were signed with another key
 }
 
 // CheckKey returns ErrForeignKey, naming the other key, when the newest
@@ -175,7 +182,26 @@ type Checkpointer struct {
 // then sign none. Servers sharing a database share its key
 // (log_signing_key, or data_dir/log-signing.key copied from the first).
 func (c *Checkpointer) CheckKey(ctx context.Context) error {
-	return c.refuseIf(c.Keys.SignedLog(ctx, c.Store))
+	last, err := c.Store.LatestCheckpoint(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return c.refuseIf(c.owns(&last))
+}
+
+// owns is nil when c (nil: no checkpoint yet) was signed with this
+// checkpointer's key and names its log.
+func (c *Checkpointer) owns(last *store.Checkpoint) error {
+	if err := c.Keys.signed(last); err != nil || last == nil {
+		return err
+	}
+	if origin, _, _ := strings.Cut(last.Note, "\n"); origin != c.Origin {
+		return fmt.Errorf("%w: they are of the log %q, not of %q (log_origin); a log keeps its name, so set log_origin back", ErrForeignLog, origin, c.Origin)
+	}
+	return nil
 }
 
 // SignedLog returns ErrForeignKey, naming the other key, when the newest
@@ -193,12 +219,17 @@ func (k *Keys) SignedLog(ctx context.Context, st *store.Store) error {
 }
 
 // Refusing reports whether this checkpointer found the stored checkpoints
-// signed with another key, and so signs none.
-func (c *Checkpointer) Refusing() bool { return c.refusing.Load() }
+// signed with another key, and so signs none (and its key is not the
+// log's).
+func (c *Checkpointer) Refusing() bool { return c.foreign.Load() }
 
-// refuseIf stops the signing for good when err is ErrForeignKey.
+// refuseIf stops the signing for good when err is ErrForeignKey or
+// ErrForeignLog.
 func (c *Checkpointer) refuseIf(err error) error {
 	if errors.Is(err, ErrForeignKey) {
+		c.foreign.Store(true)
+	}
+	if errors.Is(err, ErrForeignKey) || errors.Is(err, ErrForeignLog) {
 		c.refusing.Store(true)
 	}
 	return err
@@ -242,7 +273,8 @@ func (c *Checkpointer) SignIfGrown(ctx context.Context) error {
 }
 
 // Sign stores a checkpoint of st, unless the newest stored checkpoint was
-// signed with another key (ErrForeignKey).
+// signed with another key (ErrForeignKey) or names another log
+// (ErrForeignLog).
 func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if c.refusing.Load() {
 		return nil
@@ -255,5 +287,5 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if err != nil {
 		return err
 	}
-	return c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.Keys.signed))
+	return c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns))
 }

@@ -393,6 +393,34 @@ func TestCheckpointFromUnknownKeyIsRejected(t *testing.T) {
 	require.Equal(t, "checkpoint", f.Kind)
 }
 
+// A server given another log_origin than the stored checkpoints name
+// signs none: checkpoints of two names would be two logs to an auditor.
+// Its key is still the log's.
+func TestCheckpointsKeepTheirLogsName(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 3)
+	b.sequenceAndSign(t)
+	renamed := &ledger.Checkpointer{Store: b.store, Keys: b.keys, Origin: "casetrail.test/renamed", MaxAge: time.Hour}
+	err := renamed.CheckKey(ctx)
+	require.ErrorIs(t, err, ledger.ErrForeignLog)
+	require.ErrorContains(t, err, `they are of the log "casetrail.test/log", not of "casetrail.test/renamed"`)
+	require.False(t, renamed.Refusing(), "the key is the log's")
+
+	b.ingest(t, 3, 2)
+	require.NoError(t, b.seq.Drain(ctx))
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.NoError(t, renamed.Sign(ctx, st), "said once, at CheckKey")
+	fresh := &ledger.Checkpointer{Store: b.store, Keys: b.keys, Origin: "casetrail.test/renamed", MaxAge: time.Hour}
+	require.ErrorIs(t, fresh.Sign(ctx, st), ledger.ErrForeignLog)
+	latest, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, latest.Size, "no checkpoint under the new name")
+	require.NoError(t, b.cp.Sign(ctx, st), "the log's own name signs on")
+}
+
 // TestFirstCheckpointHasOneSigner: two servers with keys of their own that
 // sign the first checkpoint at once store one checkpoint, not one each.
 func TestFirstCheckpointHasOneSigner(t *testing.T) {
