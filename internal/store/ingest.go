@@ -122,22 +122,22 @@ func ingestOn(ctx context.Context, q *db.Queries, events []NewEvent) ([]IngestRe
 	if len(rows) != len(unique) {
 		return nil, fmt.Errorf("store: %d outcomes for %d events", len(rows), len(unique))
 	}
+	// held is the body hash each key is held with: the first event's when
+	// it was stored now, else the holder's, which a repeat later in the
+	// batch is answered against (a retry behind a conflicting body is
+	// still a duplicate).
+	held := make([][]byte, len(events))
 	for _, r := range rows {
 		i := unique[r.Ord-1]
 		if r.Stored {
-			results[i].ID = r.EventID
+			results[i].ID, held[i] = r.EventID, events[i].BodySHA256[:]
 		} else {
-			results[i] = answerRepeat(r.EventID, r.HeldSha256, events[i])
+			results[i], held[i] = answerRepeat(r.EventID, r.HeldSha256, events[i]), r.HeldSha256
 		}
 	}
 	for i := range events {
-		first := firstOf[key{events[i].Source, events[i].IdempotencyKey}]
-		if first != i {
-			if results[first].Err != nil {
-				results[i] = results[first]
-			} else {
-				results[i] = answerRepeat(results[first].ID, events[first].BodySHA256[:], events[i])
-			}
+		if first := firstOf[key{events[i].Source, events[i].IdempotencyKey}]; first != i {
+			results[i] = answerRepeat(results[first].ID, held[first], events[i])
 		}
 	}
 	return results, nil

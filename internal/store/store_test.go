@@ -401,3 +401,37 @@ func TestEnsurePartitionsBesideEventsInTheDefault(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, countEvents(t, b.db.URL))
 }
+
+// A retry that shares a batch with another body under the same key, behind
+// it, is still a duplicate of the stored event; the other body is the
+// conflict. Within one call and between two requests of one batch alike.
+func TestRetryBehindAConflictInOneBatch(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	stored, err := b.store.Ingest(ctx, []store.NewEvent{event(`{"n":1}`, "K", true)})
+	require.NoError(t, err)
+	want := store.IngestResult{ID: stored[0].ID, Duplicate: true}
+
+	res, err := b.store.Ingest(ctx, []store.NewEvent{event(`{"other":2}`, "K", true), event(`{"n":1}`, "K", true)})
+	require.NoError(t, err)
+	require.ErrorIs(t, res[0].Err, store.ErrConflict)
+	require.Equal(t, want, res[1])
+
+	together, errs := store.CommitTogether(b.store, [][]store.NewEvent{
+		{event(`{"other":2}`, "K", true)},
+		{event(`{"n":1}`, "K", true)},
+	})
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.ErrorIs(t, together[0][0].Err, store.ErrConflict)
+	require.Equal(t, want, together[1][0])
+
+	// A new key's first event stored now answers its repeats as before.
+	res, err = b.store.Ingest(ctx, []store.NewEvent{event(`{"n":3}`, "L", true), event(`{"n":3}`, "L", true), event(`{"n":4}`, "L", true)})
+	require.NoError(t, err)
+	require.False(t, res[0].Duplicate)
+	require.Equal(t, store.IngestResult{ID: res[0].ID, Duplicate: true}, res[1])
+	require.ErrorIs(t, res[2].Err, store.ErrConflict)
+	require.Equal(t, 2, countEvents(t, b.db.URL))
+}
