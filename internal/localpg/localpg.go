@@ -93,14 +93,33 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		s.log.Info("initialising local PostgreSQL", "dir", s.dataDir)
-		if err := s.run(ctx, "initdb", "-D", s.dataDir, "-U", superuser, "--auth=trust",
-			"-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
-			return nil, fmt.Errorf("initdb: %w", err)
+	return s.oneAtATime(func() (*Server, error) {
+		if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+			s.log.Info("initialising local PostgreSQL", "dir", s.dataDir)
+			if err := s.run(ctx, "initdb", "-D", s.dataDir, "-U", superuser, "--auth=trust",
+				"-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
+				return nil, fmt.Errorf("initdb: %w", err)
+			}
 		}
+		return s.launch(ctx, opts)
+	})
+}
+
+// oneAtATime runs start holding an exclusive lock beside the data
+// directory, so that two processes starting at once (a server and
+// `casetrail verify`) do not both initialise or start the server: the
+// second waits, then finds it running and uses it.
+func (s *Server) oneAtATime(start func() (*Server, error)) (*Server, error) {
+	path := filepath.Join(filepath.Dir(s.dataDir), "postgres.start.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("local PostgreSQL start lock: %w", err)
 	}
-	return s.launch(ctx, opts)
+	defer f.Close() // lets go of the lock
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("locking %s: %w", path, err)
+	}
+	return start()
 }
 
 // StartStandby starts a hot standby of primary: a streaming replica that
@@ -111,14 +130,16 @@ func StartStandby(ctx context.Context, primary *Server, opts Options) (*Server, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		s.log.Info("copying the primary for a standby", "dir", s.dataDir)
-		if err := s.run(ctx, "pg_basebackup", "-D", s.dataDir, "-R", "-X", "stream", "-c", "fast",
-			"-h", primary.sockDir, "-p", strconv.Itoa(primary.port), "-U", superuser); err != nil {
-			return nil, fmt.Errorf("pg_basebackup: %w", err)
+	return s.oneAtATime(func() (*Server, error) {
+		if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+			s.log.Info("copying the primary for a standby", "dir", s.dataDir)
+			if err := s.run(ctx, "pg_basebackup", "-D", s.dataDir, "-R", "-X", "stream", "-c", "fast",
+				"-h", primary.sockDir, "-p", strconv.Itoa(primary.port), "-U", superuser); err != nil {
+				return nil, fmt.Errorf("pg_basebackup: %w", err)
+			}
 		}
-	}
-	return s.launch(ctx, opts)
+		return s.launch(ctx, opts)
+	})
 }
 
 // prepare makes the data directory and the socket directory, owned by the

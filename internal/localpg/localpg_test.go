@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -81,6 +82,28 @@ func TestStartStopReuse(t *testing.T) {
 	require.NoError(t, srv5.Stop(ctx))
 	_, err = os.Stat(filepath.Join(srv.DataDir(), "postmaster.pid"))
 	require.ErrorIs(t, err, os.ErrNotExist, "no server left behind")
+}
+
+// Two processes starting the local server at once on a fresh directory
+// (a server and `casetrail verify` run together) both get it: one
+// initialises and starts it, the other uses it.
+func TestConcurrentStarts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := localpg.Options{DataDir: t.TempDir(), Settings: map[string]string{"fsync": "off"}}
+	servers := make([]*localpg.Server, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i := range servers {
+		wg.Go(func() { servers[i], errs[i] = localpg.Start(ctx, opts) })
+	}
+	wg.Wait()
+	require.NoError(t, errs[0])
+	require.NoError(t, errs[1])
+	require.Equal(t, servers[0].Port(), servers[1].Port(), "one server, shared")
+	require.NoError(t, servers[0].Stop(ctx))
+	require.Equal(t, "1", query(t, servers[1].URL("postgres"), "SELECT 1::text"), "still running for the other")
+	require.NoError(t, servers[1].Stop(ctx))
 }
 
 func TestFindBinDir(t *testing.T) {
