@@ -332,6 +332,38 @@ func TestGracefulShutdownFinishesInFlightRequest(t *testing.T) {
 	require.NotEmpty(t, got.ID)
 }
 
+// On SIGTERM with a shutdown_delay, the server serves on with /readyz
+// answering 503 draining, so that a load balancer takes it out before it
+// stops taking connections.
+func TestShutdownDelayShowsDraining(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	r := start(t, env, "serve", "--config", writeFile(t, testConfig+"shutdown_delay: 3s\n"))
+	ready := func() (int, string) {
+		res, err := http.Get("http://" + r.addr + "/readyz")
+		require.NoError(t, err, "the server still takes connections while draining")
+		defer res.Body.Close()
+		body, err := io.ReadAll(res.Body)
+		require.NoError(t, err)
+		return res.StatusCode, string(body)
+	}
+	status, _ := ready()
+	require.Equal(t, http.StatusOK, status)
+	r.cancel()
+	for {
+		status, body := ready()
+		if status == http.StatusServiceUnavailable {
+			require.Contains(t, body, "draining")
+			break
+		}
+		require.Equal(t, http.StatusOK, status)
+	}
+	require.NoError(t, <-r.done)
+	r.done <- nil // for the cleanup
+	require.Contains(t, r.logged(), "/readyz says draining")
+}
+
 func TestVerifyCommand(t *testing.T) {
 	t.Parallel()
 	d := dbtest.New(t)

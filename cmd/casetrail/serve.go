@@ -271,12 +271,26 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	case <-ctx.Done():
 	}
 
-	// Stop being ready first, then let in-flight requests finish.
+	// Stop being ready first, still serving for shutdown_delay so that a
+	// load balancer probing /readyz sees it, then let in-flight requests
+	// finish.
 	draining.Store(true)
+	if d := time.Duration(cfg.ShutdownDelay); d > 0 {
+		log.Info("shutting down: /readyz says draining; serving on meanwhile", "delay", d.String())
+		time.Sleep(d)
+	}
 	log.Info("shutting down: draining in-flight requests")
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Duration(cfg.ShutdownTimeout))
 	defer cancel()
 	shutdownErr := srv.Shutdown(shutdownCtx)
+	if shutdownErr != nil {
+		// A reader slower than the timeout (a long NDJSON export) is cut
+		// off; the log's last round and checkpoint still get their time.
+		srv.Close() //nolint:errcheck
+		cancel()
+		shutdownCtx, cancel = context.WithTimeout(context.WithoutCancel(ctx), time.Duration(cfg.ShutdownTimeout))
+		defer cancel()
+	}
 	if n, err := ingestSvc.DrainSpool(shutdownCtx); err != nil {
 		log.Warn("spooled before-hooks stay in the spool for the next start", "err", err)
 	} else if n > 0 {

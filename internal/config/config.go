@@ -94,9 +94,14 @@ type Config struct {
 	// there for diagnosing the server under load. Keep it on loopback.
 	PprofListen string `yaml:"pprof_listen"`
 	// ShutdownTimeout bounds the graceful drain on SIGTERM.
-	ShutdownTimeout Duration  `yaml:"shutdown_timeout"`
-	Sources         []Source  `yaml:"sources"`
-	ReadKeys        []ReadKey `yaml:"read_keys"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// ShutdownDelay is how long, on SIGTERM, the server goes on serving
+	// with /readyz answering 503 draining before it stops taking
+	// connections, so that a load balancer probing /readyz takes it out
+	// first (0: stop at once).
+	ShutdownDelay Duration  `yaml:"shutdown_delay"`
+	Sources       []Source  `yaml:"sources"`
+	ReadKeys      []ReadKey `yaml:"read_keys"`
 
 	// Dev is true when no file was given: the three default sources run with
 	// generated development credentials (see DevCredentials).
@@ -291,7 +296,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    Duration
-	}{{"sequence_interval", c.SequenceInterval}, {"checkpoint_interval", c.CheckpointInterval}, {"shutdown_timeout", c.ShutdownTimeout}} {
+	}{{"sequence_interval", c.SequenceInterval}, {"checkpoint_interval", c.CheckpointInterval}, {"shutdown_timeout", c.ShutdownTimeout}, {"shutdown_delay", c.ShutdownDelay}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s: %s is negative", d.name, time.Duration(d.v)))
 		}

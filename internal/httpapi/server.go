@@ -36,8 +36,9 @@ type Deps struct {
 	ReportDown func() bool
 	Logger     *slog.Logger
 	Registry   *prometheus.Registry
-	// Draining turns /readyz to 503 while the server shuts down, so that a
-	// load balancer stops sending before connections close.
+	// Draining turns /readyz to 503 while the server shuts down: for
+	// shutdown_delay before it stops taking connections, so that a load
+	// balancer stops sending first.
 	Draining *atomic.Bool
 	// Warnings are conditions an operator must know of (e.g. fsync off);
 	// /readyz reports them.
