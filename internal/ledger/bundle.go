@@ -91,8 +91,12 @@ type ExpungeNote struct {
 	At         time.Time `json:"at"`
 	Reason     string    `json:"reason"`
 	Credential string    `json:"credential"`
-	Blobs      []string  `json:"blobs"`  // hex SHA-256 of the attachments removed
-	Record     string    `json:"record"` // the signed note
+	// ContentType and KeyHash (hex SHA-256(salt || idempotency key)) are
+	// what a version 2 record signs of them.
+	ContentType string   `json:"contentType"`
+	KeyHash     string   `json:"keyHash"`
+	Blobs       []string `json:"blobs"`  // hex SHA-256 of the attachments removed
+	Record      string   `json:"record"` // the signed note
 }
 
 // Uncovered returns those of the given events that the latest signed
@@ -175,6 +179,7 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 			id := strconv.FormatInt(r.Leaf.EventID, 10)
 			if x != nil {
 				ev.Expunged = &ExpungeNote{At: x.At.UTC(), Reason: x.Reason, Credential: x.Credential,
+					ContentType: x.ContentType, KeyHash: hex.EncodeToString(x.KeyHash),
 					Blobs: hexes(x.Blobs), Record: x.Note}
 				m.Expunged = append(m.Expunged, id)
 			} else {
@@ -336,8 +341,12 @@ func VerifyBundle(dir string, v note.Verifier) (rep BundleReport, err error) {
 // leaf and what the line says of it.
 func checkBundleExpunge(ev BundleEvent, leaf leafData, v note.Verifier) error {
 	x := ev.Expunged
-	r := store.ExpungeRecord{EventID: leaf.EventID, At: x.At, Reason: x.Reason, Credential: x.Credential}
+	r := store.ExpungeRecord{EventID: leaf.EventID, At: x.At, Reason: x.Reason, Credential: x.Credential,
+		ContentType: x.ContentType}
 	var err error
+	if r.KeyHash, err = hex.DecodeString(x.KeyHash); err != nil {
+		return errors.New("bad key hash")
+	}
 	if r.BodyHash, err = hex.DecodeString(leaf.BodyHash); err != nil {
 		return errors.New("bad body hash")
 	}

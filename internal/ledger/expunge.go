@@ -44,19 +44,33 @@ func Expunge(ctx context.Context, st *store.Store, keys *Keys, ids []int64, reas
 			return saltedHash(t.Leaf.Salt, detailOf(t.Leaf, version)), nil
 		},
 		Sign: func(r store.ExpungeRecord) (string, error) {
-			signed, err := note.Sign(&note.Note{Text: expungeText(r)}, keys.Signer)
+			signed, err := note.Sign(&note.Note{Text: expungeText(r, expungeVersion)}, keys.Signer)
 			return string(signed), err
 		},
 	})
 }
 
-// expungeText is the text an expunge's record is signed as. The reason and
-// the credential enter by their SHA-256, so that the text is lines of
-// fixed form whatever they hold.
-func expungeText(r store.ExpungeRecord) string {
+// expungeVersion is the version of the records an expunge signs; records
+// of version 1, which leave out the content type and key, still verify.
+const expungeVersion = 2
+
+// expungeText is the text an expunge's record of the given version is
+// signed as. The reason, the credential and the content type enter by
+// their SHA-256, the key by its salted one, so that the text is lines of
+// fixed form whatever they hold. Version 2 adds the content type and the
+// key, which the row keeps and its leaf's detail no longer checks.
+func expungeText(r store.ExpungeRecord, version int) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "casetrail expunge\nevent %d\nat %s\n", r.EventID, r.At.UTC().Format(time.RFC3339Nano))
+	if version >= 2 {
+		fmt.Fprintf(&b, "casetrail expunge %d\n", version)
+	} else {
+		b.WriteString("casetrail expunge\n")
+	}
+	fmt.Fprintf(&b, "event %d\nat %s\n", r.EventID, r.At.UTC().Format(time.RFC3339Nano))
 	fmt.Fprintf(&b, "reason %x\ncredential %x\n", sha256.Sum256([]byte(r.Reason)), sha256.Sum256([]byte(r.Credential)))
+	if version >= 2 {
+		fmt.Fprintf(&b, "content-type %x\nkey %x\n", sha256.Sum256([]byte(r.ContentType)), r.KeyHash)
+	}
 	fmt.Fprintf(&b, "body %x\ndetail %s\nblobs %s\n", r.BodyHash, orDash(hex.EncodeToString(r.DetailHash)), orDash(strings.Join(hexes(r.Blobs), ",")))
 	return b.String()
 }
@@ -92,8 +106,8 @@ func checkExpungeNote(signed string, r store.ExpungeRecord, v note.Verifier) err
 	if err != nil {
 		return fmt.Errorf("the record of its expunge is not signed with the log's key: %v", err)
 	}
-	if n.Text != expungeText(r) {
-		return errors.New("the record of its expunge, or its credential, differs from what was signed")
+	if n.Text != expungeText(r, 2) && n.Text != expungeText(r, 1) {
+		return errors.New("the record of its expunge, or its credential, content type or idempotency key, differs from what was signed")
 	}
 	return nil
 }

@@ -227,6 +227,10 @@ func TestExpunge(t *testing.T) {
 			`UPDATE events SET summary = '' WHERE id = $1`, only, "holds content again"},
 		{"credential changed", `UPDATE events SET credential = 'key:other' WHERE id = $1`,
 			`UPDATE events SET credential = 'test' WHERE id = $1`, only, "differs from what was signed"},
+		{"content type changed", `UPDATE events SET content_type = 'text/plain' WHERE id = $1`,
+			`UPDATE events SET content_type = '' WHERE id = $1`, only, "differs from what was signed"},
+		{"idempotency key changed", `UPDATE events SET idempotency_key = idempotency_key || '-x' WHERE id = $1`,
+			`UPDATE events SET idempotency_key = left(idempotency_key, -2) WHERE id = $1`, only, "differs from what was signed"},
 		{"reason changed", `UPDATE expunged_events SET reason = 'routine' WHERE event_id = $1`,
 			`UPDATE expunged_events SET reason = 'erasure request 77' WHERE event_id = $1`, only, "differs from what was signed"},
 		{"forged", `WITH r AS (INSERT INTO expunged_events (event_id, reason, body_hash, note)

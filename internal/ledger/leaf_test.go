@@ -3,10 +3,12 @@ package ledger
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/casetrail/casetrail/internal/store"
 )
@@ -125,4 +127,35 @@ func TestLeafMatchesEveryVersion(t *testing.T) {
 	for _, v := range [][]byte{v1, v2, v3, v4} {
 		require.False(t, leafMatches(retyped, v))
 	}
+}
+
+// An expunge's record of version 2 signs the content type and the key the
+// row keeps; one of version 1, signed before, still verifies without them.
+func TestExpungeRecordVersions(t *testing.T) {
+	t.Parallel()
+	keys, err := LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	r := store.ExpungeRecord{EventID: 7, At: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), Reason: "erasure",
+		Credential: "key:hooks", ContentType: "application/json", KeyHash: store.KeyHash([]byte{1}, "k-7"),
+		BodyHash: []byte{0xab}, DetailHash: []byte{0xcd}}
+	sign := func(version int) string {
+		signed, err := note.Sign(&note.Note{Text: expungeText(r, version)}, keys.Signer)
+		require.NoError(t, err)
+		return string(signed)
+	}
+	v1, v2 := sign(1), sign(2)
+	require.True(t, strings.HasPrefix(v2, "casetrail expunge 2\n"))
+	require.NoError(t, checkExpungeNote(v1, r, keys.Verifier))
+	require.NoError(t, checkExpungeNote(v2, r, keys.Verifier))
+
+	changed := r
+	changed.ContentType = "text/plain"
+	require.NoError(t, checkExpungeNote(v1, changed, keys.Verifier), "version 1 never signed it")
+	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Verifier), "differs from what was signed")
+	changed = r
+	changed.KeyHash = store.KeyHash([]byte{1}, "k-8")
+	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Verifier), "differs from what was signed")
+	changed = r
+	changed.Credential = "key:other"
+	require.ErrorContains(t, checkExpungeNote(v1, changed, keys.Verifier), "differs from what was signed")
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"slices"
 	"time"
@@ -25,8 +26,11 @@ type ExpungeRecord struct {
 	At      time.Time
 	Reason  string
 	// Credential is the event's, which stays on the row and which the
-	// detail hash no longer checks once the rest of the detail is erased.
-	Credential string
+	// detail hash no longer checks once the rest of the detail is erased;
+	// so are the content type and, by KeyHash = SHA-256(salt || key), the
+	// idempotency key (salted: a derived key names the body's SHA-256).
+	Credential, ContentType string
+	KeyHash                 []byte
 	// BodyHash and DetailHash are the salted hashes the leaf commits to
 	// (DetailHash nil for a leaf without one).
 	BodyHash, DetailHash []byte
@@ -111,6 +115,7 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 				return fmt.Errorf("%w: event %d: %v", ErrRefused, r.ID, err)
 			}
 			records[i] = ExpungeRecord{EventID: r.ID, Reason: reason, Credential: r.Credential,
+				ContentType: r.ContentType, KeyHash: KeyHash(r.BodySalt, r.IdempotencyKey),
 				BodyHash: r.BodyHash, DetailHash: detail}
 			todo = append(todo, i)
 		}
@@ -215,4 +220,13 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 		}
 	}
 	return out, nil
+}
+
+// KeyHash is SHA-256(salt || key), how an expunge's record holds the
+// idempotency key its row keeps.
+func KeyHash(salt []byte, key string) []byte {
+	h := sha256.New()
+	h.Write(salt)
+	h.Write([]byte(key))
+	return h.Sum(nil)
 }

@@ -67,13 +67,14 @@ type Expunged struct {
 
 // expungedOf is the record of an expunged event; nil when at is (the event
 // was not expunged).
-func expungedOf(id int64, at *time.Time, reason *string, credential string, bodyHash, detailHash []byte,
+func expungedOf(id int64, at *time.Time, reason *string, l LeafSource, detailHash []byte,
 	blobs [][]byte, note *string) *Expunged {
 	if at == nil {
 		return nil
 	}
 	return &Expunged{Note: *note, ExpungeRecord: ExpungeRecord{EventID: id, At: *at, Reason: *reason,
-		Credential: credential, BodyHash: bodyHash, DetailHash: detailHash, Blobs: blobs}}
+		Credential: l.Credential, ContentType: l.ContentType, KeyHash: KeyHash(l.Salt, l.IdempotencyKey),
+		BodyHash: l.BodyHash, DetailHash: detailHash, Blobs: blobs}}
 }
 
 // LogLeaf is one sequenced leaf.
@@ -311,7 +312,7 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: *r.ContentType, IdempotencyKey: *r.IdempotencyKey,
 				BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: *r.DocLossy}
 			v.BodySHA256Matches = r.BodySha256Matches
-			v.Leaf.Expunged = expungedOf(v.EventID, r.ExpungedAt, r.ExpungeReason, *r.Credential, r.BodyHash,
+			v.Leaf.Expunged = expungedOf(v.EventID, r.ExpungedAt, r.ExpungeReason, v.Leaf,
 				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)
 			if v.Leaf.Expunged != nil {
 				v.Leaf.Expunged.Blank = r.Blank != nil && *r.Blank
@@ -353,15 +354,15 @@ func (s *Store) BundleRows(ctx context.Context, ids []int64) ([]BundleRow, error
 	}
 	out := make([]BundleRow, len(rows))
 	for i, r := range rows {
-		out[i] = BundleRow{Body: r.Body, Index: r.Idx, Leaf: LeafSource{EventID: r.ID, Source: r.Source,
+		l := LeafSource{EventID: r.ID, Source: r.Source,
 			Kind: r.Kind, Type: r.Type, OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID,
 			Phone: r.Phone, CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
 			WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
 			Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
 			Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey,
-			BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: r.DocLossy,
-			Expunged: expungedOf(r.ID, r.ExpungedAt, r.ExpungeReason, r.Credential, r.BodyHash,
-				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)}}
+			BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: r.DocLossy}
+		l.Expunged = expungedOf(r.ID, r.ExpungedAt, r.ExpungeReason, l, r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)
+		out[i] = BundleRow{Body: r.Body, Index: r.Idx, Leaf: l}
 	}
 	return out, nil
 }
