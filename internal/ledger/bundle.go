@@ -206,13 +206,6 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 	return m, os.WriteFile(filepath.Join(dir, bundleManifest), append(raw, '\n'), 0o600)
 }
 
-func saltedHash(salt, body []byte) []byte {
-	h := sha256.New()
-	h.Write(salt)
-	h.Write(body)
-	return h.Sum(nil)
-}
-
 // BundleReport is what VerifyBundle verified.
 type BundleReport struct {
 	Origin   string    // the log the checkpoint names
@@ -374,10 +367,10 @@ func checkContent(dir, id string, ev BundleEvent, leaf leafData) error {
 	if err != nil {
 		return errors.New("bad salt")
 	}
-	if fmt.Sprintf("%x", saltedHash(salt, body)) != leaf.BodyHash {
+	if fmt.Sprintf("%x", store.SaltedHash(salt, body)) != leaf.BodyHash {
 		return errors.New("the body does not match the hash its leaf commits to")
 	}
-	if leaf.DetailHash != "" && fmt.Sprintf("%x", saltedHash(salt, ev.Detail)) != leaf.DetailHash {
+	if leaf.DetailHash != "" && fmt.Sprintf("%x", store.SaltedHash(salt, ev.Detail)) != leaf.DetailHash {
 		return errors.New("its detail (what it shows besides its body) does not match the hash its leaf commits to")
 	}
 	// A version 4 detail names the body's plain SHA-256, as readers are

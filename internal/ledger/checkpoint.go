@@ -182,14 +182,11 @@ type Checkpointer struct {
 // then sign none. Servers sharing a database share its key
 // (log_signing_key, or data_dir/log-signing.key copied from the first).
 func (c *Checkpointer) CheckKey(ctx context.Context) error {
-	last, err := c.Store.LatestCheckpoint(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
+	last, err := latestCheckpoint(ctx, c.Store)
 	if err != nil {
 		return err
 	}
-	return c.refuseIf(c.owns(&last))
+	return c.refuseIf(c.owns(last))
 }
 
 // owns is nil when c (nil: no checkpoint yet) was signed with this
@@ -208,14 +205,23 @@ func (c *Checkpointer) owns(last *store.Checkpoint) error {
 // checkpoint stored in st was not signed with these keys; nil when it was,
 // or when there is none yet.
 func (k *Keys) SignedLog(ctx context.Context, st *store.Store) error {
-	last, err := st.LatestCheckpoint(ctx)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
+	last, err := latestCheckpoint(ctx, st)
 	if err != nil {
 		return err
 	}
-	return k.signed(&last)
+	return k.signed(last)
+}
+
+// latestCheckpoint is the newest stored checkpoint, nil when there is none.
+func latestCheckpoint(ctx context.Context, st *store.Store) (*store.Checkpoint, error) {
+	last, err := st.LatestCheckpoint(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &last, nil
 }
 
 // Refusing reports whether this checkpointer found the stored checkpoints

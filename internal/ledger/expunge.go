@@ -41,7 +41,7 @@ func Expunge(ctx context.Context, st *store.Store, keys *Keys, ids []int64, reas
 			case 1, 2:
 				return nil, nil // its leaf commits to no detail
 			}
-			return saltedHash(t.Leaf.Salt, detailOf(t.Leaf, version)), nil
+			return store.SaltedHash(t.Leaf.Salt, detailOf(t.Leaf, version)), nil
 		},
 		Sign: func(r store.ExpungeRecord) (string, error) {
 			signed, err := note.Sign(&note.Note{Text: expungeText(r, expungeVersion)}, keys.Signer)

@@ -136,7 +136,7 @@ func TestExpungeRecordVersions(t *testing.T) {
 	keys, err := LoadKeys("", t.TempDir(), "casetrail.test")
 	require.NoError(t, err)
 	r := store.ExpungeRecord{EventID: 7, At: time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC), Reason: "erasure",
-		Credential: "key:hooks", ContentType: "application/json", KeyHash: store.KeyHash([]byte{1}, "k-7"),
+		Credential: "key:hooks", ContentType: "application/json", KeyHash: store.SaltedHash([]byte{1}, []byte("k-7")),
 		BodyHash: []byte{0xab}, DetailHash: []byte{0xcd}}
 	sign := func(version int) string {
 		signed, err := note.Sign(&note.Note{Text: expungeText(r, version)}, keys.Signer)
@@ -153,7 +153,7 @@ func TestExpungeRecordVersions(t *testing.T) {
 	require.NoError(t, checkExpungeNote(v1, changed, keys.Verifier), "version 1 never signed it")
 	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Verifier), "differs from what was signed")
 	changed = r
-	changed.KeyHash = store.KeyHash([]byte{1}, "k-8")
+	changed.KeyHash = store.SaltedHash([]byte{1}, []byte("k-8"))
 	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Verifier), "differs from what was signed")
 	changed = r
 	changed.Credential = "key:other"

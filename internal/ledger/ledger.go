@@ -104,7 +104,7 @@ func leafDataOf(l store.LeafSource, version int) []byte {
 		if l.Expunged != nil {
 			d.DetailHash = hex.EncodeToString(l.Expunged.DetailHash)
 		} else {
-			d.DetailHash = hex.EncodeToString(saltedHash(l.Salt, detailOf(l, version)))
+			d.DetailHash = hex.EncodeToString(store.SaltedHash(l.Salt, detailOf(l, version)))
 		}
 	}
 	raw, _ := json.Marshal(d)

@@ -45,7 +45,7 @@ func TestAppendDrainReopen(t *testing.T) {
 	require.Equal(t, 3, s.Len())
 
 	var got []store.NewEvent
-	n, err := s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	n, err := s.Drain(context.Background(), into(&got))
 	require.NoError(t, err)
 	require.Equal(t, 3, n)
 	require.Equal(t, 0, s.Len())
@@ -55,7 +55,7 @@ func TestAppendDrainReopen(t *testing.T) {
 	}
 	// Appends after a drain start a fresh file.
 	require.NoError(t, s.Append(ev(9)))
-	n, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	n, err = s.Drain(context.Background(), into(&got))
 	require.NoError(t, err)
 	require.Equal(t, 1, n)
 	require.Equal(t, ev(9).Body, got[0].Body)
@@ -80,7 +80,7 @@ func TestTornRecordIsDropped(t *testing.T) {
 	require.Equal(t, 1, s.Len())
 	require.NoError(t, s.Append(ev(3)))
 	var got []store.NewEvent
-	_, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	_, err = s.Drain(context.Background(), into(&got))
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, ev(1).Body, got[0].Body)
@@ -108,7 +108,7 @@ func TestOversizedEventIsRefused(t *testing.T) {
 	defer s.Close()
 	require.Equal(t, 2, s.Len())
 	var got []store.NewEvent
-	_, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	_, err = s.Drain(context.Background(), into(&got))
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, ev(3).Body, got[1].Body)
@@ -146,7 +146,7 @@ func TestAppendsGoOnDuringDrain(t *testing.T) {
 	defer s.Close()
 	require.Equal(t, 2, s.Len())
 	var got []store.NewEvent
-	_, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error { got = es; return nil })
+	_, err = s.Drain(context.Background(), into(&got))
 	require.NoError(t, err)
 	require.Len(t, got, 2)
 	require.Equal(t, ev(3).Body, got[0].Body)
@@ -154,4 +154,9 @@ func TestAppendsGoOnDuringDrain(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	require.Len(t, entries, 1, "no temporary file is left")
+}
+
+// into is a drain's store that keeps what it is given in *got.
+func into(got *[]store.NewEvent) func(context.Context, []store.NewEvent) error {
+	return func(_ context.Context, es []store.NewEvent) error { *got = es; return nil }
 }

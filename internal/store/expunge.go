@@ -115,7 +115,7 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 				return fmt.Errorf("%w: event %d: %v", ErrRefused, r.ID, err)
 			}
 			records[i] = ExpungeRecord{EventID: r.ID, Reason: reason, Credential: r.Credential,
-				ContentType: r.ContentType, KeyHash: KeyHash(r.BodySalt, r.IdempotencyKey),
+				ContentType: r.ContentType, KeyHash: SaltedHash(r.BodySalt, []byte(r.IdempotencyKey)),
 				BodyHash: r.BodyHash, DetailHash: detail}
 			todo = append(todo, i)
 		}
@@ -222,11 +222,11 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 	return out, nil
 }
 
-// KeyHash is SHA-256(salt || key), how an expunge's record holds the
-// idempotency key its row keeps.
-func KeyHash(salt []byte, key string) []byte {
+// SaltedHash is SHA-256(salt || data): how a leaf holds an event's body and
+// detail, and an expunge's record the idempotency key its row keeps.
+func SaltedHash(salt, data []byte) []byte {
 	h := sha256.New()
 	h.Write(salt)
-	h.Write([]byte(key))
+	h.Write(data)
 	return h.Sum(nil)
 }

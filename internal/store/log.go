@@ -73,7 +73,7 @@ func expungedOf(id int64, at *time.Time, reason *string, l LeafSource, detailHas
 		return nil
 	}
 	return &Expunged{Note: *note, ExpungeRecord: ExpungeRecord{EventID: id, At: *at, Reason: *reason,
-		Credential: l.Credential, ContentType: l.ContentType, KeyHash: KeyHash(l.Salt, l.IdempotencyKey),
+		Credential: l.Credential, ContentType: l.ContentType, KeyHash: SaltedHash(l.Salt, []byte(l.IdempotencyKey)),
 		BodyHash: l.BodyHash, DetailHash: detailHash, Blobs: blobs}}
 }
 
