@@ -371,13 +371,22 @@ func TestVerifyCommand(t *testing.T) {
 	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": dataDir, "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
 	getenv := func(k string) string { return env[k] }
 	cfg := writeFile(t, testConfig)
+	// Before the log has a checkpoint, keys prints the key the server will
+	// sign its first one with.
+	logKeys, err := ledger.LoadKeys("", dataDir, "casetrail.local/log")
+	require.NoError(t, err)
+	var keyOut bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"keys", "--config", cfg}, getenv, &keyOut, io.Discard))
+	require.Equal(t, logKeys.VerifierKey+"\n", keyOut.String())
+
 	r := start(t, env, "serve", "--config", cfg)
 	ids := postOutboundCalls(t, r.addr, 5)
 	r.stop(t) // sequences and signs what was acknowledged
 
-	var keyOut bytes.Buffer
+	keyOut.Reset()
 	require.NoError(t, run(context.Background(), []string{"keys", "--config", cfg}, getenv, &keyOut, io.Discard))
 	require.Regexp(t, `^casetrail\.local/log\+[0-9a-f]{8}\+\S+\n$`, keyOut.String())
+	require.Equal(t, logKeys.VerifierKey+"\n", keyOut.String())
 
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"verify", "--config", cfg}, getenv, &out, io.Discard), out.String())
@@ -405,7 +414,7 @@ func TestVerifyCommand(t *testing.T) {
 	otherDir := t.TempDir()
 	otherEnv := maps.Clone(env)
 	otherEnv["CASETRAIL_DATA_DIR"] = otherDir
-	_, err := ledger.LoadKeys("", otherDir, "casetrail.local/log")
+	_, err = ledger.LoadKeys("", otherDir, "casetrail.local/log")
 	require.NoError(t, err)
 	out.Reset()
 	require.Error(t, run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, func(k string) string { return otherEnv[k] }, &out, io.Discard))
@@ -414,9 +423,9 @@ func TestVerifyCommand(t *testing.T) {
 	otherEnv["CASETRAIL_DATA_DIR"] = emptyDir
 	err = run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, func(k string) string { return otherEnv[k] }, &out, io.Discard)
 	require.ErrorIs(t, err, ledger.ErrNoKey)
-	// Neither do keys, export nor expunge make a key, and export and
-	// expunge refuse another server's key: a bundle or an expunge record
-	// signed with it would verify against nothing the log holds.
+	// Neither do keys, export nor expunge make a key, and they refuse
+	// another server's key: an auditor given it, a bundle or an expunge
+	// record signed with it would verify against nothing the log holds.
 	emptyEnv := func(k string) string { return otherEnv[k] }
 	require.ErrorIs(t, run(context.Background(), []string{"keys", "--config", cfg}, emptyEnv, &out, io.Discard), ledger.ErrNoKey)
 	require.ErrorIs(t, run(context.Background(), []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", t.TempDir()}, emptyEnv, &out, io.Discard), ledger.ErrNoKey)
@@ -427,6 +436,9 @@ func TestVerifyCommand(t *testing.T) {
 	otherEnv["CASETRAIL_DATA_DIR"] = otherDir
 	require.ErrorIs(t, run(context.Background(), []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", t.TempDir()}, emptyEnv, &out, io.Discard), ledger.ErrForeignKey)
 	require.ErrorIs(t, run(context.Background(), []string{"expunge", "--config", cfg, "--event", ids[0], "--reason", "r"}, emptyEnv, &out, io.Discard), ledger.ErrForeignKey)
+	out.Reset()
+	require.ErrorIs(t, run(context.Background(), []string{"keys", "--config", cfg}, emptyEnv, &out, io.Discard), ledger.ErrForeignKey)
+	require.Empty(t, out.String(), "no key printed")
 	var warn bytes.Buffer
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"verify-bundle", bundle}, func(string) string { return "" }, &out, &warn), out.String())
@@ -440,6 +452,10 @@ func TestVerifyCommand(t *testing.T) {
 	out.Reset()
 	require.Error(t, run(context.Background(), []string{"verify", "--config", otherLog}, getenv, &out, io.Discard))
 	require.Contains(t, out.String(), `not of "other.example/log"`)
+	out.Reset()
+	require.ErrorIs(t, run(context.Background(), []string{"keys", "--config", otherLog}, getenv, &out, io.Discard), ledger.ErrForeignLog)
+	require.Empty(t, out.String(), "no key printed")
+	require.ErrorIs(t, run(context.Background(), []string{"export", "--config", otherLog, "--from", from, "--to", to, "--out", t.TempDir()}, getenv, &out, io.Discard), ledger.ErrForeignLog)
 
 	for _, file := range []string{filepath.Join("bodies", ids[2]), "events.ndjson", "checkpoint.txt"} {
 		path := filepath.Join(bundle, file)

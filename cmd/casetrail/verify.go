@@ -23,20 +23,25 @@ import (
 	"github.com/casetrail/casetrail/internal/timeline"
 )
 
-func runKeys(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, words, err := loadConfig("keys", args, getenv, stderr)
+// runKeys prints the log's verifier key for auditors: only a key that
+// signed the stored checkpoints (any, before the first one is signed),
+// since another verifies nothing the log holds.
+func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
+	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
 	if err := noWords(words, "casetrail keys [--config FILE]"); err != nil {
 		return err
 	}
-	// The server makes the key on its first start; a key made here would
-	// verify nothing it signed.
-	keys, err := ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
+	_, keys, _, closeStore, err := openSigner(ctx, *cfgPath, getenv, stderr, false)
 	if err != nil {
 		return err
 	}
+	closeStore()
 	fmt.Fprintln(stdout, keys.VerifierKey)
 	return nil
 }
@@ -297,9 +302,10 @@ func openStore(ctx context.Context, cfg *config.Config, stderr io.Writer, owner 
 
 // openSigner loads the configuration and the log's keys, and opens the
 // store (as the owner when owner is set). The keys must be those that
-// signed the stored checkpoints: an export would hand auditors a key that
-// verifies none of them, and an expunge record signed with another key
-// never verifies. So no key is made here either; the server makes it.
+// signed the stored checkpoints, for the configured log: keys and export
+// would hand auditors a key that verifies none of them, and an expunge
+// record signed with another key never verifies. So no key is made here
+// either; the server makes it.
 func openSigner(ctx context.Context, cfgPath string, getenv func(string) string, stderr io.Writer, owner bool) (*config.Config, *ledger.Keys, *store.Store, func(), error) {
 	cfg, err := config.Load(cfgPath, getenv)
 	if err != nil {
@@ -313,7 +319,7 @@ func openSigner(ctx context.Context, cfgPath string, getenv func(string) string,
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if err := keys.SignedLog(ctx, st); err != nil {
+	if err := keys.SignedLog(ctx, st, cfg.LogOrigin); err != nil {
 		closeStore()
 		return nil, nil, nil, nil, err
 	}

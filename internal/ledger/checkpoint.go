@@ -189,27 +189,32 @@ func (c *Checkpointer) CheckKey(ctx context.Context) error {
 	return c.refuseIf(c.owns(last))
 }
 
-// owns is nil when c (nil: no checkpoint yet) was signed with this
+// owns is nil when last (nil: no checkpoint yet) was signed with this
 // checkpointer's key and names its log.
-func (c *Checkpointer) owns(last *store.Checkpoint) error {
-	if err := c.Keys.signed(last); err != nil || last == nil {
+func (c *Checkpointer) owns(last *store.Checkpoint) error { return c.Keys.owns(last, c.Origin) }
+
+// owns is nil when last (nil: no checkpoint yet) was signed with these keys
+// and names the log origin.
+func (k *Keys) owns(last *store.Checkpoint, origin string) error {
+	if err := k.signed(last); err != nil || last == nil {
 		return err
 	}
-	if origin, _, _ := strings.Cut(last.Note, "\n"); origin != c.Origin {
-		return fmt.Errorf("%w: they are of the log %q, not of %q (log_origin); a log keeps its name, so set log_origin back", ErrForeignLog, origin, c.Origin)
+	if named, _, _ := strings.Cut(last.Note, "\n"); named != origin {
+		return fmt.Errorf("%w: they are of the log %q, not of %q (log_origin); a log keeps its name, so set log_origin back", ErrForeignLog, named, origin)
 	}
 	return nil
 }
 
 // SignedLog returns ErrForeignKey, naming the other key, when the newest
-// checkpoint stored in st was not signed with these keys; nil when it was,
-// or when there is none yet.
-func (k *Keys) SignedLog(ctx context.Context, st *store.Store) error {
+// checkpoint stored in st was not signed with these keys, and
+// ErrForeignLog when it names another log than origin; nil when it is
+// this log's, or when there is none yet.
+func (k *Keys) SignedLog(ctx context.Context, st *store.Store, origin string) error {
 	last, err := latestCheckpoint(ctx, st)
 	if err != nil {
 		return err
 	}
-	return k.signed(last)
+	return k.owns(last, origin)
 }
 
 // latestCheckpoint is the newest stored checkpoint, nil when there is none.
