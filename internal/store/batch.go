@@ -253,7 +253,9 @@ func batchSize(events []NewEvent) int {
 // batch gives the first token back earlier, when the next batch should be
 // written behind it. If the transaction fails for a reason other than the
 // database being unreachable, each request is retried on its own before the
-// token is given back, so that one bad event fails alone.
+// token is given back, so that one bad event fails alone. So is a batch the
+// database cancelled on its own (its statement_timeout, which a large batch
+// may exceed where each of its requests fits).
 func (b *Batcher) commit(batch []*pending, token chan struct{}) {
 	release := sync.OnceFunc(func() {
 		if token != nil {
@@ -282,7 +284,7 @@ func (b *Batcher) commit(batch []*pending, token chan struct{}) {
 	} else {
 		results, err = b.ingest(ctx, events)
 	}
-	if err != nil && len(batch) > 1 && !errors.Is(err, ErrUnavailable) {
+	if err != nil && len(batch) > 1 && (!errors.Is(err, ErrUnavailable) || errors.Is(err, errCanceled)) {
 		for _, p := range batch {
 			b.commit([]*pending{p}, nil)
 		}

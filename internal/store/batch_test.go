@@ -9,8 +9,10 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/casetrail/casetrail/internal/dbtest"
 	"github.com/casetrail/casetrail/internal/store"
 )
 
@@ -82,6 +84,65 @@ func TestBatcherBadEventFailsAlone(t *testing.T) {
 	require.NotZero(t, results[0][0].ID)
 	require.NotZero(t, results[2][0].ID)
 	require.Equal(t, 2, countEvents(t, b.db.URL))
+}
+
+// A batch the database cancels for its statement_timeout (an operator's
+// setting that a large batch can exceed, SQLSTATE 57014) is retried request
+// by request, as other failures of a batch are: each request gets its own
+// answer, and a request that fits in the time is stored. Here the batch
+// waits on a key the test holds, until its statement_timeout ends it; the
+// request of that key times out on its own too, the other is stored.
+func TestBatcherStatementTimeoutRetriesEachRequest(t *testing.T) {
+	t.Parallel()
+	for _, piped := range []bool{false, true} {
+		t.Run(fmt.Sprintf("piped=%v", piped), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			d := dbtest.New(t)
+			admin := d.Connect(t)
+			_, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s SET statement_timeout = '1s'", pgx.Identifier{d.Name}.Sanitize()))
+			require.NoError(t, err)
+			s, err := store.Open(ctx, d.URL, store.Options{Logger: dbtest.Logger(t)})
+			require.NoError(t, err)
+			t.Cleanup(s.Close)
+
+			// The test claims the key "held" and keeps its transaction open:
+			// a statement storing that key waits for it.
+			tx, err := admin.Begin(ctx)
+			require.NoError(t, err)
+			_, err = tx.Exec(ctx, `INSERT INTO idempotency_keys (source, key, explicit, body_sha256, event_id, received_at)
+				VALUES ('case-updates', 'held', true, '\x00', 0, now())`)
+			require.NoError(t, err)
+
+			held, free := event(`{"n":1}`, "held", true), event(`{"n":2}`, "free", true)
+			requests := [][]store.NewEvent{{held}, {free}}
+			var results [][]store.IngestResult
+			var errs []error
+			if piped {
+				p := s.NewPipe(0)
+				defer p.Close()
+				results, errs = store.CommitTogetherPiped(s, p, requests)
+			} else {
+				results, errs = store.CommitTogether(s, requests)
+			}
+			require.ErrorIs(t, errs[0], store.ErrUnavailable, "the held key's request timed out on its own too")
+			require.Nil(t, results[0])
+			require.NoError(t, errs[1], "the other request fits in the time")
+			require.NotZero(t, results[1][0].ID)
+			require.False(t, results[1][0].Duplicate)
+			require.NoError(t, tx.Rollback(ctx))
+			require.Equal(t, 1, countEvents(t, d.URL), "only the stored request's event")
+
+			// The timed-out request, sent again, is stored once.
+			res, err := s.Ingest(ctx, []store.NewEvent{held})
+			require.NoError(t, err)
+			require.False(t, res[0].Duplicate)
+			res, err = s.Ingest(ctx, []store.NewEvent{free})
+			require.NoError(t, err)
+			require.Equal(t, store.IngestResult{ID: results[1][0].ID, Duplicate: true}, res[0])
+			require.Equal(t, 2, countEvents(t, d.URL))
+		})
+	}
 }
 
 func TestBatcherClosedRefuses(t *testing.T) {

@@ -10,12 +10,23 @@ import (
 // CommitTogether commits the requests as one batch, as a committer would
 // when they arrive together, and returns each request's outcome.
 func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error) {
-	b := &Batcher{ingest: s.Ingest, maxBatch: 1 << 20, maxBytes: 1 << 30}
+	return commitTogether(&Batcher{ingest: s.Ingest, maxBatch: 1 << 20, maxBytes: 1 << 30}, nil, requests)
+}
+
+// CommitTogetherPiped is CommitTogether for a batch that holds the first
+// token and so runs on the pipe p.
+func CommitTogetherPiped(s *Store, p *Pipe, requests [][]NewEvent) ([][]IngestResult, []error) {
+	b := &Batcher{ingest: s.Ingest, piped: p.Ingest, maxBatch: 1 << 20, maxBytes: 1 << 30, first: make(chan struct{}, 1)}
+	b.first <- struct{}{}
+	return commitTogether(b, b.first, requests)
+}
+
+func commitTogether(b *Batcher, token chan struct{}, requests [][]NewEvent) ([][]IngestResult, []error) {
 	batch := make([]*pending, len(requests))
 	for i, evs := range requests {
 		batch[i] = &pending{ctx: context.Background(), events: evs, done: make(chan struct{})}
 	}
-	b.commit(batch, nil)
+	b.commit(batch, token)
 	results := make([][]IngestResult, len(batch))
 	errs := make([]error, len(batch))
 	for i, p := range batch {
@@ -52,6 +63,13 @@ func Taken(b *Batcher) int64 { return b.taken.Load() }
 
 // InterpretError is interpretError, for tests of the mapping.
 var InterpretError = interpretError
+
+// InterpretStatementError is interpretStatementError, and ErrCanceled the
+// mark it gives a statement the database cancelled on its own.
+var (
+	InterpretStatementError = interpretStatementError
+	ErrCanceled             = errCanceled
+)
 
 // BatchTime is one answered batch: its events and its time in the database.
 type BatchTime struct {

@@ -117,7 +117,7 @@ func ingestOn(ctx context.Context, q *db.Queries, events []NewEvent) ([]IngestRe
 	})
 	rows, err := q.EventsIngest(ctx, ingestParams(events, unique))
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretStatementError(ctx, err)
 	}
 	if len(rows) != len(unique) {
 		return nil, fmt.Errorf("store: %d outcomes for %d events", len(rows), len(unique))

@@ -171,6 +171,24 @@ func interpretError(err error) error {
 	return fmt.Errorf("%w: %v", ErrUnavailable, redact(err))
 }
 
+// errCanceled marks a statement the database cancelled on its own
+// (SQLSTATE 57014 while the caller's context was live): its
+// statement_timeout ran out, or an operator cancelled it.
+var errCanceled = errors.New("the database cancelled the statement")
+
+// interpretStatementError is interpretError for a statement run with ctx.
+// A statement the database cancelled on its own is still ErrUnavailable (a
+// retry later may fit in the time), and also errCanceled: a batch that
+// failed so is retried request by request, each smaller than the batch
+// (Batcher). A cancel that ctx caused is left as interpretError has it.
+func interpretStatementError(ctx context.Context, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == pgerrcode.QueryCanceled && ctx.Err() == nil {
+		return fmt.Errorf("%w: %w (SQLSTATE %s)", ErrUnavailable, errCanceled, pgErr.Code)
+	}
+	return interpretError(err)
+}
+
 // redact drops connection details (which may include a password) from a
 // driver error.
 func redact(err error) error {

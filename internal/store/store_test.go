@@ -362,12 +362,32 @@ func TestRetryableErrorsAreUnavailable(t *testing.T) {
 		"57P01": true,  // the server is shutting down
 		"08006": true,  // connection failure
 		"53300": true,  // too many connections
+		"57014": true,  // query cancelled: statement_timeout, an operator, or the caller
 		"23505": false, // unique violation
 		"42P01": false, // undefined table
 	} {
 		err := store.InterpretError(&pgconn.PgError{Code: code, Message: "m"})
 		require.Equal(t, unavailable, errors.Is(err, store.ErrUnavailable), code)
 	}
+}
+
+// A statement the database cancelled while the caller's context was live
+// (its statement_timeout) is marked so that a batch is retried request by
+// request; one the caller's own context cancelled is not.
+func TestStatementCancelledByTheDatabase(t *testing.T) {
+	t.Parallel()
+	canceled := &pgconn.PgError{Code: "57014", Message: "canceling statement due to statement timeout"}
+	err := store.InterpretStatementError(context.Background(), canceled)
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	require.ErrorIs(t, err, store.ErrCanceled)
+	require.NotContains(t, err.Error(), "canceling statement", "the server's message is left out")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = store.InterpretStatementError(ctx, canceled)
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	require.NotErrorIs(t, err, store.ErrCanceled)
+	require.Equal(t, store.InterpretError(canceled).Error(), err.Error(), "as interpretError has it")
 }
 
 // An event received while its month had no partition (a server clock far
