@@ -331,8 +331,11 @@ type EventDetail struct {
 	Payload      json.RawMessage `json:"payload"`
 	PayloadLossy bool            `json:"payloadLossy"`
 	Reply        json.RawMessage `json:"reply,omitempty"`
-	Credential   string          `json:"credential"`
-	ContentType  string          `json:"contentType"`
+	// Credential names the credential that accepted the request: its kind
+	// and, for auditors, its fingerprint (a short unsalted hash, against
+	// which a weak secret could be tried offline).
+	Credential  string `json:"credential"`
+	ContentType string `json:"contentType"`
 	// BodySHA256 is the body's plain SHA-256, for auditors: with the rest
 	// of the payload, it would let a reader test guesses at what is masked.
 	BodySHA256 string `json:"bodySha256,omitempty"`
@@ -377,6 +380,7 @@ func (s *server) handleEvent() gin.HandlerFunc {
 			d.RawBody = &raw
 		} else {
 			d.Payload = redact.Document(d.Payload)
+			d.Credential, _, _ = strings.Cut(d.Credential, ":")
 		}
 		s.respond(c, http.StatusOK, d, []int64{e.ID})
 	}

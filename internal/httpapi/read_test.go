@@ -59,6 +59,7 @@ type apiEvent struct {
 	RawBody        *string         `json:"rawBody"`
 	BodySHA256     *string         `json:"bodySha256"`
 	IdempotencyKey string          `json:"idempotencyKey"`
+	Credential     string          `json:"credential"`
 	LogIndex       *int64          `json:"logIndex"`
 	Expunged       *struct {
 		At     time.Time `json:"at"`
@@ -347,6 +348,7 @@ func TestRolesAndRedaction(t *testing.T) {
 	require.NotContains(t, string(res.body), "pat@example.com")
 	require.NotContains(t, string(res.body), "+447700900123")
 	require.Contains(t, string(analyst.Payload), `"[redacted]"`)
+	require.Equal(t, "hmac", analyst.Credential, "the credential's kind, not its fingerprint")
 
 	// Auditor: everything, including the raw body byte for byte and the blob.
 	res = b.read(t, auditorKey, "/v1/events/"+id)
@@ -358,6 +360,7 @@ func TestRolesAndRedaction(t *testing.T) {
 	raw, err := base64.StdEncoding.DecodeString(*auditor.RawBody)
 	require.NoError(t, err)
 	require.Equal(t, body, raw)
+	require.Equal(t, "hmac:"+config.Fingerprint(cuSecret), auditor.Credential)
 	require.Contains(t, string(auditor.Payload), "diagnosis: flu")
 	var doc commentDoc
 	require.NoError(t, json.Unmarshal(auditor.Payload, &doc))
