@@ -53,17 +53,25 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 					panic(v)
 				}
 				s.Logger.Error("panic", "path", logPath(c), "panic", redact.Text(fmt.Sprint(v)), "stack", string(debug.Stack()))
-				if !c.Writer.Written() {
+				if answersFailure(c, true) {
 					writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 				}
 			}
 		}()
 		c.Next()
-		if len(c.Errors) > 0 && !c.Writer.Written() {
+		if answersFailure(c, false) {
 			s.Logger.Error("answer not written", "path", logPath(c), "error", redact.Text(c.Errors.Last().Error()))
 			writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 		}
 	}
+}
+
+// answersFailure reports whether recoverPanics answers the request with a
+// 500 problem: it panicked, or gin could not render its answer (gin keeps
+// the error in c.Errors and writes nothing), and nothing is written yet.
+// The access log asks it too, to record the status the client gets.
+func answersFailure(c *gin.Context, panicked bool) bool {
+	return !c.Writer.Written() && (panicked || len(c.Errors) > 0)
 }
 
 // logPath is the request path as logs may hold it. A contact timeline's path

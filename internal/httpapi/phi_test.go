@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -326,5 +327,51 @@ func TestAuditorRequestThatFailsIsRecorded(t *testing.T) {
 		require.Equal(t, "carol", a.KeyName)
 		require.Equal(t, 500, a.Status)
 		require.Equal(t, "/v1/contacts/:contact/timeline", a.Route)
+	}
+}
+
+// unwritableReads answers an event whose stored document is not JSON: an
+// answer that cannot be encoded, which the safety net answers with a 500.
+type unwritableReads struct {
+	accessRecorder
+}
+
+func (u *unwritableReads) Event(_ context.Context, id int64) (store.EventDetail, error) {
+	return store.EventDetail{ID: id, Doc: []byte("{not json")}, nil
+}
+
+// farCheckpoints lists a checkpoint dated past year 9999, which JSON cannot
+// hold.
+type farCheckpoints struct {
+	httpapi.Ledger
+}
+
+func (farCheckpoints) Checkpoints(context.Context, int64, int) ([]store.Checkpoint, error) {
+	return []store.Checkpoint{{ID: 1, Size: 1, Note: "note", At: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}}, nil
+}
+
+// An auditor's answer that cannot be encoded reaches the client as a 500
+// problem, and the access log records that 500, not the 200 the handler
+// meant to send: on a route that records before it answers (an event) and
+// on one recorded after the answer (the checkpoints).
+func TestAuditorAnswerThatCannotBeEncodedIsRecordedAs500(t *testing.T) {
+	t.Parallel()
+	for _, path := range []string{"/v1/events/7", "/v1/log/checkpoints"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			cfg := testConfig()
+			cfg.ReadKeys = []config.ReadKey{{Name: "carol", Role: config.RoleAuditor, Key: auditorKey}}
+			require.NoError(t, cfg.Validate())
+			reads := &unwritableReads{}
+			h := httpapi.NewServer(httpapi.Deps{Config: cfg, Reads: reads, Ledger: farCheckpoints{}, Logger: slog.New(slog.DiscardHandler)})
+			req := httptest.NewRequest(http.MethodGet, path, nil)
+			req.Header.Set("Authorization", "Bearer "+auditorKey)
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			require.Equal(t, 500, rec.Code)
+			require.Equal(t, "application/problem+json", rec.Header().Get("Content-Type"))
+			require.Len(t, reads.accesses, 1)
+			require.Equal(t, 500, reads.accesses[0].Status)
+		})
 	}
 }

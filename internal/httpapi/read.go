@@ -86,13 +86,14 @@ func (s *server) requireReader(roles ...string) gin.HandlerFunc {
 // route recorded it already: every request of an auditor is recorded,
 // refusals, answers without events and failures included. Routes that
 // return events record before they answer (respond). A request that
-// panicked is recorded as the 500 it gets, and the panic goes on to be
-// logged and answered.
+// panicked, or whose answer gin could not render, is recorded as the 500
+// recoverPanics answers it with; the panic goes on to be logged and
+// answered.
 func (s *server) recordAfter(c *gin.Context) {
 	v := recover()
 	if !c.GetBool(accessRecordedKey) {
 		status := c.Writer.Status()
-		if v != nil && !c.Writer.Written() {
+		if answersFailure(c, v != nil) {
 			status = http.StatusInternalServerError
 		}
 		if err := s.recordAccess(c, status, nil); err != nil {
@@ -136,13 +137,27 @@ func reader(c *gin.Context) config.ReadKey {
 func fullView(c *gin.Context) bool { return reader(c).Role == config.RoleAuditor }
 
 // respond sends a JSON answer. For an auditor the access is recorded first:
-// if it cannot be recorded, the data is not sent.
+// if it cannot be recorded, the data is not sent. The answer is encoded
+// before it is recorded: one that cannot be encoded is answered with a 500,
+// which recordAfter then records, instead of a recorded 200 that the client
+// never got.
 func (s *server) respond(c *gin.Context, status int, body any, eventIDs []int64) {
+	raw, err := json.Marshal(body)
+	if err != nil {
+		s.writeError(c, err)
+		return
+	}
+	s.send(c, status, "application/json; charset=utf-8", raw, eventIDs)
+}
+
+// send sends an encoded answer, recorded first for an auditor as respond
+// does.
+func (s *server) send(c *gin.Context, status int, contentType string, content []byte, eventIDs []int64) {
 	if err := s.recordAccess(c, status, eventIDs); err != nil {
 		s.writeError(c, err)
 		return
 	}
-	c.JSON(status, body)
+	c.Data(status, contentType, content)
 }
 
 func (s *server) recordAccess(c *gin.Context, status int, eventIDs []int64) error {

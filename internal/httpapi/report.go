@@ -114,20 +114,16 @@ func (s *server) handleAbandonmentContacts() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		if err := s.recordAccess(c, http.StatusOK, ids); err != nil {
-			s.writeError(c, err)
-			return
-		}
 		if wantsCSV(c) {
 			var buf bytes.Buffer
 			if err := report.WriteContactsCSV(&buf, page); err != nil {
 				s.writeError(c, err)
 				return
 			}
-			c.Data(http.StatusOK, "text/csv; charset=utf-8", buf.Bytes())
+			s.send(c, http.StatusOK, "text/csv; charset=utf-8", buf.Bytes(), ids)
 			return
 		}
-		c.JSON(http.StatusOK, page)
+		s.respond(c, http.StatusOK, page, ids)
 	}
 }
 
