@@ -24,16 +24,17 @@ type AbandonFact struct {
 }
 
 type AccessLog struct {
-	ID       int64
-	At       time.Time
-	KeyName  string
-	Role     string
-	Method   string
-	Route    string
-	Path     string
-	Params   []byte
-	Status   int32
-	EventIds []int64
+	ID        int64
+	At        time.Time
+	KeyName   string
+	Role      string
+	Method    string
+	Route     string
+	Path      string
+	Params    []byte
+	Status    int32
+	EventIds  []int64
+	CommitXid int64
 }
 
 type Blob struct {

@@ -180,9 +180,30 @@ func (s *Store) RecordAccess(ctx context.Context, a Access) error {
 	return interpretError(err)
 }
 
-// AccessLog lists the access log after an id.
+// AccessLog lists the access log after the row afterID (0: from the start),
+// in commit-safe order: by the inserting transaction, then id, and only as
+// far as no transaction still in progress can add a row before the end.
+// Ids alone are not commit-ordered, and a row committed late would fall
+// behind a reader who paged past its id. It returns ErrNotFound when no row
+// has the id afterID.
 func (s *Store) AccessLog(ctx context.Context, afterID int64, keyName *string, limit int) ([]Access, error) {
-	rows, err := s.q.AccessLogList(ctx, db.AccessLogListParams{AfterID: afterID, KeyName: keyName, RowLimit: int32(limit)})
+	var afterXid int64
+	if afterID != 0 {
+		xid, err := s.q.AccessLogPosition(ctx, afterID)
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		afterXid = xid
+	}
+	var rows []db.AccessLog
+	var err error
+	if keyName != nil {
+		rows, err = s.q.AccessLogListByKey(ctx, db.AccessLogListByKeyParams{
+			KeyName: *keyName, AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit),
+		})
+	} else {
+		rows, err = s.q.AccessLogList(ctx, db.AccessLogListParams{AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit)})
+	}
 	if err != nil {
 		return nil, interpretError(err)
 	}
