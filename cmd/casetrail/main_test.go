@@ -18,6 +18,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
 	"github.com/casetrail/casetrail/internal/ledger"
@@ -510,6 +512,59 @@ func TestVerifyCommand(t *testing.T) {
 		require.Contains(t, out.String(), "its detail", name)
 	}
 	require.NoError(t, os.WriteFile(events, append(bytes.Clone(orig), '\n'), 0o600))
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "complete:")
+
+	// The manifest is signed with the log's key: an event taken out of the
+	// bundle and its manifest both, or the manifest changed or removed
+	// alone, is found. Without its signature (a bundle of an earlier
+	// version) the events still verify, but it is not called complete.
+	manifest := filepath.Join(bundle, "manifest.json")
+	origManifest, err := os.ReadFile(manifest)
+	require.NoError(t, err)
+	var mf ledger.Manifest
+	require.NoError(t, json.Unmarshal(origManifest, &mf))
+	var firstLeaf struct {
+		Leaf struct {
+			EventID int64 `json:"id"`
+		} `json:"leaf"`
+	}
+	require.NoError(t, json.Unmarshal(lines[0], &firstLeaf))
+	require.Equal(t, strconv.FormatInt(firstLeaf.Leaf.EventID, 10), mf.EventIDs[0])
+	mf.EventIDs = mf.EventIDs[1:]
+	cut, err := json.MarshalIndent(mf, "", "  ")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(events, bytes.Join(lines[1:], nil), 0o600))
+	require.NoError(t, os.WriteFile(manifest, append(cut, '\n'), 0o600))
+	out.Reset()
+	require.Error(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), "changed after the export")
+	sig := filepath.Join(bundle, "manifest.sig")
+	origSig, err := os.ReadFile(sig)
+	require.NoError(t, err)
+	require.NoError(t, os.Remove(sig))
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 4 events")
+	require.Contains(t, out.String(), "manifest.json is not signed")
+	require.NotContains(t, out.String(), "complete:")
+	require.NoError(t, os.WriteFile(sig, origSig, 0o600))
+	require.NoError(t, os.WriteFile(events, orig, 0o600))
+	require.NoError(t, os.Remove(manifest))
+	out.Reset()
+	require.Error(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), "manifest.json is missing")
+	require.NoError(t, os.WriteFile(manifest, origManifest, 0o600))
+	otherSig, err := ledger.LoadKeys("", t.TempDir(), "casetrail.local/log")
+	require.NoError(t, err)
+	forged, err := note.Sign(&note.Note{Text: "casetrail bundle manifest\n"}, otherSig.Signer)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(sig, forged, 0o600))
+	out.Reset()
+	require.Error(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), "manifest.sig")
+	require.NoError(t, os.WriteFile(sig, origSig, 0o600))
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, bundle}, getenv, &out, io.Discard), out.String())
 	require.Contains(t, out.String(), "complete:")

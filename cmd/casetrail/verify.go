@@ -277,6 +277,8 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	case len(m.Pending) > 0:
 		fmt.Fprintf(stdout, "PARTIAL: %d more selected events were not yet covered by a signed checkpoint when it was exported\n", len(m.Pending))
 		return errors.New("the bundle is partial")
+	case !rep.ManifestSigned:
+		fmt.Fprintln(stdout, "note: manifest.json is not signed (a bundle written before manifests were), so whether events were taken out of the bundle after its export cannot be told")
 	default:
 		fmt.Fprintf(stdout, "complete: every event of %s that the checkpoint covers, as its manifest lists them\n", describe(m.Selection))
 	}

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/transparency-dev/merkle/proof"
@@ -33,14 +34,16 @@ import (
 //	bodies/<id>      each event's raw body, byte for byte (none for an
 //	                 expunged event, whose line says when and why)
 //	manifest.json    what was asked for, and which events the bundle holds
-//	                 (not signed: it guards against a bundle cut short or
-//	                 mixed up in transit, not against whoever exported it)
+//	manifest.sig     manifest.json's SHA-256, signed with the log's key, so
+//	                 that nobody without the key can take events out of a
+//	                 bundle after its export, or change what it says it is
 const (
-	bundleCheckpoint = "checkpoint.txt"
-	bundleKey        = "key.txt"
-	bundleEvents     = "events.ndjson"
-	bundleBodies     = "bodies"
-	bundleManifest   = "manifest.json"
+	bundleCheckpoint  = "checkpoint.txt"
+	bundleKey         = "key.txt"
+	bundleEvents      = "events.ndjson"
+	bundleBodies      = "bodies"
+	bundleManifest    = "manifest.json"
+	bundleManifestSig = "manifest.sig"
 )
 
 // Selection is what an export was asked for: a case (its timeline: its own
@@ -203,7 +206,44 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 		return m, err
 	}
 	raw, _ := json.MarshalIndent(m, "", "  ")
-	return m, os.WriteFile(filepath.Join(dir, bundleManifest), append(raw, '\n'), 0o600)
+	raw = append(raw, '\n')
+	origin, _, _ := strings.Cut(cp.Note, "\n")
+	sig, err := note.Sign(&note.Note{Text: manifestText(origin, raw)}, keys.Signer)
+	if err != nil {
+		return m, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, bundleManifest), raw, 0o600); err != nil {
+		return m, err
+	}
+	return m, os.WriteFile(filepath.Join(dir, bundleManifestSig), sig, 0o600)
+}
+
+// manifestText is the text of a bundle manifest's signed note: the log it
+// is of and the SHA-256 of manifest.json as written.
+func manifestText(origin string, manifest []byte) string {
+	sum := sha256.Sum256(manifest)
+	return "casetrail bundle manifest\n" + origin + "\nsha256 " + hex.EncodeToString(sum[:]) + "\n"
+}
+
+// checkManifestSignature checks manifest.sig against manifest (the bytes
+// of manifest.json) with v. It reports false, with no error, for a bundle
+// written before manifests were signed, which has no manifest.sig.
+func checkManifestSignature(dir string, manifest []byte, origin string, v note.Verifier) (bool, error) {
+	sig, err := os.ReadFile(filepath.Join(dir, bundleManifestSig))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	n, err := note.Open(sig, note.VerifierList(v))
+	if err != nil {
+		return false, fmt.Errorf("manifest.sig: %w", err)
+	}
+	if n.Text != manifestText(origin, manifest) {
+		return false, errors.New("manifest.json is not the manifest its signature (manifest.sig) covers: it was changed after the export")
+	}
+	return true, nil
 }
 
 // BundleReport is what VerifyBundle verified.
@@ -212,14 +252,18 @@ type BundleReport struct {
 	Events   int       // events verified
 	Expunged []string  // those of them whose content was erased
 	Manifest *Manifest // nil in a bundle without one
+	// ManifestSigned is set when the manifest's signature verified; a
+	// bundle written before manifests were signed has none.
+	ManifestSigned bool
 }
 
 // VerifyBundle checks a bundle offline: the checkpoint's signature with the
 // given key, each body against the salted hash its leaf commits to (an
 // expunged event has none: its record, signed with the log's key, must
 // match its leaf, and the manifest must list it as expunged), each leaf's
-// inclusion proof against the checkpoint's root, and that the bundle holds
-// exactly the events its manifest lists, each once. It returns what it
+// inclusion proof against the checkpoint's root, the manifest's signature,
+// and that the bundle holds exactly the events its manifest lists, each
+// once. It returns what it
 // verified, or an error naming the first thing that fails.
 func VerifyBundle(dir string, v note.Verifier) (rep BundleReport, err error) {
 	signed, err := os.ReadFile(filepath.Join(dir, bundleCheckpoint))
@@ -239,8 +283,13 @@ func VerifyBundle(dir string, v note.Verifier) (rep BundleReport, err error) {
 		if rep.Manifest.CheckpointSize != cp.Size {
 			return rep, fmt.Errorf("manifest.json names a checkpoint of size %d, the bundle's is %d", rep.Manifest.CheckpointSize, cp.Size)
 		}
+		if rep.ManifestSigned, err = checkManifestSignature(dir, raw, cp.Origin, v); err != nil {
+			return rep, err
+		}
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return rep, err
+	} else if _, err := os.Stat(filepath.Join(dir, bundleManifestSig)); err == nil {
+		return rep, errors.New("manifest.json is missing, though manifest.sig says the bundle had one")
 	}
 	seen := map[string]bool{}
 	f, err := os.Open(filepath.Join(dir, bundleEvents))
