@@ -147,12 +147,20 @@ func TestExpunge(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 6, rep.Events)
 	require.ElementsMatch(t, m.Expunged, rep.Expunged)
+	require.True(t, rep.ManifestSigned)
 	_, err = os.Stat(filepath.Join(dir, "bodies", fmt.Sprint(only)))
 	require.ErrorIs(t, err, os.ErrNotExist)
 	// An event marked expunged in events.ndjson that the manifest does not
-	// list as such is refused: a body cannot be dropped silently.
+	// list as such is refused: a body cannot be dropped silently. The
+	// manifest's signature finds the change; without one, the lists do.
 	listed := m.Expunged
 	m.Expunged = slices.DeleteFunc(slices.Clone(listed), func(id string) bool { return id == fmt.Sprint(only) })
+	signed, err := os.ReadFile(filepath.Join(dir, "manifest.sig"))
+	require.NoError(t, err)
+	writeManifest(t, dir, m)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.sig"), signed, 0o600))
+	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.ErrorContains(t, err, "changed after the export")
 	writeManifest(t, dir, m)
 	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.ErrorContains(t, err, "marked expunged")
@@ -261,11 +269,15 @@ func TestExpunge(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// writeManifest replaces a bundle's manifest with m, unsigned, as in a
+// bundle written before manifests were signed: the checks of the events
+// against what it lists still hold there.
 func writeManifest(t *testing.T, dir string, m ledger.Manifest) {
 	t.Helper()
 	raw, err := json.MarshalIndent(m, "", "  ")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.json"), raw, 0o600))
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, "manifest.sig")))
 }
 
 // The owner is held to the expunge's rules too: the store's triggers let a
