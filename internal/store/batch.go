@@ -255,7 +255,8 @@ func batchSize(events []NewEvent) int {
 // database being unreachable, each request is retried on its own before the
 // token is given back, so that one bad event fails alone. So is a batch the
 // database cancelled on its own (its statement_timeout, which a large batch
-// may exceed where each of its requests fits).
+// may exceed where each of its requests fits), until one request alone is
+// cancelled too.
 func (b *Batcher) commit(batch []*pending, token chan struct{}) {
 	release := sync.OnceFunc(func() {
 		if token != nil {
@@ -285,8 +286,19 @@ func (b *Batcher) commit(batch []*pending, token chan struct{}) {
 		results, err = b.ingest(ctx, events)
 	}
 	if err != nil && len(batch) > 1 && (!errors.Is(err, ErrUnavailable) || errors.Is(err, errCanceled)) {
-		for _, p := range batch {
+		for i, p := range batch {
 			b.commit([]*pending{p}, nil)
+			if errors.Is(p.err, errCanceled) {
+				// One request alone outlasted the database's time: it is
+				// slow or locked, not the batch too large. The rest are
+				// answered unavailable at once (their senders retry)
+				// instead of each waiting out the time in turn.
+				for _, q := range batch[i+1:] {
+					q.err = p.err
+					close(q.done)
+				}
+				break
+			}
 		}
 		release()
 		return

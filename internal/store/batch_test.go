@@ -114,8 +114,8 @@ func TestBatcherStatementTimeoutRetriesEachRequest(t *testing.T) {
 				VALUES ('case-updates', 'held', true, '\x00', 0, now())`)
 			require.NoError(t, err)
 
-			held, free := event(`{"n":1}`, "held", true), event(`{"n":2}`, "free", true)
-			requests := [][]store.NewEvent{{held}, {free}}
+			free, held, after := event(`{"n":2}`, "free", true), event(`{"n":1}`, "held", true), event(`{"n":3}`, "after", true)
+			requests := [][]store.NewEvent{{free}, {held}, {after}}
 			var results [][]store.IngestResult
 			var errs []error
 			if piped {
@@ -125,22 +125,28 @@ func TestBatcherStatementTimeoutRetriesEachRequest(t *testing.T) {
 			} else {
 				results, errs = store.CommitTogether(s, requests)
 			}
-			require.ErrorIs(t, errs[0], store.ErrUnavailable, "the held key's request timed out on its own too")
-			require.Nil(t, results[0])
-			require.NoError(t, errs[1], "the other request fits in the time")
-			require.NotZero(t, results[1][0].ID)
-			require.False(t, results[1][0].Duplicate)
+			require.NoError(t, errs[0], "the first request fits in the time")
+			require.NotZero(t, results[0][0].ID)
+			require.False(t, results[0][0].Duplicate)
+			require.ErrorIs(t, errs[1], store.ErrUnavailable, "the held key's request timed out on its own too")
+			require.Nil(t, results[1])
+			// A request that times out alone stops the retries: the one
+			// after it is answered unavailable without waiting out the time.
+			require.ErrorIs(t, errs[2], store.ErrUnavailable)
+			require.Nil(t, results[2])
 			require.NoError(t, tx.Rollback(ctx))
 			require.Equal(t, 1, countEvents(t, d.URL), "only the stored request's event")
 
-			// The timed-out request, sent again, is stored once.
-			res, err := s.Ingest(ctx, []store.NewEvent{held})
+			// The requests answered unavailable, sent again, are stored once.
+			for _, e := range []store.NewEvent{held, after} {
+				res, err := s.Ingest(ctx, []store.NewEvent{e})
+				require.NoError(t, err)
+				require.False(t, res[0].Duplicate)
+			}
+			res, err := s.Ingest(ctx, []store.NewEvent{free})
 			require.NoError(t, err)
-			require.False(t, res[0].Duplicate)
-			res, err = s.Ingest(ctx, []store.NewEvent{free})
-			require.NoError(t, err)
-			require.Equal(t, store.IngestResult{ID: results[1][0].ID, Duplicate: true}, res[0])
-			require.Equal(t, 2, countEvents(t, d.URL))
+			require.Equal(t, store.IngestResult{ID: results[0][0].ID, Duplicate: true}, res[0])
+			require.Equal(t, 3, countEvents(t, d.URL))
 		})
 	}
 }
