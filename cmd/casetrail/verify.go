@@ -214,7 +214,7 @@ func caseTimelineIDs(ctx context.Context, st *store.Store, cfg *config.Config, c
 	}
 }
 
-const verifyBundleUsage = "casetrail verify-bundle [--key VKEY | --config FILE] DIR"
+const verifyBundleUsage = "casetrail verify-bundle [--key VKEY | --config FILE] [--allow-unsigned-manifest] DIR"
 
 // runVerifyBundle checks a bundle offline with only the verifier key.
 func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -222,6 +222,7 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	fs.SetOutput(stderr)
 	vkey := fs.String("key", "", "the log's verifier key (default: the key of --config's server, else the bundle's key.txt, which proves nothing on its own)")
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML) of the server whose key to trust")
+	allowUnsigned := fs.Bool("allow-unsigned-manifest", false, "accept a bundle whose manifest is unsigned or missing (one written before manifests were signed), though whether events were taken out of it cannot then be told")
 	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -260,6 +261,16 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	if err == nil && origin != "" && rep.Origin != origin {
 		err = errors.New(otherLog(rep.Origin, origin))
 	}
+	// Without a signed manifest, events taken out of the bundle after its
+	// export cannot be found, so such a bundle fails unless accepted.
+	if err == nil && !*allowUnsigned {
+		switch {
+		case rep.Manifest == nil:
+			err = errors.New("the bundle has no manifest.json, so whether events were taken out of it cannot be told (--allow-unsigned-manifest accepts a bundle written before manifests were signed)")
+		case !rep.ManifestSigned:
+			err = errors.New("manifest.json is not signed (no manifest.sig), so whether events were taken out of the bundle cannot be told (--allow-unsigned-manifest accepts a bundle written before manifests were signed)")
+		}
+	}
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)
 		return errors.New("bundle verification failed")
@@ -273,7 +284,7 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	m := rep.Manifest
 	switch {
 	case m == nil:
-		fmt.Fprintln(stdout, "note: the bundle has no manifest.json, so whether events are missing from it cannot be told")
+		fmt.Fprintln(stdout, "note: the bundle has no manifest.json, so whether events were taken out of it cannot be told")
 	case len(m.Pending) > 0:
 		fmt.Fprintf(stdout, "PARTIAL: %d more selected events were not yet covered by a signed checkpoint when it was exported\n", len(m.Pending))
 		return errors.New("the bundle is partial")

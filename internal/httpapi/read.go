@@ -415,11 +415,7 @@ func (s *server) handleBlob() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		if err := s.recordAccess(c, http.StatusOK, nil); err != nil {
-			s.writeError(c, err)
-			return
-		}
-		c.Data(http.StatusOK, "application/octet-stream", content)
+		s.send(c, http.StatusOK, "application/octet-stream", content, nil)
 	}
 }
 
