@@ -167,4 +167,5 @@ type RejectedRequest struct {
 	Body          []byte
 	BodySize      int64
 	BodyTruncated bool
+	CommitXid     int64
 }

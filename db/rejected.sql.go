@@ -10,6 +10,51 @@ import (
 	"time"
 )
 
+const RejectedGet = `-- name: RejectedGet :one
+SELECT id, received_at, source, event_type, status, cause, detail, credential,
+       content_type, body_size, body_truncated, body, sha256(body) AS body_sha256
+FROM rejected_requests
+WHERE id = $1::bigint
+`
+
+type RejectedGetRow struct {
+	ID            int64
+	ReceivedAt    time.Time
+	Source        string
+	EventType     string
+	Status        int32
+	Cause         string
+	Detail        string
+	Credential    string
+	ContentType   string
+	BodySize      int64
+	BodyTruncated bool
+	Body          []byte
+	BodySha256    []byte
+}
+
+// One kept request with its body as received (as far as it was read).
+func (q *Queries) RejectedGet(ctx context.Context, id int64) (RejectedGetRow, error) {
+	row := q.db.QueryRow(ctx, RejectedGet, id)
+	var i RejectedGetRow
+	err := row.Scan(
+		&i.ID,
+		&i.ReceivedAt,
+		&i.Source,
+		&i.EventType,
+		&i.Status,
+		&i.Cause,
+		&i.Detail,
+		&i.Credential,
+		&i.ContentType,
+		&i.BodySize,
+		&i.BodyTruncated,
+		&i.Body,
+		&i.BodySha256,
+	)
+	return i, err
+}
+
 const RejectedInsert = `-- name: RejectedInsert :one
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
@@ -56,7 +101,7 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 }
 
 const RejectedList = `-- name: RejectedList :many
-SELECT id, received_at, source, event_type, status, cause, detail, credential, content_type, body, body_size, body_truncated
+SELECT id, received_at, source, event_type, status, cause, detail, credential, content_type, body, body_size, body_truncated, commit_xid
 FROM rejected_requests
 WHERE source = $1::text
 ORDER BY id
@@ -84,6 +129,7 @@ func (q *Queries) RejectedList(ctx context.Context, source string) ([]RejectedRe
 			&i.Body,
 			&i.BodySize,
 			&i.BodyTruncated,
+			&i.CommitXid,
 		); err != nil {
 			return nil, err
 		}
@@ -93,4 +139,155 @@ func (q *Queries) RejectedList(ctx context.Context, source string) ([]RejectedRe
 		return nil, err
 	}
 	return items, nil
+}
+
+const RejectedPage = `-- name: RejectedPage :many
+SELECT id, received_at, source, event_type, status, cause, detail, credential,
+       content_type, body_size, body_truncated, commit_xid
+FROM rejected_requests
+WHERE (commit_xid, id) > ($1::bigint, $2::bigint)
+  AND commit_xid < (SELECT casetrail_feed_horizon())
+ORDER BY commit_xid, id
+LIMIT $3::integer
+`
+
+type RejectedPageParams struct {
+	AfterXid int64
+	AfterID  int64
+	RowLimit int32
+}
+
+type RejectedPageRow struct {
+	ID            int64
+	ReceivedAt    time.Time
+	Source        string
+	EventType     string
+	Status        int32
+	Cause         string
+	Detail        string
+	Credential    string
+	ContentType   string
+	BodySize      int64
+	BodyTruncated bool
+	CommitXid     int64
+}
+
+// The requests kept after a position, in commit-safe order as the access
+// log is listed (AccessLogList), without their bodies.
+func (q *Queries) RejectedPage(ctx context.Context, arg RejectedPageParams) ([]RejectedPageRow, error) {
+	rows, err := q.db.Query(ctx, RejectedPage, arg.AfterXid, arg.AfterID, arg.RowLimit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RejectedPageRow
+	for rows.Next() {
+		var i RejectedPageRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ReceivedAt,
+			&i.Source,
+			&i.EventType,
+			&i.Status,
+			&i.Cause,
+			&i.Detail,
+			&i.Credential,
+			&i.ContentType,
+			&i.BodySize,
+			&i.BodyTruncated,
+			&i.CommitXid,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const RejectedPageBySource = `-- name: RejectedPageBySource :many
+SELECT id, received_at, source, event_type, status, cause, detail, credential,
+       content_type, body_size, body_truncated, commit_xid
+FROM rejected_requests
+WHERE (source, commit_xid, id) > ($1::text, $2::bigint, $3::bigint)
+  AND (source, commit_xid, id) < ($1::text, (SELECT casetrail_feed_horizon()), 0::bigint)
+ORDER BY source, commit_xid, id
+LIMIT $4::integer
+`
+
+type RejectedPageBySourceParams struct {
+	Source   string
+	AfterXid int64
+	AfterID  int64
+	RowLimit int32
+}
+
+type RejectedPageBySourceRow struct {
+	ID            int64
+	ReceivedAt    time.Time
+	Source        string
+	EventType     string
+	Status        int32
+	Cause         string
+	Detail        string
+	Credential    string
+	ContentType   string
+	BodySize      int64
+	BodyTruncated bool
+	CommitXid     int64
+}
+
+// RejectedPage for one source: one range of its index, as AccessLogListByKey
+// reads one key's rows.
+func (q *Queries) RejectedPageBySource(ctx context.Context, arg RejectedPageBySourceParams) ([]RejectedPageBySourceRow, error) {
+	rows, err := q.db.Query(ctx, RejectedPageBySource,
+		arg.Source,
+		arg.AfterXid,
+		arg.AfterID,
+		arg.RowLimit,
+	)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RejectedPageBySourceRow
+	for rows.Next() {
+		var i RejectedPageBySourceRow
+		if err := rows.Scan(
+			&i.ID,
+			&i.ReceivedAt,
+			&i.Source,
+			&i.EventType,
+			&i.Status,
+			&i.Cause,
+			&i.Detail,
+			&i.Credential,
+			&i.ContentType,
+			&i.BodySize,
+			&i.BodyTruncated,
+			&i.CommitXid,
+		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const RejectedPosition = `-- name: RejectedPosition :one
+SELECT commit_xid FROM rejected_requests WHERE id = $1::bigint
+`
+
+// Where a row stands in the listing's order: a page's cursor is the id of
+// its last row.
+func (q *Queries) RejectedPosition(ctx context.Context, id int64) (int64, error) {
+	row := q.db.QueryRow(ctx, RejectedPosition, id)
+	var commit_xid int64
+	err := row.Scan(&commit_xid)
+	return commit_xid, err
 }

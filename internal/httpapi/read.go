@@ -33,6 +33,8 @@ type Reads interface {
 	Blob(ctx context.Context, sha256 []byte) ([]byte, error)
 	RecordAccess(ctx context.Context, a store.Access) error
 	AccessLog(ctx context.Context, afterID int64, keyName *string, limit int) ([]store.Access, error)
+	Rejections(ctx context.Context, afterID int64, source *string, limit int) ([]store.KeptRejection, error)
+	Rejection(ctx context.Context, id int64) (store.KeptRejection, error)
 }
 
 type readKey struct {

@@ -945,3 +945,105 @@ func TestCaseTimelineCorrelatesByConversation(t *testing.T) {
 	require.Equal(t, "conversationId", got[1].Correlation.MatchedBy)
 	require.Equal(t, "conv-1", *b.row(t, action).ConversationID)
 }
+
+// Refused requests are kept (rejected_requests) and read back over the API:
+// admins and auditors list them, in the order they were kept and by
+// source; only auditors get a body, and the access log records that.
+func TestRejectedRequests(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	notJSON := []byte(`{"event": "ADD_CASE_COMMENT", "caseId": "c-9", "phone": "+447700900123"`)
+	require.Equal(t, 400, b.signed(t, config.KindCaseUpdates, "", notJSON, nil).status)
+	hook := []byte(`{"agentID":"a1","targetPhoneNumber":"+14155550100"}`)
+	require.Equal(t, 404, b.signed(t, config.KindServiceHooks, "no-such-hook", hook, nil).status)
+	key := map[string]string{"Idempotency-Key": "delivery-9"}
+	require.Equal(t, 200, b.signed(t, config.KindServiceHooks, "outbound-call", hook, key).status)
+	other := []byte(`{"agentID":"a2","targetPhoneNumber":"+14155550100"}`)
+	require.Equal(t, 409, b.signed(t, config.KindServiceHooks, "outbound-call", other, key).status)
+
+	type rejected struct {
+		ID            string  `json:"id"`
+		Source        string  `json:"source"`
+		EventType     string  `json:"eventType"`
+		Status        int     `json:"status"`
+		Cause         string  `json:"cause"`
+		Credential    string  `json:"credential"`
+		BodySize      int64   `json:"bodySize"`
+		BodySHA256    string  `json:"bodySha256"`
+		RawBody       *string `json:"rawBody"`
+		BodyTruncated bool    `json:"bodyTruncated"`
+	}
+	type page struct {
+		Data []rejected `json:"data"`
+		Page struct {
+			NextCursor *string `json:"nextCursor"`
+			HasMore    bool    `json:"hasMore"`
+		} `json:"page"`
+	}
+	walk := func(key, query string) []rejected {
+		var all []rejected
+		cursor := ""
+		for {
+			path := "/v1/rejected?limit=1" + query
+			if cursor != "" {
+				path += "&cursor=" + cursor
+			}
+			res := b.read(t, key, path)
+			require.Equal(t, 200, res.status, string(res.body))
+			var p page
+			require.NoError(t, json.Unmarshal(res.body, &p))
+			all = append(all, p.Data...)
+			if !p.Page.HasMore {
+				return all
+			}
+			cursor = *p.Page.NextCursor
+		}
+	}
+
+	all := walk(adminKey, "")
+	require.Len(t, all, 3)
+	require.Equal(t, []int{400, 404, 409}, []int{all[0].Status, all[1].Status, all[2].Status})
+	require.Equal(t, config.KindCaseUpdates, all[0].Source)
+	require.Equal(t, "no-such-hook", all[1].EventType)
+	require.Equal(t, int64(len(other)), all[2].BodySize)
+	for _, r := range all {
+		require.Nil(t, r.RawBody, "no body in a listing")
+		require.NotContains(t, r.Credential, ":", "an admin sees the credential's kind only")
+		require.NotEmpty(t, r.Cause)
+	}
+	hooks := walk(adminKey, "&source="+config.KindServiceHooks)
+	require.Equal(t, []string{all[1].ID, all[2].ID}, []string{hooks[0].ID, hooks[1].ID})
+	require.Len(t, hooks, 2)
+	require.Len(t, walk(auditorKey, ""), 3)
+
+	// One request: its body for auditors, as kept, and recorded.
+	res := b.read(t, auditorKey, "/v1/rejected/"+all[0].ID)
+	require.Equal(t, 200, res.status, string(res.body))
+	var one rejected
+	require.NoError(t, json.Unmarshal(res.body, &one))
+	require.NotNil(t, one.RawBody)
+	raw, err := base64.StdEncoding.DecodeString(*one.RawBody)
+	require.NoError(t, err)
+	require.Equal(t, notJSON, raw)
+	sum := sha256.Sum256(notJSON)
+	require.Equal(t, hex.EncodeToString(sum[:]), one.BodySHA256)
+	require.Equal(t, "hmac:"+config.Fingerprint(cuSecret), one.Credential)
+	conn, err := pgx.Connect(context.Background(), b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var recorded int
+	require.NoError(t, conn.QueryRow(context.Background(),
+		`SELECT count(*) FROM access_log WHERE key_name = 'bob' AND route = '/v1/rejected/:id'`).Scan(&recorded))
+	require.Equal(t, 1, recorded)
+	res = b.read(t, adminKey, "/v1/rejected/"+all[0].ID)
+	require.Equal(t, 200, res.status, string(res.body))
+	require.NotContains(t, string(res.body), "rawBody")
+	require.NotContains(t, string(res.body), "+447700900123")
+
+	require.Equal(t, 403, b.read(t, analystKey, "/v1/rejected").status)
+	require.Equal(t, 403, b.read(t, analystKey, "/v1/rejected/"+all[0].ID).status)
+	require.Equal(t, 404, b.read(t, adminKey, "/v1/rejected/999999").status)
+	require.Equal(t, 404, b.read(t, adminKey, "/v1/rejected/abc").status)
+	require.Equal(t, 400, b.read(t, adminKey, "/v1/rejected?cursor=999999").status)
+	require.Equal(t, 400, b.read(t, adminKey, "/v1/rejected?cursor=abc").status)
+}

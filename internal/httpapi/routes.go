@@ -27,6 +27,8 @@ func (s *server) routes(r *gin.Engine) {
 	v1.GET("/events/:id", anyReader, s.handleEvent())
 	v1.GET("/blobs/:sha256", s.requireReader(config.RoleAuditor), s.handleBlob())
 	v1.GET("/access-log", s.requireReader(config.RoleAdmin), s.handleAccessLog())
+	v1.GET("/rejected", s.requireReader(config.RoleAdmin, config.RoleAuditor), s.handleRejections())
+	v1.GET("/rejected/:id", s.requireReader(config.RoleAdmin, config.RoleAuditor), s.handleRejection())
 	v1.GET("/reports/abandonment", anyReader, s.handleAbandonment())
 	v1.GET("/reports/abandonment/contacts", anyReader, s.handleAbandonmentContacts())
 	v1.GET("/log/key", anyReader, s.handleLogKey())

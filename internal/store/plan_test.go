@@ -291,24 +291,81 @@ func rowsRead(t *testing.T, plan string, re *regexp.Regexp) int {
 // position, or walk other keys' rows.
 func TestAccessLogReadsAPage(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
-	d := dbtest.New(t)
-	admin := d.Connect(t)
-	const rows, limit = 20000, 101
 	// Each request is recorded in a transaction of its own. The rows stand
 	// for that with transaction ids spread over those already ended, a few
 	// rows to each (the test server has not used 20,000), and ids out of
 	// transaction order here and there.
-	_, err := admin.Exec(ctx, `
-		WITH ended AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1 AS xid)
-		INSERT INTO access_log (key_name, role, method, route, path, params, status, event_ids, commit_xid)
-		SELECT CASE WHEN g % 100 = 0 THEN 'rare' ELSE 'key-' || g % 4 END, 'auditor', 'GET', '/v1/events/:id',
-		       '/v1/events/' || g, '{}', 200, ARRAY[g]::bigint[],
-		       least(ended.xid, g * ended.xid / $1 + CASE WHEN g % 7 = 0 THEN 1 ELSE 0 END)
-		FROM generate_series(1, $1::integer) AS g, ended`, rows)
+	commitXid := `least(ended.xid, g * ended.xid / $1 + CASE WHEN g % 7 = 0 THEN 1 ELSE 0 END)`
+	testPagesReadAPage(t, pagedTable{
+		name: "access_log",
+		fill: `INSERT INTO access_log (key_name, role, method, route, path, params, status, event_ids, commit_xid)
+			SELECT CASE WHEN g % 100 = 0 THEN 'rare' ELSE 'key-' || g % 4 END, 'auditor', 'GET', '/v1/events/:id',
+			       '/v1/events/' || g, '{}', 200, ARRAY[g]::bigint[], ` + commitXid,
+		position: func(q *db.Queries, id int64) (int64, error) { return q.AccessLogPosition(context.Background(), id) },
+		page: func(q *db.Queries, xid, after int64, limit int32) (int, error) {
+			rows, err := q.AccessLogList(context.Background(), db.AccessLogListParams{AfterXid: xid, AfterID: after, RowLimit: limit})
+			return len(rows), err
+		},
+		pageOf: func(q *db.Queries, key string, xid, after int64, limit int32) ([]string, error) {
+			rows, err := q.AccessLogListByKey(context.Background(), db.AccessLogListByKeyParams{KeyName: key, AfterXid: xid, AfterID: after, RowLimit: limit})
+			keys := make([]string, len(rows))
+			for i, r := range rows {
+				keys[i] = r.KeyName
+			}
+			return keys, err
+		},
+	})
+}
+
+// The rejected requests' listing reads a page of rows as the access log's
+// does, by source as by key.
+func TestRejectedReadsAPage(t *testing.T) {
+	t.Parallel()
+	testPagesReadAPage(t, pagedTable{
+		name: "rejected_requests",
+		fill: `INSERT INTO rejected_requests (received_at, source, status, cause, credential, body, body_size, commit_xid)
+			SELECT now(), CASE WHEN g % 100 = 0 THEN 'rare' ELSE 'key-' || g % 4 END, 400, 'invalid_json', 'hmac:00',
+			       '\x7b', 1, least(ended.xid, g * ended.xid / $1 + CASE WHEN g % 7 = 0 THEN 1 ELSE 0 END)`,
+		position: func(q *db.Queries, id int64) (int64, error) { return q.RejectedPosition(context.Background(), id) },
+		page: func(q *db.Queries, xid, after int64, limit int32) (int, error) {
+			rows, err := q.RejectedPage(context.Background(), db.RejectedPageParams{AfterXid: xid, AfterID: after, RowLimit: limit})
+			return len(rows), err
+		},
+		pageOf: func(q *db.Queries, key string, xid, after int64, limit int32) ([]string, error) {
+			rows, err := q.RejectedPageBySource(context.Background(), db.RejectedPageBySourceParams{Source: key, AfterXid: xid, AfterID: after, RowLimit: limit})
+			keys := make([]string, len(rows))
+			for i, r := range rows {
+				keys[i] = r.Source
+			}
+			return keys, err
+		},
+	})
+}
+
+// pagedTable is a table listed in commit-safe order below the horizon, by
+// a position's (commit_xid, id), as a whole and by one key.
+type pagedTable struct {
+	name     string
+	fill     string // an INSERT ... SELECT over g, ended.xid and $1 rows; keys 'key-0' to 'key-3' and 'rare'
+	position func(q *db.Queries, id int64) (int64, error)
+	page     func(q *db.Queries, xid, after int64, limit int32) (int, error)
+	pageOf   func(q *db.Queries, key string, xid, after int64, limit int32) ([]string, error)
+}
+
+// testPagesReadAPage checks that every page of tbl, from many positions,
+// as a whole and by a busy and a rare key, under custom and generic plans,
+// reads no more rows than it answers.
+func testPagesReadAPage(t *testing.T, tbl pagedTable) {
+	ctx := context.Background()
+	d := dbtest.New(t)
+	admin := d.Connect(t)
+	const rows, limit = 20000, 101
+	_, err := admin.Exec(ctx, `WITH ended AS (SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint - 1 AS xid) `+
+		tbl.fill+` FROM generate_series(1, $1::integer) AS g, ended`, rows)
 	require.NoError(t, err)
-	_, err = admin.Exec(ctx, `ANALYZE access_log`)
+	_, err = admin.Exec(ctx, `ANALYZE `+tbl.name)
 	require.NoError(t, err)
+	scanned := regexp.MustCompile(`Scan (?:using \w+ )?on ` + tbl.name + ` .*\(actual rows=(\d+)`)
 
 	for _, mode := range []string{"auto", "force_generic_plan"} {
 		conn, explained := explaining(t, d.URL, map[string]string{
@@ -318,18 +375,18 @@ func TestAccessLogReadsAPage(t *testing.T) {
 		for _, after := range []int64{0, 1, rows / 3, rows / 2, rows - 200, 7, 2, 3, rows / 4, 4} {
 			var xid int64
 			if after != 0 {
-				xid, err = q.AccessLogPosition(ctx, after)
+				xid, err = tbl.position(q, after)
 				require.NoError(t, err)
 			}
-			all, err := q.AccessLogList(ctx, db.AccessLogListParams{AfterXid: xid, AfterID: after, RowLimit: limit})
+			n, err := tbl.page(q, xid, after, limit)
 			require.NoError(t, err)
-			require.NotEmpty(t, all)
+			require.NotZero(t, n)
 			for _, key := range []string{"key-1", "rare"} {
-				byKey, err := q.AccessLogListByKey(ctx, db.AccessLogListByKeyParams{KeyName: key, AfterXid: xid, AfterID: after, RowLimit: limit})
+				keys, err := tbl.pageOf(q, key, xid, after, limit)
 				require.NoError(t, err)
-				require.NotEmpty(t, byKey)
-				for _, r := range byKey {
-					require.Equal(t, key, r.KeyName)
+				require.NotEmpty(t, keys)
+				for _, k := range keys {
+					require.Equal(t, key, k)
 				}
 			}
 			pages += 3
@@ -340,7 +397,7 @@ func TestAccessLogReadsAPage(t *testing.T) {
 			if !strings.Contains(p, "casetrail_feed_horizon") {
 				continue
 			}
-			read := rowsRead(t, p, accessRowsRead) + rowsRead(t, p, rowsRemoved)
+			read := rowsRead(t, p, scanned) + rowsRead(t, p, rowsRemoved)
 			if read == 0 {
 				continue // a plan of the horizon function itself
 			}
@@ -350,5 +407,3 @@ func TestAccessLogReadsAPage(t *testing.T) {
 		require.Equal(t, pages, checked, "auto_explain must show every page's plan")
 	}
 }
-
-var accessRowsRead = regexp.MustCompile(`Scan (?:using \w+ )?on access_log .*\(actual rows=(\d+)`)

@@ -221,3 +221,64 @@ func nonNil[T any](s []T) []T {
 	}
 	return s
 }
+
+// KeptRejection is a rejected request as kept: Body and BodySHA256 are set
+// only when it is read on its own (Rejection).
+type KeptRejection struct {
+	ID int64
+	Rejected
+	BodySHA256 []byte
+}
+
+// Rejections lists the rejected requests kept after the row afterID (0:
+// from the start), without their bodies, in the access log's commit-safe
+// order (AccessLog), of one source when source is set. It returns
+// ErrNotFound when no row has the id afterID.
+func (s *Store) Rejections(ctx context.Context, afterID int64, source *string, limit int) ([]KeptRejection, error) {
+	var afterXid int64
+	if afterID != 0 {
+		xid, err := s.q.RejectedPosition(ctx, afterID)
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		afterXid = xid
+	}
+	var rows []db.RejectedPageRow
+	if source != nil {
+		bySource, err := s.q.RejectedPageBySource(ctx, db.RejectedPageBySourceParams{
+			Source: *source, AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit),
+		})
+		if err != nil {
+			return nil, interpretError(err)
+		}
+		for _, r := range bySource {
+			rows = append(rows, db.RejectedPageRow(r))
+		}
+	} else {
+		var err error
+		rows, err = s.q.RejectedPage(ctx, db.RejectedPageParams{AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit)})
+		if err != nil {
+			return nil, interpretError(err)
+		}
+	}
+	out := make([]KeptRejection, len(rows))
+	for i, r := range rows {
+		out[i] = KeptRejection{ID: r.ID, Rejected: Rejected{ReceivedAt: r.ReceivedAt, Source: r.Source,
+			EventType: r.EventType, Status: int(r.Status), Cause: r.Cause, Detail: r.Detail, Credential: r.Credential,
+			ContentType: r.ContentType, BodySize: r.BodySize, BodyTruncated: r.BodyTruncated}}
+	}
+	return out, nil
+}
+
+// Rejection is one kept rejected request with its body; ErrNotFound when
+// there is none with this id.
+func (s *Store) Rejection(ctx context.Context, id int64) (KeptRejection, error) {
+	r, err := s.q.RejectedGet(ctx, id)
+	if err != nil {
+		return KeptRejection{}, interpretError(err)
+	}
+	return KeptRejection{ID: r.ID, BodySHA256: r.BodySha256, Rejected: Rejected{ReceivedAt: r.ReceivedAt,
+		Source: r.Source, EventType: r.EventType, Status: int(r.Status), Cause: r.Cause, Detail: r.Detail,
+		Credential: r.Credential, ContentType: r.ContentType, Body: r.Body, BodySize: r.BodySize,
+		BodyTruncated: r.BodyTruncated}}, nil
+}
