@@ -11,9 +11,11 @@ import (
 )
 
 const AccessLogInsert = `-- name: AccessLogInsert :one
+WITH turn AS (SELECT pg_advisory_xact_lock(7310011))
 INSERT INTO access_log (key_name, role, method, route, path, params, status, event_ids)
-VALUES ($1::text, $2::text, $3::text, $4::text, $5::text,
-        $6::jsonb, $7::integer, $8::bigint[])
+SELECT $1::text, $2::text, $3::text, $4::text, $5::text,
+       $6::jsonb, $7::integer, $8::bigint[]
+FROM turn
 RETURNING id, at
 `
 
@@ -33,6 +35,10 @@ type AccessLogInsertRow struct {
 	At time.Time
 }
 
+// The lock is held from taking the row's id to the statement's commit, so
+// that ids are taken in commit order: a reader paging by id never passes a
+// row that is still to commit (auditor requests are few; they wait in
+// turn for a moment).
 func (q *Queries) AccessLogInsert(ctx context.Context, arg AccessLogInsertParams) (AccessLogInsertRow, error) {
 	row := q.db.QueryRow(ctx, AccessLogInsert,
 		arg.KeyName,
@@ -50,26 +56,20 @@ func (q *Queries) AccessLogInsert(ctx context.Context, arg AccessLogInsertParams
 }
 
 const AccessLogList = `-- name: AccessLogList :many
-SELECT id, at, key_name, role, method, route, path, params, status, event_ids, commit_xid
+SELECT id, at, key_name, role, method, route, path, params, status, event_ids
 FROM access_log
-WHERE (commit_xid, id) > ($1::bigint, $2::bigint)
-  AND commit_xid < (SELECT casetrail_feed_horizon())
-ORDER BY commit_xid, id
-LIMIT $3::integer
+WHERE id > $1::bigint
+ORDER BY id
+LIMIT $2::integer
 `
 
 type AccessLogListParams struct {
-	AfterXid int64
 	AfterID  int64
 	RowLimit int32
 }
 
-// The rows after a position in commit-safe order, (commit_xid, id), and
-// only those of transactions older than every one still in progress, so no
-// row can commit behind a page already read (casetrail_feed_horizon, as
-// the event feed's sequencer reads events).
 func (q *Queries) AccessLogList(ctx context.Context, arg AccessLogListParams) ([]AccessLog, error) {
-	rows, err := q.db.Query(ctx, AccessLogList, arg.AfterXid, arg.AfterID, arg.RowLimit)
+	rows, err := q.db.Query(ctx, AccessLogList, arg.AfterID, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +88,6 @@ func (q *Queries) AccessLogList(ctx context.Context, arg AccessLogListParams) ([
 			&i.Params,
 			&i.Status,
 			&i.EventIds,
-			&i.CommitXid,
 		); err != nil {
 			return nil, err
 		}
@@ -101,34 +100,26 @@ func (q *Queries) AccessLogList(ctx context.Context, arg AccessLogListParams) ([
 }
 
 const AccessLogListByKey = `-- name: AccessLogListByKey :many
-SELECT id, at, key_name, role, method, route, path, params, status, event_ids, commit_xid
+SELECT id, at, key_name, role, method, route, path, params, status, event_ids
 FROM access_log
-WHERE (key_name, commit_xid, id) > ($1::text, $2::bigint, $3::bigint)
-  AND (key_name, commit_xid, id) < ($1::text, (SELECT casetrail_feed_horizon()), 0::bigint)
-ORDER BY key_name, commit_xid, id
-LIMIT $4::integer
+WHERE (key_name, id) > ($1::text, $2::bigint)
+  AND (key_name, id) <= ($1::text, 9223372036854775807::bigint)
+ORDER BY key_name, id
+LIMIT $3::integer
 `
 
 type AccessLogListByKeyParams struct {
 	KeyName  string
-	AfterXid int64
 	AfterID  int64
 	RowLimit int32
 }
 
-// AccessLogList for one key's rows: the range of the key's index on
-// (key_name, commit_xid, id) from the position to the horizon, read in
-// index order. Written as "key_name = the key", the statement's generic
-// plan (any key alike) walked every row in commit order and dropped other
-// keys' rows, nearly the whole table for a key with few rows; as one range
-// of this index, no other order or index serves it.
+// AccessLogList for one key's rows: one range of its index on
+// (key_name, id), written as a range of rows so that no plan walks the
+// log in id order and drops other keys' rows (key_name = the key and
+// id > the position did, for a busy key).
 func (q *Queries) AccessLogListByKey(ctx context.Context, arg AccessLogListByKeyParams) ([]AccessLog, error) {
-	rows, err := q.db.Query(ctx, AccessLogListByKey,
-		arg.KeyName,
-		arg.AfterXid,
-		arg.AfterID,
-		arg.RowLimit,
-	)
+	rows, err := q.db.Query(ctx, AccessLogListByKey, arg.KeyName, arg.AfterID, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -147,7 +138,6 @@ func (q *Queries) AccessLogListByKey(ctx context.Context, arg AccessLogListByKey
 			&i.Params,
 			&i.Status,
 			&i.EventIds,
-			&i.CommitXid,
 		); err != nil {
 			return nil, err
 		}
@@ -157,17 +147,4 @@ func (q *Queries) AccessLogListByKey(ctx context.Context, arg AccessLogListByKey
 		return nil, err
 	}
 	return items, nil
-}
-
-const AccessLogPosition = `-- name: AccessLogPosition :one
-SELECT commit_xid FROM access_log WHERE id = $1::bigint
-`
-
-// Where a row stands in the listing's order: a page's cursor is the id of
-// its last row.
-func (q *Queries) AccessLogPosition(ctx context.Context, id int64) (int64, error) {
-	row := q.db.QueryRow(ctx, AccessLogPosition, id)
-	var commit_xid int64
-	err := row.Scan(&commit_xid)
-	return commit_xid, err
 }

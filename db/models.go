@@ -24,17 +24,16 @@ type AbandonFact struct {
 }
 
 type AccessLog struct {
-	ID        int64
-	At        time.Time
-	KeyName   string
-	Role      string
-	Method    string
-	Route     string
-	Path      string
-	Params    []byte
-	Status    int32
-	EventIds  []int64
-	CommitXid int64
+	ID       int64
+	At       time.Time
+	KeyName  string
+	Role     string
+	Method   string
+	Route    string
+	Path     string
+	Params   []byte
+	Status   int32
+	EventIds []int64
 }
 
 type Blob struct {
@@ -167,5 +166,4 @@ type RejectedRequest struct {
 	Body          []byte
 	BodySize      int64
 	BodyTruncated bool
-	CommitXid     int64
 }

@@ -56,14 +56,15 @@ func (q *Queries) RejectedGet(ctx context.Context, id int64) (RejectedGetRow, er
 }
 
 const RejectedInsert = `-- name: RejectedInsert :one
+WITH turn AS (SELECT pg_advisory_xact_lock(7310012))
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
     content_type, body, body_size, body_truncated
-) VALUES (
-    $1::timestamptz, $2::text, $3::text, $4::integer,
-    $5::text, $6::text, $7::text, $8::text,
-    $9::bytea, $10::bigint, $11::boolean
 )
+SELECT $1::timestamptz, $2::text, $3::text, $4::integer,
+       $5::text, $6::text, $7::text, $8::text,
+       $9::bytea, $10::bigint, $11::boolean
+FROM turn
 RETURNING id
 `
 
@@ -81,6 +82,7 @@ type RejectedInsertParams struct {
 	BodyTruncated bool
 }
 
+// Ids are taken in commit order, as the access log's are (AccessLogInsert).
 func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) (int64, error) {
 	row := q.db.QueryRow(ctx, RejectedInsert,
 		arg.ReceivedAt,
@@ -101,7 +103,7 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 }
 
 const RejectedList = `-- name: RejectedList :many
-SELECT id, received_at, source, event_type, status, cause, detail, credential, content_type, body, body_size, body_truncated, commit_xid
+SELECT id, received_at, source, event_type, status, cause, detail, credential, content_type, body, body_size, body_truncated
 FROM rejected_requests
 WHERE source = $1::text
 ORDER BY id
@@ -129,7 +131,6 @@ func (q *Queries) RejectedList(ctx context.Context, source string) ([]RejectedRe
 			&i.Body,
 			&i.BodySize,
 			&i.BodyTruncated,
-			&i.CommitXid,
 		); err != nil {
 			return nil, err
 		}
@@ -143,16 +144,14 @@ func (q *Queries) RejectedList(ctx context.Context, source string) ([]RejectedRe
 
 const RejectedPage = `-- name: RejectedPage :many
 SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated, commit_xid
+       content_type, body_size, body_truncated
 FROM rejected_requests
-WHERE (commit_xid, id) > ($1::bigint, $2::bigint)
-  AND commit_xid < (SELECT casetrail_feed_horizon())
-ORDER BY commit_xid, id
-LIMIT $3::integer
+WHERE id > $1::bigint
+ORDER BY id
+LIMIT $2::integer
 `
 
 type RejectedPageParams struct {
-	AfterXid int64
 	AfterID  int64
 	RowLimit int32
 }
@@ -169,13 +168,11 @@ type RejectedPageRow struct {
 	ContentType   string
 	BodySize      int64
 	BodyTruncated bool
-	CommitXid     int64
 }
 
-// The requests kept after a position, in commit-safe order as the access
-// log is listed (AccessLogList), without their bodies.
+// The requests kept after an id, without their bodies.
 func (q *Queries) RejectedPage(ctx context.Context, arg RejectedPageParams) ([]RejectedPageRow, error) {
-	rows, err := q.db.Query(ctx, RejectedPage, arg.AfterXid, arg.AfterID, arg.RowLimit)
+	rows, err := q.db.Query(ctx, RejectedPage, arg.AfterID, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +192,6 @@ func (q *Queries) RejectedPage(ctx context.Context, arg RejectedPageParams) ([]R
 			&i.ContentType,
 			&i.BodySize,
 			&i.BodyTruncated,
-			&i.CommitXid,
 		); err != nil {
 			return nil, err
 		}
@@ -209,17 +205,16 @@ func (q *Queries) RejectedPage(ctx context.Context, arg RejectedPageParams) ([]R
 
 const RejectedPageBySource = `-- name: RejectedPageBySource :many
 SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated, commit_xid
+       content_type, body_size, body_truncated
 FROM rejected_requests
-WHERE (source, commit_xid, id) > ($1::text, $2::bigint, $3::bigint)
-  AND (source, commit_xid, id) < ($1::text, (SELECT casetrail_feed_horizon()), 0::bigint)
-ORDER BY source, commit_xid, id
-LIMIT $4::integer
+WHERE (source, id) > ($1::text, $2::bigint)
+  AND (source, id) <= ($1::text, 9223372036854775807::bigint)
+ORDER BY source, id
+LIMIT $3::integer
 `
 
 type RejectedPageBySourceParams struct {
 	Source   string
-	AfterXid int64
 	AfterID  int64
 	RowLimit int32
 }
@@ -236,18 +231,12 @@ type RejectedPageBySourceRow struct {
 	ContentType   string
 	BodySize      int64
 	BodyTruncated bool
-	CommitXid     int64
 }
 
-// RejectedPage for one source: one range of its index, as AccessLogListByKey
-// reads one key's rows.
+// RejectedPage for one source: one range of its index on (source, id), as
+// AccessLogListByKey reads one key's rows.
 func (q *Queries) RejectedPageBySource(ctx context.Context, arg RejectedPageBySourceParams) ([]RejectedPageBySourceRow, error) {
-	rows, err := q.db.Query(ctx, RejectedPageBySource,
-		arg.Source,
-		arg.AfterXid,
-		arg.AfterID,
-		arg.RowLimit,
-	)
+	rows, err := q.db.Query(ctx, RejectedPageBySource, arg.Source, arg.AfterID, arg.RowLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -267,7 +256,6 @@ func (q *Queries) RejectedPageBySource(ctx context.Context, arg RejectedPageBySo
 			&i.ContentType,
 			&i.BodySize,
 			&i.BodyTruncated,
-			&i.CommitXid,
 		); err != nil {
 			return nil, err
 		}
@@ -277,17 +265,4 @@ func (q *Queries) RejectedPageBySource(ctx context.Context, arg RejectedPageBySo
 		return nil, err
 	}
 	return items, nil
-}
-
-const RejectedPosition = `-- name: RejectedPosition :one
-SELECT commit_xid FROM rejected_requests WHERE id = $1::bigint
-`
-
-// Where a row stands in the listing's order: a page's cursor is the id of
-// its last row.
-func (q *Queries) RejectedPosition(ctx context.Context, id int64) (int64, error) {
-	row := q.db.QueryRow(ctx, RejectedPosition, id)
-	var commit_xid int64
-	err := row.Scan(&commit_xid)
-	return commit_xid, err
 }

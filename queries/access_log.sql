@@ -1,36 +1,30 @@
 -- name: AccessLogInsert :one
+-- The lock is held from taking the row's id to the statement's commit, so
+-- that ids are taken in commit order: a reader paging by id never passes a
+-- row that is still to commit (auditor requests are few; they wait in
+-- turn for a moment).
+WITH turn AS (SELECT pg_advisory_xact_lock(7310011))
 INSERT INTO access_log (key_name, role, method, route, path, params, status, event_ids)
-VALUES (@key_name::text, @role::text, @method::text, @route::text, @path::text,
-        @params::jsonb, @status::integer, @event_ids::bigint[])
+SELECT @key_name::text, @role::text, @method::text, @route::text, @path::text,
+       @params::jsonb, @status::integer, @event_ids::bigint[]
+FROM turn
 RETURNING id, at;
 
--- name: AccessLogPosition :one
--- Where a row stands in the listing's order: a page's cursor is the id of
--- its last row.
-SELECT commit_xid FROM access_log WHERE id = @id::bigint;
-
 -- name: AccessLogList :many
--- The rows after a position in commit-safe order, (commit_xid, id), and
--- only those of transactions older than every one still in progress, so no
--- row can commit behind a page already read (casetrail_feed_horizon, as
--- the event feed's sequencer reads events).
-SELECT id, at, key_name, role, method, route, path, params, status, event_ids, commit_xid
+SELECT id, at, key_name, role, method, route, path, params, status, event_ids
 FROM access_log
-WHERE (commit_xid, id) > (@after_xid::bigint, @after_id::bigint)
-  AND commit_xid < (SELECT casetrail_feed_horizon())
-ORDER BY commit_xid, id
+WHERE id > @after_id::bigint
+ORDER BY id
 LIMIT @row_limit::integer;
 
 -- name: AccessLogListByKey :many
--- AccessLogList for one key's rows: the range of the key's index on
--- (key_name, commit_xid, id) from the position to the horizon, read in
--- index order. Written as "key_name = the key", the statement's generic
--- plan (any key alike) walked every row in commit order and dropped other
--- keys' rows, nearly the whole table for a key with few rows; as one range
--- of this index, no other order or index serves it.
-SELECT id, at, key_name, role, method, route, path, params, status, event_ids, commit_xid
+-- AccessLogList for one key's rows: one range of its index on
+-- (key_name, id), written as a range of rows so that no plan walks the
+-- log in id order and drops other keys' rows (key_name = the key and
+-- id > the position did, for a busy key).
+SELECT id, at, key_name, role, method, route, path, params, status, event_ids
 FROM access_log
-WHERE (key_name, commit_xid, id) > (@key_name::text, @after_xid::bigint, @after_id::bigint)
-  AND (key_name, commit_xid, id) < (@key_name::text, (SELECT casetrail_feed_horizon()), 0::bigint)
-ORDER BY key_name, commit_xid, id
+WHERE (key_name, id) > (@key_name::text, @after_id::bigint)
+  AND (key_name, id) <= (@key_name::text, 9223372036854775807::bigint)
+ORDER BY key_name, id
 LIMIT @row_limit::integer;

@@ -1,12 +1,14 @@
 -- name: RejectedInsert :one
+-- Ids are taken in commit order, as the access log's are (AccessLogInsert).
+WITH turn AS (SELECT pg_advisory_xact_lock(7310012))
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
     content_type, body, body_size, body_truncated
-) VALUES (
-    @received_at::timestamptz, @source::text, @event_type::text, @status::integer,
-    @cause::text, @detail::text, @credential::text, @content_type::text,
-    @body::bytea, @body_size::bigint, @body_truncated::boolean
 )
+SELECT @received_at::timestamptz, @source::text, @event_type::text, @status::integer,
+       @cause::text, @detail::text, @credential::text, @content_type::text,
+       @body::bytea, @body_size::bigint, @body_truncated::boolean
+FROM turn
 RETURNING id;
 
 -- name: RejectedList :many
@@ -15,31 +17,24 @@ FROM rejected_requests
 WHERE source = @source::text
 ORDER BY id;
 
--- name: RejectedPosition :one
--- Where a row stands in the listing's order: a page's cursor is the id of
--- its last row.
-SELECT commit_xid FROM rejected_requests WHERE id = @id::bigint;
-
 -- name: RejectedPage :many
--- The requests kept after a position, in commit-safe order as the access
--- log is listed (AccessLogList), without their bodies.
+-- The requests kept after an id, without their bodies.
 SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated, commit_xid
+       content_type, body_size, body_truncated
 FROM rejected_requests
-WHERE (commit_xid, id) > (@after_xid::bigint, @after_id::bigint)
-  AND commit_xid < (SELECT casetrail_feed_horizon())
-ORDER BY commit_xid, id
+WHERE id > @after_id::bigint
+ORDER BY id
 LIMIT @row_limit::integer;
 
 -- name: RejectedPageBySource :many
--- RejectedPage for one source: one range of its index, as AccessLogListByKey
--- reads one key's rows.
+-- RejectedPage for one source: one range of its index on (source, id), as
+-- AccessLogListByKey reads one key's rows.
 SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated, commit_xid
+       content_type, body_size, body_truncated
 FROM rejected_requests
-WHERE (source, commit_xid, id) > (@source::text, @after_xid::bigint, @after_id::bigint)
-  AND (source, commit_xid, id) < (@source::text, (SELECT casetrail_feed_horizon()), 0::bigint)
-ORDER BY source, commit_xid, id
+WHERE (source, id) > (@source::text, @after_id::bigint)
+  AND (source, id) <= (@source::text, 9223372036854775807::bigint)
+ORDER BY source, id
 LIMIT @row_limit::integer;
 
 -- name: RejectedGet :one

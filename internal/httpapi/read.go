@@ -8,7 +8,6 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -454,10 +453,6 @@ func (s *server) handleAccessLog() gin.HandlerFunc {
 			keyName = &v
 		}
 		rows, err := s.Reads.AccessLog(c.Request.Context(), after, keyName, limit+1)
-		if errors.Is(err, store.ErrNotFound) {
-			// The cursor is the id of a page's last row; no row has this one.
-			err = &timeline.InvalidParam{Param: "cursor", Detail: "is not a cursor this server issued"}
-		}
 		if err != nil {
 			s.writeError(c, err)
 			return

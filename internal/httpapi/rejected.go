@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -81,10 +80,6 @@ func (s *server) handleRejections() gin.HandlerFunc {
 			source = &v
 		}
 		rows, err := s.Reads.Rejections(c.Request.Context(), after, source, limit+1)
-		if errors.Is(err, store.ErrNotFound) {
-			// The cursor is the id of a page's last row; no row has this one.
-			err = &timeline.InvalidParam{Param: "cursor", Detail: "is not a cursor this server issued"}
-		}
 		if err != nil {
 			s.writeError(c, err)
 			return

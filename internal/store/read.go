@@ -180,29 +180,17 @@ func (s *Store) RecordAccess(ctx context.Context, a Access) error {
 	return interpretError(err)
 }
 
-// AccessLog lists the access log after the row afterID (0: from the start),
-// in commit-safe order: by the inserting transaction, then id, and only as
-// far as no transaction still in progress can add a row before the end.
-// Ids alone are not commit-ordered, and a row committed late would fall
-// behind a reader who paged past its id. It returns ErrNotFound when no row
-// has the id afterID.
+// AccessLog lists the access log after the row afterID (0: from the
+// start), in id order, of one key when keyName is set. Ids are taken in
+// commit order (AccessLogInsert), so a reader resuming after the last row
+// it read never passes one that commits later.
 func (s *Store) AccessLog(ctx context.Context, afterID int64, keyName *string, limit int) ([]Access, error) {
-	var afterXid int64
-	if afterID != 0 {
-		xid, err := s.q.AccessLogPosition(ctx, afterID)
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		afterXid = xid
-	}
 	var rows []db.AccessLog
 	var err error
 	if keyName != nil {
-		rows, err = s.q.AccessLogListByKey(ctx, db.AccessLogListByKeyParams{
-			KeyName: *keyName, AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit),
-		})
+		rows, err = s.q.AccessLogListByKey(ctx, db.AccessLogListByKeyParams{KeyName: *keyName, AfterID: afterID, RowLimit: int32(limit)})
 	} else {
-		rows, err = s.q.AccessLogList(ctx, db.AccessLogListParams{AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit)})
+		rows, err = s.q.AccessLogList(ctx, db.AccessLogListParams{AfterID: afterID, RowLimit: int32(limit)})
 	}
 	if err != nil {
 		return nil, interpretError(err)
@@ -231,23 +219,12 @@ type KeptRejection struct {
 }
 
 // Rejections lists the rejected requests kept after the row afterID (0:
-// from the start), without their bodies, in the access log's commit-safe
-// order (AccessLog), of one source when source is set. It returns
-// ErrNotFound when no row has the id afterID.
+// from the start), without their bodies, in id order, of one source when
+// source is set. Ids are taken in commit order, as the access log's are.
 func (s *Store) Rejections(ctx context.Context, afterID int64, source *string, limit int) ([]KeptRejection, error) {
-	var afterXid int64
-	if afterID != 0 {
-		xid, err := s.q.RejectedPosition(ctx, afterID)
-		if err != nil {
-			return nil, interpretError(err)
-		}
-		afterXid = xid
-	}
 	var rows []db.RejectedPageRow
 	if source != nil {
-		bySource, err := s.q.RejectedPageBySource(ctx, db.RejectedPageBySourceParams{
-			Source: *source, AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit),
-		})
+		bySource, err := s.q.RejectedPageBySource(ctx, db.RejectedPageBySourceParams{Source: *source, AfterID: afterID, RowLimit: int32(limit)})
 		if err != nil {
 			return nil, interpretError(err)
 		}
@@ -256,7 +233,7 @@ func (s *Store) Rejections(ctx context.Context, afterID int64, source *string, l
 		}
 	} else {
 		var err error
-		rows, err = s.q.RejectedPage(ctx, db.RejectedPageParams{AfterXid: afterXid, AfterID: afterID, RowLimit: int32(limit)})
+		rows, err = s.q.RejectedPage(ctx, db.RejectedPageParams{AfterID: afterID, RowLimit: int32(limit)})
 		if err != nil {
 			return nil, interpretError(err)
 		}

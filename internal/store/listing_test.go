@@ -1,0 +1,110 @@
+package store_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/db"
+	"github.com/casetrail/casetrail/internal/store"
+)
+
+// Ids of the access log and of kept rejected requests are taken in commit
+// order: while one insert is still to commit, the next waits for it, so a
+// reader paging by id never passes a row that commits later. (With ids
+// from a sequence alone, the next row committed at once with the larger
+// id, and a reader that had read it never saw the first.)
+func TestListingIDsFollowCommits(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	for _, c := range []struct {
+		name string
+		lock int64
+		held func(q *db.Queries) error // the first insert, left to commit later
+		next func() error              // the next, through the store
+		list func() ([]string, error)  // every row's key or source, in id order
+	}{
+		{
+			name: "access log", lock: 7310011,
+			held: func(q *db.Queries) error {
+				_, err := q.AccessLogInsert(ctx, db.AccessLogInsertParams{KeyName: "late", Role: "auditor", Method: "GET",
+					Route: "/v1/log/key", Path: "/v1/log/key", Params: []byte("{}"), Status: 200, EventIds: []int64{}})
+				return err
+			},
+			next: func() error {
+				return b.store.RecordAccess(ctx, store.Access{KeyName: "early", Role: "auditor", Method: "GET",
+					Route: "/v1/log/key", Path: "/v1/log/key", Params: []byte("{}"), Status: 200})
+			},
+			list: func() ([]string, error) {
+				rows, err := b.store.AccessLog(ctx, 0, nil, 10)
+				keys := make([]string, len(rows))
+				for i, r := range rows {
+					keys[i] = r.KeyName
+				}
+				return keys, err
+			},
+		},
+		{
+			name: "rejected requests", lock: 7310012,
+			held: func(q *db.Queries) error {
+				_, err := q.RejectedInsert(ctx, db.RejectedInsertParams{ReceivedAt: time.Now(), Source: "late", Status: 400,
+					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("{"), BodySize: 1})
+				return err
+			},
+			next: func() error {
+				_, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "early", Status: 400,
+					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("{"), BodySize: 1})
+				return err
+			},
+			list: func() ([]string, error) {
+				rows, err := b.store.Rejections(ctx, 0, nil, 10)
+				sources := make([]string, len(rows))
+				for i, r := range rows {
+					sources[i] = r.Source
+				}
+				return sources, err
+			},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			conn, err := pgx.Connect(ctx, b.db.URL)
+			require.NoError(t, err)
+			defer conn.Close(context.Background())
+			tx, err := conn.Begin(ctx)
+			require.NoError(t, err)
+			defer tx.Rollback(context.Background()) //nolint:errcheck
+			require.NoError(t, c.held(db.New(tx)))
+
+			done := make(chan error, 1)
+			go func() { done <- c.next() }()
+			// The next insert waits for the first's commit.
+			watch, err := pgx.Connect(ctx, b.db.URL)
+			require.NoError(t, err)
+			defer watch.Close(context.Background())
+			waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			for waiting := 0; waiting == 0; {
+				select {
+				case err := <-done:
+					t.Fatalf("the next insert ended (%v) while the first was still to commit", err)
+				default:
+				}
+				require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
+					WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, c.lock).Scan(&waiting))
+			}
+			seen, err := c.list()
+			require.NoError(t, err)
+			require.Empty(t, seen, "neither row is to be read yet")
+
+			require.NoError(t, tx.Commit(ctx))
+			require.NoError(t, <-done)
+			seen, err = c.list()
+			require.NoError(t, err)
+			require.Equal(t, []string{"late", "early"}, seen, "in the order they committed")
+		})
+	}
+}
