@@ -457,13 +457,9 @@ func (s *server) handleAccessLog() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		out := AccessLogListing{Data: make([]AccessEntry, 0, len(rows))}
-		if len(rows) > limit {
-			rows = rows[:limit]
-			out.Page.HasMore = true
-			next := strconv.FormatInt(rows[len(rows)-1].ID, 10)
-			out.Page.NextCursor = &next
-		}
+		out := AccessLogListing{}
+		rows, out.Page = idPageOf(rows, limit, func(a store.Access) int64 { return a.ID })
+		out.Data = make([]AccessEntry, 0, len(rows))
 		for _, r := range rows {
 			ids := make([]string, len(r.EventIDs))
 			for i, id := range r.EventIDs {
@@ -480,6 +476,17 @@ func (s *server) handleAccessLog() gin.HandlerFunc {
 // idPage reads limit and cursor for a listing in id order, whose cursor is
 // the last id of the page before; without a cursor the listing starts after
 // the id first.
+// idPageOf cuts rows, read with a limit of one more than limit, to a page
+// whose cursor is the id of its last row.
+func idPageOf[T any](rows []T, limit int, id func(T) int64) ([]T, timeline.Page) {
+	if len(rows) <= limit {
+		return rows, timeline.Page{}
+	}
+	rows = rows[:limit]
+	next := strconv.FormatInt(id(rows[len(rows)-1]), 10)
+	return rows, timeline.Page{NextCursor: &next, HasMore: true}
+}
+
 func idPage(q url.Values, first int64) (after int64, limit int, err error) {
 	limit = timeline.DefaultLimit
 	if v := q.Get("limit"); v != "" {

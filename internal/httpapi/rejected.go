@@ -84,13 +84,9 @@ func (s *server) handleRejections() gin.HandlerFunc {
 			s.writeError(c, err)
 			return
 		}
-		out := RejectionListing{Data: make([]Rejection, 0, len(rows))}
-		if len(rows) > limit {
-			rows = rows[:limit]
-			out.Page.HasMore = true
-			next := strconv.FormatInt(rows[len(rows)-1].ID, 10)
-			out.Page.NextCursor = &next
-		}
+		out := RejectionListing{}
+		rows, out.Page = idPageOf(rows, limit, func(r store.KeptRejection) int64 { return r.ID })
+		out.Data = make([]Rejection, 0, len(rows))
 		full := fullView(c)
 		for _, r := range rows {
 			out.Data = append(out.Data, rejection(r, full))
