@@ -873,7 +873,7 @@ func TestRejectedRequests(t *testing.T) {
 	notJSON := []byte(`{"event": "ADD_CASE_COMMENT", "caseId": "c-9", "phone": "+447700900123"`)
 	require.Equal(t, 400, b.signed(t, config.KindCaseUpdates, "", notJSON, nil).status)
 	hook := []byte(`{"agentID":"a1","targetPhoneNumber":"+14155550100"}`)
-	require.Equal(t, 404, b.signed(t, config.KindServiceHooks, "no-such-hook", hook, nil).status)
+	require.Equal(t, 404, b.signed(t, config.KindServiceHooks, "+14155550199", hook, nil).status)
 	key := map[string]string{"Idempotency-Key": "delivery-9"}
 	require.Equal(t, 200, b.signed(t, config.KindServiceHooks, "outbound-call", hook, key).status)
 	other := []byte(`{"agentID":"a2","targetPhoneNumber":"+14155550100"}`)
@@ -885,6 +885,7 @@ func TestRejectedRequests(t *testing.T) {
 		EventType     string  `json:"eventType"`
 		Status        int     `json:"status"`
 		Cause         string  `json:"cause"`
+		Detail        string  `json:"detail"`
 		Credential    string  `json:"credential"`
 		BodySize      int64   `json:"bodySize"`
 		BodySHA256    string  `json:"bodySha256"`
@@ -922,8 +923,15 @@ func TestRejectedRequests(t *testing.T) {
 	require.Len(t, all, 3)
 	require.Equal(t, []int{400, 404, 409}, []int{all[0].Status, all[1].Status, all[2].Status})
 	require.Equal(t, config.KindCaseUpdates, all[0].Source)
-	require.Equal(t, "no-such-hook", all[1].EventType)
+	require.Equal(t, redact.Phone("+14155550199"), all[1].EventType, "a path segment is masked as any text is")
 	require.Equal(t, int64(len(other)), all[2].BodySize)
+	require.NotContains(t, all[1].Detail, "+14155550199")
+	for _, r := range walk(auditorKey, "") {
+		if r.ID == all[1].ID {
+			require.Equal(t, "+14155550199", r.EventType, "auditors see it as sent")
+			require.Contains(t, r.Detail, "+14155550199")
+		}
+	}
 	for _, r := range all {
 		require.Nil(t, r.RawBody, "no body in a listing")
 		require.NotContains(t, r.Credential, ":", "an admin sees the credential's kind only")

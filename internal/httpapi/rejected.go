@@ -45,14 +45,15 @@ type RejectionListing struct {
 }
 
 // rejection is r as the reader may see it. Bodies are raw bytes that
-// cannot be redacted, so only auditors get them; the detail may quote a
-// value of the body, so other readers get it with phone numbers and
-// e-mail addresses masked.
+// cannot be redacted, so only auditors get them; the event type (a path
+// segment the sender chose) and the detail may quote anything, so other
+// readers get them with phone numbers and e-mail addresses masked.
 func rejection(r store.KeptRejection, full bool) Rejection {
 	out := Rejection{ID: strconv.FormatInt(r.ID, 10), ReceivedAt: r.ReceivedAt.UTC(), Source: r.Source,
 		EventType: r.EventType, Status: r.Status, Cause: r.Cause, Detail: r.Detail, Credential: r.Credential,
 		ContentType: r.ContentType, BodySize: r.BodySize, BodyTruncated: r.BodyTruncated}
 	if !full {
+		out.EventType = redact.Text(out.EventType)
 		out.Detail = redact.Text(out.Detail)
 		out.Credential, _, _ = strings.Cut(out.Credential, ":")
 		return out

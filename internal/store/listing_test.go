@@ -22,18 +22,19 @@ func TestListingIDsFollowCommits(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t)
 	for _, c := range []struct {
-		name string
-		lock int64
-		held func(q *db.Queries) error // the first insert, left to commit later
-		next func() error              // the next, through the store
-		list func() ([]string, error)  // every row's key or source, in id order
+		name  string
+		table string
+		lock  int64
+		held  func(q *db.Queries) (int64, error) // the first insert, left to commit later; its id
+		next  func() error                       // the next, through the store
+		list  func() ([]string, error)           // every row's key or source, in id order
 	}{
 		{
-			name: "access log", lock: 7310011,
-			held: func(q *db.Queries) error {
-				_, err := q.AccessLogInsert(ctx, db.AccessLogInsertParams{KeyName: "late", Role: "auditor", Method: "GET",
+			name: "access log", table: "access_log", lock: 7310011,
+			held: func(q *db.Queries) (int64, error) {
+				row, err := q.AccessLogInsert(ctx, db.AccessLogInsertParams{KeyName: "late", Role: "auditor", Method: "GET",
 					Route: "/v1/log/key", Path: "/v1/log/key", Params: []byte("{}"), Status: 200, EventIds: []int64{}})
-				return err
+				return row.ID, err
 			},
 			next: func() error {
 				return b.store.RecordAccess(ctx, store.Access{KeyName: "early", Role: "auditor", Method: "GET",
@@ -49,11 +50,10 @@ func TestListingIDsFollowCommits(t *testing.T) {
 			},
 		},
 		{
-			name: "rejected requests", lock: 7310012,
-			held: func(q *db.Queries) error {
-				_, err := q.RejectedInsert(ctx, db.RejectedInsertParams{ReceivedAt: time.Now(), Source: "late", Status: 400,
+			name: "rejected requests", table: "rejected_requests", lock: 7310012,
+			held: func(q *db.Queries) (int64, error) {
+				return q.RejectedInsert(ctx, db.RejectedInsertParams{ReceivedAt: time.Now(), Source: "late", Status: 400,
 					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("{"), BodySize: 1})
-				return err
 			},
 			next: func() error {
 				_, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "early", Status: 400,
@@ -77,7 +77,8 @@ func TestListingIDsFollowCommits(t *testing.T) {
 			tx, err := conn.Begin(ctx)
 			require.NoError(t, err)
 			defer tx.Rollback(context.Background()) //nolint:errcheck
-			require.NoError(t, c.held(db.New(tx)))
+			heldID, err := c.held(db.New(tx))
+			require.NoError(t, err)
 
 			done := make(chan error, 1)
 			go func() { done <- c.next() }()
@@ -96,13 +97,15 @@ func TestListingIDsFollowCommits(t *testing.T) {
 				require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
 					WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, c.lock).Scan(&waiting))
 			}
-			seen, err := c.list()
-			require.NoError(t, err)
-			require.Empty(t, seen, "neither row is to be read yet")
+			// It waits before taking its id: none is taken after the first's.
+			var last int64
+			require.NoError(t, watch.QueryRow(ctx, `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)`,
+				c.table).Scan(&last))
+			require.Equal(t, heldID, last, "the waiting insert has not taken an id")
 
 			require.NoError(t, tx.Commit(ctx))
 			require.NoError(t, <-done)
-			seen, err = c.list()
+			seen, err := c.list()
 			require.NoError(t, err)
 			require.Equal(t, []string{"late", "early"}, seen, "in the order they committed")
 		})
