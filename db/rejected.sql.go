@@ -102,46 +102,6 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 	return id, err
 }
 
-const RejectedList = `-- name: RejectedList :many
-SELECT id, received_at, source, event_type, status, cause, detail, credential, content_type, body, body_size, body_truncated
-FROM rejected_requests
-WHERE source = $1::text
-ORDER BY id
-`
-
-func (q *Queries) RejectedList(ctx context.Context, source string) ([]RejectedRequest, error) {
-	rows, err := q.db.Query(ctx, RejectedList, source)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var items []RejectedRequest
-	for rows.Next() {
-		var i RejectedRequest
-		if err := rows.Scan(
-			&i.ID,
-			&i.ReceivedAt,
-			&i.Source,
-			&i.EventType,
-			&i.Status,
-			&i.Cause,
-			&i.Detail,
-			&i.Credential,
-			&i.ContentType,
-			&i.Body,
-			&i.BodySize,
-			&i.BodyTruncated,
-		); err != nil {
-			return nil, err
-		}
-		items = append(items, i)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	return items, nil
-}
-
 const RejectedPage = `-- name: RejectedPage :many
 SELECT id, received_at, source, event_type, status, cause, detail, credential,
        content_type, body_size, body_truncated

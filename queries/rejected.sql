@@ -11,12 +11,6 @@ SELECT @received_at::timestamptz, @source::text, @event_type::text, @status::int
 FROM turn
 RETURNING id;
 
--- name: RejectedList :many
-SELECT *
-FROM rejected_requests
-WHERE source = @source::text
-ORDER BY id;
-
 -- name: RejectedPage :many
 -- The requests kept after an id, without their bodies.
 SELECT id, received_at, source, event_type, status, cause, detail, credential,

@@ -263,13 +263,15 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	}
 	// Without a signed manifest, events taken out of the bundle after its
 	// export cannot be found, so such a bundle fails unless accepted.
-	if err == nil && !*allowUnsigned {
-		switch {
-		case rep.Manifest == nil:
-			err = errors.New("the bundle has no manifest.json, so whether events were taken out of it cannot be told (--allow-unsigned-manifest accepts a bundle written before manifests were signed)")
-		case !rep.ManifestSigned:
-			err = errors.New("manifest.json is not signed (no manifest.sig), so whether events were taken out of the bundle cannot be told (--allow-unsigned-manifest accepts a bundle written before manifests were signed)")
-		}
+	unsigned := ""
+	switch {
+	case rep.Manifest == nil:
+		unsigned = "the bundle has no manifest.json, so whether events were taken out of it cannot be told"
+	case !rep.ManifestSigned:
+		unsigned = "manifest.json is not signed (no manifest.sig), so whether events were taken out of the bundle after its export cannot be told"
+	}
+	if err == nil && unsigned != "" && !*allowUnsigned {
+		err = errors.New(unsigned + " (--allow-unsigned-manifest accepts a bundle written before manifests were signed)")
 	}
 	if err != nil {
 		fmt.Fprintln(stdout, "FAILED:", err)
@@ -283,13 +285,11 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	}
 	m := rep.Manifest
 	switch {
-	case m == nil:
-		fmt.Fprintln(stdout, "note: the bundle has no manifest.json, so whether events were taken out of it cannot be told")
-	case len(m.Pending) > 0:
+	case m != nil && len(m.Pending) > 0:
 		fmt.Fprintf(stdout, "PARTIAL: %d more selected events were not yet covered by a signed checkpoint when it was exported\n", len(m.Pending))
 		return errors.New("the bundle is partial")
-	case !rep.ManifestSigned:
-		fmt.Fprintln(stdout, "note: manifest.json is not signed (a bundle written before manifests were), so whether events were taken out of the bundle after its export cannot be told")
+	case unsigned != "":
+		fmt.Fprintln(stdout, "note:", unsigned)
 	default:
 		fmt.Fprintf(stdout, "complete: every event of %s that the checkpoint covers, as its manifest lists them\n", describe(m.Selection))
 	}

@@ -88,12 +88,7 @@ func (s *server) handleCheckpoints() gin.HandlerFunc {
 			Data []CheckpointEntry `json:"data"`
 			Page timeline.Page     `json:"page"`
 		}{Data: []CheckpointEntry{}}
-		if len(rows) > limit {
-			rows = rows[:limit]
-			out.Page.HasMore = true
-			next := strconv.FormatInt(rows[len(rows)-1].ID, 10)
-			out.Page.NextCursor = &next
-		}
+		rows, out.Page = idPageOf(rows, limit, func(r store.Checkpoint) int64 { return r.ID })
 		for _, r := range rows {
 			out.Data = append(out.Data, CheckpointEntry{ID: strconv.FormatInt(r.ID, 10), Size: r.Size, At: r.At.UTC(), Note: r.Note})
 		}

@@ -385,7 +385,7 @@ func (s *server) handleEvent() gin.HandlerFunc {
 			Payload:      e.Doc,
 			PayloadLossy: e.DocLossy,
 			Reply:        e.Reply,
-			Credential:   e.Credential,
+			Credential:   credentialFor(e.Credential, full),
 			ContentType:  e.ContentType,
 		}
 		if len(d.Payload) == 0 {
@@ -397,10 +397,20 @@ func (s *server) handleEvent() gin.HandlerFunc {
 			d.RawBody = &raw
 		} else {
 			d.Payload = redact.Document(d.Payload)
-			d.Credential, _, _ = strings.Cut(d.Credential, ":")
 		}
 		s.respond(c, http.StatusOK, d, []int64{e.ID})
 	}
+}
+
+// credentialFor is a stored credential ("api-key:1a2b3c4d") as a reader
+// sees it: auditors whole, others its kind only, since the fingerprint is a
+// short unsalted hash against which a weak secret could be tried offline.
+func credentialFor(credential string, full bool) string {
+	if full {
+		return credential
+	}
+	kind, _, _ := strings.Cut(credential, ":")
+	return kind
 }
 
 // handleBlob returns attachment content, to auditors only.
@@ -442,24 +452,12 @@ type AccessLogListing struct {
 
 func (s *server) handleAccessLog() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		q := c.Request.URL.Query()
-		after, limit, err := idPage(q, 0)
+		rows, page, err := readIDPage(c, "keyName", s.Reads.AccessLog, func(a store.Access) int64 { return a.ID })
 		if err != nil {
 			s.writeError(c, err)
 			return
 		}
-		var keyName *string
-		if v := q.Get("keyName"); v != "" {
-			keyName = &v
-		}
-		rows, err := s.Reads.AccessLog(c.Request.Context(), after, keyName, limit+1)
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		out := AccessLogListing{}
-		rows, out.Page = idPageOf(rows, limit, func(a store.Access) int64 { return a.ID })
-		out.Data = make([]AccessEntry, 0, len(rows))
+		out := AccessLogListing{Data: make([]AccessEntry, 0, len(rows)), Page: page}
 		for _, r := range rows {
 			ids := make([]string, len(r.EventIDs))
 			for i, id := range r.EventIDs {
@@ -476,6 +474,27 @@ func (s *server) handleAccessLog() gin.HandlerFunc {
 // idPage reads limit and cursor for a listing in id order, whose cursor is
 // the last id of the page before; without a cursor the listing starts after
 // the id first.
+// readIDPage reads the page a request asks for of a listing paged by id:
+// its cursor and limit, the filter named filter when given, and the rows
+// after the cursor.
+func readIDPage[T any](c *gin.Context, filter string, read func(ctx context.Context, afterID int64, filter *string, limit int) ([]T, error), id func(T) int64) ([]T, timeline.Page, error) {
+	q := c.Request.URL.Query()
+	after, limit, err := idPage(q, 0)
+	if err != nil {
+		return nil, timeline.Page{}, err
+	}
+	var value *string
+	if v := q.Get(filter); v != "" {
+		value = &v
+	}
+	rows, err := read(c.Request.Context(), after, value, limit+1)
+	if err != nil {
+		return nil, timeline.Page{}, err
+	}
+	rows, page := idPageOf(rows, limit, id)
+	return rows, page, nil
+}
+
 // idPageOf cuts rows, read with a limit of one more than limit, to a page
 // whose cursor is the id of its last row.
 func idPageOf[T any](rows []T, limit int, id func(T) int64) ([]T, timeline.Page) {

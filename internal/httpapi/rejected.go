@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -50,12 +49,12 @@ type RejectionListing struct {
 // readers get them with phone numbers and e-mail addresses masked.
 func rejection(r store.KeptRejection, full bool) Rejection {
 	out := Rejection{ID: strconv.FormatInt(r.ID, 10), ReceivedAt: r.ReceivedAt.UTC(), Source: r.Source,
-		EventType: r.EventType, Status: r.Status, Cause: r.Cause, Detail: r.Detail, Credential: r.Credential,
-		ContentType: r.ContentType, BodySize: r.BodySize, BodyTruncated: r.BodyTruncated}
+		EventType: r.EventType, Status: r.Status, Cause: r.Cause, Detail: r.Detail,
+		Credential: credentialFor(r.Credential, full), ContentType: r.ContentType, BodySize: r.BodySize,
+		BodyTruncated: r.BodyTruncated}
 	if !full {
 		out.EventType = redact.Text(out.EventType)
 		out.Detail = redact.Text(out.Detail)
-		out.Credential, _, _ = strings.Cut(out.Credential, ":")
 		return out
 	}
 	if r.BodySHA256 != nil {
@@ -70,24 +69,12 @@ func rejection(r store.KeptRejection, full bool) Rejection {
 // in the order they were kept, of one source with ?source=.
 func (s *server) handleRejections() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		q := c.Request.URL.Query()
-		after, limit, err := idPage(q, 0)
+		rows, page, err := readIDPage(c, "source", s.Reads.Rejections, func(r store.KeptRejection) int64 { return r.ID })
 		if err != nil {
 			s.writeError(c, err)
 			return
 		}
-		var source *string
-		if v := q.Get("source"); v != "" {
-			source = &v
-		}
-		rows, err := s.Reads.Rejections(c.Request.Context(), after, source, limit+1)
-		if err != nil {
-			s.writeError(c, err)
-			return
-		}
-		out := RejectionListing{}
-		rows, out.Page = idPageOf(rows, limit, func(r store.KeptRejection) int64 { return r.ID })
-		out.Data = make([]Rejection, 0, len(rows))
+		out := RejectionListing{Data: make([]Rejection, 0, len(rows)), Page: page}
 		full := fullView(c)
 		for _, r := range rows {
 			out.Data = append(out.Data, rejection(r, full))
