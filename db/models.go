@@ -153,6 +153,11 @@ type LogState struct {
 	At          time.Time
 }
 
+type RejectedBody struct {
+	Sha256 []byte
+	Body   []byte
+}
+
 type RejectedRequest struct {
 	ID            int64
 	ReceivedAt    time.Time
@@ -166,4 +171,5 @@ type RejectedRequest struct {
 	Body          []byte
 	BodySize      int64
 	BodyTruncated bool
+	BodySha256    []byte
 }

@@ -10,11 +10,32 @@ import (
 	"time"
 )
 
+const RejectedBodyInsert = `-- name: RejectedBodyInsert :exec
+INSERT INTO rejected_bodies (sha256, body)
+VALUES ($1::bytea, $2::bytea)
+ON CONFLICT (sha256) DO NOTHING
+`
+
+type RejectedBodyInsertParams struct {
+	Sha256 []byte
+	Body   []byte
+}
+
+// A rejected request's body, committed before its row (RejectedInsert) so
+// that the row's turn is not held while a large body is written. Stored
+// once however often it is sent.
+func (q *Queries) RejectedBodyInsert(ctx context.Context, arg RejectedBodyInsertParams) error {
+	_, err := q.db.Exec(ctx, RejectedBodyInsert, arg.Sha256, arg.Body)
+	return err
+}
+
 const RejectedGet = `-- name: RejectedGet :one
-SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated, body, sha256(body) AS body_sha256
-FROM rejected_requests
-WHERE id = $1::bigint
+SELECT r.id, r.received_at, r.source, r.event_type, r.status, r.cause, r.detail, r.credential,
+       r.content_type, r.body_size, r.body_truncated,
+       COALESCE(b.body, r.body)::bytea AS body, sha256(COALESCE(b.body, r.body)) AS body_sha256
+FROM rejected_requests r
+LEFT JOIN rejected_bodies b ON b.sha256 = r.body_sha256
+WHERE r.id = $1::bigint
 `
 
 type RejectedGetRow struct {
@@ -33,7 +54,8 @@ type RejectedGetRow struct {
 	BodySha256    []byte
 }
 
-// One kept request with its body as received (as far as it was read).
+// One kept request with its body as received (as far as it was read): in
+// rejected_bodies, or in the row itself for rows kept before that table.
 func (q *Queries) RejectedGet(ctx context.Context, id int64) (RejectedGetRow, error) {
 	row := q.db.QueryRow(ctx, RejectedGet, id)
 	var i RejectedGetRow
@@ -59,11 +81,11 @@ const RejectedInsert = `-- name: RejectedInsert :one
 WITH turn AS (SELECT pg_advisory_xact_lock(7310012))
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
-    content_type, body, body_size, body_truncated
+    content_type, body, body_sha256, body_size, body_truncated
 )
 SELECT $1::timestamptz, $2::text, $3::text, $4::integer,
        $5::text, $6::text, $7::text, $8::text,
-       $9::bytea, $10::bigint, $11::boolean
+       ''::bytea, $9::bytea, $10::bigint, $11::boolean
 FROM turn
 RETURNING id
 `
@@ -77,12 +99,13 @@ type RejectedInsertParams struct {
 	Detail        string
 	Credential    string
 	ContentType   string
-	Body          []byte
+	BodySha256    []byte
 	BodySize      int64
 	BodyTruncated bool
 }
 
 // Ids are taken in commit order, as the access log's are (AccessLogInsert).
+// The body is already stored (RejectedBodyInsert); the row refers to it.
 func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) (int64, error) {
 	row := q.db.QueryRow(ctx, RejectedInsert,
 		arg.ReceivedAt,
@@ -93,7 +116,7 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 		arg.Detail,
 		arg.Credential,
 		arg.ContentType,
-		arg.Body,
+		arg.BodySha256,
 		arg.BodySize,
 		arg.BodyTruncated,
 	)

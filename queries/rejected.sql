@@ -1,13 +1,22 @@
+-- name: RejectedBodyInsert :exec
+-- A rejected request's body, committed before its row (RejectedInsert) so
+-- that the row's turn is not held while a large body is written. Stored
+-- once however often it is sent.
+INSERT INTO rejected_bodies (sha256, body)
+VALUES (@sha256::bytea, @body::bytea)
+ON CONFLICT (sha256) DO NOTHING;
+
 -- name: RejectedInsert :one
 -- Ids are taken in commit order, as the access log's are (AccessLogInsert).
+-- The body is already stored (RejectedBodyInsert); the row refers to it.
 WITH turn AS (SELECT pg_advisory_xact_lock(7310012))
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
-    content_type, body, body_size, body_truncated
+    content_type, body, body_sha256, body_size, body_truncated
 )
 SELECT @received_at::timestamptz, @source::text, @event_type::text, @status::integer,
        @cause::text, @detail::text, @credential::text, @content_type::text,
-       @body::bytea, @body_size::bigint, @body_truncated::boolean
+       ''::bytea, @body_sha256::bytea, @body_size::bigint, @body_truncated::boolean
 FROM turn
 RETURNING id;
 
@@ -32,8 +41,11 @@ ORDER BY source, id
 LIMIT @row_limit::integer;
 
 -- name: RejectedGet :one
--- One kept request with its body as received (as far as it was read).
-SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated, body, sha256(body) AS body_sha256
-FROM rejected_requests
-WHERE id = @id::bigint;
+-- One kept request with its body as received (as far as it was read): in
+-- rejected_bodies, or in the row itself for rows kept before that table.
+SELECT r.id, r.received_at, r.source, r.event_type, r.status, r.cause, r.detail, r.credential,
+       r.content_type, r.body_size, r.body_truncated,
+       COALESCE(b.body, r.body)::bytea AS body, sha256(COALESCE(b.body, r.body)) AS body_sha256
+FROM rejected_requests r
+LEFT JOIN rejected_bodies b ON b.sha256 = r.body_sha256
+WHERE r.id = @id::bigint;

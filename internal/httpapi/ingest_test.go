@@ -454,7 +454,8 @@ func TestIngestRejectionsAreKept(t *testing.T) {
 	conn, err := pgx.Connect(context.Background(), b.db.URL)
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
-	rows, err := conn.Query(context.Background(), "SELECT cause, status, body, body_truncated, credential FROM rejected_requests ORDER BY id")
+	rows, err := conn.Query(context.Background(), `SELECT r.cause, r.status, b.body, r.body_truncated, r.credential
+		FROM rejected_requests r JOIN rejected_bodies b ON b.sha256 = r.body_sha256 ORDER BY r.id`)
 	require.NoError(t, err)
 	type rejected struct {
 		cause     string

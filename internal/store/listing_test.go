@@ -1,7 +1,9 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"testing"
 	"time"
 
@@ -52,8 +54,12 @@ func TestListingIDsFollowCommits(t *testing.T) {
 		{
 			name: "rejected requests", table: "rejected_requests", lock: 7310012,
 			held: func(q *db.Queries) (int64, error) {
+				sum := sha256.Sum256([]byte("{"))
+				if err := q.RejectedBodyInsert(ctx, db.RejectedBodyInsertParams{Sha256: sum[:], Body: []byte("{")}); err != nil {
+					return 0, err
+				}
 				return q.RejectedInsert(ctx, db.RejectedInsertParams{ReceivedAt: time.Now(), Source: "late", Status: 400,
-					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("{"), BodySize: 1})
+					Cause: "invalid_json", Credential: "hmac:00", BodySha256: sum[:], BodySize: 1})
 			},
 			next: func() error {
 				_, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "early", Status: 400,
@@ -110,4 +116,89 @@ func TestListingIDsFollowCommits(t *testing.T) {
 			require.Equal(t, []string{"late", "early"}, seen, "in the order they committed")
 		})
 	}
+}
+
+// A rejected request's body is committed before its row takes its turn:
+// a large body (a 413's is kept up to max_body_bytes) is never written
+// while the refusals behind it wait for that turn. A body sent again is
+// stored once, and each row reads it back.
+func TestRejectedBodyIsStoredBeforeItsTurn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	body := bytes.Repeat([]byte("refused body "), 40_000)
+
+	holder, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer holder.Close(context.Background())
+	tx, err := holder.Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(context.Background()) //nolint:errcheck
+	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(7310012)") // a row being kept
+	require.NoError(t, err)
+
+	type kept struct {
+		id  int64
+		err error
+	}
+	done := make(chan kept, 1)
+	go func() {
+		id, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "s", Status: 413,
+			Cause: "body_too_large", Credential: "hmac:00", Body: body, BodySize: int64(len(body)) + 1, BodyTruncated: true})
+		done <- kept{id, err}
+	}()
+	watch, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer watch.Close(context.Background())
+	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for waiting := 0; waiting == 0; {
+		select {
+		case k := <-done:
+			t.Fatalf("the rejected request was kept (%d, %v) while another row held the turn", k.id, k.err)
+		default:
+		}
+		require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
+			WHERE locktype = 'advisory' AND NOT granted AND objid = 7310012`).Scan(&waiting))
+	}
+	var stored int
+	require.NoError(t, watch.QueryRow(ctx, "SELECT count(*) FROM rejected_bodies WHERE body = $1", body).Scan(&stored))
+	require.Equal(t, 1, stored, "the body is committed while its row waits for the turn")
+
+	require.NoError(t, tx.Commit(ctx))
+	first := <-done
+	require.NoError(t, first.err)
+	again, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "s", Status: 413,
+		Cause: "body_too_large", Credential: "hmac:00", Body: body, BodySize: int64(len(body)) + 1, BodyTruncated: true})
+	require.NoError(t, err)
+	require.NotEqual(t, first.id, again)
+	require.NoError(t, watch.QueryRow(ctx, "SELECT count(*) FROM rejected_bodies").Scan(&stored))
+	require.Equal(t, 1, stored, "a body sent again is stored once")
+
+	sum := sha256.Sum256(body)
+	for _, id := range []int64{first.id, again} {
+		r, err := b.store.Rejection(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, body, r.Body)
+		require.Equal(t, sum[:], r.BodySHA256)
+		require.True(t, r.BodyTruncated)
+	}
+}
+
+// Rows kept before the bodies had a table of their own hold the body
+// themselves, and read back as they did.
+func TestRejectedRowsWithTheirOwnBody(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	body := []byte(`{"kept":"in the row"`)
+	conn := b.db.Connect(t)
+	var id int64
+	require.NoError(t, conn.QueryRow(ctx, `INSERT INTO rejected_requests (received_at, source, status, cause, credential, body, body_size)
+		VALUES (now(), 's', 400, 'invalid_json', 'hmac:00', $1, $2) RETURNING id`, body, len(body)).Scan(&id))
+	r, err := b.store.Rejection(ctx, id)
+	require.NoError(t, err)
+	sum := sha256.Sum256(body)
+	require.Equal(t, body, r.Body)
+	require.Equal(t, sum[:], r.BodySHA256)
 }

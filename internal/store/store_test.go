@@ -126,7 +126,14 @@ func TestMigrationsDownKeepWhatIsStored(t *testing.T) {
 	defer s.Close()
 	res, err := s.Ingest(ctx, []store.NewEvent{event(`{"kept":1}`, "kept", true)})
 	require.NoError(t, err)
+	_, err = s.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "s", Status: 400, Cause: "invalid_json",
+		Credential: "c", Body: []byte("{")})
+	require.NoError(t, err)
+	require.ErrorContains(t, m.DownTo(ctx, 11, &bytes.Buffer{}), "rejected requests keep their bodies in rejected_bodies")
+	requireTable(t, d.URL, "rejected_bodies", true)
 	conn := d.Connect(t)
+	_, err = conn.Exec(ctx, `SET session_replication_role = replica; DELETE FROM rejected_bodies; RESET session_replication_role`)
+	require.NoError(t, err)
 	_, err = conn.Exec(ctx, `INSERT INTO log_leaves (idx, event_id, leaf_hash, body_hash) VALUES (0, $1, '\x00', '\x00')`, res[0].ID)
 	require.NoError(t, err)
 
@@ -240,6 +247,10 @@ func TestAppendOnly(t *testing.T) {
 			"TRUNCATE blobs",
 			"DELETE FROM blobs",
 			"DELETE FROM rejected_requests",
+			"UPDATE rejected_requests SET body_sha256 = NULL",
+			"UPDATE rejected_bodies SET body = 'forged'",
+			"DELETE FROM rejected_bodies",
+			"TRUNCATE rejected_bodies",
 		} {
 			t.Run(fmt.Sprintf("%s/%s", asRole, stmt), func(t *testing.T) {
 				conn := b.db.Connect(t)
