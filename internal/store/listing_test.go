@@ -134,7 +134,8 @@ func TestRejectedBodyIsStoredBeforeItsTurn(t *testing.T) {
 	tx, err := holder.Begin(ctx)
 	require.NoError(t, err)
 	defer tx.Rollback(context.Background()) //nolint:errcheck
-	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(7310012)") // a row being kept
+	// A row being kept holds the turn.
+	_, err = tx.Exec(ctx, "SELECT pg_advisory_xact_lock(7310012)")
 	require.NoError(t, err)
 
 	type kept struct {
