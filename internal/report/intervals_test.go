@@ -50,3 +50,53 @@ func stepOrDay(interval string) time.Duration {
 	}
 	return time.Hour
 }
+
+// In zones whose clocks jump from 00:00 to 01:00, that day starts at 01:00:
+// its midnight does not exist. Days and weeks still follow one another.
+func TestIntervalsOverADayWithoutMidnight(t *testing.T) {
+	for _, c := range []struct{ tz, day string }{
+		{"America/Santiago", "2024-09-08"},
+		{"Atlantic/Azores", "2024-03-31"},
+		{"America/Havana", "2024-03-10"},
+		{"America/Asuncion", "2023-10-01"},
+	} {
+		loc, err := time.LoadLocation(c.tz)
+		require.NoError(t, err)
+		day, err := time.ParseInLocation(time.DateOnly, c.day, loc)
+		require.NoError(t, err)
+		for _, interval := range []string{"P1D", "P1W"} {
+			name := c.tz + " " + c.day + " " + interval
+			from := day.AddDate(0, 0, -9).Format(time.RFC3339)
+			to := day.AddDate(0, 0, 9).Format(time.RFC3339)
+			q, err := ParseQuery(url.Values{"from": {from}, "to": {to}, "tz": {c.tz}, "interval": {interval}})
+			require.NoError(t, err, name)
+
+			done := make(chan []Interval, 1)
+			go func() { done <- Intervals(q) }()
+			var ivs []Interval
+			select {
+			case ivs = <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: the intervals never end", name)
+			}
+			require.LessOrEqual(t, len(ivs), 19, name)
+			require.False(t, ivs[len(ivs)-1].End.Before(q.To), name)
+			for i, iv := range ivs {
+				require.True(t, iv.Start.Before(iv.End), name)
+				if i > 0 {
+					require.Equal(t, ivs[i-1].End, iv.Start, name)
+				}
+				// Each starts on the first instant of its day.
+				s := iv.Start.In(loc)
+				require.NotEqual(t, s.Day(), s.Add(-time.Nanosecond).Day(), "%s: %s", name, s)
+				if interval == "P1W" {
+					require.Equal(t, time.Monday, s.Weekday(), "%s: %s", name, s)
+				}
+				if s.Format(time.DateOnly) == c.day {
+					require.Equal(t, 1, s.Hour(), "%s: %s", name, s)
+					require.Equal(t, 23*time.Hour, iv.End.Sub(iv.Start), name)
+				}
+			}
+		}
+	}
+}

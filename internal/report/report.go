@@ -156,14 +156,15 @@ func Intervals(q Query) []Interval {
 		return []Interval{{q.From, q.To}}
 	case "P1D", "P1W":
 		l := q.From.In(loc)
-		start := time.Date(l.Year(), l.Month(), l.Day(), 0, 0, 0, 0, loc)
+		y, m, d := l.Date()
 		days := 1
 		if q.Interval == "P1W" {
 			days = 7
-			start = start.AddDate(0, 0, -((int(start.Weekday()) + 6) % 7)) // back to Monday
+			d -= (int(l.Weekday()) + 6) % 7 // back to Monday
 		}
-		for s := start; s.Before(q.To); {
-			e := time.Date(s.Year(), s.Month(), s.Day()+days, 0, 0, 0, 0, loc)
+		for s := dayStart(y, m, d, loc); s.Before(q.To); {
+			d += days
+			e := dayStart(y, m, d, loc)
 			out = append(out, Interval{s, e})
 			s = e
 		}
@@ -182,6 +183,19 @@ func Intervals(q Query) []Interval {
 		}
 	}
 	return out
+}
+
+// dayStart is the first instant of the day y-m-d (d may run past the
+// month's end) in loc. Where the clocks jump from 00:00 to 01:00 midnight
+// does not exist, and time.Date answers 23:00 of the day before; that day
+// starts at the jump instead.
+func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
+	y, m, d = time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Date()
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if _, _, td := t.Date(); td != d {
+		_, t = t.ZoneBounds()
+	}
+	return t
 }
 
 // Stats are time-in-queue statistics in seconds; nil when there is nothing
