@@ -120,6 +120,12 @@ func (s *server) handleAbandonmentContacts() gin.HandlerFunc {
 				s.writeError(c, err)
 				return
 			}
+			// CSV has no envelope: the next page's cursor goes in a link.
+			if page.Page.NextCursor != nil {
+				next := c.Request.URL.Query()
+				next.Set("cursor", *page.Page.NextCursor)
+				c.Header("Link", "<"+c.Request.URL.EscapedPath()+"?"+next.Encode()+`>; rel="next"`)
+			}
 			s.send(c, http.StatusOK, "text/csv; charset=utf-8", buf.Bytes(), ids)
 			return
 		}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -441,4 +442,30 @@ func TestAbandonmentContacts(t *testing.T) {
 
 	res := b.read(t, analystKey, "/v1/reports/abandonment/contacts?"+day1.Encode()+"&status=not_called_back&cursor="+url.QueryEscape(*page1.Page.NextCursor))
 	require.Equal(t, 400, res.status, "a cursor is bound to its filters")
+
+	// As CSV, a page links to the next one.
+	csvPage := func(path string) ([][]string, string) {
+		req, err := http.NewRequest(http.MethodGet, b.url+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+auditorKey)
+		req.Header.Set("Accept", "text/csv")
+		httpRes, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer httpRes.Body.Close()
+		require.Equal(t, 200, httpRes.StatusCode)
+		rows, err := csv.NewReader(httpRes.Body).ReadAll()
+		require.NoError(t, err)
+		return rows[1:], httpRes.Header.Get("Link")
+	}
+	q := url.Values{"status": {"called_back"}, "limit": {"2"}}
+	for k, v := range day1 {
+		q[k] = v
+	}
+	rows, link := csvPage("/v1/reports/abandonment/contacts?" + q.Encode())
+	require.Len(t, rows, 2)
+	require.Regexp(t, `^<(/v1/reports/abandonment/contacts\?[^>]+)>; rel="next"$`, link)
+	rows, link = csvPage(link[1:strings.Index(link, ">")])
+	require.Len(t, rows, 1)
+	require.Equal(t, "agent-8", rows[0][8])
+	require.Empty(t, link, "the last page links to none")
 }
