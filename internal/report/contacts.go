@@ -111,7 +111,7 @@ func contactFilters(v url.Values) string {
 }
 
 func contact(q Query, a store.AbandonContact, full bool) Contact {
-	c := Contact{EventID: strconv.FormatInt(a.EventID, 10), At: a.At.In(q.Location).Format(time.RFC3339),
+	c := Contact{EventID: strconv.FormatInt(a.EventID, 10), At: a.At.In(q.Location).Format(time.RFC3339Nano),
 		Queue: a.Queue, Phone: a.Phone, Status: "not_called_back"}
 	if !full && c.Phone != "" {
 		c.Phone = redact.Phone(c.Phone)
@@ -123,7 +123,7 @@ func contact(q Query, a store.AbandonContact, full bool) Contact {
 	}
 	if a.CalledBack {
 		c.Status = "called_back"
-		c.Callback = &Callback{At: a.CallbackAt.In(q.Location).Format(time.RFC3339), AgentID: a.CallbackAgent,
+		c.Callback = &Callback{At: a.CallbackAt.In(q.Location).Format(time.RFC3339Nano), AgentID: a.CallbackAgent,
 			DelaySec: a.CallbackAt.Sub(a.At).Seconds(), Attempts: a.Attempts}
 	}
 	return c
