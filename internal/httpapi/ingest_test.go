@@ -569,6 +569,20 @@ func TestIngestIdempotency(t *testing.T) {
 
 	require.Equal(t, 3, b.count(t, "events"))
 	require.Equal(t, 1, b.count(t, "rejected_requests"), "the 409 is kept")
+
+	// A case update names its event in its body, and is kept with it.
+	caseKey := map[string]string{"Idempotency-Key": "case-delivery-1"}
+	res = b.signed(t, config.KindCaseUpdates, "", []byte(`{"event":"ESCALATE_CASE","caseId":"c-1","n":1}`), caseKey)
+	require.Equal(t, 200, res.status)
+	res = b.signed(t, config.KindCaseUpdates, "", []byte(`{"event":"ESCALATE_CASE","caseId":"c-1","n":2}`), caseKey)
+	require.Equal(t, http.StatusConflict, res.status)
+	conn, err := pgx.Connect(context.Background(), b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var eventType string
+	require.NoError(t, conn.QueryRow(context.Background(),
+		"SELECT event_type FROM rejected_requests WHERE source = $1", config.KindCaseUpdates).Scan(&eventType))
+	require.Equal(t, "ESCALATE_CASE", eventType)
 }
 
 // A sender's key reused with the same body for another hook is not a retry

@@ -209,7 +209,7 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) {
-			return Reply{}, s.keep(ctx, r, cred, e)
+			return Reply{}, s.keep(ctx, r, cred, r.PathEvent, e)
 		}
 		return Reply{}, err
 	}
@@ -218,7 +218,7 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 	if ev.Reply != nil && s.spoolNew {
 		res, spooled, err := s.commitOrSpool(ctx, ev)
 		if errors.Is(err, store.ErrUnstorable) {
-			return Reply{}, s.keep(ctx, r, cred, unstorable(err))
+			return Reply{}, s.keep(ctx, r, cred, ev.Type, unstorable(err))
 		}
 		if err != nil {
 			return Reply{}, err
@@ -230,7 +230,7 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 	}
 	results, err := s.writer.Ingest(ctx, []store.NewEvent{ev})
 	if errors.Is(err, store.ErrUnstorable) {
-		return Reply{}, s.keep(ctx, r, cred, unstorable(err))
+		return Reply{}, s.keep(ctx, r, cred, ev.Type, unstorable(err))
 	}
 	if err != nil {
 		return Reply{}, fmt.Errorf("%w: %v", ErrUnavailable, err)
@@ -279,14 +279,14 @@ func (s *Service) commitOrSpool(ctx context.Context, ev store.NewEvent) (store.I
 // reply answers a committed (or repeated, or conflicting) event.
 func (s *Service) reply(ctx context.Context, r Request, cred string, ev store.NewEvent, res store.IngestResult) (Reply, error) {
 	if errors.Is(res.Err, store.ErrConflict) {
-		return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
+		return Reply{}, s.keep(ctx, r, cred, ev.Type, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict",
 			Detail: fmt.Sprintf("idempotency key was already used for event %d with a different body", res.ID)})
 	}
 	switch why, err := s.anotherRequest(ctx, res, ev); {
 	case err != nil:
 		return Reply{}, fmt.Errorf("%w: checking the event that holds the key: %v", ErrUnavailable, err)
 	case why != "":
-		return Reply{}, s.keep(ctx, r, cred, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: why})
+		return Reply{}, s.keep(ctx, r, cred, ev.Type, &Error{Status: http.StatusConflict, Cause: "idempotency_conflict", Detail: why})
 	}
 	rep := Reply{Status: http.StatusOK, ID: res.ID, Duplicate: res.Duplicate, Type: ev.Type}
 	if ev.Reply != nil {
@@ -426,19 +426,20 @@ func (s *Service) refuseTooLarge(ctx context.Context, src *source, r Request) er
 		Detail: fmt.Sprintf("the body is over the limit of this server (%d bytes read)", r.BodySize)}
 	if src.auth.needsBody(r.Header) {
 		r.Body = nil
-		return s.keep(ctx, r, "unverified", e)
+		return s.keep(ctx, r, "unverified", r.PathEvent, e)
 	}
 	cred, why, ok := src.auth.verify(r.Header, r.Body)
 	if !ok {
 		return &Error{Status: http.StatusUnauthorized, Cause: "unauthorized", Detail: why}
 	}
-	return s.keep(ctx, r, cred, e)
+	return s.keep(ctx, r, cred, r.PathEvent, e)
 }
 
-// keep stores the refused request. If even that fails, the sender is told
+// keep stores the refused request, of the event type named by its path or,
+// once its body is read, by the event. If even that fails, the sender is told
 // to retry (503) rather than given a 4xx that would make it give up on a
 // request nobody kept.
-func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) error {
+func (s *Service) keep(ctx context.Context, r Request, cred, eventType string, e *Error) error {
 	body := r.Body
 	if body == nil {
 		body = []byte{}
@@ -446,7 +447,7 @@ func (s *Service) keep(ctx context.Context, r Request, cred string, e *Error) er
 	id, err := s.rejects.Reject(ctx, store.Rejected{
 		ReceivedAt:    r.ReceivedAt,
 		Source:        r.Source,
-		EventType:     r.PathEvent,
+		EventType:     eventType,
 		Status:        e.Status,
 		Cause:         e.Cause,
 		Detail:        e.Detail,
