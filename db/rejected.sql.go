@@ -10,25 +10,6 @@ import (
 	"time"
 )
 
-const RejectedBodyInsert = `-- name: RejectedBodyInsert :exec
-INSERT INTO rejected_bodies (sha256, body)
-VALUES ($1::bytea, $2::bytea)
-ON CONFLICT (sha256) DO NOTHING
-`
-
-type RejectedBodyInsertParams struct {
-	Sha256 []byte
-	Body   []byte
-}
-
-// A rejected request's body, committed before its row (RejectedInsert) so
-// that the row's turn is not held while a large body is written. Stored
-// once however often it is sent.
-func (q *Queries) RejectedBodyInsert(ctx context.Context, arg RejectedBodyInsertParams) error {
-	_, err := q.db.Exec(ctx, RejectedBodyInsert, arg.Sha256, arg.Body)
-	return err
-}
-
 const RejectedGet = `-- name: RejectedGet :one
 SELECT r.id, r.received_at, r.source, r.event_type, r.status, r.cause, r.detail, r.credential,
        r.content_type, r.body_size, r.body_truncated,
@@ -78,7 +59,14 @@ func (q *Queries) RejectedGet(ctx context.Context, id int64) (RejectedGetRow, er
 }
 
 const RejectedInsert = `-- name: RejectedInsert :one
-WITH turn AS (SELECT pg_advisory_xact_lock(7310012))
+WITH body AS (
+    INSERT INTO rejected_bodies (sha256, body)
+    VALUES ($9::bytea, $12::bytea)
+    ON CONFLICT (sha256) DO NOTHING
+    RETURNING 1
+), turn AS (
+    SELECT pg_advisory_xact_lock(7310012) FROM (SELECT count(*) FROM body) AS stored
+)
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
     content_type, body, body_sha256, body_size, body_truncated
@@ -102,10 +90,14 @@ type RejectedInsertParams struct {
 	BodySha256    []byte
 	BodySize      int64
 	BodyTruncated bool
+	Body          []byte
 }
 
-// Ids are taken in commit order, as the access log's are (AccessLogInsert).
-// The body is already stored (RejectedBodyInsert); the row refers to it.
+// Ids are taken in commit order, as the access log's are (AccessLogInsert):
+// the insert holds an advisory lock from taking its id to its commit. The
+// body is written before the lock is taken (turn reads from body), so a
+// large refused body does not hold up the rows behind it while it is
+// written. A body is stored once however often it is sent.
 func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) (int64, error) {
 	row := q.db.QueryRow(ctx, RejectedInsert,
 		arg.ReceivedAt,
@@ -119,6 +111,7 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 		arg.BodySha256,
 		arg.BodySize,
 		arg.BodyTruncated,
+		arg.Body,
 	)
 	var id int64
 	err := row.Scan(&id)

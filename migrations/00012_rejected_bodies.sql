@@ -1,15 +1,14 @@
 -- The bodies of kept rejected requests live in a table of their own, keyed
--- by their SHA-256 and stored once however often they are sent.
+-- by their SHA-256 and stored once however often they are sent (a sender
+-- that retries a refused request sends the same body again).
 --
 -- A rejected request's row takes its id in commit order: its insert holds
 -- an advisory lock from taking the id to its commit (queries/rejected.sql).
 -- With the body in the row, the lock was held while the body was written,
 -- and a 413's body is kept up to max_body_bytes (32 MiB by default): every
--- refusal behind it waited, each holding a pool connection. The body is now
--- committed first, on its own, and the row that refers to it, written
--- under the lock, is small. A body whose row was never written (the
--- database went away in between) is kept and harms nothing; the sender was
--- told to retry (503).
+-- refusal behind it waited. The one statement that keeps a request now
+-- writes the body before it takes the lock, and the row it then writes is
+-- small.
 --
 -- Rows kept before this migration keep their body in rejected_requests.body
 -- and have no body_sha256; rows kept after it have an empty body there.

@@ -1,15 +1,17 @@
--- name: RejectedBodyInsert :exec
--- A rejected request's body, committed before its row (RejectedInsert) so
--- that the row's turn is not held while a large body is written. Stored
--- once however often it is sent.
-INSERT INTO rejected_bodies (sha256, body)
-VALUES (@sha256::bytea, @body::bytea)
-ON CONFLICT (sha256) DO NOTHING;
-
 -- name: RejectedInsert :one
--- Ids are taken in commit order, as the access log's are (AccessLogInsert).
--- The body is already stored (RejectedBodyInsert); the row refers to it.
-WITH turn AS (SELECT pg_advisory_xact_lock(7310012))
+-- Ids are taken in commit order, as the access log's are (AccessLogInsert):
+-- the insert holds an advisory lock from taking its id to its commit. The
+-- body is written before the lock is taken (turn reads from body), so a
+-- large refused body does not hold up the rows behind it while it is
+-- written. A body is stored once however often it is sent.
+WITH body AS (
+    INSERT INTO rejected_bodies (sha256, body)
+    VALUES (@body_sha256::bytea, @body::bytea)
+    ON CONFLICT (sha256) DO NOTHING
+    RETURNING 1
+), turn AS (
+    SELECT pg_advisory_xact_lock(7310012) FROM (SELECT count(*) FROM body) AS stored
+)
 INSERT INTO rejected_requests (
     received_at, source, event_type, status, cause, detail, credential,
     content_type, body, body_sha256, body_size, body_truncated

@@ -266,17 +266,11 @@ func (s *Store) EventType(ctx context.Context, id int64) (string, error) {
 // Reject keeps a refused request with its cause, so that nothing a sender
 // sent is lost. Its text is made storable (Text): a request is often
 // refused for the very bytes a text column cannot hold.
-//
-// The body is committed first, on its own, and the row that refers to it
-// after: the row's insert holds the turn that orders the rows' ids until
-// it commits, and a refused body can be as large as max_body_bytes.
+// The body is stored apart from the row, once per SHA-256.
 func (s *Store) Reject(ctx context.Context, r Rejected) (int64, error) {
 	sum := sha256.Sum256(r.Body)
 	if r.Body == nil {
 		r.Body = []byte{}
-	}
-	if err := s.q.RejectedBodyInsert(ctx, db.RejectedBodyInsertParams{Sha256: sum[:], Body: r.Body}); err != nil {
-		return 0, interpretError(err)
 	}
 	id, err := s.q.RejectedInsert(ctx, db.RejectedInsertParams{
 		ReceivedAt:    r.ReceivedAt,
@@ -287,6 +281,7 @@ func (s *Store) Reject(ctx context.Context, r Rejected) (int64, error) {
 		Detail:        Text(r.Detail),
 		Credential:    r.Credential,
 		ContentType:   Text(r.ContentType),
+		Body:          r.Body,
 		BodySha256:    sum[:],
 		BodySize:      r.BodySize,
 		BodyTruncated: r.BodyTruncated,

@@ -55,11 +55,8 @@ func TestListingIDsFollowCommits(t *testing.T) {
 			name: "rejected requests", table: "rejected_requests", lock: 7310012,
 			held: func(q *db.Queries) (int64, error) {
 				sum := sha256.Sum256([]byte("{"))
-				if err := q.RejectedBodyInsert(ctx, db.RejectedBodyInsertParams{Sha256: sum[:], Body: []byte("{")}); err != nil {
-					return 0, err
-				}
 				return q.RejectedInsert(ctx, db.RejectedInsertParams{ReceivedAt: time.Now(), Source: "late", Status: 400,
-					Cause: "invalid_json", Credential: "hmac:00", BodySha256: sum[:], BodySize: 1})
+					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("{"), BodySha256: sum[:], BodySize: 1})
 			},
 			next: func() error {
 				_, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "early", Status: 400,
@@ -118,15 +115,16 @@ func TestListingIDsFollowCommits(t *testing.T) {
 	}
 }
 
-// A rejected request's body is committed before its row takes its turn:
-// a large body (a 413's is kept up to max_body_bytes) is never written
-// while the refusals behind it wait for that turn. A body sent again is
-// stored once, and each row reads it back.
-func TestRejectedBodyIsStoredBeforeItsTurn(t *testing.T) {
+// A rejected request's body is written before its row takes its turn: a
+// large body (a 413's is kept up to max_body_bytes) is not written while
+// the refusals behind it wait for that turn. A body sent again is stored
+// once, and each row reads it back.
+func TestRejectedBodyIsWrittenBeforeItsTurn(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
 	body := bytes.Repeat([]byte("refused body "), 40_000)
+	sum := sha256.Sum256(body)
 
 	holder, err := pgx.Connect(ctx, b.db.URL)
 	require.NoError(t, err)
@@ -162,21 +160,41 @@ func TestRejectedBodyIsStoredBeforeItsTurn(t *testing.T) {
 		require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
 			WHERE locktype = 'advisory' AND NOT granted AND objid = 7310012`).Scan(&waiting))
 	}
-	var stored int
-	require.NoError(t, watch.QueryRow(ctx, "SELECT count(*) FROM rejected_bodies WHERE body = $1", body).Scan(&stored))
-	require.Equal(t, 1, stored, "the body is committed while its row waits for the turn")
+
+	// The body is written already: another insert of it waits for the
+	// waiting request's transaction.
+	probe, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer probe.Close(context.Background())
+	var probePID int
+	require.NoError(t, probe.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&probePID))
+	probed := make(chan error, 1)
+	go func() {
+		_, err := probe.Exec(ctx, "INSERT INTO rejected_bodies (sha256, body) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING", sum[:], body)
+		probed <- err
+	}()
+	for waiting := 0; waiting == 0; {
+		select {
+		case err := <-probed:
+			t.Fatalf("the body was not written before the turn: another insert of it ended (%v) at once", err)
+		default:
+		}
+		require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
+			WHERE pid = $1 AND locktype = 'transactionid' AND NOT granted`, probePID).Scan(&waiting))
+	}
 
 	require.NoError(t, tx.Commit(ctx))
 	first := <-done
 	require.NoError(t, first.err)
+	require.NoError(t, <-probed)
 	again, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "s", Status: 413,
 		Cause: "body_too_large", Credential: "hmac:00", Body: body, BodySize: int64(len(body)) + 1, BodyTruncated: true})
 	require.NoError(t, err)
 	require.NotEqual(t, first.id, again)
+	var stored int
 	require.NoError(t, watch.QueryRow(ctx, "SELECT count(*) FROM rejected_bodies").Scan(&stored))
 	require.Equal(t, 1, stored, "a body sent again is stored once")
 
-	sum := sha256.Sum256(body)
 	for _, id := range []int64{first.id, again} {
 		r, err := b.store.Rejection(ctx, id)
 		require.NoError(t, err)
