@@ -680,10 +680,22 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
        x.blobs AS expunged_blobs, x.note AS expunge_note,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
-        AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank
+        AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank,
+       a.sha256 AS bad_attachment, (ab.sha256 IS NOT NULL)::boolean AS bad_attachment_stored
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = l.event_id
+LEFT JOIN LATERAL (
+    SELECT decode(h.v #>> '{}', 'hex') AS sha256
+    FROM jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
+    WHERE jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
+      AND position(convert_to(h.v #>> '{}', 'UTF8') IN e.body) = 0
+      AND NOT EXISTS (SELECT FROM blobs b
+                      WHERE b.sha256 = decode(h.v #>> '{}', 'hex')
+                        AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size)
+    LIMIT 1
+) a ON true
+LEFT JOIN blobs ab ON ab.sha256 = a.sha256
 WHERE l.idx >= $1::bigint
 ORDER BY l.idx
 LIMIT $2::integer
@@ -695,48 +707,54 @@ type LogVerifyRowsParams struct {
 }
 
 type LogVerifyRowsRow struct {
-	Idx                int64
-	EventID            int64
-	LeafHash           []byte
-	RowID              *int64
-	Source             *string
-	Kind               *string
-	Type               *string
-	OccurredAt         *time.Time
-	ReceivedAt         *time.Time
-	CaseID             *string
-	Phone              *string
-	CustomerID         *string
-	ConversationID     *string
-	AgentID            *string
-	WorkItemID         *string
-	Queue              *string
-	TimeInQueueMs      *int64
-	IsOutbound         *bool
-	Credential         *string
-	Summary            *string
-	Actor              []byte
-	Changes            []byte
-	Reply              []byte
-	BodySalt           []byte
-	BodyHash           []byte
-	ContentType        *string
-	IdempotencyKey     *string
-	BodySha256         []byte
-	DocLossy           *bool
-	DocHash            []byte
-	BodySha256Matches  bool
-	ExpungedAt         *time.Time
-	ExpungeReason      *string
-	ExpungedDetailHash []byte
-	ExpungedBlobs      [][]byte
-	ExpungeNote        *string
-	Blank              *bool
+	Idx                 int64
+	EventID             int64
+	LeafHash            []byte
+	RowID               *int64
+	Source              *string
+	Kind                *string
+	Type                *string
+	OccurredAt          *time.Time
+	ReceivedAt          *time.Time
+	CaseID              *string
+	Phone               *string
+	CustomerID          *string
+	ConversationID      *string
+	AgentID             *string
+	WorkItemID          *string
+	Queue               *string
+	TimeInQueueMs       *int64
+	IsOutbound          *bool
+	Credential          *string
+	Summary             *string
+	Actor               []byte
+	Changes             []byte
+	Reply               []byte
+	BodySalt            []byte
+	BodyHash            []byte
+	ContentType         *string
+	IdempotencyKey      *string
+	BodySha256          []byte
+	DocLossy            *bool
+	DocHash             []byte
+	BodySha256Matches   bool
+	ExpungedAt          *time.Time
+	ExpungeReason       *string
+	ExpungedDetailHash  []byte
+	ExpungedBlobs       [][]byte
+	ExpungeNote         *string
+	Blank               *bool
+	BadAttachment       []byte
+	BadAttachmentStored bool
 }
 
 // Every leaf with the event it should commit to, in log order (the event is
 // missing when the row was removed). An expunged event's hashes come from the
 // record of its expunge, with whether its row is as blank as one leaves it.
+// bad_attachment is the first attachment its document refers to that is not
+// stored as it was: gone, or no longer of its SHA-256 and size (a reference
+// whose hash the body itself holds is the sender's, not one to a stored
+// attachment).
 func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([]LogVerifyRowsRow, error) {
 	rows, err := q.db.Query(ctx, LogVerifyRows, arg.FromIdx, arg.RowLimit)
 	if err != nil {
@@ -784,6 +802,8 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.ExpungedBlobs,
 			&i.ExpungeNote,
 			&i.Blank,
+			&i.BadAttachment,
+			&i.BadAttachmentStored,
 		); err != nil {
 			return nil, err
 		}

@@ -109,6 +109,10 @@ LIMIT @row_limit::integer;
 -- Every leaf with the event it should commit to, in log order (the event is
 -- missing when the row was removed). An expunged event's hashes come from the
 -- record of its expunge, with whether its row is as blank as one leaves it.
+-- bad_attachment is the first attachment its document refers to that is not
+-- stored as it was: gone, or no longer of its SHA-256 and size (a reference
+-- whose hash the body itself holds is the sender's, not one to a stored
+-- attachment).
 SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type, e.occurred_at,
        e.received_at, e.case_id, e.phone, e.customer_id, e.conversation_id, e.agent_id, e.work_item_id,
        e.queue, e.time_in_queue_ms, e.is_outbound, e.credential, e.summary, e.actor, e.changes, e.reply,
@@ -119,10 +123,22 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        x.expunged_at, x.reason AS expunge_reason, x.detail_hash AS expunged_detail_hash,
        x.blobs AS expunged_blobs, x.note AS expunge_note,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
-        AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank
+        AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank,
+       a.sha256 AS bad_attachment, (ab.sha256 IS NOT NULL)::boolean AS bad_attachment_stored
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = l.event_id
+LEFT JOIN LATERAL (
+    SELECT decode(h.v #>> '{}', 'hex') AS sha256
+    FROM jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
+    WHERE jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
+      AND position(convert_to(h.v #>> '{}', 'UTF8') IN e.body) = 0
+      AND NOT EXISTS (SELECT FROM blobs b
+                      WHERE b.sha256 = decode(h.v #>> '{}', 'hex')
+                        AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size)
+    LIMIT 1
+) a ON true
+LEFT JOIN blobs ab ON ab.sha256 = a.sha256
 WHERE l.idx >= @from_idx::bigint
 ORDER BY l.idx
 LIMIT @row_limit::integer;

@@ -726,11 +726,14 @@ func TestVerifyFindsAlteredAttachment(t *testing.T) {
 	b := setup(t)
 	content := []byte("%PDF-1.4 scan")
 	sum := sha256.Sum256(content)
-	e := newEvent(0)
+	e := newEvent(5)
 	e.Doc = []byte(fmt.Sprintf(`{"event":"ADD_CASE_ATTACHMENT","payload":{"attachment":{"content":{"sha256":"%x","size":%d}}}}`, sum, len(content)))
 	e.Blobs = []store.Blob{{SHA256: sum, Content: content}}
-	_, err := b.store.Ingest(ctx, []store.NewEvent{e})
+	ids := b.ingest(t, 0, 1)
+	res, err := b.store.Ingest(ctx, []store.NewEvent{e})
 	require.NoError(t, err)
+	ids = append(ids, res[0].ID)
+	b.ingest(t, 1, 1)
 	b.sequenceAndSign(t)
 	require.NoError(t, b.verify(t))
 
@@ -738,6 +741,36 @@ func TestVerifyFindsAlteredAttachment(t *testing.T) {
 	var f *ledger.Finding
 	require.ErrorAs(t, b.verify(t), &f)
 	require.Equal(t, "altered", f.Kind)
+	require.Contains(t, f.Detail, fmt.Sprintf("attachment %x", sum))
+	require.Equal(t, ids[1], f.EventID, "the finding names the event that refers to it")
+}
+
+// An attachment removed from the store while an event still refers to it
+// is found, and the event named; an object of that form that the sender
+// wrote itself needs no stored attachment.
+func TestVerifyFindsRemovedAttachment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	content := []byte("%PDF-1.4 scan")
+	sum := sha256.Sum256(content)
+	b.ingest(t, 0, 2)
+	e := newEvent(2)
+	e.Doc = []byte(fmt.Sprintf(`{"event":"ADD_CASE_ATTACHMENT","payload":{"attachment":{"content":{"sha256":"%x","size":%d}}}}`, sum, len(content)))
+	e.Blobs = []store.Blob{{SHA256: sum, Content: content}}
+	own := newEvent(3)
+	own.Body = []byte(`{"event":"ADD_CASE_ATTACHMENT","payload":{"link":{"sha256":"` + strings.Repeat("ab", 32) + `","size":3}}}`)
+	own.BodySHA256, own.Doc = sha256.Sum256(own.Body), own.Body
+	res, err := b.store.Ingest(ctx, []store.NewEvent{e, own})
+	require.NoError(t, err)
+	b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+
+	b.tamper(t, `DELETE FROM blobs WHERE sha256 = $1`, sum[:])
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "removed", f.Kind)
+	require.Equal(t, res[0].ID, f.EventID)
 	require.Contains(t, f.Detail, fmt.Sprintf("attachment %x", sum))
 }
 

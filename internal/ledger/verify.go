@@ -152,6 +152,17 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
 					Detail: "its stored row no longer hashes to its leaf"}
 			}
+			// Attachments are kept apart, by their SHA-256, which the
+			// event's indexed copy (committed to above) refers to.
+			if r.BadAttachment != nil {
+				f := &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx,
+					Detail: fmt.Sprintf("attachment %x that it refers to is gone from the store", r.BadAttachment)}
+				if r.AttachmentStored {
+					f.Kind = "altered"
+					f.Detail = fmt.Sprintf("attachment %x that it refers to no longer has the SHA-256 or the size it is stored and referred to by", r.BadAttachment)
+				}
+				return rep, f
+			}
 			if err := rng.Append(r.LeafHash, nil); err != nil {
 				return rep, err
 			}
@@ -186,8 +197,7 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's root at size %d differs from the tree recomputed from the rows; the next checkpoint would sign it", state.Size)}
 		}
 	}
-	// Attachments are kept apart from their events, by their SHA-256,
-	// which the events' indexed copies (committed to above) refer to.
+	// Attachments that no logged event refers to any more.
 	altered, err := st.AlteredBlobs(ctx)
 	if err != nil {
 		return rep, err

@@ -292,6 +292,10 @@ type VerifyRow struct {
 	Leaf         LeafSource
 	// BodySHA256Matches: the row's plain SHA-256 is its body's.
 	BodySHA256Matches bool
+	// BadAttachment is the first attachment the event's document refers to
+	// that is not stored as it was: altered when AttachmentStored, else gone.
+	BadAttachment    []byte
+	AttachmentStored bool
 }
 
 // VerifyRows reads leaves from index from, in log order.
@@ -312,6 +316,7 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: *r.ContentType, IdempotencyKey: *r.IdempotencyKey,
 				BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: *r.DocLossy}
 			v.BodySHA256Matches = r.BodySha256Matches
+			v.BadAttachment, v.AttachmentStored = r.BadAttachment, r.BadAttachmentStored
 			v.Leaf.Expunged = expungedOf(v.EventID, r.ExpungedAt, r.ExpungeReason, v.Leaf,
 				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)
 			if v.Leaf.Expunged != nil {
