@@ -411,3 +411,32 @@ func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 	require.Equal(t, []store.ExpungeResult{{EventID: id, Blobs: 0}}, res)
 	require.False(t, blobGone(t, b.store, "a shared scan"))
 }
+
+// An event whose attachment was altered or removed is not erased, which
+// would take the evidence with it, but refused, for verify to name.
+func TestExpungeRefusesAnEventWhoseAttachmentWasChanged(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	t.Cleanup(owner.Close)
+	altered := b.store1(t, withAttachments(1, "scan of a passport"))
+	removed := b.store1(t, withAttachments(2, "scan of a licence"))
+	b.sequenceAndSign(t)
+	passport, licence := sha256.Sum256([]byte("scan of a passport")), sha256.Sum256([]byte("scan of a licence"))
+	b.tamper(t, `UPDATE blobs SET content = 'forged' WHERE sha256 = $1`, passport[:])
+	b.tamper(t, `DELETE FROM blobs WHERE sha256 = $1`, licence[:])
+
+	for _, id := range []int64{altered, removed} {
+		_, err = ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request 80")
+		require.ErrorIs(t, err, store.ErrRefused)
+		require.ErrorContains(t, err, "run casetrail verify")
+		e, err := b.store.Event(ctx, id)
+		require.NoError(t, err)
+		require.Nil(t, e.ExpungedAt)
+	}
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, altered, f.EventID)
+}

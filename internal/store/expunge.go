@@ -114,6 +114,9 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 			if err != nil {
 				return fmt.Errorf("%w: event %d: %v", ErrRefused, r.ID, err)
 			}
+			if r.BadAttachment != nil {
+				return fmt.Errorf("%w: event %d: attachment %x that it refers to was altered or removed; run casetrail verify", ErrRefused, r.ID, r.BadAttachment)
+			}
 			records[i] = ExpungeRecord{EventID: r.ID, Reason: reason, Credential: r.Credential,
 				ContentType: r.ContentType, KeyHash: SaltedHash(r.BodySalt, []byte(r.IdempotencyKey)),
 				BodyHash: r.BodyHash, DetailHash: detail}
