@@ -796,3 +796,38 @@ func TestVerifyFindsABodySHA256ThatIsNotTheBodys(t *testing.T) {
 	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
 	require.ErrorContains(t, err, "the body's SHA-256 its detail names is not the body's")
 }
+
+// verify reads the leaves by pages: a second row under a logged id is
+// found where the first sits, also at the end of a page, before a later
+// change.
+func TestVerifyFindsADuplicateIDAtTheEndOfAPage(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	var ids []int64
+	for len(ids) < 5010 {
+		batch := make([]store.NewEvent, 0, 1000)
+		for i := len(ids); i < min(len(ids)+1000, 5010); i++ {
+			batch = append(batch, newEvent(i))
+		}
+		res, err := b.store.Ingest(ctx, batch)
+		require.NoError(t, err)
+		for _, r := range res {
+			ids = append(ids, r.ID)
+		}
+	}
+	b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+	idx, _, err := b.store.LeafOf(ctx, ids[0])
+	require.NoError(t, err)
+	require.Zero(t, idx)
+
+	b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256)
+		SELECT id, received_at + interval '1 second', occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged', '\x7b7d', '\x00'
+		FROM events WHERE id = $1`, ids[4999])
+	b.tamper(t, `UPDATE events SET type = 'ESCALATE_CASE' WHERE id = $1`, ids[5005])
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "inserted", f.Kind, f.Error())
+	require.Equal(t, ids[4999], f.EventID)
+}

@@ -125,9 +125,16 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	}
 	const page = 5000
 	for {
-		rows, err := st.VerifyRows(ctx, next, page)
+		// Each page after the first starts again at the last leaf checked,
+		// so that a second row under its event's id is seen there too.
+		from := max(next-1, 0)
+		rows, err := st.VerifyRows(ctx, from, page)
 		if err != nil {
 			return rep, err
+		}
+		full := len(rows) == page
+		if next > 0 && len(rows) > 0 {
+			rows = rows[1:]
 		}
 		for i, r := range rows {
 			if r.Idx == next-1 || i+1 < len(rows) && rows[i+1].Idx == r.Idx {
@@ -176,7 +183,7 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				si++
 			}
 		}
-		if len(rows) < page {
+		if !full {
 			break
 		}
 	}
