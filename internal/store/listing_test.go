@@ -59,8 +59,10 @@ func TestListingIDsFollowCommits(t *testing.T) {
 					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("{"), BodySha256: sum[:], BodySize: 1})
 			},
 			next: func() error {
+				// Another body: the same one would wait for the first's
+				// transaction before the turn, at the body's key.
 				_, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "early", Status: 400,
-					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("{"), BodySize: 1})
+					Cause: "invalid_json", Credential: "hmac:00", Body: []byte("["), BodySize: 1})
 				return err
 			},
 			list: func() ([]string, error) {
