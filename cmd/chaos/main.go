@@ -88,7 +88,7 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	pg, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(dir, "pg")})
+	pg, err := localpg.Start(ctx, localpg.Options{DataDir: filepath.Join(dir, "pg"), TCP: true})
 	if err != nil {
 		return err
 	}

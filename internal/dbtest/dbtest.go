@@ -66,7 +66,8 @@ func StartServer(ctx context.Context) (*localpg.Server, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
-	srv, err := localpg.Start(ctx, localpg.Options{DataDir: dir, Settings: ServerSettings})
+	// TCP: tests put a proxy between the server and PostgreSQL.
+	srv, err := localpg.Start(ctx, localpg.Options{DataDir: dir, Settings: ServerSettings, TCP: true})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, "", err

@@ -35,7 +35,12 @@ type Options struct {
 	// Settings are extra `-c name=value` server settings (tests use
 	// fsync=off; production and benchmarks must not).
 	Settings map[string]string
-	Logger   *slog.Logger
+	// TCP also listens on loopback TCP (for proxies in tests). The cluster
+	// trusts every connection, so without it only the unix socket, in a
+	// directory only its owner may enter, takes connections: another user
+	// of the machine must not get in as the superuser.
+	TCP    bool
+	Logger *slog.Logger
 }
 
 // Server is a running local PostgreSQL.
@@ -44,6 +49,7 @@ type Server struct {
 	dataDir string
 	sockDir string
 	port    int
+	tcp     bool
 	runAs   *user.User // nil when the current user runs the server
 	log     *slog.Logger
 	// users is this Server's shared lock on the cluster's users file, held
@@ -157,7 +163,7 @@ func prepare(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{bin: bin, dataDir: filepath.Join(dataDir, "pgdata"), log: log}
+	s := &Server{bin: bin, dataDir: filepath.Join(dataDir, "pgdata"), tcp: opts.TCP, log: log}
 	if os.Geteuid() == 0 {
 		// PostgreSQL refuses to run as root.
 		u, err := user.Lookup("postgres")
@@ -254,7 +260,7 @@ func (s *Server) startOrReuse(ctx context.Context, opts Options) (*Server, error
 	serverOpts := []string{
 		"-p", strconv.Itoa(s.port),
 		"-k", s.sockDir,
-		"-c", "listen_addresses=127.0.0.1",
+		"-c", "listen_addresses=" + s.listenAddresses(),
 	}
 	keys := make([]string, 0, len(opts.Settings))
 	for k := range opts.Settings {
@@ -273,13 +279,23 @@ func (s *Server) startOrReuse(ctx context.Context, opts Options) (*Server, error
 	return s, nil
 }
 
+// listenAddresses is the listen_addresses setting, as pg_ctl's shell reads
+// it: loopback TCP only when asked for, otherwise none.
+func (s *Server) listenAddresses() string {
+	if s.tcp {
+		return "127.0.0.1"
+	}
+	return "''"
+}
+
 // URL is a connection string for database dbname as the bootstrap superuser,
 // over the unix socket.
 func (s *Server) URL(dbname string) string {
 	return fmt.Sprintf("postgres://%s@/%s?host=%s&port=%d&sslmode=disable", superuser, dbname, s.sockDir, s.port)
 }
 
-// TCPURL is a connection string over loopback TCP (for proxies in tests).
+// TCPURL is a connection string over loopback TCP (for proxies in tests;
+// the server must have been started with Options.TCP).
 func (s *Server) TCPURL(dbname string) string {
 	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", superuser, s.port, dbname)
 }
@@ -319,7 +335,7 @@ func (s *Server) stop(ctx context.Context, mode string) error {
 
 // Restart starts a stopped server again on the same port and socket.
 func (s *Server) Restart(ctx context.Context) error {
-	serverOpts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1", s.port, s.sockDir)
+	serverOpts := fmt.Sprintf("-p %d -k %s -c listen_addresses=%s", s.port, s.sockDir, s.listenAddresses())
 	logFile := filepath.Join(filepath.Dir(s.dataDir), "postgres.log")
 	return s.run(ctx, "pg_ctl", "-D", s.dataDir, "-l", logFile, "-w", "-t", "60", "-o", serverOpts, "start")
 }

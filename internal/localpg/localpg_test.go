@@ -2,6 +2,8 @@ package localpg_test
 
 import (
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"sync"
@@ -38,7 +40,7 @@ func TestStartStopReuse(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	opts := localpg.Options{DataDir: dir, Settings: map[string]string{"fsync": "off"}}
+	opts := localpg.Options{DataDir: dir, Settings: map[string]string{"fsync": "off"}, TCP: true}
 
 	srv, err := localpg.Start(ctx, opts)
 	require.NoError(t, err)
@@ -104,6 +106,23 @@ func TestConcurrentStarts(t *testing.T) {
 	require.NoError(t, servers[0].Stop(ctx))
 	require.Equal(t, "1", query(t, servers[1].URL("postgres"), "SELECT 1::text"), "still running for the other")
 	require.NoError(t, servers[1].Stop(ctx))
+}
+
+// The cluster trusts every connection, so the server of `make run` takes
+// none over TCP, where any user of the machine could log in as its
+// superuser; only its owner can reach the unix socket.
+func TestNoTCPUnlessAsked(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv, err := localpg.Start(ctx, localpg.Options{DataDir: t.TempDir(), Settings: map[string]string{"fsync": "off"}})
+	require.NoError(t, err)
+	defer srv.Stop(ctx) //nolint:errcheck
+	require.Equal(t, "1", query(t, srv.URL("postgres"), "SELECT 1::text"))
+	_, err = net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", srv.Port()), time.Second)
+	require.Error(t, err, "the server listens on loopback TCP")
+	info, err := os.Stat(filepath.Join(filepath.Dir(srv.DataDir()), "run"))
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), info.Mode().Perm(), "the socket's directory is its owner's")
 }
 
 func TestFindBinDir(t *testing.T) {
