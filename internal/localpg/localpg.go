@@ -101,14 +101,29 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	return s.oneAtATime(func() (*Server, error) {
 		if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-			s.log.Info("initialising local PostgreSQL", "dir", s.dataDir)
-			if err := s.run(ctx, "initdb", "-D", s.dataDir, "-U", superuser, "--auth=trust",
-				"-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
-				return nil, fmt.Errorf("initdb: %w", err)
+			if err := s.initdb(ctx); err != nil {
+				return nil, err
 			}
 		}
 		return s.launch(ctx, opts)
 	})
+}
+
+// initdb makes the cluster in a directory beside the data directory and
+// moves it into place once complete: initdb writes PG_VERSION first, so an
+// initdb cut short (Ctrl-C on a first start) would leave a data directory
+// that looks initialised and never starts.
+func (s *Server) initdb(ctx context.Context) error {
+	s.log.Info("initialising local PostgreSQL", "dir", s.dataDir)
+	tmp := s.dataDir + ".init"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := s.run(ctx, "initdb", "-D", tmp, "-U", superuser, "--auth=trust",
+		"-E", "UTF8", "--locale=C", "--no-instructions"); err != nil {
+		return fmt.Errorf("initdb: %w", err)
+	}
+	return os.Rename(tmp, s.dataDir)
 }
 
 // oneAtATime runs start holding an exclusive lock beside the data
@@ -389,6 +404,9 @@ func (s *Server) run(ctx context.Context, tool string, args ...string) error {
 	// pg_ctl start leaves the postmaster running; it must not die with our
 	// process group on Ctrl-C before we stop it ourselves.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Cancelled, the tool stops with everything it started in its group:
+	// killing runuser alone would leave initdb running on.
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("%s: %w: %s", tool, err, strings.TrimSpace(string(out)))

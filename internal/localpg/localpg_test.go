@@ -125,6 +125,35 @@ func TestNoTCPUnlessAsked(t *testing.T) {
 	require.Equal(t, os.FileMode(0o700), info.Mode().Perm(), "the socket's directory is its owner's")
 }
 
+// A first start cut short while initdb runs (Ctrl-C on a first make run)
+// leaves nothing that the next start takes for a cluster: it initialises
+// one and starts it.
+func TestInitdbCutShortIsRedone(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	opts := localpg.Options{DataDir: dir, Settings: map[string]string{"fsync": "off"}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		// initdb writes PG_VERSION first, well before it is done.
+		for ctx.Err() == nil {
+			if m, _ := filepath.Glob(filepath.Join(dir, "*", "PG_VERSION")); len(m) > 0 {
+				cancel()
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	_, err := localpg.Start(ctx, opts)
+	require.Error(t, err, "initdb was not cut short")
+	require.NoFileExists(t, filepath.Join(dir, "pgdata", "PG_VERSION"), "a half-made cluster is left in place")
+
+	srv, err := localpg.Start(context.Background(), opts)
+	require.NoError(t, err)
+	defer srv.Stop(context.Background()) //nolint:errcheck
+	require.Equal(t, "1", query(t, srv.URL("postgres"), "SELECT 1::text"))
+}
+
 func TestFindBinDir(t *testing.T) {
 	t.Parallel()
 	dir, err := localpg.FindBinDir()
