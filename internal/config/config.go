@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 
@@ -344,6 +345,8 @@ func (c *Config) Validate() error {
 		}
 		if len(k.Key) < 16 {
 			errs = append(errs, fmt.Errorf("%s: key must be at least 16 characters", where))
+		} else if !headerValue(k.Key) {
+			errs = append(errs, fmt.Errorf("%s: key %s", where, notInHeader))
 		} else if keys[k.Key] != "" {
 			errs = append(errs, fmt.Errorf("%s: the same key is given to two names", where))
 		}
@@ -453,6 +456,9 @@ func (s Source) validateAuth(auth string) error {
 		if (s.AuthHeader == "") != (s.AuthSecret == "") {
 			return errors.New("auth_header and auth_secret go together")
 		}
+		if s.AuthSecret != "" && !headerValue(s.AuthSecret) {
+			return errors.New("auth_secret " + notInHeader)
+		}
 	case KindServiceActions:
 		if s.HMACSecret == "" {
 			return noCredentials
@@ -465,9 +471,22 @@ func (s Source) validateAuth(auth string) error {
 			if k == "" {
 				return fmt.Errorf("api_keys[%d] is empty", i)
 			}
+			if !headerValue(k) {
+				return fmt.Errorf("api_keys[%d] %s", i, notInHeader)
+			}
 		}
 	}
 	return nil
+}
+
+// notInHeader says why a key fails headerValue.
+const notInHeader = "begins or ends with white space (a line break read with it?) or holds a control character: no request can carry it in a header"
+
+// headerValue reports whether a key sent in a header can arrive as it is:
+// HTTP drops the white space around a value and carries no control
+// characters, so a key with either would fail every request.
+func headerValue(v string) bool {
+	return strings.TrimSpace(v) == v && !strings.ContainsFunc(v, unicode.IsControl)
 }
 
 func validName(s string) bool {

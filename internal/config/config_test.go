@@ -388,3 +388,26 @@ func TestWarnings(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, cfg.Warnings(), "development mode has sources and read keys")
 }
+
+// TestHeaderCredentialsAsRequestsCarryThem: a key sent in a header cannot
+// begin or end with white space (HTTP drops it) nor hold a control
+// character, so one that does, such as a secret file's line break read
+// into the environment, is refused rather than failing every request.
+func TestHeaderCredentialsAsRequestsCarryThem(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ yaml, want string }{
+		{"sources:\n  - {name: sh, kind: service-hooks, api_keys: [\"${K}\"]}\n", "sources[0] (sh): api_keys[0]"},
+		{"sources:\n  - {name: cu, kind: case-updates, auth_header: x-token, auth_secret: \"${K}\"}\n", "sources[0] (cu): auth_secret"},
+		{"read_keys:\n  - {name: ann, role: analyst, key: \"${K}\"}\n", "read_keys[0] (ann): key"},
+	} {
+		for _, v := range []string{"Zq8vKx3WpL0mYt7RbN4c\n", " Zq8vKx3WpL0mYt7RbN4c", "Zq8vKx3WpL0m\rYt7RbN4c"} {
+			_, err := config.Load(writeConfig(t, tc.yaml), env(map[string]string{"K": v}))
+			require.ErrorContains(t, err, tc.want, "%s %q", tc.yaml, v)
+			require.NotContains(t, err.Error(), "Zq8vKx")
+		}
+	}
+	// A signing secret is used as it is, white space included.
+	_, err := config.Load(writeConfig(t, "sources:\n  - {name: cu, kind: case-updates, hmac_secret: \"${K}\"}\n"),
+		env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c\n"}))
+	require.NoError(t, err)
+}
