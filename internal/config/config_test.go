@@ -131,6 +131,7 @@ func TestInvalidConfigNamesTheProblem(t *testing.T) {
 		{"bad yaml", "sources: [\n", nil, "yaml"},
 		{"bad outage mode", "before_hooks_on_outage: maybe\n", nil, `"maybe" must be spool or fail`},
 		{"unknown source setting", "sources:\n  - {name: a, kind: service-hooks, auth: none, hmac_secert: x}\n", nil, "line 2: sources[0].hmac_secert: unknown setting"},
+		{"second document", "listen: a\n---\ndatabase_url: postgres://db/x\n", nil, "line 2: a second YAML document"},
 		{"set twice", "listen: a\nmax_body_bytes: 2048\nlisten: b\n", nil, "line 3: listen: set twice (also on line 1)"},
 		{"list for a setting", "listen: [a, b]\n", nil, "line 1: listen: expected a single value, not a list"},
 		{"not a mapping", "- listen\n", nil, "line 1: the file: expected a mapping of settings, not a list"},
@@ -410,4 +411,13 @@ func TestHeaderCredentialsAsRequestsCarryThem(t *testing.T) {
 	_, err := config.Load(writeConfig(t, "sources:\n  - {name: cu, kind: case-updates, hmac_secret: \"${K}\"}\n"),
 		env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c\n"}))
 	require.NoError(t, err)
+}
+
+// An empty document after the settings (a trailing "---") holds nothing
+// that would be lost.
+func TestTrailingEmptyDocument(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(writeConfig(t, "---\nlisten: a\n---\n"), env(nil))
+	require.NoError(t, err)
+	require.Equal(t, "a", cfg.Listen)
 }

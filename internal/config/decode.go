@@ -1,8 +1,10 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"regexp"
 	"strings"
@@ -18,9 +20,25 @@ import (
 // setting this package does not know is refused (a typo in a secret's name
 // must not silently disable it).
 func parse(raw []byte, getenv func(string) string, cfg *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+		return nil // an empty file
+	} else if err != nil {
 		return err
+	}
+	// A second document (after a "---") would otherwise be ignored, and
+	// the settings in it with it.
+	for {
+		var more yaml.Node
+		if err := dec.Decode(&more); errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return err
+		}
+		if len(more.Content) > 0 && more.Content[0].ShortTag() != "!!null" {
+			return fmt.Errorf("line %d: a second YAML document: the file must hold one", more.Line)
+		}
 	}
 	if len(doc.Content) == 0 {
 		return nil // an empty file
