@@ -149,6 +149,13 @@ func interpretError(err error) error {
 		return err
 	}
 	var pgErr *pgconn.PgError
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) && errors.As(err, &pgErr) {
+		// The server refused the login (a changed password, a role or
+		// database that is gone): as unreachable as a refused connection.
+		// Its message names no password.
+		return fmt.Errorf("%w: %s: %s", ErrUnavailable, pgErr.Code, pgErr.Message)
+	}
 	if errors.As(err, &pgErr) {
 		// A serialization failure is worth retrying; it is also what a
 		// standby reports when it cancels a query to replay the primary's

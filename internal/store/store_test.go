@@ -466,3 +466,17 @@ func TestRetryBehindAConflictInOneBatch(t *testing.T) {
 	require.ErrorIs(t, res[2].Err, store.ErrConflict)
 	require.Equal(t, 2, countEvents(t, b.db.URL))
 }
+
+// A server that refuses the login (a changed password, a role or database
+// that is gone) is a database this server cannot reach: unavailable, as a
+// refused connection is, so that reads answer 503 as ingest does.
+func TestLoginRefusedIsUnavailable(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	s, err := store.Open(context.Background(), dbtest.WithDatabase(d.URL, "no_such_database"), store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Setting(context.Background(), "fsync")
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	require.ErrorContains(t, err, "3D000")
+}
