@@ -43,6 +43,38 @@ func (q *Queries) EventsReceivedBetween(ctx context.Context, arg EventsReceivedB
 	return items, nil
 }
 
+const LogAheadOfEveryTransaction = `-- name: LogAheadOfEveryTransaction :many
+SELECT id
+FROM events
+WHERE commit_xid >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+ORDER BY commit_xid, id
+LIMIT 100
+`
+
+// Rows whose commit_xid no transaction has had yet: a committed row's is
+// that of the transaction that wrote it, below the snapshot's xmax. Such a
+// row was written with a forged value, which keeps it out of the
+// sequencer's reach while readers see it.
+func (q *Queries) LogAheadOfEveryTransaction(ctx context.Context) ([]int64, error) {
+	rows, err := q.db.Query(ctx, LogAheadOfEveryTransaction)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var id int64
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		items = append(items, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LogAlteredBlobs = `-- name: LogAlteredBlobs :many
 SELECT sha256
 FROM blobs

@@ -154,6 +154,17 @@ WHERE l.idx IS NULL
 ORDER BY e.id
 LIMIT 100;
 
+-- name: LogAheadOfEveryTransaction :many
+-- Rows whose commit_xid no transaction has had yet: a committed row's is
+-- that of the transaction that wrote it, below the snapshot's xmax. Such a
+-- row was written with a forged value, which keeps it out of the
+-- sequencer's reach while readers see it.
+SELECT id
+FROM events
+WHERE commit_xid >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint
+ORDER BY commit_xid, id
+LIMIT 100;
+
 -- name: LogDuplicateEventIDs :many
 SELECT id
 FROM events

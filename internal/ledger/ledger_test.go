@@ -311,6 +311,14 @@ func TestVerifyNamesTamperedEvent(t *testing.T) {
 				FROM events WHERE id = $1`, ids[4])
 			return 424242
 		}, "inserted"},
+		{"insert a forged row ahead of every transaction", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			// A commit_xid no transaction has had: the sequencer would
+			// never reach it, while timelines show the row.
+			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, commit_xid)
+				SELECT 434343, received_at, occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged', '\x7b7d', '\x00', 9000000000000000000
+				FROM events WHERE id = $1`, ids[4])
+			return 434343
+		}, "inserted"},
 		{"duplicate a logged id", func(t *testing.T, b *testBundle, ids []int64) int64 {
 			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256)
 				SELECT id, received_at + interval '1 second', occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged2', '\x7b7d', '\x00'

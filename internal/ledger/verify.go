@@ -219,7 +219,7 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	}
 	if len(extra) > 0 {
 		return rep, &Finding{Kind: "inserted", EventID: extra[0], Index: -1,
-			Detail: "the row sits among logged events in commit order (or repeats a logged id) but is in no leaf"}
+			Detail: "the row sits among logged events in commit order, is dated after every transaction, or repeats a logged id, but is in no leaf"}
 	}
 	return rep, nil
 }

@@ -329,12 +329,18 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 }
 
 // Unlogged returns events that sit behind the sequencer's position in commit
-// order but have no leaf, and event ids stored twice: rows slipped in.
+// order but have no leaf, events whose commit_xid no transaction has had,
+// and event ids stored twice: rows slipped in.
 func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
 	ids, err := s.q.LogUnsequenced(ctx, db.LogUnsequencedParams{LastXid: st.LastXid, LastEvent: st.LastEvent})
 	if err != nil {
 		return nil, interpretError(err)
 	}
+	ahead, err := s.q.LogAheadOfEveryTransaction(ctx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	ids = append(ids, ahead...)
 	dups, err := s.q.LogDuplicateEventIDs(ctx)
 	if err != nil {
 		return nil, interpretError(err)
