@@ -9,6 +9,19 @@ import (
 	"context"
 )
 
+const DatabaseTakesWrites = `-- name: DatabaseTakesWrites :one
+SELECT (NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off')::boolean AS writable
+`
+
+// False on a standby (after a failover that left the URL behind) and in a
+// database set read-only: every event sent would be answered 503.
+func (q *Queries) DatabaseTakesWrites(ctx context.Context) (bool, error) {
+	row := q.db.QueryRow(ctx, DatabaseTakesWrites)
+	var writable bool
+	err := row.Scan(&writable)
+	return writable, err
+}
+
 const ServerSetting = `-- name: ServerSetting :one
 SELECT current_setting($1::text)::text AS value
 `

@@ -153,7 +153,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	var reports httpapi.Reports = st
 	var reportDown func() bool
 	if cfg.ReportDatabaseURL != "" {
-		rst, err := store.Open(ctx, cfg.ReportDatabaseURL, store.Options{Logger: log})
+		rst, err := store.Open(ctx, cfg.ReportDatabaseURL, store.Options{Logger: log, ReadOnly: true})
 		if err != nil {
 			return fmt.Errorf("report database: %w", err)
 		}

@@ -54,8 +54,9 @@ func (s *server) handleHealthz() gin.HandlerFunc {
 	}
 }
 
-// handleReadyz answers 200 when the database is reachable and carries every
-// migration of this binary, 503 otherwise or while draining. A report
+// handleReadyz answers 200 when the database is reachable, carries every
+// migration of this binary and takes writes, 503 otherwise or while
+// draining. A report
 // database that is down is a warning, not a reason to stop taking events.
 func (s *server) handleReadyz() gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -67,7 +68,7 @@ func (s *server) handleReadyz() gin.HandlerFunc {
 		defer cancel()
 		if err := s.Ready.Ready(ctx); err != nil {
 			s.Logger.Warn("not ready", "err", err)
-			s.writeNotReady(c, "not_ready", "the database is not reachable or not migrated")
+			s.writeNotReady(c, "not_ready", "the database is not reachable, not migrated, or takes no writes")
 			return
 		}
 		c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: s.warnings()})

@@ -95,8 +95,8 @@ func (m *Migrator) Status(ctx context.Context, out io.Writer) error {
 	return nil
 }
 
-// Ready reports whether the database answers and carries every migration of
-// this binary.
+// Ready reports whether the database answers, carries every migration of
+// this binary and, unless the store was opened ReadOnly, takes writes.
 func (s *Store) Ready(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
 		return interpretError(err)
@@ -113,6 +113,16 @@ func (s *Store) Ready(ctx context.Context) error {
 	}
 	if current < target {
 		return fmt.Errorf("database schema is at version %d, this binary needs %d: run `casetrail migrate up`", current, target)
+	}
+	if s.readOnly {
+		return nil
+	}
+	writable, err := s.q.DatabaseTakesWrites(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	if !writable {
+		return errors.New("the database takes no writes (a standby, or a database set read-only): no event could be stored")
 	}
 	return nil
 }

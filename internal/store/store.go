@@ -41,9 +41,10 @@ var (
 
 // Store is the application's handle on PostgreSQL.
 type Store struct {
-	pool *pgxpool.Pool
-	q    *db.Queries
-	log  *slog.Logger
+	pool     *pgxpool.Pool
+	q        *db.Queries
+	log      *slog.Logger
+	readOnly bool
 }
 
 // Options tune the pool.
@@ -53,6 +54,9 @@ type Options struct {
 	// Owner: sessions run as the login role, not AppRole, for the one
 	// operator command that does what AppRole may not (Expunge).
 	Owner bool
+	// ReadOnly: the database is only read from (the report replica), so
+	// Ready does not ask it to take writes.
+	ReadOnly bool
 }
 
 // Open connects to url. Every session runs as AppRole (unless opts.Owner) and with
@@ -82,7 +86,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Store{pool: pool, q: db.New(pool), log: log}, nil
+	return &Store{pool: pool, q: db.New(pool), log: log, readOnly: opts.ReadOnly}, nil
 }
 
 // Close releases the pool.

@@ -167,6 +167,30 @@ func TestReadyNeedsMigrations(t *testing.T) {
 	require.Error(t, s.Ready(ctx), "a schema behind the binary is not ready")
 }
 
+// A database that takes no writes (a standby left behind by a failover, a
+// database set read-only) is not ready: every event would be answered 503.
+// A store opened ReadOnly, the report replica's, only reads and is.
+func TestReadyNeedsWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	conn := d.Connect(t)
+	var name string
+	require.NoError(t, conn.QueryRow(ctx, "SELECT current_database()").Scan(&name))
+	_, err := conn.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{name}.Sanitize()+" SET default_transaction_read_only = on")
+	require.NoError(t, err)
+
+	s, err := store.Open(ctx, d.URL, store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	require.ErrorContains(t, s.Ready(ctx), "takes no writes")
+
+	replica, err := store.Open(ctx, d.URL, store.Options{ReadOnly: true})
+	require.NoError(t, err)
+	defer replica.Close()
+	require.NoError(t, replica.Ready(ctx))
+}
+
 func TestIngestIdempotency(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
