@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,6 +20,7 @@ import (
 	"time"
 	"unicode"
 
+	"golang.org/x/net/http/httpguts"
 	"gopkg.in/yaml.v3"
 
 	"github.com/casetrail/casetrail/internal/normalize"
@@ -456,6 +458,9 @@ func (s Source) validateAuth(auth string) error {
 		if (s.AuthHeader == "") != (s.AuthSecret == "") {
 			return errors.New("auth_header and auth_secret go together")
 		}
+		if s.AuthHeader != "" && !headerName(s.AuthHeader) {
+			return fmt.Errorf("auth_header %q is not a header a request can carry its secret in", s.AuthHeader)
+		}
 		if s.AuthSecret != "" && !headerValue(s.AuthSecret) {
 			return errors.New("auth_secret " + notInHeader)
 		}
@@ -487,6 +492,20 @@ const notInHeader = "begins or ends with white space (a line break read with it?
 // characters, so a key with either would fail every request.
 func headerValue(v string) bool {
 	return strings.TrimSpace(v) == v && !strings.ContainsFunc(v, unicode.IsControl)
+}
+
+// headerName: a header field name (an HTTP token) that reaches a handler
+// among the request's headers; Go's server takes Host and
+// Transfer-Encoding out of them.
+func headerName(h string) bool {
+	if !httpguts.ValidHeaderFieldName(h) {
+		return false
+	}
+	switch http.CanonicalHeaderKey(h) {
+	case "Host", "Transfer-Encoding":
+		return false
+	}
+	return true
 }
 
 func validName(s string) bool {

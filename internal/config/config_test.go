@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -410,6 +411,18 @@ func TestHeaderCredentialsAsRequestsCarryThem(t *testing.T) {
 	// A signing secret is used as it is, white space included.
 	_, err := config.Load(writeConfig(t, "sources:\n  - {name: cu, kind: case-updates, hmac_secret: \"${K}\"}\n"),
 		env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c\n"}))
+	require.NoError(t, err)
+}
+
+// auth_header names a header a request can carry the secret in.
+func TestAuthHeaderIsAHeaderName(t *testing.T) {
+	t.Parallel()
+	for _, h := range []string{"bad header", "x-token:", "host", "Transfer-Encoding"} {
+		_, err := config.Load(writeConfig(t, fmt.Sprintf("sources:\n  - {name: cu, kind: case-updates, auth_header: %q, auth_secret: s3cret-value}\n", h)), env(nil))
+		require.ErrorContains(t, err, "auth_header", h)
+		require.NotContains(t, err.Error(), "s3cret-value")
+	}
+	_, err := config.Load(writeConfig(t, "sources:\n  - {name: cu, kind: case-updates, auth_header: X-Webhook-Token, auth_secret: s3cret-value}\n"), env(nil))
 	require.NoError(t, err)
 }
 
