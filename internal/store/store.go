@@ -209,7 +209,14 @@ func redact(err error) error {
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {
-		return errors.New("cannot connect to the database server")
+		// The cause (refused, no such host, timed out, a refused login)
+		// names the server, not the password; the password is taken out
+		// should it appear all the same.
+		cause := connErr.Unwrap().Error()
+		if connErr.Config != nil && connErr.Config.Password != "" {
+			cause = strings.ReplaceAll(cause, connErr.Config.Password, "xxxxx")
+		}
+		return errors.New("cannot connect to the database server: " + cause)
 	}
 	return err
 }

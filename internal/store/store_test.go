@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"testing"
@@ -503,4 +504,23 @@ func TestLoginRefusedIsUnavailable(t *testing.T) {
 	_, err = s.Setting(context.Background(), "fsync")
 	require.ErrorIs(t, err, store.ErrUnavailable)
 	require.ErrorContains(t, err, "3D000")
+}
+
+// A server that cannot be reached is named with the cause, so that an
+// operator can tell a refused connection from an unknown host; the
+// password never appears.
+func TestConnectFailureSaysWhy(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close()) // nothing listens there now
+	s, err := store.Open(context.Background(), "postgres://owner:Pa55-w0rd-xyz@"+addr+"/casetrail?sslmode=disable", store.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	_, err = s.Setting(context.Background(), "fsync")
+	require.ErrorIs(t, err, store.ErrUnavailable)
+	require.ErrorContains(t, err, "connection refused")
+	require.ErrorContains(t, err, addr)
+	require.NotContains(t, err.Error(), "Pa55-w0rd-xyz")
 }
