@@ -25,6 +25,14 @@ var version = "dev"
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	go func() {
+		// The first signal drains; a second ends the process at once, so
+		// that a drain that hangs can be cut short. Nothing acknowledged is
+		// lost: nothing is acknowledged before its commit.
+		<-ctx.Done()
+		stop()
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+	}()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "casetrail:", err)
 		os.Exit(1)

@@ -15,12 +15,14 @@ import (
 	"net/http"
 	"net/http/httptrace"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -34,7 +36,15 @@ import (
 	"github.com/casetrail/casetrail/internal/store"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) {
+	if os.Getenv("CASETRAIL_TEST_RUN_MAIN") == "1" {
+		// The test binary as casetrail itself, for what only a process of
+		// its own shows (signals).
+		main()
+		os.Exit(0)
+	}
+	dbtest.Main(m)
+}
 
 // running is a casetrail process started through run().
 type running struct {
@@ -865,4 +875,57 @@ func TestExpungeCommand(t *testing.T) {
 	// An expunged event's line carries no salt, with which a guess of the
 	// erased body could be tested against the hash its leaf commits to.
 	require.Equal(t, 1, strings.Count(string(lines), `"salt":`), string(lines))
+}
+
+// A second SIGTERM while the server drains ends it at once: a drain that
+// hangs (here a shutdown_delay of ten minutes) can be cut short.
+func TestSecondSignalEndsTheDrain(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	cmd := exec.Command(os.Args[0], "serve", "--config", writeFile(t, testConfig+"shutdown_delay: 10m\n"))
+	cmd.Env = append(os.Environ(), "CASETRAIL_TEST_RUN_MAIN=1", "DATABASE_URL="+d.URL,
+		"CASETRAIL_DATA_DIR="+t.TempDir(), "HOOK_KEY=hook-key", "CV_SECRET=cv-secret")
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = testWriter{t}
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	t.Cleanup(func() {
+		cmd.Process.Kill() //nolint:errcheck
+		<-exited
+	})
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				addr <- m[1]
+			}
+		}
+		exited <- cmd.Wait()
+	}()
+	var base string
+	select {
+	case a := <-addr:
+		base = "http://" + a
+	case err := <-exited:
+		t.Fatalf("casetrail exited before listening: %v", err)
+	}
+
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	for httpStatus(t, base+"/readyz") != http.StatusServiceUnavailable {
+	}
+	require.NoError(t, cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case err = <-exited:
+		exited <- err // for the cleanup
+	case <-time.After(time.Minute): // against a hang, far short of the ten minutes
+		t.Fatal("the second signal did not end the drain")
+	}
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	status, ok := exit.Sys().(syscall.WaitStatus)
+	require.True(t, ok)
+	require.True(t, status.Signaled(), "ended by the second signal: %v", err)
+	require.Equal(t, syscall.SIGTERM, status.Signal())
 }
