@@ -114,6 +114,14 @@ type ExpungedEvent struct {
 	Xid        pgtype.Uint64
 }
 
+type ExpungedRejection struct {
+	RejectedID int64
+	ExpungedAt time.Time
+	Reason     string
+	BodySha256 []byte
+	Xid        pgtype.Uint64
+}
+
 type IdempotencyKey struct {
 	Source     string
 	Key        string

@@ -10,12 +10,95 @@ import (
 	"time"
 )
 
+const RejectedExpungeBodies = `-- name: RejectedExpungeBodies :exec
+UPDATE rejected_bodies
+SET body = ''::bytea
+WHERE sha256 IN (SELECT r.body_sha256 FROM rejected_requests r WHERE r.id = ANY ($1::bigint[]))
+`
+
+// Blanks the stored bodies of the given requests, once their expunge is
+// recorded (RejectedExpungeRecord).
+func (q *Queries) RejectedExpungeBodies(ctx context.Context, ids []int64) error {
+	_, err := q.db.Exec(ctx, RejectedExpungeBodies, ids)
+	return err
+}
+
+const RejectedExpungeRecord = `-- name: RejectedExpungeRecord :exec
+INSERT INTO expunged_rejections (rejected_id, reason, body_sha256)
+SELECT r.id, $1::text, COALESCE(r.body_sha256, sha256(r.body))
+FROM rejected_requests r
+WHERE r.id = ANY ($2::bigint[])
+`
+
+type RejectedExpungeRecordParams struct {
+	Reason string
+	Ids    []int64
+}
+
+// Records the expunge of the given requests, with the SHA-256 of each body.
+func (q *Queries) RejectedExpungeRecord(ctx context.Context, arg RejectedExpungeRecordParams) error {
+	_, err := q.db.Exec(ctx, RejectedExpungeRecord, arg.Reason, arg.Ids)
+	return err
+}
+
+const RejectedExpungeRows = `-- name: RejectedExpungeRows :exec
+UPDATE rejected_requests
+SET body = ''::bytea, detail = '', event_type = ''
+WHERE id = ANY ($1::bigint[])
+`
+
+// Blanks the bodies, details and event types of the given requests, in the
+// transaction that recorded their expunge (RejectedExpungeRecord), the one
+// the guards of migration 00013 let do it.
+func (q *Queries) RejectedExpungeRows(ctx context.Context, ids []int64) error {
+	_, err := q.db.Exec(ctx, RejectedExpungeRows, ids)
+	return err
+}
+
+const RejectedExpungeTargets = `-- name: RejectedExpungeTargets :many
+SELECT r.id, (x.rejected_id IS NOT NULL)::boolean AS expunged
+FROM rejected_requests r
+LEFT JOIN expunged_rejections x ON x.rejected_id = r.id
+WHERE r.id = ANY ($1::bigint[])
+ORDER BY r.id
+`
+
+type RejectedExpungeTargetsRow struct {
+	ID       int64
+	Expunged bool
+}
+
+// The rejected requests to expunge, with whether they were expunged already.
+// Run as the owner, after ExpungeLock.
+func (q *Queries) RejectedExpungeTargets(ctx context.Context, ids []int64) ([]RejectedExpungeTargetsRow, error) {
+	rows, err := q.db.Query(ctx, RejectedExpungeTargets, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RejectedExpungeTargetsRow
+	for rows.Next() {
+		var i RejectedExpungeTargetsRow
+		if err := rows.Scan(&i.ID, &i.Expunged); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const RejectedGet = `-- name: RejectedGet :one
 SELECT r.id, r.received_at, r.source, r.event_type, r.status, r.cause, r.detail, r.credential,
        r.content_type, r.body_size, r.body_truncated,
-       COALESCE(b.body, r.body)::bytea AS body, sha256(COALESCE(b.body, r.body)) AS body_sha256
+       (CASE WHEN r.body_sha256 IS NULL THEN r.body ELSE b.body END)::bytea AS body,
+       COALESCE(x.body_sha256, sha256(CASE WHEN r.body_sha256 IS NULL THEN r.body ELSE b.body END))::bytea AS body_sha256,
+       x.expunged_at, x.reason AS expunge_reason
 FROM rejected_requests r
 LEFT JOIN rejected_bodies b ON b.sha256 = r.body_sha256
+LEFT JOIN expunged_rejections x ON x.rejected_id = r.id
 WHERE r.id = $1::bigint
 `
 
@@ -33,10 +116,14 @@ type RejectedGetRow struct {
 	BodyTruncated bool
 	Body          []byte
 	BodySha256    []byte
+	ExpungedAt    *time.Time
+	ExpungeReason *string
 }
 
 // One kept request with its body as received (as far as it was read): in
-// rejected_bodies, or in the row itself for rows kept before that table.
+// rejected_bodies, or in the row itself for rows kept before that table and
+// for a body sent again after its erasure. An erased body's SHA-256 is the
+// record's.
 func (q *Queries) RejectedGet(ctx context.Context, id int64) (RejectedGetRow, error) {
 	row := q.db.QueryRow(ctx, RejectedGet, id)
 	var i RejectedGetRow
@@ -54,14 +141,18 @@ func (q *Queries) RejectedGet(ctx context.Context, id int64) (RejectedGetRow, er
 		&i.BodyTruncated,
 		&i.Body,
 		&i.BodySha256,
+		&i.ExpungedAt,
+		&i.ExpungeReason,
 	)
 	return i, err
 }
 
 const RejectedInsert = `-- name: RejectedInsert :one
-WITH body AS (
+WITH erased AS (
+    SELECT EXISTS (SELECT FROM expunged_rejections WHERE body_sha256 = $10::bytea) AS yes
+), body AS (
     INSERT INTO rejected_bodies (sha256, body)
-    VALUES ($9::bytea, $12::bytea)
+    VALUES ($10::bytea, $9::bytea)
     ON CONFLICT (sha256) DO NOTHING
     RETURNING 1
 ), turn AS (
@@ -73,8 +164,10 @@ INSERT INTO rejected_requests (
 )
 SELECT $1::timestamptz, $2::text, $3::text, $4::integer,
        $5::text, $6::text, $7::text, $8::text,
-       ''::bytea, $9::bytea, $10::bigint, $11::boolean
-FROM turn
+       CASE WHEN erased.yes THEN $9::bytea ELSE ''::bytea END,
+       CASE WHEN erased.yes THEN NULL ELSE $10::bytea END,
+       $11::bigint, $12::boolean
+FROM turn, erased
 RETURNING id
 `
 
@@ -87,10 +180,10 @@ type RejectedInsertParams struct {
 	Detail        string
 	Credential    string
 	ContentType   string
+	Body          []byte
 	BodySha256    []byte
 	BodySize      int64
 	BodyTruncated bool
-	Body          []byte
 }
 
 // Ids are taken in commit order, as the access log's are (AccessLogInsert):
@@ -98,6 +191,8 @@ type RejectedInsertParams struct {
 // body is written before the lock is taken (turn reads from body), so a
 // large refused body does not hold up the rows behind it while it is
 // written. A body is stored once however often it is sent.
+// A body erased before (casetrail expunge --rejected) and sent again is kept
+// in the row itself: the erased copy in rejected_bodies stays blank.
 func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) (int64, error) {
 	row := q.db.QueryRow(ctx, RejectedInsert,
 		arg.ReceivedAt,
@@ -108,10 +203,10 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 		arg.Detail,
 		arg.Credential,
 		arg.ContentType,
+		arg.Body,
 		arg.BodySha256,
 		arg.BodySize,
 		arg.BodyTruncated,
-		arg.Body,
 	)
 	var id int64
 	err := row.Scan(&id)
@@ -119,11 +214,12 @@ func (q *Queries) RejectedInsert(ctx context.Context, arg RejectedInsertParams) 
 }
 
 const RejectedPage = `-- name: RejectedPage :many
-SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated
-FROM rejected_requests
-WHERE id > $1::bigint
-ORDER BY id
+SELECT r.id, r.received_at, r.source, r.event_type, r.status, r.cause, r.detail, r.credential,
+       r.content_type, r.body_size, r.body_truncated, x.expunged_at, x.reason AS expunge_reason
+FROM rejected_requests r
+LEFT JOIN expunged_rejections x ON x.rejected_id = r.id
+WHERE r.id > $1::bigint
+ORDER BY r.id
 LIMIT $2::integer
 `
 
@@ -144,6 +240,8 @@ type RejectedPageRow struct {
 	ContentType   string
 	BodySize      int64
 	BodyTruncated bool
+	ExpungedAt    *time.Time
+	ExpungeReason *string
 }
 
 // The requests kept after an id, without their bodies.
@@ -168,6 +266,8 @@ func (q *Queries) RejectedPage(ctx context.Context, arg RejectedPageParams) ([]R
 			&i.ContentType,
 			&i.BodySize,
 			&i.BodyTruncated,
+			&i.ExpungedAt,
+			&i.ExpungeReason,
 		); err != nil {
 			return nil, err
 		}
@@ -180,12 +280,13 @@ func (q *Queries) RejectedPage(ctx context.Context, arg RejectedPageParams) ([]R
 }
 
 const RejectedPageBySource = `-- name: RejectedPageBySource :many
-SELECT id, received_at, source, event_type, status, cause, detail, credential,
-       content_type, body_size, body_truncated
-FROM rejected_requests
-WHERE (source, id) > ($1::text, $2::bigint)
-  AND (source, id) <= ($1::text, 9223372036854775807::bigint)
-ORDER BY source, id
+SELECT r.id, r.received_at, r.source, r.event_type, r.status, r.cause, r.detail, r.credential,
+       r.content_type, r.body_size, r.body_truncated, x.expunged_at, x.reason AS expunge_reason
+FROM rejected_requests r
+LEFT JOIN expunged_rejections x ON x.rejected_id = r.id
+WHERE (r.source, r.id) > ($1::text, $2::bigint)
+  AND (r.source, r.id) <= ($1::text, 9223372036854775807::bigint)
+ORDER BY r.source, r.id
 LIMIT $3::integer
 `
 
@@ -207,6 +308,8 @@ type RejectedPageBySourceRow struct {
 	ContentType   string
 	BodySize      int64
 	BodyTruncated bool
+	ExpungedAt    *time.Time
+	ExpungeReason *string
 }
 
 // RejectedPage for one source: one range of its index on (source, id), as
@@ -232,7 +335,45 @@ func (q *Queries) RejectedPageBySource(ctx context.Context, arg RejectedPageBySo
 			&i.ContentType,
 			&i.BodySize,
 			&i.BodyTruncated,
+			&i.ExpungedAt,
+			&i.ExpungeReason,
 		); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+const RejectedSharingBodies = `-- name: RejectedSharingBodies :many
+SELECT r.id, min(t.id)::bigint AS with_id
+FROM rejected_requests r
+JOIN rejected_requests t ON t.body_sha256 = r.body_sha256 AND t.id = ANY ($1::bigint[])
+WHERE NOT EXISTS (SELECT FROM expunged_rejections x WHERE x.rejected_id = r.id)
+GROUP BY r.id
+ORDER BY r.id
+`
+
+type RejectedSharingBodiesRow struct {
+	ID     int64
+	WithID int64
+}
+
+// The requests not yet expunged that sent the same stored body as one of the
+// given requests: erasing the body erases it for each of them.
+func (q *Queries) RejectedSharingBodies(ctx context.Context, ids []int64) ([]RejectedSharingBodiesRow, error) {
+	rows, err := q.db.Query(ctx, RejectedSharingBodies, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []RejectedSharingBodiesRow
+	for rows.Next() {
+		var i RejectedSharingBodiesRow
+		if err := rows.Scan(&i.ID, &i.WithID); err != nil {
 			return nil, err
 		}
 		items = append(items, i)

@@ -12,27 +12,32 @@ import (
 	"github.com/casetrail/casetrail/internal/ledger"
 )
 
-const expungeUsage = "casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]"
+const expungeUsage = "casetrail expunge (--event ID | --rejected ID) [...] --reason TEXT [--config FILE]"
 
 // runExpunge erases the content of events (retention, right to erasure)
-// while their leaves, the log's proofs and verify stay as they were. It
-// connects as the database's owner: the server's role may not erase.
+// while their leaves, the log's proofs and verify stay as they were, and the
+// bodies of kept rejected requests. It connects as the database's owner:
+// the server's role may not erase.
 func runExpunge(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("expunge", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	reason := fs.String("reason", "", "why the content is erased (kept with the record of the expunge)")
-	var ids []int64
-	fs.Func("event", "an event to expunge (repeat it, or give ids separated by commas)", func(v string) error {
-		for _, f := range strings.Split(v, ",") {
-			id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
-			if err != nil || id <= 0 {
-				return fmt.Errorf("%q is not an event id", f)
+	var ids, rejected []int64
+	idList := func(to *[]int64, what string) func(string) error {
+		return func(v string) error {
+			for _, f := range strings.Split(v, ",") {
+				id, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64)
+				if err != nil || id <= 0 {
+					return fmt.Errorf("%q is not %s id", f, what)
+				}
+				*to = append(*to, id)
 			}
-			ids = append(ids, id)
+			return nil
 		}
-		return nil
-	})
+	}
+	fs.Func("event", "an event to expunge (repeat it, or give ids separated by commas)", idList(&ids, "an event"))
+	fs.Func("rejected", "a kept rejected request whose body to erase (repeat it, or give ids separated by commas)", idList(&rejected, "a rejected request"))
 	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -40,7 +45,7 @@ func runExpunge(ctx context.Context, args []string, getenv func(string) string, 
 	if err := noWords(words, expungeUsage); err != nil {
 		return err
 	}
-	if len(ids) == 0 || strings.TrimSpace(*reason) == "" {
+	if len(ids)+len(rejected) == 0 || strings.TrimSpace(*reason) == "" {
 		return errors.New("usage: " + expungeUsage)
 	}
 	_, keys, st, closeStore, err := openSigner(ctx, *cfgPath, getenv, stderr, true)
@@ -48,6 +53,25 @@ func runExpunge(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer closeStore()
+	if len(rejected) > 0 {
+		done, err := st.ExpungeRejected(ctx, rejected, strings.TrimSpace(*reason))
+		if err != nil {
+			return err
+		}
+		for _, r := range done {
+			switch {
+			case r.Already:
+				fmt.Fprintf(stdout, "rejected request %d: expunged already; left as it was\n", r.ID)
+			case r.With != 0:
+				fmt.Fprintf(stdout, "expunged rejected request %d: it sent the same body as %d; its body, detail and event type are erased\n", r.ID, r.With)
+			default:
+				fmt.Fprintf(stdout, "expunged rejected request %d: its body, detail and event type are erased\n", r.ID)
+			}
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
 	results, err := ledger.Expunge(ctx, st, keys, ids, strings.TrimSpace(*reason))
 	if err != nil {
 		return err

@@ -6,7 +6,7 @@
 //	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
 //	casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
 //	casetrail verify-bundle [--key VKEY | --config FILE] DIR
-//	casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]
+//	casetrail expunge (--event ID | --rejected ID) [...] --reason TEXT [--config FILE]
 //	casetrail version
 package main
 
@@ -49,8 +49,9 @@ const usage = `usage:
                                                write an audit bundle with inclusion proofs
   casetrail verify-bundle [--key VKEY | --config FILE] DIR
                                                check a bundle offline with only the public key
-  casetrail expunge --event ID [--event ID ...] --reason TEXT [--config FILE]
-                                               erase events' content; their leaves still verify
+  casetrail expunge (--event ID | --rejected ID) [...] --reason TEXT [--config FILE]
+                                               erase events' content (their leaves still verify),
+                                               or the bodies of kept rejected requests
   casetrail version
 
 Configuration: --config FILE or CASETRAIL_CONFIG; DATABASE_URL and

@@ -929,3 +929,31 @@ func TestSecondSignalEndsTheDrain(t *testing.T) {
 	require.True(t, status.Signaled(), "ended by the second signal: %v", err)
 	require.Equal(t, syscall.SIGTERM, status.Signal())
 }
+
+// casetrail expunge --rejected erases the bodies of kept rejected requests.
+func TestExpungeRejectedCommand(t *testing.T) {
+	t.Parallel()
+	d := dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret"}
+	getenv := func(k string) string { return env[k] }
+	cfg := writeFile(t, testConfig)
+	start(t, env, "serve", "--config", cfg).stop(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, d.URL, store.Options{})
+	require.NoError(t, err)
+	defer st.Close()
+	id, err := st.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "hooks", Status: 400, Cause: "invalid_json",
+		Credential: "api-key:00", Body: []byte(`{"patient":"Ann Smith"`), BodySize: 22})
+	require.NoError(t, err)
+
+	var out bytes.Buffer
+	err = run(ctx, []string{"expunge", "--config", cfg, "--rejected", "r1", "--reason", "x"}, getenv, &out, io.Discard)
+	require.ErrorContains(t, err, `"r1" is not a rejected request id`)
+	rid := strconv.FormatInt(id, 10)
+	require.NoError(t, run(ctx, []string{"expunge", "--config", cfg, "--rejected", rid, "--reason", "erasure request 9"}, getenv, &out, io.Discard))
+	require.Contains(t, out.String(), "expunged rejected request "+rid)
+	r, err := st.Rejection(ctx, id)
+	require.NoError(t, err)
+	require.Empty(t, r.Body)
+	require.NotNil(t, r.Expunged)
+}

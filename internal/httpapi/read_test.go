@@ -972,4 +972,29 @@ func TestRejectedRequests(t *testing.T) {
 	require.Equal(t, 404, b.read(t, adminKey, "/v1/rejected/abc").status)
 	require.Equal(t, 400, b.read(t, adminKey, "/v1/rejected?cursor=abc").status)
 	require.Equal(t, 400, b.read(t, adminKey, "/v1/rejected?cursor=-1").status)
+
+	// Once its body is erased (casetrail expunge --rejected), a request says
+	// so and auditors get no body, only the erased body's SHA-256.
+	owner, err := store.Open(context.Background(), b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	defer owner.Close()
+	erased, err := strconv.ParseInt(all[0].ID, 10, 64)
+	require.NoError(t, err)
+	_, err = owner.ExpungeRejected(context.Background(), []int64{erased}, "erasure request 3")
+	require.NoError(t, err)
+	res = b.read(t, auditorKey, "/v1/rejected/"+all[0].ID)
+	require.Equal(t, 200, res.status, string(res.body))
+	var gone struct {
+		rejected
+		Expunged *struct {
+			At     time.Time `json:"at"`
+			Reason string    `json:"reason"`
+		} `json:"expunged"`
+	}
+	require.NoError(t, json.Unmarshal(res.body, &gone))
+	require.Nil(t, gone.RawBody)
+	require.Equal(t, hex.EncodeToString(sum[:]), gone.BodySHA256)
+	require.NotNil(t, gone.Expunged)
+	require.Equal(t, "erasure request 3", gone.Expunged.Reason)
+	require.Empty(t, gone.Detail)
 }

@@ -35,6 +35,9 @@ type Rejection struct {
 	// in GET /v1/rejected/{id}.
 	BodySHA256 string  `json:"bodySha256,omitempty"`
 	RawBody    *string `json:"rawBody,omitempty"`
+	// Expunged: its body, detail and event type were erased (casetrail
+	// expunge --rejected); BodySHA256 is then the erased body's.
+	Expunged *timeline.Expunged `json:"expunged,omitempty"`
 }
 
 // RejectionListing is the envelope of GET /v1/rejected.
@@ -52,9 +55,19 @@ func rejection(r store.KeptRejection, full bool) Rejection {
 		EventType: r.EventType, Status: r.Status, Cause: r.Cause, Detail: r.Detail,
 		Credential: credentialFor(r.Credential, full), ContentType: r.ContentType, BodySize: r.BodySize,
 		BodyTruncated: r.BodyTruncated}
+	if r.Expunged != nil {
+		out.Expunged = &timeline.Expunged{At: r.Expunged.At.UTC(), Reason: r.Expunged.Reason}
+	}
 	if !full {
 		out.EventType = redact.Text(out.EventType)
 		out.Detail = redact.Text(out.Detail)
+		if out.Expunged != nil {
+			out.Expunged.Reason = redact.Text(out.Expunged.Reason)
+		}
+		return out
+	}
+	if r.Expunged != nil {
+		out.BodySHA256 = hex.EncodeToString(r.BodySHA256)
 		return out
 	}
 	if r.BodySHA256 != nil {

@@ -233,3 +233,76 @@ func SaltedHash(salt, data []byte) []byte {
 	h.Write(data)
 	return h.Sum(nil)
 }
+
+// RejectedExpungeResult is what an expunge did to one rejected request.
+type RejectedExpungeResult struct {
+	ID int64
+	// Already: an earlier expunge erased it; nothing was done.
+	Already bool
+	// With is the request asked for whose body this one shared, when this
+	// one was not asked for itself; 0 otherwise.
+	With int64
+}
+
+// ExpungeRejected erases the bodies, details and event types of the given
+// kept rejected requests in one transaction, and records when and why. A
+// body is stored once for every request that sent it, so the other requests
+// that sent the same body are erased and recorded with them. A request
+// expunged already is reported as such and left. It refuses (ErrRefused),
+// and erases nothing, when a request does not exist. The store must be
+// opened with Options.Owner. Expunges run one at a time.
+func (s *Store) ExpungeRejected(ctx context.Context, ids []int64, reason string) ([]RejectedExpungeResult, error) {
+	if reason == "" {
+		return nil, fmt.Errorf("%w: an expunge needs a reason", ErrRefused)
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+	var results []RejectedExpungeResult
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		q := s.q.WithTx(tx)
+		if err := q.ExpungeLock(ctx); err != nil {
+			return err
+		}
+		rows, err := q.RejectedExpungeTargets(ctx, ids)
+		if err != nil {
+			return err
+		}
+		for i, id := range ids { // both in id order
+			if i >= len(rows) || rows[i].ID != id {
+				return fmt.Errorf("%w: no rejected request %d", ErrRefused, id)
+			}
+		}
+		var todo []int64
+		for _, r := range rows {
+			results = append(results, RejectedExpungeResult{ID: r.ID, Already: r.Expunged})
+			if !r.Expunged {
+				todo = append(todo, r.ID)
+			}
+		}
+		sharing, err := q.RejectedSharingBodies(ctx, todo)
+		if err != nil {
+			return err
+		}
+		for _, r := range sharing {
+			if !slices.Contains(todo, r.ID) {
+				results = append(results, RejectedExpungeResult{ID: r.ID, With: r.WithID})
+				todo = append(todo, r.ID)
+			}
+		}
+		if len(todo) == 0 {
+			return nil
+		}
+		if err := q.RejectedExpungeRecord(ctx, db.RejectedExpungeRecordParams{Reason: Text(reason), Ids: todo}); err != nil {
+			return err
+		}
+		if err := q.RejectedExpungeBodies(ctx, todo); err != nil {
+			return err
+		}
+		return q.RejectedExpungeRows(ctx, todo)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}

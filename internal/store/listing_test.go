@@ -223,3 +223,84 @@ func TestRejectedRowsWithTheirOwnBody(t *testing.T) {
 	require.Equal(t, body, r.Body)
 	require.Equal(t, sum[:], r.BodySHA256)
 }
+
+// A kept rejected request's body can be erased (right to erasure): its
+// body, detail and event type are blanked, with a record of when and why,
+// for every request that sent the same body; the rest of the request stays.
+// Only that recording transaction may blank them, and a body sent again
+// after its erasure is kept.
+func TestExpungeRejected(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	reject := func(body, eventType, detail string) int64 {
+		id, err := b.store.Reject(ctx, store.Rejected{ReceivedAt: time.Now(), Source: "hooks", EventType: eventType,
+			Status: 404, Cause: "unknown_event", Detail: detail, Credential: "api-key:00", Body: []byte(body),
+			BodySize: int64(len(body))})
+		require.NoError(t, err)
+		return id
+	}
+	phi := `{"patient":"Ann Smith","phone":"+14155550100"}`
+	asked := reject(phi, "+14155550100", "no event +14155550100")
+	same := reject(phi, "other", "the same body again")
+	other := reject(`{"n":1}`, "kept", "another body")
+	conn := b.db.Connect(t)
+	var old int64 // kept before bodies had a table of their own
+	require.NoError(t, conn.QueryRow(ctx, `INSERT INTO rejected_requests (received_at, source, status, cause, credential, body, body_size)
+		VALUES (now(), 'hooks', 400, 'invalid_json', 'api-key:00', '{"ssn":', 7) RETURNING id`).Scan(&old))
+
+	_, err := b.store.ExpungeRejected(ctx, []int64{asked}, "erasure request 7")
+	require.Error(t, err, "the application's role may not erase")
+	_, err = conn.Exec(ctx, `UPDATE rejected_bodies SET body = ''`)
+	require.ErrorContains(t, err, "append-only", "nor may anyone without a record")
+
+	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	defer owner.Close()
+	_, err = owner.ExpungeRejected(ctx, []int64{asked, 999999}, "erasure request 7")
+	require.ErrorIs(t, err, store.ErrRefused, "an id that does not exist refuses the whole expunge")
+	done, err := owner.ExpungeRejected(ctx, []int64{asked, old}, "erasure request 7")
+	require.NoError(t, err)
+	require.Equal(t, []store.RejectedExpungeResult{{ID: asked}, {ID: old}, {ID: same, With: asked}}, done)
+
+	phiSum := sha256.Sum256([]byte(phi))
+	for _, id := range []int64{asked, same} {
+		r, err := b.store.Rejection(ctx, id)
+		require.NoError(t, err)
+		require.Empty(t, r.Body)
+		require.Empty(t, r.Detail)
+		require.Empty(t, r.EventType)
+		require.Equal(t, phiSum[:], r.BodySHA256, "the erased body's SHA-256 stays with the record")
+		require.NotNil(t, r.Expunged)
+		require.Equal(t, "erasure request 7", r.Expunged.Reason)
+		require.Equal(t, 404, r.Status)
+		require.EqualValues(t, len(phi), r.BodySize)
+	}
+	r, err := b.store.Rejection(ctx, old)
+	require.NoError(t, err)
+	require.Empty(t, r.Body)
+	require.NotNil(t, r.Expunged)
+	r, err = b.store.Rejection(ctx, other)
+	require.NoError(t, err)
+	require.Equal(t, `{"n":1}`, string(r.Body), "another body is left")
+	require.Nil(t, r.Expunged)
+	var left int
+	require.NoError(t, conn.QueryRow(ctx, "SELECT count(*) FROM rejected_bodies WHERE position($1::bytea IN body) > 0",
+		[]byte("Ann Smith")).Scan(&left))
+	require.Zero(t, left)
+
+	again, err := owner.ExpungeRejected(ctx, []int64{asked}, "again")
+	require.NoError(t, err)
+	require.Equal(t, []store.RejectedExpungeResult{{ID: asked, Already: true}}, again)
+	rows, err := b.store.Rejections(ctx, 0, nil, 10)
+	require.NoError(t, err)
+	require.NotNil(t, rows[0].Expunged, "the listing says so too")
+
+	// Sent again after its erasure, the body is kept, in its own row.
+	resent := reject(phi, "abandoned-conversation", "sent again")
+	r, err = b.store.Rejection(ctx, resent)
+	require.NoError(t, err)
+	require.Equal(t, phi, string(r.Body))
+	require.Equal(t, phiSum[:], r.BodySHA256)
+	require.Nil(t, r.Expunged)
+}

@@ -216,6 +216,25 @@ type KeptRejection struct {
 	ID int64
 	Rejected
 	BodySHA256 []byte
+	// Expunged: its body, detail and event type were erased; nil if not.
+	Expunged *RejectionExpunge
+}
+
+// RejectionExpunge is when and why a rejected request's body was erased.
+type RejectionExpunge struct {
+	At     time.Time
+	Reason string
+}
+
+func rejectionExpunge(at *time.Time, reason *string) *RejectionExpunge {
+	if at == nil {
+		return nil
+	}
+	x := &RejectionExpunge{At: *at}
+	if reason != nil {
+		x.Reason = *reason
+	}
+	return x
 }
 
 // Rejections lists the rejected requests kept after the row afterID (0:
@@ -242,7 +261,8 @@ func (s *Store) Rejections(ctx context.Context, afterID int64, source *string, l
 	for i, r := range rows {
 		out[i] = KeptRejection{ID: r.ID, Rejected: Rejected{ReceivedAt: r.ReceivedAt, Source: r.Source,
 			EventType: r.EventType, Status: int(r.Status), Cause: r.Cause, Detail: r.Detail, Credential: r.Credential,
-			ContentType: r.ContentType, BodySize: r.BodySize, BodyTruncated: r.BodyTruncated}}
+			ContentType: r.ContentType, BodySize: r.BodySize, BodyTruncated: r.BodyTruncated},
+			Expunged: rejectionExpunge(r.ExpungedAt, r.ExpungeReason)}
 	}
 	return out, nil
 }
@@ -257,5 +277,5 @@ func (s *Store) Rejection(ctx context.Context, id int64) (KeptRejection, error) 
 	return KeptRejection{ID: r.ID, BodySHA256: r.BodySha256, Rejected: Rejected{ReceivedAt: r.ReceivedAt,
 		Source: r.Source, EventType: r.EventType, Status: int(r.Status), Cause: r.Cause, Detail: r.Detail,
 		Credential: r.Credential, ContentType: r.ContentType, Body: r.Body, BodySize: r.BodySize,
-		BodyTruncated: r.BodyTruncated}}, nil
+		BodyTruncated: r.BodyTruncated}, Expunged: rejectionExpunge(r.ExpungedAt, r.ExpungeReason)}, nil
 }
