@@ -34,6 +34,10 @@ type Spool struct {
 	count int
 	size  int64 // the end of the last complete record
 	limit int   // MaxRecord, but in tests
+	// drainEvents and drainBytes bound what one commit of a drain is
+	// handed.
+	drainEvents int
+	drainBytes  int64
 	// dirSynced is false after a drain replaced the file when the
 	// directory could not be synced: the next append syncs it before its
 	// sender is answered, so that the new file is the spool after a crash.
@@ -61,22 +65,30 @@ func Open(dir string) (*Spool, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Spool{path: path, f: f, limit: MaxRecord, dirSynced: true}
+	s := &Spool{path: path, f: f, limit: MaxRecord, drainEvents: maxDrainEvents, drainBytes: maxDrainBytes, dirSynced: true}
 	info, err := f.Stat()
 	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	events, good, err := s.read(info.Size())
-	if err != nil {
-		f.Close()
-		return nil, err
+	// Counted a drain's batch at a time, not held all at once.
+	var good int64
+	for {
+		events, end, err := s.read(good, info.Size(), s.drainEvents, s.drainBytes)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		if len(events) == 0 {
+			break
+		}
+		s.count, good = s.count+len(events), end
 	}
 	if err := f.Truncate(good); err != nil { // cut a torn tail
 		f.Close()
 		return nil, err
 	}
-	s.count, s.size = len(events), good
+	s.size = good
 	return s, nil
 }
 
@@ -132,36 +144,56 @@ func (s *Spool) Append(e store.NewEvent) error {
 	return nil
 }
 
-// Drain hands every waiting event, in order, to commit, and removes them
-// from the spool once commit has returned without error. Events appended
+// Drain hands every waiting event, in order, to commit, in batches of at
+// most maxDrainEvents events and maxDrainBytes of records (a larger record
+// goes alone): a spool left by a long outage may be more than the database
+// takes in one statement, or the server holds in memory. The batches committed
+// are removed from the spool, also when a later one fails. Events appended
 // while commit runs stay for the next drain.
 func (s *Spool) Drain(ctx context.Context, commit func(context.Context, []store.NewEvent) error) (int, error) {
 	s.drain.Lock()
 	defer s.drain.Unlock()
 	s.mu.Lock()
-	if s.count == 0 {
-		s.mu.Unlock()
-		return 0, nil
-	}
-	events, end, err := s.read(s.size)
+	until := s.size
 	s.mu.Unlock()
-	if err != nil {
-		return 0, err
+	var off int64
+	n := 0
+	var err error
+	for off < until {
+		var events []store.NewEvent
+		var end int64
+		s.mu.Lock()
+		events, end, err = s.read(off, until, s.drainEvents, s.drainBytes)
+		s.mu.Unlock()
+		if err != nil || len(events) == 0 {
+			break
+		}
+		if err = commit(ctx, events); err != nil {
+			break
+		}
+		off, n = end, n+len(events)
 	}
-	if err := commit(ctx, events); err != nil {
+	if off == 0 {
 		return 0, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	dropped, err := s.dropFront(end)
+	dropped, dropErr := s.dropFront(off)
 	if dropped {
-		s.count -= len(events)
+		s.count -= n
 	}
-	if err != nil {
-		return 0, err
+	if dropErr != nil {
+		return 0, dropErr
 	}
-	return len(events), nil
+	return n, err
 }
+
+// maxDrainEvents and maxDrainBytes bound one batch of a drain: the Batcher's
+// default batch, and half its bytes, records being JSON with base64 in them.
+const (
+	maxDrainEvents = 256
+	maxDrainBytes  = 32 << 20
+)
 
 // dropFront removes the records before end and reports whether it did;
 // an error after that (a sync) is returned as well. With no records after
@@ -222,14 +254,15 @@ func (s *Spool) Close() error {
 	return s.f.Close()
 }
 
-// read returns the complete records in the file's first size bytes and the
+// read returns the complete records from offset from up to size, at most
+// maxEvents of them and maxBytes of records but at least one, and the
 // offset after the last one.
-func (s *Spool) read(size int64) ([]store.NewEvent, int64, error) {
-	r := bufio.NewReader(io.NewSectionReader(s.f, 0, size))
+func (s *Spool) read(from, size int64, maxEvents int, maxBytes int64) ([]store.NewEvent, int64, error) {
+	r := bufio.NewReader(io.NewSectionReader(s.f, from, size-from))
 	var events []store.NewEvent
-	var off int64
+	off := from
 	head := make([]byte, 8)
-	for {
+	for len(events) < maxEvents {
 		if _, err := io.ReadFull(r, head); err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 				return events, off, nil
@@ -239,6 +272,9 @@ func (s *Spool) read(size int64) ([]store.NewEvent, int64, error) {
 		n := binary.BigEndian.Uint32(head[0:4])
 		if n > MaxRecord || off+8+int64(n) > size {
 			return events, off, nil // garbage length: a torn header
+		}
+		if len(events) > 0 && off+8+int64(n)-from > maxBytes {
+			return events, off, nil
 		}
 		payload := make([]byte, n)
 		if _, err := io.ReadFull(r, payload); err != nil {
@@ -254,4 +290,5 @@ func (s *Spool) read(size int64) ([]store.NewEvent, int64, error) {
 		events = append(events, e)
 		off += 8 + int64(n)
 	}
+	return events, off, nil
 }

@@ -3,6 +3,7 @@ package spool_test
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -159,4 +160,65 @@ func TestAppendsGoOnDuringDrain(t *testing.T) {
 // into is a drain's store that keeps what it is given in *got.
 func into(got *[]store.NewEvent) func(context.Context, []store.NewEvent) error {
 	return func(_ context.Context, es []store.NewEvent) error { *got = es; return nil }
+}
+
+// A spool larger than the database takes in one statement still drains: it
+// is handed over in bounded batches, in order, and each batch committed
+// leaves the spool even when a later one fails.
+func TestLargeSpoolDrainsInBatches(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s, err := spool.Open(dir)
+	require.NoError(t, err)
+	defer s.Close()
+	s.SetDrainBatch(4, 1<<20)
+	for i := range 10 {
+		require.NoError(t, s.Append(ev(i)))
+	}
+	// The database refuses a batch over 4 events, and is down for the third.
+	var got []store.NewEvent
+	calls := 0
+	commit := func(_ context.Context, es []store.NewEvent) error {
+		calls++
+		if len(es) > 4 {
+			return errors.New("too large for one statement")
+		}
+		if calls == 3 {
+			return errors.New("db down")
+		}
+		got = append(got, es...)
+		return nil
+	}
+	n, err := s.Drain(context.Background(), commit)
+	require.Error(t, err)
+	require.Equal(t, 8, n)
+	require.Equal(t, 2, s.Len())
+	n, err = s.Drain(context.Background(), commit)
+	require.NoError(t, err)
+	require.Equal(t, 2, n)
+	require.Equal(t, 0, s.Len())
+	require.Len(t, got, 10)
+	for i := range 10 {
+		require.Equal(t, ev(i).Body, got[i].Body)
+	}
+
+	// Bytes bound a batch too; a record larger than the bound goes alone.
+	rec, err := json.Marshal(ev(0))
+	require.NoError(t, err)
+	s.SetDrainBatch(100, int64(2*(8+len(rec))+8)) // two records, not three
+	for i := range 4 {
+		require.NoError(t, s.Append(ev(i)))
+	}
+	big := ev(4)
+	big.Body = make([]byte, 1000)
+	require.NoError(t, s.Append(big))
+	var sizes []int
+	n, err = s.Drain(context.Background(), func(_ context.Context, es []store.NewEvent) error {
+		sizes = append(sizes, len(es))
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 5, n)
+	require.Equal(t, 0, s.Len())
+	require.Equal(t, []int{2, 2, 1}, sizes)
 }
