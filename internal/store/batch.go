@@ -288,11 +288,13 @@ func (b *Batcher) commit(batch []*pending, token chan struct{}) {
 	if err != nil && len(batch) > 1 && (!errors.Is(err, ErrUnavailable) || errors.Is(err, errCanceled)) {
 		for i, p := range batch {
 			b.commit([]*pending{p}, nil)
-			if errors.Is(p.err, errCanceled) {
-				// One request alone outlasted the database's time: it is
-				// slow or locked, not the batch too large. The rest are
-				// answered unavailable at once (their senders retry)
-				// instead of each waiting out the time in turn.
+			if errors.Is(p.err, ErrUnavailable) {
+				// One request alone outlasted the database's time (it is
+				// slow or locked, not the batch too large), or the
+				// database went away meanwhile. The rest are answered
+				// unavailable at once (their senders retry) instead of
+				// each waiting out the time, or a connect timeout, in
+				// turn.
 				for _, q := range batch[i+1:] {
 					q.err = p.err
 					close(q.done)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"slices"
@@ -149,6 +150,31 @@ func TestBatcherStatementTimeoutRetriesEachRequest(t *testing.T) {
 			require.Equal(t, 3, countEvents(t, d.URL))
 		})
 	}
+}
+
+// A failed batch is retried request by request; when the database goes away
+// during the retries, the requests after it are answered unavailable at
+// once instead of each waiting for a connection in turn.
+func TestBatcherRetriesStopWhenTheDatabaseGoesAway(t *testing.T) {
+	t.Parallel()
+	var tried []string
+	ingest := func(_ context.Context, events []store.NewEvent) ([]store.IngestResult, error) {
+		if len(events) > 1 {
+			return nil, errors.New("database error 23514: a check failed")
+		}
+		tried = append(tried, events[0].IdempotencyKey)
+		if events[0].IdempotencyKey == "gone" {
+			return nil, fmt.Errorf("%w: cannot connect to the database server", store.ErrUnavailable)
+		}
+		return []store.IngestResult{{ID: int64(len(tried))}}, nil
+	}
+	requests := [][]store.NewEvent{{event(`{"n":1}`, "first", true)}, {event(`{"n":2}`, "gone", true)}, {event(`{"n":3}`, "after", true)}}
+	results, errs := store.CommitTogetherWith(ingest, requests)
+	require.NoError(t, errs[0])
+	require.NotNil(t, results[0])
+	require.ErrorIs(t, errs[1], store.ErrUnavailable)
+	require.ErrorIs(t, errs[2], store.ErrUnavailable)
+	require.Equal(t, []string{"first", "gone"}, tried, "the request after it was not tried")
 }
 
 func TestBatcherClosedRefuses(t *testing.T) {

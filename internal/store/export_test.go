@@ -13,6 +13,11 @@ func CommitTogether(s *Store, requests [][]NewEvent) ([][]IngestResult, []error)
 	return commitTogether(&Batcher{ingest: s.Ingest, maxBatch: 1 << 20, maxBytes: 1 << 30}, nil, requests)
 }
 
+// CommitTogetherWith is CommitTogether with ingest in place of Store.Ingest.
+func CommitTogetherWith(ingest func(context.Context, []NewEvent) ([]IngestResult, error), requests [][]NewEvent) ([][]IngestResult, []error) {
+	return commitTogether(&Batcher{ingest: ingest, maxBatch: 1 << 20, maxBytes: 1 << 30}, nil, requests)
+}
+
 // CommitTogetherPiped is CommitTogether for a batch that holds the first
 // token and so runs on the pipe p.
 func CommitTogetherPiped(s *Store, p *Pipe, requests [][]NewEvent) ([][]IngestResult, []error) {
