@@ -178,15 +178,11 @@ func walk(v any, key, fk string, inFlagged bool) any {
 		// The question's flag protects the answer (its parent's text),
 		// not the question's own wording.
 		flagged := inFlagged || fk != "question" && flags(t)
-		if q, ok := t["question"].(map[string]any); ok && flags(q) {
-			if _, ok := t["text"]; ok {
-				t["text"] = Redacted
-			}
-		}
+		answered := phiQuestion(t)
 		for k, child := range t {
 			lk := normalize.FoldKey(k)
 			switch {
-			case lk == "medinfo":
+			case lk == "medinfo", answered && lk != "question" && (flaggedFields[lk] || lk == "answers"):
 				t[k] = Redacted
 			case flagged && flaggedFields[lk] && (lk == "content" || !isContainer(child)):
 				// An attachment's content goes whole, its reference too:
@@ -217,6 +213,17 @@ func flags(m map[string]any) bool {
 			if isTrue(v) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// phiQuestion reports whether m, a form response, answers a question
+// flagged isPHI, the names matched as flags matches them ("Question").
+func phiQuestion(m map[string]any) bool {
+	for k, v := range m {
+		if q, ok := v.(map[string]any); ok && normalize.FoldKey(k) == "question" && flags(q) {
+			return true
 		}
 	}
 	return false

@@ -148,3 +148,19 @@ func TestText(t *testing.T) {
 	require.JSONEq(t, `[{"field":"assignee","to":"a**@x.example"},{"field":"status","from":"Open","to":"Closed"}]`,
 		string(redact.TextIn([]byte(`[{"field":"assignee","to":"ann@x.example"},{"field":"status","from":"Open","to":"Closed"}]`))))
 }
+
+// A question flagged isPHI hides its answer however the response spells the
+// question, its flag and the answer, and leaves the question's own wording.
+func TestDocumentHidesAnswersToPHIQuestions(t *testing.T) {
+	t.Parallel()
+	for _, doc := range []string{
+		`{"response":{"id":"r1","Question":{"Text":"Symptoms?","IsPHI":true},"Text":"HIV positive"}}`,
+		`{"response":{"id":"r1","question":{"text":"Symptoms?","is_phi":"true"},"answer":"HIV positive"}}`,
+		`{"response":{"id":"r1","question":{"text":"Symptoms?","isPHI":true},"answers":["HIV positive"]}}`,
+	} {
+		got := string(redact.Document([]byte(doc)))
+		require.NotContains(t, got, "HIV", "%s: %s", doc, got)
+		require.Contains(t, got, "Symptoms?", got)
+		require.Contains(t, got, `"r1"`, got)
+	}
+}
