@@ -188,6 +188,11 @@ func walk(v any, key, fk string, inFlagged bool) any {
 				// An attachment's content goes whole, its reference too:
 				// the SHA-256 of a known document would confirm a guess.
 				t[k] = Redacted
+			case flagged && flaggedFields[lk] && lk != "comment":
+				// Text sent as an object or a list ({"html": ..., "plain":
+				// ...}) is text under whatever names it has. A comment
+				// object is a comment, whose author and flags stay.
+				t[k] = hideText(child, lk)
 			default:
 				t[k] = walk(child, k, lk, flagged)
 			}
@@ -213,6 +218,37 @@ func flags(m map[string]any) bool {
 			if isTrue(v) {
 				return true
 			}
+		}
+	}
+	return false
+}
+
+// hideText hides every string in v, the object or list under a flagged
+// field (fk, folded), but ids and dates.
+func hideText(v any, fk string) any {
+	switch t := v.(type) {
+	case map[string]any:
+		for k, child := range t {
+			t[k] = hideText(child, normalize.FoldKey(k))
+		}
+	case []any:
+		for i, child := range t {
+			t[i] = hideText(child, fk)
+		}
+	case string:
+		if !idOrDate(fk) {
+			return Redacted
+		}
+	}
+	return v
+}
+
+// idOrDate reports whether a member's name (folded) is that of an id or a
+// date: "id", "commentId", "createdAt", "dueDate", "timestamp".
+func idOrDate(fk string) bool {
+	for _, suffix := range []string{"id", "edat", "date", "time", "timestamp"} {
+		if strings.HasSuffix(fk, suffix) {
+			return true
 		}
 	}
 	return false

@@ -164,3 +164,30 @@ func TestDocumentHidesAnswersToPHIQuestions(t *testing.T) {
 		require.Contains(t, got, `"r1"`, got)
 	}
 }
+
+// A flagged comment's text sent as an object or a list (HTML beside plain
+// text, a rich-text document) is hidden whole but for its ids and dates.
+func TestDocumentHidesFlaggedTextInObjects(t *testing.T) {
+	t.Parallel()
+	for _, doc := range []string{
+		`{"comment":{"id":"c1","isPHI":true,"text":{"id":"t1","html":"<p>HIV positive</p>","plain":"HIV positive"}}}`,
+		`{"comment":{"id":"c1","isRestricted":true,"body":[{"type":"paragraph","value":"HIV positive"}]}}`,
+		`{"comment":{"id":"c1","isRestricted":true,"message":{"createdAt":"2024-05-01","parts":[{"html":"HIV positive"}]}}}`,
+	} {
+		got := string(redact.Document([]byte(doc)))
+		require.NotContains(t, got, "HIV", "%s: %s", doc, got)
+		require.Contains(t, got, `"c1"`, got)
+	}
+	got := string(redact.Document([]byte(`{"comment":{"isPHI":true,"text":{"id":"t1","createdAt":"2024-05-01","plain":"HIV positive"}}}`)))
+	require.Contains(t, got, `"t1"`, got)
+	require.Contains(t, got, `"2024-05-01"`, got)
+}
+
+// A comment inside a flagged object is read member by member: its text is
+// hidden, its author stays.
+func TestDocumentKeepsAuthorOfCommentInFlaggedCase(t *testing.T) {
+	t.Parallel()
+	got := string(redact.Document([]byte(`{"case":{"isRestricted":true,"comment":{"id":"c1","text":"HIV positive","author":{"firstName":"Ann"}}}}`)))
+	require.NotContains(t, got, "HIV", got)
+	require.Contains(t, got, `"Ann"`, got)
+}
