@@ -156,11 +156,23 @@ func countDigits(s string) int {
 }
 
 // flaggedFields are the values hidden in an object flagged isPHI or
-// isRestricted, and in every object inside it (folded names).
-var flaggedFields = map[string]bool{
-	"text": true, "content": true, "filename": true, "description": true,
-	"decisiontext": true, "notes": true, "note": true, "message": true,
-	"body": true, "comment": true, "subject": true, "answer": true,
+// isRestricted, and in every object inside it (folded names), also under
+// a longer name ending in one ("commentText", "htmlBody"). A link may be
+// a flagged attachment itself, and its path names the file.
+var flaggedFields = []string{
+	"text", "content", "filename", "description", "notes", "note", "message",
+	"body", "comment", "subject", "answer", "url", "link",
+}
+
+// flaggedField reports whether a member of a flagged object (fk, folded) is
+// hidden.
+func flaggedField(fk string) bool {
+	for _, f := range flaggedFields {
+		if strings.HasSuffix(fk, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // Document returns doc (an indexed JSON document) with PHI redacted. A
@@ -182,13 +194,13 @@ func walk(v any, key, fk string, inFlagged bool) any {
 		for k, child := range t {
 			lk := normalize.FoldKey(k)
 			switch {
-			case lk == "medinfo", answered && lk != "question" && (flaggedFields[lk] || lk == "answers"):
+			case lk == "medinfo", answered && lk != "question" && (flaggedField(lk) || lk == "answers"):
 				t[k] = Redacted
-			case flagged && flaggedFields[lk] && (lk == "content" || !isContainer(child)):
+			case flagged && flaggedField(lk) && (strings.HasSuffix(lk, "content") || !isContainer(child)):
 				// An attachment's content goes whole, its reference too:
 				// the SHA-256 of a known document would confirm a guess.
 				t[k] = Redacted
-			case flagged && flaggedFields[lk] && lk != "comment":
+			case flagged && flaggedField(lk) && !strings.HasSuffix(lk, "comment"):
 				// Text sent as an object or a list ({"html": ..., "plain":
 				// ...}) is text under whatever names it has. A comment
 				// object is a comment, whose author and flags stay.

@@ -191,3 +191,21 @@ func TestDocumentKeepsAuthorOfCommentInFlaggedCase(t *testing.T) {
 	require.NotContains(t, got, "HIV", got)
 	require.Contains(t, got, `"Ann"`, got)
 }
+
+// A flagged object's text under a longer name ("commentText", "htmlBody")
+// is hidden as under the short one, and so is a link to a flagged
+// attachment, which documents are sent as too.
+func TestDocumentHidesFlaggedTextUnderLongerNames(t *testing.T) {
+	t.Parallel()
+	for _, member := range []string{
+		`"commentText":"HIV positive"`, `"plain_text":"HIV positive"`, `"HtmlBody":"<p>HIV positive</p>"`,
+		`"messageContent":"HIV positive"`, `"attachmentFileName":"HIV_result.pdf"`,
+		`"url":"https://files.example/HIV_result.pdf"`, `"downloadLink":"https://files.example/HIV_result.pdf"`,
+	} {
+		doc := `{"comment":{"id":"c1","caseCommentId":"cc1","createdAt":"2024-05-01","isPHI":true,` + member + `}}`
+		got := string(redact.Document([]byte(doc)))
+		require.NotContains(t, got, "HIV", "%s: %s", doc, got)
+		require.Contains(t, got, `"cc1"`, got)
+		require.Contains(t, got, `"2024-05-01"`, got)
+	}
+}
