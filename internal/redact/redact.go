@@ -332,6 +332,10 @@ func maskScalar(fk string, v any) any {
 		return Phone(s)
 	case strings.Contains(fk, "email"):
 		return Email(s)
+	case (strings.Contains(fk, "mobile") || strings.HasPrefix(strings.TrimSpace(s), "+")) && normalize.MayBePhone(s):
+		// A mobile's number, or a number written internationally under
+		// any name: a "caller", a participant's "address".
+		return Phone(s)
 	}
 	return v
 }

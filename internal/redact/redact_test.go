@@ -209,3 +209,19 @@ func TestDocumentHidesFlaggedTextUnderLongerNames(t *testing.T) {
 		require.Contains(t, got, `"2024-05-01"`, got)
 	}
 }
+
+// A phone number written internationally is masked under any name, also one
+// the normaliser does not read (a participant's address, a "caller" or
+// "mobile"), and so is any value under a name containing "mobile".
+func TestDocumentMasksPhoneNumbersUnderAnyName(t *testing.T) {
+	t.Parallel()
+	doc := `{"caller":"+447700900123","contact":"+44 (0)7700 900123","Customer":{"Mobile":"07700 900123"},
+		"participants":[{"type":"customer","address":"+1 415 555 0100"}]}`
+	got := string(redact.Document([]byte(doc)))
+	require.NotContains(t, got, "900123", got)
+	require.NotContains(t, got, "555 0100", got)
+
+	// Signed numbers that are no phone number stay.
+	keep := `{"offset":"+02:00","delta":"+1.5","score":"+100","ref":"+12345","mobileApp":"iOS"}`
+	require.JSONEq(t, keep, string(redact.Document([]byte(keep))))
+}
