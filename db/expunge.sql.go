@@ -212,20 +212,10 @@ SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, 
        sha256(e.body_salt || e.body) AS body_hash, l.leaf_hash,
        e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
        sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
-       (x.event_id IS NOT NULL)::boolean AS expunged, a.sha256 AS bad_attachment
+       (x.event_id IS NOT NULL)::boolean AS expunged, casetrail_bad_attachment(e.doc, e.body) AS bad_attachment
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id
 LEFT JOIN expunged_events x ON x.event_id = e.id
-LEFT JOIN LATERAL (
-    SELECT decode(h.v #>> '{}', 'hex') AS sha256
-    FROM jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
-    WHERE jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
-      AND position(convert_to(h.v #>> '{}', 'UTF8') IN e.body) = 0
-      AND NOT EXISTS (SELECT FROM blobs b
-                      WHERE b.sha256 = decode(h.v #>> '{}', 'hex')
-                        AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size)
-    LIMIT 1
-) a ON true
 WHERE e.id = ANY ($1::bigint[])
 ORDER BY e.id
 `
@@ -265,8 +255,8 @@ type ExpungeTargetsRow struct {
 
 // The events to expunge, with what their leaves commit to and their leaves
 // (null when not yet in the log), whether they were expunged already, and
-// the first attachment each refers to that is not stored as it was (as in
-// LogVerifyRows).
+// the first attachment each refers to that is not stored as it was
+// (casetrail_bad_attachment, migration 00014, as verify checks it).
 func (q *Queries) ExpungeTargets(ctx context.Context, ids []int64) ([]ExpungeTargetsRow, error) {
 	rows, err := q.db.Query(ctx, ExpungeTargets, ids)
 	if err != nil {

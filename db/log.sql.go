@@ -717,16 +717,7 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = l.event_id
-LEFT JOIN LATERAL (
-    SELECT decode(h.v #>> '{}', 'hex') AS sha256
-    FROM jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
-    WHERE jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
-      AND position(convert_to(h.v #>> '{}', 'UTF8') IN e.body) = 0
-      AND NOT EXISTS (SELECT FROM blobs b
-                      WHERE b.sha256 = decode(h.v #>> '{}', 'hex')
-                        AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size)
-    LIMIT 1
-) a ON true
+LEFT JOIN LATERAL (SELECT casetrail_bad_attachment(e.doc, e.body) AS sha256) a ON true
 LEFT JOIN blobs ab ON ab.sha256 = a.sha256
 WHERE l.idx >= $1::bigint
 ORDER BY l.idx
@@ -784,9 +775,7 @@ type LogVerifyRowsRow struct {
 // missing when the row was removed). An expunged event's hashes come from the
 // record of its expunge, with whether its row is as blank as one leaves it.
 // bad_attachment is the first attachment its document refers to that is not
-// stored as it was: gone, or no longer of its SHA-256 and size (a reference
-// whose hash the body itself holds is the sender's, not one to a stored
-// attachment).
+// stored as it was (casetrail_bad_attachment, migration 00014).
 func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([]LogVerifyRowsRow, error) {
 	rows, err := q.db.Query(ctx, LogVerifyRows, arg.FromIdx, arg.RowLimit)
 	if err != nil {
