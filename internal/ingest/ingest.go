@@ -440,10 +440,6 @@ func (s *Service) refuseTooLarge(ctx context.Context, src *source, r Request) er
 // to retry (503) rather than given a 4xx that would make it give up on a
 // request nobody kept.
 func (s *Service) keep(ctx context.Context, r Request, cred, eventType string, e *Error) error {
-	body := r.Body
-	if body == nil {
-		body = []byte{}
-	}
 	id, err := s.rejects.Reject(ctx, store.Rejected{
 		ReceivedAt:    r.ReceivedAt,
 		Source:        r.Source,
@@ -453,7 +449,7 @@ func (s *Service) keep(ctx context.Context, r Request, cred, eventType string, e
 		Detail:        e.Detail,
 		Credential:    cred,
 		ContentType:   r.ContentType,
-		Body:          body,
+		Body:          r.Body,
 		BodySize:      max(r.BodySize, int64(len(r.Body))),
 		BodyTruncated: r.TooLarge,
 	})

@@ -70,15 +70,13 @@ type ExpungeResult struct {
 // must be opened with Options.Owner: the application's role may not erase.
 // Expunges run one at a time.
 func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks ExpungeHooks) ([]ExpungeResult, error) {
-	if reason == "" {
-		return nil, fmt.Errorf("%w: an expunge needs a reason", ErrRefused)
+	ids, err := expungeIDs(ids, reason)
+	if err != nil {
+		return nil, err
 	}
 	reason = Text(reason) // signed as stored
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
 	var results []ExpungeResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if err := q.ExpungeLock(ctx); err != nil {
 			return err
@@ -87,10 +85,8 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 		if err != nil {
 			return err
 		}
-		for i, id := range ids { // both in id order
-			if i >= len(rows) || rows[i].ID != id {
-				return fmt.Errorf("%w: no event %d", ErrRefused, id)
-			}
+		if id, ok := firstMissing(ids, rows, func(r db.ExpungeTargetsRow) int64 { return r.ID }); ok {
+			return fmt.Errorf("%w: no event %d", ErrRefused, id)
 		}
 		results = make([]ExpungeResult, len(rows))
 		var todo []int // positions in rows and results
@@ -252,14 +248,12 @@ type RejectedExpungeResult struct {
 // and erases nothing, when a request does not exist. The store must be
 // opened with Options.Owner. Expunges run one at a time.
 func (s *Store) ExpungeRejected(ctx context.Context, ids []int64, reason string) ([]RejectedExpungeResult, error) {
-	if reason == "" {
-		return nil, fmt.Errorf("%w: an expunge needs a reason", ErrRefused)
+	ids, err := expungeIDs(ids, reason)
+	if err != nil {
+		return nil, err
 	}
-	ids = slices.Clone(ids)
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
 	var results []RejectedExpungeResult
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if err := q.ExpungeLock(ctx); err != nil {
 			return err
@@ -268,10 +262,8 @@ func (s *Store) ExpungeRejected(ctx context.Context, ids []int64, reason string)
 		if err != nil {
 			return err
 		}
-		for i, id := range ids { // both in id order
-			if i >= len(rows) || rows[i].ID != id {
-				return fmt.Errorf("%w: no rejected request %d", ErrRefused, id)
-			}
+		if id, ok := firstMissing(ids, rows, func(r db.RejectedExpungeTargetsRow) int64 { return r.ID }); ok {
+			return fmt.Errorf("%w: no rejected request %d", ErrRefused, id)
 		}
 		var todo []int64
 		for _, r := range rows {
@@ -305,4 +297,26 @@ func (s *Store) ExpungeRejected(ctx context.Context, ids []int64, reason string)
 		return nil, err
 	}
 	return results, nil
+}
+
+// expungeIDs is ids sorted, each once, for an expunge; one without a reason
+// is refused.
+func expungeIDs(ids []int64, reason string) ([]int64, error) {
+	if reason == "" {
+		return nil, fmt.Errorf("%w: an expunge needs a reason", ErrRefused)
+	}
+	ids = slices.Clone(ids)
+	slices.Sort(ids)
+	return slices.Compact(ids), nil
+}
+
+// firstMissing is the first of ids that rows, read for them in the same
+// (id) order, do not hold.
+func firstMissing[R any](ids []int64, rows []R, id func(R) int64) (int64, bool) {
+	for i, want := range ids {
+		if i >= len(rows) || id(rows[i]) != want {
+			return want, true
+		}
+	}
+	return 0, false
 }

@@ -269,7 +269,7 @@ func (s *Store) EventType(ctx context.Context, id int64) (string, error) {
 // The body is stored apart from the row, once per SHA-256.
 func (s *Store) Reject(ctx context.Context, r Rejected) (int64, error) {
 	sum := sha256.Sum256(r.Body)
-	if r.Body == nil {
+	if r.Body == nil { // a refusal kept without content (the column is NOT NULL)
 		r.Body = []byte{}
 	}
 	id, err := s.q.RejectedInsert(ctx, db.RejectedInsertParams{

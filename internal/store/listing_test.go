@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"testing"
 	"time"
 
@@ -91,17 +92,14 @@ func TestListingIDsFollowCommits(t *testing.T) {
 			watch, err := pgx.Connect(ctx, b.db.URL)
 			require.NoError(t, err)
 			defer watch.Close(context.Background())
-			waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-			defer cancel()
-			for waiting := 0; waiting == 0; {
+			waitForLockWait(t, watch, func() (string, bool) {
 				select {
 				case err := <-done:
-					t.Fatalf("the next insert ended (%v) while the first was still to commit", err)
+					return fmt.Sprintf("the next insert ended (%v) while the first was still to commit", err), true
 				default:
+					return "", false
 				}
-				require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
-					WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, c.lock).Scan(&waiting))
-			}
+			}, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = $1`, c.lock)
 			// It waits before taking its id: none is taken after the first's.
 			var last int64
 			require.NoError(t, watch.QueryRow(ctx, `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)`,
@@ -151,17 +149,14 @@ func TestRejectedBodyIsWrittenBeforeItsTurn(t *testing.T) {
 	watch, err := pgx.Connect(ctx, b.db.URL)
 	require.NoError(t, err)
 	defer watch.Close(context.Background())
-	waitCtx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for waiting := 0; waiting == 0; {
+	waitForLockWait(t, watch, func() (string, bool) {
 		select {
 		case k := <-done:
-			t.Fatalf("the rejected request was kept (%d, %v) while another row held the turn", k.id, k.err)
+			return fmt.Sprintf("the rejected request was kept (%d, %v) while another row held the turn", k.id, k.err), true
 		default:
+			return "", false
 		}
-		require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
-			WHERE locktype = 'advisory' AND NOT granted AND objid = 7310012`).Scan(&waiting))
-	}
+	}, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = 7310012`)
 
 	// The body is written already: another insert of it waits for the
 	// waiting request's transaction.
@@ -175,15 +170,14 @@ func TestRejectedBodyIsWrittenBeforeItsTurn(t *testing.T) {
 		_, err := probe.Exec(ctx, "INSERT INTO rejected_bodies (sha256, body) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING", sum[:], body)
 		probed <- err
 	}()
-	for waiting := 0; waiting == 0; {
+	waitForLockWait(t, watch, func() (string, bool) {
 		select {
 		case err := <-probed:
-			t.Fatalf("the body was not written before the turn: another insert of it ended (%v) at once", err)
+			return fmt.Sprintf("the body was not written before the turn: another insert of it ended (%v) at once", err), true
 		default:
+			return "", false
 		}
-		require.NoError(t, watch.QueryRow(waitCtx, `SELECT count(*) FROM pg_locks
-			WHERE pid = $1 AND locktype = 'transactionid' AND NOT granted`, probePID).Scan(&waiting))
-	}
+	}, `SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'transactionid' AND NOT granted`, probePID)
 
 	require.NoError(t, tx.Commit(ctx))
 	first := <-done
@@ -303,4 +297,19 @@ func TestExpungeRejected(t *testing.T) {
 	require.Equal(t, phi, string(r.Body))
 	require.Equal(t, phiSum[:], r.BodySHA256)
 	require.Nil(t, r.Expunged)
+}
+
+// waitForLockWait polls pg_locks on watch with query, a count of lock
+// waits, until it counts one; the waiter must not end first (ended reports
+// whether it did, and how).
+func waitForLockWait(t *testing.T, watch *pgx.Conn, ended func() (string, bool), query string, args ...any) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for waiting := 0; waiting == 0; {
+		if why, ok := ended(); ok {
+			t.Fatal(why)
+		}
+		require.NoError(t, watch.QueryRow(ctx, query, args...).Scan(&waiting))
+	}
 }
