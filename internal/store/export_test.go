@@ -110,3 +110,7 @@ func (p *Pacer) Answered(t, w time.Time, n int, queued ...int) {
 	}
 	p.c.answered(t, &piped{written: w, events: n}, behind)
 }
+
+// CheckPipeWhenIdleFor sets how long p's connection may be idle before the
+// next batch checks it.
+func CheckPipeWhenIdleFor(p *Pipe, d time.Duration) { p.idleCheck = d }

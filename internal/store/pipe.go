@@ -50,6 +50,11 @@ type Pipe struct {
 	queue  []*piped // written and not yet answered, oldest first
 	closed bool
 	pace   pacer
+	// used is when the connection was made or last answered; a batch
+	// written after it has been idle for idleCheck first checks that it
+	// still reaches its backend.
+	used      time.Time
+	idleCheck time.Duration
 }
 
 // prepared is the pipe's statement on its connection, with the wire format
@@ -100,11 +105,20 @@ func (s *Store) NewPipe(lead time.Duration) *Pipe {
 	// each other and with the writer's encoding, never write to the map.
 	m.TypeForValue(nil)
 	return &Pipe{
-		connect: func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.ConnectConfig(ctx, &cfg.Config) },
-		typeMap: m,
-		pace:    pacer{lead: lead},
+		connect:   func(ctx context.Context) (*pgconn.PgConn, error) { return pgconn.ConnectConfig(ctx, &cfg.Config) },
+		typeMap:   m,
+		pace:      pacer{lead: lead},
+		idleCheck: pipeIdleCheck,
 	}
 }
+
+// pipeIdleCheck is how long the pipe's connection may be idle before the
+// next batch checks it, as the pool checks its connections; pipeCheckTimeout
+// bounds the check.
+const (
+	pipeIdleCheck    = time.Second
+	pipeCheckTimeout = 5 * time.Second
+)
 
 // Ingest is Store.Ingest on the pipe. written is called once the statement
 // is on its way, with the time at which the next batch should be written.
@@ -191,10 +205,17 @@ func (p *Pipe) write(ctx context.Context, sql string, args []any, n int) (*piped
 // it when there is none. The caller holds writeMu.
 func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *prepared, error) {
 	p.mu.Lock()
-	conn, stmt, closed := p.conn, p.stmt, p.closed
+	conn, fe, stmt, closed := p.conn, p.fe, p.stmt, p.closed
+	idle := len(p.queue) == 0 && time.Since(p.used) >= p.idleCheck
 	p.mu.Unlock()
 	if closed {
 		return nil, nil, errPipeClosed
+	}
+	if conn != nil && idle {
+		if err := p.alive(conn, fe); err != nil {
+			p.fail(conn, err) // nothing waits on it
+			conn = nil
+		}
 	}
 	if conn != nil {
 		return conn, stmt, nil
@@ -226,8 +247,38 @@ func (p *Pipe) connection(ctx context.Context, sql string) (net.Conn, *prepared,
 	}
 	stmt = prepare(p.typeMap, desc)
 	p.conn, p.fe, p.stmt = hc.Conn, hc.Frontend, stmt
+	p.used = time.Now()
 	p.pace.restart()
 	return hc.Conn, stmt, nil
+}
+
+// alive checks with one round trip (a Sync, answered ReadyForQuery) that an
+// idle connection still reaches its backend. The server may have ended it
+// meanwhile (its idle_session_timeout, an operator's pg_terminate_backend,
+// a restart), and the next batch written on it would fail unavailable
+// although the database is up; a network that silently lost it is found by
+// the check's deadline. The caller holds writeMu, and nothing is queued.
+func (p *Pipe) alive(conn net.Conn, fe *pgproto3.Frontend) error {
+	p.readMu.Lock()
+	defer p.readMu.Unlock()
+	if err := conn.SetDeadline(time.Now().Add(pipeCheckTimeout)); err != nil {
+		return err
+	}
+	if _, err := conn.Write([]byte{'S', 0, 0, 0, 4}); err != nil {
+		return err
+	}
+	for {
+		msg, err := fe.Receive()
+		if err != nil {
+			return err
+		}
+		switch m := msg.(type) {
+		case *pgproto3.ErrorResponse:
+			return pgconn.ErrorResponseToPgError(m)
+		case *pgproto3.ReadyForQuery:
+			return conn.SetDeadline(time.Time{})
+		}
+	}
 }
 
 // await returns once q is answered (or has failed), reading the answers
@@ -278,6 +329,7 @@ func (p *Pipe) readAnswer(conn net.Conn, fe *pgproto3.Frontend) error {
 			}
 			q := p.queue[0]
 			p.queue = p.queue[1:]
+			p.used = now
 			p.pace.answered(now, q, p.queue)
 			p.mu.Unlock()
 			q.rows, q.err = rows, stmtErr

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/dbtest"
@@ -154,6 +155,77 @@ func TestPipeLostConnection(t *testing.T) {
 	waitFor(t, after.done, "the after batch to be answered")
 	require.NoError(t, after.err)
 	require.Equal(t, 1, countEvents(t, b.db.URL))
+}
+
+// A connection the server ended while it was idle is not the database
+// being away: the next batch finds it ended before it is written and goes
+// on a new one, where without the check it failed unavailable.
+func TestPipeReplacesAConnectionEndedWhileIdle(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	for name, end := range map[string]func(t *testing.T, d *dbtest.DB, admin *pgx.Conn){
+		// The server's idle_session_timeout, set for the database after
+		// the pipe's connection was made, ends it once it is idle.
+		"idle_session_timeout": func(t *testing.T, d *dbtest.DB, admin *pgx.Conn) {
+			_, err := admin.Exec(ctx, fmt.Sprintf("ALTER DATABASE %s SET idle_session_timeout = '50ms'", pgx.Identifier{d.Name}.Sanitize()))
+			require.NoError(t, err)
+			t.Cleanup(func() {
+				_, _ = admin.Exec(context.Background(), fmt.Sprintf("ALTER DATABASE %s RESET idle_session_timeout", pgx.Identifier{d.Name}.Sanitize()))
+			})
+			// A setting for the database reaches new sessions only.
+			_, err = admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name = 'casetrail' AND state = 'idle'`)
+			require.NoError(t, err)
+		},
+		// An operator, or a failover, ends the session.
+		"pg_terminate_backend": func(t *testing.T, d *dbtest.DB, admin *pgx.Conn) {
+			_, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name = 'casetrail' AND state = 'idle'`)
+			require.NoError(t, err)
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			p := b.store.NewPipe(0)
+			defer p.Close()
+			store.CheckPipeWhenIdleFor(p, 0)
+			admin := b.db.Connect(t)
+
+			first := ingestPiped(p, event(`{"n":1}`, "k1", true))
+			waitFor(t, first.done, "the first batch to be answered")
+			require.NoError(t, first.err)
+			var before int64
+			require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND application_name = 'casetrail'`).Scan(&before))
+			require.NotZero(t, before)
+
+			end(t, b.db, admin)
+			if name == "idle_session_timeout" {
+				// The pipe's next connection is made under the setting: the
+				// first batch makes it, then it idles until the server ends it.
+				second := ingestPiped(p, event(`{"n":2}`, "k2", true))
+				waitFor(t, second.done, "the second batch to be answered")
+				require.NoError(t, second.err)
+			}
+			waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			for { // until no session of the pipe's is left
+				var left int64
+				require.NoError(t, admin.QueryRow(waitCtx, `SELECT count(*) FROM pg_stat_activity
+					WHERE datname = current_database() AND application_name = 'casetrail'`).Scan(&left))
+				if left == 0 {
+					break
+				}
+			}
+
+			after := ingestPiped(p, event(`{"n":3}`, "k3", true))
+			waitFor(t, after.done, "the batch after the connection ended to be answered")
+			require.NoError(t, after.err)
+			require.NotZero(t, after.results[0].ID)
+			require.Equal(t, map[string]int{"idle_session_timeout": 3, "pg_terminate_backend": 2}[name], countEvents(t, b.db.URL))
+		})
+	}
 }
 
 // A piped batch hands the first token on at the time the pipe names, before
