@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"net"
+	"testing"
 	"time"
 
 	"github.com/casetrail/casetrail/db"
@@ -114,3 +116,21 @@ func (p *Pacer) Answered(t, w time.Time, n int, queued ...int) {
 // CheckPipeWhenIdleFor sets how long p's connection may be idle before the
 // next batch checks it.
 func CheckPipeWhenIdleFor(p *Pipe, d time.Duration) { p.idleCheck = d }
+
+// PoolConn is the network connection of one of s's pooled sessions, held
+// until the test ends.
+func PoolConn(t testing.TB, s *Store) net.Conn {
+	c, err := s.pool.Acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Release)
+	return c.Conn().PgConn().Conn()
+}
+
+// PipeConn is the pipe's network connection, nil while it has none.
+func PipeConn(p *Pipe) net.Conn {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.conn
+}

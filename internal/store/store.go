@@ -78,6 +78,7 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	// A dead server must surface as 503 quickly rather than hang a sender.
 	cfg.ConnConfig.ConnectTimeout = 5 * time.Second
+	cfg.ConnConfig.DialFunc = dialer().DialContext
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", redact(err))
