@@ -209,6 +209,10 @@ func (s *server) normalizeOptions() normalize.Options {
 
 func (s *server) handleCaseTimeline() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if c.Param("caseId") == "" {
+			s.writeError(c, &timeline.InvalidParam{Param: "caseId", Detail: "is empty: the path names no case"})
+			return
+		}
 		l, err := timeline.Timeline(c.Request.Context(), s.Reads, timeline.TimelineRequest{
 			CaseID: c.Param("caseId"), Query: c.Request.URL.Query(),
 		}, s.normalizeOptions(), fullView(c))
@@ -222,6 +226,10 @@ func (s *server) handleCaseTimeline() gin.HandlerFunc {
 
 func (s *server) handleContactTimeline() gin.HandlerFunc {
 	return func(c *gin.Context) {
+		if c.Param("contact") == "" {
+			s.writeError(c, &timeline.InvalidParam{Param: "contact", Detail: "is empty: the path names no phone number or customer id"})
+			return
+		}
 		l, err := timeline.Timeline(c.Request.Context(), s.Reads, timeline.TimelineRequest{
 			Contact: c.Param("contact"), Query: c.Request.URL.Query(),
 		}, s.normalizeOptions(), fullView(c))

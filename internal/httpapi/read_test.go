@@ -538,6 +538,25 @@ func TestReadRefusesNonTextParameters(t *testing.T) {
 	}
 }
 
+// A timeline path whose case or contact is empty (a client that left
+// the id out) is refused, not answered as the empty timeline of nobody.
+func TestTimelineOfAnEmptyIDIsRefused(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	for path, param := range map[string]string{
+		"/v1/cases//timeline":            "caseId",
+		"/v1/contacts//timeline":         "contact",
+		"/v1/cases//timeline?order=desc": "caseId",
+		"/v1/contacts//timeline?limit=5": "contact",
+	} {
+		res := b.read(t, analystKey, path)
+		require.Equal(t, http.StatusBadRequest, res.status, "%s: %s", path, res.body)
+		require.Equal(t, "application/problem+json", res.header.Get("Content-Type"), path)
+		require.Equal(t, "urn:casetrail:problem:invalid_parameter", res.json(t)["type"], path)
+		require.Contains(t, res.json(t)["detail"], param, path)
+	}
+}
+
 func TestFeedIsCommitSafe(t *testing.T) {
 	t.Parallel()
 	b := withReadKeys(t)
