@@ -29,8 +29,11 @@ WHERE f.abandoned_at >= $2::timestamptz AND f.abandoned_at < $3::timestamptz
         WHEN 'not_called_back' THEN NOT coalesce(f.callback_at <= f.abandoned_at + (interval '1 second' * $1::bigint), false)
         ELSE true
       END
+  AND (NOT $9::boolean
+       OR f.abandoned_at <@ (SELECT range_agg(tstzrange(($10::timestamptz[])[g], ($11::timestamptz[])[g], '[)'))
+                             FROM generate_series(1, cardinality($10::timestamptz[])) AS g))
 ORDER BY f.abandoned_at, f.event_id
-LIMIT $9::integer
+LIMIT $12::integer
 `
 
 type ReportAbandonContactsParams struct {
@@ -42,6 +45,9 @@ type ReportAbandonContactsParams struct {
 	AfterID       int64
 	Status        string
 	ShortMs       int64
+	Spanned       bool
+	SpanStarts    []time.Time
+	SpanEnds      []time.Time
 	MaxRows       int32
 }
 
@@ -58,8 +64,11 @@ type ReportAbandonContactsRow struct {
 }
 
 // A page of the abandons in [from, to) after (after_at, after_id), filtered
-// by status (” for all, short, called_back, not_called_back), with their
-// first callback and the number of calls to the number within the window.
+// by status (” for all, short, called_back, not_called_back) and, when
+// spanned, to the spans [span_starts[i], span_ends[i]) (the instants of an
+// hour of the day or a day of the week, computed where the report groups
+// by them), with their first callback and the number of calls to the
+// number within the window.
 func (q *Queries) ReportAbandonContacts(ctx context.Context, arg ReportAbandonContactsParams) ([]ReportAbandonContactsRow, error) {
 	rows, err := q.db.Query(ctx, ReportAbandonContacts,
 		arg.WindowSeconds,
@@ -70,6 +79,9 @@ func (q *Queries) ReportAbandonContacts(ctx context.Context, arg ReportAbandonCo
 		arg.AfterID,
 		arg.Status,
 		arg.ShortMs,
+		arg.Spanned,
+		arg.SpanStarts,
+		arg.SpanEnds,
 		arg.MaxRows,
 	)
 	if err != nil {

@@ -10,8 +10,11 @@ ORDER BY abandoned_at, event_id;
 
 -- name: ReportAbandonContacts :many
 -- A page of the abandons in [from, to) after (after_at, after_id), filtered
--- by status ('' for all, short, called_back, not_called_back), with their
--- first callback and the number of calls to the number within the window.
+-- by status ('' for all, short, called_back, not_called_back) and, when
+-- spanned, to the spans [span_starts[i], span_ends[i]) (the instants of an
+-- hour of the day or a day of the week, computed where the report groups
+-- by them), with their first callback and the number of calls to the
+-- number within the window.
 SELECT f.event_id, f.abandoned_at, f.queue, coalesce(f.phone, '')::text AS phone, f.time_in_queue_ms,
        coalesce(f.callback_at, 'epoch')::timestamptz AS callback_at,
        coalesce(f.callback_agent, '')::text AS callback_agent,
@@ -30,6 +33,9 @@ WHERE f.abandoned_at >= @from_at::timestamptz AND f.abandoned_at < @to_at::times
         WHEN 'not_called_back' THEN NOT coalesce(f.callback_at <= f.abandoned_at + (interval '1 second' * @window_seconds::bigint), false)
         ELSE true
       END
+  AND (NOT @spanned::boolean
+       OR f.abandoned_at <@ (SELECT range_agg(tstzrange((@span_starts::timestamptz[])[g], (@span_ends::timestamptz[])[g], '[)'))
+                             FROM generate_series(1, cardinality(@span_starts::timestamptz[])) AS g))
 ORDER BY f.abandoned_at, f.event_id
 LIMIT @max_rows::integer;
 

@@ -570,4 +570,5 @@ var definedParams = map[string]bool{
 	"from": true, "to": true, "tz": true, "interval": true, "groupBy": true, "queue": true, "buckets": true,
 	"shortAbandonSec": true, "callbackWindow": true, "status": true, "source": true, "types": true,
 	"order": true, "limit": true, "cursor": true, "keyName": true, "event": true, "size": true,
+	"hourOfDay": true, "dayOfWeek": true,
 }

@@ -469,3 +469,50 @@ func TestAbandonmentContacts(t *testing.T) {
 	require.Equal(t, "agent-8", rows[0][8])
 	require.Empty(t, link, "the last page links to none")
 }
+
+// A cell of a report grouped by hour of the day or day of the week is
+// listed by the drill-down given its start and end and its group: it
+// lists exactly the abandons the cell counts, and none of the other hours
+// or days of its interval.
+func TestAbandonmentContactsOfAnHourOrDayCell(t *testing.T) {
+	t.Parallel()
+	b := setup(t, readKeysOpt, func(o *setupOpts) { o.countryCode = "44" })
+	abandonFixture(t, b)
+	base := url.Values{"from": {"2024-03-31T00:00:00Z"}, "to": {"2024-04-02T00:00:00+01:00"}, "tz": {"Europe/London"}}
+	for _, groupBy := range []string{"hourOfDay", "dayOfWeek", "hourOfDay,dayOfWeek"} {
+		for _, interval := range []string{"P1D", "total"} {
+			q := url.Values{"groupBy": {groupBy}, "interval": {interval}}
+			for k, v := range base {
+				q[k] = v
+			}
+			res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
+			require.Equal(t, 200, res.status, string(res.body))
+			var r reportBody
+			require.NoError(t, json.Unmarshal(res.body, &r))
+			listed := 0
+			for _, g := range r.Results {
+				for _, iv := range g.Intervals {
+					dq := url.Values{"from": {iv.Start}, "to": {iv.End}, "tz": {"Europe/London"}, "limit": {"500"}}
+					for name, v := range g.Group {
+						dq.Set(name, fmt.Sprint(v))
+					}
+					res := b.read(t, analystKey, "/v1/reports/abandonment/contacts?"+dq.Encode())
+					require.Equal(t, 200, res.status, string(res.body))
+					var page struct {
+						Data []struct{ At string }
+					}
+					require.NoError(t, json.Unmarshal(res.body, &page))
+					require.Len(t, page.Data, iv.Abandoned, "%s %s: cell %v %s-%s", groupBy, interval, g.Group, iv.Start, iv.End)
+					listed += len(page.Data)
+				}
+			}
+			require.Equal(t, 6, listed, "%s %s: every abandon is in one cell", groupBy, interval)
+		}
+	}
+
+	for _, bad := range []string{"hourOfDay=24", "hourOfDay=-1", "hourOfDay=x", "dayOfWeek=Mon", "dayOfWeek=8"} {
+		res := b.read(t, analystKey, "/v1/reports/abandonment/contacts?"+base.Encode()+"&"+bad)
+		require.Equal(t, http.StatusBadRequest, res.status, bad)
+		require.Equal(t, "urn:casetrail:problem:invalid_parameter", res.json(t)["type"], bad)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/casetrail/casetrail/internal/redact"
@@ -70,6 +71,16 @@ func Contacts(q Query, v url.Values, full bool, fetch func(store.ContactsFilter)
 	filters := contactFilters(v)
 	f := store.ContactsFilter{From: q.From, To: q.To, Queue: q.Queue, Status: status,
 		ShortMs: int64(q.ShortAbandonSec) * 1000, Window: q.CallbackWindow, AfterAt: q.From, MaxRows: limit + 1}
+	hour, day, err := cellFilters(v)
+	if err != nil {
+		return ContactsPage{}, nil, err
+	}
+	if hour >= 0 || day >= 0 {
+		f.Spanned = true
+		for _, iv := range LocalSpans(q.From, q.To, q.Location, hour, day) {
+			f.Spans = append(f.Spans, [2]time.Time{iv.Start, iv.End})
+		}
+	}
 	if s := v.Get("cursor"); s != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(s)
 		var c contactCursor
@@ -97,6 +108,66 @@ func Contacts(q Query, v url.Values, full bool, fetch func(store.ContactsFilter)
 		ids = append(ids, a.EventID)
 	}
 	return out, ids, nil
+}
+
+// cellFilters reads the hour of the day (0-23) and the day of the week
+// (Monday ... Sunday) that name a cell of a report grouped by them; -1 for
+// one not given.
+func cellFilters(v url.Values) (hour int, day time.Weekday, err error) {
+	hour, day = -1, -1
+	if s := v.Get("hourOfDay"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > 23 {
+			return 0, 0, invalid("hourOfDay", "must be a whole number from 0 to 23")
+		}
+		hour = n
+	}
+	if s := v.Get("dayOfWeek"); s != "" {
+		for d := time.Sunday; d <= time.Saturday; d++ {
+			if strings.EqualFold(s, d.String()) {
+				day = d
+			}
+		}
+		if day < 0 {
+			return 0, 0, invalid("dayOfWeek", "must be a day's English name, as the report's groups give it (Monday ... Sunday)")
+		}
+	}
+	return hour, day, nil
+}
+
+// LocalSpans are the parts of [from, to) whose local time in loc falls in
+// the hour of the day hour and on the day of the week day (-1: any), as
+// the report sorts abandons into those groups; adjacent parts are joined.
+// Within one offset of the zone, the local hour changes only on the hour
+// of the local clock, so the range is walked from one such boundary, or
+// change of offset, to the next.
+func LocalSpans(from, to time.Time, loc *time.Location, hour int, day time.Weekday) []Interval {
+	var out []Interval
+	for t := from; t.Before(to); {
+		l := t.In(loc)
+		_, off := l.Zone()
+		local := t.Unix() + int64(off)
+		rem := local % 3600
+		if rem < 0 {
+			rem += 3600
+		}
+		next := time.Unix(local-rem+3600-int64(off), 0)
+		if _, end := l.ZoneBounds(); !end.IsZero() && end.Before(next) {
+			next = end
+		}
+		if to.Before(next) {
+			next = to
+		}
+		if (hour < 0 || l.Hour() == hour) && (day < 0 || l.Weekday() == day) {
+			if n := len(out); n > 0 && out[n-1].End.Equal(t) {
+				out[n-1].End = next
+			} else {
+				out = append(out, Interval{t, next})
+			}
+		}
+		t = next
+	}
+	return out
 }
 
 func contactFilters(v url.Values) string {

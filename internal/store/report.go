@@ -96,6 +96,10 @@ type ContactsFilter struct {
 	Window  time.Duration
 	AfterAt time.Time // the page starts after (AfterAt, AfterID)
 	AfterID int64
+	// Spanned keeps only the abandons within one of Spans, each [start,
+	// end): the instants of an hour of the day or a day of the week.
+	Spanned bool
+	Spans   [][2]time.Time
 	MaxRows int
 }
 
@@ -116,9 +120,14 @@ type AbandonContact struct {
 
 // AbandonContacts reads a page of abandons, oldest first.
 func (s *Store) AbandonContacts(ctx context.Context, f ContactsFilter) ([]AbandonContact, error) {
+	starts, ends := make([]time.Time, len(f.Spans)), make([]time.Time, len(f.Spans))
+	for i, sp := range f.Spans {
+		starts[i], ends[i] = sp[0], sp[1]
+	}
 	rows, err := s.q.ReportAbandonContacts(ctx, db.ReportAbandonContactsParams{
 		WindowSeconds: int64(f.Window / time.Second), FromAt: f.From, ToAt: f.To, Queue: f.Queue,
-		AfterAt: f.AfterAt, AfterID: f.AfterID, Status: f.Status, ShortMs: f.ShortMs, MaxRows: int32(f.MaxRows),
+		AfterAt: f.AfterAt, AfterID: f.AfterID, Status: f.Status, ShortMs: f.ShortMs,
+		Spanned: f.Spanned, SpanStarts: starts, SpanEnds: ends, MaxRows: int32(f.MaxRows),
 	})
 	if err != nil {
 		return nil, interpretError(err)
