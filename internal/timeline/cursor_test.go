@@ -3,6 +3,8 @@ package timeline
 import (
 	"net/url"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 )
 
 // A feed cursor carries a fingerprint of the filters as they were given, not
@@ -29,4 +31,24 @@ func TestFeedCursorFingerprintsTheTypesAsGiven(t *testing.T) {
 	if _, _, _, err := feedQuery(q); err == nil {
 		t.Fatal("a cursor for other filters was accepted")
 	}
+}
+
+// Types given as the parameter repeated are all matched, as when they are
+// given comma-separated, and a cursor issued for one spelling serves the
+// other.
+func TestRepeatedTypesAreAllMatched(t *testing.T) {
+	t.Parallel()
+	repeated, err := parseCommon(url.Values{"types": {"ORDER_CREATED", "payment_added"}})
+	require.NoError(t, err)
+	listed, err := parseCommon(url.Values{"types": {"ORDER_CREATED,payment_added"}})
+	require.NoError(t, err)
+	require.Equal(t, listed.types, repeated.types)
+	require.Equal(t, listed.typesKey, repeated.typesKey)
+	require.Contains(t, repeated.types, `PAYMENT\_ADDED`)
+	require.Contains(t, repeated.types, `ORDER\_CREATED`)
+
+	_, err = parseCommon(url.Values{"types": {"", ""}})
+	require.NoError(t, err, "empty values filter nothing, as ?types= does")
+	_, err = parseCommon(url.Values{"types": {",", ""}})
+	require.Error(t, err)
 }

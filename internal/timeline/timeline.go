@@ -80,15 +80,18 @@ func parseCommon(q url.Values) (common, error) {
 		}
 		c.limit = n
 	}
-	if v := q.Get("types"); v != "" {
+	// A list may also be given as the parameter repeated
+	// (?types=A&types=B), as form encoding writes one.
+	given := slices.DeleteFunc(slices.Clone(q["types"]), func(v string) bool { return v == "" })
+	if v := strings.Join(given, ","); v != "" {
 		c.types = nil
-		var given []string
+		var patterns []string
 		for _, t := range strings.Split(v, ",") {
 			t = strings.TrimSpace(t)
 			if t == "" {
 				continue
 			}
-			given = append(given, likePattern(t))
+			patterns = append(patterns, likePattern(t))
 			// The types casetrail stores are mostly written all in upper
 			// case (ORDER_CREATED) or all in lower case (before-resolve),
 			// so a filter written in the other finds them too.
@@ -101,7 +104,7 @@ func parseCommon(q url.Values) (common, error) {
 		if len(c.types) == 0 {
 			return c, invalid("types", "names no type")
 		}
-		c.typesKey = strings.Join(given, ",")
+		c.typesKey = strings.Join(patterns, ",")
 	}
 	var err error
 	if c.from, err = parseTime(q, "from"); err != nil {
