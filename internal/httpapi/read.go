@@ -78,6 +78,9 @@ func (s *server) requireReader(roles ...string) gin.HandlerFunc {
 			writeProblem(c, http.StatusForbidden, "forbidden", "the "+k.Role+" role may not use this route")
 		case bad != "":
 			writeProblem(c, http.StatusBadRequest, "invalid_parameter", bad+": is not UTF-8 text (or holds a NUL character)")
+		case !wellFormedQuery(c.Request):
+			writeProblem(c, http.StatusBadRequest, "invalid_parameter",
+				"the query string is not well-formed: a '%' not followed by two hex digits (write % as %25), or a ';' (separate parameters with '&')")
 		default:
 			c.Next()
 		}
@@ -108,6 +111,14 @@ func (s *server) recordAfter(c *gin.Context) {
 }
 
 const accessRecordedKey = "casetrail.access_recorded"
+
+// wellFormedQuery reports whether every parameter of the query can be read:
+// a parameter that cannot (an invalid escape such as "types=ORDER%", a ";")
+// is left out of the parsed query, so its filter would be ignored.
+func wellFormedQuery(r *http.Request) bool {
+	_, err := url.ParseQuery(r.URL.RawQuery)
+	return err == nil
+}
 
 // nonText names the first part of the request's path or query that is not
 // text PostgreSQL can compare (invalid UTF-8, or NUL), or is "".

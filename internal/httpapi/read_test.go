@@ -557,6 +557,29 @@ func TestTimelineOfAnEmptyIDIsRefused(t *testing.T) {
 	}
 }
 
+// A query parameter that cannot be read (an unescaped '%', a ';') is
+// refused rather than left out, which would drop its filter and list
+// every event.
+func TestReadRefusesMalformedQueries(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	for _, path := range []string{
+		"/v1/cases/c-1/timeline?types=ORDER%",
+		"/v1/contacts/+447700900001/timeline?types=outbound-call;order=desc",
+		"/v1/events?source=case%zzupdates",
+		"/v1/reports/abandonment?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z&queue=Sales%",
+		"/v1/reports/abandonment/contacts?from=2024-05-01T00:00:00Z&to=2024-05-02T00:00:00Z&status=short%",
+	} {
+		res := b.read(t, analystKey, path)
+		require.Equal(t, http.StatusBadRequest, res.status, "%s: %s", path, res.body)
+		require.Equal(t, "application/problem+json", res.header.Get("Content-Type"), path)
+		require.Equal(t, "urn:casetrail:problem:invalid_parameter", res.json(t)["type"], path)
+	}
+	// Escaped, the same characters are read as sent.
+	res := b.read(t, analystKey, "/v1/cases/c-1/timeline?types=ORDER%25")
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+}
+
 func TestFeedIsCommitSafe(t *testing.T) {
 	t.Parallel()
 	b := withReadKeys(t)
