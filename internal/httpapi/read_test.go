@@ -580,6 +580,49 @@ func TestReadRefusesMalformedQueries(t *testing.T) {
 	require.Equal(t, http.StatusOK, res.status, string(res.body))
 }
 
+// The feed hands out a cursor on its first page even when nothing is in
+// it yet (an empty store, or a filter nothing matches so far), and that
+// cursor finds what commits next.
+func TestEmptyFeedHandsOutACursor(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	for _, c := range []struct{ path, event string }{
+		{"/v1/events", "outbound-call"},
+		{"/v1/events?types=workitem-closed", "workitem-closed"},
+	} {
+		path := c.path
+		page := b.list(t, analystKey, path)
+		require.Empty(t, page.Data, path)
+		require.False(t, page.Page.HasMore, path)
+		require.NotNil(t, page.Page.NextCursor, path)
+
+		// Streamed, its last line carries the same cursor.
+		req, err := http.NewRequest(http.MethodGet, b.url+path, nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+analystKey)
+		req.Header.Set("Accept", "application/x-ndjson")
+		streamed, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(streamed.Body)
+		require.NoError(t, err)
+		require.NoError(t, streamed.Body.Close())
+		require.Equal(t, http.StatusOK, streamed.StatusCode, string(raw))
+		var last struct{ Page timeline.Page }
+		require.NoError(t, json.Unmarshal(raw, &last), string(raw))
+		require.Equal(t, page.Page.NextCursor, last.Page.NextCursor, path)
+
+		res := b.signed(t, config.KindServiceHooks, c.event, []byte(`{"agentID":"a-1","Timestamp":"2024-05-01T10:00:00Z"}`), nil)
+		require.Equal(t, http.StatusOK, res.status, string(res.body))
+		b.sequence(t)
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		next := b.list(t, analystKey, path+sep+"cursor="+url.QueryEscape(*page.Page.NextCursor))
+		require.Equal(t, []string{res.json(t)["id"].(string)}, ids(next.Data), path)
+	}
+}
+
 func TestFeedIsCommitSafe(t *testing.T) {
 	t.Parallel()
 	b := withReadKeys(t)

@@ -277,13 +277,17 @@ func FeedPage(ctx context.Context, r Reader, q url.Values, full bool) (Listing, 
 		rows = rows[:c.limit]
 		l.Page.HasMore = true
 	}
-	// The feed always hands out a cursor: a change-data-capture reader
-	// polls with it for what commits next.
-	if len(rows) > 0 {
+	// The feed always hands out a cursor, also on an empty first page: a
+	// change-data-capture reader polls with it for what commits next.
+	switch {
+	case len(rows) > 0:
 		last := rows[len(rows)-1]
 		l.Page.NextCursor = cursor{Index: last.LogIndex, Filters: filters}.encode()
-	} else if c.cursor != "" {
+	case c.cursor != "":
 		l.Page.NextCursor = &c.cursor
+	default:
+		start := fq.AfterIndex
+		l.Page.NextCursor = cursor{Index: &start, Filters: filters}.encode()
 	}
 	for _, row := range rows {
 		l.Data = append(l.Data, FromRow(row, full))
@@ -305,8 +309,12 @@ func FeedStream(ctx context.Context, r Reader, q url.Values, full bool, emit fun
 	if q.Get("limit") != "" {
 		maxRows = c.limit
 	}
+	// A stream that finds nothing still ends with a cursor to resume from.
 	if c.cursor != "" {
 		next = &c.cursor
+	} else {
+		start := fq.AfterIndex
+		next = cursor{Index: &start, Filters: filters}.encode()
 	}
 	const pageSize = 1000
 	for {
