@@ -122,6 +122,10 @@ type Source struct {
 	// HMACSecret checks x-cv-signature (case-updates) or Authorization: HMAC
 	// (service-actions).
 	HMACSecret string `yaml:"hmac_secret"`
+	// HMACSecrets are checked like HMACSecret, a signature made with any of
+	// them accepted: the old and the new secret while one is rotated, since
+	// the sender and casetrail cannot change theirs at the same instant.
+	HMACSecrets []string `yaml:"hmac_secrets"`
 	// AuthHeader + AuthSecret: a plain shared secret in a header of the
 	// operator's choice, for case-updates senders that cannot sign.
 	AuthHeader string `yaml:"auth_header"`
@@ -398,11 +402,24 @@ func (c *Config) Warnings() []string {
 	return nil
 }
 
+// HMACKeys lists the secrets a body signature may be made with:
+// hmac_secret, then each of hmac_secrets.
+func (s Source) HMACKeys() []string {
+	var keys []string
+	if s.HMACSecret != "" {
+		keys = append(keys, s.HMACSecret)
+	}
+	return append(keys, s.HMACSecrets...)
+}
+
 type secret struct{ setting, value string }
 
 // secrets lists the source's secrets with the settings that hold them.
 func (s Source) secrets() []secret {
 	out := []secret{{"hmac_secret", s.HMACSecret}, {"auth_secret", s.AuthSecret}}
+	for i, k := range s.HMACSecrets {
+		out = append(out, secret{fmt.Sprintf("hmac_secrets[%d]", i), k})
+	}
 	for i, k := range s.APIKeys {
 		out = append(out, secret{fmt.Sprintf("api_keys[%d]", i), k})
 	}
@@ -415,8 +432,8 @@ var credentialSettings = map[string]struct {
 	settings []string
 	checks   string
 }{
-	KindCaseUpdates:    {[]string{"hmac_secret", "auth_header", "auth_secret"}, "hmac_secret (x-cv-signature) or auth_header + auth_secret"},
-	KindServiceActions: {[]string{"hmac_secret"}, "hmac_secret (Authorization: HMAC)"},
+	KindCaseUpdates:    {[]string{"hmac_secret", "hmac_secrets", "auth_header", "auth_secret"}, "hmac_secret or hmac_secrets (x-cv-signature) or auth_header + auth_secret"},
+	KindServiceActions: {[]string{"hmac_secret", "hmac_secrets"}, "hmac_secret or hmac_secrets (Authorization: HMAC)"},
 	KindServiceHooks:   {[]string{"api_keys"}, "api_keys (x-api-key)"},
 }
 
@@ -430,7 +447,7 @@ func (s Source) validateAuth(auth string) error {
 	set := []struct {
 		name string
 		set  bool
-	}{{"hmac_secret", s.HMACSecret != ""}, {"auth_header", s.AuthHeader != ""}, {"auth_secret", s.AuthSecret != ""}, {"api_keys", len(s.APIKeys) > 0}}
+	}{{"hmac_secret", s.HMACSecret != ""}, {"hmac_secrets", len(s.HMACSecrets) > 0}, {"auth_header", s.AuthHeader != ""}, {"auth_secret", s.AuthSecret != ""}, {"api_keys", len(s.APIKeys) > 0}}
 	used := credentialSettings[s.Kind]
 	var unused []string
 	has := false
@@ -450,9 +467,15 @@ func (s Source) validateAuth(auth string) error {
 		return nil
 	}
 	noCredentials := errors.New("no credentials: set " + used.checks + ", or write auth: none")
+	for i, k := range s.HMACSecrets {
+		if k == "" {
+			return fmt.Errorf("hmac_secrets[%d] is empty", i)
+		}
+	}
+	hasHMAC := s.HMACSecret != "" || len(s.HMACSecrets) > 0
 	switch s.Kind {
 	case KindCaseUpdates:
-		if s.HMACSecret == "" && s.AuthSecret == "" {
+		if !hasHMAC && s.AuthSecret == "" {
 			return noCredentials
 		}
 		if (s.AuthHeader == "") != (s.AuthSecret == "") {
@@ -465,7 +488,7 @@ func (s Source) validateAuth(auth string) error {
 			return errors.New("auth_secret " + notInHeader)
 		}
 	case KindServiceActions:
-		if s.HMACSecret == "" {
+		if !hasHMAC {
 			return noCredentials
 		}
 	case KindServiceHooks:

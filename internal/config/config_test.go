@@ -297,6 +297,8 @@ func TestCredentialsAKindDoesNotUse(t *testing.T) {
 			"sources[0] (sh): hmac_secret: not used by a service-hooks source"},
 		{"hooks with only hmac_secret", `{name: sh, kind: service-hooks, hmac_secret: "${S}"}`,
 			"sources[0] (sh): hmac_secret: not used by a service-hooks source"},
+		{"hooks with hmac_secrets", `{name: sh, kind: service-hooks, api_keys: [k], hmac_secrets: ["${S}"]}`,
+			"sources[0] (sh): hmac_secrets: not used by a service-hooks source"},
 		{"hooks with a header", `{name: sh, kind: service-hooks, api_keys: [k], auth_header: x-token, auth_secret: "${S}"}`,
 			"sources[0] (sh): auth_header, auth_secret: not used by a service-hooks source"},
 		{"actions with a header", `{name: sa, kind: service-actions, hmac_secret: h, auth_header: x-token, auth_secret: "${S}"}`,
@@ -326,6 +328,28 @@ sources:
 	require.NoError(t, err)
 }
 
+// TestHMACSecretsForRotation: a signing secret is rotated by listing the
+// old and the new one in hmac_secrets, alone or beside hmac_secret; an
+// empty one is refused, like an empty api key.
+func TestHMACSecretsForRotation(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(writeConfig(t, `
+sources:
+  - {name: cu, kind: case-updates, hmac_secret: "${OLD_CU}", hmac_secrets: ["${NEW_CU}"]}
+  - {name: sa, kind: service-actions, hmac_secrets: ["${OLD_SA}", "${NEW_SA}"]}
+`), env(map[string]string{"OLD_CU": "cu-old", "NEW_CU": "cu-new", "OLD_SA": "sa-old", "NEW_SA": "sa-new"}))
+	require.NoError(t, err)
+	cu, _ := cfg.Source("cu")
+	require.Equal(t, []string{"cu-old", "cu-new"}, cu.HMACKeys())
+	sa, _ := cfg.Source("sa")
+	require.Equal(t, []string{"sa-old", "sa-new"}, sa.HMACKeys())
+
+	_, err = config.Load(writeConfig(t, "sources:\n  - {name: sa, kind: service-actions, hmac_secrets: [a, \"\"]}\n"), env(nil))
+	require.ErrorContains(t, err, "sources[0] (sa): hmac_secrets[1] is empty")
+	_, err = config.Load(writeConfig(t, "sources:\n  - {name: sa, kind: service-actions, hmac_secrets: []}\n"), env(nil))
+	require.ErrorContains(t, err, "sources[0] (sa): no credentials")
+}
+
 // TestIngestSecretIsNotAReadKey: no ingest credential may also be a read
 // key, whichever setting holds it.
 func TestIngestSecretIsNotAReadKey(t *testing.T) {
@@ -336,6 +360,7 @@ func TestIngestSecretIsNotAReadKey(t *testing.T) {
 		`{name: cu, kind: case-updates, auth_header: x-token, auth_secret: "${K}"}`,
 		`{name: cu, kind: case-updates, auth_header: Authorization, auth_secret: "Bearer ${K}"}`,
 		`{name: sa, kind: service-actions, hmac_secret: "${K}"}`,
+		`{name: sa, kind: service-actions, hmac_secrets: [other, "${K}"]}`,
 		`{name: sh, kind: service-hooks, api_keys: [other, "${K}"]}`,
 	} {
 		_, err := config.Load(writeConfig(t, "sources:\n  - "+source+"\n"+readKeys), env(map[string]string{"K": "Zq8vKx3WpL0mYt7RbN4c"}))

@@ -15,22 +15,22 @@ import (
 // authenticator checks one source's credentials on the raw body, before
 // anything parses it. Every comparison is constant-time.
 type authenticator struct {
-	kind       string
-	none       bool
-	hmacSecret []byte
-	hmacID     string
-	header     string
-	headerKey  [32]byte
-	headerID   string
-	apiKeys    [][32]byte
-	apiKeyIDs  []string
+	kind      string
+	none      bool
+	hmacKeys  [][]byte // any one may sign: more than one while a secret is rotated
+	hmacIDs   []string
+	header    string
+	headerKey [32]byte
+	headerID  string
+	apiKeys   [][32]byte
+	apiKeyIDs []string
 }
 
 func newAuthenticator(s config.Source) *authenticator {
 	a := &authenticator{kind: s.Kind, none: s.Auth == "none"}
-	if s.HMACSecret != "" {
-		a.hmacSecret = []byte(s.HMACSecret)
-		a.hmacID = "hmac:" + config.Fingerprint(s.HMACSecret)
+	for _, k := range s.HMACKeys() {
+		a.hmacKeys = append(a.hmacKeys, []byte(k))
+		a.hmacIDs = append(a.hmacIDs, "hmac:"+config.Fingerprint(k))
 	}
 	if s.AuthHeader != "" {
 		a.header = s.AuthHeader
@@ -51,7 +51,7 @@ func newAuthenticator(s config.Source) *authenticator {
 // is refused as unauthenticated, whatever its size.
 func (a *authenticator) needsBody(h http.Header) bool {
 	switch {
-	case a.none || a.hmacSecret == nil:
+	case a.none || len(a.hmacKeys) == 0:
 		return false
 	case a.kind == config.KindCaseUpdates:
 		if a.header != "" && h.Get(a.header) != "" {
@@ -82,16 +82,19 @@ func (a *authenticator) verify(h http.Header, body []byte) (string, string, bool
 				return "", "the " + a.header + " header does not match", false
 			}
 		}
-		if a.hmacSecret != nil {
+		if len(a.hmacKeys) > 0 {
 			sig := h.Get("x-cv-signature")
 			if sig == "" {
 				return "", "missing x-cv-signature header (hex HMAC-SHA256 of the body)", false
 			}
 			got, err := hex.DecodeString(strings.TrimPrefix(strings.TrimSpace(sig), "sha256="))
-			if err != nil || !hmac.Equal(got, a.mac(body)) {
+			if err != nil {
 				return "", "x-cv-signature does not match the body", false
 			}
-			return a.hmacID, "", true
+			if id, ok := a.signedBy(got, body); ok {
+				return id, "", true
+			}
+			return "", "x-cv-signature does not match the body", false
 		}
 		return "", "missing " + a.header + " header", false
 	case config.KindServiceActions:
@@ -101,10 +104,13 @@ func (a *authenticator) verify(h http.Header, body []byte) (string, string, bool
 			return "", "missing Authorization: HMAC <base64 HMAC-SHA256 of the body>", false
 		}
 		got, err := base64.StdEncoding.DecodeString(strings.TrimSpace(sig))
-		if err != nil || !hmac.Equal(got, a.mac(body)) {
+		if err != nil {
 			return "", "the Authorization HMAC does not match the body", false
 		}
-		return a.hmacID, "", true
+		if id, ok := a.signedBy(got, body); ok {
+			return id, "", true
+		}
+		return "", "the Authorization HMAC does not match the body", false
 	case config.KindServiceHooks:
 		v := h.Get("x-api-key")
 		if v == "" {
@@ -127,8 +133,19 @@ func (a *authenticator) verify(h http.Header, body []byte) (string, string, bool
 	return "", "source has no credentials", false
 }
 
-func (a *authenticator) mac(body []byte) []byte {
-	m := hmac.New(sha256.New, a.hmacSecret)
-	m.Write(body)
-	return m.Sum(nil)
+// signedBy returns the id of the secret whose HMAC-SHA256 of body is sig.
+// Every secret is tried, so that timing tells nothing about which matched.
+func (a *authenticator) signedBy(sig, body []byte) (string, bool) {
+	match := -1
+	for i, k := range a.hmacKeys {
+		m := hmac.New(sha256.New, k)
+		m.Write(body)
+		if hmac.Equal(sig, m.Sum(nil)) {
+			match = i
+		}
+	}
+	if match < 0 {
+		return "", false
+	}
+	return a.hmacIDs[match], true
 }

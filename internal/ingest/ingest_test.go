@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/ingest"
@@ -286,5 +287,55 @@ func TestOversizedBodyWithHeaderOrSignature(t *testing.T) {
 		if !bytes.HasPrefix([]byte(k.Credential), []byte(tc.cred)) || (len(k.Body) > 0) != tc.kept {
 			t.Fatalf("%s: kept credential %q with %d bytes", tc.name, k.Credential, len(k.Body))
 		}
+	}
+}
+
+// A signing secret is rotated by listing the old and the new one: the
+// sender cannot switch at the instant casetrail does, so a signature made
+// with either is accepted, and the event names the secret that signed it.
+func TestHMACSecretsRotate(t *testing.T) {
+	t.Parallel()
+	const oldSecret, newSecret = "actions-old-0123456789", "actions-new-0123456789"
+	const oldCases, newCases = "cases-old-0123456789", "cases-new-0123456789"
+	cfg := &config.Config{MaxBodyBytes: config.DefaultMaxBodyBytes, Sources: []config.Source{
+		{Name: "service-actions", Kind: config.KindServiceActions, HMACSecrets: []string{oldSecret, newSecret}},
+		{Name: "case-updates", Kind: config.KindCaseUpdates, HMACSecret: oldCases, HMACSecrets: []string{newCases}},
+	}}
+	require.NoError(t, cfg.Validate())
+	st := &pickyStore{}
+	svc := ingest.NewService(cfg, st, st, ingest.NewMetrics(prometheus.NewRegistry()))
+	mac := func(secret, body string) []byte {
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(body))
+		return m.Sum(nil)
+	}
+	for _, tc := range []struct {
+		source, secret string
+		ok             bool
+	}{
+		{"service-actions", oldSecret, true},
+		{"service-actions", newSecret, true},
+		{"service-actions", "actions-other-0123456789", false},
+		{"case-updates", oldCases, true},
+		{"case-updates", newCases, true},
+		{"case-updates", oldSecret, false},
+	} {
+		body := fmt.Sprintf(`{"event":"CREATE_CASE","caseId":"c-1","signedWith":%q}`, tc.secret)
+		req := ingest.Request{Source: tc.source, Body: []byte(body), ContentType: "application/json", ReceivedAt: time.Now()}
+		if tc.source == "service-actions" {
+			req.PathEvent = "after-resolve"
+			req.Header = http.Header{"Authorization": {"HMAC " + base64.StdEncoding.EncodeToString(mac(tc.secret, body))}}
+		} else {
+			req.Header = http.Header{"X-Cv-Signature": {fmt.Sprintf("%x", mac(tc.secret, body))}}
+		}
+		rep, err := svc.Handle(context.Background(), req)
+		if !tc.ok {
+			var e *ingest.Error
+			require.ErrorAs(t, err, &e, tc)
+			require.Equal(t, http.StatusUnauthorized, e.Status, tc)
+			continue
+		}
+		require.NoError(t, err, tc)
+		require.Equal(t, "hmac:"+config.Fingerprint(tc.secret), st.stored[rep.ID-1].Credential, tc)
 	}
 }
