@@ -55,6 +55,10 @@ func TestNormalizePhone(t *testing.T) {
 		{"447700900123", "1", uk},
 		{"011 44 7700 900123", "1", uk},
 		{"15550100142", "44", "+15550100142"},
+		// Fewer than 11 digits are national, even when they start with the
+		// code: Danish numbers have 8 digits, some of them starting with 45.
+		{"45123456", "45", "+4545123456"},
+		{"4512345678", "45", "+454512345678"},
 		{"555-0142", "1", ""}, // no area code
 		{"010-0142", "1", ""},
 

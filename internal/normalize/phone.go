@@ -22,9 +22,10 @@ import (
 //     is tolerated): a leading trunk "0" is dropped and the code prepended
 //     ("07700 900123" with "44" -> "+447700900123"), except under the codes
 //     of keepLeadingZero, whose numbers keep their 0 in international form
-//     ("06 1234 5678" with "39" -> "+390612345678"); digits that start with
-//     the code, or any 11 or more, are already international and just get a
-//     "+"; shorter ones get the code ("7700 900123" -> "+447700900123").
+//     ("06 1234 5678" with "39" -> "+390612345678"); 11 or more digits are
+//     already international and just get a "+"; shorter ones get the code
+//     ("7700 900123" -> "+447700900123"), also when they start with the
+//     code's digits, as national numbers may.
 //     With "1" (the North American plan, which has no trunk 0), a national
 //     number is 10 digits, or 11 starting with 1; "011" dials abroad; 12 or
 //     more digits are international; anything shorter is refused ("555-0142"
@@ -107,7 +108,6 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 			d = cc + d
 		case strings.HasPrefix(d, "0"):
 			d = cc + d[1:]
-		case strings.HasPrefix(d, cc) && len(d) >= 11:
 		case len(d) >= 11:
 			// Already international without its "+": a national number
 			// written without its trunk 0 is shorter than this.
