@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/normalize"
@@ -334,7 +335,9 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 	if key == "" {
 		key = r.Header.Get("webhook-id")
 	}
-	if len(key) > 512 {
+	// Characters, as the API documents it; at most 2 KiB of UTF-8, which the
+	// key's index holds.
+	if utf8.RuneCountInString(key) > 512 {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is longer than 512 characters"}
 	}
 	if !store.IsText(key) {

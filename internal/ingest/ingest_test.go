@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -338,4 +339,26 @@ func TestHMACSecretsRotate(t *testing.T) {
 		require.NoError(t, err, tc)
 		require.Equal(t, "hmac:"+config.Fingerprint(tc.secret), st.stored[rep.ID-1].Credential, tc)
 	}
+}
+
+// An idempotency key may have 512 characters, as the API says, however
+// many bytes they take in UTF-8; a longer one is refused and kept.
+func TestIdempotencyKeyLengthInCharacters(t *testing.T) {
+	t.Parallel()
+	svc, st := newService(t)
+	long := strings.Repeat("ключ", 128) // 512 characters, 1024 bytes
+	req := hook(`{"agentID":"a-1","targetPhoneNumber":"+447700900123"}`)
+	req.Header.Set("Idempotency-Key", long)
+	rep, err := svc.Handle(context.Background(), req)
+	require.NoError(t, err)
+	require.Equal(t, long, st.stored[rep.ID-1].IdempotencyKey)
+
+	req = hook(`{"agentID":"a-2","targetPhoneNumber":"+447700900123"}`)
+	req.Header.Set("Idempotency-Key", long+"!")
+	_, err = svc.Handle(context.Background(), req)
+	var e *ingest.Error
+	require.ErrorAs(t, err, &e)
+	require.Equal(t, http.StatusBadRequest, e.Status)
+	require.Equal(t, "invalid_idempotency_key", e.Cause)
+	require.Len(t, st.kept, 1)
 }
