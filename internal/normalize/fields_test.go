@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 func TestNormalizePhone(t *testing.T) {
@@ -639,6 +641,22 @@ func TestOutboundCallAndWorkItemAliases(t *testing.T) {
 		ev.ConversationID != "cv-3" || ev.AgentID != "a-2" || ev.OccurredAt == nil ||
 		ev.Summary != "Work item closed by agent a-2 (inbound)" {
 		t.Errorf("work item: %+v", ev)
+	}
+}
+
+// The agent is taken from the first alias that names one: an agent id
+// written as null or "" beside the agent object does not hide it.
+func TestHookAgentSkipsEmptyAliases(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"id":"w-1","agentId":null,"agent":{"id":"638858857ff57ad8637a7528","name":"Agent John"}}`,
+		`{"id":"w-1","agentId":"","agentUserId":null,"agent":{"id":"638858857ff57ad8637a7528","name":"Agent John"}}`,
+	} {
+		ev, err := Decode(ServiceHooks, "workitem-closed", []byte(body), Options{})
+		require.NoError(t, err)
+		require.Equal(t, "638858857ff57ad8637a7528", ev.AgentID, body)
+		require.Equal(t, &Actor{ID: "638858857ff57ad8637a7528", Name: "Agent John"}, ev.Actor, body)
+		require.Equal(t, "Work item closed by Agent John", ev.Summary, body)
 	}
 }
 

@@ -136,11 +136,15 @@ func (s hookScope) conversation() string {
 	return scalarText(c)
 }
 
-// agent reads the agent as an id or a person object.
+// agent reads the agent as an id or a person object: the first alias that
+// names one, so that an "agentId": null beside an "agent" object (as
+// serialisers that write every field send it) does not hide the agent.
 func (s hookScope) agent() *Actor {
 	for _, o := range s {
-		if a := actorFrom(o.get(hookAgentKeys...)); a != nil {
-			return a
+		for _, n := range hookAgentKeys {
+			if a := actorFrom(o.get(n)); a != nil {
+				return a
+			}
 		}
 	}
 	return nil
