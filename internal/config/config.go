@@ -130,6 +130,9 @@ type Source struct {
 	// operator's choice, for case-updates senders that cannot sign.
 	AuthHeader string `yaml:"auth_header"`
 	AuthSecret string `yaml:"auth_secret"`
+	// AuthSecrets are accepted in AuthHeader like AuthSecret: the old and
+	// the new one while the secret is rotated.
+	AuthSecrets []string `yaml:"auth_secrets"`
 	// APIKeys are accepted in x-api-key (service-hooks); several at once for
 	// rotation.
 	APIKeys []string `yaml:"api_keys"`
@@ -412,6 +415,16 @@ func (s Source) HMACKeys() []string {
 	return append(keys, s.HMACSecrets...)
 }
 
+// HeaderKeys lists the secrets accepted in auth_header: auth_secret, then
+// each of auth_secrets.
+func (s Source) HeaderKeys() []string {
+	var keys []string
+	if s.AuthSecret != "" {
+		keys = append(keys, s.AuthSecret)
+	}
+	return append(keys, s.AuthSecrets...)
+}
+
 type secret struct{ setting, value string }
 
 // secrets lists the source's secrets with the settings that hold them.
@@ -419,6 +432,9 @@ func (s Source) secrets() []secret {
 	out := []secret{{"hmac_secret", s.HMACSecret}, {"auth_secret", s.AuthSecret}}
 	for i, k := range s.HMACSecrets {
 		out = append(out, secret{fmt.Sprintf("hmac_secrets[%d]", i), k})
+	}
+	for i, k := range s.AuthSecrets {
+		out = append(out, secret{fmt.Sprintf("auth_secrets[%d]", i), k})
 	}
 	for i, k := range s.APIKeys {
 		out = append(out, secret{fmt.Sprintf("api_keys[%d]", i), k})
@@ -432,7 +448,7 @@ var credentialSettings = map[string]struct {
 	settings []string
 	checks   string
 }{
-	KindCaseUpdates:    {[]string{"hmac_secret", "hmac_secrets", "auth_header", "auth_secret"}, "hmac_secret or hmac_secrets (x-cv-signature) or auth_header + auth_secret"},
+	KindCaseUpdates:    {[]string{"hmac_secret", "hmac_secrets", "auth_header", "auth_secret", "auth_secrets"}, "hmac_secret or hmac_secrets (x-cv-signature) or auth_header + auth_secret or auth_secrets"},
 	KindServiceActions: {[]string{"hmac_secret", "hmac_secrets"}, "hmac_secret or hmac_secrets (Authorization: HMAC)"},
 	KindServiceHooks:   {[]string{"api_keys"}, "api_keys (x-api-key)"},
 }
@@ -447,7 +463,7 @@ func (s Source) validateAuth(auth string) error {
 	set := []struct {
 		name string
 		set  bool
-	}{{"hmac_secret", s.HMACSecret != ""}, {"hmac_secrets", len(s.HMACSecrets) > 0}, {"auth_header", s.AuthHeader != ""}, {"auth_secret", s.AuthSecret != ""}, {"api_keys", len(s.APIKeys) > 0}}
+	}{{"hmac_secret", s.HMACSecret != ""}, {"hmac_secrets", len(s.HMACSecrets) > 0}, {"auth_header", s.AuthHeader != ""}, {"auth_secret", s.AuthSecret != ""}, {"auth_secrets", len(s.AuthSecrets) > 0}, {"api_keys", len(s.APIKeys) > 0}}
 	used := credentialSettings[s.Kind]
 	var unused []string
 	has := false
@@ -475,17 +491,26 @@ func (s Source) validateAuth(auth string) error {
 	hasHMAC := s.HMACSecret != "" || len(s.HMACSecrets) > 0
 	switch s.Kind {
 	case KindCaseUpdates:
-		if !hasHMAC && s.AuthSecret == "" {
+		headerKeys := s.HeaderKeys()
+		if !hasHMAC && len(headerKeys) == 0 {
 			return noCredentials
 		}
-		if (s.AuthHeader == "") != (s.AuthSecret == "") {
-			return errors.New("auth_header and auth_secret go together")
+		if (s.AuthHeader == "") != (len(headerKeys) == 0) {
+			return errors.New("auth_header and auth_secret (or auth_secrets) go together")
 		}
 		if s.AuthHeader != "" && !headerName(s.AuthHeader) {
 			return fmt.Errorf("auth_header %q is not a header a request can carry its secret in", s.AuthHeader)
 		}
 		if s.AuthSecret != "" && !headerValue(s.AuthSecret) {
 			return errors.New("auth_secret " + notInHeader)
+		}
+		for i, k := range s.AuthSecrets {
+			if k == "" {
+				return fmt.Errorf("auth_secrets[%d] is empty", i)
+			}
+			if !headerValue(k) {
+				return fmt.Errorf("auth_secrets[%d] %s", i, notInHeader)
+			}
 		}
 	case KindServiceActions:
 		if !hasHMAC {

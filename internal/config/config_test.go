@@ -350,6 +350,30 @@ sources:
 	require.ErrorContains(t, err, "sources[0] (sa): no credentials")
 }
 
+// TestAuthSecretsForRotation: a header secret is rotated by listing the
+// old and the new one, in auth_secret and auth_secrets or in auth_secrets
+// alone, always with the header they go in.
+func TestAuthSecretsForRotation(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Load(writeConfig(t, `
+sources:
+  - {name: cu, kind: case-updates, auth_header: x-token, auth_secret: old-token, auth_secrets: [new-token]}
+  - {name: cu2, kind: case-updates, auth_header: x-token, auth_secrets: [a-token, b-token]}
+`), env(nil))
+	require.NoError(t, err)
+	cu, _ := cfg.Source("cu")
+	require.Equal(t, []string{"old-token", "new-token"}, cu.HeaderKeys())
+	for source, want := range map[string]string{
+		`{name: cu, kind: case-updates, auth_secrets: [a-token]}`:                    "auth_header and auth_secret (or auth_secrets) go together",
+		`{name: cu, kind: case-updates, auth_header: x-token, auth_secrets: [""]}`:   "auth_secrets[0] is empty",
+		`{name: cu, kind: case-updates, auth_header: x-token, auth_secrets: [" a"]}`: "auth_secrets[0] begins or ends with white space",
+		`{name: sh, kind: service-hooks, api_keys: [k], auth_secrets: [a-token]}`:    "auth_secrets: not used by a service-hooks source",
+	} {
+		_, err := config.Load(writeConfig(t, "sources:\n  - "+source+"\n"), env(nil))
+		require.ErrorContains(t, err, want, source)
+	}
+}
+
 // TestIngestSecretIsNotAReadKey: no ingest credential may also be a read
 // key, whichever setting holds it.
 func TestIngestSecretIsNotAReadKey(t *testing.T) {

@@ -15,15 +15,15 @@ import (
 // authenticator checks one source's credentials on the raw body, before
 // anything parses it. Every comparison is constant-time.
 type authenticator struct {
-	kind      string
-	none      bool
-	hmacKeys  [][]byte // any one may sign: more than one while a secret is rotated
-	hmacIDs   []string
-	header    string
-	headerKey [32]byte
-	headerID  string
-	apiKeys   [][32]byte
-	apiKeyIDs []string
+	kind       string
+	none       bool
+	hmacKeys   [][]byte // any one may sign: more than one while a secret is rotated
+	hmacIDs    []string
+	header     string
+	headerKeys [][32]byte // SHA-256 of each secret accepted in header
+	headerIDs  []string
+	apiKeys    [][32]byte
+	apiKeyIDs  []string
 }
 
 func newAuthenticator(s config.Source) *authenticator {
@@ -34,8 +34,10 @@ func newAuthenticator(s config.Source) *authenticator {
 	}
 	if s.AuthHeader != "" {
 		a.header = s.AuthHeader
-		a.headerKey = sha256.Sum256([]byte(s.AuthSecret))
-		a.headerID = "header:" + config.Fingerprint(s.AuthSecret)
+		for _, k := range s.HeaderKeys() {
+			a.headerKeys = append(a.headerKeys, sha256.Sum256([]byte(k)))
+			a.headerIDs = append(a.headerIDs, "header:"+config.Fingerprint(k))
+		}
 	}
 	for _, k := range s.APIKeys {
 		a.apiKeys = append(a.apiKeys, sha256.Sum256([]byte(k)))
@@ -75,9 +77,8 @@ func (a *authenticator) verify(h http.Header, body []byte) (string, string, bool
 	case config.KindCaseUpdates:
 		if a.header != "" {
 			if v := h.Get(a.header); v != "" {
-				sum := sha256.Sum256([]byte(v))
-				if subtle.ConstantTimeCompare(sum[:], a.headerKey[:]) == 1 {
-					return a.headerID, "", true
+				if i := matchKey(v, a.headerKeys); i >= 0 {
+					return a.headerIDs[i], "", true
 				}
 				return "", "the " + a.header + " header does not match", false
 			}
@@ -116,21 +117,27 @@ func (a *authenticator) verify(h http.Header, body []byte) (string, string, bool
 		if v == "" {
 			return "", "missing x-api-key header", false
 		}
-		sum := sha256.Sum256([]byte(v))
-		match := -1
-		// Compare against every key, without stopping early, so that timing
-		// tells nothing about which key (if any) matched.
-		for i, k := range a.apiKeys {
-			if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
-				match = i
-			}
-		}
+		match := matchKey(v, a.apiKeys)
 		if match < 0 {
 			return "", "x-api-key is not a configured key", false
 		}
 		return a.apiKeyIDs[match], "", true
 	}
 	return "", "source has no credentials", false
+}
+
+// matchKey returns the index of the key whose SHA-256 is in sums, or -1.
+// It compares against every key, without stopping early, so that timing
+// tells nothing about which key (if any) matched.
+func matchKey(v string, sums [][32]byte) int {
+	sum := sha256.Sum256([]byte(v))
+	match := -1
+	for i, k := range sums {
+		if subtle.ConstantTimeCompare(sum[:], k[:]) == 1 {
+			match = i
+		}
+	}
+	return match
 }
 
 // signedBy returns the id of the secret whose HMAC-SHA256 of body is sig.

@@ -362,3 +362,32 @@ func TestIdempotencyKeyLengthInCharacters(t *testing.T) {
 	require.Equal(t, "invalid_idempotency_key", e.Cause)
 	require.Len(t, st.kept, 1)
 }
+
+// A header secret is rotated like a signing secret: with the old and the
+// new one listed, a request carrying either is accepted.
+func TestHeaderSecretsRotate(t *testing.T) {
+	t.Parallel()
+	const oldToken, newToken = "header-old-0123456789", "header-new-0123456789"
+	cfg := &config.Config{MaxBodyBytes: config.DefaultMaxBodyBytes, Sources: []config.Source{
+		{Name: "case-updates", Kind: config.KindCaseUpdates, AuthHeader: "X-Token", AuthSecret: oldToken, AuthSecrets: []string{newToken}},
+	}}
+	require.NoError(t, cfg.Validate())
+	st := &pickyStore{}
+	svc := ingest.NewService(cfg, st, st, ingest.NewMetrics(prometheus.NewRegistry()))
+	for _, tc := range []struct {
+		token string
+		ok    bool
+	}{{oldToken, true}, {newToken, true}, {"header-other-0123456789", false}} {
+		body := fmt.Sprintf(`{"event":"CREATE_CASE","caseId":"c-1","token":%q}`, tc.token)
+		rep, err := svc.Handle(context.Background(), ingest.Request{Source: "case-updates", Header: http.Header{"X-Token": {tc.token}},
+			Body: []byte(body), ContentType: "application/json", ReceivedAt: time.Now()})
+		if !tc.ok {
+			var e *ingest.Error
+			require.ErrorAs(t, err, &e, tc.token)
+			require.Equal(t, http.StatusUnauthorized, e.Status)
+			continue
+		}
+		require.NoError(t, err, tc.token)
+		require.Equal(t, "header:"+config.Fingerprint(tc.token), st.stored[rep.ID-1].Credential)
+	}
+}
