@@ -883,6 +883,10 @@ func TestCaseChangeTimes(t *testing.T) {
 		{"unknown event on an existing comment, event data only",
 			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z"}}}`,
 			""},
+		{"unknown event on a payment, the full case with a flag of its own named like an event object",
+			`{"event":"PAYMENT_REFUNDED","payload":{` + fullCase + `,"escalated":false,"updatedAt":"2024-05-15T09:00:00Z",` +
+				`"payment":{"id":"p-1","status":"Refunded","updatedAt":"2024-05-16T10:00:00Z"}}}`,
+			"2024-05-16T10:00:00Z"},
 		{"unknown event on an existing comment: its update",
 			`{"event":"UPDATE_CASE_COMMENT","payload":{"comment":{"id":"cm-1","createdAt":"2024-05-14T09:15:00Z","updatedAt":"2024-05-15T11:00:00Z"}}}`,
 			"2024-05-15T11:00:00Z"},

@@ -95,10 +95,14 @@ func (v *value) get(names ...string) *value {
 	return nil
 }
 
-// obj returns the named member if it is an object.
+// obj returns the first of the named members that is an object: one
+// named earlier but holding something else (a case's "escalated": false
+// beside the "payment" an event carries) does not hide it.
 func (v *value) obj(names ...string) *value {
-	if m := v.get(names...); m != nil && m.kind == kindObject {
-		return m
+	for _, n := range names {
+		if m := v.get(n); m != nil && m.kind == kindObject {
+			return m
+		}
 	}
 	return nil
 }
