@@ -411,6 +411,42 @@ func (q *Queries) LogLeafHashes(ctx context.Context, idx []int64) ([]LogLeafHash
 	return items, nil
 }
 
+const LogLeavesBelowZero = `-- name: LogLeavesBelowZero :many
+SELECT idx, event_id
+FROM log_leaves
+WHERE idx < 0
+ORDER BY idx
+LIMIT 100
+`
+
+type LogLeavesBelowZeroRow struct {
+	Idx     int64
+	EventID int64
+}
+
+// Leaves at a negative index: no tree holds them, and verification, which
+// reads the leaves from index 0, would not meet them, while readers are
+// shown the event with that log index.
+func (q *Queries) LogLeavesBelowZero(ctx context.Context) ([]LogLeavesBelowZeroRow, error) {
+	rows, err := q.db.Query(ctx, LogLeavesBelowZero)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LogLeavesBelowZeroRow
+	for rows.Next() {
+		var i LogLeavesBelowZeroRow
+		if err := rows.Scan(&i.Idx, &i.EventID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 type LogLeavesInsertParams struct {
 	Idx      int64
 	EventID  int64

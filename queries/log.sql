@@ -154,6 +154,16 @@ WHERE commit_xid >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint
 ORDER BY commit_xid, id
 LIMIT 100;
 
+-- name: LogLeavesBelowZero :many
+-- Leaves at a negative index: no tree holds them, and verification, which
+-- reads the leaves from index 0, would not meet them, while readers are
+-- shown the event with that log index.
+SELECT idx, event_id
+FROM log_leaves
+WHERE idx < 0
+ORDER BY idx
+LIMIT 100;
+
 -- name: LogDuplicateEventIDs :many
 SELECT id
 FROM events

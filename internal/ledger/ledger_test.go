@@ -325,6 +325,22 @@ func TestVerifyNamesTamperedEvent(t *testing.T) {
 				FROM events WHERE id = $1`, ids[7])
 			return ids[7]
 		}, "inserted"},
+		{"log a forged row under a negative index", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			// Shown with a log index by timelines and the event's page,
+			// though no tree holds it.
+			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, commit_xid)
+				SELECT 454545, received_at, occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged', '\x7b7d', '\x00', commit_xid - 1
+				FROM events WHERE id = $1`, ids[4])
+			b.tamper(t, `INSERT INTO log_leaves (idx, event_id, leaf_hash, body_hash) VALUES (-1, 454545, sha256('x'), sha256('y'))`)
+			return 454545
+		}, "inserted"},
+		{"log a forged row past the tree", func(t *testing.T, b *testBundle, ids []int64) int64 {
+			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, commit_xid)
+				SELECT 464646, received_at, occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged', '\x7b7d', '\x00', commit_xid - 1
+				FROM events WHERE id = $1`, ids[4])
+			b.tamper(t, `INSERT INTO log_leaves (idx, event_id, leaf_hash, body_hash) VALUES (1000, 464646, sha256('x'), sha256('y'))`)
+			return 464646
+		}, "inserted"},
 		{"rewrite a leaf and its tree state together", func(t *testing.T, b *testBundle, ids []int64) int64 {
 			// Change the event, then recompute its leaf and every stored
 			// node and state from scratch, as a careful intruder would.

@@ -141,6 +141,11 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				return rep, &Finding{Kind: "inserted", EventID: r.EventID, Index: -1,
 					Detail: "a second row carries the id of a logged event"}
 			}
+			if r.Idx != next && next >= state.Size && si == len(sizes) {
+				// Every leaf of the tree was met, and this one lies past it.
+				return rep, &Finding{Kind: "inserted", EventID: r.EventID, Index: r.Idx,
+					Detail: fmt.Sprintf("its leaf lies at index %d, past the %d leaves of the log's tree", r.Idx, state.Size)}
+			}
 			if r.Idx != next {
 				return rep, &Finding{Kind: "removed", Index: next, Detail: fmt.Sprintf("leaf %d is missing from the log", next)}
 			}
@@ -212,6 +217,14 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	if len(altered) > 0 {
 		return rep, &Finding{Kind: "altered", Index: -1,
 			Detail: fmt.Sprintf("attachment %x no longer has the SHA-256 or the size it is stored and referred to by", altered[0])}
+	}
+	below, err := st.LeavesBelowZero(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if len(below) > 0 {
+		return rep, &Finding{Kind: "inserted", EventID: below[0].EventID, Index: below[0].Idx,
+			Detail: fmt.Sprintf("its leaf lies at index %d, outside the log's tree", below[0].Idx)}
 	}
 	extra, err := st.Unlogged(ctx, state)
 	if err != nil {

@@ -348,6 +348,27 @@ func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
 	return append(ids, dups...), nil
 }
 
+// LeafAt is a leaf's position and event.
+type LeafAt struct {
+	Idx     int64
+	EventID int64
+}
+
+// LeavesBelowZero lists the leaves stored at a negative index, which no
+// tree holds: only a hand that wrote them past the sequencer puts them
+// there.
+func (s *Store) LeavesBelowZero(ctx context.Context) ([]LeafAt, error) {
+	rows, err := s.q.LogLeavesBelowZero(ctx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]LeafAt, len(rows))
+	for i, r := range rows {
+		out[i] = LeafAt{Idx: r.Idx, EventID: r.EventID}
+	}
+	return out, nil
+}
+
 // BundleRow is an event with what an offline auditor needs to recompute its
 // leaf: the body (none for an expunged event), and the salt and the body
 // hash in Leaf.
