@@ -855,3 +855,38 @@ func TestVerifyFindsADuplicateIDAtTheEndOfAPage(t *testing.T) {
 	require.Equal(t, "inserted", f.Kind, f.Error())
 	require.Equal(t, ids[4999], f.EventID)
 }
+
+// Proofs are built from the stored subtree hashes: one changed or removed
+// makes the API answer proofs that do not verify, and verify names it.
+func TestVerifyFindsARewrittenOrMissingSubtreeHash(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, sql string
+		leaf      int // one whose proof goes through the node
+		want      string
+	}{
+		{"changed", `UPDATE log_nodes SET hash = sha256(hash) WHERE node_key = (4::bigint << 56) | 1`, 3, "subtree hash at level 4, index 1 (leaves 16 to 31)"},
+		{"removed", `DELETE FROM log_nodes WHERE node_key = (5::bigint << 56)`, 35, "subtree hash at level 5, index 0 (leaves 0 to 31), from which inclusion and consistency proofs are built, is missing"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t)
+			ids := b.ingest(t, 0, 40)
+			st := b.sequenceAndSign(t)
+			require.NoError(t, b.verify(t))
+
+			b.tamper(t, tc.sql)
+			p, err := ledger.Inclusion(ctx, b.store, ids[tc.leaf], st.Size)
+			if err == nil {
+				leaf, _ := base64.StdEncoding.DecodeString(p.LeafHash)
+				require.Error(t, proof.VerifyInclusion(rfc6962.DefaultHasher, uint64(p.LeafIndex), uint64(p.TreeSize), leaf, decode(t, p.Hashes), st.Root),
+					"the proof through the node fails")
+			}
+			var f *ledger.Finding
+			require.ErrorAs(t, b.verify(t), &f)
+			require.Equal(t, "rewritten", f.Kind)
+			require.Contains(t, f.Detail, tc.want)
+		})
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sort"
 
+	"github.com/transparency-dev/merkle/compact"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/casetrail/casetrail/internal/store"
@@ -123,6 +124,15 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 		}
 		si++
 	}
+	// The subtree hashes the log stores, from which proofs are built, are
+	// checked against those recomputed from the leaves, a page at a time.
+	var nodes []compact.NodeID
+	var nodeHashes [][]byte
+	visit := func(id compact.NodeID, hash []byte) {
+		if id.Level >= storedLevel {
+			nodes, nodeHashes = append(nodes, id), append(nodeHashes, hash)
+		}
+	}
 	const page = 5000
 	for {
 		// Each page after the first starts again at the last leaf checked,
@@ -175,7 +185,7 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				}
 				return rep, f
 			}
-			if err := rng.Append(r.LeafHash, nil); err != nil {
+			if err := rng.Append(r.LeafHash, visit); err != nil {
 				return rep, err
 			}
 			next++
@@ -188,6 +198,10 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				si++
 			}
 		}
+		if err := checkNodes(ctx, st, nodes, nodeHashes); err != nil {
+			return rep, err
+		}
+		nodes, nodeHashes = nodes[:0], nodeHashes[:0]
 		if !full {
 			break
 		}
@@ -235,6 +249,33 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			Detail: "the row sits among logged events in commit order, is dated after every transaction, or repeats a logged id, but is in no leaf"}
 	}
 	return rep, nil
+}
+
+// checkNodes checks the stored hashes of the given subtrees against the
+// recomputed ones.
+func checkNodes(ctx context.Context, st *store.Store, ids []compact.NodeID, want [][]byte) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	keys := make([]int64, len(ids))
+	for i, id := range ids {
+		keys[i] = NodeKey(id)
+	}
+	stored, err := st.NodeHashes(ctx, keys)
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		begin, end := id.Coverage()
+		what := fmt.Sprintf("the stored subtree hash at level %d, index %d (leaves %d to %d), from which inclusion and consistency proofs are built,", id.Level, id.Index, begin, end-1)
+		switch h, ok := stored[keys[i]]; {
+		case !ok:
+			return &Finding{Kind: "rewritten", Index: -1, Detail: what + " is missing: proofs through it fail"}
+		case !bytes.Equal(h, want[i]):
+			return &Finding{Kind: "rewritten", Index: -1, Detail: what + " is not the one recomputed from the leaves: proofs through it do not verify"}
+		}
+	}
+	return nil
 }
 
 // suspects names the events whose leaves lie in [from, to).
