@@ -416,6 +416,11 @@ func checkContent(dir, id string, ev BundleEvent, leaf leafData) error {
 	if err != nil {
 		return errors.New("bad salt")
 	}
+	if len(salt) != saltSize {
+		// SHA-256(salt || body) stays the same when bytes move between
+		// the two, which a leaf before version 3 would not tell.
+		return fmt.Errorf("its salt is %d bytes long, not %d as every salt the store makes: bytes were moved between it and the body", len(salt), saltSize)
+	}
 	if fmt.Sprintf("%x", store.SaltedHash(salt, body)) != leaf.BodyHash {
 		return errors.New("the body does not match the hash its leaf commits to")
 	}

@@ -83,6 +83,13 @@ type detail struct {
 	DocLossy bool   `json:"docLossy,omitempty"`
 }
 
+// saltSize is the length of every body salt the store makes (migration
+// 00003). A leaf holds SHA-256(salt || body), which stays the same when
+// bytes move from the front of the body to the end of the salt: the fixed
+// length is what tells such a cut body, where the leaf commits to nothing
+// else salted (before version 3).
+const saltSize = 32
+
 // leafVersion is the version of the leaves the sequencer writes; the
 // versions before it still verify.
 const leafVersion = 4

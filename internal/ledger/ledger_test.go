@@ -890,3 +890,49 @@ func TestVerifyFindsARewrittenOrMissingSubtreeHash(t *testing.T) {
 		})
 	}
 }
+
+// A leaf commits to SHA-256(salt || body): bytes moved from the front of a
+// body to the end of its salt keep that hash. A leaf of version 1 or 2
+// commits to nothing else of them, so the salt's length, always 32 bytes,
+// is what tells the body was cut, in the store and in a bundle.
+func TestVerifyFindsBodyBytesMovedIntoTheSalt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	ledger.WriteLeavesOfVersion(b.seq, 1)
+	ids := b.ingest(t, 0, 3)
+	b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+
+	dir := t.TempDir()
+	_, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, ids, dir)
+	require.NoError(t, err)
+	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.NoError(t, err)
+	raw, err := os.ReadFile(filepath.Join(dir, "events.ndjson"))
+	require.NoError(t, err)
+	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
+	var ev ledger.BundleEvent
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &ev))
+	bodyPath := filepath.Join(dir, "bodies", fmt.Sprint(ids[1]))
+	body, err := os.ReadFile(bodyPath)
+	require.NoError(t, err)
+	salt, err := base64.StdEncoding.DecodeString(ev.Salt)
+	require.NoError(t, err)
+	ev.Salt = base64.StdEncoding.EncodeToString(append(salt, body[:9]...))
+	require.NoError(t, os.WriteFile(bodyPath, body[9:], 0o600))
+	line, err := json.Marshal(ev)
+	require.NoError(t, err)
+	lines[1] = string(line)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "events.ndjson"), []byte(strings.Join(lines, "\n")+"\n"), 0o600))
+	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	require.ErrorContains(t, err, fmt.Sprintf("event %d", ids[1]))
+	require.ErrorContains(t, err, "salt")
+
+	b.tamper(t, `UPDATE events SET body_salt = body_salt || substring(body from 1 for 9), body = substring(body from 10),
+		body_sha256 = sha256(substring(body from 10)) WHERE id = $1`, ids[1])
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "altered", f.Kind, f.Error())
+	require.Equal(t, ids[1], f.EventID)
+}

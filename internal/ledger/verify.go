@@ -166,6 +166,9 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				if err := checkExpunged(r.Leaf, v); err != nil {
 					return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx, Detail: err.Error()}
 				}
+			} else if len(r.Leaf.Salt) != saltSize {
+				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
+					Detail: fmt.Sprintf("its body's salt is %d bytes long, not %d as every salt the store makes: bytes were moved between it and the body", len(r.Leaf.Salt), saltSize)}
 			} else if !r.BodySHA256Matches {
 				return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx,
 					Detail: "the SHA-256 it shows for its body is not its body's"}
