@@ -212,6 +212,7 @@ SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, 
        sha256(e.body_salt || e.body) AS body_hash, l.leaf_hash,
        e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
        sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
+       coalesce(sha256(e.body) = e.body_sha256, false)::boolean AS body_sha256_matches,
        (x.event_id IS NOT NULL)::boolean AS expunged, casetrail_bad_attachment(e.doc, e.body) AS bad_attachment
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id
@@ -221,40 +222,42 @@ ORDER BY e.id
 `
 
 type ExpungeTargetsRow struct {
-	ID             int64
-	Source         string
-	Kind           string
-	Type           string
-	OccurredAt     time.Time
-	ReceivedAt     time.Time
-	CaseID         *string
-	Phone          *string
-	CustomerID     *string
-	ConversationID *string
-	AgentID        *string
-	WorkItemID     *string
-	Queue          *string
-	TimeInQueueMs  *int64
-	IsOutbound     *bool
-	Credential     string
-	Summary        string
-	Actor          []byte
-	Changes        []byte
-	Reply          []byte
-	BodySalt       []byte
-	BodyHash       []byte
-	LeafHash       []byte
-	ContentType    string
-	IdempotencyKey string
-	BodySha256     []byte
-	DocLossy       bool
-	DocHash        []byte
-	Expunged       bool
-	BadAttachment  []byte
+	ID                int64
+	Source            string
+	Kind              string
+	Type              string
+	OccurredAt        time.Time
+	ReceivedAt        time.Time
+	CaseID            *string
+	Phone             *string
+	CustomerID        *string
+	ConversationID    *string
+	AgentID           *string
+	WorkItemID        *string
+	Queue             *string
+	TimeInQueueMs     *int64
+	IsOutbound        *bool
+	Credential        string
+	Summary           string
+	Actor             []byte
+	Changes           []byte
+	Reply             []byte
+	BodySalt          []byte
+	BodyHash          []byte
+	LeafHash          []byte
+	ContentType       string
+	IdempotencyKey    string
+	BodySha256        []byte
+	DocLossy          bool
+	DocHash           []byte
+	BodySha256Matches bool
+	Expunged          bool
+	BadAttachment     []byte
 }
 
 // The events to expunge, with what their leaves commit to and their leaves
-// (null when not yet in the log), whether they were expunged already, and
+// (null when not yet in the log), whether the SHA-256 they show for their
+// body is their body's, whether they were expunged already, and
 // the first attachment each refers to that is not stored as it was
 // (casetrail_bad_attachment, migration 00014, as verify checks it).
 func (q *Queries) ExpungeTargets(ctx context.Context, ids []int64) ([]ExpungeTargetsRow, error) {
@@ -295,6 +298,7 @@ func (q *Queries) ExpungeTargets(ctx context.Context, ids []int64) ([]ExpungeTar
 			&i.BodySha256,
 			&i.DocLossy,
 			&i.DocHash,
+			&i.BodySha256Matches,
 			&i.Expunged,
 			&i.BadAttachment,
 		); err != nil {

@@ -11,7 +11,8 @@ SELECT pg_advisory_xact_lock(7310008);
 
 -- name: ExpungeTargets :many
 -- The events to expunge, with what their leaves commit to and their leaves
--- (null when not yet in the log), whether they were expunged already, and
+-- (null when not yet in the log), whether the SHA-256 they show for their
+-- body is their body's, whether they were expunged already, and
 -- the first attachment each refers to that is not stored as it was
 -- (casetrail_bad_attachment, migration 00014, as verify checks it).
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
@@ -20,6 +21,7 @@ SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, 
        sha256(e.body_salt || e.body) AS body_hash, l.leaf_hash,
        e.content_type, e.idempotency_key, e.body_sha256, e.doc_lossy,
        sha256(e.body_salt || convert_to(e.doc::text, 'UTF8')) AS doc_hash,
+       coalesce(sha256(e.body) = e.body_sha256, false)::boolean AS body_sha256_matches,
        (x.event_id IS NOT NULL)::boolean AS expunged, casetrail_bad_attachment(e.doc, e.body) AS bad_attachment
 FROM events e
 LEFT JOIN log_leaves l ON l.event_id = e.id

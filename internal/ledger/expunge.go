@@ -34,6 +34,14 @@ func Expunge(ctx context.Context, st *store.Store, keys *Keys, ids []int64, reas
 	}
 	return st.Expunge(ctx, ids, reason, store.ExpungeHooks{
 		Check: func(t store.ExpungeTarget) ([]byte, error) {
+			// What verify checks of a row besides its leaf, which the
+			// leaf may commit to as it was found when it was written.
+			if len(t.Leaf.Salt) != saltSize {
+				return nil, errors.New("its body's salt is not one the store makes; run casetrail verify")
+			}
+			if !t.BodySHA256Matches {
+				return nil, errors.New("the SHA-256 it shows for its body is not its body's; run casetrail verify")
+			}
 			_, version := matchingLeaf(t.Leaf, t.LeafHash)
 			switch version {
 			case 0:

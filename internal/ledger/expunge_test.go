@@ -440,3 +440,50 @@ func TestExpungeRefusesAnEventWhoseAttachmentWasChanged(t *testing.T) {
 	require.ErrorAs(t, b.verify(t), &f)
 	require.Equal(t, altered, f.EventID)
 }
+
+// An event that shows a SHA-256 for its body that is not its body's (set
+// before its leaf was written, which then commits to it), or whose body
+// lost bytes to its salt (which a leaf of version 1 or 2 does not tell), is
+// not erased, which would take the evidence with it, but refused, for
+// verify to name.
+func TestExpungeRefusesAnEventVerifyWouldName(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		version int
+		before  string // run before the events are sequenced
+		after   string
+	}{
+		{name: "body SHA-256", version: 4, before: `UPDATE events SET body_sha256 = sha256('x') WHERE id = $1`},
+		{name: "body bytes moved into the salt", version: 1, after: `UPDATE events SET body_salt = body_salt || substring(body from 1 for 9),
+			body = substring(body from 10), body_sha256 = sha256(substring(body from 10)) WHERE id = $1`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			b := setup(t)
+			owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+			require.NoError(t, err)
+			t.Cleanup(owner.Close)
+			ledger.WriteLeavesOfVersion(b.seq, tc.version)
+			ids := b.ingest(t, 0, 3)
+			if tc.before != "" {
+				b.tamper(t, tc.before, ids[1])
+			}
+			b.sequenceAndSign(t)
+			if tc.after != "" {
+				b.tamper(t, tc.after, ids[1])
+			}
+
+			_, err = ledger.Expunge(ctx, owner, b.keys, []int64{ids[1]}, "erasure request 81")
+			require.ErrorIs(t, err, store.ErrRefused)
+			require.ErrorContains(t, err, "run casetrail verify")
+			e, err := b.store.Event(ctx, ids[1])
+			require.NoError(t, err)
+			require.Nil(t, e.ExpungedAt)
+			var f *ledger.Finding
+			require.ErrorAs(t, b.verify(t), &f)
+			require.Equal(t, ids[1], f.EventID)
+		})
+	}
+}

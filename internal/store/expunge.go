@@ -17,6 +17,9 @@ import (
 type ExpungeTarget struct {
 	Leaf     LeafSource
 	LeafHash []byte
+	// BodySHA256Matches is whether the SHA-256 the row shows for its body
+	// is its body's.
+	BodySHA256Matches bool
 }
 
 // ExpungeRecord is what the record of one event's expunge says, and what its
@@ -106,7 +109,7 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 				IsOutbound: r.IsOutbound, Credential: r.Credential, Summary: r.Summary, Actor: r.Actor,
 				Changes: r.Changes, Reply: r.Reply, Salt: r.BodySalt, BodyHash: r.BodyHash,
 				ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey, BodySHA256: r.BodySha256,
-				DocHash: r.DocHash, DocLossy: r.DocLossy}})
+				DocHash: r.DocHash, DocLossy: r.DocLossy}, BodySHA256Matches: r.BodySha256Matches})
 			if err != nil {
 				return fmt.Errorf("%w: event %d: %v", ErrRefused, r.ID, err)
 			}
