@@ -696,6 +696,23 @@ func TestVerifyFindsRewrittenStateRoot(t *testing.T) {
 	require.Contains(t, f.Detail, "root")
 }
 
+// The next round of the sequencer extends the tree from the state's
+// compact range: a hash of it changed would have the log sign roots that
+// no leaves give from then on. verify finds it before.
+func TestVerifyFindsRewrittenStateRange(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.ingest(t, 0, 20)
+	st := b.sequenceAndSign(t)
+	require.Len(t, st.RangeHashes, 2, "16 leaves and 4")
+	require.NoError(t, b.verify(t))
+	b.tamper(t, "UPDATE log_state SET range_hashes[2] = sha256(range_hashes[2]) WHERE size = $1", st.Size)
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "rewritten", f.Kind)
+	require.Contains(t, f.Detail, "compact range")
+}
+
 // Two servers may read the tree at different sizes before each signs: the
 // newest stored checkpoint never goes back to the smaller tree.
 func TestCheckpointsNeverShrink(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -225,6 +226,10 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 		} else if !bytes.Equal(root, state.Root) {
 			return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's root at size %d differs from the tree recomputed from the rows; the next checkpoint would sign it", state.Size)}
 		}
+	}
+	// The next round extends the tree from the state's compact range.
+	if !slices.EqualFunc(rng.Hashes(), state.RangeHashes, bytes.Equal) {
+		return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's compact range at size %d differs from the tree recomputed from the rows; the next round would extend the tree from it, and the checkpoints after it would sign roots that no leaves give", state.Size)}
 	}
 	// Attachments that no logged event refers to any more.
 	altered, err := st.AlteredBlobs(ctx)
