@@ -328,6 +328,21 @@ func (q *Queries) LogDuplicateEventIDs(ctx context.Context) ([]int64, error) {
 	return items, nil
 }
 
+const LogEventCommitXid = `-- name: LogEventCommitXid :one
+SELECT commit_xid
+FROM events
+WHERE id = $1::bigint
+LIMIT 1
+`
+
+// Where an event stands in commit order.
+func (q *Queries) LogEventCommitXid(ctx context.Context, id int64) (int64, error) {
+	row := q.db.QueryRow(ctx, LogEventCommitXid, id)
+	var commit_xid int64
+	err := row.Scan(&commit_xid)
+	return commit_xid, err
+}
+
 const LogIndexesOf = `-- name: LogIndexesOf :many
 SELECT l.event_id, l.idx
 FROM log_leaves l

@@ -154,6 +154,13 @@ WHERE commit_xid >= pg_snapshot_xmax(pg_current_snapshot())::text::bigint
 ORDER BY commit_xid, id
 LIMIT 100;
 
+-- name: LogEventCommitXid :one
+-- Where an event stands in commit order.
+SELECT commit_xid
+FROM events
+WHERE id = @id::bigint
+LIMIT 1;
+
 -- name: LogLeavesBelowZero :many
 -- Leaves at a negative index: no tree holds them, and verification, which
 -- reads the leaves from index 0, would not meet them, while readers are

@@ -713,6 +713,30 @@ func TestVerifyFindsRewrittenStateRange(t *testing.T) {
 	require.Contains(t, f.Detail, "compact range")
 }
 
+// The next round takes the events after the state's position in commit
+// order: one moved back would have it log events again (which stops it),
+// one moved ahead would have it pass over events.
+func TestVerifyFindsRewrittenStatePosition(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, sql string }{
+		{"back", "UPDATE log_state SET last_xid = 0, last_event = 0 WHERE size = $1"},
+		{"ahead", "UPDATE log_state SET last_xid = last_xid + 1000 WHERE size = $1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.ingest(t, 0, 5)
+			st := b.sequenceAndSign(t)
+			require.NoError(t, b.verify(t))
+			b.tamper(t, tc.sql, st.Size)
+			var f *ledger.Finding
+			require.ErrorAs(t, b.verify(t), &f)
+			require.Equal(t, "rewritten", f.Kind)
+			require.Contains(t, f.Detail, "position in commit order")
+		})
+	}
+}
+
 // Two servers may read the tree at different sizes before each signs: the
 // newest stored checkpoint never goes back to the smaller tree.
 func TestCheckpointsNeverShrink(t *testing.T) {

@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -95,6 +96,7 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 
 	rng := rangeFactory.NewEmptyRange(0)
 	next := int64(0)
+	lastEvent := int64(0) // of the last leaf checked
 	prevGood := int64(0)
 	check := func(size int64) error {
 		root, err := rootOf(rng)
@@ -193,6 +195,7 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				return rep, err
 			}
 			next++
+			lastEvent = r.EventID
 			for si < len(sizes) && sizes[si] == next {
 				if err := check(next); err != nil {
 					f := err.(*Finding)
@@ -225,6 +228,17 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			return rep, err
 		} else if !bytes.Equal(root, state.Root) {
 			return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's root at size %d differs from the tree recomputed from the rows; the next checkpoint would sign it", state.Size)}
+		}
+	}
+	// The next round takes the events after the state's position in commit
+	// order, which is its last leaf's event's.
+	if state.Size > 0 {
+		xid, err := st.EventCommitXid(ctx, lastEvent)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return rep, err
+		}
+		if state.LastEvent != lastEvent || state.LastXid != xid {
+			return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's position in commit order (transaction %d, event %d) is not that of its last leaf's event (transaction %d, event %d); the next round would log events again or pass over some", state.LastXid, state.LastEvent, xid, lastEvent)}
 		}
 	}
 	// The next round extends the tree from the state's compact range.

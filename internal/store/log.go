@@ -348,6 +348,16 @@ func (s *Store) Unlogged(ctx context.Context, st LogState) ([]int64, error) {
 	return append(ids, dups...), nil
 }
 
+// EventCommitXid is the transaction id an event's row is ordered by in
+// commit order (ErrNotFound when there is no such row).
+func (s *Store) EventCommitXid(ctx context.Context, id int64) (int64, error) {
+	xid, err := s.q.LogEventCommitXid(ctx, id)
+	if err != nil {
+		return 0, interpretError(err)
+	}
+	return xid, nil
+}
+
 // LeafAt is a leaf's position and event.
 type LeafAt struct {
 	Idx     int64
