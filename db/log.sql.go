@@ -328,6 +328,48 @@ func (q *Queries) LogDuplicateEventIDs(ctx context.Context) ([]int64, error) {
 	return items, nil
 }
 
+const LogErasedBlobsBack = `-- name: LogErasedBlobsBack :many
+SELECT b.sha256, min(x.event_id)::bigint AS event_id
+FROM expunged_events x
+CROSS JOIN LATERAL unnest(x.blobs) AS u(sha256)
+JOIN blobs b ON b.sha256 = u.sha256
+WHERE NOT EXISTS (SELECT FROM events e
+                  WHERE e.doc IS NOT NULL AND strpos(e.doc::text, encode(b.sha256, 'hex')) > 0)
+GROUP BY b.sha256
+ORDER BY b.sha256
+LIMIT 10
+`
+
+type LogErasedBlobsBackRow struct {
+	Sha256  []byte
+	EventID int64
+}
+
+// Attachments an expunge removed that are stored again although no event's
+// document refers to them (an event stored after the expunge with the same
+// attachment stores it again, and refers to it), with the first expunged
+// event whose record lists each. References are found as the expunge finds
+// them (ExpungeBlobsReferenced).
+func (q *Queries) LogErasedBlobsBack(ctx context.Context) ([]LogErasedBlobsBackRow, error) {
+	rows, err := q.db.Query(ctx, LogErasedBlobsBack)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LogErasedBlobsBackRow
+	for rows.Next() {
+		var i LogErasedBlobsBackRow
+		if err := rows.Scan(&i.Sha256, &i.EventID); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LogEventCommitXid = `-- name: LogEventCommitXid :one
 SELECT commit_xid
 FROM events

@@ -223,3 +223,19 @@ FROM blobs
 WHERE sha256(content) <> sha256 OR octet_length(content) <> size
 ORDER BY sha256
 LIMIT 10;
+
+-- name: LogErasedBlobsBack :many
+-- Attachments an expunge removed that are stored again although no event's
+-- document refers to them (an event stored after the expunge with the same
+-- attachment stores it again, and refers to it), with the first expunged
+-- event whose record lists each. References are found as the expunge finds
+-- them (ExpungeBlobsReferenced).
+SELECT b.sha256, min(x.event_id)::bigint AS event_id
+FROM expunged_events x
+CROSS JOIN LATERAL unnest(x.blobs) AS u(sha256)
+JOIN blobs b ON b.sha256 = u.sha256
+WHERE NOT EXISTS (SELECT FROM events e
+                  WHERE e.doc IS NOT NULL AND strpos(e.doc::text, encode(b.sha256, 'hex')) > 0)
+GROUP BY b.sha256
+ORDER BY b.sha256
+LIMIT 10;

@@ -487,3 +487,37 @@ func TestExpungeRefusesAnEventVerifyWouldName(t *testing.T) {
 		})
 	}
 }
+
+// An attachment an expunge removed and put back into the store (from a
+// backup, say), where no event refers to it, is erased content served
+// again: verify names the expunged event. One stored again by a later
+// event with the same attachment is that event's.
+func TestVerifyFindsAnErasedAttachmentPutBack(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	t.Cleanup(owner.Close)
+	id := b.store1(t, withAttachments(1, "scan of a passport"))
+	b.store1(t, withAttachments(2, "scan of a licence"))
+	b.sequenceAndSign(t)
+	_, err = ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request 90")
+	require.NoError(t, err)
+	require.True(t, blobGone(t, b.store, "scan of a passport"))
+	require.NoError(t, b.verify(t))
+
+	sum := sha256.Sum256([]byte("scan of a passport"))
+	b.tamper(t, `INSERT INTO blobs (sha256, size, content) VALUES ($1, $2, $3)`, sum[:], len("scan of a passport"), []byte("scan of a passport"))
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "altered", f.Kind, f.Error())
+	require.Equal(t, id, f.EventID)
+	require.Contains(t, f.Detail, fmt.Sprintf("attachment %x", sum))
+
+	b.tamper(t, `DELETE FROM blobs WHERE sha256 = $1`, sum[:])
+	b.store1(t, withAttachments(3, "scan of a passport"))
+	b.sequenceAndSign(t)
+	require.False(t, blobGone(t, b.store, "scan of a passport"))
+	require.NoError(t, b.verify(t))
+}

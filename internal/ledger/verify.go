@@ -254,6 +254,18 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 		return rep, &Finding{Kind: "altered", Index: -1,
 			Detail: fmt.Sprintf("attachment %x no longer has the SHA-256 or the size it is stored and referred to by", altered[0])}
 	}
+	back, err := st.ErasedBlobsBack(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if len(back) > 0 {
+		idx, _, err := st.LeafOf(ctx, back[0].EventID)
+		if err != nil {
+			idx = -1
+		}
+		return rep, &Finding{Kind: "altered", EventID: back[0].EventID, Index: idx,
+			Detail: fmt.Sprintf("attachment %x, which its expunge removed, is stored again though no event refers to it: erased content was put back", back[0].SHA256)}
+	}
 	below, err := st.LeavesBelowZero(ctx)
 	if err != nil {
 		return rep, err

@@ -445,3 +445,24 @@ func (s *Store) AlteredBlobs(ctx context.Context) ([][]byte, error) {
 	hs, err := s.q.LogAlteredBlobs(ctx)
 	return hs, interpretError(err)
 }
+
+// ErasedBlob is an attachment an expunge removed, and the first expunged
+// event whose record lists it.
+type ErasedBlob struct {
+	SHA256  []byte
+	EventID int64
+}
+
+// ErasedBlobsBack lists the attachments an expunge removed that are stored
+// again although no event refers to them: erased content put back.
+func (s *Store) ErasedBlobsBack(ctx context.Context) ([]ErasedBlob, error) {
+	rows, err := s.q.LogErasedBlobsBack(ctx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]ErasedBlob, len(rows))
+	for i, r := range rows {
+		out[i] = ErasedBlob{SHA256: r.Sha256, EventID: r.EventID}
+	}
+	return out, nil
+}
