@@ -738,6 +738,38 @@ func (q *Queries) LogStateLatest(ctx context.Context) (LogState, error) {
 	return i, err
 }
 
+const LogUnloggedBetween = `-- name: LogUnloggedBetween :one
+SELECT e.id
+FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
+WHERE l.idx IS NULL
+  AND (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
+  AND (e.commit_xid, e.id) < ($3::bigint, $4::bigint)
+ORDER BY e.commit_xid, e.id
+LIMIT 1
+`
+
+type LogUnloggedBetweenParams struct {
+	AfterXid    int64
+	AfterEvent  int64
+	BeforeXid   int64
+	BeforeEvent int64
+}
+
+// The first event in commit order strictly between two positions that no
+// leaf holds: where a leaf missing from the log should be.
+func (q *Queries) LogUnloggedBetween(ctx context.Context, arg LogUnloggedBetweenParams) (int64, error) {
+	row := q.db.QueryRow(ctx, LogUnloggedBetween,
+		arg.AfterXid,
+		arg.AfterEvent,
+		arg.BeforeXid,
+		arg.BeforeEvent,
+	)
+	var id int64
+	err := row.Scan(&id)
+	return id, err
+}
+
 const LogUnsequenced = `-- name: LogUnsequenced :many
 SELECT e.id
 FROM events e

@@ -161,6 +161,18 @@ FROM events
 WHERE id = @id::bigint
 LIMIT 1;
 
+-- name: LogUnloggedBetween :one
+-- The first event in commit order strictly between two positions that no
+-- leaf holds: where a leaf missing from the log should be.
+SELECT e.id
+FROM events e
+LEFT JOIN log_leaves l ON l.event_id = e.id
+WHERE l.idx IS NULL
+  AND (e.commit_xid, e.id) > (@after_xid::bigint, @after_event::bigint)
+  AND (e.commit_xid, e.id) < (@before_xid::bigint, @before_event::bigint)
+ORDER BY e.commit_xid, e.id
+LIMIT 1;
+
 -- name: LogLeavesBelowZero :many
 -- Leaves at a negative index: no tree holds them, and verification, which
 -- reads the leaves from index 0, would not meet them, while readers are

@@ -305,6 +305,8 @@ func TestVerifyNamesTamperedEvent(t *testing.T) {
 		{"change a content type", alter(`UPDATE events SET content_type = 'text/plain' WHERE id = $1`, 12), "altered"},
 		{"change an idempotency key", alter(`UPDATE events SET idempotency_key = 'k-other' WHERE id = $1`, 9), "altered"},
 		{"delete a row", alter(`DELETE FROM events WHERE id = $1`, 2), "removed"},
+		{"delete a leaf", alter(`DELETE FROM log_leaves WHERE event_id = $1`, 6), "removed"},
+		{"delete the first leaf", alter(`DELETE FROM log_leaves WHERE event_id = $1`, 0), "removed"},
 		{"insert a forged row among old ones", func(t *testing.T, b *testBundle, ids []int64) int64 {
 			b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, commit_xid)
 				SELECT 424242, received_at, occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged', '\x7b7d', '\x00', commit_xid - 1

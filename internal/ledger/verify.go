@@ -160,7 +160,7 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 					Detail: fmt.Sprintf("its leaf lies at index %d, past the %d leaves of the log's tree", r.Idx, state.Size)}
 			}
 			if r.Idx != next {
-				return rep, &Finding{Kind: "removed", Index: next, Detail: fmt.Sprintf("leaf %d is missing from the log", next)}
+				return rep, missingLeaf(ctx, st, next, lastEvent, r.EventID)
 			}
 			if !r.Present {
 				return rep, &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx, Detail: "its row is gone from the store"}
@@ -283,6 +283,31 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			Detail: "the row sits among logged events in commit order, is dated after every transaction, or repeats a logged id, but is in no leaf"}
 	}
 	return rep, nil
+}
+
+// missingLeaf is the finding for leaf idx missing from the log, between
+// the leaves of the events after and before (after is 0 when idx is 0). It
+// names the event whose leaf it was when that event's row is still stored:
+// the first one in commit order between those two that no leaf holds.
+func missingLeaf(ctx context.Context, st *store.Store, idx, after, before int64) *Finding {
+	f := &Finding{Kind: "removed", Index: idx, Detail: fmt.Sprintf("leaf %d is missing from the log", idx)}
+	var afterXid int64
+	if after != 0 {
+		xid, err := st.EventCommitXid(ctx, after)
+		if err != nil {
+			return f
+		}
+		afterXid = xid
+	}
+	beforeXid, err := st.EventCommitXid(ctx, before)
+	if err != nil {
+		return f
+	}
+	if id, err := st.UnloggedBetween(ctx, afterXid, after, beforeXid, before); err == nil {
+		f.EventID = id
+		f.Detail = "its leaf is missing from the log, while its row is still stored"
+	}
+	return f
 }
 
 // checkNodes checks the stored hashes of the given subtrees against the

@@ -358,6 +358,18 @@ func (s *Store) EventCommitXid(ctx context.Context, id int64) (int64, error) {
 	return xid, nil
 }
 
+// UnloggedBetween is the first event in commit order strictly between the
+// positions (afterXid, afterEvent) and (beforeXid, beforeEvent) that no leaf
+// holds; ErrNotFound when there is none.
+func (s *Store) UnloggedBetween(ctx context.Context, afterXid, afterEvent, beforeXid, beforeEvent int64) (int64, error) {
+	id, err := s.q.LogUnloggedBetween(ctx, db.LogUnloggedBetweenParams{AfterXid: afterXid, AfterEvent: afterEvent,
+		BeforeXid: beforeXid, BeforeEvent: beforeEvent})
+	if err != nil {
+		return 0, interpretError(err)
+	}
+	return id, nil
+}
+
 // LeafAt is a leaf's position and event.
 type LeafAt struct {
 	Idx     int64
