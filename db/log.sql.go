@@ -555,6 +555,38 @@ type LogNodesInsertParams struct {
 	Hash    []byte
 }
 
+const LogNodesOutsideTree = `-- name: LogNodesOutsideTree :many
+SELECT node_key
+FROM log_nodes
+WHERE node_key < 0
+   OR ((node_key & 72057594037927935) + 1)::numeric * power(2::numeric, (node_key >> 56)::numeric) > $1::bigint
+ORDER BY node_key
+LIMIT 10
+`
+
+// Subtree hashes stored for leaves the tree of the given size does not
+// hold yet (or under a key no subtree has): the sequencer cannot store its
+// own there when the log gets that far.
+func (q *Queries) LogNodesOutsideTree(ctx context.Context, size int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, LogNodesOutsideTree, size)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var node_key int64
+		if err := rows.Scan(&node_key); err != nil {
+			return nil, err
+		}
+		items = append(items, node_key)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LogPending = `-- name: LogPending :many
 SELECT p.id, p.commit_xid, p.source, p.kind, p.type, p.occurred_at, p.received_at, p.case_id, p.phone,
        p.customer_id, p.conversation_id, p.agent_id, p.work_item_id, p.queue, p.time_in_queue_ms, p.is_outbound,

@@ -173,6 +173,17 @@ WHERE l.idx IS NULL
 ORDER BY e.commit_xid, e.id
 LIMIT 1;
 
+-- name: LogNodesOutsideTree :many
+-- Subtree hashes stored for leaves the tree of the given size does not
+-- hold yet (or under a key no subtree has): the sequencer cannot store its
+-- own there when the log gets that far.
+SELECT node_key
+FROM log_nodes
+WHERE node_key < 0
+   OR ((node_key & 72057594037927935) + 1)::numeric * power(2::numeric, (node_key >> 56)::numeric) > @size::bigint
+ORDER BY node_key
+LIMIT 10;
+
 -- name: LogLeavesBelowZero :many
 -- Leaves at a negative index: no tree holds them, and verification, which
 -- reads the leaves from index 0, would not meet them, while readers are

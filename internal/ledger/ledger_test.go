@@ -715,6 +715,21 @@ func TestVerifyFindsRewrittenStateRange(t *testing.T) {
 	require.Contains(t, f.Detail, "compact range")
 }
 
+// A subtree hash stored ahead of the tree would stop the sequencer when
+// the log reaches it (its own cannot be stored there): verify finds it.
+func TestVerifyFindsASubtreeHashAheadOfTheTree(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.ingest(t, 0, 40)
+	b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+	b.tamper(t, `INSERT INTO log_nodes (node_key, hash) VALUES ((4::bigint << 56) | 5, sha256('x'))`)
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "inserted", f.Kind)
+	require.Contains(t, f.Detail, "level 4, index 5")
+}
+
 // The next round takes the events after the state's position in commit
 // order: one moved back would have it log events again (which stops it),
 // one moved ahead would have it pass over events.

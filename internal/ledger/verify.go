@@ -241,6 +241,15 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 			return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's position in commit order (transaction %d, event %d) is not that of its last leaf's event (transaction %d, event %d); the next round would log events again or pass over some", state.LastXid, state.LastEvent, xid, lastEvent)}
 		}
 	}
+	outside, err := st.NodesOutsideTree(ctx, state.Size)
+	if err != nil {
+		return rep, err
+	}
+	if len(outside) > 0 {
+		k := outside[0]
+		return rep, &Finding{Kind: "inserted", Index: -1, Detail: fmt.Sprintf("a subtree hash is stored under key %d (level %d, index %d), past the %d leaves of the log's tree; the sequencer cannot store its own there when the log gets that far",
+			k, k>>56, k&(1<<56-1), state.Size)}
+	}
 	// The next round extends the tree from the state's compact range.
 	if !slices.EqualFunc(rng.Hashes(), state.RangeHashes, bytes.Equal) {
 		return rep, &Finding{Kind: "rewritten", Detail: fmt.Sprintf("the log state's compact range at size %d differs from the tree recomputed from the rows; the next round would extend the tree from it, and the checkpoints after it would sign roots that no leaves give", state.Size)}

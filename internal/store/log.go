@@ -370,6 +370,13 @@ func (s *Store) UnloggedBetween(ctx context.Context, afterXid, afterEvent, befor
 	return id, nil
 }
 
+// NodesOutsideTree lists the keys of stored subtree hashes that cover
+// leaves past the tree of the given size (or that no subtree has).
+func (s *Store) NodesOutsideTree(ctx context.Context, size int64) ([]int64, error) {
+	keys, err := s.q.LogNodesOutsideTree(ctx, size)
+	return keys, interpretError(err)
+}
+
 // LeafAt is a leaf's position and event.
 type LeafAt struct {
 	Idx     int64
