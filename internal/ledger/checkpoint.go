@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/transparency-dev/merkle/proof"
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/casetrail/casetrail/internal/store"
@@ -294,9 +295,43 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if st.Size == 0 {
 		root = hasher.EmptyRoot()
 	}
+	if err := c.extends(ctx, st.Size, root); err != nil {
+		return err
+	}
 	signed, err := note.Sign(&note.Note{Text: CheckpointText(c.Origin, st.Size, root)}, c.Keys.Signer)
 	if err != nil {
 		return err
 	}
 	return c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns))
+}
+
+// ErrNotExtended means that the log's tree does not extend its newest
+// signed checkpoint: it was rewritten in the database, and is not signed.
+var ErrNotExtended = errors.New("the log's tree does not extend its newest signed checkpoint")
+
+// extends is nil when the tree of the given size and root extends the
+// newest stored checkpoint signed with this key, by a consistency proof
+// taken from the stored leaves and subtree hashes: a log state rewritten in
+// the database is then never signed, which would make the forgery a
+// checkpoint of the log for good.
+func (c *Checkpointer) extends(ctx context.Context, size int64, root []byte) error {
+	last, err := latestCheckpoint(ctx, c.Store)
+	if err != nil || last == nil {
+		return err
+	}
+	prev, err := OpenCheckpoint([]byte(last.Note), c.Keys.Verifier)
+	if err != nil || size < prev.Size {
+		// Another key's (storing refuses it), or a larger tree than this
+		// one (which the store keeps).
+		return nil
+	}
+	nodes, err := proof.Consistency(uint64(prev.Size), uint64(size))
+	hashes, err := proofHashes(ctx, c.Store, nodes, err)
+	if err == nil {
+		err = proof.VerifyConsistency(hasher, uint64(prev.Size), uint64(size), hashes, prev.Root, root)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: the tree of %d leaves, against the one signed at %d (%v); run casetrail verify", ErrNotExtended, size, prev.Size, err)
+	}
+	return nil
 }

@@ -730,6 +730,31 @@ func TestVerifyFindsASubtreeHashAheadOfTheTree(t *testing.T) {
 	require.Contains(t, f.Detail, "level 4, index 5")
 }
 
+// A log state rewritten in the database is not signed: its tree does not
+// extend the newest signed checkpoint, by a proof from the stored leaves.
+func TestCheckpointerSignsNoRewrittenState(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 10)
+	b.sequenceAndSign(t)
+	b.ingest(t, 10, 7)
+	require.NoError(t, b.seq.Drain(ctx))
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 17, st.Size)
+	b.tamper(t, "UPDATE log_state SET root = sha256(root) WHERE size = $1", st.Size)
+
+	forged, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.ErrorIs(t, b.cp.Sign(ctx, forged), ledger.ErrNotExtended)
+	last, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 10, last.Size, "nothing was signed")
+
+	require.NoError(t, b.cp.Sign(ctx, st), "the tree the leaves give is signed")
+}
+
 // The next round takes the events after the state's position in commit
 // order: one moved back would have it log events again (which stops it),
 // one moved ahead would have it pass over events.
