@@ -412,6 +412,19 @@ func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 	require.False(t, blobGone(t, b.store, "a shared scan"))
 }
 
+// requireExpungeRefused expunges one event through the owner's store and
+// requires it refused, pointing at verify, with nothing of it erased.
+func (b *testBundle) requireExpungeRefused(t *testing.T, owner *store.Store, id int64) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request 80")
+	require.ErrorIs(t, err, store.ErrRefused)
+	require.ErrorContains(t, err, "run casetrail verify")
+	e, err := b.store.Event(ctx, id)
+	require.NoError(t, err)
+	require.Nil(t, e.ExpungedAt)
+}
+
 // An event whose attachment was altered or removed is not erased, which
 // would take the evidence with it, but refused, for verify to name.
 func TestExpungeRefusesAnEventWhoseAttachmentWasChanged(t *testing.T) {
@@ -429,12 +442,7 @@ func TestExpungeRefusesAnEventWhoseAttachmentWasChanged(t *testing.T) {
 	b.tamper(t, `DELETE FROM blobs WHERE sha256 = $1`, licence[:])
 
 	for _, id := range []int64{altered, removed} {
-		_, err = ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request 80")
-		require.ErrorIs(t, err, store.ErrRefused)
-		require.ErrorContains(t, err, "run casetrail verify")
-		e, err := b.store.Event(ctx, id)
-		require.NoError(t, err)
-		require.Nil(t, e.ExpungedAt)
+		b.requireExpungeRefused(t, owner, id)
 	}
 	var f *ledger.Finding
 	require.ErrorAs(t, b.verify(t), &f)
@@ -475,12 +483,7 @@ func TestExpungeRefusesAnEventVerifyWouldName(t *testing.T) {
 				b.tamper(t, tc.after, ids[1])
 			}
 
-			_, err = ledger.Expunge(ctx, owner, b.keys, []int64{ids[1]}, "erasure request 81")
-			require.ErrorIs(t, err, store.ErrRefused)
-			require.ErrorContains(t, err, "run casetrail verify")
-			e, err := b.store.Event(ctx, ids[1])
-			require.NoError(t, err)
-			require.Nil(t, e.ExpungedAt)
+			b.requireExpungeRefused(t, owner, ids[1])
 			var f *ledger.Finding
 			require.ErrorAs(t, b.verify(t), &f)
 			require.Equal(t, ids[1], f.EventID)

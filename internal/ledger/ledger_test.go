@@ -683,51 +683,44 @@ func TestVerifyWhileSequencing(t *testing.T) {
 	require.NoError(t, b.verify(t))
 }
 
-// The log's state, from which the next checkpoint is signed, is checked
-// against the tree recomputed from the rows.
-func TestVerifyFindsRewrittenStateRoot(t *testing.T) {
+// verify holds the log's state and stored tree to the tree its leaves
+// give. The state is what the next checkpoint is signed from and what the
+// next round of the sequencer extends: a root, a hash of its compact range
+// or its position in commit order rewritten would have the log sign roots
+// no leaves give, log events again (which stops it) or pass over them. A
+// subtree hash stored ahead of the tree would stop the sequencer when the
+// log reaches it (its own cannot be stored there).
+func TestVerifyFindsATamperedTree(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
-	b.ingest(t, 0, 10)
-	st := b.sequenceAndSign(t)
-	require.NoError(t, b.verify(t))
-	b.tamper(t, "UPDATE log_state SET root = sha256(root) WHERE size = $1", st.Size)
-	var f *ledger.Finding
-	require.ErrorAs(t, b.verify(t), &f)
-	require.Equal(t, "rewritten", f.Kind)
-	require.Contains(t, f.Detail, "root")
-}
-
-// The next round of the sequencer extends the tree from the state's
-// compact range: a hash of it changed would have the log sign roots that
-// no leaves give from then on. verify finds it before.
-func TestVerifyFindsRewrittenStateRange(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.ingest(t, 0, 20)
-	st := b.sequenceAndSign(t)
-	require.Len(t, st.RangeHashes, 2, "16 leaves and 4")
-	require.NoError(t, b.verify(t))
-	b.tamper(t, "UPDATE log_state SET range_hashes[2] = sha256(range_hashes[2]) WHERE size = $1", st.Size)
-	var f *ledger.Finding
-	require.ErrorAs(t, b.verify(t), &f)
-	require.Equal(t, "rewritten", f.Kind)
-	require.Contains(t, f.Detail, "compact range")
-}
-
-// A subtree hash stored ahead of the tree would stop the sequencer when
-// the log reaches it (its own cannot be stored there): verify finds it.
-func TestVerifyFindsASubtreeHashAheadOfTheTree(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	b.ingest(t, 0, 40)
-	b.sequenceAndSign(t)
-	require.NoError(t, b.verify(t))
-	b.tamper(t, `INSERT INTO log_nodes (node_key, hash) VALUES ((4::bigint << 56) | 5, sha256('x'))`)
-	var f *ledger.Finding
-	require.ErrorAs(t, b.verify(t), &f)
-	require.Equal(t, "inserted", f.Kind)
-	require.Contains(t, f.Detail, "level 4, index 5")
+	for _, tc := range []struct {
+		name, sql  string
+		kind, want string
+	}{
+		{"state root", "UPDATE log_state SET root = sha256(root) WHERE size = $1",
+			"rewritten", "root"},
+		{"state range", "UPDATE log_state SET range_hashes[2] = sha256(range_hashes[2]) WHERE size = $1",
+			"rewritten", "compact range"},
+		{"state position back", "UPDATE log_state SET last_xid = 0, last_event = 0 WHERE size = $1",
+			"rewritten", "position in commit order"},
+		{"state position ahead", "UPDATE log_state SET last_xid = last_xid + 1000 WHERE size = $1",
+			"rewritten", "position in commit order"},
+		{"subtree ahead of the tree", "INSERT INTO log_nodes (node_key, hash) SELECT (4::bigint << 56) | 5, sha256('x') WHERE $1::bigint > 0",
+			"inserted", "level 4, index 5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			b.ingest(t, 0, 40)
+			st := b.sequenceAndSign(t)
+			require.Len(t, st.RangeHashes, 2, "32 leaves and 8")
+			require.NoError(t, b.verify(t))
+			b.tamper(t, tc.sql, st.Size)
+			var f *ledger.Finding
+			require.ErrorAs(t, b.verify(t), &f)
+			require.Equal(t, tc.kind, f.Kind, f.Error())
+			require.Contains(t, f.Detail, tc.want)
+		})
+	}
 }
 
 // A log state rewritten in the database is not signed: its tree does not
@@ -753,30 +746,6 @@ func TestCheckpointerSignsNoRewrittenState(t *testing.T) {
 	require.EqualValues(t, 10, last.Size, "nothing was signed")
 
 	require.NoError(t, b.cp.Sign(ctx, st), "the tree the leaves give is signed")
-}
-
-// The next round takes the events after the state's position in commit
-// order: one moved back would have it log events again (which stops it),
-// one moved ahead would have it pass over events.
-func TestVerifyFindsRewrittenStatePosition(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ name, sql string }{
-		{"back", "UPDATE log_state SET last_xid = 0, last_event = 0 WHERE size = $1"},
-		{"ahead", "UPDATE log_state SET last_xid = last_xid + 1000 WHERE size = $1"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			b := setup(t)
-			b.ingest(t, 0, 5)
-			st := b.sequenceAndSign(t)
-			require.NoError(t, b.verify(t))
-			b.tamper(t, tc.sql, st.Size)
-			var f *ledger.Finding
-			require.ErrorAs(t, b.verify(t), &f)
-			require.Equal(t, "rewritten", f.Kind)
-			require.Contains(t, f.Detail, "position in commit order")
-		})
-	}
 }
 
 // Two servers may read the tree at different sizes before each signs: the
