@@ -8,6 +8,7 @@ package localpg
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,9 @@ type Server struct {
 	sockDir string
 	port    int
 	tcp     bool
+	// tmpSock is set when sockDir is under the temporary directory, to be
+	// removed when the server stops.
+	tmpSock bool
 	runAs   *user.User // nil when the current user runs the server
 	log     *slog.Logger
 	// users is this Server's shared lock on the cluster's users file, held
@@ -196,7 +200,7 @@ func prepare(opts Options) (*Server, error) {
 	if err := s.ensureTraversable(dataDir); err != nil {
 		return nil, err
 	}
-	s.sockDir, err = socketDir(dataDir)
+	s.sockDir, err = s.socketDir(dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -263,6 +267,10 @@ func (s *Server) closeUsers() {
 func (s *Server) startOrReuse(ctx context.Context, opts Options) (*Server, error) {
 	if pid, port, sock, ok := s.runningPostmaster(); ok {
 		s.log.Info("reusing running local PostgreSQL", "pid", pid, "port", port)
+		if sock != s.sockDir && s.tmpSock {
+			os.Remove(s.sockDir) // made for nothing: the server has its own
+			s.tmpSock = strings.HasPrefix(filepath.Base(sock), "ctpg") && filepath.Dir(sock) == filepath.Clean(os.TempDir())
+		}
 		s.port, s.sockDir = port, sock
 		return s, nil
 	}
@@ -345,6 +353,11 @@ func (s *Server) stop(ctx context.Context, mode string) error {
 		return fmt.Errorf("pg_ctl stop: %w", err)
 	}
 	s.log.Info("stopped local PostgreSQL", "mode", mode)
+	if s.tmpSock && mode != "immediate" {
+		if err := os.RemoveAll(s.sockDir); err != nil {
+			s.log.Warn("removing the local PostgreSQL socket directory", "dir", s.sockDir, "err", err)
+		}
+	}
 	return nil
 }
 
@@ -448,13 +461,49 @@ func (s *Server) ensureTraversable(dir string) error {
 }
 
 // socketDir picks a directory for the unix socket. Socket paths are limited
-// to about 100 bytes, so a deep data directory gets a short one under /tmp.
-func socketDir(dataDir string) (string, error) {
+// to about 100 bytes, so a deep data directory gets a short one under the
+// temporary directory, named after the data directory so that every start
+// of one cluster uses the same one, and removed when the server stops.
+func (s *Server) socketDir(dataDir string) (string, error) {
 	dir := filepath.Join(dataDir, "run")
 	if len(dir)+len("/.s.PGSQL.65535.lock") < 100 {
 		return dir, os.MkdirAll(dir, 0o700)
 	}
-	return os.MkdirTemp("", "ctpg")
+	sum := sha256.Sum256([]byte(dataDir))
+	dir = filepath.Join(os.TempDir(), fmt.Sprintf("ctpg-%d-%x", os.Geteuid(), sum[:6]))
+	err := os.Mkdir(dir, 0o700)
+	if errors.Is(err, os.ErrExist) {
+		err = s.ownSocketDir(dir)
+	}
+	if err != nil {
+		// Another user's, or not a private directory: not one to put a
+		// socket that trusts every connection in.
+		s.log.Warn("not using the local PostgreSQL socket directory", "dir", dir, "err", err)
+		dir, err = os.MkdirTemp("", "ctpg")
+	}
+	s.tmpSock = err == nil
+	return dir, err
+}
+
+// ownSocketDir accepts an existing socket directory only if it is a
+// directory (not a link), of this process's user or the server's, that no
+// one else may enter.
+func (s *Server) ownSocketDir(dir string) error {
+	info, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !info.IsDir() || !ok {
+		return fmt.Errorf("%s is not a directory", dir)
+	}
+	if st.Uid != uint32(os.Geteuid()) && (s.runAs == nil || strconv.Itoa(int(st.Uid)) != s.runAs.Uid) {
+		return fmt.Errorf("%s belongs to user %d", dir, st.Uid)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		return fmt.Errorf("%s may be entered by others (mode %v)", dir, info.Mode().Perm())
+	}
+	return nil
 }
 
 func freePort() (int, error) {

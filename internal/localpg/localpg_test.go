@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,6 +124,42 @@ func TestNoTCPUnlessAsked(t *testing.T) {
 	info, err := os.Stat(filepath.Join(filepath.Dir(srv.DataDir()), "run"))
 	require.NoError(t, err)
 	require.Equal(t, os.FileMode(0o700), info.Mode().Perm(), "the socket's directory is its owner's")
+}
+
+// A data directory too deep for a socket path gets its socket directory
+// under the temporary directory: the same one on every start, private, and
+// removed when the server stops, so that starts do not leave one behind
+// each. One that someone else made there is not used.
+func TestDeepDataDirSocket(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	opts := localpg.Options{DataDir: filepath.Join(t.TempDir(), strings.Repeat("deep/", 20)), Settings: map[string]string{"fsync": "off"}}
+
+	srv, err := localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	sock := srv.SocketDir()
+	require.Equal(t, filepath.Clean(os.TempDir()), filepath.Dir(sock))
+	info, err := os.Stat(sock)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o700), info.Mode().Perm())
+	require.Equal(t, "1", query(t, srv.URL("postgres"), "SELECT 1::text"))
+	require.NoError(t, srv.Stop(ctx))
+	require.NoDirExists(t, sock)
+
+	srv, err = localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	require.Equal(t, sock, srv.SocketDir(), "the same directory on the next start")
+	require.NoError(t, srv.Stop(ctx))
+	require.NoDirExists(t, sock)
+
+	require.NoError(t, os.Mkdir(sock, 0o755))
+	t.Cleanup(func() { os.Remove(sock) })
+	srv, err = localpg.Start(ctx, opts)
+	require.NoError(t, err)
+	require.NotEqual(t, sock, srv.SocketDir(), "a directory others may enter is not used")
+	require.Equal(t, "1", query(t, srv.URL("postgres"), "SELECT 1::text"))
+	require.NoError(t, srv.Stop(ctx))
+	require.NoDirExists(t, srv.SocketDir())
 }
 
 // A first start cut short while initdb runs (Ctrl-C on a first make run)
