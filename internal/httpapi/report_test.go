@@ -516,3 +516,75 @@ func TestAbandonmentContactsOfAnHourOrDayCell(t *testing.T) {
 		require.Equal(t, "urn:casetrail:problem:invalid_parameter", res.json(t)["type"], bad)
 	}
 }
+
+// Abandons that name no queue are the report's group whose queue is "";
+// queue= given empty selects exactly that group, in the report and in the
+// drill-down, so the no-queue cell can be listed like any other. Left out,
+// queue still means every queue.
+func TestAbandonmentNoQueueCell(t *testing.T) {
+	t.Parallel()
+	b := setup(t, readKeysOpt, func(o *setupOpts) { o.countryCode = "44" })
+	abandon := func(body map[string]any) {
+		raw, _ := json.Marshal(body)
+		res := b.signed(t, config.KindServiceHooks, "abandoned-conversation", raw, nil)
+		require.Equal(t, 200, res.status, string(res.body))
+	}
+	abandon(map[string]any{"customerPhoneNumber": "+447700900001", "queue": "Sales", "timeInQueue": 20, "timestamp": "2024-05-01T09:00:00Z"})
+	abandon(map[string]any{"customerPhoneNumber": "+447700900002", "timeInQueue": 30, "timestamp": "2024-05-01T10:00:00Z"})
+	abandon(map[string]any{"customerPhoneNumber": "+447700900003", "timeInQueue": 40, "timestamp": "2024-05-01T11:00:00Z"})
+	base := url.Values{"from": {"2024-05-01T00:00:00Z"}, "to": {"2024-05-02T00:00:00Z"}}
+	with := func(extra url.Values) url.Values {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		for k, v := range extra {
+			q[k] = v
+		}
+		return q
+	}
+	report := func(q url.Values) reportBody {
+		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
+		require.Equal(t, 200, res.status, string(res.body))
+		var r reportBody
+		require.NoError(t, json.Unmarshal(res.body, &r))
+		return r
+	}
+	list := func(q url.Values) []string {
+		res := b.read(t, auditorKey, "/v1/reports/abandonment/contacts?"+q.Encode())
+		require.Equal(t, 200, res.status, string(res.body))
+		var page struct {
+			Data []struct{ Phone, Queue string }
+		}
+		require.NoError(t, json.Unmarshal(res.body, &page))
+		var phones []string
+		for _, c := range page.Data {
+			phones = append(phones, c.Queue+" "+c.Phone)
+		}
+		return phones
+	}
+
+	byQueue := report(with(url.Values{"groupBy": {"queue"}}))
+	require.Len(t, byQueue.Results, 2)
+	// Each cell, drilled into with its group as it is named, lists exactly
+	// the abandons it counts.
+	for _, g := range byQueue.Results {
+		q := with(nil)
+		for name, v := range g.Group {
+			q.Set(name, fmt.Sprint(v))
+		}
+		listed := list(q)
+		require.Len(t, listed, g.Intervals[0].Abandoned, "cell %v", g.Group)
+	}
+	require.Equal(t, "", byQueue.Results[0].Group["queue"])
+	require.Equal(t, 2, byQueue.Results[0].Intervals[0].Abandoned)
+	require.Equal(t, []string{" +447700900002", " +447700900003"}, list(with(url.Values{"queue": {""}})))
+
+	none := report(with(url.Values{"queue": {""}}))
+	require.Equal(t, 2, none.Totals.Abandoned)
+	require.Nil(t, none.Totals.HandledInbound, "a queue filter, as for any queue")
+
+	require.Len(t, list(with(nil)), 3, "without queue, every queue")
+	require.Equal(t, 3, report(with(nil)).Totals.Abandoned)
+	require.Equal(t, []string{"Sales +447700900001"}, list(with(url.Values{"queue": {"Sales"}})))
+}

@@ -27,7 +27,7 @@ type Query struct {
 	Location        *time.Location
 	Interval        string
 	GroupBy         []string
-	Queue           *string
+	Queue           *string // nil: every queue; "": the abandons that name none
 	ShortAbandonSec int
 	CallbackWindow  time.Duration
 	Window          string // as written, e.g. PT24H
@@ -95,7 +95,11 @@ func ParseQuery(v url.Values) (Query, error) {
 			}
 		}
 	}
-	if s := v.Get("queue"); s != "" {
+	// Abandons that name no queue form the report's group "" (its queue is
+	// the empty string), so queue= given empty selects that group, as its
+	// cell names it; left out, every queue counts.
+	if v.Has("queue") {
+		s := v.Get("queue")
 		q.Queue = &s
 	}
 	if s := v.Get("shortAbandonSec"); s != "" {
