@@ -100,3 +100,45 @@ func TestIntervalsOverADayWithoutMidnight(t *testing.T) {
 		}
 	}
 }
+
+// Lord Howe Island moves its clocks by 30 minutes (02:00 to 02:30 in
+// October, 02:00 back to 01:30 in April). Hourly intervals stay on the
+// island's whole hours after the change: the hour the shift shortens or
+// repeats is cut where the offset changes, and no interval spans two
+// hours of the day, so each holds what the report grouped by hourOfDay
+// counts in its hour.
+func TestHourlyIntervalsAcrossAHalfHourShift(t *testing.T) {
+	for _, c := range []struct {
+		day    string
+		starts []string // the local starts of the day's first intervals
+		n      int      // intervals in the day
+	}{
+		{"2024-10-06", []string{"00:00+10:30", "01:00+10:30", "02:30+11:00", "03:00+11:00", "04:00+11:00"}, 24},
+		{"2024-04-07", []string{"00:00+11:00", "01:00+11:00", "01:30+10:30", "02:00+10:30", "03:00+10:30"}, 25},
+	} {
+		loc, err := time.LoadLocation("Australia/Lord_Howe")
+		require.NoError(t, err)
+		day, err := time.ParseInLocation(time.DateOnly, c.day, loc)
+		require.NoError(t, err)
+		q, err := ParseQuery(url.Values{"from": {day.Format(time.RFC3339)}, "to": {day.AddDate(0, 0, 1).Format(time.RFC3339)},
+			"tz": {"Australia/Lord_Howe"}, "interval": {"PT1H"}})
+		require.NoError(t, err)
+		ivs := Intervals(q)
+		require.Len(t, ivs, c.n, c.day)
+		for i, want := range c.starts {
+			require.Equal(t, c.day+"T"+want, ivs[i].Start.In(loc).Format("2006-01-02T15:04Z07:00"), "%s interval %d", c.day, i)
+		}
+		require.Equal(t, day.AddDate(0, 0, 1), ivs[len(ivs)-1].End, c.day)
+		for i, iv := range ivs {
+			s, last := iv.Start.In(loc), iv.End.Add(-time.Nanosecond).In(loc)
+			require.Equal(t, s.Hour(), last.Hour(), "%s: %s-%s spans two hours", c.day, s, iv.End.In(loc))
+			if i > 0 {
+				require.Equal(t, ivs[i-1].End, iv.Start, c.day)
+			}
+		}
+		// From a later start in the range, the same hours.
+		q.From = day.Add(5 * time.Hour)
+		later := Intervals(q)
+		require.Equal(t, ivs[len(ivs)-len(later):], later, c.day)
+	}
+}

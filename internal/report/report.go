@@ -151,7 +151,11 @@ type Interval struct{ Start, End time.Time }
 // Intervals divides the query's range by its interval in its time zone. Days
 // and weeks follow the zone's calendar (a day of a DST change lasts 23 or 25
 // hours); shorter intervals are aligned to the zone's wall clock and follow
-// absolute time, so such a day has 92 or 100 quarter-hours.
+// absolute time, so such a day has 92 or 100 quarter-hours. An interval
+// also ends where the zone's offset changes: after a shift that is not a
+// whole number of intervals (Lord Howe Island's 30 minutes against an
+// hour), the next one starts on the new wall clock's boundary, so every
+// hourly interval lies within one hour of the day, as hourOfDay counts it.
 func Intervals(q Query) []Interval {
 	loc := q.Location
 	var out []Interval
@@ -173,17 +177,37 @@ func Intervals(q Query) []Interval {
 			s = e
 		}
 	default:
-		step := stepOf[q.Interval]
-		_, off := q.From.In(loc).Zone()
-		local := q.From.Unix() + int64(off)
-		// Rounded down before 1970 too, where Go's % is negative.
-		rem := local % int64(step.Seconds())
-		if rem < 0 {
-			rem += int64(step.Seconds())
+		step := int64(stepOf[q.Interval] / time.Second)
+		// boundary is the last instant at or before t (next: after t) where
+		// the wall clock of t's offset reads a multiple of step, or where
+		// that offset began (ended) if that is nearer.
+		boundary := func(t time.Time, next bool) time.Time {
+			l := t.In(loc)
+			_, off := l.Zone()
+			local := t.Unix() + int64(off)
+			// Rounded down before 1970 too, where Go's % is negative.
+			rem := local % step
+			if rem < 0 {
+				rem += step
+			}
+			zoneStart, zoneEnd := l.ZoneBounds()
+			if !next {
+				b := time.Unix(local-rem-int64(off), 0).In(loc)
+				if zoneStart.After(b) {
+					return zoneStart.In(loc)
+				}
+				return b
+			}
+			b := time.Unix(local-rem+step-int64(off), 0).In(loc)
+			if !zoneEnd.IsZero() && zoneEnd.Before(b) {
+				return zoneEnd.In(loc)
+			}
+			return b
 		}
-		start := time.Unix(local-rem-int64(off), 0).In(loc)
-		for s := start; s.Before(q.To); s = s.Add(step) {
-			out = append(out, Interval{s, s.Add(step)})
+		for s := boundary(q.From, false); s.Before(q.To); {
+			e := boundary(s, true)
+			out = append(out, Interval{s, e})
+			s = e
 		}
 	}
 	return out
