@@ -588,3 +588,79 @@ func TestAbandonmentNoQueueCell(t *testing.T) {
 	require.Equal(t, 3, report(with(nil)).Totals.Abandoned)
 	require.Equal(t, []string{"Sales +447700900001"}, list(with(url.Values{"queue": {"Sales"}})))
 }
+
+// The drill-down pages by (abandon time, event id): abandons that arrive
+// between two pages, earlier than the cursor, at the same instant as its
+// row or later, and a repeat delivery of one already listed, neither
+// repeat nor skip any abandon that was there when the first page was read.
+func TestAbandonmentContactsPagesWhileAbandonsArrive(t *testing.T) {
+	t.Parallel()
+	b := setup(t, readKeysOpt, func(o *setupOpts) { o.countryCode = "44" })
+	abandon := func(phone, at string) {
+		raw, _ := json.Marshal(map[string]any{"customerPhoneNumber": phone, "queue": "Sales", "timeInQueue": 20, "timestamp": at})
+		res := b.signed(t, config.KindServiceHooks, "abandoned-conversation", raw, nil)
+		require.Equal(t, 200, res.status, string(res.body))
+	}
+	// Three abandons share 10:00, so a page ends inside a run of ties.
+	abandon("+447700900001", "2024-05-01T09:00:00Z")
+	abandon("+447700900002", "2024-05-01T10:00:00Z")
+	abandon("+447700900003", "2024-05-01T10:00:00Z")
+	abandon("+447700900004", "2024-05-01T10:00:00Z")
+	abandon("+447700900005", "2024-05-01T11:00:00Z")
+	base := url.Values{"from": {"2024-05-01T00:00:00Z"}, "to": {"2024-05-02T00:00:00Z"}, "limit": {"2"}}
+	page := func(cursor string) (phones []string, next string) {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		res := b.read(t, auditorKey, "/v1/reports/abandonment/contacts?"+q.Encode())
+		require.Equal(t, 200, res.status, string(res.body))
+		var p struct {
+			Data []struct{ Phone string }
+			Page struct{ NextCursor *string }
+		}
+		require.NoError(t, json.Unmarshal(res.body, &p))
+		for _, c := range p.Data {
+			phones = append(phones, c.Phone)
+		}
+		if p.Page.NextCursor != nil {
+			next = *p.Page.NextCursor
+		}
+		return phones, next
+	}
+
+	listed, next := page("")
+	require.Equal(t, []string{"+447700900001", "+447700900002"}, listed)
+	abandon("+447700900006", "2024-05-01T08:00:00Z") // before the cursor
+	abandon("+447700900007", "2024-05-01T10:00:00Z") // tied with the cursor's row
+	abandon("0044 7700 900002", "2024-05-01T10:00:00Z")
+	abandon("+447700900008", "2024-05-01T12:00:00Z") // later
+	for next != "" {
+		var phones []string
+		phones, next = page(next)
+		listed = append(listed, phones...)
+		// More arrive while the pages are read.
+		if len(listed) == 4 {
+			abandon("+447700900009", "2024-05-01T09:30:00Z")
+			abandon("+447700900010", "2024-05-01T13:00:00Z")
+		}
+	}
+	seen := map[string]int{}
+	for _, p := range listed {
+		seen[p]++
+		require.Equal(t, 1, seen[p], "%s listed twice: %v", p, listed)
+	}
+	for _, p := range []string{"+447700900001", "+447700900002", "+447700900003", "+447700900004", "+447700900005"} {
+		require.Contains(t, seen, p, "%s skipped: %v", p, listed)
+	}
+	// What arrived after the cursor had passed its place is left for a new
+	// listing; what arrived ahead of it is listed.
+	require.NotContains(t, seen, "+447700900006")
+	require.NotContains(t, seen, "+447700900009")
+	require.Contains(t, seen, "+447700900007")
+	require.Contains(t, seen, "+447700900008")
+	require.Contains(t, seen, "+447700900010")
+}
