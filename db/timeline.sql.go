@@ -142,7 +142,7 @@ JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE l.idx > $1::bigint
   AND ($2::text IS NULL OR e.source = $2::text)
-  AND e.type LIKE ANY ($3::text[])
+  AND e.type ILIKE ANY ($3::text[])
   AND ($4::timestamptz IS NULL OR e.received_at >= $4::timestamptz)
   AND ($5::timestamptz IS NULL OR e.received_at < $5::timestamptz)
 ORDER BY l.idx

@@ -48,7 +48,7 @@ JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = e.id
 WHERE l.idx > @after_index::bigint
   AND (sqlc.narg('source')::text IS NULL OR e.source = sqlc.narg('source')::text)
-  AND e.type LIKE ANY (@type_patterns::text[])
+  AND e.type ILIKE ANY (@type_patterns::text[])
   AND (sqlc.narg('from')::timestamptz IS NULL OR e.received_at >= sqlc.narg('from')::timestamptz)
   AND (sqlc.narg('to')::timestamptz IS NULL OR e.received_at < sqlc.narg('to')::timestamptz)
 ORDER BY l.idx

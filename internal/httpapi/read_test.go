@@ -1083,3 +1083,37 @@ func TestRejectedRequests(t *testing.T) {
 	require.Equal(t, "erasure request 3", gone.Expunged.Reason)
 	require.Empty(t, gone.Detail)
 }
+
+// A types filter matches an event type whatever the case either is written
+// in: a sender's mixed-case type (Order_Created) is found by the filter
+// an analyst writes (ORDER_CREATED, order_created, order_*), in a case's
+// timeline and in the feed alike, and still nothing else.
+func TestTypesFilterMatchesAnyCase(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	for _, ev := range []string{"Order_Created", "PAYMENT_ADDED", "Add_Case_Comment"} {
+		body := fmt.Appendf(nil, `{"event":%q,"payload":{"caseId":"c-case","changeDate":"2024-05-01T10:00:00Z"}}`, ev)
+		res := b.signed(t, config.KindCaseUpdates, "", body, nil)
+		require.Equal(t, 200, res.status, string(res.body))
+	}
+	b.sequence(t) // the feed lists events in log order
+	types := func(path string, filter string) []string {
+		var out []string
+		for _, e := range b.walk(t, auditorKey, path, url.Values{"types": {filter}, "limit": {"1"}}) {
+			out = append(out, e.Type)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for filter, want := range map[string][]string{
+		"ORDER_CREATED":                {"Order_Created"},
+		"order_created":                {"Order_Created"},
+		"order_*":                      {"Order_Created"},
+		"payment_added,ADD_CASE_COMM*": {"Add_Case_Comment", "PAYMENT_ADDED"},
+		"ORDER_CREATEDX":               nil,
+		"orderxcreated":                nil,
+	} {
+		require.Equal(t, want, types("/v1/cases/c-case/timeline", filter), "timeline, types=%s", filter)
+		require.Equal(t, want, types("/v1/events", filter), "feed, types=%s", filter)
+	}
+}

@@ -48,7 +48,7 @@ type TimelineQuery struct {
 	Phones          []string
 	CustomerIDs     []string
 	ConversationIDs []string
-	TypePatterns    []string // SQL LIKE patterns; at least one
+	TypePatterns    []string // SQL ILIKE patterns (a type matches whatever its case); at least one
 	From, To        *time.Time
 	Ascending       bool
 	AfterAt         *time.Time // keyset cursor, with AfterID
@@ -101,7 +101,7 @@ func (s *Store) Timeline(ctx context.Context, q TimelineQuery) ([]EventRow, erro
 type FeedQuery struct {
 	AfterIndex   int64 // -1: from the start
 	Source       *string
-	TypePatterns []string
+	TypePatterns []string   // SQL ILIKE patterns, as TimelineQuery's
 	From, To     *time.Time // receipt time
 	Limit        int
 }

@@ -148,6 +148,8 @@ func timelineReference(events []storedEvent, q store.TimelineQuery) []string {
 			return true
 		}
 		for _, p := range q.TypePatterns {
+			// ILIKE: whatever the case.
+			p, typ := strings.ToLower(p), strings.ToLower(typ)
 			if prefix, ok := strings.CutSuffix(p, "%"); ok && strings.HasPrefix(typ, prefix) || p == typ {
 				return true
 			}

@@ -24,8 +24,8 @@ func TestFeedCursorFingerprintsTheTypesAsGiven(t *testing.T) {
 	if fq.AfterIndex != idx {
 		t.Fatalf("resumed after %d, want %d", fq.AfterIndex, idx)
 	}
-	if len(c.types) != 4 {
-		t.Fatalf("patterns %q, want each type in its own and the other case", c.types)
+	if len(c.types) != 2 {
+		t.Fatalf("patterns %q, want one for each type (matched whatever its case)", c.types)
 	}
 	q.Set("types", "ORDER_*")
 	if _, _, _, err := feedQuery(q); err == nil {
@@ -44,7 +44,7 @@ func TestRepeatedTypesAreAllMatched(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, listed.types, repeated.types)
 	require.Equal(t, listed.typesKey, repeated.typesKey)
-	require.Contains(t, repeated.types, `PAYMENT\_ADDED`)
+	require.Contains(t, repeated.types, `payment\_added`)
 	require.Contains(t, repeated.types, `ORDER\_CREATED`)
 
 	_, err = parseCommon(url.Values{"types": {"", ""}})

@@ -63,7 +63,7 @@ type Reader interface {
 // common are the parameters every listing shares.
 type common struct {
 	limit int
-	types []string // LIKE patterns, each given type in its own and in the other case
+	types []string // ILIKE patterns: a type matches whatever its case
 	// typesKey is the types as given, for the cursor's fingerprint: a
 	// cursor stays valid whatever patterns they are matched by.
 	typesKey string
@@ -91,14 +91,12 @@ func parseCommon(q url.Values) (common, error) {
 			if t == "" {
 				continue
 			}
-			patterns = append(patterns, likePattern(t))
-			// The types casetrail stores are mostly written all in upper
-			// case (ORDER_CREATED) or all in lower case (before-resolve),
-			// so a filter written in the other finds them too.
-			for _, v := range []string{t, strings.ToUpper(t), strings.ToLower(t)} {
-				if p := likePattern(v); !slices.Contains(c.types, p) {
-					c.types = append(c.types, p)
-				}
+			// Matched whatever the case (ILIKE): order_created finds
+			// ORDER_CREATED, and a type a sender writes in mixed case.
+			p := likePattern(t)
+			patterns = append(patterns, p)
+			if !slices.Contains(c.types, p) {
+				c.types = append(c.types, p)
 			}
 		}
 		if len(c.types) == 0 {
