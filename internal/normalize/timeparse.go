@@ -9,9 +9,12 @@ import (
 
 // parseTime reads a timestamp from a JSON value:
 //   - strings in RFC 3339 with any offset ("Z", "+01:00", "+0100", "+01"),
-//     with "T" or a space between date and time, with or without fractional
-//     seconds of any length; without an offset the time is UTC; a bare date
-//     is midnight UTC; RFC 1123 ("Mon, 02 Jan 2006 15:04:05 GMT") too;
+//     with "T" or a space between date and time, with or without seconds
+//     and fractional seconds of any length; the offset may follow a space
+//     and be followed by a zone name, or be the name UTC or GMT alone
+//     (see zoneTail); without an offset the time is UTC; a bare date is
+//     midnight UTC; RFC 1123 ("Mon, 02 Jan 2006 15:04:05 GMT") too;
+//   - .NET's legacy "/Date(1715679667000)/";
 //   - numbers, or strings of digits, as Unix epoch seconds, milliseconds,
 //     microseconds or nanoseconds told apart by their size (see
 //     parseEpoch), fractions allowed.
@@ -51,37 +54,38 @@ func parseTimeString(s string) *time.Time {
 		default:
 			return nil
 		}
-		if len(s) == 16 {
-			layout = "2006-01-02T15:04"
-			break
-		}
-		if len(s) < 19 || s[16] != ':' {
-			return nil
-		}
-		// Skip the fraction to see which offset form follows; time.Parse
-		// itself accepts a fraction of any length after the seconds.
-		i := 19
-		if i < len(s) && (s[i] == '.' || s[i] == ',') {
-			i++
-			for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+		i, base := 16, "2006-01-02T15:04"
+		if len(s) >= 19 && s[16] == ':' {
+			i, base = 19, "2006-01-02T15:04:05"
+			// Skip the fraction to see which offset form follows;
+			// time.Parse itself accepts a fraction of any length after
+			// the seconds.
+			if i < len(s) && (s[i] == '.' || s[i] == ',') {
 				i++
+				for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+					i++
+				}
 			}
 		}
-		switch tail := s[i:]; {
+		tail, ok := zoneTail(s[i:])
+		if !ok {
+			return nil
+		}
+		s = s[:i] + tail
+		switch {
 		case tail == "":
-			layout = "2006-01-02T15:04:05"
-		case tail == "Z" || tail == "z":
-			s = s[:i] + "Z"
-			layout = time.RFC3339
-		case len(tail) == 6 && tail[3] == ':':
-			layout = time.RFC3339
+			layout = base
+		case tail == "Z" || len(tail) == 6 && tail[3] == ':':
+			layout = base + "Z07:00"
 		case len(tail) == 5:
-			layout = "2006-01-02T15:04:05Z0700"
+			layout = base + "Z0700"
 		case len(tail) == 3:
-			layout = "2006-01-02T15:04:05Z07"
+			layout = base + "Z07"
 		default:
 			return nil
 		}
+	case strings.HasPrefix(s, "/Date(") && strings.HasSuffix(s, ")/"):
+		return parseDotNetDate(s[len("/Date(") : len(s)-len(")/")])
 	case len(s) >= 29 && s[3] == ',':
 		// Only zones that name an offset: Go invents a zero offset for
 		// abbreviations such as "EST" it does not know.
@@ -101,6 +105,78 @@ func parseTimeString(s string) *time.Time {
 		return plausible(time.Time{})
 	}
 	return plausible(t)
+}
+
+// zoneTail reads what follows the time of day: nothing, "Z", or a numeric
+// offset, each possibly after a space, and possibly followed by a zone
+// name, as loggers, databases and Go's time.String write it
+// ("2024-05-14 09:41:07 UTC", "... +0000 UTC", "... +0200 CEST"). It
+// returns the offset alone, "Z" for UTC. A zone name is trusted only when
+// it is UTC or GMT, or when an offset is written too, which then decides:
+// abbreviations such as "EST" or "IST" name different offsets in different
+// places, and guessing one would misdate the event by hours.
+func zoneTail(tail string) (string, bool) {
+	t := strings.TrimLeft(tail, " ")
+	name := ""
+	if sp := strings.IndexByte(t, ' '); sp >= 0 {
+		t, name = t[:sp], strings.TrimLeft(t[sp+1:], " ")
+	} else if len(t) > 1 && isLetters(t) {
+		t, name = "", t
+	}
+	if name == "" {
+		if t == "z" {
+			t = "Z"
+		}
+		return t, true
+	}
+	utc := strings.EqualFold(name, "UTC") || strings.EqualFold(name, "GMT") || name == "Z"
+	switch {
+	case t == "":
+		if utc {
+			return "Z", true
+		}
+		return "", false
+	case t[0] != '+' && t[0] != '-':
+		return "", false
+	case name == t: // Go writes a zone it has no name for as its offset
+		return t, true
+	case !isLetters(name) || len(name) > 6:
+		return "", false
+	case utc && strings.Trim(t[1:], "0:") != "":
+		return "", false // "+0200 UTC" contradicts itself
+	}
+	return t, true
+}
+
+func isLetters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i] | 0x20; c < 'a' || c > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// parseDotNetDate reads the inside of .NET's legacy JSON date,
+// "/Date(1715679667000)/" or "/Date(1715679667000+0200)/": milliseconds
+// since the Unix epoch in UTC; the offset that may follow only says where
+// the sender was, so it does not change the instant.
+func parseDotNetDate(s string) *time.Time {
+	ms := s
+	if i := strings.LastIndexAny(s, "+-"); i > 0 {
+		ms = s[:i]
+		if off := s[i+1:]; len(off) != 4 || !isDigits(off) {
+			return nil
+		}
+	}
+	if !isDigits(ms) || len(ms) > 15 {
+		return nil
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return nil
+	}
+	return plausible(time.UnixMilli(n))
 }
 
 // minEpochSeconds is where timestamps start to mean something: earlier values are
