@@ -231,11 +231,14 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	return nil
 }
 
-// actorIn reads the person under the first of keys that o has, and that key.
+// actorIn reads the person under the first of keys that names one, and
+// that key. A key that o has but that names no one (null, "", {}) is
+// skipped: senders fill every field of their schema, so "caller": null
+// beside a "createdBy" says nothing about who acted.
 func actorIn(o *value, keys []string) (*Actor, string) {
 	for _, k := range keys {
-		if v := o.get(k); v != nil {
-			return actorFrom(v), k
+		if a := actorFrom(o.get(k)); a != nil {
+			return a, k
 		}
 	}
 	return nil, ""

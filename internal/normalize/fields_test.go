@@ -693,6 +693,42 @@ func TestHookAgentSkipsEmptyAliases(t *testing.T) {
 	}
 }
 
+// Senders write every field of their schema, unset ones as null: an alias
+// that names no one must not hide the next one, as TestHookAgentSkipsEmptyAliases
+// pins for the contact center.
+func TestCaseActorSkipsEmptyAliases(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, body string
+		agent      string
+		actor      *Actor
+		summary    string
+	}{
+		{"null caller beside the author",
+			`{"event":"ADD_CASE_COMMENT","payload":{"comment":{"id":"cm-1","caller":null,"author":{"id":"u-1","firstName":"Ann","lastName":"Lee"}}}}`,
+			"u-1", &Actor{ID: "u-1", Name: "Ann Lee"}, "Comment added by Ann Lee"},
+		{"empty caller and null author beside the uploader",
+			`{"event":"ADD_CASE_ATTACHMENT","payload":{"attachment":{"id":"at-1","caller":{},"author":null,"uploadedBy":{"id":"u-3","firstName":"Cara","lastName":"Diaz"}}}}`,
+			"u-3", &Actor{ID: "u-3", Name: "Cara Diaz"}, "Attachment added by Cara Diaz"},
+		{"null caller in the event object, caller beside it",
+			`{"event":"CHANGE_CASE_STATUS","payload":{"caller":{"id":"u-2","firstName":"Bob","lastName":"Ray"},"changeStatus":{"newStatus":"Closed","caller":null}}}`,
+			"u-2", &Actor{ID: "u-2", Name: "Bob Ray"}, "Status changed to Closed by Bob Ray"},
+		{"blank caller, then triggeredBy",
+			`{"event":"CHANGE_CASE_STATUS","payload":{"changeStatus":{"newStatus":"Closed","caller":"","triggeredBy":"ann@clinic.example"}}}`,
+			"", &Actor{Email: "ann@clinic.example"}, "Status changed to Closed by ann@clinic.example"},
+		{"null caller everywhere",
+			`{"event":"CHANGE_CASE_STATUS","caller":null,"payload":{"caller":null,"changeStatus":{"newStatus":"Closed","caller":null}}}`,
+			"", nil, "Status changed to Closed"},
+	}
+	for _, tt := range tests {
+		ev, err := Decode(CaseUpdates, "", []byte(tt.body), Options{})
+		require.NoError(t, err, tt.name)
+		require.Equal(t, tt.actor, ev.Actor, tt.name)
+		require.Equal(t, tt.agent, ev.AgentID, tt.name)
+		require.Equal(t, tt.summary, ev.Summary, tt.name)
+	}
+}
+
 func TestWorkItemTimePrefersClosedThenCreated(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ body, want string }{
