@@ -17,11 +17,12 @@ import (
 func (s *server) handleIngest() gin.HandlerFunc {
 	limit := s.Config.MaxBodyBytes
 	return func(c *gin.Context) {
+		// The Content-Type as sent: its charset says how to read the raw body.
 		req := ingest.Request{
 			Source:      c.Param("source"),
 			PathEvent:   c.Param("event"),
 			Header:      c.Request.Header,
-			ContentType: c.ContentType(),
+			ContentType: c.GetHeader("Content-Type"),
 			ReceivedAt:  time.Now().UTC(),
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, limit))

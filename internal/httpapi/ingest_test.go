@@ -503,6 +503,45 @@ func TestIngestUnrepresentableJSONIsStillStored(t *testing.T) {
 	}
 }
 
+// A body in the charset its Content-Type names is indexed as the text it
+// is, its bytes kept as sent; one in a charset casetrail cannot decode gets
+// 415 problem+json naming it and is kept.
+func TestIngestBodyCharset(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	// "Zoë Ångström" in ISO-8859-1.
+	body := []byte("{\"agent\":{\"id\":\"a-1\",\"name\":\"Zo\xeb \xc5ngstr\xf6m\"},\"targetPhoneNumber\":\"+14155550100\"}")
+	const latin1 = "application/json; charset=ISO-8859-1"
+	res := b.signed(t, config.KindServiceHooks, "outbound-call", body, map[string]string{"Content-Type": latin1})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	id := res.json(t)["id"].(string)
+	row := b.row(t, id)
+	require.Equal(t, body, row.Body)
+	require.False(t, row.DocLossy)
+	require.Contains(t, string(row.Doc), "Zoë Ångström")
+
+	conn, err := pgx.Connect(context.Background(), b.db.URL)
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
+	var summary, contentType string
+	require.NoError(t, conn.QueryRow(context.Background(),
+		`SELECT summary, content_type FROM events WHERE id = $1::bigint`, id).Scan(&summary, &contentType))
+	require.Equal(t, "Outbound call started by Zoë Ångström", summary)
+	require.Equal(t, latin1, contentType)
+
+	res = b.signed(t, config.KindServiceHooks, "outbound-call", body, map[string]string{"Content-Type": "application/json; charset=x-mac-klingon"})
+	require.Equal(t, http.StatusUnsupportedMediaType, res.status, string(res.body))
+	require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
+	p := res.json(t)
+	require.Equal(t, "urn:casetrail:problem:unsupported_charset", p["type"])
+	require.Contains(t, p["detail"], "x-mac-klingon")
+	require.NotEmpty(t, p["rejectedId"], "the request is kept")
+	var kept []byte
+	require.NoError(t, conn.QueryRow(context.Background(), `SELECT b.body FROM rejected_requests r
+		JOIN rejected_bodies b ON b.sha256 = r.body_sha256 WHERE r.cause = 'unsupported_charset'`).Scan(&kept))
+	require.Equal(t, body, kept)
+}
+
 // Header and path values are the sender's bytes too: ones a text column
 // cannot hold are stored or refused with a 4xx, never a 503 that the sender
 // would retry for ever.

@@ -56,7 +56,7 @@ type Request struct {
 	PathEvent   string
 	Header      http.Header
 	Body        []byte
-	ContentType string
+	ContentType string // the Content-Type header as sent, parameters included
 	ReceivedAt  time.Time
 	// TooLarge: Body holds only the first bytes of a body over the limit;
 	// BodySize is how much was read.
@@ -344,7 +344,11 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is not UTF-8 text (or holds a NUL character)"}
 	}
 
-	n, err := normalize.Decode(kind, r.PathEvent, r.Body, s.opts)
+	text, err := bodyText(r.ContentType, r.Body)
+	if err != nil {
+		return store.NewEvent{}, err
+	}
+	n, err := normalize.Decode(kind, r.PathEvent, text, s.opts)
 	switch {
 	case errors.Is(err, normalize.ErrNotJSON):
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_json", Detail: err.Error()}

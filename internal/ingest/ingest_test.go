@@ -391,3 +391,76 @@ func TestHeaderSecretsRotate(t *testing.T) {
 		require.Equal(t, "header:"+config.Fingerprint(tc.token), st.stored[rep.ID-1].Credential)
 	}
 }
+
+// A body in the charset its Content-Type names is read in that charset:
+// the agent's name reaches the summary and the indexed copy as written,
+// while the raw body and the Content-Type are kept as sent. A charset that
+// cannot be decoded is refused with 415 naming it, and the request is kept.
+func TestBodyCharset(t *testing.T) {
+	t.Parallel()
+	latin1 := func(s string) string {
+		b := make([]byte, 0, len(s))
+		for _, r := range s {
+			b = append(b, byte(r))
+		}
+		return string(b)
+	}
+	utf16le := func(s string) string {
+		var b []byte
+		for _, r := range s {
+			b = append(b, byte(r), byte(r>>8))
+		}
+		return string(b)
+	}
+	const doc = `{"agent":{"id":"a-1","name":"Zoë Ångström"},"targetPhoneNumber":"+14155550100"}`
+	const summary = "Outbound call started by Zoë Ångström"
+	tests := []struct {
+		name, contentType, body string
+		summary                 string
+		lossy                   bool
+	}{
+		{"Latin-1", "application/json; charset=ISO-8859-1", latin1(doc), summary, false},
+		{"Latin-1, quoted and spaced", `application/json ; Charset="latin1"`, latin1(doc), summary, false},
+		{"windows-1252 quote mark", "application/json; charset=windows-1252",
+			"{\"agent\":{\"id\":\"a-1\",\"name\":\"Dara O\x92Neil\"},\"targetPhoneNumber\":\"+14155550100\"}",
+			"Outbound call started by Dara O’Neil", false},
+		{"UTF-8 labelled Latin-1", "application/json; charset=ISO-8859-1", doc, summary, false},
+		{"UTF-16", "application/json; charset=UTF-16LE", utf16le(doc), summary, false},
+		{"UTF-8", "application/json; charset=utf-8", doc, summary, false},
+		{"no charset, not UTF-8", "application/json", latin1(doc), "Outbound call started by Zo\uFFFD \uFFFDngstr\uFFFDm", true},
+	}
+	for _, tt := range tests {
+		svc, st := newService(t)
+		req := hook(tt.body)
+		req.ContentType = tt.contentType
+		rep, err := svc.Handle(context.Background(), req)
+		require.NoError(t, err, tt.name)
+		require.Equal(t, http.StatusOK, rep.Status, tt.name)
+		require.Len(t, st.stored, 1, tt.name)
+		ev := st.stored[0]
+		require.Equal(t, tt.summary, ev.Summary, tt.name)
+		require.Equal(t, tt.lossy, ev.DocLossy, tt.name)
+		require.Equal(t, tt.body, string(ev.Body), tt.name)
+		require.Equal(t, tt.contentType, ev.ContentType, tt.name)
+		if !tt.lossy {
+			require.Contains(t, string(ev.Doc), strings.TrimPrefix(tt.summary, "Outbound call started by "), tt.name)
+		}
+	}
+
+	for _, charset := range []string{"x-klingon", "ISO-2022-KR"} {
+		svc, st := newService(t)
+		req := hook(latin1(doc))
+		req.ContentType = "application/json; charset=" + charset
+		_, err := svc.Handle(context.Background(), req)
+		var e *ingest.Error
+		require.ErrorAs(t, err, &e, charset)
+		require.Equal(t, http.StatusUnsupportedMediaType, e.Status, charset)
+		require.Equal(t, "unsupported_charset", e.Cause, charset)
+		require.Contains(t, e.Detail, `"`+charset+`"`, charset)
+		require.NotZero(t, e.RejectedID, charset)
+		require.Empty(t, st.stored, charset)
+		require.Len(t, st.kept, 1, charset)
+		require.Equal(t, latin1(doc), string(st.kept[0].Body), charset)
+		require.Equal(t, req.ContentType, st.kept[0].ContentType, charset)
+	}
+}
