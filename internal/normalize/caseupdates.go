@@ -57,28 +57,22 @@ var caseFields = []string{
 
 // Where case payloads put people, most specific first.
 var (
-	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "respondent", "triggeredby", "user"}
+	// actorKeys name users of the platform. A form response's
+	// "respondent" is not among them: the seed does not say it is a user
+	// rather than the case's customer, whose name is PHI and must stay out
+	// of the actor and the summary that analysts read (and whose id under
+	// agent id would be a wrong correlation). The payload keeps it.
+	actorKeys = []string{"caller", "author", "createdby", "uploadedby", "triggeredby", "user"}
 	// makerKeys name who made the event object: a comment's author, an
-	// attachment's uploader, a form's respondent, a payment's creator. They
-	// act only in the event that adds the object; later events carry them as
-	// the object's history. The seed names no one else on those objects
-	// (a payment has its createdBy, never who completed it), so a later
-	// event has an actor only if a caller is named.
-	makerKeys = map[string]bool{"author": true, "createdby": true, "uploadedby": true, "respondent": true}
+	// attachment's uploader, a payment's creator. They act only in the
+	// event that adds the object; later events carry them as the object's
+	// history. The seed names no one else on those objects (a payment has
+	// its createdBy, never who completed it), so a later event has an
+	// actor only if a caller is named.
+	makerKeys = map[string]bool{"author": true, "createdby": true, "uploadedby": true}
 	// changerKeys are the actor keys read in events that do not add the
 	// event object.
-	changerKeys = slices.DeleteFunc(slices.Clone(actorKeys), func(k string) bool { return makerKeys[k] })
-	// agentKeys are the actor keys that name a user of the platform. A
-	// form's respondent is left out: the seed does not say it is a user
-	// rather than the case's customer, and a customer's id under agent id
-	// is a wrong correlation.
-	agentKeys = func() map[string]bool {
-		m := map[string]bool{}
-		for _, k := range actorKeys {
-			m[k] = k != "respondent"
-		}
-		return m
-	}()
+	changerKeys       = slices.DeleteFunc(slices.Clone(actorKeys), func(k string) bool { return makerKeys[k] })
 	envelopeActorKeys = []string{"caller", "triggeredby"}
 	phoneKeys         = []string{"contactphonenumber", "phonenumber", "phone"}
 	custKeys          = []string{"customerrecordid", "customerid"}
@@ -186,17 +180,16 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 		keys = actorKeys
 	}
 	fromAssignee := false
-	var actorKey string
-	ev.Actor, actorKey = actorIn(evt, keys)
+	ev.Actor = actorIn(evt, keys)
 	for _, o := range []*value{payload, root} {
 		if ev.Actor == nil {
-			ev.Actor, actorKey = actorIn(o, envelopeActorKeys)
+			ev.Actor = actorIn(o, envelopeActorKeys)
 		}
 	}
 	// Agent id holds the user who acted, as service actions and service
 	// hooks fill it, so the read side can key every platform's events by
 	// that user.
-	if ev.Actor != nil && agentKeys[actorKey] {
+	if ev.Actor != nil {
 		ev.AgentID = ev.Actor.ID
 	}
 
@@ -231,17 +224,16 @@ func decodeCaseUpdate(ev *Event, root *value, pathEvent string, opts Options) er
 	return nil
 }
 
-// actorIn reads the person under the first of keys that names one, and
-// that key. A key that o has but that names no one (null, "", {}) is
+// actorIn reads the person under the first of keys that names one. A key that o has but that names no one (null, "", {}) is
 // skipped: senders fill every field of their schema, so "caller": null
 // beside a "createdBy" says nothing about who acted.
-func actorIn(o *value, keys []string) (*Actor, string) {
+func actorIn(o *value, keys []string) *Actor {
 	for _, k := range keys {
 		if a := actorFrom(o.get(k)); a != nil {
-			return a, k
+			return a
 		}
 	}
-	return nil, ""
+	return nil
 }
 
 // createsObject reports whether the event adds or creates the object it

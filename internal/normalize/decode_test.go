@@ -102,8 +102,8 @@ var exampleWants = map[string]want{
 		Summary: "Attachment added by Cara Diaz", Blobs: 1,
 	}),
 	"case-updates/ADD_FORM_RESPONSE": caseWant(want{
-		Type: "ADD_FORM_RESPONSE", OccurredAt: "2024-05-14T09:44:00Z", Actor: &Actor{ID: "u-2040", Name: "Dan Ito"},
-		Summary: "Form response added by Dan Ito",
+		Type: "ADD_FORM_RESPONSE", OccurredAt: "2024-05-14T09:44:00Z",
+		Summary: "Form response added",
 	}),
 	"case-updates/ADD_CASE_ASSIGNEE": caseWant(want{
 		Type: "ADD_CASE_ASSIGNEE", OccurredAt: "2024-05-14T09:46:12Z", Actor: bob,

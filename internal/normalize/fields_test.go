@@ -729,6 +729,27 @@ func TestCaseActorSkipsEmptyAliases(t *testing.T) {
 	}
 }
 
+// A form's respondent may be the case's customer, a patient: the actor and
+// the summary, which analysts read without PHI, do not name them, however
+// the payload carries the response (under "response", flat, or under an
+// undocumented event name that reads it generically).
+func TestFormRespondentIsNotNamed(t *testing.T) {
+	t.Parallel()
+	for _, body := range []string{
+		`{"event":"ADD_FORM_RESPONSE","payload":{"form":{"id":"fm-1"},"response":{"id":"rs-1","text":"yes","respondent":{"id":"p-9","firstName":"Jordan","lastName":"Patient"}}}}`,
+		`{"event":"ADD_FORM_RESPONSE","payload":{"id":"rs-1","text":"yes","respondent":{"id":"p-9","firstName":"Jordan","lastName":"Patient"}}}`,
+		`{"event":"ADD_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":"jordan.patient@example.org"}}}`,
+		`{"event":"ADD_SURVEY_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"p-9","firstName":"Jordan","lastName":"Patient"}}}}`,
+	} {
+		ev, err := Decode(CaseUpdates, "", []byte(body), Options{})
+		require.NoError(t, err, body)
+		require.Nil(t, ev.Actor, body)
+		require.Empty(t, ev.AgentID, body)
+		require.NotContains(t, strings.ToLower(ev.Summary), "jordan", body)
+		require.NotContains(t, ev.Summary, "p-9", body)
+	}
+}
+
 func TestWorkItemTimePrefersClosedThenCreated(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct{ body, want string }{
@@ -795,7 +816,10 @@ func TestCaseUpdateAgentID(t *testing.T) {
 			"", nil},
 		{"form respondent may be the customer",
 			`{"event":"ADD_FORM_RESPONSE","payload":{"response":{"id":"rs-1","respondent":{"id":"u-4","firstName":"Dan","lastName":"Ito"}}}}`,
-			"", &Actor{ID: "u-4", Name: "Dan Ito"}},
+			"", nil},
+		{"form response added by a caller",
+			`{"event":"ADD_FORM_RESPONSE","payload":{"caller":{"id":"u-1"},"response":{"id":"rs-1","respondent":{"id":"u-4","firstName":"Dan","lastName":"Ito"}}}}`,
+			"u-1", &Actor{ID: "u-1"}},
 		{"assignee is not who acted",
 			`{"event":"ADD_CASE_ASSIGNEE","payload":{"assignees":[{"assignee":{"id":"u-5","firstName":"Bob","lastName":"Ray"}}]}}`,
 			"", &Actor{ID: "u-5", Name: "Bob Ray"}},
