@@ -29,7 +29,9 @@ import (
 //     With "1" (the North American plan, which has no trunk 0), a national
 //     number is 10 digits, or 11 starting with 1; "011" dials abroad; 12 or
 //     more digits are international; anything shorter is refused ("555-0142"
-//     lacks its area code).
+//     lacks its area code). With "7" (Russia, Kazakhstan) the trunk is 8
+//     and "810" dials abroad; with "375" (Belarus) the trunk is "8 0"
+//     (11 digits "80..." are national) and "810" dials abroad too.
 //   - Otherwise, without a default code, only 11 to 15 digits are accepted, as
 //     a number already written internationally without its "+".
 //   - The result must be "+" and 8 to 15 digits not starting with 0.
@@ -104,6 +106,12 @@ func NormalizePhone(raw, defaultCountryCode string) (string, bool) {
 			default:
 				return "", false
 			}
+		case cc == "375" && len(d) == 11 && strings.HasPrefix(d, "80") && d[2] != '0':
+			// Belarus: the trunk prefix is "8 0" ("8 029 123 45 67"); its
+			// area codes never start with 0, so "800..." is not one.
+			d = cc + d[2:]
+		case cc == "375" && strings.HasPrefix(d, "810") && len(d) >= 11:
+			d = d[3:] // "8 10" dials abroad from Belarus
 		case strings.HasPrefix(d, "0") && keepLeadingZero[cc]:
 			d = cc + d
 		case strings.HasPrefix(d, "0"):
@@ -174,7 +182,8 @@ func PhoneKeys() []string {
 // country code (or none), that is, whether a source configured with any code
 // could store raw as a phone number. Six codes stand for all: without one,
 // international numbers and numbers of 11 to 15 digits are accepted; "1"
-// and "7" have rules of their own; any other code only adds national
+// and "7" have rules of their own ("375" has too, but what it accepts, 11
+// digits after "80" or a number after "810", "" and "7" accept already); any other code only adds national
 // numbers, and the shortest and the longest of those ("2", "999") bound the
 // lengths any code accepts (5 to 14 digits after one trunk 0); a code that
 // keeps the leading 0 ("378", the longest of keepLeadingZero) also accepts
