@@ -523,6 +523,36 @@ func (q *Queries) LogLock(ctx context.Context) (bool, error) {
 	return locked, err
 }
 
+const LogLoggedAmong = `-- name: LogLoggedAmong :many
+SELECT l.event_id
+FROM log_leaves l
+WHERE l.event_id = ANY ($1::bigint[])
+ORDER BY l.event_id
+`
+
+// Those of the given events whose id the log holds already. Run in a round,
+// after LogRoundSettings: in event id order, which the unique index on it
+// gives without a sort, one probe per id.
+func (q *Queries) LogLoggedAmong(ctx context.Context, ids []int64) ([]int64, error) {
+	rows, err := q.db.Query(ctx, LogLoggedAmong, ids)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var event_id int64
+		if err := rows.Scan(&event_id); err != nil {
+			return nil, err
+		}
+		items = append(items, event_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LogNodeHashes = `-- name: LogNodeHashes :many
 SELECT node_key, hash
 FROM log_nodes
@@ -843,6 +873,7 @@ const LogUnsequencedCount = `-- name: LogUnsequencedCount :one
 SELECT count(*)::bigint AS pending
 FROM events e
 WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
+  AND NOT EXISTS (SELECT FROM log_leaves l WHERE l.event_id = e.id)
 `
 
 type LogUnsequencedCountParams struct {
@@ -850,7 +881,9 @@ type LogUnsequencedCountParams struct {
 	LastEvent int64
 }
 
-// Committed events past the sequencer's position.
+// Committed events past the sequencer's position, but for rows whose id the
+// log holds already (a second row under one id, which the sequencer passes
+// over: SequenceRound).
 func (q *Queries) LogUnsequencedCount(ctx context.Context, arg LogUnsequencedCountParams) (int64, error) {
 	row := q.db.QueryRow(ctx, LogUnsequencedCount, arg.LastXid, arg.LastEvent)
 	var pending int64

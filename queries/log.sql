@@ -53,6 +53,15 @@ FROM (
 WHERE p.commit_xid < (SELECT casetrail_feed_horizon())
 ORDER BY p.commit_xid, p.id;
 
+-- name: LogLoggedAmong :many
+-- Those of the given events whose id the log holds already. Run in a round,
+-- after LogRoundSettings: in event id order, which the unique index on it
+-- gives without a sort, one probe per id.
+SELECT l.event_id
+FROM log_leaves l
+WHERE l.event_id = ANY (@ids::bigint[])
+ORDER BY l.event_id;
+
 -- name: LogLeavesInsert :copyfrom
 -- By COPY: a round stores thousands of leaves, and COPY costs each row far
 -- less than an INSERT (subscripting arrays of byte strings walks them).
@@ -233,10 +242,13 @@ WHERE e.received_at >= @from_at::timestamptz AND e.received_at < @to_at::timesta
 ORDER BY e.id;
 
 -- name: LogUnsequencedCount :one
--- Committed events past the sequencer's position.
+-- Committed events past the sequencer's position, but for rows whose id the
+-- log holds already (a second row under one id, which the sequencer passes
+-- over: SequenceRound).
 SELECT count(*)::bigint AS pending
 FROM events e
-WHERE (e.commit_xid, e.id) > (@last_xid::bigint, @last_event::bigint);
+WHERE (e.commit_xid, e.id) > (@last_xid::bigint, @last_event::bigint)
+  AND NOT EXISTS (SELECT FROM log_leaves l WHERE l.event_id = e.id);
 
 -- name: LogAlteredBlobs :many
 -- Attachments whose content no longer has the SHA-256 or the size they are

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/transparency-dev/merkle/compact"
@@ -207,6 +208,9 @@ type Sequencer struct {
 	// version of the leaves it writes; 0 is leafVersion. Tests set an
 	// earlier one to write a store as an earlier build did.
 	version int
+
+	mu     sync.Mutex
+	warned map[int64]bool // rows passed over that were logged already
 }
 
 // build extends the previous tree with the pending events, as leaves of
@@ -247,13 +251,36 @@ func (s *Sequencer) Step(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for {
-		n, err := s.Store.SequenceRound(ctx, batch, func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+		n, skipped, err := s.Store.SequenceRound(ctx, batch, func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
 			return build(prev, pending, cmp.Or(s.version, leafVersion))
 		})
+		s.warnSkipped(skipped)
 		total += n
 		if err != nil || n < batch {
 			return total, err
 		}
+	}
+}
+
+// warnSkipped logs, once per id, the rows a round passed over because
+// their id is that of a logged event: written to the database directly,
+// since no write path of casetrail stores an id twice.
+func (s *Sequencer) warnSkipped(ids []int64) {
+	if len(ids) == 0 || s.Log == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.warned == nil {
+		s.warned = map[int64]bool{}
+	}
+	for _, id := range ids {
+		if s.warned[id] || len(s.warned) >= 1000 {
+			continue
+		}
+		s.warned[id] = true
+		s.Log.Warn("sequencer: a second row carries the id of an event the log holds; the log keeps the first in commit order and leaves this one out, and casetrail verify reports it",
+			"event", id)
 	}
 }
 

@@ -102,11 +102,18 @@ var ErrNotLeader = errors.New("another sequencer is running")
 // SequenceRound runs one round in one transaction: it takes the sequencer
 // lock (or returns ErrNotLeader), reads the latest state and up to limit
 // committed events after it, lets build compute the leaves, nodes and new
-// state, and stores them. It returns how many events were sequenced. The
-// round commits without waiting for its flush (LogRoundSettings in
-// queries/log.sql): a round lost in a crash is redone alike.
-func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev LogState, pending []LeafSource) (LogAppend, error)) (int, error) {
+// state, and stores them. It returns how many events were sequenced, and
+// the ids of the rows it passed over because their id is the log's already
+// (or that of a row before it in the round): only someone writing to the
+// database directly stores a second row under an id, in another partition
+// of the table, and a second leaf under one id cannot be stored. The log
+// keeps the first row in commit order, goes on past the others, and verify
+// reports the id. The round commits without waiting for its flush
+// (LogRoundSettings in queries/log.sql): a round lost in a crash is redone
+// alike.
+func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev LogState, pending []LeafSource) (LogAppend, error)) (int, []int64, error) {
 	n := 0
+	var skipped []int64
 	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		locked, err := q.LogLock(ctx)
@@ -127,19 +134,50 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		rows, err := q.LogPending(ctx, db.LogPendingParams{AfterXid: prev.LastXid, AfterEvent: prev.LastEvent, RowLimit: int32(limit)})
-		if err != nil || len(rows) == 0 {
-			return err
+		// Pages are read until one holds an event to log: a state is
+		// stored only with new leaves (its key is the tree's size), so a
+		// page of passed-over rows alone would stop the log there.
+		afterXid, afterEvent := prev.LastXid, prev.LastEvent
+		var pending []LeafSource
+		for len(pending) == 0 {
+			rows, err := q.LogPending(ctx, db.LogPendingParams{AfterXid: afterXid, AfterEvent: afterEvent, RowLimit: int32(limit)})
+			if err != nil || len(rows) == 0 {
+				return err
+			}
+			ids := make([]int64, len(rows))
+			for i, r := range rows {
+				ids[i] = r.ID
+			}
+			logged, err := q.LogLoggedAmong(ctx, ids)
+			if err != nil {
+				return err
+			}
+			seen := make(map[int64]bool, len(rows)+len(logged))
+			for _, id := range logged {
+				seen[id] = true
+			}
+			for _, r := range rows {
+				if seen[r.ID] {
+					skipped = append(skipped, r.ID)
+					continue
+				}
+				seen[r.ID] = true
+				pending = append(pending, LeafSource{EventID: r.ID, CommitXid: r.CommitXid, Source: r.Source, Kind: r.Kind, Type: r.Type,
+					OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
+					CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
+					WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
+					Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
+					Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey,
+					BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: r.DocLossy})
+			}
+			last := rows[len(rows)-1]
+			afterXid, afterEvent = last.CommitXid, last.ID
+			if len(rows) < limit {
+				break
+			}
 		}
-		pending := make([]LeafSource, len(rows))
-		for i, r := range rows {
-			pending[i] = LeafSource{EventID: r.ID, CommitXid: r.CommitXid, Source: r.Source, Kind: r.Kind, Type: r.Type,
-				OccurredAt: r.OccurredAt, ReceivedAt: r.ReceivedAt, CaseID: r.CaseID, Phone: r.Phone,
-				CustomerID: r.CustomerID, ConversationID: r.ConversationID, AgentID: r.AgentID,
-				WorkItemID: r.WorkItemID, Queue: r.Queue, TimeInQueueMs: r.TimeInQueueMs, IsOutbound: r.IsOutbound,
-				Credential: r.Credential, Summary: r.Summary, Actor: r.Actor, Changes: r.Changes, Reply: r.Reply,
-				Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey,
-				BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: r.DocLossy}
+		if len(pending) == 0 {
+			return nil
 		}
 		app, err := build(prev, pending)
 		if err != nil {
@@ -162,10 +200,12 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 			}
 		}
 		n = len(app.Leaves)
+		// The position is the last leaf's event's, as verify holds it to:
+		// rows passed over after it are read again by the next round.
 		return q.LogStateInsert(ctx, db.LogStateInsertParams{Size: app.State.Size, Root: app.State.Root,
 			RangeHashes: app.State.RangeHashes, LastXid: app.State.LastXid, LastEvent: app.State.LastEvent})
 	})
-	return n, err
+	return n, skipped, err
 }
 
 // LatestLogState returns the tree after the last round (size 0 when none).

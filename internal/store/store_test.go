@@ -364,7 +364,7 @@ func TestSequenceRoundLeavesCommitsSynchronous(t *testing.T) {
 	require.NoError(t, err)
 
 	round := func() (int, error) {
-		return s.SequenceRound(ctx, 100, func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
+		n, _, err := s.SequenceRound(ctx, 100, func(prev store.LogState, pending []store.LeafSource) (store.LogAppend, error) {
 			app := store.LogAppend{State: store.LogState{Size: prev.Size + int64(len(pending)), Root: make([]byte, 32), RangeHashes: [][]byte{make([]byte, 32)},
 				LastXid: pending[len(pending)-1].CommitXid, LastEvent: pending[len(pending)-1].EventID}}
 			for i, p := range pending {
@@ -372,6 +372,7 @@ func TestSequenceRoundLeavesCommitsSynchronous(t *testing.T) {
 			}
 			return app, nil
 		})
+		return n, err
 	}
 	// A round takes only events behind every open transaction of the
 	// cluster; the tests running beside this one may hold one open a while.

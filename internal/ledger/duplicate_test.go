@@ -1,0 +1,97 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/casetrail/casetrail/internal/ledger"
+)
+
+// duplicate stores, as someone writing to the database directly could, a
+// second row under an event's id, received 40 days later (in another
+// partition of the events table, where the primary key does not reach)
+// and committed after every row so far.
+func (b *testBundle) duplicate(t *testing.T, id int64) {
+	t.Helper()
+	b.tamper(t, `INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256)
+		SELECT id, received_at + interval '40 days', occurred_at, source, kind, 'PAYMENT_ADDED', credential, 'forged-dup', '\x7b7d', sha256('\x7b7d')
+		FROM events WHERE id = $1`, id)
+}
+
+func drain(t *testing.T, b *testBundle) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, b.seq.Drain(ctx))
+}
+
+// A second row under a logged id does not stop the log: the sequencer
+// passes over it and logs the events after it, Drain does not wait for it,
+// and verify names the id. Once the row is removed and the log has gone
+// on past where it stood, the store verifies again.
+func TestSequencerPassesOverASecondRowUnderALoggedID(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	ids := b.ingest(t, 0, 3)
+	b.sequenceAndSign(t)
+
+	b.duplicate(t, ids[1])
+	drain(t, b) // the second row, last in commit order, is not waited for
+	more := b.ingest(t, 3, 2)
+	st := b.sequenceAndSign(t)
+	require.EqualValues(t, 5, st.Size, "the events after the second row are logged")
+	for _, id := range more {
+		_, err := ledger.Inclusion(ctx, b.store, id, 0)
+		require.NoError(t, err)
+	}
+	n, err := b.store.UnsequencedCount(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "inserted", f.Kind, f.Error())
+	require.Equal(t, ids[1], f.EventID, f.Error())
+	require.Contains(t, f.Error(), "a second row carries the id of a logged event")
+
+	b.tamper(t, `DELETE FROM events WHERE id = $1 AND type = 'PAYMENT_ADDED'`, ids[1])
+	require.NoError(t, b.verify(t))
+
+	// Second rows last in commit order, around an event: the log's
+	// position stays on its last leaf's event, as verify holds it to.
+	b.duplicate(t, more[1])
+	b.ingest(t, 5, 1)
+	b.duplicate(t, more[0])
+	st = b.sequenceAndSign(t)
+	require.EqualValues(t, 6, st.Size)
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Contains(t, []int64{more[0], more[1]}, f.EventID, f.Error())
+	b.tamper(t, `DELETE FROM events WHERE type = 'PAYMENT_ADDED'`)
+	require.NoError(t, b.verify(t))
+}
+
+// A second row under an id that is not logged yet, waiting in the same
+// round as the first: the log holds the first in commit order once, and
+// the rounds after go on.
+func TestSequencerLogsAnIDOnceWhenTwoRowsWaitInOneRound(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	ids := b.ingest(t, 0, 2)
+	b.duplicate(t, ids[0])
+	more := b.ingest(t, 2, 1)
+	st := b.sequenceAndSign(t)
+	require.EqualValues(t, 3, st.Size)
+	idx, _, err := b.store.LeafOf(ctx, more[0])
+	require.NoError(t, err)
+	require.EqualValues(t, 2, idx)
+
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "inserted", f.Kind, f.Error())
+	require.Equal(t, ids[0], f.EventID, f.Error())
+}
