@@ -159,23 +159,38 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	// The running servers add events to the log within a second and sign
-	// it every few seconds while it grows: wait for that, rather than
-	// leave out the newest events.
+	// it every few seconds while it grows (a new store's first checkpoint
+	// too): wait for that, rather than leave out the newest events.
 	deadline := time.Now().Add(*wait)
 	for {
 		pending, size, err := ledger.Uncovered(ctx, st, ids)
-		if err != nil {
+		first := errors.Is(err, ledger.ErrNoCheckpoint)
+		if err != nil && !first {
 			return err
 		}
-		if len(pending) == 0 || !time.Now().Before(deadline) {
+		if !first && len(pending) == 0 {
 			break
 		}
-		fmt.Fprintf(stderr, "waiting for a signed checkpoint past size %d to cover %d more events\n", size, len(pending))
+		if !time.Now().Before(deadline) {
+			if first {
+				return fmt.Errorf("%w after waiting %s (is a server running? --wait waits longer)", err, *wait)
+			}
+			break
+		}
+		if first {
+			fmt.Fprintf(stderr, "waiting for the log's first signed checkpoint\n")
+		} else {
+			fmt.Fprintf(stderr, "waiting for a signed checkpoint past size %d to cover %d more events\n", size, len(pending))
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(time.Second):
 		}
+	}
+	// A checkpoint stored while waiting must be one of this key's log too.
+	if err := keys.SignedLog(ctx, st, cfg.LogOrigin); err != nil {
+		return err
 	}
 	m, err := ledger.Export(ctx, st, keys, sel, ids, *out)
 	if err != nil {

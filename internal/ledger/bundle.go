@@ -110,12 +110,19 @@ func Uncovered(ctx context.Context, st *store.Store, ids []int64) ([]int64, int6
 	return uncovered, cp.Size, err
 }
 
+// ErrNoCheckpoint is returned by Uncovered and Export while the log has no
+// signed checkpoint yet.
+var ErrNoCheckpoint = errors.New("the log has no signed checkpoint to export against yet")
+
 // coverage splits ids by the latest signed checkpoint: the events it covers,
 // in log order, and the rest, in the order given.
 func coverage(ctx context.Context, st *store.Store, ids []int64) (cp store.Checkpoint, covered, uncovered []int64, err error) {
 	cp, err = st.LatestCheckpoint(ctx)
+	if errors.Is(err, store.ErrNotFound) {
+		return cp, nil, nil, ErrNoCheckpoint
+	}
 	if err != nil {
-		return cp, nil, nil, fmt.Errorf("no signed checkpoint to export against: %w", err)
+		return cp, nil, nil, fmt.Errorf("reading the latest signed checkpoint: %w", err)
 	}
 	idx, err := st.LogIndexes(ctx, ids)
 	if err != nil {
