@@ -81,8 +81,17 @@ func runExpunge(ctx context.Context, args []string, getenv func(string) string, 
 			fmt.Fprintf(stdout, "event %d: expunged already; left as it was\n", r.EventID)
 			continue
 		}
-		fmt.Fprintf(stdout, "expunged event %d: its body, document, summary, actor, changes and reply, and %d attachments no other event refers to, are erased; its leaf still verifies\n",
-			r.EventID, r.Blobs)
+		fmt.Fprintf(stdout, "expunged event %d: its body, document, summary, actor, changes and reply, and %s no other event refers to, are erased; its leaf still verifies\n",
+			r.EventID, plural(r.Blobs, "attachment", "attachments"))
 	}
 	return nil
+}
+
+// plural is n with the noun that agrees with it ("1 attachment", "0
+// attachments").
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return strconv.Itoa(n) + " " + many
 }
