@@ -873,6 +873,7 @@ const LogUnsequencedCount = `-- name: LogUnsequencedCount :one
 SELECT count(*)::bigint AS pending
 FROM events e
 WHERE (e.commit_xid, e.id) > ($1::bigint, $2::bigint)
+  AND e.commit_xid < pg_snapshot_xmax(pg_current_snapshot())::text::bigint
   AND NOT EXISTS (SELECT FROM log_leaves l WHERE l.event_id = e.id)
 `
 
@@ -883,7 +884,10 @@ type LogUnsequencedCountParams struct {
 
 // Committed events past the sequencer's position, but for rows whose id the
 // log holds already (a second row under one id, which the sequencer passes
-// over: SequenceRound).
+// over: SequenceRound) and rows whose commit_xid no transaction has had yet
+// (forged: LogAheadOfEveryTransaction), which no round can take until the
+// transaction ids reach it, and for which a drain would wait in vain. Every
+// committed row's commit_xid is below the snapshot's xmax.
 func (q *Queries) LogUnsequencedCount(ctx context.Context, arg LogUnsequencedCountParams) (int64, error) {
 	row := q.db.QueryRow(ctx, LogUnsequencedCount, arg.LastXid, arg.LastEvent)
 	var pending int64

@@ -244,10 +244,14 @@ ORDER BY e.id;
 -- name: LogUnsequencedCount :one
 -- Committed events past the sequencer's position, but for rows whose id the
 -- log holds already (a second row under one id, which the sequencer passes
--- over: SequenceRound).
+-- over: SequenceRound) and rows whose commit_xid no transaction has had yet
+-- (forged: LogAheadOfEveryTransaction), which no round can take until the
+-- transaction ids reach it, and for which a drain would wait in vain. Every
+-- committed row's commit_xid is below the snapshot's xmax.
 SELECT count(*)::bigint AS pending
 FROM events e
 WHERE (e.commit_xid, e.id) > (@last_xid::bigint, @last_event::bigint)
+  AND e.commit_xid < pg_snapshot_xmax(pg_current_snapshot())::text::bigint
   AND NOT EXISTS (SELECT FROM log_leaves l WHERE l.event_id = e.id);
 
 -- name: LogAlteredBlobs :many
