@@ -5,7 +5,9 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"io"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -41,28 +43,34 @@ func TestExportWaitsForTheFirstCheckpoint(t *testing.T) {
 	}
 	from := time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)
 	to := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
-	export := func(wait string) (string, string, error) {
-		var out, errOut bytes.Buffer
+	export := func(wait string, stderr io.Writer) (string, error) {
+		var out bytes.Buffer
 		err := run(ctx, []string{"export", "--config", cfg, "--from", from, "--to", to, "--out", filepath.Join(t.TempDir(), "b"), "--wait", wait},
-			getenv, &out, &errOut)
-		return out.String(), errOut.String(), err
+			getenv, &out, stderr)
+		return out.String(), err
 	}
 
 	// No server signs: the export waits its time, then says why it stops.
-	_, waited, err := export("1s")
+	var waited bytes.Buffer
+	_, err = export("1s", &waited)
 	require.ErrorIs(t, err, ledger.ErrNoCheckpoint)
 	require.ErrorContains(t, err, "after waiting 1s")
-	require.Contains(t, waited, "waiting for the log's first signed checkpoint")
+	require.Contains(t, waited.String(), "waiting for the log's first signed checkpoint")
 
 	// A server signs the first checkpoint while the export waits.
 	done := make(chan error, 1)
+	waiting := &noticeWriter{text: "waiting for the log's first signed checkpoint", seen: make(chan struct{})}
 	var out string
 	go func() {
 		var err error
-		out, _, err = export("60s")
+		out, err = export("60s", waiting)
 		done <- err
 	}()
-	time.Sleep(1500 * time.Millisecond)
+	select {
+	case <-waiting.seen:
+	case err := <-done:
+		t.Fatalf("the export ended before it waited: %v", err)
+	}
 	seq := &ledger.Sequencer{Store: st, Log: dbtest.Logger(t)}
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -74,4 +82,23 @@ func TestExportWaitsForTheFirstCheckpoint(t *testing.T) {
 	require.NoError(t, <-done)
 	require.Contains(t, out, "exported 3 events")
 	require.Contains(t, out, "checkpoint of size 3")
+}
+
+// noticeWriter closes seen once text has been written to it.
+type noticeWriter struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	text string
+	seen chan struct{}
+	once sync.Once
+}
+
+func (w *noticeWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if bytes.Contains(w.buf.Bytes(), []byte(w.text)) {
+		w.once.Do(func() { close(w.seen) })
+	}
+	return len(p), nil
 }
