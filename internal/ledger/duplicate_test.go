@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/casetrail/casetrail/internal/ledger"
+	"github.com/casetrail/casetrail/internal/store"
 )
 
 // duplicate stores, as someone writing to the database directly could, a
@@ -94,4 +95,36 @@ func TestSequencerLogsAnIDOnceWhenTwoRowsWaitInOneRound(t *testing.T) {
 	require.ErrorAs(t, b.verify(t), &f)
 	require.Equal(t, "inserted", f.Kind, f.Error())
 	require.Equal(t, ids[0], f.EventID, f.Error())
+}
+
+// A position in commit order moved back (log_state rewritten) has every
+// row after it carry a logged id: the sequencer stops there, loudly, rather
+// than read, hash and pass over the whole table in every round while it
+// warns of second rows.
+func TestSequencerStopsAtARewoundPosition(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingestBatch(t, 0, 150)
+	st := b.sequenceAndSign(t)
+	require.EqualValues(t, 150, st.Size)
+	b.tamper(t, "UPDATE log_state SET last_xid = 0, last_event = 0 WHERE size = $1", st.Size)
+	b.ingest(t, 150, 1)
+
+	_, err := b.seq.Step(ctx)
+	require.ErrorIs(t, err, store.ErrLogRewound)
+	now, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 150, now.Size, "nothing logged past the rewound position")
+}
+
+// ingestBatch stores n events in one transaction.
+func (b *testBundle) ingestBatch(t *testing.T, from, n int) {
+	t.Helper()
+	batch := make([]store.NewEvent, 0, n)
+	for i := from; i < from+n; i++ {
+		batch = append(batch, newEvent(i))
+	}
+	_, err := b.store.Ingest(context.Background(), batch)
+	require.NoError(t, err)
 }

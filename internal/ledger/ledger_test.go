@@ -687,7 +687,8 @@ func TestVerifyWhileSequencing(t *testing.T) {
 // give. The state is what the next checkpoint is signed from and what the
 // next round of the sequencer extends: a root, a hash of its compact range
 // or its position in commit order rewritten would have the log sign roots
-// no leaves give, log events again (which stops it) or pass over them. A
+// no leaves give, read logged events again (which stops it:
+// TestSequencerStopsAtARewoundPosition) or pass over new ones. A
 // subtree hash stored ahead of the tree would stop the sequencer when the
 // log reaches it (its own cannot be stored there).
 func TestVerifyFindsATamperedTree(t *testing.T) {

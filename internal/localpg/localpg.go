@@ -200,13 +200,6 @@ func prepare(opts Options) (*Server, error) {
 	if err := s.ensureTraversable(dataDir); err != nil {
 		return nil, err
 	}
-	s.sockDir, err = s.socketDir(dataDir)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.chown(s.sockDir); err != nil {
-		return nil, err
-	}
 	return s, nil
 }
 
@@ -267,15 +260,22 @@ func (s *Server) closeUsers() {
 func (s *Server) startOrReuse(ctx context.Context, opts Options) (*Server, error) {
 	if pid, port, sock, ok := s.runningPostmaster(); ok {
 		s.log.Info("reusing running local PostgreSQL", "pid", pid, "port", port)
-		if sock != s.sockDir && s.tmpSock {
-			os.Remove(s.sockDir) // made for nothing: the server has its own
-			s.tmpSock = strings.HasPrefix(filepath.Base(sock), "ctpg") && filepath.Dir(sock) == filepath.Clean(os.TempDir())
-		}
 		s.port, s.sockDir = port, sock
+		s.tmpSock = strings.HasPrefix(filepath.Base(sock), "ctpg") && filepath.Dir(sock) == filepath.Clean(os.TempDir())
 		return s, nil
 	}
 
+	// The socket's directory is made here, holding the users file's lock:
+	// the last process to stop a server removes a temporary one while it
+	// holds that lock exclusively.
 	var err error
+	s.sockDir, err = s.socketDir(filepath.Dir(s.dataDir))
+	if err != nil {
+		return nil, err
+	}
+	if err := s.chown(s.sockDir); err != nil {
+		return nil, err
+	}
 	s.port, err = freePort()
 	if err != nil {
 		return nil, err

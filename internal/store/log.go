@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -99,6 +100,17 @@ type LogAppend struct {
 // ErrNotLeader is returned when another sequencer holds the lock.
 var ErrNotLeader = errors.New("another sequencer is running")
 
+// ErrLogRewound stops a round that finds more rows it would pass over than
+// direct writes of a second row under an id plausibly make: the log's
+// position moved back (log_state rewritten), from which every row would be
+// read, hashed and passed over again in every round. The log stops there,
+// as it would have logging an event twice, until its state is put right.
+var ErrLogRewound = errors.New("the log's position looks moved back: run casetrail verify")
+
+// maxPassedOver is how many rows one round passes over before it stops
+// with ErrLogRewound.
+const maxPassedOver = 100
+
 // SequenceRound runs one round in one transaction: it takes the sequencer
 // lock (or returns ErrNotLeader), reads the latest state and up to limit
 // committed events after it, lets build compute the leaves, nodes and new
@@ -170,6 +182,9 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 					Salt: r.BodySalt, BodyHash: r.BodyHash, ContentType: r.ContentType, IdempotencyKey: r.IdempotencyKey,
 					BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: r.DocLossy})
 			}
+			if len(skipped) > maxPassedOver {
+				return fmt.Errorf("%w: %d rows after the log's position in commit order carry ids of logged events", ErrLogRewound, len(skipped))
+			}
 			last := rows[len(rows)-1]
 			afterXid, afterEvent = last.CommitXid, last.ID
 			if len(rows) < limit {
@@ -205,7 +220,10 @@ func (s *Store) SequenceRound(ctx context.Context, limit int, build func(prev Lo
 		return q.LogStateInsert(ctx, db.LogStateInsertParams{Size: app.State.Size, Root: app.State.Root,
 			RangeHashes: app.State.RangeHashes, LastXid: app.State.LastXid, LastEvent: app.State.LastEvent})
 	})
-	return n, skipped, err
+	if err != nil {
+		return 0, nil, err // the error says what the round found
+	}
+	return n, skipped, nil
 }
 
 // LatestLogState returns the tree after the last round (size 0 when none).

@@ -150,7 +150,7 @@ func interpretError(err error) error {
 		return ErrNotFound
 	}
 	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict) || errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotLeader) ||
-		errors.Is(err, ErrRefused) {
+		errors.Is(err, ErrRefused) || errors.Is(err, ErrLogRewound) {
 		return err
 	}
 	var pgErr *pgconn.PgError
