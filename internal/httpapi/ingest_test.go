@@ -504,8 +504,8 @@ func TestIngestUnrepresentableJSONIsStillStored(t *testing.T) {
 }
 
 // A body in the charset its Content-Type names is indexed as the text it
-// is, its bytes kept as sent; one in a charset casetrail cannot decode gets
-// 415 problem+json naming it and is kept.
+// is, its bytes kept as sent; one in a charset casetrail cannot decode is
+// stored too, its indexed copy marked lossy.
 func TestIngestBodyCharset(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
@@ -529,17 +529,13 @@ func TestIngestBodyCharset(t *testing.T) {
 	require.Equal(t, "Outbound call started by Zoë Ångström", summary)
 	require.Equal(t, latin1, contentType)
 
-	res = b.signed(t, config.KindServiceHooks, "outbound-call", body, map[string]string{"Content-Type": "application/json; charset=x-mac-klingon"})
-	require.Equal(t, http.StatusUnsupportedMediaType, res.status, string(res.body))
-	require.Equal(t, "application/problem+json", res.header.Get("Content-Type"))
-	p := res.json(t)
-	require.Equal(t, "urn:casetrail:problem:unsupported_charset", p["type"])
-	require.Contains(t, p["detail"], "x-mac-klingon")
-	require.NotEmpty(t, p["rejectedId"], "the request is kept")
-	var kept []byte
-	require.NoError(t, conn.QueryRow(context.Background(), `SELECT b.body FROM rejected_requests r
-		JOIN rejected_bodies b ON b.sha256 = r.body_sha256 WHERE r.cause = 'unsupported_charset'`).Scan(&kept))
-	require.Equal(t, body, kept)
+	other := bytes.Replace(body, []byte("a-1"), []byte("a-2"), 1) // another delivery
+	res = b.signed(t, config.KindServiceHooks, "outbound-call", other, map[string]string{"Content-Type": "application/json; charset=x-mac-klingon"})
+	require.Equal(t, http.StatusOK, res.status, string(res.body))
+	require.Equal(t, false, res.json(t)["duplicate"])
+	row = b.row(t, res.json(t)["id"].(string))
+	require.Equal(t, other, row.Body)
+	require.True(t, row.DocLossy)
 }
 
 // Header and path values are the sender's bytes too: ones a text column

@@ -344,10 +344,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_idempotency_key", Detail: "idempotency key is not UTF-8 text (or holds a NUL character)"}
 	}
 
-	text, err := bodyText(r.ContentType, r.Body)
-	if err != nil {
-		return store.NewEvent{}, err
-	}
+	text, lossy := bodyText(r.ContentType, r.Body)
 	n, err := normalize.Decode(kind, r.PathEvent, text, s.opts)
 	switch {
 	case errors.Is(err, normalize.ErrNotJSON):
@@ -389,7 +386,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		Body:           r.Body,
 		BodySHA256:     sum,
 		Doc:            n.Doc,
-		DocLossy:       n.Lossy,
+		DocLossy:       n.Lossy || lossy,
 		Reply:          n.Reply,
 	}
 	if n.OccurredAt != nil {

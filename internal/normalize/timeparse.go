@@ -71,7 +71,9 @@ func parseTimeString(s string) *time.Time {
 		if !ok {
 			return nil
 		}
-		s = s[:i] + tail
+		if tail != s[i:] {
+			s = s[:i] + tail
+		}
 		switch {
 		case tail == "":
 			layout = base
