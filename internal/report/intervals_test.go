@@ -142,3 +142,23 @@ func TestHourlyIntervalsAcrossAHalfHourShift(t *testing.T) {
 		require.Equal(t, ivs[len(ivs)-len(later):], later, c.day)
 	}
 }
+
+// Past the transitions a tz database lists (from 2038 in a full one; from
+// its last listed change in a slim one), time.ZoneBounds reports a bound at
+// every new year although the offset goes on: hourly intervals in a
+// half-hour zone are not cut there.
+func TestHourlyIntervalsAcrossABoundThatKeepsTheOffset(t *testing.T) {
+	loc, err := time.LoadLocation("Australia/Adelaide")
+	require.NoError(t, err)
+	newYear := time.Date(2039, 1, 1, 0, 0, 0, 0, time.UTC) // 10:30 in Adelaide
+	q, err := ParseQuery(url.Values{"from": {newYear.Add(-3 * time.Hour).Format(time.RFC3339)}, "to": {newYear.Add(3 * time.Hour).Format(time.RFC3339)},
+		"tz": {"Australia/Adelaide"}, "interval": {"PT1H"}})
+	require.NoError(t, err)
+	ivs := Intervals(q)
+	require.Len(t, ivs, 7, "six hours from half past touch seven hours, none cut at the new year")
+	for i, iv := range ivs[1 : len(ivs)-1] {
+		s, e := iv.Start.In(loc), iv.End.In(loc)
+		require.Zero(t, s.Minute(), "interval %d starts at %s", i+1, s)
+		require.Equal(t, time.Hour, e.Sub(s), "interval %d: %s-%s", i+1, s, e)
+	}
+}

@@ -190,7 +190,7 @@ func Intervals(q Query) []Interval {
 			if rem < 0 {
 				rem += step
 			}
-			zoneStart, zoneEnd := l.ZoneBounds()
+			zoneStart, zoneEnd := offsetBounds(l)
 			if !next {
 				b := time.Unix(local-rem-int64(off), 0).In(loc)
 				if zoneStart.After(b) {
@@ -211,6 +211,42 @@ func Intervals(q Query) []Interval {
 		}
 	}
 	return out
+}
+
+// offsetBounds is when the offset of t's zone began and ends, as
+// time.ZoneBounds gives them, but over changes that keep the offset: a
+// change of abbreviation or DST flag alone, or the start of a year, which
+// ZoneBounds reports for every year past the zone's listed transitions
+// (from 2038, or from the last one in a slim tz database). Cut there, an
+// hour of a half-hour zone (Australia/Adelaide) would be cut in two.
+func offsetBounds(t time.Time) (start, end time.Time) {
+	loc := t.Location()
+	_, off := t.Zone()
+	start, end = t.ZoneBounds()
+	// A few steps suffice: zones keep an offset through at most a couple
+	// of listed changes, and a year-start bound is found one year at a time
+	// only when reports run years ahead.
+	for range 64 {
+		if start.IsZero() {
+			break
+		}
+		before := start.Add(-time.Nanosecond).In(loc)
+		if _, o := before.Zone(); o != off {
+			break
+		}
+		start, _ = before.ZoneBounds()
+	}
+	for range 64 {
+		if end.IsZero() {
+			break
+		}
+		after := end.In(loc)
+		if _, o := after.Zone(); o != off {
+			break
+		}
+		_, end = after.ZoneBounds()
+	}
+	return start, end
 }
 
 // dayStart is the first instant of the day y-m-d (d may run past the
