@@ -70,6 +70,11 @@ func ParseQuery(v url.Values) (Query, error) {
 		return q, invalid("to", "must be after from")
 	}
 	if s := v.Get("tz"); s != "" {
+		// "Local" is not an IANA name but the server's own zone, which a
+		// client can neither know nor rely on.
+		if s == "Local" {
+			return q, invalid("tz", "%q is not an IANA time zone (it would be the server's own zone): name the zone, e.g. Europe/London", s)
+		}
 		if q.Location, err = time.LoadLocation(s); err != nil {
 			return q, invalid("tz", "%q is not an IANA time zone", s)
 		}
