@@ -83,6 +83,12 @@ func TestHostileReadParameterSweep(t *testing.T) {
 	garbage := url.QueryEscape(base64.RawURLEncoding.EncodeToString([]byte("garbage, not a cursor")))
 	garbageJSON := url.QueryEscape(base64.RawURLEncoding.EncodeToString([]byte(`{"at":"0001-01-01T00:00:00Z","id":-1}`)))
 	long := strings.Repeat("A", 8000)
+	hugeBuckets := ""
+	for i := range 20 {
+		hugeBuckets += fmt.Sprintf("%d,", 9223372036854775807-20+i)
+	}
+	hugeBuckets = strings.TrimSuffix(hugeBuckets, ",")
+	likeBomb := strings.Repeat("*A", 3000) + "B"
 	longTypes := strings.Repeat("ORDER_CREATED,", 500)
 
 	const day = "from=2024-03-01T00:00:00Z&to=2024-03-02T00:00:00Z"
@@ -159,6 +165,19 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"report callbackWindow overflowing", analystKey, report + "?" + day + "&callbackWindow=PT9223372036854775807S", "", 400},
 		{"report queue wildcard", analystKey, report + "?" + day + "&queue=%25_%5C", "", 200},
 		{"report queue long", analystKey, report + "?" + day + "&queue=" + long, "", 200},
+		{"report year 0001 quarter-hourly in a zone of local mean time", analystKey, report + "?from=0001-01-01T00:00:00Z&to=0001-01-03T00:00:00Z&interval=PT15M&groupBy=hourOfDay,dayOfWeek&tz=Asia/Kolkata", "", 200},
+		{"report year 0000", analystKey, report + "?from=0000-01-01T00:00:00Z&to=0000-01-03T00:00:00Z&interval=PT1H&tz=Australia/Lord_Howe", "", 200},
+		{"report year 0000 in UTC", analystKey, report + "?from=0000-01-01T00:00:00Z&to=0000-01-01T03:00:00Z&interval=PT15M", "", 200},
+		{"report year 9999 half-hourly at 45 minutes", analystKey, report + "?from=9999-12-20T00:00:00Z&to=9999-12-31T23:59:59.999999999Z&interval=PT30M&groupBy=hourOfDay&tz=Pacific/Chatham", "", 0},
+		{"report year 9999 csv weekly ahead of UTC", analystKey, report + "?from=9999-12-01T00:00:00Z&to=9999-12-31T23:59:59Z&interval=P1W&tz=Pacific/Kiritimati", "text/csv", 0},
+		{"report year 9999 to 10000 by offset", analystKey, report + "?from=9999-12-31T00:00:00Z&to=9999-12-31T23:00:00-12:00&interval=PT1H", "", 0},
+		{"report year 9999 to 10000 by offset csv", analystKey, report + "?from=9999-12-31T00:00:00Z&to=9999-12-31T23:00:00-12:00&interval=PT1H", "text/csv", 0},
+		{"report DST day quarter-hourly", analystKey, report + "?from=2024-03-30T00:00:00Z&to=2024-04-01T00:00:00Z&interval=PT15M&tz=Europe/London&groupBy=hourOfDay", "", 200},
+		{"report five years weekly by everything", analystKey, report + "?from=2020-01-01T00:00:00Z&to=2024-12-31T00:00:00Z&interval=P1W&groupBy=queue,hourOfDay,dayOfWeek&tz=Australia/Adelaide", "", 400},
+		{"report five years daily by everything csv", analystKey, report + "?from=2020-01-01T00:00:00Z&to=2024-12-31T00:00:00Z&groupBy=queue,hourOfDay,dayOfWeek", "text/csv", 400},
+		{"report 31 days quarter-hourly by everything", analystKey, report + "?from=2024-03-01T00:00:00Z&to=2024-04-01T00:00:00Z&interval=PT15M&groupBy=queue,hourOfDay,dayOfWeek", "", 400},
+		{"report twenty huge buckets", analystKey, report + "?" + day + "&buckets=" + hugeBuckets, "", 200},
+		{"report callbackWindow P31D", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z&callbackWindow=P31D", "", 0},
 		{"report csv", analystKey, report + "?" + day, "text/csv", 200},
 
 		// report drill-down
@@ -242,6 +261,11 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"feed types long", analystKey, "/v1/events?types=" + longTypes, "", 0},
 		{"feed types very long", analystKey, "/v1/events?types=" + long, "", 0},
 		{"feed types many", analystKey, "/v1/events?" + strings.Repeat("types=X&", 2000), "", 0},
+		{"feed types many wildcards", analystKey, "/v1/events?types=" + likeBomb, "", 0},
+		{"feed types many wildcards streamed", analystKey, "/v1/events?types=" + likeBomb, "application/x-ndjson", 0},
+		{"feed types only wildcards", analystKey, "/v1/events?types=" + strings.Repeat("*", 8000), "", 0},
+		{"timeline types many wildcards", analystKey, "/v1/cases/case-1/timeline?types=" + likeBomb, "", 0},
+		{"contact types many wildcards", analystKey, "/v1/contacts/%2B447700900101/timeline?types=" + likeBomb, "", 0},
 		{"timeline types %", analystKey, "/v1/cases/case-1/timeline?types=%25", "", 0},
 		{"timeline types long", analystKey, "/v1/cases/case-1/timeline?types=" + long, "", 0},
 		{"feed source wildcard", analystKey, "/v1/events?source=%25", "", 200},

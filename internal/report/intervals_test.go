@@ -9,11 +9,14 @@ import (
 )
 
 // Intervals cover the range from its first instant, aligned to the zone's
-// wall clock, on either side of 1970 and in zones with half-hour offsets.
+// wall clock, on either side of 1970, in zones with half-hour offsets, and
+// at the ends of the years a request can name (0000 to 9999), where a
+// zone's first offset has no start.
 func TestIntervalsCoverTheRange(t *testing.T) {
-	for _, tz := range []string{"UTC", "Asia/Kolkata", "America/St_Johns"} {
+	for _, tz := range []string{"UTC", "Asia/Kolkata", "America/St_Johns", "Australia/Lord_Howe", "Pacific/Kiritimati"} {
 		for _, from := range []string{"1969-12-31T23:50:00Z", "1969-07-20T20:17:40Z", "1900-01-01T00:07:00Z",
-			"1970-01-01T00:00:00Z", "2024-03-10T09:53:17.5Z"} {
+			"1970-01-01T00:00:00Z", "2024-03-10T09:53:17.5Z", "0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z",
+			"0000-12-31T23:58:00Z", "9999-12-31T23:50:00Z"} {
 			for _, interval := range []string{"PT15M", "PT30M", "PT1H", "P1D", "P1W"} {
 				f, err := time.Parse(time.RFC3339, from)
 				require.NoError(t, err)

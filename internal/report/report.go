@@ -198,7 +198,9 @@ func Intervals(q Query) []Interval {
 			zoneStart, zoneEnd := offsetBounds(l)
 			if !next {
 				b := time.Unix(local-rem-int64(off), 0).In(loc)
-				if zoneStart.After(b) {
+				// A zero start is none (the zone's first offset), not the
+				// year 1: a range in the year 0 has no bound there.
+				if !zoneStart.IsZero() && zoneStart.After(b) {
 					return zoneStart.In(loc)
 				}
 				return b
@@ -379,6 +381,9 @@ func HandledBounds(q Query) []time.Time {
 	// range is counted, as for abandons.
 	ivs := Intervals(q)
 	bounds := []time.Time{q.From}
+	if len(ivs) == 0 {
+		return append(bounds, q.To)
+	}
 	for _, iv := range ivs[1:] {
 		bounds = append(bounds, iv.Start)
 	}
