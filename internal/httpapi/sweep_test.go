@@ -121,6 +121,9 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"timeline reversed", analystKey, "/v1/cases/case-1/timeline?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", "", 0},
 		{"timeline equal", analystKey, "/v1/cases/case-1/timeline?from=2024-03-01T00:00:00Z&to=2024-03-01T00:00:00Z", "", 0},
 		{"timeline year 0001", analystKey, "/v1/cases/case-1/timeline?from=0001-01-01T00:00:00Z", "", 0},
+		{"timeline within the year 0000", analystKey, "/v1/cases/case-1/timeline?from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00Z", "", 200},
+		{"contact timeline year 0000 to 9999", analystKey, "/v1/contacts/%2B447700900101/timeline?from=0000-01-01T00:00:00Z&to=9999-12-31T23:59:59.999999999Z&order=desc", "", 200},
+		{"feed within the year 0000 streamed", analystKey, "/v1/events?from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00Z", "application/x-ndjson", 200},
 		{"timeline year 9999", analystKey, "/v1/cases/case-1/timeline?to=9999-12-31T23:59:59Z", "", 0},
 		{"timeline year 0000", analystKey, "/v1/cases/case-1/timeline?from=0000-01-01T00:00:00Z", "", 0},
 		{"timeline offset past year 9999", analystKey, "/v1/cases/case-1/timeline?to=9999-12-31T23:59:59-12:00", "", 0},
@@ -178,6 +181,13 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"report 31 days quarter-hourly by everything", analystKey, report + "?from=2024-03-01T00:00:00Z&to=2024-04-01T00:00:00Z&interval=PT15M&groupBy=queue,hourOfDay,dayOfWeek", "", 400},
 		{"report twenty huge buckets", analystKey, report + "?" + day + "&buckets=" + hugeBuckets, "", 200},
 		{"report callbackWindow P31D", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z&callbackWindow=P31D", "", 0},
+		{"report year 0000 by hour and day", analystKey, report + "?from=0000-01-01T00:00:00Z&to=0000-03-01T00:00:00Z&interval=P1W&groupBy=hourOfDay,dayOfWeek&tz=Asia/Kolkata", "", 200},
+		{"report year 0000 total csv", analystKey, report + "?from=0000-01-01T00:00:00Z&to=0000-03-01T00:00:00Z&interval=total&groupBy=queue", "text/csv", 200},
+		{"report year 0000 half-hourly csv", analystKey, report + "?from=0000-01-01T00:00:00Z&to=0000-01-02T00:00:00Z&interval=PT30M&tz=America/St_Johns", "text/csv", 200},
+		{"report year 0000 to 0001 daily", analystKey, report + "?from=0000-12-30T00:00:00Z&to=0001-01-02T00:00:00Z&tz=Pacific/Kiritimati", "", 200},
+		{"contacts year 0000 by hour and day", analystKey, contacts + "?from=0000-01-01T00:00:00Z&to=0000-03-01T00:00:00Z&hourOfDay=0&dayOfWeek=Sunday&tz=Australia/Lord_Howe", "", 200},
+		{"contacts year 0000 by hour csv", analystKey, contacts + "?from=0000-01-01T00:00:00Z&to=0000-01-03T00:00:00Z&hourOfDay=23&tz=Asia/Kolkata", "text/csv", 200},
+		{"contacts year 9999 by hour", analystKey, contacts + "?from=9999-12-01T00:00:00Z&to=9999-12-31T23:59:59.999999999Z&hourOfDay=23&dayOfWeek=Friday&tz=Pacific/Kiritimati", "", 200},
 		{"report csv", analystKey, report + "?" + day, "text/csv", 200},
 
 		// report drill-down
@@ -349,6 +359,14 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"report odd accept", analystKey, report + "?" + day, "text/csv;q=NaN", 0},
 	}
 
+	// Auditors see PHI and have every request recorded first: each request
+	// an analyst may make is sent as an auditor too.
+	for _, tc := range cases {
+		if tc.key == analystKey {
+			tc.key, tc.name = auditorKey, tc.name+" (auditor)"
+			cases = append(cases, tc)
+		}
+	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
@@ -381,6 +399,22 @@ func TestHostileReadParameterSweep(t *testing.T) {
 			}
 		})
 	}
+
+	// Every one of those requests an auditor made is in the access log,
+	// and an admin can read all of it, masked.
+	path, pages := "/v1/access-log?limit=500", 0
+	for ; ; pages++ {
+		require.Less(t, pages, 100)
+		res := b.sweep(t, adminKey, path, "")
+		require.Equal(t, 200, res.status, string(res.body))
+		require.True(t, json.Valid(res.body))
+		next, _ := res.json(t)["page"].(map[string]any)["nextCursor"].(string)
+		if next == "" {
+			break
+		}
+		path = "/v1/access-log?limit=500&cursor=" + url.QueryEscape(next)
+	}
+	require.Equal(t, 200, b.sweep(t, adminKey, "/v1/access-log?keyName=bob&limit=1", "").status)
 }
 
 // sweep sends a GET whose path and query are sent exactly as written.
