@@ -41,6 +41,10 @@ func TestHostileReadParameterSweep(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, b.cp.Sign(ctx, st))
 	event := f.caseEvents["case-1"][0]
+	var ev apiEvent
+	require.NoError(t, json.Unmarshal(b.read(t, analystKey, "/v1/events/"+event).body, &ev))
+	require.NotNil(t, ev.LogIndex)
+	leaf := *ev.LogIndex
 
 	// Cursors issued by one route, to be replayed at others.
 	cursorOf := func(path string) string {
@@ -120,16 +124,16 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"timeline from not RFC 3339", analystKey, "/v1/cases/case-1/timeline?from=yesterday", "", 400},
 		{"timeline reversed", analystKey, "/v1/cases/case-1/timeline?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", "", 0},
 		{"timeline equal", analystKey, "/v1/cases/case-1/timeline?from=2024-03-01T00:00:00Z&to=2024-03-01T00:00:00Z", "", 0},
-		{"timeline year 0001", analystKey, "/v1/cases/case-1/timeline?from=0001-01-01T00:00:00Z", "", 0},
+		{"timeline year 0001", analystKey, "/v1/cases/case-1/timeline?from=0001-01-01T00:00:00Z", "", 200},
 		{"timeline within the year 0000", analystKey, "/v1/cases/case-1/timeline?from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00Z", "", 200},
 		{"contact timeline year 0000 to 9999", analystKey, "/v1/contacts/%2B447700900101/timeline?from=0000-01-01T00:00:00Z&to=9999-12-31T23:59:59.999999999Z&order=desc", "", 200},
 		{"feed within the year 0000 streamed", analystKey, "/v1/events?from=0000-01-01T00:00:00Z&to=0000-06-01T00:00:00Z", "application/x-ndjson", 200},
-		{"timeline year 9999", analystKey, "/v1/cases/case-1/timeline?to=9999-12-31T23:59:59Z", "", 0},
-		{"timeline year 0000", analystKey, "/v1/cases/case-1/timeline?from=0000-01-01T00:00:00Z", "", 0},
-		{"timeline offset past year 9999", analystKey, "/v1/cases/case-1/timeline?to=9999-12-31T23:59:59-12:00", "", 0},
-		{"timeline offset before year 1", analystKey, "/v1/cases/case-1/timeline?from=0001-01-01T00:00:00%2B14:00", "", 0},
+		{"timeline year 9999", analystKey, "/v1/cases/case-1/timeline?to=9999-12-31T23:59:59Z", "", 200},
+		{"timeline year 0000", analystKey, "/v1/cases/case-1/timeline?from=0000-01-01T00:00:00Z", "", 200},
+		{"timeline offset past year 9999", analystKey, "/v1/cases/case-1/timeline?to=9999-12-31T23:59:59-12:00", "", 200},
+		{"timeline offset before year 1", analystKey, "/v1/cases/case-1/timeline?from=0001-01-01T00:00:00%2B14:00", "", 200},
 		{"feed from not RFC 3339", analystKey, "/v1/events?from=2024-13-45", "", 400},
-		{"feed year 0001 to 9999", analystKey, "/v1/events?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z&limit=1", "", 0},
+		{"feed year 0001 to 9999", analystKey, "/v1/events?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59Z&limit=1", "", 200},
 		{"feed reversed", analystKey, "/v1/events?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", "", 0},
 		{"feed from repeated", analystKey, "/v1/events?from=2024-03-01T00:00:00Z&from=garbage", "", 0},
 
@@ -139,12 +143,12 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"report reversed", analystKey, report + "?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", "", 400},
 		{"report equal", analystKey, report + "?from=2024-03-01T00:00:00Z&to=2024-03-01T00:00:00Z", "", 400},
 		{"report not RFC 3339", analystKey, report + "?from=1709251200&to=2024-03-02", "", 400},
-		{"report year 0001", analystKey, report + "?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z", "", 0},
-		{"report year 0001 in a zone behind UTC", analystKey, report + "?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z&tz=America/New_York", "", 0},
-		{"report year 9999", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z", "", 0},
-		{"report year 9999 weekly", analystKey, report + "?from=9999-12-01T00:00:00Z&to=9999-12-31T23:00:00Z&interval=P1W", "", 0},
-		{"report year 9999 in a zone ahead of UTC", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z&tz=Pacific/Kiritimati", "", 0},
-		{"report year 9999 csv", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z", "text/csv", 0},
+		{"report year 0001", analystKey, report + "?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z", "", 200},
+		{"report year 0001 in a zone behind UTC", analystKey, report + "?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z&tz=America/New_York", "", 200},
+		{"report year 9999", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z", "", 200},
+		{"report year 9999 weekly", analystKey, report + "?from=9999-12-01T00:00:00Z&to=9999-12-31T23:00:00Z&interval=P1W", "", 200},
+		{"report year 9999 in a zone ahead of UTC", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z&tz=Pacific/Kiritimati", "", 200},
+		{"report year 9999 csv", analystKey, report + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:00:00Z", "text/csv", 200},
 		{"report 100 years hourly", analystKey, report + "?from=1950-01-01T00:00:00Z&to=2050-01-01T00:00:00Z&interval=PT1H", "", 400},
 		{"report 100 years quarter-hourly by everything", analystKey, report + "?from=1950-01-01T00:00:00Z&to=2050-01-01T00:00:00Z&interval=PT15M&groupBy=queue,hourOfDay,dayOfWeek", "", 400},
 		{"report 100 years daily", analystKey, report + "?from=1950-01-01T00:00:00Z&to=2050-01-01T00:00:00Z", "", 400},
@@ -171,10 +175,10 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"report year 0001 quarter-hourly in a zone of local mean time", analystKey, report + "?from=0001-01-01T00:00:00Z&to=0001-01-03T00:00:00Z&interval=PT15M&groupBy=hourOfDay,dayOfWeek&tz=Asia/Kolkata", "", 200},
 		{"report year 0000", analystKey, report + "?from=0000-01-01T00:00:00Z&to=0000-01-03T00:00:00Z&interval=PT1H&tz=Australia/Lord_Howe", "", 200},
 		{"report year 0000 in UTC", analystKey, report + "?from=0000-01-01T00:00:00Z&to=0000-01-01T03:00:00Z&interval=PT15M", "", 200},
-		{"report year 9999 half-hourly at 45 minutes", analystKey, report + "?from=9999-12-20T00:00:00Z&to=9999-12-31T23:59:59.999999999Z&interval=PT30M&groupBy=hourOfDay&tz=Pacific/Chatham", "", 0},
-		{"report year 9999 csv weekly ahead of UTC", analystKey, report + "?from=9999-12-01T00:00:00Z&to=9999-12-31T23:59:59Z&interval=P1W&tz=Pacific/Kiritimati", "text/csv", 0},
-		{"report year 9999 to 10000 by offset", analystKey, report + "?from=9999-12-31T00:00:00Z&to=9999-12-31T23:00:00-12:00&interval=PT1H", "", 0},
-		{"report year 9999 to 10000 by offset csv", analystKey, report + "?from=9999-12-31T00:00:00Z&to=9999-12-31T23:00:00-12:00&interval=PT1H", "text/csv", 0},
+		{"report year 9999 half-hourly at 45 minutes", analystKey, report + "?from=9999-12-20T00:00:00Z&to=9999-12-31T23:59:59.999999999Z&interval=PT30M&groupBy=hourOfDay&tz=Pacific/Chatham", "", 200},
+		{"report year 9999 csv weekly ahead of UTC", analystKey, report + "?from=9999-12-01T00:00:00Z&to=9999-12-31T23:59:59Z&interval=P1W&tz=Pacific/Kiritimati", "text/csv", 200},
+		{"report year 9999 to 10000 by offset", analystKey, report + "?from=9999-12-31T00:00:00Z&to=9999-12-31T23:00:00-12:00&interval=PT1H", "", 200},
+		{"report year 9999 to 10000 by offset csv", analystKey, report + "?from=9999-12-31T00:00:00Z&to=9999-12-31T23:00:00-12:00&interval=PT1H", "text/csv", 200},
 		{"report DST day quarter-hourly", analystKey, report + "?from=2024-03-30T00:00:00Z&to=2024-04-01T00:00:00Z&interval=PT15M&tz=Europe/London&groupBy=hourOfDay", "", 200},
 		{"report five years weekly by everything", analystKey, report + "?from=2020-01-01T00:00:00Z&to=2024-12-31T00:00:00Z&interval=P1W&groupBy=queue,hourOfDay,dayOfWeek&tz=Australia/Adelaide", "", 400},
 		{"report five years daily by everything csv", analystKey, report + "?from=2020-01-01T00:00:00Z&to=2024-12-31T00:00:00Z&groupBy=queue,hourOfDay,dayOfWeek", "text/csv", 400},
@@ -193,9 +197,9 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		// report drill-down
 		{"contacts without from", analystKey, contacts + "?to=2024-03-02T00:00:00Z", "", 400},
 		{"contacts reversed", analystKey, contacts + "?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", "", 400},
-		{"contacts year 0001", analystKey, contacts + "?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z&tz=America/New_York&hourOfDay=3", "", 0},
-		{"contacts year 9999", analystKey, contacts + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:59:59Z&callbackWindow=P31D", "", 0},
-		{"contacts year 9999 csv", analystKey, contacts + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:59:59Z", "text/csv", 0},
+		{"contacts year 0001", analystKey, contacts + "?from=0001-01-01T00:00:00Z&to=0001-01-02T00:00:00Z&tz=America/New_York&hourOfDay=3", "", 200},
+		{"contacts year 9999", analystKey, contacts + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:59:59Z&callbackWindow=P31D", "", 200},
+		{"contacts year 9999 csv", analystKey, contacts + "?from=9999-12-30T00:00:00Z&to=9999-12-31T23:59:59Z", "text/csv", 200},
 		{"contacts 100 years", analystKey, contacts + "?from=1950-01-01T00:00:00Z&to=2050-01-01T00:00:00Z", "", 400},
 		{"contacts five years by hour and day", analystKey, contacts + "?from=2020-01-01T00:00:00Z&to=2024-12-31T00:00:00Z&hourOfDay=3&dayOfWeek=Monday&tz=Australia/Adelaide", "", 0},
 		{"contacts status weird", analystKey, contacts + "?" + day + "&status=%25", "", 400},
@@ -212,8 +216,8 @@ func TestHostileReadParameterSweep(t *testing.T) {
 
 		// cursors on listings
 		{"timeline cursor forged without time", analystKey, "/v1/cases/case-1/timeline?cursor=" + forge(timelineCursor, map[string]any{"a": nil}), "", 400},
-		{"timeline cursor forged year 0000", analystKey, "/v1/cases/case-1/timeline?cursor=" + forge(timelineCursor, map[string]any{"a": "0000-01-01T00:00:00Z"}), "", 0},
-		{"timeline cursor forged year 9999", analystKey, "/v1/cases/case-1/timeline?cursor=" + forge(timelineCursor, map[string]any{"a": "9999-12-31T23:59:59.999999999-12:00"}), "", 0},
+		{"timeline cursor forged year 0000", analystKey, "/v1/cases/case-1/timeline?cursor=" + forge(timelineCursor, map[string]any{"a": "0000-01-01T00:00:00Z"}), "", 200},
+		{"timeline cursor forged year 9999", analystKey, "/v1/cases/case-1/timeline?cursor=" + forge(timelineCursor, map[string]any{"a": "9999-12-31T23:59:59.999999999-12:00"}), "", 200},
 		{"timeline cursor forged time not RFC 3339", analystKey, "/v1/cases/case-1/timeline?cursor=" + forge(timelineCursor, map[string]any{"a": "yesterday"}), "", 400},
 		{"timeline cursor forged id max", analystKey, "/v1/cases/case-1/timeline?cursor=" + forge(timelineCursor, map[string]any{"i": maxInt}), "", 0},
 		{"timeline cursor forged id min", analystKey, "/v1/cases/case-1/timeline?order=asc&cursor=" + forge(timelineCursor, map[string]any{"i": minInt}), "", 0},
@@ -226,8 +230,8 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"feed cursor forged index min streamed", analystKey, "/v1/events?cursor=" + forge(feedCursor, map[string]any{"l": minInt}), "application/x-ndjson", 0},
 		{"feed cursor forged without index", analystKey, "/v1/events?cursor=" + forge(feedCursor, map[string]any{"l": nil}), "", 400},
 		{"feed cursor forged with a time", analystKey, "/v1/events?cursor=" + forge(feedCursor, map[string]any{"a": "2024-03-01T00:00:00Z"}), "", 0},
-		{"contacts cursor forged year 0001", analystKey, contacts + "?" + day + "&limit=1&cursor=" + forge(contactsCursor, map[string]any{"a": "0001-01-01T00:00:00Z"}), "", 0},
-		{"contacts cursor forged year 9999", analystKey, contacts + "?" + day + "&limit=1&cursor=" + forge(contactsCursor, map[string]any{"a": "9999-12-31T23:59:59Z"}), "", 0},
+		{"contacts cursor forged year 0001", analystKey, contacts + "?" + day + "&limit=1&cursor=" + forge(contactsCursor, map[string]any{"a": "0001-01-01T00:00:00Z"}), "", 200},
+		{"contacts cursor forged year 9999", analystKey, contacts + "?" + day + "&limit=1&cursor=" + forge(contactsCursor, map[string]any{"a": "9999-12-31T23:59:59Z"}), "", 200},
 		{"contacts cursor forged id max", analystKey, contacts + "?" + day + "&limit=1&cursor=" + forge(contactsCursor, map[string]any{"i": maxInt}), "", 0},
 		{"contacts cursor forged id min", analystKey, contacts + "?" + day + "&limit=1&cursor=" + forge(contactsCursor, map[string]any{"i": minInt}), "", 0},
 		{"contacts cursor forged without time", analystKey, contacts + "?" + day + "&limit=1&cursor=" + forge(contactsCursor, map[string]any{"a": nil}), "", 0},
@@ -341,6 +345,12 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"consistency to int64 max", analystKey, "/v1/log/proof/consistency?from=1&to=9223372036854775807", "", 400},
 		{"consistency both int64 max", analystKey, "/v1/log/proof/consistency?from=9223372036854775807&to=9223372036854775807", "", 400},
 		{"consistency beyond int64", analystKey, "/v1/log/proof/consistency?from=1&to=9223372036854775808", "", 400},
+		{"consistency 0 to 0", analystKey, "/v1/log/proof/consistency?from=0&to=0", "", 200},
+		{"consistency 1 to 1", analystKey, "/v1/log/proof/consistency?from=1&to=1", "", 200},
+		{"consistency from beyond tree", analystKey, fmt.Sprintf("/v1/log/proof/consistency?from=%d&to=%d", st.Size+1, st.Size+1), "", 400},
+		{"consistency repeated", analystKey, "/v1/log/proof/consistency?from=1&from=x&to=2&to=-1", "", 200},
+		{"inclusion size just past the leaf", analystKey, fmt.Sprintf("/v1/log/proof/inclusion?event=%s&size=%d", event, leaf+1), "", 200},
+		{"inclusion size at the leaf", analystKey, fmt.Sprintf("/v1/log/proof/inclusion?event=%s&size=%d", event, leaf), "", 400},
 		{"consistency as csv", analystKey, "/v1/log/proof/consistency?from=1&to=2", "text/csv", 0},
 
 		// Accept: text/csv and others where JSON is the only answer
@@ -351,10 +361,14 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"checkpoints as csv", analystKey, "/v1/log/checkpoints", "text/csv", 0},
 		{"checkpoint as csv", analystKey, "/v1/log/checkpoint", "text/csv", 0},
 		{"key as csv", analystKey, "/v1/log/key", "text/csv", 0},
+		{"no key, hostile query", "", "/v1/events?limit=%FF&cursor=%00", "", 401},
+		{"unknown key, hostile path", "not-a-key-0123456789", "/v1/cases/%00/timeline", "", 401},
+		{"analyst asks for a blob", analystKey, "/v1/blobs/zz", "", 403},
+		{"analyst asks for the access log", analystKey, "/v1/access-log?cursor=garbage", "", 403},
 		{"feed streamed limit=0", analystKey, "/v1/events?limit=0", "application/x-ndjson", 0},
 		{"feed streamed reversed", analystKey, "/v1/events?from=2024-03-02T00:00:00Z&to=2024-03-01T00:00:00Z", "application/x-ndjson", 400},
 		{"feed streamed from not RFC 3339", analystKey, "/v1/events?from=x", "application/x-ndjson", 400},
-		{"feed streamed year 0001 to 9999", analystKey, "/v1/events?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59-12:00", "application/x-ndjson", 0},
+		{"feed streamed year 0001 to 9999", analystKey, "/v1/events?from=0001-01-01T00:00:00Z&to=9999-12-31T23:59:59-12:00", "application/x-ndjson", 200},
 		{"feed odd accept", analystKey, "/v1/events", "application/x-ndjson;q=abc, */*;q=-1", 0},
 		{"report odd accept", analystKey, report + "?" + day, "text/csv;q=NaN", 0},
 	}
@@ -362,7 +376,7 @@ func TestHostileReadParameterSweep(t *testing.T) {
 	// Auditors see PHI and have every request recorded first: each request
 	// an analyst may make is sent as an auditor too.
 	for _, tc := range cases {
-		if tc.key == analystKey {
+		if tc.key == analystKey && tc.want != http.StatusForbidden {
 			tc.key, tc.name = auditorKey, tc.name+" (auditor)"
 			cases = append(cases, tc)
 		}
