@@ -201,6 +201,9 @@ func TestHostileReadParameterSweep(t *testing.T) {
 		{"report buckets 21", analystKey, report + "?" + day + "&buckets=1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21", "", 400},
 		{"report groupBy empty item", analystKey, report + "?" + day + "&groupBy=queue,", "", 400},
 		{"report accept long", analystKey, report + "?" + day, strings.Repeat("text/csv;q=0.5,", 500), 200},
+		{"report year 9999 DST quarter-hourly", analystKey, report + "?from=9999-03-01T00:00:00Z&to=9999-03-31T00:00:00Z&interval=PT15M&groupBy=hourOfDay&tz=Europe/London", "", 200},
+		{"report year 9999 DST hourly in a half-hour zone", analystKey, report + "?from=9999-01-01T00:00:00Z&to=9999-04-01T00:00:00Z&interval=PT1H&tz=Australia/Adelaide", "", 200},
+		{"contacts year 9999 DST by hour", analystKey, contacts + "?from=9999-01-01T00:00:00Z&to=9999-12-31T00:00:00Z&hourOfDay=1&tz=Europe/London", "", 200},
 		{"report csv", analystKey, report + "?" + day, "text/csv", 200},
 
 		// report drill-down
