@@ -134,7 +134,9 @@ func ParseQuery(v url.Values) (Query, error) {
 var isoDuration = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?$`)
 
 // ParseISODuration reads the day/hour/minute/second subset of ISO 8601
-// durations (PT24H, P1DT12H, PT90M).
+// durations (PT24H, P1DT12H, PT90M). A duration longer than a
+// time.Duration holds (about 292 years) is an error, not a wrapped value:
+// "PT5124096H" would otherwise read as 25 minutes.
 func ParseISODuration(s string) (time.Duration, error) {
 	m := isoDuration.FindStringSubmatch(s)
 	if m == nil || s == "P" || strings.HasSuffix(s, "T") {
@@ -143,7 +145,10 @@ func ParseISODuration(s string) (time.Duration, error) {
 	var d time.Duration
 	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
 		if m[i+1] != "" {
-			n, _ := strconv.Atoi(m[i+1])
+			n, err := strconv.ParseInt(m[i+1], 10, 64)
+			if err != nil || n > int64((math.MaxInt64-d)/unit) {
+				return 0, fmt.Errorf("%q is longer than any duration casetrail reads", s)
+			}
 			d += time.Duration(n) * unit
 		}
 	}
