@@ -70,21 +70,72 @@ func Text(s string) string {
 	}
 	var b strings.Builder
 	last := 0
+	mask := func(start, end int) {
+		b.WriteString(s[last:start])
+		b.WriteString(Phone(s[start:end]))
+		last = end
+	}
 	for _, l := range locs {
 		start, end := l[0], l[1]
-		run := s[start:end]
-		if touchesWord(s, start, end) || countDigits(run) < minTextPhoneDigits || !normalize.MayBePhone(run) {
+		if phoneAt(s, start, end) {
+			mask(start, end)
 			continue
 		}
-		b.WriteString(s[last:start])
-		b.WriteString(Phone(run))
-		last = end
+		// A number written before or after other digits with only a space
+		// between ("+447700900123 2024-05-01", "+447700900123 2nd try")
+		// is read in one run with them, which as a whole is no phone
+		// number: its parts between spaces are tried, longest first.
+		for i := start; i < end; i = nextPart(s, i, end) {
+			for j := min(end, i+maxPhoneText); j > i; j-- {
+				if (j == end || isSpaceAt(s, j)) && !isSpaceBefore(s, j) && phoneAt(s, i, j) {
+					mask(i, j)
+					i = j
+					break
+				}
+			}
+		}
 	}
 	if last == 0 {
 		return s
 	}
 	b.WriteString(s[last:])
 	return b.String()
+}
+
+// maxPhoneText is the longest text NormalizePhone reads as a number.
+const maxPhoneText = 64
+
+// phoneAt reports whether s[start:end], a run phoneInText matched or a
+// part of one, is a phone number standing alone.
+func phoneAt(s string, start, end int) bool {
+	run := s[start:end]
+	return !touchesWord(s, start, end) && countDigits(run) >= minTextPhoneDigits && normalize.MayBePhone(run)
+}
+
+// isSpaceAt and isSpaceBefore report whether a space (or a no-break
+// space) starts at, or ends at, byte i of s.
+func isSpaceAt(s string, i int) bool {
+	return s[i] == ' ' || strings.HasPrefix(s[i:], "\u00a0")
+}
+
+func isSpaceBefore(s string, i int) bool {
+	return s[i-1] == ' ' || strings.HasSuffix(s[:i], "\u00a0")
+}
+
+// nextPart returns where the part of s[:end] after the one at i starts:
+// after the next run of spaces, or end.
+func nextPart(s string, i, end int) int {
+	for i < end && !isSpaceAt(s, i) {
+		i++
+	}
+	for i < end && isSpaceAt(s, i) {
+		if s[i] == ' ' {
+			i++
+		} else {
+			i += len("\u00a0")
+		}
+	}
+	return i
 }
 
 // TextIn applies Text to every string in a JSON document, such as an

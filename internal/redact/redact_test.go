@@ -142,6 +142,9 @@ func TestText(t *testing.T) {
 		"Status changed by user 6d820576a3864160a715312b4e9ac376":    "Status changed by user 6d820576a3864160a715312b4e9ac376",
 		"Outbound call by ann@clinic.exa…":                           "Outbound call by a**@clinic.exa…",
 		"Outbound call by +44770090…":                                "Outbound call by +44***090…",
+		// A number next to other digits with only a space between.
+		"Call back +447700900123 2nd attempt":       "Call back +44*******123 2nd attempt",
+		"Callers 07700 900123 0A1 and +14155550100": "Callers 077******123 0A1 and +14******100",
 	} {
 		require.Equal(t, want, redact.Text(in), in)
 	}
