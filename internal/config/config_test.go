@@ -172,11 +172,7 @@ func TestFingerprint(t *testing.T) {
 // server accepts, every setting it names included.
 func TestExampleConfigurationLoads(t *testing.T) {
 	t.Parallel()
-	e := map[string]string{
-		"CV_SECRET": "cv-secret", "SA_SECRET": "sa-secret", "SH_KEY": "sh-key",
-		"ANN_KEY": "ann-key-0123456789", "BOB_KEY": "bob-key-0123456789", "ADMIN_KEY": "admin-key-0123456789",
-	}
-	cfg, err := config.Load(filepath.Join("..", "..", "docs", "casetrail.example.yaml"), env(e))
+	cfg, err := config.Load(filepath.Join("..", "..", "docs", "casetrail.example.yaml"), env(exampleEnv))
 	require.NoError(t, err)
 	require.Empty(t, cfg.ReportDatabaseURL)
 	require.NotEmpty(t, cfg.Sources)
