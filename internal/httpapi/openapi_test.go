@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -63,7 +65,10 @@ func TestOpenAPIDocumentIsValid(t *testing.T) {
 	require.True(t, ok)
 }
 
-var ginParam = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+var (
+	ginParam   = regexp.MustCompile(`:([A-Za-z0-9_]+)`)
+	httpMethod = regexp.MustCompile(`^[A-Z]+$`)
+)
 
 // TestEveryRouteIsDocumented walks the server's route table.
 func TestEveryRouteIsDocumented(t *testing.T) {
@@ -85,6 +90,76 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 		if item.GetOperations().GetOrZero(strings.ToLower(r.Method)) == nil {
 			t.Errorf("route %s %s: method not in api/openapi.yaml", r.Method, path)
 		}
+	}
+}
+
+// TestEveryDocumentedRouteExists is the other way round: every operation
+// api/openapi.yaml documents is a route of the server, with that method.
+func TestEveryDocumentedRouteExists(t *testing.T) {
+	t.Parallel()
+	var model *libopenapi.DocumentModel[v3.Document]
+	var err error
+	withSpec(t, func(doc libopenapi.Document, _ validator.Validator) { model, err = doc.BuildV3Model() })
+	require.NoError(t, err)
+	served := map[string]bool{}
+	for _, r := range serverRoutes(t) {
+		served[r] = true
+	}
+	n := 0
+	for path, item := range model.Model.Paths.PathItems.FromOldest() {
+		for method := range item.GetOperations().FromOldest() {
+			n++
+			if r := strings.ToUpper(method) + " " + path; !served[r] {
+				t.Errorf("api/openapi.yaml documents %s, which the server does not route", r)
+			}
+		}
+	}
+	require.Equal(t, len(served), n, "operations in api/openapi.yaml")
+}
+
+// serverRoutes lists the server's routes as "METHOD /path/{param}".
+func serverRoutes(t *testing.T) []string {
+	t.Helper()
+	h := httpapi.NewServer(httpapi.Deps{Config: &config.Config{MaxBodyBytes: 1 << 20}})
+	var out []string
+	for _, r := range h.(interface{ Routes() gin.RoutesInfo }).Routes() {
+		out = append(out, r.Method+" "+ginParam.ReplaceAllString(r.Path, "{$1}"))
+	}
+	require.NotEmpty(t, out)
+	return out
+}
+
+// TestReadmeListsEveryRoute holds the README's route table to the server's
+// routes, both ways.
+func TestReadmeListsEveryRoute(t *testing.T) {
+	t.Parallel()
+	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	require.NoError(t, err)
+	_, section, ok := strings.Cut(string(raw), "\n## API\n")
+	require.True(t, ok, "README.md has no API section")
+	section, _, _ = strings.Cut(section, "\n## ")
+	listed := map[string]bool{}
+	code := regexp.MustCompile("`([^`]+)`")
+	for _, line := range strings.Split(section, "\n") {
+		cell, _, _ := strings.Cut(strings.TrimPrefix(line, "| "), " |")
+		method, _, ok := strings.Cut(strings.TrimPrefix(cell, "`"), " ")
+		if !strings.HasPrefix(line, "| `") || !ok || !httpMethod.MatchString(method) {
+			continue
+		}
+		for _, m := range code.FindAllStringSubmatch(cell, -1) {
+			path := strings.TrimPrefix(m[1], method+" ")
+			path, _, _ = strings.Cut(path, "?")
+			listed[method+" "+path] = true
+		}
+	}
+	for _, r := range serverRoutes(t) {
+		if !listed[r] {
+			t.Errorf("README.md's route table does not list %s", r)
+		}
+		delete(listed, r)
+	}
+	for r := range listed {
+		t.Errorf("README.md's route table lists %s, which the server does not route", r)
 	}
 }
 
