@@ -5,7 +5,7 @@
 //	casetrail keys [--config FILE]
 //	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
 //	casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
-//	casetrail verify-bundle [--key VKEY | --config FILE] DIR
+//	casetrail verify-bundle [--key VKEY | --config FILE] [--allow-unsigned-manifest] DIR
 //	casetrail expunge (--event ID | --rejected ID) [...] --reason TEXT [--config FILE]
 //	casetrail version
 package main
@@ -47,7 +47,7 @@ const usage = `usage:
                                                recheck the whole store against a signed checkpoint
   casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
                                                write an audit bundle with inclusion proofs
-  casetrail verify-bundle [--key VKEY | --config FILE] DIR
+  casetrail verify-bundle [--key VKEY | --config FILE] [--allow-unsigned-manifest] DIR
                                                check a bundle offline with only the public key
   casetrail expunge (--event ID | --rejected ID) [...] --reason TEXT [--config FILE]
                                                erase events' content (their leaves still verify),
