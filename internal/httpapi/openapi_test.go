@@ -207,3 +207,38 @@ func TestContractCheckerCatchesViolations(t *testing.T) {
 	ok, errs := validateResponse(t, req, res)
 	require.True(t, ok, "%v", errs)
 }
+
+// TestEveryProblemCauseIsDocumented reads the causes the code gives its
+// problems from its source and looks for each in api/openapi.yaml.
+func TestEveryProblemCauseIsDocumented(t *testing.T) {
+	t.Parallel()
+	written := []*regexp.Regexp{
+		regexp.MustCompile(`Cause:\s*"([a-z_]+)"`),
+		regexp.MustCompile(`writeProblem\(c,[^,]+,\s*"([a-z_]+)"`),
+		regexp.MustCompile(`writeNotReady\(c,\s*"([a-z_]+)"`),
+	}
+	causes := map[string]bool{}
+	for _, dir := range []string{".", filepath.Join("..", "ingest")} {
+		files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+		require.NoError(t, err)
+		for _, f := range files {
+			if strings.HasSuffix(f, "_test.go") {
+				continue
+			}
+			src, err := os.ReadFile(f)
+			require.NoError(t, err)
+			for _, re := range written {
+				for _, m := range re.FindAllStringSubmatch(string(src), -1) {
+					causes[m[1]] = true
+				}
+			}
+		}
+	}
+	require.Contains(t, causes, "idempotency_conflict")
+	require.Contains(t, causes, "not_ready")
+	for cause := range causes {
+		if !strings.Contains(string(api.OpenAPI), "`"+cause+"`") {
+			t.Errorf("the problem cause %s is not in api/openapi.yaml", cause)
+		}
+	}
+}
