@@ -145,7 +145,11 @@ func TestHostileIngestSweep(t *testing.T) {
 			signedCase("lone surrogate", []byte(`{"event":"ESCALATE_CASE","caseId":"\ud800","agentID":"\udfff"}`), 0, "", true, nil),
 			signedCase("BOM prefix", append([]byte("\xef\xbb\xbf"), g.body...), 0, "", true, nil),
 			signedCase("over max_body_bytes", over, 413, "body_too_large", true, nil),
-			signedCase("gzip", gz.Bytes(), 0, "", true, map[string]string{"Content-Encoding": "gzip"}),
+			// A compressed body is refused by name, not read as bad JSON.
+			signedCase("gzip", gz.Bytes(), 415, "unsupported_content_encoding", true, map[string]string{"Content-Encoding": "gzip"}),
+			signedCase("gzip claimed, plain body", g.body, 415, "unsupported_content_encoding", true, map[string]string{"Content-Encoding": "identity, GZIP"}),
+			signedCase("br", g.body, 415, "unsupported_content_encoding", true, map[string]string{"Content-Encoding": "br"}),
+			validWith("Content-Encoding identity", map[string]string{"Content-Encoding": " Identity "}),
 			signedCase("Content-Type text/plain", g.body, 0, "", true, map[string]string{"Content-Type": "text/plain; charset=utf-16"}),
 			signedCase("Content-Type garbage", g.body, 0, "", true, map[string]string{"Content-Type": ";;;=\"; charset="}),
 			ingestCase{name: g.source + " no credentials", path: g.path(), body: g.body, header: noCred, want: 401, cause: "unauthorized"},

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -331,6 +332,10 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		return store.NewEvent{}, &Error{Status: http.StatusNotFound, Cause: "missing_event",
 			Detail: fmt.Sprintf("a %s source takes the event in the path: /v1/ingest/%s/{event}", kind, src.cfg.Name)}
 	}
+	if coding, ok := contentCoding(r.Header); !ok {
+		return store.NewEvent{}, &Error{Status: http.StatusUnsupportedMediaType, Cause: "unsupported_content_encoding",
+			Detail: fmt.Sprintf("Content-Encoding %q is not supported: send the body uncompressed", coding)}
+	}
 	key, explicit := r.Header.Get("Idempotency-Key"), true
 	if key == "" {
 		key = r.Header.Get("webhook-id")
@@ -406,6 +411,21 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		ev.Blobs = append(ev.Blobs, store.Blob{SHA256: b.SHA256, Content: b.Content})
 	}
 	return ev, nil
+}
+
+// contentCoding returns the first content coding other than identity that h
+// names, and false, or true when the body is sent as it is. The body is
+// stored and its signature checked as sent, so a compressed body is refused
+// by name rather than read as JSON that is not there.
+func contentCoding(h http.Header) (string, bool) {
+	for _, v := range h["Content-Encoding"] {
+		for c := range strings.SplitSeq(v, ",") {
+			if c = strings.TrimSpace(c); c != "" && !strings.EqualFold(c, "identity") {
+				return c, false
+			}
+		}
+	}
+	return "", true
 }
 
 // actor and change are stored in the shape the read API shows them.
