@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -127,7 +128,17 @@ func TestHostileIngestSweep(t *testing.T) {
 		}
 		noCred := hdr(nil)
 
+		atLimit := append(append([]byte{}, g.body[:len(g.body)-1]...), `,"pad":"`...)
+		atLimit = append(atLimit, strings.Repeat("p", 64<<10-len(atLimit)-2)...)
+		atLimit = append(atLimit, `"}`...)
+		overByOne := append(append([]byte{}, atLimit[:len(atLimit)-2]...), `p"}`...)
 		cases = append(cases,
+			signedCase("exactly max_body_bytes", atLimit, 200, "", true, nil),
+			signedCase("max_body_bytes and one", overByOne, 413, "body_too_large", true, nil),
+			ingestCase{name: g.source + " trailing slash", path: g.path() + "/", body: g.body, header: hdr(g.cred(g.body)), want: 0, kept: true},
+			// No ingest route: the sender is told its URL is wrong.
+			ingestCase{name: g.source + " double slash", path: "/" + g.path(), body: g.body, header: hdr(g.cred(g.body)), want: 404, cause: "not_found"},
+			ingestCase{name: g.source + " source in capitals", path: strings.ToUpper(g.path()), body: g.body, header: hdr(g.cred(g.body)), want: 404},
 			signedCase("empty body", nil, 400, "invalid_json", true, nil),
 			signedCase("null", []byte(`null`), 0, "", true, nil),
 			signedCase("[]", []byte(`[]`), 0, "", true, nil),
@@ -185,6 +196,19 @@ func TestHostileIngestSweep(t *testing.T) {
 			h := hdr(g.cred(g.body))
 			cases = append(cases, ingestCase{name: g.source + " path event %00", path: g.path() + "/ESCALATE%00CASE",
 				body: g.body, header: h, want: 0, kept: true})
+			// The path names the event only when the body does not.
+			noEvent := []byte(`{"caseId":"c-path"}`)
+			for _, ev := range []string{"ESCALATE%00CASE", "%ff%fe", strings.Repeat("E", 5000), randomText(3000)} {
+				cases = append(cases, ingestCase{name: g.source + " body without event, path event " + trunc(ev), path: g.path() + "/" + ev,
+					body: noEvent, header: hdr(g.cred(noEvent)), want: 0, kept: true})
+			}
+		}
+		// Values longer than an index entry holds, in every indexed field.
+		for _, field := range []string{"event", "caseId", "customerId", "customerRecordId", "conversationId", "agentID", "targetPhoneNumber", "queue", "contactPhoneNumber"} {
+			body := []byte(`{"event":"ESCALATE_CASE","caseId":"c-long","` + field + `":"` + randomText(20000) + `"}`)
+			cases = append(cases, signedCase("long "+field, body, 0, "", true, nil))
+			body = []byte(`{"event":"ESCALATE_CASE","caseId":"c-long","` + field + `":"+` + strings.Repeat("4", 20000) + `"}`)
+			cases = append(cases, signedCase("long digits "+field, body, 0, "", true, nil))
 		}
 
 		if g.hmacTarget() {
@@ -334,6 +358,16 @@ func TestHostileIngestSweep(t *testing.T) {
 	r := b.sweep(t, adminKey, "/v1/rejected?limit=500", "")
 	require.Equal(t, 200, r.status, "%s", r.body)
 	require.True(t, json.Valid(r.body))
+}
+
+// randomText is n characters that do not compress.
+func randomText(n int) string {
+	const alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+	out := make([]byte, n)
+	for i := range out {
+		out[i] = alphabet[rand.IntN(len(alphabet))]
+	}
+	return string(out)
 }
 
 func trunc(s string) string {
