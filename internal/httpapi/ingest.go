@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -37,7 +38,16 @@ func (s *server) handleIngest() gin.HandlerFunc {
 		req.Body = body
 		req.BodySize = int64(len(body))
 
-		rep, err := s.Ingest.Handle(c.Request.Context(), req)
+		ctx := c.Request.Context()
+		rep, err := s.Ingest.Handle(ctx, req)
+		if err != nil && ctx.Err() != nil && errors.Is(err, ingest.ErrUnavailable) {
+			// net/http cancels a request's context when the sender closes
+			// its side of the connection, as a sender may once its request
+			// is sent, and that aborted the commit of a delivery read in
+			// full. It is handled once more, this time to the end; only on
+			// this path, so that valid deliveries pay nothing for it.
+			rep, err = s.Ingest.Handle(context.WithoutCancel(ctx), req)
+		}
 		if err != nil {
 			s.writeError(c, err)
 			return

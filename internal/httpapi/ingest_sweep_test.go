@@ -251,11 +251,14 @@ func TestHostileIngestSweep(t *testing.T) {
 		}
 
 		// Framing: a Content-Length that lies, a chunked body.
-		credLines := ""
-		for k, v := range g.cred(g.body) {
-			credLines += k + ": " + v + "\r\n"
+		headFor := func(body []byte) string {
+			h := "POST " + g.path() + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+			for k, v := range g.cred(body) {
+				h += k + ": " + v + "\r\n"
+			}
+			return h
 		}
-		head := "POST " + g.path() + " HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n" + credLines
+		head := headFor(g.body)
 		cases = append(cases,
 			ingestCase{name: g.source + " Content-Length longer than body", want: 400, cause: "unreadable_body", halfClose: true,
 				raw: []byte(head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(g.body)+100) + string(g.body))},
@@ -265,6 +268,14 @@ func TestHostileIngestSweep(t *testing.T) {
 				raw: []byte(head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(g.body))},
 			ingestCase{name: g.source + " chunked over the limit", want: 0, kept: true, body: over,
 				raw: []byte(head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(over))},
+			// A sender that closes its side once the request is sent is
+			// still answered, and its delivery stored.
+			ingestCase{name: g.source + " half-closed", want: 200, kept: true, body: g.body, halfClose: true,
+				raw: []byte(head + fmt.Sprintf("Content-Length: %d\r\n\r\n", len(g.body)) + string(g.body))},
+			ingestCase{name: g.source + " half-closed, chunked", want: 200, kept: true, body: g.body, halfClose: true,
+				raw: []byte(head + "Transfer-Encoding: chunked\r\n\r\n" + chunked(g.body))},
+			ingestCase{name: g.source + " half-closed, not JSON", want: 400, cause: "invalid_json", kept: true, halfClose: true,
+				raw: []byte(headFor([]byte("{]")) + "Content-Length: 2\r\n\r\n{]")},
 			ingestCase{name: g.source + " chunked, never ended", want: 400, cause: "unreadable_body", halfClose: true,
 				raw: []byte(head + "Transfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n", len(g.body)) + string(g.body))},
 		)
@@ -342,7 +353,13 @@ func TestHostileIngestSweep(t *testing.T) {
 						return
 					}
 					require.NotEmpty(t, id, "a refusal after authentication is kept: %s", res.body)
-					require.Equal(t, kept+1, b.count(t, "rejected_requests"))
+					if n := b.count(t, "rejected_requests"); tc.halfClose {
+						// The keep that the sender's close cut short may
+						// have been committed before it was handled again.
+						require.Contains(t, []int{kept + 1, kept + 2}, n)
+					} else {
+						require.Equal(t, kept+1, n)
+					}
 					r := b.sweep(t, auditorKey, "/v1/rejected/"+id, "")
 					require.Equal(t, 200, r.status, "%s", r.body)
 					var rej struct {
