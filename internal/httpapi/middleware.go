@@ -34,7 +34,7 @@ func (s *server) logRequests() gin.HandlerFunc {
 		}
 		s.Logger.Log(ctx, level, "request",
 			"method", c.Request.Method,
-			"path", logPath(c),
+			"path", s.logPath(c),
 			"status", status,
 			"bytes", c.Writer.Size(),
 			"duration_ms", float64(time.Since(start).Microseconds())/1000,
@@ -52,7 +52,7 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Logger.Error("panic", "path", logPath(c), "panic", redact.Text(fmt.Sprint(v)), "stack", string(debug.Stack()))
+				s.Logger.Error("panic", "path", s.logPath(c), "panic", redact.Text(fmt.Sprint(v)), "stack", string(debug.Stack()))
 				if answersFailure(c, true) {
 					writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 				}
@@ -60,7 +60,7 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 		}()
 		c.Next()
 		if answersFailure(c, false) {
-			s.Logger.Error("answer not written", "path", logPath(c), "error", redact.Text(c.Errors.Last().Error()))
+			s.Logger.Error("answer not written", "path", s.logPath(c), "error", redact.Text(c.Errors.Last().Error()))
 			writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 		}
 	}
@@ -74,7 +74,19 @@ func answersFailure(c *gin.Context, panicked bool) bool {
 	return !c.Writer.Written() && (panicked || len(c.Errors) > 0)
 }
 
-// logPath is the request path as logs may hold it. A contact timeline's path
+// logPath is the request path as logs may hold it (routePath), with any
+// configured credential in it masked.
+func (s *server) logPath(c *gin.Context) string {
+	p := routePath(c)
+	for _, k := range s.credentials {
+		if strings.Contains(p, k) {
+			p = strings.ReplaceAll(p, k, "[credential]")
+		}
+	}
+	return p
+}
+
+// routePath is the request path as logs may hold it. A contact timeline's path
 // is a phone number or customer id, so on a matched route the path is
 // rebuilt from the route pattern with the contact masked as analysts see it
 // (/v1/contacts/+44*******123/timeline); the other parameters (case ids,
@@ -82,7 +94,7 @@ func answersFailure(c *gin.Context, panicked bool) bool {
 // traced. An unmatched path is whatever the client sent, such as a
 // mistyped contact route, and has the phone numbers and e-mail addresses in
 // it masked.
-func logPath(c *gin.Context) string {
+func routePath(c *gin.Context) string {
 	route := c.FullPath()
 	if route == "" {
 		return redact.Text(c.Request.URL.Path)

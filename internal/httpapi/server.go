@@ -7,6 +7,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -47,6 +48,9 @@ type Deps struct {
 
 type server struct {
 	Deps
+	// credentials are every secret the configuration holds, masked in the
+	// paths that logs hold: a sender may put one in its URL by mistake.
+	credentials []string
 }
 
 // NewServer builds the HTTP handler.
@@ -58,7 +62,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &server{Deps: d}
+	s := &server{Deps: d, credentials: credentialsOf(d.Config)}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = false
@@ -93,4 +97,22 @@ func (e engine) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req.URL = &u
 	}
 	e.Engine.ServeHTTP(w, req)
+}
+
+// credentialsOf lists the configured secrets: every source's HMAC secrets,
+// header secrets and API keys, and the read keys.
+func credentialsOf(cfg *config.Config) []string {
+	if cfg == nil {
+		return nil
+	}
+	var out []string
+	for _, src := range cfg.Sources {
+		out = append(out, src.HMACKeys()...)
+		out = append(out, src.HeaderKeys()...)
+		out = append(out, src.APIKeys...)
+	}
+	for _, k := range cfg.ReadKeys {
+		out = append(out, k.Key)
+	}
+	return slices.DeleteFunc(out, func(k string) bool { return k == "" })
 }
