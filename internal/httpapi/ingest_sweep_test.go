@@ -216,6 +216,11 @@ func TestHostileIngestSweep(t *testing.T) {
 					body: noEvent, header: hdr(g.cred(noEvent)), want: 0, kept: true})
 			}
 		}
+		// Odd event types in the body.
+		for _, ev := range []string{`"ESC\xff"`, `"\u0000"`, `"a\u0000b"`, `""`, `" "`, `123`, `null`, `true`, `{}`, `["ESCALATE_CASE"]`, `"\ud800"`, `"` + strings.Repeat("\\", 3000) + `"`} {
+			body := []byte(`{"event":` + ev + `,"caseId":"c-ev"}`)
+			cases = append(cases, signedCase("body event "+trunc(ev), body, 0, "", true, nil))
+		}
 		// Values longer than an index entry holds, in every indexed field.
 		for _, field := range []string{"event", "caseId", "customerId", "customerRecordId", "conversationId", "agentID", "targetPhoneNumber", "queue", "contactPhoneNumber"} {
 			body := []byte(`{"event":"ESCALATE_CASE","caseId":"c-long","` + field + `":"` + randomText(20000) + `"}`)
