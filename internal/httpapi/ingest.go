@@ -10,6 +10,7 @@ import (
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/ingest"
 )
 
@@ -38,16 +39,15 @@ func (s *server) handleIngest() gin.HandlerFunc {
 		req.Body = body
 		req.BodySize = int64(len(body))
 
-		ctx := c.Request.Context()
+		// A delivery read in full is handled to the end, once: net/http
+		// cancels a request's context when the sender closes its side of
+		// the connection, as a sender may once its request is sent, and
+		// that aborted the commit of the delivery (or the keeping of its
+		// refusal). The handling is bounded instead by the shutdown
+		// timeout, the time a stopping server gives requests in flight.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), handleLimit(s.Config))
 		rep, err := s.Ingest.Handle(ctx, req)
-		if err != nil && ctx.Err() != nil && errors.Is(err, ingest.ErrUnavailable) {
-			// net/http cancels a request's context when the sender closes
-			// its side of the connection, as a sender may once its request
-			// is sent, and that aborted the commit of a delivery read in
-			// full. It is handled once more, this time to the end; only on
-			// this path, so that valid deliveries pay nothing for it.
-			rep, err = s.Ingest.Handle(context.WithoutCancel(ctx), req)
-		}
+		cancel()
 		if err != nil {
 			s.writeError(c, err)
 			return
@@ -62,3 +62,11 @@ func (s *server) handleIngest() gin.HandlerFunc {
 }
 
 func formatID(id int64) string { return strconv.FormatInt(id, 10) }
+
+// handleLimit bounds the handling of one delivery read in full.
+func handleLimit(cfg *config.Config) time.Duration {
+	if cfg != nil && cfg.ShutdownTimeout > 0 {
+		return time.Duration(cfg.ShutdownTimeout)
+	}
+	return 30 * time.Second
+}

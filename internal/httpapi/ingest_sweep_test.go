@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -369,13 +370,7 @@ func TestHostileIngestSweep(t *testing.T) {
 						return
 					}
 					require.NotEmpty(t, id, "a refusal after authentication is kept: %s", res.body)
-					if n := b.count(t, "rejected_requests"); tc.halfClose {
-						// The keep that the sender's close cut short may
-						// have been committed before it was handled again.
-						require.Contains(t, []int{kept + 1, kept + 2}, n)
-					} else {
-						require.Equal(t, kept+1, n)
-					}
+					require.Equal(t, kept+1, b.count(t, "rejected_requests"), "kept once")
 					r := b.sweep(t, auditorKey, "/v1/rejected/"+id, "")
 					require.Equal(t, 200, r.status, "%s", r.body)
 					var rej struct {
@@ -487,6 +482,8 @@ func (b *testBundle) rawRequest(t *testing.T, raw []byte, halfClose bool) respon
 	conn, err := net.Dial("tcp", u.Host)
 	require.NoError(t, err)
 	defer conn.Close()
+	// A server that never answers fails this case, not the whole run.
+	require.NoError(t, conn.SetDeadline(time.Now().Add(2*time.Minute)))
 	_, err = conn.Write(raw)
 	require.NoError(t, err)
 	if halfClose {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -74,17 +75,47 @@ func answersFailure(c *gin.Context, panicked bool) bool {
 	return !c.Writer.Written() && (panicked || len(c.Errors) > 0)
 }
 
-// logPath is the request path as logs may hold it (routePath), with any
-// configured credential in it masked.
+// logPath is the request path as logs may hold it (routePath), with a
+// path segment that is a configured credential masked. A short secret is
+// masked only as a whole segment: masked wherever it occurs in a path, it
+// would tell the log's readers what it is. The raw path is masked before routePath masks
+// its phone numbers, which could otherwise break up a secret of digits.
 func (s *server) logPath(c *gin.Context) string {
-	p := routePath(c)
+	if len(s.credentials) == 0 {
+		return routePath(c)
+	}
+	if c.FullPath() == "" {
+		return redact.Text(s.maskCredentials(c.Request.URL.Path))
+	}
+	return s.maskCredentials(routePath(c))
+}
+
+// maskCredentials replaces each segment of path that is a configured
+// credential with [credential], and a credential long enough not to be
+// guessed from where it is masked (16 characters, the least a read key
+// has) wherever it occurs.
+func (s *server) maskCredentials(path string) string {
 	for _, k := range s.credentials {
-		if strings.Contains(p, k) {
-			p = strings.ReplaceAll(p, k, "[credential]")
+		if len(k) >= minMaskedInside && strings.Contains(path, k) {
+			path = strings.ReplaceAll(path, k, "[credential]")
 		}
 	}
-	return p
+	parts := strings.Split(path, "/")
+	masked := false
+	for i, part := range parts {
+		if part != "" && slices.Contains(s.credentials, part) {
+			parts[i], masked = "[credential]", true
+		}
+	}
+	if !masked {
+		return path
+	}
+	return strings.Join(parts, "/")
 }
+
+// minMaskedInside is the length from which a credential is masked inside
+// a path segment too.
+const minMaskedInside = 16
 
 // routePath is the request path as logs may hold it. A contact timeline's path
 // is a phone number or customer id, so on a matched route the path is
