@@ -17,7 +17,7 @@ import (
 // handleIngest serves POST /v1/ingest/{source}[/{event}]. The answer is
 // sent only after the event is committed.
 func (s *server) handleIngest() gin.HandlerFunc {
-	limit := s.Config.MaxBodyBytes
+	limit, handleTimeout := s.Config.MaxBodyBytes, handleLimit(s.Config)
 	return func(c *gin.Context) {
 		// The Content-Type as sent: its charset says how to read the raw body.
 		req := ingest.Request{
@@ -45,7 +45,7 @@ func (s *server) handleIngest() gin.HandlerFunc {
 		// that aborted the commit of the delivery (or the keeping of its
 		// refusal). The handling is bounded instead by the shutdown
 		// timeout, the time a stopping server gives requests in flight.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), handleLimit(s.Config))
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(c.Request.Context()), handleTimeout)
 		rep, err := s.Ingest.Handle(ctx, req)
 		cancel()
 		if err != nil {

@@ -461,16 +461,11 @@ func (b *testBundle) hostile(t *testing.T, tc ingestCase) response {
 	}
 	req, err := http.NewRequest(method, b.url+"/", bytes.NewReader(tc.body))
 	require.NoError(t, err)
-	req.URL.Opaque = "//" + req.URL.Host + tc.path
+	asWritten(req, tc.path)
 	if tc.header != nil {
 		req.Header = tc.header.Clone()
 	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	return response{status: res.StatusCode, header: res.Header, body: raw}
+	return roundTrip(t, req, false)
 }
 
 // rawRequest writes raw on a connection of its own, closes the writing

@@ -81,15 +81,7 @@ func (b *testBundle) readChecked(t *testing.T, key, path string, checked bool) r
 	if key != "" {
 		req.Header.Set("Authorization", "Bearer "+key)
 	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(t, err)
-	if checked {
-		checkContract(t, req, res, raw)
-	}
-	return response{status: res.StatusCode, header: res.Header, body: raw}
+	return roundTrip(t, req, checked)
 }
 
 func (b *testBundle) list(t *testing.T, key, path string) listing {

@@ -118,13 +118,18 @@ func TestSequencerStopsAtARewoundPosition(t *testing.T) {
 	require.EqualValues(t, 150, now.Size, "nothing logged past the rewound position")
 }
 
-// ingestBatch stores n events in one transaction.
-func (b *testBundle) ingestBatch(t *testing.T, from, n int) {
+// ingestBatch stores n events in one transaction and returns their ids.
+func (b *testBundle) ingestBatch(t *testing.T, from, n int) []int64 {
 	t.Helper()
 	batch := make([]store.NewEvent, 0, n)
 	for i := from; i < from+n; i++ {
 		batch = append(batch, newEvent(i))
 	}
-	_, err := b.store.Ingest(context.Background(), batch)
+	res, err := b.store.Ingest(context.Background(), batch)
 	require.NoError(t, err)
+	ids := make([]int64, len(res))
+	for i, r := range res {
+		ids[i] = r.ID
+	}
+	return ids
 }

@@ -40,6 +40,15 @@ func withAttachments(i int, contents ...string) store.NewEvent {
 	return e
 }
 
+// owner opens the store as its owner, which expunge needs.
+func (b *testBundle) owner(t *testing.T) *store.Store {
+	t.Helper()
+	owner, err := store.Open(context.Background(), b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	t.Cleanup(owner.Close)
+	return owner
+}
+
 func (b *testBundle) store1(t *testing.T, e store.NewEvent) int64 {
 	t.Helper()
 	res, err := b.store.Ingest(context.Background(), []store.NewEvent{e})
@@ -67,9 +76,7 @@ func TestExpunge(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
-	require.NoError(t, err)
-	t.Cleanup(owner.Close)
+	owner := b.owner(t)
 
 	ledger.WriteLeavesOfVersion(b.seq, 2)
 	old := b.store1(t, withAttachments(1, "scan of an earlier leaf version"))
@@ -84,7 +91,7 @@ func TestExpunge(t *testing.T) {
 	require.NoError(t, b.verify(t))
 
 	// The server's role may not erase.
-	_, err = ledger.Expunge(ctx, b.store, b.keys, []int64{only}, "erasure request")
+	_, err := ledger.Expunge(ctx, b.store, b.keys, []int64{only}, "erasure request")
 	require.ErrorContains(t, err, "42501") // insufficient privilege
 
 	res, err := ledger.Expunge(ctx, owner, b.keys, []int64{shared1, only, old}, "erasure request 77")
@@ -357,9 +364,7 @@ func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	b := setup(t)
-	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
-	require.NoError(t, err)
-	t.Cleanup(owner.Close)
+	owner := b.owner(t)
 	id := b.store1(t, withAttachments(1, "a shared scan"))
 	b.sequenceAndSign(t)
 
@@ -429,11 +434,8 @@ func (b *testBundle) requireExpungeRefused(t *testing.T, owner *store.Store, id 
 // would take the evidence with it, but refused, for verify to name.
 func TestExpungeRefusesAnEventWhoseAttachmentWasChanged(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	b := setup(t)
-	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
-	require.NoError(t, err)
-	t.Cleanup(owner.Close)
+	owner := b.owner(t)
 	altered := b.store1(t, withAttachments(1, "scan of a passport"))
 	removed := b.store1(t, withAttachments(2, "scan of a licence"))
 	b.sequenceAndSign(t)
@@ -468,11 +470,8 @@ func TestExpungeRefusesAnEventVerifyWouldName(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			ctx := context.Background()
 			b := setup(t)
-			owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
-			require.NoError(t, err)
-			t.Cleanup(owner.Close)
+			owner := b.owner(t)
 			ledger.WriteLeavesOfVersion(b.seq, tc.version)
 			ids := b.ingest(t, 0, 3)
 			if tc.before != "" {
@@ -499,13 +498,11 @@ func TestVerifyFindsAnErasedAttachmentPutBack(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
-	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
-	require.NoError(t, err)
-	t.Cleanup(owner.Close)
+	owner := b.owner(t)
 	id := b.store1(t, withAttachments(1, "scan of a passport"))
 	b.store1(t, withAttachments(2, "scan of a licence"))
 	b.sequenceAndSign(t)
-	_, err = ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request 90")
+	_, err := ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request 90")
 	require.NoError(t, err)
 	require.True(t, blobGone(t, b.store, "scan of a passport"))
 	require.NoError(t, b.verify(t))

@@ -883,15 +883,7 @@ func TestVerifyFindsADuplicateIDAtTheEndOfAPage(t *testing.T) {
 	b := setup(t)
 	var ids []int64
 	for len(ids) < 5010 {
-		batch := make([]store.NewEvent, 0, 1000)
-		for i := len(ids); i < min(len(ids)+1000, 5010); i++ {
-			batch = append(batch, newEvent(i))
-		}
-		res, err := b.store.Ingest(ctx, batch)
-		require.NoError(t, err)
-		for _, r := range res {
-			ids = append(ids, r.ID)
-		}
+		ids = append(ids, b.ingestBatch(t, len(ids), min(1000, 5010-len(ids)))...)
 	}
 	b.sequenceAndSign(t)
 	require.NoError(t, b.verify(t))
