@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -85,37 +84,10 @@ func (s *server) logPath(c *gin.Context) string {
 		return routePath(c)
 	}
 	if c.FullPath() == "" {
-		return redact.Text(s.maskCredentials(c.Request.URL.Path))
+		return redact.Text(s.credentials.Mask(c.Request.URL.Path))
 	}
-	return s.maskCredentials(routePath(c))
+	return s.credentials.Mask(routePath(c))
 }
-
-// maskCredentials replaces each segment of path that is a configured
-// credential with [credential], and a credential long enough not to be
-// guessed from where it is masked (16 characters, the least a read key
-// has) wherever it occurs.
-func (s *server) maskCredentials(path string) string {
-	for _, k := range s.credentials {
-		if len(k) >= minMaskedInside && strings.Contains(path, k) {
-			path = strings.ReplaceAll(path, k, "[credential]")
-		}
-	}
-	parts := strings.Split(path, "/")
-	masked := false
-	for i, part := range parts {
-		if part != "" && slices.Contains(s.credentials, part) {
-			parts[i], masked = "[credential]", true
-		}
-	}
-	if !masked {
-		return path
-	}
-	return strings.Join(parts, "/")
-}
-
-// minMaskedInside is the length from which a credential is masked inside
-// a path segment too.
-const minMaskedInside = 16
 
 // routePath is the request path as logs may hold it. A contact timeline's path
 // is a phone number or customer id, so on a matched route the path is

@@ -7,7 +7,6 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
-	"slices"
 	"strings"
 	"sync/atomic"
 
@@ -49,8 +48,9 @@ type Deps struct {
 type server struct {
 	Deps
 	// credentials are every secret the configuration holds, masked in the
-	// paths that logs hold: a sender may put one in its URL by mistake.
-	credentials []string
+	// paths that logs and the access log hold: a client may put one in its
+	// URL by mistake.
+	credentials config.Secrets
 }
 
 // NewServer builds the HTTP handler.
@@ -62,7 +62,7 @@ func NewServer(d Deps) http.Handler {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	s := &server{Deps: d, credentials: credentialsOf(d.Config)}
+	s := &server{Deps: d, credentials: d.Config.Secrets()}
 	r := gin.New()
 	r.HandleMethodNotAllowed = true
 	r.ContextWithFallback = false
@@ -97,22 +97,4 @@ func (e engine) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		req.URL = &u
 	}
 	e.Engine.ServeHTTP(w, req)
-}
-
-// credentialsOf lists the configured secrets: every source's HMAC secrets,
-// header secrets and API keys, and the read keys.
-func credentialsOf(cfg *config.Config) []string {
-	if cfg == nil {
-		return nil
-	}
-	var out []string
-	for _, src := range cfg.Sources {
-		out = append(out, src.HMACKeys()...)
-		out = append(out, src.HeaderKeys()...)
-		out = append(out, src.APIKeys...)
-	}
-	for _, k := range cfg.ReadKeys {
-		out = append(out, k.Key)
-	}
-	return slices.DeleteFunc(out, func(k string) bool { return k == "" })
 }

@@ -89,6 +89,9 @@ type Service struct {
 	rejects RejectKeeper
 	opts    normalize.Options
 	metrics *Metrics
+	// secrets are masked in what is kept of a refusal, and in the names a
+	// refusal's detail repeats: a sender may put one in its URL by mistake.
+	secrets config.Secrets
 	// spool keeps before-* hooks the database cannot take in time; nil:
 	// they get 503 like everything else.
 	spool     *spool.Spool
@@ -177,6 +180,7 @@ func NewService(cfg *config.Config, w Writer, rejects RejectKeeper, m *Metrics) 
 		rejects: rejects,
 		opts:    normalize.Options{DefaultCountryCode: cfg.PhoneDefaultCountryCode},
 		metrics: m,
+		secrets: cfg.Secrets(),
 	}
 	for _, src := range cfg.Sources {
 		s.sources[src.Name] = &source{cfg: src, auth: newAuthenticator(src)}
@@ -196,7 +200,7 @@ func (s *Service) Handle(ctx context.Context, r Request) (rep Reply, err error) 
 	}
 	defer func() { s.metrics.observe(label, rep, err, time.Since(start)) }()
 	if !ok {
-		return Reply{}, &Error{Status: http.StatusNotFound, Cause: "unknown_source", Detail: fmt.Sprintf("no source named %q is configured", r.Source)}
+		return Reply{}, &Error{Status: http.StatusNotFound, Cause: "unknown_source", Detail: fmt.Sprintf("no source named %q is configured", s.secrets.Mask(r.Source))}
 	}
 
 	if r.TooLarge {
@@ -358,7 +362,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "missing_event_type", Detail: err.Error()}
 	case errors.Is(err, normalize.ErrUnknownEvent):
 		return store.NewEvent{}, &Error{Status: http.StatusNotFound, Cause: "unknown_event",
-			Detail: fmt.Sprintf("%q is not a %s event (known: %v)", r.PathEvent, kind, normalize.KnownEvents(kind))}
+			Detail: fmt.Sprintf("%q is not a %s event (known: %v)", s.secrets.Mask(r.PathEvent), kind, normalize.KnownEvents(kind))}
 	case err != nil:
 		return store.NewEvent{}, &Error{Status: http.StatusBadRequest, Cause: "invalid_event", Detail: err.Error()}
 	}
@@ -467,7 +471,7 @@ func (s *Service) keep(ctx context.Context, r Request, cred, eventType string, e
 	id, err := s.rejects.Reject(ctx, store.Rejected{
 		ReceivedAt:    r.ReceivedAt,
 		Source:        r.Source,
-		EventType:     eventType,
+		EventType:     s.secrets.Mask(eventType),
 		Status:        e.Status,
 		Cause:         e.Cause,
 		Detail:        e.Detail,
