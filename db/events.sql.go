@@ -109,7 +109,8 @@ FROM casetrail_ingest(
     $21::text[], $22::text[], $23::bytea[], $24::jsonb[],
     $25::boolean[], $26::jsonb[],
     $27::bytea[], $28::bigint[], $29::bytea[],
-    $30::integer[], $31::integer[], $32::integer[]
+    $30::integer[], $31::bytea[],
+    $32::integer[], $33::integer[], $34::integer[]
 )
 ORDER BY 1
 `
@@ -144,6 +145,8 @@ type EventsIngestParams struct {
 	BlobSha256     [][]byte
 	BlobSize       []int64
 	BlobContent    [][]byte
+	RefOrd         []int32
+	RefSha256      [][]byte
 	LockKey        []int32
 	AbandonOrd     []int32
 	CallOrd        []int32
@@ -156,7 +159,8 @@ type EventsIngestRow struct {
 	HeldSha256 []byte
 }
 
-// Stores a batch in one statement (casetrail_ingest, migration 00006).
+// Stores a batch in one statement (casetrail_ingest, migrations 00006 and
+// 00016).
 func (q *Queries) EventsIngest(ctx context.Context, arg EventsIngestParams) ([]EventsIngestRow, error) {
 	rows, err := q.db.Query(ctx, EventsIngest,
 		arg.Source,
@@ -188,6 +192,8 @@ func (q *Queries) EventsIngest(ctx context.Context, arg EventsIngestParams) ([]E
 		arg.BlobSha256,
 		arg.BlobSize,
 		arg.BlobContent,
+		arg.RefOrd,
+		arg.RefSha256,
 		arg.LockKey,
 		arg.AbandonOrd,
 		arg.CallOrd,

@@ -74,6 +74,11 @@ type Event struct {
 	BodySalt       []byte
 }
 
+type EventAttachment struct {
+	Sha256  []byte
+	EventID int64
+}
+
 type EventsDefault struct {
 	ID             int64
 	ReceivedAt     time.Time

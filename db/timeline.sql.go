@@ -29,6 +29,35 @@ func (q *Queries) BlobGet(ctx context.Context, sha256 []byte) (BlobGetRow, error
 	return i, err
 }
 
+const EventAttachmentListBySha = `-- name: EventAttachmentListBySha :many
+SELECT event_id
+FROM event_attachments
+WHERE sha256 = $1::bytea
+ORDER BY event_id
+`
+
+// The events whose documents refer to an attachment (migration 00016),
+// whether or not it is still stored.
+func (q *Queries) EventAttachmentListBySha(ctx context.Context, sha256 []byte) ([]int64, error) {
+	rows, err := q.db.Query(ctx, EventAttachmentListBySha, sha256)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []int64
+	for rows.Next() {
+		var event_id int64
+		if err := rows.Scan(&event_id); err != nil {
+			return nil, err
+		}
+		items = append(items, event_id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const EventCaseKeys = `-- name: EventCaseKeys :one
 SELECT coalesce(array_agg(DISTINCT phone) FILTER (WHERE phone IS NOT NULL), '{}')::text[] AS phones,
        coalesce(array_agg(DISTINCT customer_id) FILTER (WHERE customer_id IS NOT NULL), '{}')::text[] AS customer_ids,

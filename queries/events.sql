@@ -8,7 +8,8 @@ FROM generate_series(1, @n::integer)
 ORDER BY 1;
 
 -- name: EventsIngest :many
--- Stores a batch in one statement (casetrail_ingest, migration 00006).
+-- Stores a batch in one statement (casetrail_ingest, migrations 00006 and
+-- 00016).
 SELECT ord::integer AS ord, event_id::bigint AS event_id, stored::boolean AS stored, held_sha256::bytea AS held_sha256
 FROM casetrail_ingest(
     @source::text[], @key::text[], @explicit::boolean[], @body_sha256::bytea[],
@@ -19,6 +20,7 @@ FROM casetrail_ingest(
     @summary::text[], @content_type::text[], @body::bytea[], @doc::jsonb[],
     @doc_lossy::boolean[], @reply::jsonb[],
     @blob_sha256::bytea[], @blob_size::bigint[], @blob_content::bytea[],
+    @ref_ord::integer[], @ref_sha256::bytea[],
     @lock_key::integer[], @abandon_ord::integer[], @call_ord::integer[]
 )
 ORDER BY 1;

@@ -69,3 +69,11 @@ WHERE e.id = @id::bigint;
 SELECT sha256, size, content
 FROM blobs
 WHERE sha256 = @sha256::bytea;
+
+-- name: EventAttachmentListBySha :many
+-- The events whose documents refer to an attachment (migration 00016),
+-- whether or not it is still stored.
+SELECT event_id
+FROM event_attachments
+WHERE sha256 = @sha256::bytea
+ORDER BY event_id;

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -30,6 +31,7 @@ type Reads interface {
 	timeline.Reader
 	Event(ctx context.Context, id int64) (store.EventDetail, error)
 	Blob(ctx context.Context, sha256 []byte) ([]byte, error)
+	BlobEvents(ctx context.Context, sha256 []byte) ([]int64, error)
 	RecordAccess(ctx context.Context, a store.Access) error
 	AccessLog(ctx context.Context, afterID int64, keyName *string, limit int) ([]store.Access, error)
 	Rejections(ctx context.Context, afterID int64, source *string, limit int) ([]store.KeptRejection, error)
@@ -434,7 +436,11 @@ func credentialFor(credential string, full bool) string {
 	return kind
 }
 
-// handleBlob returns attachment content, to auditors only.
+// handleBlob returns attachment content, to auditors only. The access is
+// recorded with the events whose documents refer to the attachment, so that
+// the log says whose attachment was read. So is a request for one that is
+// no longer stored (404): an expunged event's attachment asked for by its
+// hash still names the event it was expunged from.
 func (s *server) handleBlob() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		sum, err := hex.DecodeString(c.Param("sha256"))
@@ -442,12 +448,26 @@ func (s *server) handleBlob() gin.HandlerFunc {
 			writeProblem(c, http.StatusNotFound, "not_found", "no blob with this SHA-256")
 			return
 		}
-		content, err := s.Reads.Blob(c.Request.Context(), sum)
-		if err != nil {
+		ctx := c.Request.Context()
+		content, err := s.Reads.Blob(ctx, sum)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			s.writeError(c, err)
 			return
 		}
-		s.send(c, http.StatusOK, "application/octet-stream", content, nil)
+		ids, idsErr := s.Reads.BlobEvents(ctx, sum)
+		if idsErr != nil {
+			s.writeError(c, idsErr)
+			return
+		}
+		if err != nil { // not found
+			if recErr := s.recordAccess(c, http.StatusNotFound, ids); recErr != nil {
+				s.writeError(c, recErr)
+				return
+			}
+			s.writeError(c, err)
+			return
+		}
+		s.send(c, http.StatusOK, "application/octet-stream", content, ids)
 	}
 }
 

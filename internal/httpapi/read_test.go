@@ -1109,3 +1109,76 @@ func TestTypesFilterMatchesAnyCase(t *testing.T) {
 		require.Equal(t, want, types("/v1/events", filter), "feed, types=%s", filter)
 	}
 }
+
+// An auditor's download of an attachment is recorded with every event whose
+// document refers to it, and only those; a repeat delivery adds none. An
+// attachment removed by an expunge is still recorded with its event when
+// asked for (404), and one never stored with none.
+func TestBlobDownloadRecordsReferringEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := withReadKeys(t)
+	comment := func(id, content string) []byte {
+		return []byte(`{"event":"ADD_CASE_COMMENT","payload":{"caseId":"case-att","comment":{"id":"` + id + `","text":"see attached","createdAt":"2024-01-01T00:00:00Z","attachments":[{"id":"a-` + id + `","fileName":"x.png","content":"` + content + `"}]}}}`)
+	}
+	deliver := func(body []byte) (string, string) {
+		res := b.signed(t, config.KindCaseUpdates, "", body, nil)
+		require.Equal(t, 200, res.status, string(res.body))
+		id := res.json(t)["id"].(string)
+		var e apiEvent
+		require.NoError(t, json.Unmarshal(b.read(t, auditorKey, "/v1/events/"+id).body, &e))
+		var doc commentDoc
+		require.NoError(t, json.Unmarshal(e.Payload, &doc))
+		return id, doc.Payload.Comment.Attachments[0].Content.SHA256
+	}
+	shared1, shared := deliver(comment("c1", "aGVsbG8gd29ybGQ=")) // "hello world"
+	shared2, sharedToo := deliver(comment("c2", "aGVsbG8gd29ybGQ="))
+	require.Equal(t, shared, sharedToo)
+	other1, other := deliver(comment("c3", "Z29vZGJ5ZQ==")) // "goodbye"
+	require.NotEqual(t, shared, other)
+
+	// A repeat of a delivery stores no reference again.
+	res := b.signed(t, config.KindCaseUpdates, "", comment("c1", "aGVsbG8gd29ybGQ="), nil)
+	require.Equal(t, 200, res.status)
+	require.Equal(t, true, res.json(t)["duplicate"])
+	require.Equal(t, 3, b.count(t, "event_attachments"))
+
+	require.Equal(t, "hello world", string(b.read(t, auditorKey, "/v1/blobs/"+shared).body))
+	require.Equal(t, "goodbye", string(b.read(t, auditorKey, "/v1/blobs/"+other).body))
+	unknown := strings.Repeat("ab", 32)
+	require.Equal(t, 404, b.read(t, auditorKey, "/v1/blobs/"+unknown).status)
+
+	owner, err := store.Open(ctx, b.db.URL, store.Options{Owner: true})
+	require.NoError(t, err)
+	defer owner.Close()
+	b.sequence(t)
+	otherID, err := strconv.ParseInt(other1, 10, 64)
+	require.NoError(t, err)
+	_, err = ledger.Expunge(ctx, owner, b.cp.Keys, []int64{otherID}, "erasure request")
+	require.NoError(t, err)
+	require.Equal(t, 404, b.read(t, auditorKey, "/v1/blobs/"+other).status)
+
+	type entry struct {
+		Path     string   `json:"path"`
+		Status   int      `json:"status"`
+		EventIDs []string `json:"eventIds"`
+	}
+	var l struct {
+		Data []entry `json:"data"`
+	}
+	res = b.read(t, adminKey, "/v1/access-log?limit=500")
+	require.Equal(t, 200, res.status, string(res.body))
+	require.NoError(t, json.Unmarshal(res.body, &l))
+	var blobs []entry
+	for _, e := range l.Data {
+		if strings.HasPrefix(e.Path, "/v1/blobs/") {
+			blobs = append(blobs, e)
+		}
+	}
+	require.Equal(t, []entry{
+		{"/v1/blobs/" + shared, 200, []string{shared1, shared2}},
+		{"/v1/blobs/" + other, 200, []string{other1}},
+		{"/v1/blobs/" + unknown, 404, []string{}},
+		{"/v1/blobs/" + other, 404, []string{other1}},
+	}, blobs)
+}

@@ -268,9 +268,14 @@ func TestExpunge(t *testing.T) {
 
 	// The records hold the only copies of the hashes the expunged leaves
 	// commit to: the migration that keeps them is not undone over them.
+	// Nor is the one that keeps which events referred to which attachment,
+	// while an expunged event's reference to one still stored (another
+	// event refers to it) is kept nowhere else.
 	m8, err := store.NewMigrator(b.db.URL)
 	require.NoError(t, err)
 	defer m8.Close()
+	require.ErrorContains(t, m8.DownTo(ctx, 7, io.Discard), "references of expunged events that are kept nowhere else")
+	b.tamper(t, `DELETE FROM event_attachments WHERE event_id = $1`, shared1)
 	require.ErrorContains(t, m8.DownTo(ctx, 7, io.Discard), "events were expunged")
 	_, err = b.store.Event(ctx, only)
 	require.NoError(t, err)
@@ -520,4 +525,114 @@ func TestVerifyFindsAnErasedAttachmentPutBack(t *testing.T) {
 	b.sequenceAndSign(t)
 	require.False(t, blobGone(t, b.store, "scan of a passport"))
 	require.NoError(t, b.verify(t))
+}
+
+// refs is every reference event_attachments holds, as "hash-content id",
+// in order.
+func (b *testBundle) refs(t *testing.T, names map[[32]byte]string) []string {
+	t.Helper()
+	rows, err := b.db.Connect(t).Query(context.Background(), "SELECT sha256, event_id FROM event_attachments")
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		var sum []byte
+		var id int64
+		require.NoError(t, rows.Scan(&sum, &id))
+		name, ok := names[[32]byte(sum)]
+		require.True(t, ok, "an unknown hash %x", sum)
+		out = append(out, fmt.Sprintf("%s %d", name, id))
+	}
+	require.NoError(t, rows.Err())
+	slices.Sort(out)
+	return out
+}
+
+// Migration 00016 finds the references of the events stored before it in
+// their documents: a hash under a "sha256" key that names a stored
+// attachment, or one no longer stored that the body does not hold (not the
+// sender's own hash); an expunged event's from its record. Undone and done
+// again, it finds what ingest kept, and those of an event stored the old
+// way. It is not undone over an expunged event's reference that is kept
+// nowhere else, and the server's role can neither change nor remove one.
+func TestEventAttachmentsMigration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner := b.owner(t)
+	names := map[[32]byte]string{}
+	for _, c := range []string{"a shared letter", "a form", "scan of a passport", "the sender's file", "a lost scan"} {
+		names[sha256.Sum256([]byte(c))] = c
+	}
+
+	shared1 := b.store1(t, withAttachments(1, "a shared letter"))
+	shared2 := b.store1(t, withAttachments(2, "a shared letter", "a form"))
+	gone := b.store1(t, withAttachments(3, "scan of a passport"))
+	own := newEvent(4) // the sender's own hash, in its body
+	own.Body = []byte(fmt.Sprintf(`{"event":"CHANGE_CASE_STATUS","payload":{"caseId":"c-4","file":{"sha256":"%x"}}}`, sha256.Sum256([]byte("the sender's file"))))
+	own.BodySHA256, own.Doc = sha256.Sum256(own.Body), own.Body
+	b.store1(t, own)
+	lost := withAttachments(5, "a lost scan") // its attachment is not stored
+	lost.Blobs = nil
+	lostID := b.store1(t, lost)
+	b.sequenceAndSign(t)
+	_, err := ledger.Expunge(ctx, owner, b.keys, []int64{gone}, "erasure request")
+	require.NoError(t, err)
+	require.True(t, blobGone(t, b.store, "scan of a passport"))
+
+	kept := []string{
+		fmt.Sprintf("a form %d", shared2),
+		fmt.Sprintf("a shared letter %d", shared1),
+		fmt.Sprintf("a shared letter %d", shared2),
+		fmt.Sprintf("scan of a passport %d", gone),
+	}
+	slices.Sort(kept)
+	require.Equal(t, kept, b.refs(t, names), "what ingest kept")
+
+	m, err := store.NewMigrator(b.db.URL)
+	require.NoError(t, err)
+	defer m.Close()
+	require.NoError(t, m.DownTo(ctx, 15, io.Discard))
+	var table *string
+	conn := b.db.Connect(t)
+	require.NoError(t, conn.QueryRow(ctx, "SELECT to_regclass('event_attachments')::text").Scan(&table))
+	require.Nil(t, table)
+	// An event stored the old way, with the references of shared2's document.
+	var oldWay int64
+	require.NoError(t, conn.QueryRow(ctx, `
+		INSERT INTO events (id, received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, doc)
+		SELECT nextval('events_id_seq'), received_at, occurred_at, source, kind, type, credential, 'old-way', body, body_sha256, doc
+		FROM events WHERE id = $1
+		RETURNING id`, shared2).Scan(&oldWay))
+
+	require.NoError(t, m.Up(ctx, io.Discard))
+	want := append(kept,
+		fmt.Sprintf("a form %d", oldWay),
+		fmt.Sprintf("a shared letter %d", oldWay),
+		fmt.Sprintf("a lost scan %d", lostID),
+	)
+	slices.Sort(want)
+	require.Equal(t, want, b.refs(t, names))
+
+	for _, stmt := range []string{
+		"UPDATE event_attachments SET event_id = 0",
+		"DELETE FROM event_attachments",
+		"TRUNCATE event_attachments",
+		"INSERT INTO event_attachments (sha256, event_id) SELECT sha256, event_id FROM event_attachments LIMIT 1",
+	} {
+		for _, asRole := range []string{store.AppRole, ""} {
+			c := b.db.Connect(t)
+			if asRole != "" {
+				_, err := c.Exec(ctx, "SET ROLE "+asRole)
+				require.NoError(t, err)
+			}
+			_, err := c.Exec(ctx, stmt)
+			require.Error(t, err, "%s as %q", stmt, asRole)
+		}
+	}
+
+	_, err = ledger.Expunge(ctx, owner, b.keys, []int64{shared1}, "erasure request")
+	require.NoError(t, err)
+	require.False(t, blobGone(t, b.store, "a shared letter"))
+	require.ErrorContains(t, m.DownTo(ctx, 15, io.Discard), "references of expunged events that are kept nowhere else")
+	require.Equal(t, want, b.refs(t, names))
 }

@@ -190,6 +190,7 @@ func ingestParams(events []NewEvent, order []int) db.EventsIngestParams {
 		p.BlobSize = append(p.BlobSize, int64(len(b.Content)))
 		p.BlobContent = append(p.BlobContent, b.Content)
 	}
+	p.RefOrd, p.RefSha256 = attachmentRefs(events, order)
 	p.LockKey, p.AbandonOrd, p.CallOrd = abandonPositions(events, order)
 	return p
 }
@@ -232,6 +233,22 @@ func uniqueBlobs(events []NewEvent, order []int) []Blob {
 	}
 	slices.SortFunc(out, func(a, b Blob) int { return bytes.Compare(a.SHA256[:], b.SHA256[:]) })
 	return out
+}
+
+// attachmentRefs is which event refers to which attachment, as positions
+// (from 1) among the events at the given positions and hashes, each pair
+// once: nil, and no work in casetrail_ingest, for a batch without
+// attachments.
+func attachmentRefs(events []NewEvent, order []int) (ords []int32, sums [][]byte) {
+	for j, i := range order {
+		blobs := events[i].Blobs
+		for k, b := range blobs {
+			if !slices.ContainsFunc(blobs[:k], func(o Blob) bool { return o.SHA256 == b.SHA256 }) {
+				ords, sums = append(ords, int32(j+1)), append(sums, b.SHA256[:])
+			}
+		}
+	}
+	return ords, sums
 }
 
 func nullable(s string) *string {

@@ -56,6 +56,14 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 		hookEvent("outbound-call", "new-call", "+447700900004", "", at, -1),
 		hookEvent("outbound-call", "k2", "+447700900002", "", at, -1), // held since the fill
 	}
+	// Without attachments, a batch neither stores nor refers to any.
+	rows, err := db.New(conn).EventsIngest(ctx, store.IngestParams(batch))
+	require.NoError(t, err)
+	require.Len(t, rows, len(batch))
+	for _, p := range explained() {
+		require.NotContains(t, p, "blobs")
+		require.NotContains(t, p, "event_attachments")
+	}
 	batch[0].Blobs = []store.Blob{{SHA256: [32]byte{1}, Content: []byte("attachment")}}
 	for round := range 3 {
 		for i := range batch {
@@ -70,7 +78,8 @@ func TestIngestPlansUseIndexes(t *testing.T) {
 
 	plans := explained()
 	all := strings.Join(plans, "\n")
-	for _, stmt := range []string{"Insert on events", "Insert on idempotency_keys", "Insert on abandon_facts", "Update on abandon_facts", "Insert on blobs"} {
+	for _, stmt := range []string{"Insert on events", "Insert on idempotency_keys", "Insert on abandon_facts", "Update on abandon_facts", "Insert on blobs",
+		"Insert on event_attachments"} {
 		require.Contains(t, all, stmt, "auto_explain must show every statement")
 	}
 	var settings []string

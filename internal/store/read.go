@@ -151,6 +151,15 @@ func (s *Store) Blob(ctx context.Context, sha256 []byte) ([]byte, error) {
 	return b.Content, nil
 }
 
+// BlobEvents returns the ids of the events whose documents refer to the
+// attachment with this SHA-256, in order, whether or not it is still
+// stored: an expunge removes an attachment, not the record that the
+// expunged events referred to it.
+func (s *Store) BlobEvents(ctx context.Context, sha256 []byte) ([]int64, error) {
+	ids, err := s.q.EventAttachmentListBySha(ctx, sha256)
+	return ids, interpretError(err)
+}
+
 // Access is one recorded read.
 type Access struct {
 	ID       int64

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -276,6 +277,9 @@ func TestAppendOnly(t *testing.T) {
 			"UPDATE rejected_bodies SET body = 'forged'",
 			"DELETE FROM rejected_bodies",
 			"TRUNCATE rejected_bodies",
+			"UPDATE event_attachments SET event_id = 0",
+			"DELETE FROM event_attachments",
+			"TRUNCATE event_attachments",
 		} {
 			t.Run(fmt.Sprintf("%s/%s", asRole, stmt), func(t *testing.T) {
 				conn := b.db.Connect(t)
@@ -289,6 +293,9 @@ func TestAppendOnly(t *testing.T) {
 		}
 	}
 	require.Equal(t, 2, countEvents(t, b.db.URL))
+	var refs int
+	require.NoError(t, b.db.Connect(t).QueryRow(ctx, "SELECT count(*) FROM event_attachments").Scan(&refs))
+	require.Equal(t, 1, refs, "the attachment's reference")
 }
 
 func withBlob(e store.NewEvent) store.NewEvent {
@@ -524,4 +531,48 @@ func TestConnectFailureSaysWhy(t *testing.T) {
 	require.ErrorContains(t, err, "connection refused")
 	require.ErrorContains(t, err, addr)
 	require.NotContains(t, err.Error(), "Pa55-w0rd-xyz")
+}
+
+// Ingest keeps which stored event refers to which attachment, each pair
+// once, through the pool and through a pipe alike: an attachment listed
+// twice by one event is one reference, and a repeat of a key, in the batch
+// or later, adds none.
+func TestIngestKeepsAttachmentReferences(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	blob := func(content string) store.Blob {
+		return store.Blob{SHA256: sha256.Sum256([]byte(content)), Content: []byte(content)}
+	}
+	a, bb, c := blob("a"), blob("b"), blob("c")
+	with := func(e store.NewEvent, blobs ...store.Blob) store.NewEvent { e.Blobs = blobs; return e }
+	refs := func() []string {
+		rows, err := b.db.Connect(t).Query(ctx, "SELECT encode(sha256, 'hex') || ' ' || event_id FROM event_attachments ORDER BY 1")
+		require.NoError(t, err)
+		out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		return out
+	}
+	ref := func(bl store.Blob, id int64) string { return fmt.Sprintf("%x %d", bl.SHA256, id) }
+
+	res, err := b.store.Ingest(ctx, []store.NewEvent{
+		with(event(`{"n":1}`, "k1", true), a, bb, a),
+		with(event(`{"n":2}`, "k2", true), a),
+		with(event(`{"n":1}`, "k1", true), c), // a repeat within the batch
+		event(`{"n":3}`, "k3", true),
+	})
+	require.NoError(t, err)
+	want := []string{ref(a, res[0].ID), ref(a, res[1].ID), ref(bb, res[0].ID)}
+	slices.Sort(want)
+	require.Equal(t, want, refs())
+
+	p := b.store.NewPipe(0)
+	defer p.Close()
+	again := ingestPiped(p, with(event(`{"n":2}`, "k2", true), a), with(event(`{"n":4}`, "k4", true), c, bb))
+	waitFor(t, again.done, "the piped batch to be answered")
+	require.NoError(t, again.err)
+	require.True(t, again.results[0].Duplicate)
+	want = append(want, ref(bb, again.results[1].ID), ref(c, again.results[1].ID))
+	slices.Sort(want)
+	require.Equal(t, want, refs())
 }
