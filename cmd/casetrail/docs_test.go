@@ -32,6 +32,7 @@ func commandFlags(t *testing.T) map[string]map[string]string {
 		var stderr bytes.Buffer
 		err := run(context.Background(), []string{cmd, "-h"}, func(string) string { return "" }, &bytes.Buffer{}, &stderr)
 		require.True(t, errors.Is(err, flag.ErrHelp), "%s -h: %v", cmd, err)
+		require.True(t, strings.HasPrefix(stderr.String(), "usage: casetrail "+cmd+" "), "%s -h begins with its usage: %s", cmd, stderr.String())
 		name := ""
 		for _, line := range strings.Split(stderr.String(), "\n") {
 			if m := flagLine.FindStringSubmatch(line); m != nil {

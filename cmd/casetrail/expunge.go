@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -19,8 +18,7 @@ const expungeUsage = "casetrail expunge (--event ID | --rejected ID) [...] --rea
 // bodies of kept rejected requests. It connects as the database's owner:
 // the server's role may not erase.
 func runExpunge(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("expunge", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("expunge", stderr)
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	reason := fs.String("reason", "", "why the content is erased (kept with the record of the expunge)")
 	var ids, rejected []int64

@@ -12,10 +12,13 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -33,7 +36,11 @@ func main() {
 		stop()
 		signal.Reset(os.Interrupt, syscall.SIGTERM)
 	}()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return // -h printed the command's usage, as asked
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "casetrail:", err)
 		os.Exit(1)
 	}
@@ -57,6 +64,30 @@ const usage = `usage:
 Configuration: --config FILE or CASETRAIL_CONFIG; DATABASE_URL and
 CASETRAIL_LISTEN override single settings. Without DATABASE_URL the server
 runs its own PostgreSQL under ./.casetrail/.`
+
+// newFlagSet is a subcommand's flags; its -h prints the command's line of
+// the usage above, then the flags.
+func newFlagSet(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: %s\n", synopsis(name))
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// synopsis is the command's line of the usage, without its description.
+func synopsis(name string) string {
+	for _, line := range strings.Split(usage, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "casetrail "+name+" ") {
+			text, _, _ := strings.Cut(line, "   ")
+			return text
+		}
+	}
+	return "casetrail " + name
+}
 
 // run is the whole program; main only wires the process to it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -423,6 +423,12 @@ func TestVerifyCommand(t *testing.T) {
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, getenv, &out, io.Discard), out.String())
 	require.Contains(t, out.String(), "OK: 5 events")
+	// An auditor's machine holds the server's file, not the ingest secrets
+	// it reads from the environment: they are not needed to trust its key.
+	out.Reset()
+	auditorEnv := map[string]string{"CASETRAIL_DATA_DIR": env["CASETRAIL_DATA_DIR"]}
+	require.NoError(t, run(context.Background(), []string{"verify-bundle", "--config", cfg, bundle}, func(k string) string { return auditorEnv[k] }, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 5 events")
 	otherDir := t.TempDir()
 	otherEnv := maps.Clone(env)
 	otherEnv["CASETRAIL_DATA_DIR"] = otherDir
@@ -621,6 +627,21 @@ func TestVerifyCommand(t *testing.T) {
 	require.Error(t, run(context.Background(), []string{"verify-bundle", "--key", vkey, partial}, getenv, &out, io.Discard))
 	require.Contains(t, out.String(), "OK: 5 events")
 	require.Contains(t, out.String(), "PARTIAL: 1 more")
+
+	// A checkpoint saved as a tool writes it (jq -r adds a newline) still
+	// opens, and verify says the log has grown past it: the late event is
+	// sequenced once a server runs again.
+	var oldNote string
+	read, err := pgx.Connect(context.Background(), d.URL)
+	require.NoError(t, err)
+	require.NoError(t, read.QueryRow(context.Background(), "SELECT note FROM log_checkpoints ORDER BY size DESC, id DESC LIMIT 1").Scan(&oldNote))
+	read.Close(context.Background())
+	saved := writeFile(t, oldNote+"\n")
+	r = start(t, env, "serve", "--config", cfg)
+	r.stop(t)
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"verify", "--config", cfg, "--checkpoint", saved}, getenv, &out, io.Discard), out.String())
+	require.Contains(t, out.String(), "OK: 6 leaves recomputed from the stored rows; the first 5 match the checkpoint signed for \"casetrail.local/log\" at size 5, and the log extends it")
 
 	// Change one stored event behind the store's back.
 	conn, err := pgx.Connect(context.Background(), d.URL)
@@ -867,7 +888,7 @@ func TestExpungeCommand(t *testing.T) {
 	require.NoError(t, run(ctx, []string{"keys", "--config", cfg}, getenv, &key, io.Discard))
 	out.Reset()
 	require.NoError(t, run(ctx, []string{"verify-bundle", "--key", strings.TrimSpace(key.String()), bundle}, getenv, &out, io.Discard), out.String())
-	require.Contains(t, out.String(), "OK: 3 events are in the signed log; 1 match their bodies, and 2 were expunged")
+	require.Contains(t, out.String(), "OK: 3 events are in the signed log; 1 matches its body, and 2 were expunged")
 	// The bundle carries each expunge's reason, as given.
 	lines, err := os.ReadFile(filepath.Join(bundle, "events.ndjson"))
 	require.NoError(t, err)

@@ -29,8 +29,7 @@ import (
 // loadConfig parses --config (or CASETRAIL_CONFIG) for a subcommand that
 // takes no other flag, and returns its positional words.
 func loadConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (*config.Config, []string, error) {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet(name, stderr)
 	path := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	words, err := parseFlags(fs, args)
 	if err != nil {

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,8 +26,7 @@ import (
 // signed the stored checkpoints (any, before the first one is signed),
 // since another verifies nothing the log holds.
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("keys", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("keys", stderr)
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	words, err := parseFlags(fs, args)
 	if err != nil {
@@ -49,8 +47,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 // runVerify recomputes the log from the stored rows and checks it against a
 // signed checkpoint: the given file, or the newest stored one.
 func runVerify(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("verify", stderr)
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	cpPath := fs.String("checkpoint", "", "a signed checkpoint to verify against (default: the newest stored)")
 	vkey := fs.String("key", "", "the verifier key (default: this server's, from its configuration or data directory)")
@@ -101,8 +98,13 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "OK: %d leaves recomputed from the stored rows match the checkpoint signed for %q at size %d; %d stored checkpoints are consistent\n",
-		rep.Leaves, rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Checkpoints)
+	if rep.Leaves > rep.Checkpoint.Size {
+		fmt.Fprintf(stdout, "OK: %d leaves recomputed from the stored rows; the first %d match the checkpoint signed for %q at size %d, and the log extends it; %d stored checkpoints are consistent\n",
+			rep.Leaves, rep.Checkpoint.Size, rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Checkpoints)
+	} else {
+		fmt.Fprintf(stdout, "OK: %d leaves recomputed from the stored rows match the checkpoint signed for %q at size %d; %d stored checkpoints are consistent\n",
+			rep.Leaves, rep.Checkpoint.Origin, rep.Checkpoint.Size, rep.Checkpoints)
+	}
 	return nil
 }
 
@@ -114,8 +116,7 @@ func otherLog(origin, configured string) string {
 // runExport writes an audit bundle of a case's events or of the events
 // received in a time range.
 func runExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("export", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("export", stderr)
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	caseID := fs.String("case", "", "export this case's events")
 	from := fs.String("from", "", "export events received from this time (RFC 3339)")
@@ -233,8 +234,7 @@ const verifyBundleUsage = "casetrail verify-bundle [--key VKEY | --config FILE] 
 
 // runVerifyBundle checks a bundle offline with only the verifier key.
 func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("verify-bundle", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlagSet("verify-bundle", stderr)
 	vkey := fs.String("key", "", "the log's verifier key (default: the key of --config's server, else the bundle's key.txt, which proves nothing on its own)")
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML) of the server whose key to trust")
 	allowUnsigned := fs.Bool("allow-unsigned-manifest", false, "accept a bundle whose manifest is unsigned or missing (one written before manifests were signed), though whether events were taken out of it cannot then be told")
@@ -251,7 +251,7 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 	switch {
 	case key != "":
 	case *cfgPath != "":
-		cfg, err := config.Load(*cfgPath, getenv)
+		cfg, err := config.LoadLog(*cfgPath, getenv)
 		if err != nil {
 			return err
 		}
@@ -293,8 +293,8 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 		return errors.New("bundle verification failed")
 	}
 	if x := rep.Expunged; len(x) > 0 {
-		fmt.Fprintf(stdout, "OK: %d events are in the signed log; %d match their bodies, and %d were expunged (%s): their content was erased, and their records of it are signed with the log's key\n",
-			rep.Events, rep.Events-len(x), len(x), strings.Join(x, ", "))
+		fmt.Fprintf(stdout, "OK: %d events are in the signed log; %s, and %s expunged (%s): their content was erased, and their records of it are signed with the log's key\n",
+			rep.Events, plural(rep.Events-len(x), "matches its body", "match their bodies"), plural(len(x), "was", "were"), strings.Join(x, ", "))
 	} else {
 		fmt.Fprintf(stdout, "OK: %d events match their bodies and are in the signed log\n", rep.Events)
 	}

@@ -220,6 +220,30 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	return cfg, nil
 }
 
+// LoadLog reads only what names the server's log and its key from the file
+// at path: log_origin, log_signing_key and data_dir (where a generated key
+// is kept), with CASETRAIL_DATA_DIR. It is for checking the log's
+// signatures offline (verify-bundle), on a machine that holds the file but
+// none of the ingest and read secrets it reads from the environment: those
+// settings are left unset, and the rest is not checked.
+func LoadLog(path string, getenv func(string) string) (*Config, error) {
+	cfg := &Config{}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	d := &decoder{getenv: getenv, fromEnv: map[string]string{},
+		only: map[string]bool{"log_origin": true, "log_signing_key": true, "data_dir": true}}
+	if err := parseWith(d, raw, cfg); err != nil {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	if v := getenv("CASETRAIL_DATA_DIR"); v != "" {
+		cfg.DataDir = v
+	}
+	cfg.applyDefaults()
+	return cfg, nil
+}
+
 func (c *Config) applyDefaults() {
 	if c.Listen == "" {
 		c.Listen = ":8080"

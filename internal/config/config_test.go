@@ -479,3 +479,29 @@ func TestTrailingEmptyDocument(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "a", cfg.Listen)
 }
+
+// LoadLog reads what names the log and its key, without the secrets the
+// file reads from the environment, which an auditor checking a bundle does
+// not hold; a ${NAME} in the log's own settings is still required.
+func TestLoadLogNeedsOnlyTheLogSettings(t *testing.T) {
+	t.Parallel()
+	example := filepath.Join("..", "..", "docs", "casetrail.example.yaml")
+	full, err := config.Load(example, env(exampleEnv))
+	require.NoError(t, err)
+	_, err = config.Load(example, env(nil))
+	require.Error(t, err, "the server needs every secret")
+	logOnly, err := config.LoadLog(example, env(nil))
+	require.NoError(t, err)
+	require.Equal(t, full.LogOrigin, logOnly.LogOrigin)
+	require.Equal(t, full.DataDir, logOnly.DataDir)
+	require.Empty(t, logOnly.Sources[0].HMACSecret)
+
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("log_origin: audit.example/log\nlog_signing_key: \"${LOG_KEY}\"\n"), 0o600))
+	_, err = config.LoadLog(path, env(nil))
+	require.ErrorContains(t, err, "LOG_KEY")
+	cfg, err := config.LoadLog(path, env(map[string]string{"LOG_KEY": "PRIVATE+KEY+x"}))
+	require.NoError(t, err)
+	require.Equal(t, "audit.example/log", cfg.LogOrigin)
+	require.Equal(t, "PRIVATE+KEY+x", cfg.LogSigningKey)
+}

@@ -20,6 +20,10 @@ import (
 // setting this package does not know is refused (a typo in a secret's name
 // must not silently disable it).
 func parse(raw []byte, getenv func(string) string, cfg *Config) error {
+	return parseWith(&decoder{getenv: getenv, fromEnv: map[string]string{}}, raw, cfg)
+}
+
+func parseWith(d *decoder, raw []byte, cfg *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
@@ -43,7 +47,6 @@ func parse(raw []byte, getenv func(string) string, cfg *Config) error {
 	if len(doc.Content) == 0 {
 		return nil // an empty file
 	}
-	d := &decoder{getenv: getenv, fromEnv: map[string]string{}}
 	err := d.decode(doc.Content[0], reflect.ValueOf(cfg).Elem(), "")
 	cfg.fromEnv = d.fromEnv
 	return err
@@ -56,6 +59,9 @@ type decoder struct {
 	// fromEnv maps the path of each setting whose value has a ${NAME} in it
 	// to those references, for messages to name instead of the value.
 	fromEnv map[string]string
+	// only, when set, names the settings that must be read: any other one
+	// whose ${NAME} is not set is left unset instead of refused.
+	only map[string]bool
 }
 
 var unmarshaler = reflect.TypeFor[yaml.Unmarshaler]()
@@ -164,6 +170,9 @@ func (d *decoder) scalar(n *yaml.Node, v reflect.Value, path string) error {
 		}
 		return val
 	})
+	if len(missing) > 0 && d.only != nil && !d.only[path] {
+		return nil
+	}
 	if len(missing) > 0 {
 		return fmt.Errorf("line %d: %s: environment variable %s is not set (or empty)", n.Line, path, strings.Join(missing, ", "))
 	}

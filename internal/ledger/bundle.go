@@ -66,7 +66,7 @@ type Manifest struct {
 	Pending []string `json:"pending"`
 	// Expunged are those of EventIDs whose content was erased: the bundle
 	// holds their leaves and proofs, not their bodies or details.
-	Expunged []string `json:"expunged,omitempty"`
+	Expunged []string `json:"expunged"`
 }
 
 // BundleEvent is one line of events.ndjson.
@@ -143,7 +143,7 @@ func coverage(ctx context.Context, st *store.Store, ids []int64) (cp store.Check
 // signed checkpoint, and returns its manifest. Events that checkpoint does
 // not cover are listed in the manifest as pending, not exported.
 func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids []int64, dir string) (Manifest, error) {
-	m := Manifest{Selection: sel, EventIDs: []string{}, Pending: []string{}}
+	m := Manifest{Selection: sel, EventIDs: []string{}, Pending: []string{}, Expunged: []string{}}
 	cp, covered, uncovered, err := coverage(ctx, st, ids)
 	if err != nil {
 		return m, err

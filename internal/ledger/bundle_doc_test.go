@@ -81,10 +81,15 @@ func TestBundleChecksAsIntegrityDocSays(t *testing.T) {
 		CheckpointSize int64    `json:"checkpointSize"`
 		EventIDs       []string `json:"eventIds"`
 		Pending        []string `json:"pending"`
+		Expunged       []string `json:"expunged"`
 	}
 	require.NoError(t, json.Unmarshal(manifest, &m))
 	require.Equal(t, size, m.CheckpointSize)
+	// Every member the page names is there, as a list even when empty.
+	require.NotNil(t, m.Pending)
 	require.Empty(t, m.Pending)
+	require.NotNil(t, m.Expunged)
+	require.Empty(t, m.Expunged)
 
 	// 3. Each line.
 	var seen []string

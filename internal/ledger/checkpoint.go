@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -140,6 +141,13 @@ type ParsedCheckpoint struct {
 // OpenCheckpoint verifies a signed checkpoint note against the verifier and
 // parses it.
 func OpenCheckpoint(signed []byte, v note.Verifier) (ParsedCheckpoint, error) {
+	// A note ends with its last signature line's newline. One saved by a
+	// tool that adds another (jq -r, an editor) or ends lines with CRLF is
+	// the same note.
+	signed = bytes.ReplaceAll(signed, []byte("\r\n"), []byte("\n"))
+	if trimmed := bytes.TrimRight(signed, "\n"); len(trimmed) < len(signed) {
+		signed = append(trimmed, '\n')
+	}
 	n, err := note.Open(signed, note.VerifierList(v))
 	if err != nil {
 		return ParsedCheckpoint{}, fmt.Errorf("checkpoint signature: %w", err)

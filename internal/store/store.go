@@ -174,6 +174,11 @@ func interpretError(err error) error {
 			// this error reaches the sender.
 			return fmt.Errorf("%w (SQLSTATE %s)", ErrUnstorable, pgErr.Code)
 		}
+		if msg, ok := strings.CutPrefix(pgErr.Message, "casetrail: "); ok && pgErr.Code == pgerrcode.RaiseException {
+			// The schema's own refusal (an append-only table, a migration
+			// that cannot be undone), which says why in its own words.
+			return fmt.Errorf("%w: %s", ErrRefused, msg)
+		}
 		return fmt.Errorf("database error %s: %s", pgErr.Code, pgErr.Message)
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
