@@ -52,25 +52,43 @@ func (q *Queries) ExpungeBlobCandidates(ctx context.Context, ids []int64) ([]Exp
 }
 
 const ExpungeBlobsReferenced = `-- name: ExpungeBlobsReferenced :many
-SELECT DISTINCT c.sha256::bytea AS sha256
+SELECT c.sha256::bytea AS sha256
 FROM unnest($1::bytea[]) AS c(sha256)
-JOIN events e ON strpos(e.doc::text, encode(c.sha256, 'hex')) > 0
-WHERE e.commit_xid >= $2::bigint
-  AND e.doc IS NOT NULL
-  AND NOT (e.id = ANY ($3::bigint[]))
+CROSS JOIN LATERAL (
+    SELECT a.event_id
+    FROM event_attachments a
+    WHERE a.sha256 = c.sha256
+      AND NOT (a.event_id = ANY ($2::bigint[]))
+      AND NOT EXISTS (SELECT FROM expunged_events x WHERE x.event_id = a.event_id)
+    ORDER BY a.event_id
+    LIMIT 1
+) r
 ORDER BY 1
 `
 
 type ExpungeBlobsReferencedParams struct {
-	Blobs  [][]byte
-	MinXid int64
-	Ids    []int64
+	Blobs [][]byte
+	Ids   []int64
 }
 
-// Those of the given attachments that another event's document still
-// refers to, among the events inserted by transaction min_xid or later.
+// Those of the given attachments that an event other than the given ones,
+// and not expunged, refers to (event_attachments, migration 00016): for
+// each, the first such reference in the order of the table's primary key,
+// so that no document is read and the lookup stops at one reference
+// however many events share the attachment (EXISTS would be planned as a
+// bitmap scan of all of them). An expunged event's references are kept (a
+// reference outlives its attachment) but no longer hold anything.
+//
+// Run once without a lock and again, for the attachments left, under
+// ExpungeLockBlobs, which makes the second answer final: an ingest inserts
+// into blobs (ROW EXCLUSIVE, casetrail_ingest) before it inserts its events'
+// references in the same transaction, so once the expunge holds SHARE ROW
+// EXCLUSIVE every ingest that refers to an attachment has committed or
+// rolled back, and the next statement (READ COMMITTED) sees its
+// references; a later one waits for the expunge to commit, and then stores
+// the attachment again with its own event.
 func (q *Queries) ExpungeBlobsReferenced(ctx context.Context, arg ExpungeBlobsReferencedParams) ([][]byte, error) {
-	rows, err := q.db.Query(ctx, ExpungeBlobsReferenced, arg.Blobs, arg.MinXid, arg.Ids)
+	rows, err := q.db.Query(ctx, ExpungeBlobsReferenced, arg.Blobs, arg.Ids)
 	if err != nil {
 		return nil, err
 	}
@@ -131,8 +149,8 @@ SELECT pg_advisory_xact_lock(7310008)
 // Erasure of events' content (casetrail expunge), run as the owner: the
 // application's role may do none of it. Every statement runs in the one
 // transaction that records the expunge (migration 00008). Until its writes,
-// the transaction takes no transaction id, so that reading every document
-// holds back neither the sequencer nor the feed (casetrail_feed_horizon).
+// the transaction takes no transaction id, so that its reads hold back
+// neither the sequencer nor the feed (casetrail_feed_horizon).
 // One expunge at a time: two at once, each seeing the other's event still
 // refer to a shared attachment, would both leave it.
 func (q *Queries) ExpungeLock(ctx context.Context) error {
@@ -190,19 +208,6 @@ func (q *Queries) ExpungeRecord(ctx context.Context, arg ExpungeRecordParams) er
 		arg.Note,
 	)
 	return err
-}
-
-const ExpungeSnapshotXmin = `-- name: ExpungeSnapshotXmin :one
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin
-`
-
-// The oldest transaction the next statement's snapshot may not see: events
-// inserted by it or later are read again once attachments are locked.
-func (q *Queries) ExpungeSnapshotXmin(ctx context.Context) (int64, error) {
-	row := q.db.QueryRow(ctx, ExpungeSnapshotXmin)
-	var xmin int64
-	err := row.Scan(&xmin)
-	return xmin, err
 }
 
 const ExpungeTargets = `-- name: ExpungeTargets :many

@@ -348,8 +348,11 @@ type LogErasedBlobsBackRow struct {
 // Attachments an expunge removed that are stored again although no event's
 // document refers to them (an event stored after the expunge with the same
 // attachment stores it again, and refers to it), with the first expunged
-// event whose record lists each. References are found as the expunge finds
-// them (ExpungeBlobsReferenced).
+// event whose record lists each. References are found in the documents,
+// not in event_attachments as the expunge finds them: an attachment is
+// stored again only with an event whose document names it
+// (casetrail_ingest), and a document is held to its leaf, which a row of
+// event_attachments is not.
 func (q *Queries) LogErasedBlobsBack(ctx context.Context) ([]LogErasedBlobsBackRow, error) {
 	rows, err := q.db.Query(ctx, LogErasedBlobsBack)
 	if err != nil {

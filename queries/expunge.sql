@@ -1,8 +1,8 @@
 -- Erasure of events' content (casetrail expunge), run as the owner: the
 -- application's role may do none of it. Every statement runs in the one
 -- transaction that records the expunge (migration 00008). Until its writes,
--- the transaction takes no transaction id, so that reading every document
--- holds back neither the sequencer nor the feed (casetrail_feed_horizon).
+-- the transaction takes no transaction id, so that its reads hold back
+-- neither the sequencer nor the feed (casetrail_feed_horizon).
 
 -- name: ExpungeLock :exec
 -- One expunge at a time: two at once, each seeing the other's event still
@@ -44,11 +44,6 @@ FROM (
 JOIN blobs b ON b.sha256 = r.sha256
 ORDER BY r.event_id, b.sha256;
 
--- name: ExpungeSnapshotXmin :one
--- The oldest transaction the next statement's snapshot may not see: events
--- inserted by it or later are read again once attachments are locked.
-SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint AS xmin;
-
 -- name: ExpungeLockTimeout :exec
 -- The expunge waits at most 5 seconds for the ingests under way to let go
 -- of blobs (those that arrive meanwhile wait behind it).
@@ -61,14 +56,33 @@ SELECT set_config('lock_timeout', '5s', true);
 LOCK TABLE blobs IN SHARE ROW EXCLUSIVE MODE;
 
 -- name: ExpungeBlobsReferenced :many
--- Those of the given attachments that another event's document still
--- refers to, among the events inserted by transaction min_xid or later.
-SELECT DISTINCT c.sha256::bytea AS sha256
+-- Those of the given attachments that an event other than the given ones,
+-- and not expunged, refers to (event_attachments, migration 00016): for
+-- each, the first such reference in the order of the table's primary key,
+-- so that no document is read and the lookup stops at one reference
+-- however many events share the attachment (EXISTS would be planned as a
+-- bitmap scan of all of them). An expunged event's references are kept (a
+-- reference outlives its attachment) but no longer hold anything.
+--
+-- Run once without a lock and again, for the attachments left, under
+-- ExpungeLockBlobs, which makes the second answer final: an ingest inserts
+-- into blobs (ROW EXCLUSIVE, casetrail_ingest) before it inserts its events'
+-- references in the same transaction, so once the expunge holds SHARE ROW
+-- EXCLUSIVE every ingest that refers to an attachment has committed or
+-- rolled back, and the next statement (READ COMMITTED) sees its
+-- references; a later one waits for the expunge to commit, and then stores
+-- the attachment again with its own event.
+SELECT c.sha256::bytea AS sha256
 FROM unnest(@blobs::bytea[]) AS c(sha256)
-JOIN events e ON strpos(e.doc::text, encode(c.sha256, 'hex')) > 0
-WHERE e.commit_xid >= @min_xid::bigint
-  AND e.doc IS NOT NULL
-  AND NOT (e.id = ANY (@ids::bigint[]))
+CROSS JOIN LATERAL (
+    SELECT a.event_id
+    FROM event_attachments a
+    WHERE a.sha256 = c.sha256
+      AND NOT (a.event_id = ANY (@ids::bigint[]))
+      AND NOT EXISTS (SELECT FROM expunged_events x WHERE x.event_id = a.event_id)
+    ORDER BY a.event_id
+    LIMIT 1
+) r
 ORDER BY 1;
 
 -- name: ExpungeRecord :exec

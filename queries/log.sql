@@ -267,8 +267,11 @@ LIMIT 10;
 -- Attachments an expunge removed that are stored again although no event's
 -- document refers to them (an event stored after the expunge with the same
 -- attachment stores it again, and refers to it), with the first expunged
--- event whose record lists each. References are found as the expunge finds
--- them (ExpungeBlobsReferenced).
+-- event whose record lists each. References are found in the documents,
+-- not in event_attachments as the expunge finds them: an attachment is
+-- stored again only with an event whose document names it
+-- (casetrail_ingest), and a document is held to its leaf, which a row of
+-- event_attachments is not.
 SELECT b.sha256, min(x.event_id)::bigint AS event_id
 FROM expunged_events x
 CROSS JOIN LATERAL unnest(x.blobs) AS u(sha256)

@@ -362,8 +362,9 @@ func TestExpungeRulesHoldForTheOwner(t *testing.T) {
 }
 
 // An attachment that an ingest still in flight refers to is kept: the
-// expunge's first read cannot see that event, so it holds off inserts into
-// blobs and reads the events committed since before removing anything.
+// expunge's first read cannot see that event's reference, so it holds off
+// inserts into blobs, which the ingest made before its reference, and reads
+// the references again once the ingest has committed.
 func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -384,9 +385,12 @@ func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 	sum := sha256.Sum256([]byte("a shared scan"))
 	_, err = tx.Exec(ctx, `INSERT INTO blobs (sha256, size, content) VALUES ($1, 13, 'a shared scan') ON CONFLICT DO NOTHING`, sum[:])
 	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, doc)
-		VALUES (now(), now(), 'case-updates', 'case-updates', 'ADD_COMMENT', 'test', 'in-flight', '\x7b7d', '\x00', $1::jsonb)`,
-		fmt.Sprintf(`{"attachment":{"fileName":"scan.pdf","content":{"sha256":"%x","size":13}}}`, sum))
+	var inFlight int64
+	require.NoError(t, tx.QueryRow(ctx, `INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, doc)
+		VALUES (now(), now(), 'case-updates', 'case-updates', 'ADD_COMMENT', 'test', 'in-flight', '\x7b7d', '\x00', $1::jsonb)
+		RETURNING id`,
+		fmt.Sprintf(`{"attachment":{"fileName":"scan.pdf","content":{"sha256":"%x","size":13}}}`, sum)).Scan(&inFlight))
+	_, err = tx.Exec(ctx, `INSERT INTO event_attachments (sha256, event_id) VALUES ($1, $2)`, sum[:], inFlight)
 	require.NoError(t, err)
 
 	done := make(chan []store.ExpungeResult, 1)
@@ -420,6 +424,38 @@ func TestExpungeKeepsAnAttachmentAnIngestInFlightTakes(t *testing.T) {
 	res := <-done
 	require.Equal(t, []store.ExpungeResult{{EventID: id, Blobs: 0}}, res)
 	require.False(t, blobGone(t, b.store, "a shared scan"))
+}
+
+// Only a reference keeps an attachment: a document that names its hash in
+// a field of the sender's own (in its body, which verify does not take for
+// a reference) neither keeps it nor is named by verify once it is gone.
+// Expunging such a document leaves the attachment to the event that refers
+// to it.
+func TestExpungeKeepsAnAttachmentOnlyForAReference(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner := b.owner(t)
+	id := b.store1(t, withAttachments(1, "scan of a passport"))
+	mention := func(i int) int64 {
+		e := newEvent(i)
+		e.Body = []byte(fmt.Sprintf(`{"event":"CHANGE_CASE_STATUS","payload":{"caseId":"c-%d","file":{"sha256":"%x"}}}`, i, sha256.Sum256([]byte("scan of a passport"))))
+		e.BodySHA256, e.Doc = sha256.Sum256(e.Body), e.Body
+		return b.store1(t, e)
+	}
+	mentions1, mentions2 := mention(2), mention(3)
+	b.sequenceAndSign(t)
+
+	res, err := ledger.Expunge(ctx, owner, b.keys, []int64{mentions1}, "erasure request")
+	require.NoError(t, err)
+	require.Equal(t, []store.ExpungeResult{{EventID: mentions1, Blobs: 0}}, res)
+	require.False(t, blobGone(t, b.store, "scan of a passport"), "event %d refers to it", id)
+
+	res, err = ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request")
+	require.NoError(t, err)
+	require.Equal(t, []store.ExpungeResult{{EventID: id, Blobs: 1}}, res, "event %d only names its hash", mentions2)
+	require.True(t, blobGone(t, b.store, "scan of a passport"))
+	require.NoError(t, b.verify(t))
 }
 
 // requireExpungeRefused expunges one event through the owner's store and

@@ -168,11 +168,13 @@ func (s *Store) Expunge(ctx context.Context, ids []int64, reason string, hooks E
 }
 
 // unreferencedBlobs maps each of the given events to the attachments it
-// refers to that no other event does. The first pass reads every event
-// without holding anything up; then inserts into blobs are held off until
-// the transaction ends, and the events inserted since the first pass's
-// snapshot are read again. An attachment several of the events share is
-// removed with each of them.
+// refers to that no other event does, looked up in the references the store
+// keeps (event_attachments), not in the documents. The first pass holds
+// nothing up and settles the attachments another event refers to already;
+// then inserts into blobs are held off until the transaction ends, and the
+// references of those left are read again (ExpungeBlobsReferenced says why
+// that second read misses none). An attachment several of the events share
+// is removed with each of them.
 func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int64][][]byte, error) {
 	cands, err := q.ExpungeBlobCandidates(ctx, ids)
 	if err != nil || len(cands) == 0 {
@@ -193,11 +195,7 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 		}
 		return slices.DeleteFunc(hashes, func(h []byte) bool { return !free[string(h)] })
 	}
-	xmin, err := q.ExpungeSnapshotXmin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	referenced, err := q.ExpungeBlobsReferenced(ctx, db.ExpungeBlobsReferencedParams{Blobs: hashes, MinXid: 0, Ids: ids})
+	referenced, err := q.ExpungeBlobsReferenced(ctx, db.ExpungeBlobsReferencedParams{Blobs: hashes, Ids: ids})
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +208,7 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 	if err := q.ExpungeLockBlobs(ctx); err != nil {
 		return nil, err
 	}
-	referenced, err = q.ExpungeBlobsReferenced(ctx, db.ExpungeBlobsReferencedParams{Blobs: hashes, MinXid: xmin, Ids: ids})
+	referenced, err = q.ExpungeBlobsReferenced(ctx, db.ExpungeBlobsReferencedParams{Blobs: hashes, Ids: ids})
 	if err != nil {
 		return nil, err
 	}

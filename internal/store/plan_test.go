@@ -1,7 +1,10 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
 	"regexp"
 	"slices"
@@ -399,5 +402,70 @@ func testPagesReadAPage(t *testing.T, tbl pagedTable) {
 			require.LessOrEqual(t, read, limit, "a page read more rows than it answers (%s):\n%s", mode, p)
 		}
 		require.Equal(t, pages, checked, "auto_explain must show every page's plan")
+	}
+}
+
+// An expunge finds the other events that refer to its attachments in the
+// references the store keeps, by their primary key, and reads no event's
+// document: on a store of millions of events, reading every document was
+// a full read of the events per expunge. For each attachment it stops at
+// the first live reference, however many events share it (a logo in every
+// signature), and passes over the expunged events' references and those of
+// the events being expunged. Checked under custom plans and the generic
+// plan a prepared statement comes to, with row counts.
+func TestExpungeLooksUpReferencesByKey(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	admin := d.Connect(t)
+	// 100,000 references of 20,000 attachments, five events each (hash k
+	// is referred to by events k, k+20000, ...); every tenth event
+	// expunged; one attachment referred to by 5,000 events more.
+	_, err := admin.Exec(ctx, `
+		INSERT INTO event_attachments (sha256, event_id)
+		SELECT sha256(int4send(g % 20000)), g FROM generate_series(1, 100000) AS g
+		UNION ALL
+		SELECT sha256('\x6c6f676f'), g FROM generate_series(200001, 205000) AS g;
+		INSERT INTO expunged_events (event_id, reason, body_hash, note)
+		SELECT g, 'test', '\x00', 'unsigned' FROM generate_series(10, 100000, 10) AS g;
+		ANALYZE event_attachments, expunged_events;`)
+	require.NoError(t, err)
+	hash := func(k int32) []byte {
+		sum := sha256.Sum256(binary.BigEndian.AppendUint32(nil, uint32(k)))
+		return sum[:]
+	}
+	logo := sha256.Sum256([]byte("logo"))
+	none := sha256.Sum256([]byte("no event refers to it"))
+	params := db.ExpungeBlobsReferencedParams{
+		// 7 and the logo are referred to; 5 only by the events expunged
+		// now, 10 only by expunged events, none by no event.
+		Blobs: [][]byte{hash(7), hash(5), hash(10), logo[:], none[:]},
+		Ids:   []int64{5, 20005, 40005, 60005, 80005},
+	}
+	want := [][]byte{hash(7), logo[:]}
+	slices.SortFunc(want, bytes.Compare)
+	scanned := regexp.MustCompile(`Scan (?:using \w+ )?on event_attachments\w* .*\(actual rows=(\d+)`)
+
+	for _, mode := range []string{"auto", "force_generic_plan"} {
+		conn, explained := explaining(t, d.URL, map[string]string{
+			"auto_explain.log_analyze": "on", "auto_explain.log_timing": "off", "plan_cache_mode": mode})
+		q := db.New(conn)
+		for range 6 { // past the custom plans of a prepared statement's first executions
+			got, err := q.ExpungeBlobsReferenced(ctx, params)
+			require.NoError(t, err)
+			require.Equal(t, want, got, mode)
+		}
+		plans := explained()
+		require.Len(t, plans, 6, "auto_explain must show every execution's plan")
+		for _, p := range plans {
+			require.Contains(t, p, "event_attachments_pkey", "references are looked up by their key (%s):\n%s", mode, p)
+			require.NotContains(t, p, "on events", "no event is read (%s):\n%s", mode, p)
+			for _, m := range seqScan.FindAllStringSubmatch(p, -1) {
+				require.NotContains(t, []string{"event_attachments", "expunged_events"}, m[1], "a scan of a whole table (%s):\n%s", mode, p)
+			}
+			// Row counts are per loop, one loop per attachment: reading
+			// the logo's 5,000 references would count 1,000 and more.
+			require.LessOrEqual(t, rowsRead(t, p, scanned)+rowsRead(t, p, rowsRemoved), 50, "references read past the first live one (%s):\n%s", mode, p)
+		}
 	}
 }
