@@ -664,3 +664,112 @@ func TestAbandonmentContactsPagesWhileAbandonsArrive(t *testing.T) {
 	require.Contains(t, seen, "+447700900008")
 	require.Contains(t, seen, "+447700900010")
 }
+
+// A work item closed once is handled once however often its close is
+// delivered: a platform may send it again under another webhook-id or
+// Idempotency-Key, or with only a delivery time stamp changed, and each is
+// stored as an event of its own. Closes of the same work item id at the
+// same time are one handled work item; the same item closed again at
+// another time (reopened) is handled again; closes that name no work item
+// count each. Every grouping agrees with the totals, and dataAsOf is the
+// latest receipt among the closes read, repeats included.
+func TestAbandonmentReportCountsAWorkItemOnce(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	deliver := func(body string, header map[string]string) string {
+		res := b.signed(t, config.KindServiceHooks, "workitem-closed", []byte(body), header)
+		require.Equal(t, 200, res.status, string(res.body))
+		require.NotEqual(t, true, res.json(t)["duplicate"], body)
+		return res.json(t)["id"].(string)
+	}
+	// w1, delivered four times: under two webhook-ids, under an
+	// Idempotency-Key, and with a delivery time stamp added.
+	w1 := `{"id":"w1","isOutbound":false,"closedAt":"2024-05-01T09:10:00Z"}`
+	deliver(w1, map[string]string{"webhook-id": "delivery-1"})
+	deliver(w1, map[string]string{"webhook-id": "delivery-2"})
+	deliver(w1, map[string]string{"Idempotency-Key": "w1-again"})
+	deliver(`{"id":"w1","isOutbound":false,"closedAt":"2024-05-01T09:10:00Z","deliveredAt":"2024-05-01T09:12:00Z"}`, nil)
+	// w2, another item closed at the same time.
+	deliver(`{"id":"w2","isOutbound":false,"closedAt":"2024-05-01T09:10:00Z"}`, nil)
+	// w3, closed, reopened and closed again.
+	deliver(`{"id":"w3","isOutbound":false,"closedAt":"2024-05-01T09:30:00Z"}`, nil)
+	deliver(`{"id":"w3","isOutbound":false,"closedAt":"2024-05-01T14:00:00Z"}`, nil)
+	// Two closes without a work item id, at the same time.
+	for _, agent := range []string{"a-1", "a-2"} {
+		id := deliver(fmt.Sprintf(`{"isOutbound":false,"closedAt":"2024-05-01T09:40:00Z","agent":{"id":%q}}`, agent), nil)
+		require.Nil(t, b.row(t, id).WorkItemID)
+	}
+	// Outbound: not handled inbound.
+	deliver(`{"id":"w4","isOutbound":true,"closedAt":"2024-05-01T09:50:00Z"}`, nil)
+	// w3's second close again, received last.
+	last := deliver(`{"id":"w3","isOutbound":false,"closedAt":"2024-05-01T14:00:00Z","deliveredAt":"2024-05-02T08:00:00Z"}`, nil)
+
+	base := url.Values{"from": {"2024-05-01T00:00:00Z"}, "to": {"2024-05-02T00:00:00Z"}, "tz": {"Europe/London"}}
+	report := func(extra url.Values) reportBody {
+		q := url.Values{}
+		for k, v := range base {
+			q[k] = v
+		}
+		for k, v := range extra {
+			q[k] = v
+		}
+		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
+		require.Equal(t, 200, res.status, string(res.body))
+		var r reportBody
+		require.NoError(t, json.Unmarshal(res.body, &r))
+		return r
+	}
+	res := b.read(t, auditorKey, "/v1/events/"+last)
+	var lastRow struct{ ReceivedAt time.Time }
+	require.NoError(t, json.Unmarshal(res.body, &lastRow))
+
+	// w1 (once), w2, w3, the two without an id at 09:00-10:00 UTC (10:00
+	// BST); w3 again at 14:00-15:00 UTC.
+	hourly := report(url.Values{"interval": {"PT1H"}})
+	require.Len(t, hourly.Results, 1)
+	byStart := map[string]int{}
+	for _, iv := range hourly.Results[0].Intervals {
+		require.NotNil(t, iv.HandledInbound)
+		if *iv.HandledInbound != 0 {
+			byStart[iv.Start] = *iv.HandledInbound
+		}
+	}
+	require.Equal(t, map[string]int{"2024-05-01T10:00:00+01:00": 5, "2024-05-01T15:00:00+01:00": 1}, byStart)
+	require.Equal(t, 6, *hourly.Totals.HandledInbound)
+	require.NotNil(t, hourly.DataAsOf)
+	require.True(t, lastRow.ReceivedAt.Equal(*hourly.DataAsOf), "dataAsOf is the last repeat's receipt")
+
+	// By the closes' own times (hour of the day, day of the week) and over
+	// the whole range, the cells add up to the same totals.
+	for _, extra := range []url.Values{
+		{"interval": {"P1D"}},
+		{"interval": {"total"}},
+		{"interval": {"PT1H"}, "groupBy": {"hourOfDay"}},
+		{"interval": {"P1D"}, "groupBy": {"dayOfWeek"}},
+		{"interval": {"total"}, "groupBy": {"hourOfDay,dayOfWeek"}},
+	} {
+		r := report(extra)
+		sum, cells := 0, map[string]int{}
+		for _, g := range r.Results {
+			for _, iv := range g.Intervals {
+				require.NotNil(t, iv.HandledInbound)
+				sum += *iv.HandledInbound
+				if *iv.HandledInbound != 0 {
+					cells[fmt.Sprintf("%v %v", g.Group["hourOfDay"], g.Group["dayOfWeek"])] += *iv.HandledInbound
+				}
+			}
+		}
+		require.Equal(t, 6, sum, "%v", extra)
+		require.Equal(t, 6, *r.Totals.HandledInbound, "%v", extra)
+		require.NotNil(t, r.DataAsOf)
+		require.True(t, lastRow.ReceivedAt.Equal(*r.DataAsOf), "%v", extra)
+		switch extra.Get("groupBy") {
+		case "hourOfDay":
+			require.Equal(t, map[string]int{"10 <nil>": 5, "15 <nil>": 1}, cells)
+		case "dayOfWeek":
+			require.Equal(t, map[string]int{"<nil> Wednesday": 6}, cells)
+		case "hourOfDay,dayOfWeek":
+			require.Equal(t, map[string]int{"10 Wednesday": 5, "15 Wednesday": 1}, cells)
+		}
+	}
+}

@@ -356,9 +356,9 @@ func Definitions(q Query) map[string]string {
 		"notCalledBack":        "abandoned minus calledBack.",
 		"calledBackRate":       "calledBack / abandoned; null when there are no abandons.",
 		"timeToCallback":       "Seconds from the abandon to the first such call, over called-back abandons: avg and nearest-rank p50, p90.",
-		"handledInbound":       "WorkItemClosed events with isOutbound false closed in the interval.",
+		"handledInbound":       "Work items closed in the interval, from WorkItemClosed events with isOutbound false. Closes of the same work item id at the same time count once (a repeat delivery); a work item closed again at another time counts again; a close without a work item id counts on its own.",
 		"abandonRateEstimated": "abandoned / (abandoned + handledInbound): an estimate, since the platform reports no count of offered conversations. Null when the denominator is 0.",
-		"dataAsOf":             "The latest receipt time among the events counted: the contact-center feed is historical and may deliver late.",
+		"dataAsOf":             "The latest receipt time among the events counted, a work item's repeated closes included: the contact-center feed is historical and may deliver late.",
 	}
 	switch {
 	case q.Queue != nil:

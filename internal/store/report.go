@@ -44,9 +44,13 @@ func (s *Store) EachAbandonFact(ctx context.Context, from, to time.Time, queue *
 }
 
 // HandledCount is the number of inbound work items closed in one span.
+// Closes of the same work item id at the same time count once; a close
+// without a work item id counts on its own.
 type HandledCount struct {
-	Start        time.Time // the span's start
-	Closed       int
+	Start  time.Time // the span's start
+	Closed int
+	// LastReceived is the latest receipt time among the span's closes,
+	// repeats included.
 	LastReceived time.Time
 }
 
@@ -72,8 +76,9 @@ func (s *Store) HandledCounts(ctx context.Context, bounds []time.Time) ([]Handle
 	return out, nil
 }
 
-// Handled reads each inbound work item closed in [from, to), as a count of
-// one at its closing time.
+// Handled reads each inbound close in [from, to) at its closing time: a
+// count of one for the first close of a work item, of none for a repeat
+// of it (which still has its receipt time).
 func (s *Store) Handled(ctx context.Context, from, to time.Time) ([]HandledCount, error) {
 	rows, err := s.q.ReportHandled(ctx, db.ReportHandledParams{FromAt: from, ToAt: to})
 	if err != nil {
@@ -81,7 +86,10 @@ func (s *Store) Handled(ctx context.Context, from, to time.Time) ([]HandledCount
 	}
 	out := make([]HandledCount, len(rows))
 	for i, r := range rows {
-		out[i] = HandledCount{Start: r.OccurredAt, Closed: 1, LastReceived: r.ReceivedAt}
+		out[i] = HandledCount{Start: r.OccurredAt, LastReceived: r.ReceivedAt}
+		if r.First {
+			out[i].Closed = 1
+		}
 	}
 	return out, nil
 }

@@ -1,0 +1,21 @@
+-- The abandonment report counts a work item closed once however often its
+-- close is delivered: closes of the same work item id at the same time are
+-- one handled work item (a platform may send a close again under another
+-- webhook-id, or with only a delivery time stamp changed, which gives it
+-- another idempotency key). The report reads the inbound closes in order of
+-- closing time and work item id and compares each with the one before, so
+-- the index of inbound closes is keyed by both: the read stays index-only,
+-- in index order, with no sort or hash of the closes however many there
+-- are. Work item ids are at most 200 bytes (longer ones are not stored).
+
+-- +goose Up
+DROP INDEX events_handled_idx;
+CREATE INDEX events_handled_idx ON events (occurred_at, work_item_id)
+    INCLUDE (received_at)
+    WHERE kind = 'service-hooks' AND type = 'workitem-closed' AND is_outbound IS FALSE;
+
+-- +goose Down
+DROP INDEX events_handled_idx;
+CREATE INDEX events_handled_idx ON events (occurred_at)
+    INCLUDE (received_at)
+    WHERE kind = 'service-hooks' AND type = 'workitem-closed' AND is_outbound IS FALSE;
