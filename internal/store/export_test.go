@@ -134,3 +134,7 @@ func PipeConn(p *Pipe) net.Conn {
 	defer p.mu.Unlock()
 	return p.conn
 }
+
+// OwnPlans is conn as Store.planned runs its queries: each planned for its
+// own parameters.
+func OwnPlans(conn db.DBTX) db.DBTX { return ownPlans{conn} }

@@ -469,3 +469,81 @@ func TestExpungeLooksUpReferencesByKey(t *testing.T) {
 		}
 	}
 }
+
+// A report compares the inbound closes in the order of events_handled_idx
+// (closing time, work item id), so that a repeated close follows the one it
+// repeats. Planned for the report's range, the closes are read from that
+// index and merged across partitions in its order. A statement the pool
+// prepared once switches to a generic plan after five executions, planned
+// for no range in particular: expecting a few rows, it sorts them instead,
+// every close of the range. The store runs these queries planned for each
+// call's own parameters; auto_explain shows every execution's plan, with
+// its range's values in place of $2 and $3.
+func TestHandledReadsArePlannedForTheirRange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := dbtest.New(t)
+	admin := d.Connect(t)
+	base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+	_, err := admin.Exec(ctx, `SELECT casetrail_ensure_partitions('2024-03-01', 1)`)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `
+		INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, work_item_id, is_outbound, phone, body, body_sha256)
+		SELECT $1::timestamptz + g * interval '20 second', $1::timestamptz + g * interval '20 second', 'service-hooks', 'service-hooks',
+		       CASE WHEN g % 2 = 0 THEN 'outbound-call' ELSE 'workitem-closed' END, 'c', 'k' || g,
+		       CASE WHEN g % 2 = 1 THEN 'w' || g END, CASE WHEN g % 2 = 1 THEN false END,
+		       CASE WHEN g % 2 = 0 THEN '+4477009' || lpad((g % 20000)::text, 5, '0') END, '\x7b7d', '\x00'
+		FROM generate_series(1, 40000) AS g`, base)
+	require.NoError(t, err)
+	_, err = admin.Exec(ctx, `VACUUM ANALYZE events`)
+	require.NoError(t, err)
+
+	var bounds []time.Time
+	for h := 24; h <= 48; h++ {
+		bounds = append(bounds, base.Add(time.Duration(h)*time.Hour))
+	}
+	read := func(q *db.Queries) {
+		for range 8 {
+			counts, err := q.ReportHandledCounts(ctx, db.ReportHandledCountsParams{Bounds: bounds, FromAt: bounds[0], ToAt: bounds[len(bounds)-1]})
+			require.NoError(t, err)
+			require.Len(t, counts, 24)
+			closes, err := q.ReportHandled(ctx, db.ReportHandledParams{FromAt: bounds[0], ToAt: bounds[len(bounds)-1]})
+			require.NoError(t, err)
+			require.Len(t, closes, 2160)
+		}
+	}
+	handledPlans := func(plans []string) []string {
+		var out []string
+		for _, p := range plans {
+			if strings.Contains(p, "workitem-closed") {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+
+	conn, explained := explaining(t, d.URL, nil)
+	read(db.New(store.OwnPlans(conn)))
+	plans := handledPlans(explained())
+	require.Len(t, plans, 16, "auto_explain must show every execution")
+	for _, p := range plans {
+		require.NotRegexp(t, planParam, p, "planned without the range")
+		require.Contains(t, p, "occurred_at_work_item_id_received_at_idx", "not read from events_handled_idx:\n%s", p)
+		require.NotContains(t, p, "Seq Scan on events_2024_03")
+	}
+
+	// The same statements prepared once, as sqlc's calls run on the pool,
+	// are planned without the range from the sixth execution.
+	prepared, explainedPrepared := explaining(t, d.URL, nil)
+	read(db.New(prepared))
+	generic := 0
+	for _, p := range handledPlans(explainedPrepared()) {
+		if planParam.MatchString(p) {
+			generic++
+		}
+	}
+	require.Positive(t, generic, "the check above could not tell a generic plan")
+}
+
+// planParam finds a parameter in a plan's conditions: a generic plan's.
+var planParam = regexp.MustCompile(`(Cond|Filter): .*\$\d`)

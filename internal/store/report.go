@@ -60,7 +60,7 @@ func (s *Store) HandledCounts(ctx context.Context, bounds []time.Time) ([]Handle
 	if len(bounds) < 2 {
 		return nil, nil
 	}
-	rows, err := s.q.ReportHandledCounts(ctx, db.ReportHandledCountsParams{
+	rows, err := s.planned.ReportHandledCounts(ctx, db.ReportHandledCountsParams{
 		Bounds: bounds, FromAt: bounds[0], ToAt: bounds[len(bounds)-1],
 	})
 	if err != nil {
@@ -80,7 +80,7 @@ func (s *Store) HandledCounts(ctx context.Context, bounds []time.Time) ([]Handle
 // count of one for the first close of a work item, of none for a repeat
 // of it (which still has its receipt time).
 func (s *Store) Handled(ctx context.Context, from, to time.Time) ([]HandledCount, error) {
-	rows, err := s.q.ReportHandled(ctx, db.ReportHandledParams{FromAt: from, ToAt: to})
+	rows, err := s.planned.ReportHandled(ctx, db.ReportHandledParams{FromAt: from, ToAt: to})
 	if err != nil {
 		return nil, interpretError(err)
 	}
