@@ -4,9 +4,10 @@
 -- webhook-id, or with only a delivery time stamp changed, which gives it
 -- another idempotency key). The report reads the inbound closes in order of
 -- closing time and work item id and compares each with the one before, so
--- the index of inbound closes is keyed by both: the read stays index-only,
--- in index order, with no sort or hash of the closes however many there
--- are. Work item ids are at most 200 bytes (longer ones are not stored).
+-- the index of inbound closes is keyed by both: the read can stay
+-- index-only and take the closes in the index's order, merged across the
+-- partitions, rather than sort them. Work item ids are at most 200 bytes
+-- (longer ones are not stored).
 
 -- +goose Up
 DROP INDEX events_handled_idx;
