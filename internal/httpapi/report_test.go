@@ -173,6 +173,28 @@ func TestAbandonmentReport(t *testing.T) {
 	require.NotNil(t, r.DataAsOf)
 	require.True(t, late.ReceivedAt.Equal(*r.DataAsOf))
 
+	// With a queue filter work items are not counted, and their closes,
+	// received after Support's last abandon, do not move dataAsOf.
+	var lastSupport, lastClose time.Time
+	b.sequence(t) // the feed lists logged events
+	for _, e := range b.walk(t, auditorKey, "/v1/events", url.Values{"limit": {"100"}}) {
+		var row struct {
+			ReceivedAt time.Time `json:"receivedAt"`
+		}
+		require.NoError(t, json.Unmarshal(b.read(t, auditorKey, "/v1/events/"+e.ID).body, &row))
+		switch {
+		case e.Type == "abandoned-conversation" && e.Data["queue"] == "Support":
+			lastSupport = row.ReceivedAt
+		case e.Type == "workitem-closed":
+			lastClose = row.ReceivedAt
+		}
+	}
+	require.True(t, lastClose.After(lastSupport), "the fixture receives the closes after Support's abandons: %v %v", lastClose, lastSupport)
+	support := get(url.Values{"queue": {"Support"}})
+	require.Nil(t, support.Totals.HandledInbound)
+	require.NotNil(t, support.DataAsOf)
+	require.True(t, lastSupport.Equal(*support.DataAsOf), "dataAsOf %v, Support's last abandon %v", *support.DataAsOf, lastSupport)
+
 	// A wider callback window catches A5's call 25 hours later.
 	wide := get(url.Values{"callbackWindow": {"PT26H"}})
 	require.Equal(t, 4, wide.Results[0].Intervals[0].CalledBack)

@@ -358,7 +358,7 @@ func Definitions(q Query) map[string]string {
 		"timeToCallback":       "Seconds from the abandon to the first such call, over called-back abandons: avg and nearest-rank p50, p90.",
 		"handledInbound":       "Work items closed in the interval, from WorkItemClosed events with isOutbound false. Closes of the same work item id at the same time count once (a repeat delivery); a work item closed again at another time counts again; a close without a work item id counts on its own.",
 		"abandonRateEstimated": "abandoned / (abandoned + handledInbound): an estimate, since the platform reports no count of offered conversations. Null when the denominator is 0.",
-		"dataAsOf":             "The latest receipt time among the events counted, a work item's repeated closes included: the contact-center feed is historical and may deliver late.",
+		"dataAsOf":             "The latest receipt time among the abandons counted and, where work items are counted (no queue filter), their closes, repeated closes included: the contact-center feed is historical and may deliver late. An outbound call does not move it, though one received late can change calledBack.",
 	}
 	switch {
 	case q.Queue != nil:
@@ -584,7 +584,9 @@ func (b *Builder) Report(handled []store.HandledCount) Report {
 		if i < 0 {
 			continue
 		}
-		b.seen(h.LastReceived)
+		if q.Queue == nil { // with a queue filter, work items are not counted
+			b.seen(h.LastReceived)
+		}
 		k := b.keyOf(h.Start, "")
 		if handledBy[k] == nil {
 			handledBy[k] = make([]int, len(ivs))
