@@ -201,14 +201,14 @@ func run() error {
 	admin := pg.URL("postgres")
 
 	// 1. COPY, into a database of its own: the limit.
-	copyURL, err := freshDatabase(ctx, admin, "bench_copy")
+	copyURL, err := freshDatabase(ctx, admin, "bench_copy", true)
 	if err != nil {
 		return err
 	}
 	// The write path's own statement without HTTP, into another.
 	var stmtURL string
 	if o.statementBatch > 0 {
-		if stmtURL, err = freshDatabase(ctx, admin, "bench_statement"); err != nil {
+		if stmtURL, err = freshDatabase(ctx, admin, "bench_statement", true); err != nil {
 			return err
 		}
 	}
@@ -254,7 +254,7 @@ func run() error {
 		modes = nil
 	}
 	for _, mode := range modes {
-		dbURL, err := freshDatabase(ctx, admin, fmt.Sprintf("bench_server_%d", len(targets)))
+		dbURL, err := freshDatabase(ctx, admin, fmt.Sprintf("bench_server_%d", len(targets)), mode.binary == o.binary)
 		if err != nil {
 			return err
 		}
@@ -630,7 +630,10 @@ func countAttachments(c []request) int {
 	return n
 }
 
-func freshDatabase(ctx context.Context, admin, name string) (string, error) {
+// freshDatabase creates an empty database and migrates it, unless migrate
+// is false: another build of the server (-compare-binary) migrates its own,
+// to its own schema, when it starts.
+func freshDatabase(ctx context.Context, admin, name string, migrate bool) (string, error) {
 	err := withConn(ctx, admin, func(conn *pgx.Conn) error {
 		_, err := conn.Exec(ctx, "CREATE DATABASE "+name)
 		return err
@@ -639,6 +642,9 @@ func freshDatabase(ctx context.Context, admin, name string) (string, error) {
 		return "", err
 	}
 	url := dbtest.WithDatabase(admin, name)
+	if !migrate {
+		return url, nil
+	}
 	m, err := store.NewMigrator(url)
 	if err != nil {
 		return "", err

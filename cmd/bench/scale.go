@@ -67,15 +67,15 @@ func runScale(ctx context.Context, o options) error {
 	defer pg.Stop(context.WithoutCancel(ctx)) //nolint:errcheck
 	admin := pg.URL("postgres")
 
-	singleURL, err := freshDatabase(ctx, admin, "scale_single")
+	singleURL, err := freshDatabase(ctx, admin, "scale_single", true)
 	if err != nil {
 		return err
 	}
-	pairURL, err := freshDatabase(ctx, admin, "scale_pair")
+	pairURL, err := freshDatabase(ctx, admin, "scale_pair", true)
 	if err != nil {
 		return err
 	}
-	reportURL, err := freshDatabase(ctx, admin, "scale_reports")
+	reportURL, err := freshDatabase(ctx, admin, "scale_reports", true)
 	if err != nil {
 		return err
 	}
