@@ -166,16 +166,14 @@ func (q *Queries) ReportAbandonFacts(ctx context.Context, arg ReportAbandonFacts
 }
 
 const ReportHandled = `-- name: ReportHandled :many
-SELECT c.occurred_at, c.received_at, c.first
-FROM (
-    SELECT e.occurred_at, e.received_at, e.work_item_id,
-           (e.work_item_id IS NULL OR row_number() OVER w = 1)::boolean AS first
-    FROM events e
-    WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
-      AND e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz
-    WINDOW w AS (PARTITION BY e.occurred_at, e.work_item_id)
-) c
-ORDER BY c.occurred_at, c.work_item_id
+SELECT e.occurred_at::timestamptz AS occurred_at,
+       (CASE WHEN e.work_item_id IS NULL THEN count(*) ELSE 1 END)::bigint AS closed,
+       max(e.received_at)::timestamptz AS last_received
+FROM events e
+WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
+  AND e.occurred_at >= $1::timestamptz AND e.occurred_at < $2::timestamptz
+GROUP BY e.occurred_at, e.work_item_id
+ORDER BY e.occurred_at, e.work_item_id
 `
 
 type ReportHandledParams struct {
@@ -184,13 +182,14 @@ type ReportHandledParams struct {
 }
 
 type ReportHandledRow struct {
-	OccurredAt time.Time
-	ReceivedAt time.Time
-	First      bool
+	OccurredAt   time.Time
+	Closed       int64
+	LastReceived time.Time
 }
 
-// Every inbound close in [from, to), first for one close of each work item
-// (as ReportHandledCounts counts them) and not for its repeats.
+// The inbound work items closed in [from, to), one row per work item and
+// closing time (as ReportHandledCounts counts them) with the latest receipt
+// among its closes; closes without a work item id share a row, counted each.
 func (q *Queries) ReportHandled(ctx context.Context, arg ReportHandledParams) ([]ReportHandledRow, error) {
 	rows, err := q.db.Query(ctx, ReportHandled, arg.FromAt, arg.ToAt)
 	if err != nil {
@@ -200,7 +199,7 @@ func (q *Queries) ReportHandled(ctx context.Context, arg ReportHandledParams) ([
 	var items []ReportHandledRow
 	for rows.Next() {
 		var i ReportHandledRow
-		if err := rows.Scan(&i.OccurredAt, &i.ReceivedAt, &i.First); err != nil {
+		if err := rows.Scan(&i.OccurredAt, &i.Closed, &i.LastReceived); err != nil {
 			return nil, err
 		}
 		items = append(items, i)
@@ -212,17 +211,18 @@ func (q *Queries) ReportHandled(ctx context.Context, arg ReportHandledParams) ([
 }
 
 const ReportHandledCounts = `-- name: ReportHandledCounts :many
-SELECT width_bucket(c.occurred_at, $1::timestamptz[])::integer AS bucket,
-       count(*) FILTER (WHERE c.first)::bigint AS closed,
-       max(c.received_at)::timestamptz AS last_received
+SELECT width_bucket(g.occurred_at, $1::timestamptz[])::integer AS bucket,
+       sum(g.closed)::bigint AS closed,
+       max(g.last_received)::timestamptz AS last_received
 FROM (
-    SELECT e.occurred_at, e.received_at,
-           e.work_item_id IS NULL OR row_number() OVER w = 1 AS first
+    SELECT e.occurred_at,
+           CASE WHEN e.work_item_id IS NULL THEN count(*) ELSE 1 END AS closed,
+           max(e.received_at) AS last_received
     FROM events e
     WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
       AND e.occurred_at >= $2::timestamptz AND e.occurred_at < $3::timestamptz
-    WINDOW w AS (PARTITION BY e.occurred_at, e.work_item_id)
-) c
+    GROUP BY e.occurred_at, e.work_item_id
+) g
 GROUP BY 1
 ORDER BY 1
 `
@@ -243,9 +243,9 @@ type ReportHandledCountsRow struct {
 // (bucket i holds [bounds[i], bounds[i+1])), with the latest receipt time
 // among their closes. Closes of the same work item id at the same time are
 // one work item (a repeat delivered under another idempotency key); a close
-// without a work item id is one on its own. The window reads the closes in
-// the order of events_handled_idx, so that neither they nor their work
-// items are sorted or hashed.
+// without a work item id is one on its own. The closes are grouped in the
+// order of events_handled_idx, as they are read from it, so that neither
+// they nor their work items are sorted or hashed.
 func (q *Queries) ReportHandledCounts(ctx context.Context, arg ReportHandledCountsParams) ([]ReportHandledCountsRow, error) {
 	rows, err := q.db.Query(ctx, ReportHandledCounts, arg.Bounds, arg.FromAt, arg.ToAt)
 	if err != nil {

@@ -44,33 +44,33 @@ LIMIT @max_rows::integer;
 -- (bucket i holds [bounds[i], bounds[i+1])), with the latest receipt time
 -- among their closes. Closes of the same work item id at the same time are
 -- one work item (a repeat delivered under another idempotency key); a close
--- without a work item id is one on its own. The window reads the closes in
--- the order of events_handled_idx, so that neither they nor their work
--- items are sorted or hashed.
-SELECT width_bucket(c.occurred_at, @bounds::timestamptz[])::integer AS bucket,
-       count(*) FILTER (WHERE c.first)::bigint AS closed,
-       max(c.received_at)::timestamptz AS last_received
+-- without a work item id is one on its own. The closes are grouped in the
+-- order of events_handled_idx, as they are read from it, so that neither
+-- they nor their work items are sorted or hashed.
+SELECT width_bucket(g.occurred_at, @bounds::timestamptz[])::integer AS bucket,
+       sum(g.closed)::bigint AS closed,
+       max(g.last_received)::timestamptz AS last_received
 FROM (
-    SELECT e.occurred_at, e.received_at,
-           e.work_item_id IS NULL OR row_number() OVER w = 1 AS first
+    SELECT e.occurred_at,
+           CASE WHEN e.work_item_id IS NULL THEN count(*) ELSE 1 END AS closed,
+           max(e.received_at) AS last_received
     FROM events e
     WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
       AND e.occurred_at >= @from_at::timestamptz AND e.occurred_at < @to_at::timestamptz
-    WINDOW w AS (PARTITION BY e.occurred_at, e.work_item_id)
-) c
+    GROUP BY e.occurred_at, e.work_item_id
+) g
 GROUP BY 1
 ORDER BY 1;
 
 -- name: ReportHandled :many
--- Every inbound close in [from, to), first for one close of each work item
--- (as ReportHandledCounts counts them) and not for its repeats.
-SELECT c.occurred_at, c.received_at, c.first
-FROM (
-    SELECT e.occurred_at, e.received_at, e.work_item_id,
-           (e.work_item_id IS NULL OR row_number() OVER w = 1)::boolean AS first
-    FROM events e
-    WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
-      AND e.occurred_at >= @from_at::timestamptz AND e.occurred_at < @to_at::timestamptz
-    WINDOW w AS (PARTITION BY e.occurred_at, e.work_item_id)
-) c
-ORDER BY c.occurred_at, c.work_item_id;
+-- The inbound work items closed in [from, to), one row per work item and
+-- closing time (as ReportHandledCounts counts them) with the latest receipt
+-- among its closes; closes without a work item id share a row, counted each.
+SELECT e.occurred_at::timestamptz AS occurred_at,
+       (CASE WHEN e.work_item_id IS NULL THEN count(*) ELSE 1 END)::bigint AS closed,
+       max(e.received_at)::timestamptz AS last_received
+FROM events e
+WHERE e.kind = 'service-hooks' AND e.type = 'workitem-closed' AND e.is_outbound IS FALSE
+  AND e.occurred_at >= @from_at::timestamptz AND e.occurred_at < @to_at::timestamptz
+GROUP BY e.occurred_at, e.work_item_id
+ORDER BY e.occurred_at, e.work_item_id;

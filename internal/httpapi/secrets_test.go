@@ -26,7 +26,14 @@ func TestSecretsWrittenIntoURLsAreMasked(t *testing.T) {
 	event := b.signed(t, config.KindServiceHooks, shNewKey, hook, nil)
 	require.Equal(t, 404, event.status, string(event.body))
 	require.Equal(t, "urn:casetrail:problem:unknown_event", event.json(t)["type"])
-	require.Contains(t, event.json(t)["detail"], config.Masked)
+	require.Contains(t, event.json(t)["detail"], "names a configured credential")
+	// A case update whose body names no event takes its type from the
+	// path: a secret there is refused, not stored as the event's type.
+	update := []byte(`{"caseId":"c-1","status":"Open"}`)
+	path := "/v1/ingest/case-updates/" + cuSecret
+	caseEvent := b.post(t, path, update, map[string]string{"x-cv-signature": hexHMAC(cuSecret, update)})
+	require.Equal(t, 404, caseEvent.status, string(caseEvent.body))
+	require.Equal(t, 0, b.count(t, "events"))
 	// A source named by a secret: refused before authentication, not kept.
 	source := b.post(t, "/v1/ingest/"+cuSecret, hook, map[string]string{"x-cv-signature": hexHMAC(cuSecret, hook)})
 	require.Equal(t, 404, source.status, string(source.body))
@@ -38,9 +45,10 @@ func TestSecretsWrittenIntoURLsAreMasked(t *testing.T) {
 	rejected := b.read(t, adminKey, "/v1/rejected")
 	require.Equal(t, 200, rejected.status, string(rejected.body))
 	rows := rejected.json(t)["data"].([]any)
-	require.Len(t, rows, 1)
-	require.Equal(t, config.Masked, rows[0].(map[string]any)["eventType"])
-	require.Contains(t, rows[0].(map[string]any)["detail"], config.Masked)
+	require.Len(t, rows, 2)
+	for _, row := range rows {
+		require.Equal(t, config.Masked, row.(map[string]any)["eventType"])
+	}
 
 	access := b.read(t, adminKey, "/v1/access-log")
 	require.Equal(t, 200, access.status, string(access.body))
@@ -51,7 +59,7 @@ func TestSecretsWrittenIntoURLsAreMasked(t *testing.T) {
 	require.Equal(t, config.Masked, timeline["params"].(map[string]any)["caseId"])
 	require.Equal(t, []any{config.Masked}, timeline["params"].(map[string]any)["types"])
 
-	for _, kept := range []response{event, source, rejected, access} {
+	for _, kept := range []response{event, caseEvent, source, rejected, access} {
 		for _, s := range secrets {
 			require.NotContains(t, string(kept.body), s)
 		}

@@ -76,9 +76,9 @@ func (s *Store) HandledCounts(ctx context.Context, bounds []time.Time) ([]Handle
 	return out, nil
 }
 
-// Handled reads each inbound close in [from, to) at its closing time: a
-// count of one for the first close of a work item, of none for a repeat
-// of it (which still has its receipt time).
+// Handled reads the inbound work items closed in [from, to), each at its
+// closing time: a work item closed once or repeated under other keys
+// counts one, closes without a work item id at one time count each.
 func (s *Store) Handled(ctx context.Context, from, to time.Time) ([]HandledCount, error) {
 	rows, err := s.planned.ReportHandled(ctx, db.ReportHandledParams{FromAt: from, ToAt: to})
 	if err != nil {
@@ -86,10 +86,7 @@ func (s *Store) Handled(ctx context.Context, from, to time.Time) ([]HandledCount
 	}
 	out := make([]HandledCount, len(rows))
 	for i, r := range rows {
-		out[i] = HandledCount{Start: r.OccurredAt, LastReceived: r.ReceivedAt}
-		if r.First {
-			out[i].Closed = 1
-		}
+		out[i] = HandledCount{Start: r.OccurredAt, Closed: int(r.Closed), LastReceived: r.LastReceived}
 	}
 	return out, nil
 }
