@@ -107,6 +107,20 @@ func (q *Queries) ExpungeBlobsReferenced(ctx context.Context, arg ExpungeBlobsRe
 	return items, nil
 }
 
+const ExpungeCatchUpReferences = `-- name: ExpungeCatchUpReferences :one
+SELECT casetrail_attachments_catch_up()::bigint AS added
+`
+
+// Stores the references of events a server of a version before 00016
+// committed while that migration ran (casetrail_attachments_catch_up),
+// so that the lookups above find every event referring to an attachment.
+func (q *Queries) ExpungeCatchUpReferences(ctx context.Context) (int64, error) {
+	row := q.db.QueryRow(ctx, ExpungeCatchUpReferences)
+	var added int64
+	err := row.Scan(&added)
+	return added, err
+}
+
 const ExpungeDeleteBlobs = `-- name: ExpungeDeleteBlobs :execrows
 DELETE FROM blobs
 WHERE sha256 = ANY ($1::bytea[])

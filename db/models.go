@@ -79,6 +79,11 @@ type EventAttachment struct {
 	EventID int64
 }
 
+type EventAttachmentsBackfill struct {
+	Horizon    int64
+	MigratedAt time.Time
+}
+
 type EventsDefault struct {
 	ID             int64
 	ReceivedAt     time.Time

@@ -26,6 +26,25 @@ CREATE TRIGGER event_attachments_no_truncate BEFORE TRUNCATE ON event_attachment
 REVOKE ALL ON event_attachments FROM PUBLIC;
 GRANT SELECT, INSERT ON event_attachments TO casetrail_app;
 
+-- Where the backfill below may fall short: a server of the earlier version
+-- still storing while this runs commits events after the backfill's
+-- snapshot, through the earlier function (a call under way keeps its body
+-- after the function is replaced), without references. Their commit_xid
+-- is at or past this horizon and they were received before this migration
+-- committed; casetrail_attachments_catch_up() reads them again. An hour
+-- after the migration no such call can still be under way (lock_timeout
+-- is 30 s), and the first catch-up past it is the last. An expunge runs
+-- it before it trusts the references (internal/store/expunge.go).
+CREATE TABLE event_attachments_backfill (
+    horizon     bigint      NOT NULL,
+    migrated_at timestamptz NOT NULL
+);
+REVOKE ALL ON event_attachments_backfill FROM PUBLIC;
+-- A store with no events yet has had no server storing before this.
+INSERT INTO event_attachments_backfill (horizon, migrated_at)
+SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, clock_timestamp()
+WHERE EXISTS (SELECT FROM events);
+
 -- The references of the events stored before, read from every stored
 -- document once: a hash under a "sha256" key that names a stored
 -- attachment (as expunge finds them, ExpungeBlobCandidates), or, when the
@@ -108,15 +127,16 @@ BEGIN
     WHERE e.id IS NOT NULL;
 
     -- The attachments of the events stored now: all of the batch's when
-    -- every key was free, else those a stored event's document refers to,
-    -- so that a repeat never brings back an attachment an expunge removed.
+    -- every key was free, else those a stored event refers to (by the
+    -- references below, not by a hash its document merely names), so that
+    -- a repeat never brings back an attachment an expunge removed.
     IF cardinality(p_blob_sha256) > 0 THEN
         INSERT INTO blobs (sha256, size, content)
         SELECT b.sha256, b.size, b.content
         FROM unnest(p_blob_sha256, p_blob_size, p_blob_content) AS b(sha256, size, content)
         WHERE array_position(v_ids, NULL) IS NULL
-           OR EXISTS (SELECT FROM unnest(v_ids, p_doc) AS d(id, doc)
-                      WHERE d.id IS NOT NULL AND strpos(d.doc::text, encode(b.sha256, 'hex')) > 0)
+           OR EXISTS (SELECT FROM unnest(p_ref_ord, p_ref_sha256) AS r(ord, sha256)
+                      WHERE r.sha256 = b.sha256 AND v_ids[r.ord] IS NOT NULL)
         ON CONFLICT (sha256) DO NOTHING;
     END IF;
 
@@ -190,6 +210,49 @@ ALTER FUNCTION casetrail_ingest SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION casetrail_ingest SET lock_timeout = '30s';
 REVOKE ALL ON FUNCTION casetrail_ingest FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION casetrail_ingest TO casetrail_app;
+
+-- +goose StatementBegin
+CREATE FUNCTION casetrail_attachments_catch_up() RETURNS bigint
+LANGUAGE plpgsql AS $fn$
+DECLARE
+    v_horizon bigint;
+    v_until   timestamptz;
+    v_added   bigint;
+BEGIN
+    SELECT horizon, migrated_at INTO v_horizon, v_until FROM event_attachments_backfill;
+    IF NOT FOUND THEN
+        RETURN 0;
+    END IF;
+    -- Received before the migration committed (an hour's leeway for the
+    -- clocks of the servers that set received_at), which also leaves out
+    -- the partitions of later months.
+    INSERT INTO event_attachments (sha256, event_id)
+    SELECT DISTINCT r.sha256, r.event_id
+    FROM (
+        SELECT e.id AS event_id, e.body,
+               CASE WHEN jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
+                    THEN decode(h.v #>> '{}', 'hex') END AS sha256
+        FROM events e
+        CROSS JOIN LATERAL jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
+        WHERE e.commit_xid >= v_horizon
+          AND e.received_at < v_until + interval '1 hour'
+          AND e.doc IS NOT NULL
+    ) r
+    WHERE r.sha256 IS NOT NULL
+      AND (EXISTS (SELECT FROM blobs b WHERE b.sha256 = r.sha256)
+           OR position(convert_to(encode(r.sha256, 'hex'), 'UTF8') IN r.body) = 0)
+    ON CONFLICT DO NOTHING;
+    GET DIAGNOSTICS v_added = ROW_COUNT;
+    IF clock_timestamp() > v_until + interval '1 hour' THEN
+        DELETE FROM event_attachments_backfill;
+    END IF;
+    RETURN v_added;
+END
+$fn$;
+-- +goose StatementEnd
+REVOKE ALL ON FUNCTION casetrail_attachments_catch_up() FROM PUBLIC;
+-- The window's end: when this migration commits, as near as it can tell.
+UPDATE event_attachments_backfill SET migrated_at = clock_timestamp();
 
 -- +goose Down
 -- A reference of an expunged event to an attachment that was not removed
@@ -327,4 +390,6 @@ ALTER FUNCTION casetrail_ingest SET plan_cache_mode = force_generic_plan;
 ALTER FUNCTION casetrail_ingest SET lock_timeout = '30s';
 REVOKE ALL ON FUNCTION casetrail_ingest FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION casetrail_ingest TO casetrail_app;
+DROP FUNCTION casetrail_attachments_catch_up();
+DROP TABLE event_attachments_backfill;
 DROP TABLE event_attachments;

@@ -9,11 +9,16 @@
 -- partitions, rather than sort them. Work item ids are at most 200 bytes
 -- (longer ones are not stored).
 
+-- The new index is built before the old one is dropped: the build holds
+-- off writes to events but not reads, and only the drop and the rename,
+-- which take a moment, hold off both.
+
 -- +goose Up
-DROP INDEX events_handled_idx;
-CREATE INDEX events_handled_idx ON events (occurred_at, work_item_id)
+CREATE INDEX events_handled_by_item_idx ON events (occurred_at, work_item_id)
     INCLUDE (received_at)
     WHERE kind = 'service-hooks' AND type = 'workitem-closed' AND is_outbound IS FALSE;
+DROP INDEX events_handled_idx;
+ALTER INDEX events_handled_by_item_idx RENAME TO events_handled_idx;
 
 -- +goose Down
 DROP INDEX events_handled_idx;

@@ -100,3 +100,9 @@ WHERE id = @id::bigint AND received_at = @received_at::timestamptz;
 -- name: ExpungeDeleteBlobs :execrows
 DELETE FROM blobs
 WHERE sha256 = ANY (@blobs::bytea[]);
+
+-- name: ExpungeCatchUpReferences :one
+-- Stores the references of events a server of a version before 00016
+-- committed while that migration ran (casetrail_attachments_catch_up),
+-- so that the lookups above find every event referring to an attachment.
+SELECT casetrail_attachments_catch_up()::bigint AS added;

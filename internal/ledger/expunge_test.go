@@ -672,3 +672,52 @@ func TestEventAttachmentsMigration(t *testing.T) {
 	require.ErrorContains(t, m.DownTo(ctx, 15, io.Discard), "references of expunged events that are kept nowhere else")
 	require.Equal(t, want, b.refs(t, names))
 }
+
+// A server of a version before 00016, still storing while the migration
+// ran, commits events through the earlier function, which keeps no
+// references. An expunge catches up on them first, so an attachment such
+// an event shares is kept; an hour after the migration the catch-up has
+// nothing left to wait for and its window is closed.
+func TestExpungeCatchesUpAnEarlierServersEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner := b.owner(t)
+	id := b.store1(t, withAttachments(1, "a scan an earlier server shared"))
+	admin, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer admin.Close(ctx)
+	// The migration has just run on a store with events: its backfill saw
+	// everything until now.
+	_, err = admin.Exec(ctx, `INSERT INTO event_attachments_backfill (horizon, migrated_at) VALUES (pg_current_xact_id()::text::bigint, clock_timestamp())`)
+	require.NoError(t, err)
+	// The earlier server's event, stored as its function stored it: the
+	// attachment in blobs and the document, no reference.
+	earlier := withAttachments(2, "a scan an earlier server shared")
+	var earlierID int64
+	require.NoError(t, admin.QueryRow(ctx, `INSERT INTO events (received_at, occurred_at, source, kind, type, credential, idempotency_key, body, body_sha256, doc)
+		VALUES (now(), now(), 'case-updates', 'case-updates', 'ADD_COMMENT', 'test', 'earlier-server', '\x7b7d', sha256('\x7b7d'), $1::jsonb)
+		RETURNING id`, string(earlier.Doc)).Scan(&earlierID))
+	b.sequenceAndSign(t)
+
+	res, err := ledger.Expunge(ctx, owner, b.keys, []int64{id}, "erasure request 31")
+	require.NoError(t, err)
+	require.Equal(t, []store.ExpungeResult{{EventID: id, Blobs: 0}}, res, "the earlier server's event still refers to the attachment")
+	require.False(t, blobGone(t, b.store, "a scan an earlier server shared"))
+	sum := sha256.Sum256([]byte("a scan an earlier server shared"))
+	ids, err := b.store.BlobEvents(ctx, sum[:])
+	require.NoError(t, err)
+	require.Contains(t, ids, earlierID)
+	var windows int
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM event_attachments_backfill`).Scan(&windows))
+	require.Equal(t, 1, windows, "within the hour, the window stays open")
+
+	// Past the hour, the next expunge closes it.
+	_, err = admin.Exec(ctx, `UPDATE event_attachments_backfill SET migrated_at = clock_timestamp() - interval '2 hours'`)
+	require.NoError(t, err)
+	_, err = ledger.Expunge(ctx, owner, b.keys, []int64{earlierID}, "erasure request 32")
+	require.NoError(t, err)
+	require.NoError(t, admin.QueryRow(ctx, `SELECT count(*) FROM event_attachments_backfill`).Scan(&windows))
+	require.Equal(t, 0, windows)
+	require.True(t, blobGone(t, b.store, "a scan an earlier server shared"), "no event refers to it any more")
+}

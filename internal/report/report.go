@@ -356,7 +356,7 @@ func Definitions(q Query) map[string]string {
 		"notCalledBack":        "abandoned minus calledBack.",
 		"calledBackRate":       "calledBack / abandoned; null when there are no abandons.",
 		"timeToCallback":       "Seconds from the abandon to the first such call, over called-back abandons: avg and nearest-rank p50, p90.",
-		"handledInbound":       "Work items closed in the interval, from WorkItemClosed events with isOutbound false. Closes of the same work item id at the same time count once (a repeat delivery); a work item closed again at another time counts again; a close without a work item id counts on its own.",
+		"handledInbound":       "Work items closed in the interval, from WorkItemClosed events with isOutbound false. Closes of the same work item id at the same closing time count once (a repeat delivery; a close whose payload names no closing time is dated by its delivery and counts each time); a work item closed again at another time counts again; a close without a work item id counts on its own.",
 		"abandonRateEstimated": "abandoned / (abandoned + handledInbound): an estimate, since the platform reports no count of offered conversations. Null when the denominator is 0.",
 		"dataAsOf":             "The latest receipt time among the abandons counted and, where work items are counted (no queue filter), their closes, repeated closes included: the contact-center feed is historical and may deliver late. An outbound call does not move it, though one received late can change calledBack.",
 	}

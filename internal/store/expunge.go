@@ -208,6 +208,13 @@ func unreferencedBlobs(ctx context.Context, q *db.Queries, ids []int64) (map[int
 	if err := q.ExpungeLockBlobs(ctx); err != nil {
 		return nil, err
 	}
+	// The events a server of a version before 00016 stored while that
+	// migration ran have no references yet; an ingest of such a server
+	// that stores an attachment inserts into blobs too, so the lock has
+	// waited for it as well.
+	if _, err := q.ExpungeCatchUpReferences(ctx); err != nil {
+		return nil, err
+	}
 	referenced, err = q.ExpungeBlobsReferenced(ctx, db.ExpungeBlobsReferencedParams{Blobs: hashes, Ids: ids})
 	if err != nil {
 		return nil, err
