@@ -105,6 +105,56 @@ func (q *Queries) LogAlteredBlobs(ctx context.Context) ([][]byte, error) {
 	return items, nil
 }
 
+const LogAttachmentRefsUnfounded = `-- name: LogAttachmentRefsUnfounded :many
+SELECT a.event_id, a.sha256
+FROM event_attachments a
+WHERE NOT EXISTS (SELECT FROM expunged_events x WHERE x.event_id = a.event_id)
+  AND NOT EXISTS (SELECT FROM events e
+                  CROSS JOIN LATERAL jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
+                  WHERE e.id = a.event_id
+                    AND jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') = encode(a.sha256, 'hex')
+                    AND (EXISTS (SELECT FROM blobs b WHERE b.sha256 = a.sha256)
+                         OR position(convert_to(encode(a.sha256, 'hex'), 'UTF8') IN e.body) = 0))
+ORDER BY a.event_id, a.sha256
+LIMIT 10
+`
+
+type LogAttachmentRefsUnfoundedRow struct {
+	EventID int64
+	Sha256  []byte
+}
+
+// Rows of event_attachments that no stored document accounts for: the event
+// is not expunged, and its document holds no reference to the attachment by
+// the rule the backfill of migration 00016 took references by (a hash under
+// a "sha256" key that names a stored attachment, or that the body does not
+// hold), or there is no such event. Such a row keeps an attachment from
+// being removed when the events that do refer to it are expunged. An
+// expunged event's rows are not checked: its document is gone, and its
+// record lists only the attachments removed with it, not those it shared.
+// Driven by the references (only events with attachments have any): each
+// row reads its event's document through the event's key, not every
+// document in the store.
+func (q *Queries) LogAttachmentRefsUnfounded(ctx context.Context) ([]LogAttachmentRefsUnfoundedRow, error) {
+	rows, err := q.db.Query(ctx, LogAttachmentRefsUnfounded)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []LogAttachmentRefsUnfoundedRow
+	for rows.Next() {
+		var i LogAttachmentRefsUnfoundedRow
+		if err := rows.Scan(&i.EventID, &i.Sha256); err != nil {
+			return nil, err
+		}
+		items = append(items, i)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
 const LogBundleRows = `-- name: LogBundleRows :many
 SELECT e.id, e.source, e.kind, e.type, e.occurred_at, e.received_at, e.case_id, e.phone,
        e.customer_id, e.conversation_id, e.agent_id, e.work_item_id, e.queue, e.time_in_queue_ms,
@@ -910,12 +960,30 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        x.blobs AS expunged_blobs, x.note AS expunge_note,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
         AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank,
-       a.sha256 AS bad_attachment, (ab.sha256 IS NOT NULL)::boolean AS bad_attachment_stored
+       a.bad AS bad_attachment, (ab.sha256 IS NOT NULL)::boolean AS bad_attachment_stored,
+       a.unreferenced
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = l.event_id
-LEFT JOIN LATERAL (SELECT casetrail_bad_attachment(e.doc, e.body) AS sha256) a ON true
-LEFT JOIN blobs ab ON ab.sha256 = a.sha256
+LEFT JOIN LATERAL (
+    SELECT ((array_agg(r.sha256 ORDER BY r.n) FILTER (WHERE NOT r.intact))[1])::bytea AS bad,
+           ((array_agg(r.sha256 ORDER BY r.n) FILTER (WHERE r.intact AND NOT r.referenced
+               -- The window, read once per statement.
+               AND (e.commit_xid < coalesce((SELECT w.horizon FROM event_attachments_backfill w LIMIT 1), 9223372036854775807)
+                    OR e.received_at >= (SELECT w.migrated_at + interval '1 hour' FROM event_attachments_backfill w LIMIT 1))))[1])::bytea
+               AS unreferenced
+    FROM (
+        SELECT h.sha256, h.n,
+               EXISTS (SELECT FROM blobs b
+                       WHERE b.sha256 = h.sha256 AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size) AS intact,
+               EXISTS (SELECT FROM event_attachments ea WHERE ea.sha256 = h.sha256 AND ea.event_id = e.id) AS referenced
+        FROM (SELECT decode(q.v #>> '{}', 'hex') AS sha256, q.n
+              FROM jsonb_path_query(e.doc, 'lax $.**.sha256') WITH ORDINALITY AS q(v, n)
+              WHERE jsonb_typeof(q.v) = 'string' AND (q.v #>> '{}') ~ '^[0-9a-f]{64}$'
+                AND position(convert_to(q.v #>> '{}', 'UTF8') IN e.body) = 0) h
+    ) r
+) a ON true
+LEFT JOIN blobs ab ON ab.sha256 = a.bad
 WHERE l.idx >= $1::bigint
 ORDER BY l.idx
 LIMIT $2::integer
@@ -966,13 +1034,23 @@ type LogVerifyRowsRow struct {
 	Blank               *bool
 	BadAttachment       []byte
 	BadAttachmentStored bool
+	Unreferenced        []byte
 }
 
 // Every leaf with the event it should commit to, in log order (the event is
 // missing when the row was removed). An expunged event's hashes come from the
 // record of its expunge, with whether its row is as blank as one leaves it.
 // bad_attachment is the first attachment its document refers to that is not
-// stored as it was (casetrail_bad_attachment, migration 00014).
+// stored as it was: casetrail_bad_attachment (migration 00014), the check
+// expunge makes, written out here so that one walk of the document gives
+// this and unreferenced, the first attachment it refers to, stored as it
+// was, for which event_attachments holds no reference of the event's (looked
+// up by the table's key): an expunge of the other events that refer to it
+// would remove it. Both are references of the kind ingest writes (a hash
+// under a "sha256" key that the body does not hold, not the sender's own).
+// The events an earlier server committed while 00016 ran have no references
+// until the next expunge adds them (casetrail_attachments_catch_up): while
+// that window is open, theirs are not looked for.
 func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([]LogVerifyRowsRow, error) {
 	rows, err := q.db.Query(ctx, LogVerifyRows, arg.FromIdx, arg.RowLimit)
 	if err != nil {
@@ -1022,6 +1100,7 @@ func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([
 			&i.Blank,
 			&i.BadAttachment,
 			&i.BadAttachmentStored,
+			&i.Unreferenced,
 		); err != nil {
 			return nil, err
 		}

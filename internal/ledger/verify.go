@@ -38,8 +38,9 @@ type Report struct {
 
 // Verify recomputes every leaf from the stored rows and the tree from the
 // leaves, and checks them against the trusted checkpoint (signed; when nil,
-// the newest stored one) and every stored checkpoint. It returns a *Finding
-// naming the first event that was altered, removed or inserted.
+// the newest stored one) and every stored checkpoint, and the attachments
+// and the store's references to them against the documents. It returns a
+// *Finding naming the first event that was altered, removed or inserted.
 // Everything is read in one snapshot: a live store is checked as it stood
 // when the verification began.
 func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byte) (Report, error) {
@@ -191,6 +192,13 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 				}
 				return rep, f
 			}
+			// Which events refer to an attachment decides whether an
+			// expunge may remove it (event_attachments, kept apart from
+			// the document the leaf commits to).
+			if r.Unreferenced != nil {
+				return rep, &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx,
+					Detail: fmt.Sprintf("its reference to attachment %x, which its document refers to, is missing from the store's references: an expunge of the other events that refer to it would remove it", r.Unreferenced)}
+			}
 			if err := rng.Append(r.LeafHash, visit); err != nil {
 				return rep, err
 			}
@@ -274,6 +282,19 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 		}
 		return rep, &Finding{Kind: "altered", EventID: back[0].EventID, Index: idx,
 			Detail: fmt.Sprintf("attachment %x, which its expunge removed, is stored again though no event refers to it: erased content was put back", back[0].SHA256)}
+	}
+	unfounded, err := st.AttachmentRefsUnfounded(ctx)
+	if err != nil {
+		return rep, err
+	}
+	if len(unfounded) > 0 {
+		u := unfounded[0]
+		idx, _, err := st.LeafOf(ctx, u.EventID)
+		if err != nil {
+			idx = -1
+		}
+		return rep, &Finding{Kind: "inserted", EventID: u.EventID, Index: idx,
+			Detail: fmt.Sprintf("a reference of it to attachment %x is stored that its document does not hold: it would keep the attachment from being removed when the events that do refer to it are expunged", u.SHA256)}
 	}
 	below, err := st.LeavesBelowZero(ctx)
 	if err != nil {

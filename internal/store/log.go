@@ -354,6 +354,10 @@ type VerifyRow struct {
 	// that is not stored as it was: altered when AttachmentStored, else gone.
 	BadAttachment    []byte
 	AttachmentStored bool
+	// Unreferenced is the first stored attachment the event's document
+	// refers to for which event_attachments holds no reference of the
+	// event's.
+	Unreferenced []byte
 }
 
 // VerifyRows reads leaves from index from, in log order.
@@ -375,6 +379,7 @@ func (s *Store) VerifyRows(ctx context.Context, from int64, limit int) ([]Verify
 				BodySHA256: r.BodySha256, DocHash: r.DocHash, DocLossy: *r.DocLossy}
 			v.BodySHA256Matches = r.BodySha256Matches
 			v.BadAttachment, v.AttachmentStored = r.BadAttachment, r.BadAttachmentStored
+			v.Unreferenced = r.Unreferenced
 			v.Leaf.Expunged = expungedOf(v.EventID, r.ExpungedAt, r.ExpungeReason, v.Leaf,
 				r.ExpungedDetailHash, r.ExpungedBlobs, r.ExpungeNote)
 			if v.Leaf.Expunged != nil {
@@ -521,6 +526,28 @@ func (s *Store) UnsequencedCount(ctx context.Context) (int64, error) {
 func (s *Store) AlteredBlobs(ctx context.Context) ([][]byte, error) {
 	hs, err := s.q.LogAlteredBlobs(ctx)
 	return hs, interpretError(err)
+}
+
+// AttachmentRef is a row of event_attachments: event EventID refers to the
+// attachment SHA256.
+type AttachmentRef struct {
+	EventID int64
+	SHA256  []byte
+}
+
+// AttachmentRefsUnfounded lists references that no stored document
+// accounts for, ten at most, in order of event id (LogAttachmentRefsUnfounded
+// says which are checked).
+func (s *Store) AttachmentRefsUnfounded(ctx context.Context) ([]AttachmentRef, error) {
+	rows, err := s.q.LogAttachmentRefsUnfounded(ctx)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]AttachmentRef, len(rows))
+	for i, r := range rows {
+		out[i] = AttachmentRef{EventID: r.EventID, SHA256: r.Sha256}
+	}
+	return out, nil
 }
 
 // ErasedBlob is an attachment an expunge removed, and the first expunged
