@@ -15,8 +15,8 @@ import (
 
 // A reference inserted by someone writing to the database, of an event whose
 // document does not refer to the attachment, would keep the attachment when
-// the events that do refer to it are expunged. Verify names the event and the
-// attachment.
+// the events that do refer to it are expunged; so would one of an event the
+// store never held. Verify names the event and the attachment.
 func TestVerifyFindsAForgedAttachmentReference(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -35,6 +35,16 @@ func TestVerifyFindsAForgedAttachmentReference(t *testing.T) {
 	require.Equal(t, other, f.EventID)
 	require.EqualValues(t, 1, f.Index)
 	require.Contains(t, f.Detail, fmt.Sprintf("attachment %x", sum))
+
+	// A reference of an event the store never held.
+	b.tamper(t, `DELETE FROM event_attachments WHERE event_id = $1 AND sha256 = $2`, other, sum[:])
+	require.NoError(t, b.verify(t))
+	_, err = b.db.Connect(t).Exec(ctx, `INSERT INTO event_attachments (sha256, event_id) VALUES ($1, 999999)`, sum[:])
+	require.NoError(t, err)
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "inserted", f.Kind, f.Error())
+	require.EqualValues(t, 999999, f.EventID)
+	require.EqualValues(t, -1, f.Index)
 }
 
 // A reference removed (with the triggers off) would let an expunge of the
