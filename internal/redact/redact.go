@@ -47,11 +47,6 @@ func Email(s string) string {
 var (
 	emailInText = regexp.MustCompile(`[^\s@()<>\[\],;:"']+@[^\s@()<>\[\],;:"']+`)
 	phoneInText = regexp.MustCompile(`\+?\(?\d(?:[ \-./()\x{00A0}]{0,3}\d)+`)
-	// An IPv4 address (four groups of up to three digits, standing alone)
-	// is no phone number: a log line's "127.0.0.1:5432 (127.0.0.1)" would
-	// otherwise read as one, and hide the host an operator needs. Dotted
-	// phone numbers have a group of four digits ("415.555.0100").
-	ipv4InText = regexp.MustCompile(`(?:^|[^\d.])\d{1,3}(?:\.\d{1,3}){3}(?:$|[^\d.])`)
 )
 
 // minTextPhoneDigits is how many digits a run in free text needs to be taken
@@ -114,8 +109,7 @@ const maxPhoneText = 64
 // part of one, is a phone number standing alone.
 func phoneAt(s string, start, end int) bool {
 	run := s[start:end]
-	return !touchesWord(s, start, end) && countDigits(run) >= minTextPhoneDigits &&
-		!ipv4InText.MatchString(run) && normalize.MayBePhone(run)
+	return !touchesWord(s, start, end) && countDigits(run) >= minTextPhoneDigits && normalize.MayBePhone(run)
 }
 
 // isSpaceAt and isSpaceBefore report whether a space (or a no-break
