@@ -961,28 +961,37 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
        (e.body = ''::bytea AND e.body_sha256 = ''::bytea AND e.doc IS NULL AND NOT e.doc_lossy AND e.summary = ''
         AND e.actor IS NULL AND e.changes IS NULL AND e.reply IS NULL) AS blank,
        a.bad AS bad_attachment, (ab.sha256 IS NOT NULL)::boolean AS bad_attachment_stored,
-       a.unreferenced
+       u.unreferenced
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = l.event_id
 LEFT JOIN LATERAL (
-    SELECT ((array_agg(r.sha256 ORDER BY r.n) FILTER (WHERE NOT r.intact))[1])::bytea AS bad,
-           ((array_agg(r.sha256 ORDER BY r.n) FILTER (WHERE r.intact AND NOT r.referenced
-               -- The window, read once per statement.
-               AND (e.commit_xid < coalesce((SELECT w.horizon FROM event_attachments_backfill w LIMIT 1), 9223372036854775807)
-                    OR e.received_at >= (SELECT w.migrated_at + interval '1 hour' FROM event_attachments_backfill w LIMIT 1))))[1])::bytea
-               AS unreferenced
+    SELECT ((array_agg(r.sha256 ORDER BY r.n) FILTER (WHERE NOT r.in_body AND NOT r.intact))[1])::bytea AS bad,
+           count(*) AS hashes
     FROM (
-        SELECT h.sha256, h.n,
+        SELECT h.sha256, h.n, h.in_body,
                EXISTS (SELECT FROM blobs b
-                       WHERE b.sha256 = h.sha256 AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size) AS intact,
-               EXISTS (SELECT FROM event_attachments ea WHERE ea.sha256 = h.sha256 AND ea.event_id = e.id) AS referenced
-        FROM (SELECT decode(q.v #>> '{}', 'hex') AS sha256, q.n
+                       WHERE b.sha256 = h.sha256 AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size) AS intact
+        FROM (SELECT decode(q.v #>> '{}', 'hex') AS sha256, q.n,
+                     position(convert_to(q.v #>> '{}', 'UTF8') IN e.body) > 0 AS in_body
               FROM jsonb_path_query(e.doc, 'lax $.**.sha256') WITH ORDINALITY AS q(v, n)
-              WHERE jsonb_typeof(q.v) = 'string' AND (q.v #>> '{}') ~ '^[0-9a-f]{64}$'
-                AND position(convert_to(q.v #>> '{}', 'UTF8') IN e.body) = 0) h
+              WHERE jsonb_typeof(q.v) = 'string' AND (q.v #>> '{}') ~ '^[0-9a-f]{64}$') h
     ) r
 ) a ON true
+LEFT JOIN LATERAL (
+    SELECT (array_agg(o.sha256 ORDER BY o.n))[1]::bytea AS unreferenced
+    FROM (SELECT decode(q.v ->> 'sha256', 'hex') AS sha256, q.v -> 'size' AS size, q.n
+          FROM jsonb_path_query(e.doc, 'strict $.** ? (@.type() == "object" && exists(@.sha256) && @.size.type() == "number")')
+               WITH ORDINALITY AS q(v, n)
+          WHERE (SELECT count(*) FROM jsonb_object_keys(q.v)) = 2
+            AND jsonb_typeof(q.v -> 'sha256') = 'string' AND (q.v ->> 'sha256') ~ '^[0-9a-f]{64}$') o
+    WHERE a.hashes > 0
+      AND EXISTS (SELECT FROM blobs b WHERE b.sha256 = o.sha256 AND b.size::numeric = o.size::numeric)
+      AND NOT EXISTS (SELECT FROM event_attachments ea WHERE ea.sha256 = o.sha256 AND ea.event_id = e.id)
+      -- The window, read once per statement.
+      AND (e.commit_xid < coalesce((SELECT w.horizon FROM event_attachments_backfill w LIMIT 1), 9223372036854775807)
+           OR e.received_at >= (SELECT w.migrated_at + interval '1 hour' FROM event_attachments_backfill w LIMIT 1))
+) u ON true
 LEFT JOIN blobs ab ON ab.sha256 = a.bad
 WHERE l.idx >= $1::bigint
 ORDER BY l.idx
@@ -1042,15 +1051,22 @@ type LogVerifyRowsRow struct {
 // record of its expunge, with whether its row is as blank as one leaves it.
 // bad_attachment is the first attachment its document refers to that is not
 // stored as it was: casetrail_bad_attachment (migration 00014), the check
-// expunge makes, written out here so that one walk of the document gives
-// this and unreferenced, the first attachment it refers to, stored as it
-// was, for which event_attachments holds no reference of the event's (looked
-// up by the table's key): an expunge of the other events that refer to it
-// would remove it. Both are references of the kind ingest writes (a hash
-// under a "sha256" key that the body does not hold, not the sender's own).
+// expunge makes, written out here so that the document's walk gives
+// this, over the hashes under a "sha256" key that the body does not hold.
+// unreferenced is the first reference of the shape ingest writes
+// ({"sha256": hex, "size": n}) to an attachment stored with that size for
+// which event_attachments holds no row of the event's (looked up by the
+// table's key): an expunge of the other events that refer to it would
+// remove it.
 // The events an earlier server committed while 00016 ran have no references
 // until the next expunge adds them (casetrail_attachments_catch_up): while
 // that window is open, theirs are not looked for.
+// The references ingest writes are objects of exactly {"sha256": hex,
+// "size": n}; one to an attachment stored with that size must have its row.
+// Read only for a document with a hash at all. (The body cannot tell a
+// reference from the sender's own hash here: a body in UTF-16, or with the
+// hash's digits escaped, does not hold it literally, and a platform may
+// send a checksum beside the content it moves out.)
 func (q *Queries) LogVerifyRows(ctx context.Context, arg LogVerifyRowsParams) ([]LogVerifyRowsRow, error) {
 	rows, err := q.db.Query(ctx, LogVerifyRows, arg.FromIdx, arg.RowLimit)
 	if err != nil {

@@ -126,3 +126,35 @@ func TestVerifyPassesWithAttachmentReferences(t *testing.T) {
 	b.sequenceAndSign(t)
 	require.NoError(t, b.verify(t))
 }
+
+// A reference is told from the sender's own hash by its shape, as ingest
+// writes it ({"sha256": hex, "size": n}), not by whether the body holds the
+// hash: a platform may send a checksum beside the content ingest moved out,
+// so the body holds it, and a removed reference must still be found; and a
+// body whose hash is written with escapes (or in UTF-16) does not hold it
+// literally, though the sender's own hash is no reference.
+func TestVerifyTellsReferencesByTheirShape(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	content := "a lab result"
+	sum := sha256.Sum256([]byte(content))
+	checksum := withAttachments(1, content)
+	checksum.Body = []byte(fmt.Sprintf(`{"event":"ADD_COMMENT","payload":{"caseId":"c-1","attachments":[{"fileName":"f.pdf","sha256":"%x","content":"YSBsYWIgcmVzdWx0"}]}}`, sum))
+	checksum.BodySHA256 = sha256.Sum256(checksum.Body)
+	checksum.Doc = []byte(fmt.Sprintf(`{"event":"ADD_COMMENT","payload":{"caseId":"c-1","attachments":[{"fileName":"f.pdf","sha256":"%x","content":{"sha256":"%x","size":%d}}]}}`, sum, sum, len(content)))
+	id := b.store1(t, checksum)
+	escaped := newEvent(2) // the sender's own hash, its first digit escaped in the body
+	hexSum := fmt.Sprintf("%x", sum)
+	escaped.Body = []byte(fmt.Sprintf(`{"event":"CHANGE_CASE_STATUS","payload":{"caseId":"c-2","file":{"sha256":"\u00%x%s"}}}`, hexSum[0], hexSum[1:]))
+	escaped.BodySHA256 = sha256.Sum256(escaped.Body)
+	escaped.Doc = []byte(fmt.Sprintf(`{"event":"CHANGE_CASE_STATUS","payload":{"caseId":"c-2","file":{"sha256":"%s"}}}`, hexSum))
+	b.store1(t, escaped)
+	b.sequenceAndSign(t)
+	require.NoError(t, b.verify(t))
+
+	b.tamper(t, `DELETE FROM event_attachments WHERE sha256 = $1 AND event_id = $2`, sum[:], id)
+	var f *ledger.Finding
+	require.ErrorAs(t, b.verify(t), &f)
+	require.Equal(t, "removed", f.Kind, f.Error())
+	require.Equal(t, id, f.EventID)
+}

@@ -277,8 +277,11 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	}
 	if len(back) > 0 {
 		idx, _, err := st.LeafOf(ctx, back[0].EventID)
-		if err != nil {
-			idx = -1
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			idx = -1 // not in the log
+		case err != nil:
+			return rep, err
 		}
 		return rep, &Finding{Kind: "altered", EventID: back[0].EventID, Index: idx,
 			Detail: fmt.Sprintf("attachment %x, which its expunge removed, is stored again though no event refers to it: erased content was put back", back[0].SHA256)}
@@ -290,8 +293,11 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	if len(unfounded) > 0 {
 		u := unfounded[0]
 		idx, _, err := st.LeafOf(ctx, u.EventID)
-		if err != nil {
-			idx = -1
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			idx = -1 // not in the log
+		case err != nil:
+			return rep, err
 		}
 		return rep, &Finding{Kind: "inserted", EventID: u.EventID, Index: idx,
 			Detail: fmt.Sprintf("a reference of it to attachment %x is stored that its document does not hold: it would keep the attachment from being removed when the events that do refer to it are expunged", u.SHA256)}
