@@ -40,32 +40,42 @@ CREATE TABLE event_attachments_backfill (
     migrated_at timestamptz NOT NULL
 );
 REVOKE ALL ON event_attachments_backfill FROM PUBLIC;
+-- casetrail verify, as the server's role, passes over the events in the
+-- window until the catch-up has read them, so it reads the window.
+GRANT SELECT ON event_attachments_backfill TO casetrail_app;
 -- A store with no events yet has had no server storing before this.
 INSERT INTO event_attachments_backfill (horizon, migrated_at)
 SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, clock_timestamp()
 WHERE EXISTS (SELECT FROM events);
 
+-- The attachments an event stored before this refers to, read from its
+-- document: a hash under a "sha256" key that names a stored attachment (as
+-- expunge finds them, ExpungeBlobCandidates), or, when the attachment is
+-- gone, one the event's body does not hold (as verify tells a reference
+-- from the sender's own hash, casetrail_bad_attachment): the event referred
+-- to it all the same. The backfill below, its catch-up and verify's check
+-- of the references all take them by this rule.
+-- +goose StatementBegin
+CREATE FUNCTION casetrail_document_attachments(doc jsonb, body bytea) RETURNS SETOF bytea
+LANGUAGE sql STABLE AS $$
+    SELECT DISTINCT h.sha256
+    FROM (SELECT decode(v #>> '{}', 'hex') AS sha256
+          FROM jsonb_path_query(doc, 'lax $.**.sha256') AS q(v)
+          WHERE jsonb_typeof(v) = 'string' AND (v #>> '{}') ~ '^[0-9a-f]{64}$') h
+    WHERE EXISTS (SELECT FROM blobs b WHERE b.sha256 = h.sha256)
+       OR position(convert_to(encode(h.sha256, 'hex'), 'UTF8') IN body) = 0
+$$;
+-- +goose StatementEnd
+
 -- The references of the events stored before, read from every stored
--- document once: a hash under a "sha256" key that names a stored
--- attachment (as expunge finds them, ExpungeBlobCandidates), or, when the
--- attachment is gone, one the event's body does not hold (as verify tells
--- a reference from the sender's own hash, casetrail_bad_attachment): the
--- event referred to it all the same. An expunged event's document is
--- gone; the attachments removed with it are in its record (those another
--- event still shared are not, and cannot be found again).
+-- document once. An expunged event's document is gone; the attachments
+-- removed with it are in its record (those another event still shared are
+-- not, and cannot be found again).
 INSERT INTO event_attachments (sha256, event_id)
-SELECT r.sha256, r.event_id
-FROM (
-    SELECT e.id AS event_id, e.body,
-           CASE WHEN jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
-                THEN decode(h.v #>> '{}', 'hex') END AS sha256
-    FROM events e
-    CROSS JOIN LATERAL jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
-    WHERE e.doc IS NOT NULL
-) r
-WHERE r.sha256 IS NOT NULL
-  AND (EXISTS (SELECT FROM blobs b WHERE b.sha256 = r.sha256)
-       OR position(convert_to(encode(r.sha256, 'hex'), 'UTF8') IN r.body) = 0)
+SELECT r.sha256, e.id
+FROM events e
+CROSS JOIN LATERAL casetrail_document_attachments(e.doc, e.body) AS r(sha256)
+WHERE e.doc IS NOT NULL
 UNION
 SELECT s.sha256, x.event_id
 FROM expunged_events x
@@ -227,20 +237,12 @@ BEGIN
     -- clocks of the servers that set received_at), which also leaves out
     -- the partitions of later months.
     INSERT INTO event_attachments (sha256, event_id)
-    SELECT DISTINCT r.sha256, r.event_id
-    FROM (
-        SELECT e.id AS event_id, e.body,
-               CASE WHEN jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') ~ '^[0-9a-f]{64}$'
-                    THEN decode(h.v #>> '{}', 'hex') END AS sha256
-        FROM events e
-        CROSS JOIN LATERAL jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
-        WHERE e.commit_xid >= v_horizon
-          AND e.received_at < v_until + interval '1 hour'
-          AND e.doc IS NOT NULL
-    ) r
-    WHERE r.sha256 IS NOT NULL
-      AND (EXISTS (SELECT FROM blobs b WHERE b.sha256 = r.sha256)
-           OR position(convert_to(encode(r.sha256, 'hex'), 'UTF8') IN r.body) = 0)
+    SELECT r.sha256, e.id
+    FROM events e
+    CROSS JOIN LATERAL casetrail_document_attachments(e.doc, e.body) AS r(sha256)
+    WHERE e.commit_xid >= v_horizon
+      AND e.received_at < v_until + interval '1 hour'
+      AND e.doc IS NOT NULL
     ON CONFLICT DO NOTHING;
     GET DIAGNOSTICS v_added = ROW_COUNT;
     IF clock_timestamp() > v_until + interval '1 hour' THEN
@@ -391,5 +393,6 @@ ALTER FUNCTION casetrail_ingest SET lock_timeout = '30s';
 REVOKE ALL ON FUNCTION casetrail_ingest FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION casetrail_ingest TO casetrail_app;
 DROP FUNCTION casetrail_attachments_catch_up();
+DROP FUNCTION casetrail_document_attachments(jsonb, bytea);
 DROP TABLE event_attachments_backfill;
 DROP TABLE event_attachments;

@@ -120,8 +120,7 @@ LIMIT @row_limit::integer;
 -- record of its expunge, with whether its row is as blank as one leaves it.
 -- bad_attachment is the first attachment its document refers to that is not
 -- stored as it was: casetrail_bad_attachment (migration 00014), the check
--- expunge makes, written out here so that the document's walk gives
--- this, over the hashes under a "sha256" key that the body does not hold.
+-- expunge makes.
 -- unreferenced is the first reference of the shape ingest writes
 -- ({"sha256": hex, "size": n}) to an attachment stored with that size for
 -- which event_attachments holds no row of the event's (looked up by the
@@ -146,25 +145,12 @@ SELECT l.idx, l.event_id, l.leaf_hash, e.id AS row_id, e.source, e.kind, e.type,
 FROM log_leaves l
 LEFT JOIN events e ON e.id = l.event_id
 LEFT JOIN expunged_events x ON x.event_id = l.event_id
-LEFT JOIN LATERAL (
-    SELECT ((array_agg(r.sha256 ORDER BY r.n) FILTER (WHERE NOT r.in_body AND NOT r.intact))[1])::bytea AS bad,
-           count(*) AS hashes
-    FROM (
-        SELECT h.sha256, h.n, h.in_body,
-               EXISTS (SELECT FROM blobs b
-                       WHERE b.sha256 = h.sha256 AND sha256(b.content) = b.sha256 AND octet_length(b.content) = b.size) AS intact
-        FROM (SELECT decode(q.v #>> '{}', 'hex') AS sha256, q.n,
-                     position(convert_to(q.v #>> '{}', 'UTF8') IN e.body) > 0 AS in_body
-              FROM jsonb_path_query(e.doc, 'lax $.**.sha256') WITH ORDINALITY AS q(v, n)
-              WHERE jsonb_typeof(q.v) = 'string' AND (q.v #>> '{}') ~ '^[0-9a-f]{64}$') h
-    ) r
-) a ON true
+LEFT JOIN LATERAL (SELECT casetrail_bad_attachment(e.doc, e.body) AS bad) a ON true
 -- The references ingest writes are objects of exactly {"sha256": hex,
 -- "size": n}; one to an attachment stored with that size must have its row.
--- Read only for a document with a hash at all. (The body cannot tell a
--- reference from the sender's own hash here: a body in UTF-16, or with the
--- hash's digits escaped, does not hold it literally, and a platform may
--- send a checksum beside the content it moves out.)
+-- (The body cannot tell a reference from the sender's own hash here: a body
+-- in UTF-16, or with the hash's digits escaped, does not hold it literally,
+-- and a platform may send a checksum beside the content it moves out.)
 LEFT JOIN LATERAL (
     SELECT (array_agg(o.sha256 ORDER BY o.n))[1]::bytea AS unreferenced
     FROM (SELECT decode(q.v ->> 'sha256', 'hex') AS sha256, q.v -> 'size' AS size, q.n
@@ -172,8 +158,7 @@ LEFT JOIN LATERAL (
                WITH ORDINALITY AS q(v, n)
           WHERE (SELECT count(*) FROM jsonb_object_keys(q.v)) = 2
             AND jsonb_typeof(q.v -> 'sha256') = 'string' AND (q.v ->> 'sha256') ~ '^[0-9a-f]{64}$') o
-    WHERE a.hashes > 0
-      AND EXISTS (SELECT FROM blobs b WHERE b.sha256 = o.sha256 AND b.size::numeric = o.size::numeric)
+    WHERE EXISTS (SELECT FROM blobs b WHERE b.sha256 = o.sha256 AND b.size::numeric = o.size::numeric)
       AND NOT EXISTS (SELECT FROM event_attachments ea WHERE ea.sha256 = o.sha256 AND ea.event_id = e.id)
       -- The window, read once per statement.
       AND (e.commit_xid < coalesce((SELECT w.horizon FROM event_attachments_backfill w LIMIT 1), 9223372036854775807)
@@ -309,24 +294,19 @@ LIMIT 10;
 -- name: LogAttachmentRefsUnfounded :many
 -- Rows of event_attachments that no stored document accounts for: the event
 -- is not expunged, and its document holds no reference to the attachment by
--- the rule the backfill of migration 00016 took references by (a hash under
--- a "sha256" key that names a stored attachment, or that the body does not
--- hold), or there is no such event. Such a row keeps an attachment from
+-- the rule the backfill of migration 00016 took references by
+-- (casetrail_document_attachments: a hash under a "sha256" key that names a
+-- stored attachment, or that the body does not hold), or there is no such
+-- event. Such a row keeps an attachment from
 -- being removed when the events that do refer to it are expunged. An
 -- expunged event's rows are not checked: its document is gone, and its
 -- record lists only the attachments removed with it, not those it shared.
--- Planned as an anti-join of the references to the events on the event id
--- (on a test store of 20,000 events, a merge in id order that walks each
--- document once).
 SELECT a.event_id, a.sha256
 FROM event_attachments a
 WHERE NOT EXISTS (SELECT FROM expunged_events x WHERE x.event_id = a.event_id)
   AND NOT EXISTS (SELECT FROM events e
-                  CROSS JOIN LATERAL jsonb_path_query(e.doc, 'lax $.**.sha256') AS h(v)
                   WHERE e.id = a.event_id
-                    AND jsonb_typeof(h.v) = 'string' AND (h.v #>> '{}') = encode(a.sha256, 'hex')
-                    AND (EXISTS (SELECT FROM blobs b WHERE b.sha256 = a.sha256)
-                         OR position(convert_to(encode(a.sha256, 'hex'), 'UTF8') IN e.body) = 0))
+                    AND a.sha256 IN (SELECT casetrail_document_attachments(e.doc, e.body)))
 ORDER BY a.event_id, a.sha256
 LIMIT 10;
 

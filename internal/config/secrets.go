@@ -37,6 +37,18 @@ const Masked = "[credential]"
 // as in the middle of "service-hooks", it would tell readers what it is.
 const minMaskedInside = 16
 
+// Names reports whether Mask would mask anything of name, a single segment
+// (a source or event name): whether it is a secret or holds a long one. It
+// does not allocate, for a check made on every delivery.
+func (ss Secrets) Names(name string) bool {
+	for _, k := range ss {
+		if k == name || len(k) >= minMaskedInside && strings.Contains(name, k) {
+			return true
+		}
+	}
+	return false
+}
+
 // Mask replaces each "/"-separated segment of s that is a secret with
 // [credential], and a secret long enough not to be guessed from where it
 // is masked wherever it occurs. A name (a source, an event) is a single

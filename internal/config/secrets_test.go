@@ -1,6 +1,7 @@
 package config
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -22,5 +23,8 @@ func TestSecretsMaskWholeSegments(t *testing.T) {
 		"":                                           "",
 	} {
 		require.Equal(t, want, ss.Mask(s), s)
+		if !strings.Contains(s, "/") {
+			require.Equal(t, want != s, ss.Names(s), s)
+		}
 	}
 }

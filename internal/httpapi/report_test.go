@@ -59,6 +59,28 @@ type reportInterval struct {
 
 func f(v float64) *float64 { return &v }
 
+// merged is base with extra's parameters set over it.
+func merged(base, extra url.Values) url.Values {
+	q := url.Values{}
+	for k, v := range base {
+		q[k] = v
+	}
+	for k, v := range extra {
+		q[k] = v
+	}
+	return q
+}
+
+// report reads the abandonment report for q as an analyst.
+func (b *testBundle) report(t *testing.T, q url.Values) reportBody {
+	t.Helper()
+	res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
+	require.Equal(t, 200, res.status, string(res.body))
+	var r reportBody
+	require.NoError(t, json.Unmarshal(res.body, &r))
+	return r
+}
+
 // abandonFixture ingests the data set described in TestAbandonmentReport.
 func abandonFixture(t *testing.T, b *testBundle) (lateID string) {
 	hook := func(event, body string) string {
@@ -99,20 +121,7 @@ func TestAbandonmentReport(t *testing.T) {
 	lateID := abandonFixture(t, b)
 
 	base := url.Values{"from": {"2024-03-31T00:00:00Z"}, "to": {"2024-04-02T00:00:00+01:00"}, "tz": {"Europe/London"}, "interval": {"P1D"}}
-	get := func(extra url.Values) reportBody {
-		q := url.Values{}
-		for k, v := range base {
-			q[k] = v
-		}
-		for k, v := range extra {
-			q[k] = v
-		}
-		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
-		require.Equal(t, 200, res.status, string(res.body))
-		var r reportBody
-		require.NoError(t, json.Unmarshal(res.body, &r))
-		return r
-	}
+	get := func(extra url.Values) reportBody { return b.report(t, merged(base, extra)) }
 
 	r := get(nil)
 	require.Len(t, r.Results, 1)
@@ -319,13 +328,7 @@ func TestAbandonmentReport(t *testing.T) {
 		{"callbackWindow": {"soon"}},
 		{"buckets": {"30,10"}},
 	} {
-		q := url.Values{}
-		for k, v := range base {
-			q[k] = v
-		}
-		for k, v := range bad {
-			q[k] = v
-		}
+		q := merged(base, bad)
 		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
 		require.Equal(t, 400, res.status, q.Encode())
 	}
@@ -555,23 +558,8 @@ func TestAbandonmentNoQueueCell(t *testing.T) {
 	abandon(map[string]any{"customerPhoneNumber": "+447700900002", "timeInQueue": 30, "timestamp": "2024-05-01T10:00:00Z"})
 	abandon(map[string]any{"customerPhoneNumber": "+447700900003", "timeInQueue": 40, "timestamp": "2024-05-01T11:00:00Z"})
 	base := url.Values{"from": {"2024-05-01T00:00:00Z"}, "to": {"2024-05-02T00:00:00Z"}}
-	with := func(extra url.Values) url.Values {
-		q := url.Values{}
-		for k, v := range base {
-			q[k] = v
-		}
-		for k, v := range extra {
-			q[k] = v
-		}
-		return q
-	}
-	report := func(q url.Values) reportBody {
-		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
-		require.Equal(t, 200, res.status, string(res.body))
-		var r reportBody
-		require.NoError(t, json.Unmarshal(res.body, &r))
-		return r
-	}
+	with := func(extra url.Values) url.Values { return merged(base, extra) }
+	report := func(q url.Values) reportBody { return b.report(t, q) }
 	list := func(q url.Values) []string {
 		res := b.read(t, auditorKey, "/v1/reports/abandonment/contacts?"+q.Encode())
 		require.Equal(t, 200, res.status, string(res.body))
@@ -727,20 +715,7 @@ func TestAbandonmentReportCountsAWorkItemOnce(t *testing.T) {
 	last := deliver(`{"id":"w3","isOutbound":false,"closedAt":"2024-05-01T14:00:00Z","deliveredAt":"2024-05-02T08:00:00Z"}`, nil)
 
 	base := url.Values{"from": {"2024-05-01T00:00:00Z"}, "to": {"2024-05-02T00:00:00Z"}, "tz": {"Europe/London"}}
-	report := func(extra url.Values) reportBody {
-		q := url.Values{}
-		for k, v := range base {
-			q[k] = v
-		}
-		for k, v := range extra {
-			q[k] = v
-		}
-		res := b.read(t, analystKey, "/v1/reports/abandonment?"+q.Encode())
-		require.Equal(t, 200, res.status, string(res.body))
-		var r reportBody
-		require.NoError(t, json.Unmarshal(res.body, &r))
-		return r
-	}
+	report := func(extra url.Values) reportBody { return b.report(t, merged(base, extra)) }
 	res := b.read(t, auditorKey, "/v1/events/"+last)
 	var lastRow struct{ ReceivedAt time.Time }
 	require.NoError(t, json.Unmarshal(res.body, &lastRow))

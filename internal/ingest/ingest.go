@@ -336,7 +336,7 @@ func (s *Service) decode(src *source, r Request) (store.NewEvent, error) {
 		return store.NewEvent{}, &Error{Status: http.StatusNotFound, Cause: "missing_event",
 			Detail: fmt.Sprintf("a %s source takes the event in the path: /v1/ingest/%s/{event}", kind, src.cfg.Name)}
 	}
-	if r.PathEvent != "" && s.secrets.Mask(r.PathEvent) != r.PathEvent {
+	if r.PathEvent != "" && s.secrets.Names(r.PathEvent) {
 		// A credential written into the URL by mistake: as a case update's
 		// event type (its fallback when the body names none) it would be
 		// stored in the event, its leaf and every reader's view of it.
