@@ -2,10 +2,10 @@
 //
 //	casetrail serve [--config FILE]
 //	casetrail migrate up|down|status [--config FILE]
-//	casetrail keys [--config FILE]
-//	casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
+//	casetrail keys [--all | --new] [--config FILE]
+//	casetrail verify [--checkpoint FILE] [--key VKEY ...] [--config FILE]
 //	casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
-//	casetrail verify-bundle [--key VKEY | --config FILE] [--allow-unsigned-manifest] DIR
+//	casetrail verify-bundle [--key VKEY ... | --config FILE] [--allow-unsigned-manifest] DIR
 //	casetrail expunge (--event ID | --rejected ID) [...] --reason TEXT [--config FILE]
 //	casetrail version
 package main
@@ -49,12 +49,15 @@ func main() {
 const usage = `usage:
   casetrail serve [--config FILE]              run the server (migrates first)
   casetrail migrate up|down|status [--config FILE]
-  casetrail keys [--config FILE]               print the log's checkpoint verifier key
-  casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]
+  casetrail keys [--all | --new] [--config FILE]
+                                               print the log's checkpoint verifier key (--all: every
+                                               key since the first, oldest first; --new: a new
+                                               signing key for a rotation)
+  casetrail verify [--checkpoint FILE] [--key VKEY ...] [--config FILE]
                                                recheck the whole store against a signed checkpoint
   casetrail export (--case ID | --from T --to T) --out DIR [--wait D] [--config FILE]
                                                write an audit bundle with inclusion proofs
-  casetrail verify-bundle [--key VKEY | --config FILE] [--allow-unsigned-manifest] DIR
+  casetrail verify-bundle [--key VKEY ... | --config FILE] [--allow-unsigned-manifest] DIR
                                                check a bundle offline with only the public key
   casetrail expunge (--event ID | --rejected ID) [...] --reason TEXT [--config FILE]
                                                erase events' content (their leaves still verify),

@@ -169,6 +169,9 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	if err := keys.WithPrevious(cfg.LogPreviousKeys); err != nil {
+		return err
+	}
 	seq := &ledger.Sequencer{Store: st, Log: log}
 	checkpointer := &ledger.Checkpointer{Store: st, Keys: keys, Origin: cfg.LogOrigin,
 		Every: time.Duration(cfg.CheckpointInterval), MaxAge: time.Hour}
@@ -178,7 +181,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// them.
 	if err := checkpointer.CheckKey(ctx); errors.Is(err, ledger.ErrForeignKey) {
 		log.Error("this server signs no checkpoints", "err", err)
-		warnings = append(warnings, "this server signs no checkpoints: its log_signing_key did not sign the stored ones")
+		warnings = append(warnings, "this server signs no checkpoints: neither its log_signing_key nor one of its log_previous_keys signed the newest stored one")
 	} else if errors.Is(err, ledger.ErrForeignLog) {
 		log.Error("this server signs no checkpoints", "err", err)
 		warnings = append(warnings, "this server signs no checkpoints: its log_origin is not the stored ones' log")

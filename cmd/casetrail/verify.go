@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/sumdb/note"
-
 	"github.com/casetrail/casetrail/internal/config"
 	"github.com/casetrail/casetrail/internal/ledger"
 	"github.com/casetrail/casetrail/internal/normalize"
@@ -24,23 +22,75 @@ import (
 
 // runKeys prints the log's verifier key for auditors: only a key that
 // signed the stored checkpoints (any, before the first one is signed),
-// since another verifies nothing the log holds.
+// since another verifies nothing the log holds. --all prints the keys of
+// the whole chain, oldest first; --new makes a new signing key for a
+// rotation.
 func runKeys(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("keys", stderr)
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
+	all := fs.Bool("all", false, "print every verifier key of the log, oldest first: log_previous_keys, then the current one")
+	fresh := fs.Bool("new", false, "print a new log signing key (a secret) for a rotation, and its verifier key on standard error")
 	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := noWords(words, "casetrail keys [--config FILE]"); err != nil {
+	if err := noWords(words, keysUsage); err != nil {
 		return err
+	}
+	if *fresh {
+		var cfg *config.Config
+		if *cfgPath != "" {
+			cfg, err = config.LoadLog(*cfgPath, getenv)
+		} else {
+			cfg, err = config.Load("", getenv)
+		}
+		if err != nil {
+			return err
+		}
+		skey, vkey, err := ledger.GenerateSigningKey(cfg.LogOrigin)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, "verifier key:", vkey)
+		fmt.Fprintln(stdout, skey)
+		return nil
 	}
 	_, keys, _, closeStore, err := openSigner(ctx, *cfgPath, getenv, stderr, false)
 	if err != nil {
 		return err
 	}
 	closeStore()
+	if *all {
+		for _, k := range keys.PreviousKeys {
+			fmt.Fprintln(stdout, k)
+		}
+	}
 	fmt.Fprintln(stdout, keys.VerifierKey)
+	return nil
+}
+
+const keysUsage = "casetrail keys [--all | --new] [--config FILE]"
+
+// logKeys opens the log's keys as configured: log_signing_key (or the
+// data directory's) and log_previous_keys.
+func logKeys(cfg *config.Config) (*ledger.Keys, error) {
+	keys, err := ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if err := keys.WithPrevious(cfg.LogPreviousKeys); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// keyFlags collects repeated --key flags: verifier keys, oldest first.
+type keyFlags []string
+
+func (k *keyFlags) String() string { return strings.Join(*k, " ") }
+
+func (k *keyFlags) Set(v string) error {
+	*k = append(*k, v)
 	return nil
 }
 
@@ -50,26 +100,27 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 	fs := newFlagSet("verify", stderr)
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML)")
 	cpPath := fs.String("checkpoint", "", "a signed checkpoint to verify against (default: the newest stored)")
-	vkey := fs.String("key", "", "the verifier key (default: this server's, from its configuration or data directory)")
+	var vkeys keyFlags
+	fs.Var(&vkeys, "key", "a verifier key of the log; repeat it for each key of a rotated log, oldest first (default: this server's, with its log_previous_keys)")
 	words, err := parseFlags(fs, args)
 	if err != nil {
 		return err
 	}
-	if err := noWords(words, "casetrail verify [--checkpoint FILE] [--key VKEY] [--config FILE]"); err != nil {
+	if err := noWords(words, "casetrail verify [--checkpoint FILE] [--key VKEY ...] [--config FILE]"); err != nil {
 		return err
 	}
 	cfg, err := config.Load(*cfgPath, getenv)
 	if err != nil {
 		return err
 	}
-	var verifier note.Verifier
-	if *vkey != "" {
-		verifier, err = note.NewVerifier(*vkey)
+	var chain ledger.KeyChain
+	if len(vkeys) > 0 {
+		chain, err = ledger.ParseKeyChain(vkeys...)
 	} else {
 		var keys *ledger.Keys
-		keys, err = ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
+		keys, err = logKeys(cfg)
 		if keys != nil {
-			verifier = keys.Verifier
+			chain = keys.Chain()
 		}
 	}
 	if err != nil {
@@ -86,7 +137,7 @@ func runVerify(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	defer closeStore()
-	rep, err := ledger.Verify(ctx, st, verifier, trusted)
+	rep, err := ledger.Verify(ctx, st, chain, trusted)
 	if err == nil && rep.Checkpoint.Origin != cfg.LogOrigin {
 		err = &ledger.Finding{Kind: "checkpoint", Detail: otherLog(rep.Checkpoint.Origin, cfg.LogOrigin)}
 	}
@@ -230,12 +281,13 @@ func caseTimelineIDs(ctx context.Context, st *store.Store, cfg *config.Config, c
 	}
 }
 
-const verifyBundleUsage = "casetrail verify-bundle [--key VKEY | --config FILE] [--allow-unsigned-manifest] DIR"
+const verifyBundleUsage = "casetrail verify-bundle [--key VKEY ... | --config FILE] [--allow-unsigned-manifest] DIR"
 
 // runVerifyBundle checks a bundle offline with only the verifier key.
 func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("verify-bundle", stderr)
-	vkey := fs.String("key", "", "the log's verifier key (default: the key of --config's server, else the bundle's key.txt, which proves nothing on its own)")
+	var vkeys keyFlags
+	fs.Var(&vkeys, "key", "a verifier key of the log; repeat it for each key of a rotated log, oldest first (default: the keys of --config's server, else the bundle's key.txt, which proves nothing on its own)")
 	cfgPath := fs.String("config", getenv("CASETRAIL_CONFIG"), "configuration file (YAML) of the server whose key to trust")
 	allowUnsigned := fs.Bool("allow-unsigned-manifest", false, "accept a bundle whose manifest is unsigned or missing (one written before manifests were signed), though whether events were taken out of it cannot then be told")
 	words, err := parseFlags(fs, args)
@@ -246,33 +298,33 @@ func runVerifyBundle(args []string, getenv func(string) string, stdout, stderr i
 		return errors.New("usage: " + verifyBundleUsage)
 	}
 	dir := words[0]
-	key := *vkey
+	keys := []string(vkeys)
 	origin := "" // the log the bundle must be of, when a configuration names it
 	switch {
-	case key != "":
+	case len(keys) > 0:
 	case *cfgPath != "":
 		cfg, err := config.LoadLog(*cfgPath, getenv)
 		if err != nil {
 			return err
 		}
-		keys, err := ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
+		lk, err := logKeys(cfg)
 		if err != nil {
 			return fmt.Errorf("verifier key: %w; pass --key", err)
 		}
-		key, origin = keys.VerifierKey, cfg.LogOrigin
+		keys, origin = append(lk.PreviousKeys, lk.VerifierKey), cfg.LogOrigin
 	default:
 		raw, err := os.ReadFile(filepath.Join(dir, "key.txt"))
 		if err != nil {
 			return err
 		}
-		key = strings.TrimSpace(string(raw))
+		keys = strings.Fields(string(raw)) // one key a line, oldest first
 		fmt.Fprintln(stderr, "warning: using the bundle's own key.txt; pass --key with a copy you trust")
 	}
-	v, err := note.NewVerifier(key)
+	chain, err := ledger.ParseKeyChain(keys...)
 	if err != nil {
-		return fmt.Errorf("verifier key: %w", err)
+		return err
 	}
-	rep, err := ledger.VerifyBundle(dir, v)
+	rep, err := ledger.VerifyBundle(dir, chain)
 	if err == nil && origin != "" && rep.Origin != origin {
 		err = errors.New(otherLog(rep.Origin, origin))
 	}
@@ -339,7 +391,7 @@ func openSigner(ctx context.Context, cfgPath string, getenv func(string) string,
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	keys, err := ledger.OpenKeys(cfg.LogSigningKey, cfg.DataDir)
+	keys, err := logKeys(cfg)
 	if err != nil {
 		return nil, nil, nil, nil, err
 	}

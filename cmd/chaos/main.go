@@ -324,7 +324,7 @@ func verifyLog(ctx context.Context, dbURL, addr string) (ledger.Report, error) {
 		return ledger.Report{}, err
 	}
 	defer st.Close()
-	rep, err := ledger.Verify(ctx, st, verifier, nil)
+	rep, err := ledger.Verify(ctx, st, ledger.KeyChain{verifier}, nil)
 	if err != nil {
 		return rep, fmt.Errorf("VIOLATION: the log does not verify: %w", err)
 	}

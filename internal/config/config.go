@@ -82,6 +82,11 @@ type Config struct {
 	// PRIVATE+KEY+name+hash+base64; empty: generated into data_dir on first
 	// start. Servers sharing a database must share it.
 	LogSigningKey string `yaml:"log_signing_key"`
+	// LogPreviousKeys are the verifier keys (name+hash+base64) of the
+	// signing keys the log was rotated away from, oldest first: what they
+	// signed still verifies, and the newest checkpoint one of them signed is
+	// signed on with LogSigningKey.
+	LogPreviousKeys []string `yaml:"log_previous_keys"`
 	// SequenceInterval is how often committed events are added to the log;
 	// CheckpointInterval how often a grown log is signed.
 	SequenceInterval   Duration `yaml:"sequence_interval"`
@@ -220,9 +225,9 @@ func Load(path string, getenv func(string) string) (*Config, error) {
 	return cfg, nil
 }
 
-// LoadLog reads only what names the server's log and its key from the file
-// at path: log_origin, log_signing_key and data_dir (where a generated key
-// is kept), with CASETRAIL_DATA_DIR. It is for checking the log's
+// LoadLog reads only what names the server's log and its keys from the
+// file at path: log_origin, log_signing_key, log_previous_keys and data_dir
+// (where a generated key is kept), with CASETRAIL_DATA_DIR. It is for checking the log's
 // signatures offline (verify-bundle), on a machine that holds the file but
 // none of the ingest and read secrets it reads from the environment: those
 // settings are left unset, and the rest is not checked.
@@ -233,7 +238,7 @@ func LoadLog(path string, getenv func(string) string) (*Config, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	d := &decoder{getenv: getenv, fromEnv: map[string]string{},
-		only: map[string]bool{"log_origin": true, "log_signing_key": true, "data_dir": true}}
+		only: map[string]bool{"log_origin": true, "log_signing_key": true, "log_previous_keys": true, "data_dir": true}}
 	if err := parseWith(d, raw, cfg); err != nil {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}

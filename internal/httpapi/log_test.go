@@ -33,7 +33,7 @@ func TestLogRoutes(t *testing.T) {
 
 	res = b.read(t, analystKey, "/v1/log/checkpoint")
 	require.Equal(t, 200, res.status)
-	cp, err := ledger.OpenCheckpoint(res.body, verifier)
+	cp, err := ledger.OpenCheckpoint(res.body, ledger.KeyChain{verifier})
 	require.NoError(t, err)
 	require.Equal(t, st.Size, cp.Size)
 
@@ -176,6 +176,6 @@ func TestLogKeyOfAServerWithAForeignKey(t *testing.T) {
 	require.Equal(t, "urn:casetrail:problem:foreign_key", res.json(t)["type"])
 	res = b.read(t, analystKey, "/v1/log/checkpoint")
 	require.Equal(t, 200, res.status, "the stored checkpoint is still served")
-	_, err = ledger.OpenCheckpoint(res.body, other.Verifier)
+	_, err = ledger.OpenCheckpoint(res.body, other.Chain())
 	require.NoError(t, err)
 }

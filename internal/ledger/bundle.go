@@ -158,7 +158,11 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 	if err := os.WriteFile(filepath.Join(dir, bundleCheckpoint), []byte(cp.Note), 0o600); err != nil {
 		return m, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, bundleKey), []byte(keys.VerifierKey+"\n"), 0o600); err != nil {
+	// Every key of the log, oldest first: the checkpoint and the expunge
+	// records in the bundle may be signed with a key used before a
+	// rotation.
+	chain := strings.Join(append(append([]string{}, keys.PreviousKeys...), keys.VerifierKey), "\n")
+	if err := os.WriteFile(filepath.Join(dir, bundleKey), []byte(chain+"\n"), 0o600); err != nil {
 		return m, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, bundleEvents), os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
@@ -235,7 +239,7 @@ func manifestText(origin string, manifest []byte) string {
 // checkManifestSignature checks manifest.sig against manifest (the bytes
 // of manifest.json) with v. It reports false, with no error, for a bundle
 // written before manifests were signed, which has no manifest.sig.
-func checkManifestSignature(dir string, manifest []byte, origin string, v note.Verifier) (bool, error) {
+func checkManifestSignature(dir string, manifest []byte, origin string, v note.Verifiers) (bool, error) {
 	sig, err := os.ReadFile(filepath.Join(dir, bundleManifestSig))
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
@@ -243,7 +247,7 @@ func checkManifestSignature(dir string, manifest []byte, origin string, v note.V
 	if err != nil {
 		return false, err
 	}
-	n, err := note.Open(sig, note.VerifierList(v))
+	n, err := note.Open(sig, v)
 	if err != nil {
 		return false, fmt.Errorf("manifest.sig: %w", err)
 	}
@@ -272,7 +276,7 @@ type BundleReport struct {
 // and that the bundle holds exactly the events its manifest lists, each
 // once. It returns what it
 // verified, or an error naming the first thing that fails.
-func VerifyBundle(dir string, v note.Verifier) (rep BundleReport, err error) {
+func VerifyBundle(dir string, v note.Verifiers) (rep BundleReport, err error) {
 	signed, err := os.ReadFile(filepath.Join(dir, bundleCheckpoint))
 	if err != nil {
 		return rep, err
@@ -388,7 +392,7 @@ func VerifyBundle(dir string, v note.Verifier) (rep BundleReport, err error) {
 
 // checkBundleExpunge checks an expunged event's signed record against its
 // leaf and what the line says of it.
-func checkBundleExpunge(ev BundleEvent, leaf leafData, v note.Verifier) error {
+func checkBundleExpunge(ev BundleEvent, leaf leafData, v note.Verifiers) error {
 	x := ev.Expunged
 	r := store.ExpungeRecord{EventID: leaf.EventID, At: x.At, Reason: x.Reason, Credential: x.Credential,
 		ContentType: x.ContentType}

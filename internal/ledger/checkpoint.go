@@ -27,6 +27,75 @@ type Keys struct {
 	Verifier note.Verifier
 	// VerifierKey is the public key in the note form name+hash+base64.
 	VerifierKey string
+	// Previous verify what the log's earlier signing keys signed
+	// (log_previous_keys), oldest first; PreviousKeys are their note forms.
+	Previous     []note.Verifier
+	PreviousKeys []string
+}
+
+// KeyChain is the verifier keys of one log, oldest first: the keys it was
+// signed with before each rotation, then the key it is signed with now.
+// What one key signed verifies with the chain, and a log never goes back to
+// an earlier key once a later one has signed it (Verify says so).
+type KeyChain []note.Verifier
+
+// Verifier finds the key of a signature (note.Verifiers).
+func (kc KeyChain) Verifier(name string, hash uint32) (note.Verifier, error) {
+	if i := kc.rank(name, hash); i >= 0 {
+		return kc[i], nil
+	}
+	return nil, &note.UnknownVerifierError{Name: name, KeyHash: hash}
+}
+
+// rank is the position in the chain of the key with this name and hash,
+// -1 when none.
+func (kc KeyChain) rank(name string, hash uint32) int {
+	for i, v := range kc {
+		if v.Name() == name && v.KeyHash() == hash {
+			return i
+		}
+	}
+	return -1
+}
+
+// ParseKeyChain reads verifier keys in the note form, oldest first.
+func ParseKeyChain(vkeys ...string) (KeyChain, error) {
+	kc := make(KeyChain, 0, len(vkeys))
+	for _, k := range vkeys {
+		v, err := note.NewVerifier(strings.TrimSpace(k))
+		if err != nil {
+			return nil, fmt.Errorf("verifier key %q: %w", k, err)
+		}
+		if kc.rank(v.Name(), v.KeyHash()) >= 0 {
+			return nil, fmt.Errorf("verifier key %q is given twice", k)
+		}
+		kc = append(kc, v)
+	}
+	return kc, nil
+}
+
+// Chain is the log's keys: the previous ones, then this one.
+func (k *Keys) Chain() KeyChain {
+	return append(append(KeyChain{}, k.Previous...), k.Verifier)
+}
+
+// WithPrevious adds the verifier keys of the log's earlier signing keys
+// (log_previous_keys), oldest first: what they signed before a rotation
+// still verifies, and a server with this key signs on after the newest
+// checkpoint they signed.
+func (k *Keys) WithPrevious(vkeys []string) error {
+	kc, err := ParseKeyChain(append(append([]string{}, vkeys...), k.VerifierKey)...)
+	if err != nil {
+		return fmt.Errorf("log_previous_keys: %w", err)
+	}
+	k.Previous, k.PreviousKeys = kc[:len(kc)-1], append([]string(nil), vkeys...)
+	return nil
+}
+
+// GenerateSigningKey makes a new log signing key (the note form
+// PRIVATE+KEY+name+hash+base64) and its verifier key.
+func GenerateSigningKey(name string) (skey, vkey string, err error) {
+	return note.GenerateKey(rand.Reader, name)
 }
 
 // ErrNoKey means that no log signing key is configured and none is in the
@@ -41,7 +110,7 @@ func LoadKeys(configured, dataDir, name string) (*Keys, error) {
 	if !errors.Is(err, ErrNoKey) {
 		return k, err
 	}
-	skey, _, err := note.GenerateKey(rand.Reader, name)
+	skey, _, err := GenerateSigningKey(name)
 	if err != nil {
 		return nil, err
 	}
@@ -95,21 +164,29 @@ var ErrForeignKey = errors.New("the checkpoints stored in this database were sig
 // this server's log_origin.
 var ErrForeignLog = errors.New("the checkpoints stored in this database name another log")
 
-// signed is nil when c (nil: no checkpoint yet) verifies with these keys.
+// signed is nil when c (nil: no checkpoint yet) verifies with these keys:
+// this server's, or one of the log's previous keys.
 func (k *Keys) signed(c *store.Checkpoint) error {
 	if c == nil {
 		return nil
 	}
-	_, err := note.Open([]byte(c.Note), note.VerifierList(k.Verifier))
+	_, err := note.Open([]byte(c.Note), k.Chain())
 	var unknown *note.UnverifiedNoteError
 	if errors.As(err, &unknown) && len(unknown.Note.UnverifiedSigs) > 0 {
 		sig := unknown.Note.UnverifiedSigs[0]
-		return fmt.Errorf("%w (%s, key hash %08x), not with this server's (%s): every server sharing a database must use the same log_signing_key", ErrForeignKey, sig.Name, sig.Hash, k.VerifierKey)
+		return fmt.Errorf("%w (%s, key hash %08x), not with this server's (%s) nor one of its log_previous_keys: every server sharing a database must use the same log_signing_key", ErrForeignKey, sig.Name, sig.Hash, k.VerifierKey)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrForeignKey, err)
 	}
 	return nil
+}
+
+// signedWithThis reports whether c carries a signature of this server's
+// own key, not only of one of the log's previous keys.
+func (k *Keys) signedWithThis(c store.Checkpoint) bool {
+	_, err := note.Open([]byte(c.Note), note.VerifierList(k.Verifier))
+	return err == nil
 }
 
 // verifierKeyOf derives the public verifier key from an Ed25519 signer key.
@@ -138,9 +215,16 @@ type ParsedCheckpoint struct {
 	Root   []byte
 }
 
-// OpenCheckpoint verifies a signed checkpoint note against the verifier and
-// parses it.
-func OpenCheckpoint(signed []byte, v note.Verifier) (ParsedCheckpoint, error) {
+// OpenCheckpoint verifies a signed checkpoint note against the verifier
+// keys and parses it.
+func OpenCheckpoint(signed []byte, v note.Verifiers) (ParsedCheckpoint, error) {
+	p, _, err := openCheckpoint(signed, v)
+	return p, err
+}
+
+// openCheckpoint is OpenCheckpoint, also returning the note's verified
+// signatures.
+func openCheckpoint(signed []byte, v note.Verifiers) (ParsedCheckpoint, []note.Signature, error) {
 	// A note ends with its last signature line's newline. One saved by a
 	// tool that adds another (jq -r, an editor) or ends lines with CRLF is
 	// the same note.
@@ -148,28 +232,34 @@ func OpenCheckpoint(signed []byte, v note.Verifier) (ParsedCheckpoint, error) {
 	if trimmed := bytes.TrimRight(signed, "\n"); len(trimmed) < len(signed) {
 		signed = append(trimmed, '\n')
 	}
-	n, err := note.Open(signed, note.VerifierList(v))
+	n, err := note.Open(signed, v)
+	var unknown *note.UnverifiedNoteError
+	if errors.As(err, &unknown) && len(unknown.Note.UnverifiedSigs) > 0 {
+		sig := unknown.Note.UnverifiedSigs[0]
+		return ParsedCheckpoint{}, nil, fmt.Errorf("checkpoint signature: signed with a key that is none of those given (%s, key hash %08x): %w", sig.Name, sig.Hash, err)
+	}
 	if err != nil {
-		return ParsedCheckpoint{}, fmt.Errorf("checkpoint signature: %w", err)
+		return ParsedCheckpoint{}, nil, fmt.Errorf("checkpoint signature: %w", err)
 	}
 	lines := strings.SplitN(n.Text, "\n", 4)
 	if len(lines) < 4 {
-		return ParsedCheckpoint{}, errors.New("checkpoint: want origin, size and root hash lines")
+		return ParsedCheckpoint{}, nil, errors.New("checkpoint: want origin, size and root hash lines")
 	}
 	size, err := strconv.ParseInt(lines[1], 10, 64)
 	if err != nil || size < 0 {
-		return ParsedCheckpoint{}, errors.New("checkpoint: bad tree size")
+		return ParsedCheckpoint{}, nil, errors.New("checkpoint: bad tree size")
 	}
 	root, err := base64.StdEncoding.DecodeString(lines[2])
 	if err != nil || len(root) != 32 {
-		return ParsedCheckpoint{}, errors.New("checkpoint: bad root hash")
+		return ParsedCheckpoint{}, nil, errors.New("checkpoint: bad root hash")
 	}
-	return ParsedCheckpoint{Origin: lines[0], Size: size, Root: root}, nil
+	return ParsedCheckpoint{Origin: lines[0], Size: size, Root: root}, n.Sigs, nil
 }
 
 // Checkpointer signs checkpoints of the log. It never stores one while the
-// newest stored checkpoint is signed with another key (auditors holding the
-// log's key would have to take it for a forgery) or names another log (a
+// newest stored checkpoint is signed with a key that is neither its own nor
+// one of the log's previous keys (auditors holding the log's keys would
+// have to take it for a forgery) or names another log (a
 // log keeps its name: checkpoints of two names are of two logs to an
 // auditor). It says so once (ErrForeignKey, ErrForeignLog), from CheckKey
 // or Sign, and then stays silent until restarted with the log's key and
@@ -269,6 +359,9 @@ func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
 		return err
 	case st.Size > last.Size && now.Sub(last.At) >= c.Every:
 	case now.Sub(last.At) >= c.MaxAge:
+	case !c.Keys.signedWithThis(last):
+		// Signed with one of the log's previous keys: the log moves on to
+		// this one at once, so that the old key signs nothing newer.
 	default:
 		return nil
 	}
@@ -327,7 +420,7 @@ func (c *Checkpointer) extends(ctx context.Context, size int64, root []byte) err
 	if err != nil || last == nil {
 		return err
 	}
-	prev, err := OpenCheckpoint([]byte(last.Note), c.Keys.Verifier)
+	prev, err := OpenCheckpoint([]byte(last.Note), c.Keys.Chain())
 	if err != nil || size < prev.Size {
 		// Another key's (storing refuses it), or a larger tree than this
 		// one (which the store keeps).

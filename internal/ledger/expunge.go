@@ -28,7 +28,7 @@ func Expunge(ctx context.Context, st *store.Store, keys *Keys, ids []int64, reas
 		return nil, err
 	}
 	if err == nil {
-		if _, err := OpenCheckpoint([]byte(cp.Note), keys.Verifier); err != nil {
+		if _, err := OpenCheckpoint([]byte(cp.Note), keys.Chain()); err != nil {
 			return nil, fmt.Errorf("%w: the signing key at hand is not the log's (the latest checkpoint does not verify with %s); run expunge with the server's configuration", store.ErrRefused, keys.VerifierKey)
 		}
 	}
@@ -102,15 +102,15 @@ func orDash(s string) string {
 // checkExpunged checks the record of an expunged event: signed with the
 // log's key, saying what the record and the row hold (the row's credential
 // included), and the row as blank as an expunge leaves it.
-func checkExpunged(l store.LeafSource, v note.Verifier) error {
+func checkExpunged(l store.LeafSource, v note.Verifiers) error {
 	if !l.Expunged.Blank {
 		return errors.New("it is recorded as expunged, but its row holds content again")
 	}
 	return checkExpungeNote(l.Expunged.Note, l.Expunged.ExpungeRecord, v)
 }
 
-func checkExpungeNote(signed string, r store.ExpungeRecord, v note.Verifier) error {
-	n, err := note.Open([]byte(signed), note.VerifierList(v))
+func checkExpungeNote(signed string, r store.ExpungeRecord, v note.Verifiers) error {
+	n, err := note.Open([]byte(signed), v)
 	if err != nil {
 		return fmt.Errorf("the record of its expunge is not signed with the log's key: %v", err)
 	}

@@ -150,7 +150,7 @@ func TestExpunge(t *testing.T) {
 	m, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, all, dir)
 	require.NoError(t, err)
 	require.ElementsMatch(t, []string{fmt.Sprint(old), fmt.Sprint(only), fmt.Sprint(shared1), fmt.Sprint(shared2)}, m.Expunged)
-	rep, err := ledger.VerifyBundle(dir, b.keys.Verifier)
+	rep, err := ledger.VerifyBundle(dir, b.keys.Chain())
 	require.NoError(t, err)
 	require.Equal(t, 6, rep.Events)
 	require.ElementsMatch(t, m.Expunged, rep.Expunged)
@@ -166,10 +166,10 @@ func TestExpunge(t *testing.T) {
 	require.NoError(t, err)
 	writeManifest(t, dir, m)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "manifest.sig"), signed, 0o600))
-	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Chain())
 	require.ErrorContains(t, err, "changed after the export")
 	writeManifest(t, dir, m)
-	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Chain())
 	require.ErrorContains(t, err, "marked expunged")
 	// Nor can a line be marked expunged without a record signed with the
 	// log's key that matches its leaf: here its reason is changed.
@@ -179,7 +179,7 @@ func TestExpunge(t *testing.T) {
 	raw, err := os.ReadFile(events)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(events, bytes.Replace(raw, []byte(`"reason":"erasure request 77"`), []byte(`"reason":"erasure request 70"`), 1), 0o600))
-	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Chain())
 	require.ErrorContains(t, err, "differs from what was signed")
 
 	// A retry of an expunged delivery is its duplicate, and does not bring

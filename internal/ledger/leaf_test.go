@@ -145,17 +145,17 @@ func TestExpungeRecordVersions(t *testing.T) {
 	}
 	v1, v2 := sign(1), sign(2)
 	require.True(t, strings.HasPrefix(v2, "casetrail expunge 2\n"))
-	require.NoError(t, checkExpungeNote(v1, r, keys.Verifier))
-	require.NoError(t, checkExpungeNote(v2, r, keys.Verifier))
+	require.NoError(t, checkExpungeNote(v1, r, keys.Chain()))
+	require.NoError(t, checkExpungeNote(v2, r, keys.Chain()))
 
 	changed := r
 	changed.ContentType = "text/plain"
-	require.NoError(t, checkExpungeNote(v1, changed, keys.Verifier), "version 1 never signed it")
-	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Verifier), "differs from what was signed")
+	require.NoError(t, checkExpungeNote(v1, changed, keys.Chain()), "version 1 never signed it")
+	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Chain()), "differs from what was signed")
 	changed = r
 	changed.KeyHash = store.SaltedHash([]byte{1}, []byte("k-8"))
-	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Verifier), "differs from what was signed")
+	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Chain()), "differs from what was signed")
 	changed = r
 	changed.Credential = "key:other"
-	require.ErrorContains(t, checkExpungeNote(v1, changed, keys.Verifier), "differs from what was signed")
+	require.ErrorContains(t, checkExpungeNote(v1, changed, keys.Chain()), "differs from what was signed")
 }

@@ -99,7 +99,7 @@ func (b *testBundle) tamper(t *testing.T, sql string, args ...any) {
 
 func (b *testBundle) verify(t *testing.T) error {
 	t.Helper()
-	_, err := ledger.Verify(context.Background(), b.store, b.keys.Verifier, nil)
+	_, err := ledger.Verify(context.Background(), b.store, b.keys.Chain(), nil)
 	return err
 }
 
@@ -113,7 +113,7 @@ func TestSequenceProveAndVerify(t *testing.T) {
 	more := b.ingest(t, 20, 13)
 	st2 := b.sequenceAndSign(t)
 	require.EqualValues(t, 33, st2.Size)
-	rep, err := ledger.Verify(ctx, b.store, b.keys.Verifier, nil)
+	rep, err := ledger.Verify(ctx, b.store, b.keys.Chain(), nil)
 	require.NoError(t, err)
 	require.EqualValues(t, 33, rep.Leaves)
 	require.Equal(t, 2, rep.Checkpoints)
@@ -396,9 +396,9 @@ func TestCheckpointFromUnknownKeyIsRejected(t *testing.T) {
 	require.NoError(t, err)
 	cp, err := b.store.LatestCheckpoint(ctx)
 	require.NoError(t, err)
-	_, err = ledger.OpenCheckpoint([]byte(cp.Note), other.Verifier)
+	_, err = ledger.OpenCheckpoint([]byte(cp.Note), other.Chain())
 	require.Error(t, err)
-	_, err = ledger.Verify(ctx, b.store, other.Verifier, nil)
+	_, err = ledger.Verify(ctx, b.store, other.Chain(), nil)
 	require.Error(t, err)
 	// A server with another key refuses to sign after the log's.
 	forger := &ledger.Checkpointer{Store: b.store, Keys: other, Origin: "casetrail.test/log", MaxAge: time.Hour}
@@ -605,7 +605,7 @@ func TestStoreOfEveryLeafVersionVerifies(t *testing.T) {
 	dir := t.TempDir()
 	_, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "every version"}, ids, dir)
 	require.NoError(t, err)
-	rep, err := ledger.VerifyBundle(dir, b.keys.Verifier)
+	rep, err := ledger.VerifyBundle(dir, b.keys.Chain())
 	require.NoError(t, err)
 	require.Equal(t, 4, rep.Events)
 	raw, err := os.ReadFile(filepath.Join(dir, "events.ndjson"))
@@ -668,7 +668,7 @@ func TestVerifyWhileSequencing(t *testing.T) {
 	// At least 60 verifications, and as many as it takes for 20 rounds to
 	// commit meanwhile.
 	for i := 0; i < 60 || steps.Load() < 20; i++ {
-		rep, err := ledger.Verify(ctx, b.store, b.keys.Verifier, nil)
+		rep, err := ledger.Verify(ctx, b.store, b.keys.Chain(), nil)
 		if err != nil {
 			close(stop)
 			<-done
@@ -788,7 +788,7 @@ func TestVerifyFindsTailCutBelowAStoredCheckpoint(t *testing.T) {
 	b.tamper(t, "DELETE FROM log_state WHERE size > $1", first.Size)
 	b.tamper(t, "DELETE FROM log_leaves WHERE idx >= $1", first.Size)
 	b.tamper(t, "DELETE FROM events WHERE id = ANY($1)", ids)
-	_, err = ledger.Verify(ctx, b.store, b.keys.Verifier, []byte(old.Note))
+	_, err = ledger.Verify(ctx, b.store, b.keys.Chain(), []byte(old.Note))
 	var f *ledger.Finding
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, "removed", f.Kind)
@@ -870,7 +870,7 @@ func TestVerifyFindsABodySHA256ThatIsNotTheBodys(t *testing.T) {
 	dir := t.TempDir()
 	_, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, ids, dir)
 	require.NoError(t, err)
-	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Chain())
 	require.ErrorContains(t, err, "the body's SHA-256 its detail names is not the body's")
 }
 
@@ -952,7 +952,7 @@ func TestVerifyFindsBodyBytesMovedIntoTheSalt(t *testing.T) {
 	dir := t.TempDir()
 	_, err := ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, ids, dir)
 	require.NoError(t, err)
-	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Chain())
 	require.NoError(t, err)
 	raw, err := os.ReadFile(filepath.Join(dir, "events.ndjson"))
 	require.NoError(t, err)
@@ -970,7 +970,7 @@ func TestVerifyFindsBodyBytesMovedIntoTheSalt(t *testing.T) {
 	require.NoError(t, err)
 	lines[1] = string(line)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "events.ndjson"), []byte(strings.Join(lines, "\n")+"\n"), 0o600))
-	_, err = ledger.VerifyBundle(dir, b.keys.Verifier)
+	_, err = ledger.VerifyBundle(dir, b.keys.Chain())
 	require.ErrorContains(t, err, fmt.Sprintf("event %d", ids[1]))
 	require.ErrorContains(t, err, "salt")
 

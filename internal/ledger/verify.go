@@ -43,7 +43,7 @@ type Report struct {
 // *Finding naming the first event that was altered, removed or inserted.
 // Everything is read in one snapshot: a live store is checked as it stood
 // when the verification began.
-func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byte) (Report, error) {
+func Verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (Report, error) {
 	var rep Report
 	err := st.Snapshot(ctx, func(snap *store.Store) error {
 		var err error
@@ -53,7 +53,7 @@ func Verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	return rep, err
 }
 
-func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byte) (Report, error) {
+func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (Report, error) {
 	var rep Report
 	checkpoints, err := allCheckpoints(ctx, st)
 	if err != nil {
@@ -71,15 +71,28 @@ func verify(ctx context.Context, st *store.Store, v note.Verifier, trusted []byt
 	}
 	rep.Checkpoint = cp
 
-	// Stored checkpoints must be signed by the same key and agree with the
-	// recomputed tree at their sizes: then every pair is consistent.
+	// Stored checkpoints must be signed with the log's keys, never with an
+	// earlier key of the chain after a later one (a rotated-out key signs
+	// nothing new), and agree with the recomputed tree at their sizes: then
+	// every pair is consistent.
 	roots := map[int64][]*store.Checkpoint{}
 	var sizes []int64
+	newest, newestBy := -1, int64(0) // the latest key to have signed, and where
 	for i := range checkpoints {
 		c := &checkpoints[i]
-		p, err := OpenCheckpoint([]byte(c.Note), v)
+		p, sigs, err := openCheckpoint([]byte(c.Note), v)
 		if err != nil {
 			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: %v", c.ID, err)}
+		}
+		key := -1
+		for _, s := range sigs {
+			key = max(key, v.rank(s.Name, s.Hash))
+		}
+		if key < newest {
+			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d is signed with an earlier key of the log (%s), though checkpoint %d before it was signed with a later one (%s): a key the log was rotated away from signed it", c.ID, keyName(v[key]), newestBy, keyName(v[newest]))}
+		}
+		if key > newest {
+			newest, newestBy = key, c.ID
 		}
 		if p.Size != c.Size || !bytes.Equal(p.Root, c.Root) {
 			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: columns differ from its signed note", c.ID)}
@@ -401,3 +414,6 @@ func allCheckpoints(ctx context.Context, st *store.Store) ([]store.Checkpoint, e
 		after = page[len(page)-1].ID
 	}
 }
+
+// keyName names a verifier key for a finding: its name and key hash.
+func keyName(v note.Verifier) string { return fmt.Sprintf("%s, key hash %08x", v.Name(), v.KeyHash()) }
