@@ -52,7 +52,7 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Logger.Error("panic", "path", s.logPath(c), "panic", redact.Text(fmt.Sprint(v)), "stack", string(debug.Stack()))
+				s.Logger.Error("panic", "path", s.logPath(c), "panic", redact.LogText(fmt.Sprint(v)), "stack", string(debug.Stack()))
 				if answersFailure(c, true) {
 					writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 				}
@@ -60,7 +60,7 @@ func (s *server) recoverPanics() gin.HandlerFunc {
 		}()
 		c.Next()
 		if answersFailure(c, false) {
-			s.Logger.Error("answer not written", "path", s.logPath(c), "error", redact.Text(c.Errors.Last().Error()))
+			s.Logger.Error("answer not written", "path", s.logPath(c), "error", redact.LogText(c.Errors.Last().Error()))
 			writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 		}
 	}

@@ -67,11 +67,11 @@ func (s *server) writeError(c *gin.Context, err error) {
 	case errors.Is(err, store.ErrConflict):
 		writeProblem(c, http.StatusConflict, "conflict", "the request conflicts with what is stored")
 	case errors.Is(err, store.ErrUnavailable):
-		s.Logger.Warn("database unavailable", "path", s.logPath(c), "err", redact.Text(err.Error()))
+		s.Logger.Warn("database unavailable", "path", s.logPath(c), "err", redact.LogText(err.Error()))
 		c.Header("Retry-After", retryAfterSeconds)
 		writeProblem(c, http.StatusServiceUnavailable, "unavailable", "the database cannot take requests right now; retry later")
 	default:
-		s.Logger.Error("internal error", "path", s.logPath(c), "err", redact.Text(err.Error()))
+		s.Logger.Error("internal error", "path", s.logPath(c), "err", redact.LogText(err.Error()))
 		writeProblem(c, http.StatusInternalServerError, "internal", "internal error")
 	}
 }

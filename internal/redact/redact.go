@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -53,6 +54,49 @@ var (
 // for a phone number. Subscriber numbers have at least seven; shorter runs
 // in a summary are counts, ticket numbers or parts of ids.
 const minTextPhoneDigits = 7
+
+// LogText is Text for the server's log lines, whose error messages name
+// network addresses: an IPv4 address written with its port
+// (192.168.100.200:5432) is left as it is, and the text around it masked as
+// Text masks it. A phone number is never written that way; Text, for what
+// readers are shown, masks such a run too, since a national number in
+// dotted groups (91.123.45.67) reads like an address.
+func LogText(s string) string {
+	locs := addressInText.FindAllStringIndex(s, -1)
+	var b strings.Builder
+	last := 0
+	for _, l := range locs {
+		if !canonicalIPv4(s[l[0]:strings.LastIndexByte(s[:l[1]], ':')]) || touchesWord(s, l[0], l[1]) {
+			continue
+		}
+		b.WriteString(Text(s[last:l[0]]))
+		b.WriteString(s[l[0]:l[1]])
+		last = l[1]
+	}
+	if last == 0 {
+		return Text(s)
+	}
+	b.WriteString(Text(s[last:]))
+	return b.String()
+}
+
+var addressInText = regexp.MustCompile(`\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}`)
+
+// canonicalIPv4 reports whether s is an IPv4 address in its canonical form:
+// four numbers up to 255, without leading zeros.
+func canonicalIPv4(s string) bool {
+	parts := strings.Split(s, ".")
+	if len(parts) != 4 {
+		return false
+	}
+	for _, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n > 255 || p != strconv.Itoa(n) {
+			return false
+		}
+	}
+	return true
+}
 
 // Text masks the e-mail addresses and phone numbers in free text, each as
 // Email and Phone mask them elsewhere.

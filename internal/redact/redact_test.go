@@ -155,6 +155,20 @@ func TestText(t *testing.T) {
 	} {
 		require.Equal(t, want, redact.Text(in), in)
 	}
+	// In log lines, an address with its port stays readable; the same run
+	// without a port, or not an address, is masked as in Text.
+	for in, want := range map[string]string{
+		"dial tcp 192.168.100.200:5432: connect: connection refused":  "dial tcp 192.168.100.200:5432: connect: connection refused",
+		"failed to connect to 10.20.30.40:6432 (db.example): refused": "failed to connect to 10.20.30.40:6432 (db.example): refused",
+		"10.20.30.40:6432 (10.20.30.40)":                              "10.20.30.40:6432 (10******.40)",
+		"host 192.168.100.200 unreachable":                            "host 192*********200 unreachable",
+		"Patient called from 079.123.45.67:":                          "Patient called from 079*******.67:",
+		"callback 612.34.56.78:30":                                    "callback 612******.78:30",
+		"Key (phone)=(+447700900123) already exists":                  "Key (phone)=(+44*******123) already exists",
+	} {
+		require.Equal(t, want, redact.LogText(in), in)
+	}
+	require.Equal(t, "dial tcp 192*********200:5432", redact.Text("dial tcp 192.168.100.200:5432"))
 	require.JSONEq(t, `[{"field":"assignee","to":"a**@x.example"},{"field":"status","from":"Open","to":"Closed"}]`,
 		string(redact.TextIn([]byte(`[{"field":"assignee","to":"ann@x.example"},{"field":"status","from":"Open","to":"Closed"}]`))))
 }
