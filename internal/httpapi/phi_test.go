@@ -375,3 +375,60 @@ func TestAuditorAnswerThatCannotBeEncodedIsRecordedAs500(t *testing.T) {
 		})
 	}
 }
+
+// A platform that fills a customer, conversation, agent or work item id
+// with an e-mail address or a phone number: the redacted roles see it
+// masked in the event's data as in its payload, in the detail, timelines
+// and the feed; the auditor as stored.
+func TestIDsInDataAreMaskedAsInThePayload(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	ids := map[string]string{}
+	for event, body := range map[string]string{
+		"abandoned-conversation": `{"conversationId":"+447700900001","customerId":"pat.jones@gmail.com",` +
+			`"customerPhoneNumber":"+447700900123","timeInQueue":30,"timestamp":"2024-05-14T09:41:07Z","queue":"Q1"}`,
+		"outbound-call": `{"agentId":"+447700900555","targetPhoneNumber":"+447700900123","timestamp":"2024-05-14T09:50:00Z"}`,
+	} {
+		res := b.signed(t, config.KindServiceHooks, event, []byte(body), nil)
+		require.Equal(t, 200, res.status, string(res.body))
+		ids[res.json(t)["id"].(string)] = event
+	}
+	b.sequence(t)
+	stored := map[string]string{"conversationId": "+447700900001", "customerId": "pat.jones@gmail.com", "agentId": "+447700900555"}
+	masked := map[string]string{"conversationId": "+44*******001", "customerId": "p********@gmail.com", "agentId": "+44*******555"}
+	for key, want := range map[string]map[string]string{analystKey: masked, adminKey: masked, auditorKey: stored} {
+		feed := b.list(t, key, "/v1/events?limit=10")
+		timeline := b.list(t, key, "/v1/contacts/+447700900123/timeline")
+		require.Len(t, feed.Data, 2)
+		require.Len(t, timeline.Data, 2)
+		seen := map[string]bool{}
+		for id, event := range ids {
+			res := b.read(t, key, "/v1/events/"+id)
+			require.Equal(t, 200, res.status, string(res.body))
+			var ev apiEvent
+			require.NoError(t, json.Unmarshal(res.body, &ev))
+			var payload map[string]any
+			require.NoError(t, json.Unmarshal(ev.Payload, &payload))
+			listed := func(l listing) map[string]any {
+				for _, e := range l.Data {
+					if e.ID == id {
+						return e.Data
+					}
+				}
+				t.Fatalf("event %s not listed", id)
+				return nil
+			}
+			for name, value := range want {
+				if payload[name] == nil {
+					continue
+				}
+				seen[name] = true
+				require.Equal(t, value, payload[name], "%s %s %s", key, event, name)
+				require.Equal(t, value, ev.Data[name], "%s %s %s", key, event, name)
+				require.Equal(t, value, listed(feed)[name], "%s %s %s", key, event, name)
+				require.Equal(t, value, listed(timeline)[name], "%s %s %s", key, event, name)
+			}
+		}
+		require.Len(t, seen, 3)
+	}
+}

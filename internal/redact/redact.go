@@ -399,6 +399,24 @@ var genericPhoneKeys = map[string]bool{
 	"from": true, "to": true, "target": true, "destination": true, "number": true,
 }
 
+// ID masks a correlation id (a customer, conversation, agent or work item
+// id) as a value under any name in a document is masked: an e-mail
+// address, or a number written internationally.
+func ID(s string) string {
+	switch {
+	case isEmail(s):
+		return Email(s)
+	case strings.HasPrefix(strings.TrimSpace(s), "+") && normalize.MayBePhone(s):
+		return Phone(s)
+	}
+	return s
+}
+
+// isEmail reports whether s is, as a whole, one e-mail address.
+func isEmail(s string) bool {
+	return strings.IndexByte(s, '@') > 0 && emailInText.FindString(s) == s
+}
+
 // maskScalar masks a string or number under a phone or e-mail key (fk,
 // folded). Numbers count because senders write phone numbers as JSON
 // numbers, and the normaliser reads them.
@@ -431,6 +449,9 @@ func maskScalar(fk string, v any) any {
 		// A mobile's number, or a number written internationally under
 		// any name: a "caller", a participant's "address".
 		return Phone(s)
+	case isEmail(s):
+		// An e-mail address under any name: a customer id, a "createdBy".
+		return Email(s)
 	}
 	return v
 }

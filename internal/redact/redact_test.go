@@ -249,3 +249,28 @@ func TestDocumentMasksPhoneNumbersUnderAnyName(t *testing.T) {
 	keep := `{"offset":"+02:00","delta":"+1.5","score":"+100","ref":"+12345","mobileApp":"iOS"}`
 	require.JSONEq(t, keep, string(redact.Document([]byte(keep))))
 }
+
+// A value that is an e-mail address is masked under any name; one that
+// only holds an "@", or holds an address in a sentence, is not.
+func TestDocumentMasksEmailAddressesUnderAnyName(t *testing.T) {
+	t.Parallel()
+	got := string(redact.Document([]byte(`{"customerId":"pat.jones@gmail.com","createdBy":{"login":"ann@clinic.example"},
+		"handle":"@pat","note":"mail pat@x.example today"}`)))
+	require.JSONEq(t, `{"customerId":"p********@gmail.com","createdBy":{"login":"a**@clinic.example"},
+		"handle":"@pat","note":"mail pat@x.example today"}`, got)
+}
+
+// ID masks what the payload would mask under any name, and nothing else.
+func TestID(t *testing.T) {
+	t.Parallel()
+	for in, want := range map[string]string{
+		"pat.jones@gmail.com": "p********@gmail.com",
+		"+447700900001":       "+44*******001",
+		"conv-42":             "conv-42",
+		"6d820576a3864160":    "6d820576a3864160",
+		"447700900001":        "447700900001",
+		"@pat":                "@pat",
+	} {
+		require.Equal(t, want, redact.ID(in), in)
+	}
+}

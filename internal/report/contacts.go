@@ -196,6 +196,9 @@ func contact(q Query, a store.AbandonContact, full bool) Contact {
 		c.Status = "called_back"
 		c.Callback = &Callback{At: a.CallbackAt.In(q.Location).Format(time.RFC3339Nano), AgentID: a.CallbackAgent,
 			DelaySec: a.CallbackAt.Sub(a.At).Seconds(), Attempts: a.Attempts}
+		if !full {
+			c.Callback.AgentID = redact.ID(c.Callback.AgentID)
+		}
 	}
 	return c
 }

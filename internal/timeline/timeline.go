@@ -462,6 +462,14 @@ func FromRow(r store.EventRow, full bool) Event {
 			masked := redact.Phone(*r.Phone)
 			e.Data.Phone = &masked
 		}
+		// Ids a platform fills with an e-mail address or a phone number
+		// are masked as in the payload beside them.
+		for _, id := range []**string{&e.Data.CustomerID, &e.Data.ConversationID, &e.Data.AgentID, &e.Data.WorkItemID} {
+			if *id != nil {
+				masked := redact.ID(**id)
+				*id = &masked
+			}
+		}
 		if len(r.Actor) > 0 {
 			e.Actor = redact.Document(r.Actor)
 		}
