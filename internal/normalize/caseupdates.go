@@ -275,12 +275,13 @@ func caseOccurredAt(root, payload, evt, caseObj *value, upper string, flat, crea
 	if !flat { // when flat, evt is the payload and already searched
 		pUpdated, pCreated = payload.get("updatedat"), payload.get("createdat")
 	}
-	envelope := []*value{
-		root.get("timestamp"),
-		root.get("createdat"),
-		payload.get("timestamp"),
-		payload.get("changedate"),
+	envelope := []*value{root.get("timestamp")}
+	if root != payload {
+		// Without a "payload" wrapper, the root's createdAt is the case's
+		// or the changed object's own (pCreated), not the envelope's.
+		envelope = append(envelope, root.get("createdat"))
 	}
+	envelope = append(envelope, payload.get("timestamp"), payload.get("changedate"))
 	var candidates []*value
 	if !creates {
 		// A payment is completed when it is paid.

@@ -912,6 +912,9 @@ func TestPaymentAndOrderTimes(t *testing.T) {
 		{"order status changed, flat",
 			`{"event":"ORDER_STATUS_CHANGED","payload":{` + order + `}}`,
 			""},
+		{"order status changed, flat at the top level: not the order's creation",
+			`{"event":"ORDER_STATUS_CHANGED",` + order + `}`,
+			""},
 		{"order tracking added, event data only",
 			`{"event":"ORDER_TRACKING_ADDED","payload":{"order":{` + order + `,"trackingId":"1Z"}}}`,
 			""},
@@ -1026,6 +1029,19 @@ func TestCaseChangeTimes(t *testing.T) {
 			""},
 	}
 	checkCaseTimes(t, tests)
+
+	// Senders that put the fields at the top level, without "payload", get
+	// the same times: the root's createdAt is then the case's own, not an
+	// envelope's.
+	var flat []caseTime
+	for _, tt := range tests {
+		i := strings.Index(tt.body, `"payload":{`)
+		require.Positive(t, i, tt.name)
+		require.True(t, strings.HasSuffix(tt.body, "}}"), tt.name)
+		body := tt.body[:i] + tt.body[i+len(`"payload":{`):len(tt.body)-2] + "}"
+		flat = append(flat, caseTime{tt.name + ", at the top level", body, tt.want})
+	}
+	checkCaseTimes(t, flat)
 }
 
 // caseTime is a case update's body and the time it should be dated by, in
