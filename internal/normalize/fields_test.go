@@ -1193,3 +1193,25 @@ func TestMayBePhone(t *testing.T) {
 		}
 	}
 }
+
+// A work item's id is its own, not that of an envelope that delivers it: a
+// root whose work item fields are all in a wrapper names the delivery.
+func TestWorkItemIDIsNotTheEnvelopes(t *testing.T) {
+	t.Parallel()
+	const item = `"id":"ff34b1fb","isOutbound":false,"closedAt":"2022-03-08T07:41:47Z","customerIdentifier":"+447700900123"`
+	for body, want := range map[string]string{
+		`{"id":"delivery-0001","type":"WorkItemClosed","data":{` + item + `}}`:    "ff34b1fb",
+		`{"id":"delivery-0002","type":"WorkItemClosed","payload":{` + item + `}}`: "ff34b1fb",
+		`{"id":"delivery-0003","workItem":{` + item + `}}`:                        "ff34b1fb",
+		`{"id":"delivery-0004","workItemId":"w-9","data":{` + item + `}}`:         "w-9",
+		`{` + item + `}`: "ff34b1fb",
+		`{` + item + `,"data":{"id":"attachment-1"}}`:            "ff34b1fb",
+		`{"id":"w-2","mediaType":"Voice","data":{` + item + `}}`: "w-2",
+		`{"id":"w-3","data":{"note":"no work item fields"}}`:     "w-3",
+		`{"data":{"id":"w-4","note":"no work item fields"}}`:     "w-4",
+	} {
+		ev, err := Decode(ServiceHooks, "workitem-closed", []byte(body), Options{})
+		require.NoError(t, err, body)
+		require.Equal(t, want, ev.WorkItemID, body)
+	}
+}

@@ -183,20 +183,34 @@ func queueTimeUnit(key string) (time.Duration, bool) {
 	return 0, false
 }
 
-// eventID returns the event's own "id", looked up only at the top level and
-// in whole-event wrappers.
-func (s hookScope) eventID(names ...string) string {
-	if v := s.str(names...); v != "" {
+// workItemID returns the work item's id: its workItemId, or its own "id",
+// looked up only at the top level and in whole-event wrappers. A root that
+// wraps the work item (its fields in "data" and none at the top) is an
+// envelope, whose "id" names the delivery, not the work item: the
+// wrapper's "id" comes first then, so that a close delivered twice in two
+// envelopes is one work item.
+func (s hookScope) workItemID() string {
+	if v := s.str("workitemid"); v != "" {
 		return v
 	}
 	if len(s) == 0 {
 		return ""
 	}
-	if v := s[0].str("id"); v != "" {
+	root := s[0]
+	if root.get(workItemFields...) == nil {
+		for _, w := range hookEventWrappers {
+			if o := root.obj(w); o != nil && o.get(workItemFields...) != nil {
+				if v := o.str("id"); v != "" {
+					return v
+				}
+			}
+		}
+	}
+	if v := root.str("id"); v != "" {
 		return v
 	}
 	for _, w := range hookEventWrappers {
-		if o := s[0].obj(w); o != nil {
+		if o := root.obj(w); o != nil {
 			if v := o.str("id"); v != "" {
 				return v
 			}
@@ -204,6 +218,10 @@ func (s hookScope) eventID(names ...string) string {
 	}
 	return ""
 }
+
+// workItemFields are what a closed work item says of itself, and an
+// envelope around it does not.
+var workItemFields = []string{"closedat", "isoutbound", "outbound", "direction", "mediatype", "channel", "customeridentifier"}
 
 func decodeServiceHook(ev *Event, root *value, opts Options) {
 	s := newHookScope(root)
@@ -228,7 +246,7 @@ func decodeServiceHook(ev *Event, root *value, opts Options) {
 		ev.Summary = "Outbound call started" + byAgent(ev.Actor)
 
 	case "workitem-closed":
-		ev.WorkItemID = s.eventID("workitemid")
+		ev.WorkItemID = s.workItemID()
 		ev.OccurredAt = s.time(append([]string{"closedat", "closedtime", "closeddate", "createdat"}, hookTimeKeys...)...)
 		// customerIdentifier is a phone number for calls and SMS but an
 		// email or handle for web chat; only the former correlates.
