@@ -6,6 +6,8 @@ import (
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/htmlindex"
+	"golang.org/x/text/encoding/unicode"
+	"golang.org/x/text/transform"
 )
 
 // bodyText returns the body as UTF-8 for decoding, and whether that text
@@ -39,7 +41,10 @@ func bodyText(contentType string, body []byte) (text []byte, lossy bool) {
 	if name == "replacement" || name == "utf-8" || (utf8.Valid(body) && !strings.HasPrefix(name, "utf-16")) {
 		return body, false
 	}
-	text, err = enc.NewDecoder().Bytes(body)
+	// A byte order mark decides, as in the Encoding Standard's decode: a
+	// body labelled utf-16 that starts with FE FF is big-endian (as Java's
+	// "UTF-16" writes it), whatever the label's default.
+	text, _, err = transform.Bytes(unicode.BOMOverride(enc.NewDecoder()), body)
 	if err != nil {
 		return body, false
 	}

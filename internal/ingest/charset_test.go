@@ -67,3 +67,30 @@ func TestCharsetParamDoesNotAllocate(t *testing.T) {
 		t.Fatalf("charsetParam = %q", got)
 	}
 }
+
+// A byte order mark decides the byte order, whatever the label: UTF-16
+// with FE FF (as Java's "UTF-16" encoder writes it) is big-endian.
+func TestBodyTextFollowsTheByteOrderMark(t *testing.T) {
+	t.Parallel()
+	const doc = `{"agentID":"a-1","name":"Zoë"}`
+	be, le := []byte{0xfe, 0xff}, []byte{0xff, 0xfe}
+	for _, r := range doc {
+		be = append(be, byte(r>>8), byte(r))
+		le = append(le, byte(r), byte(r>>8))
+	}
+	for _, c := range []struct {
+		ct   string
+		body []byte
+	}{
+		{"application/json; charset=utf-16", be},
+		{"application/json; charset=utf-16", le},
+		{"application/json; charset=UTF-16BE", be},
+		{"application/json; charset=UTF-16LE", be},
+		{"application/json; charset=utf-16le", le},
+	} {
+		text, lossy := bodyText(c.ct, c.body)
+		if string(text) != doc || lossy {
+			t.Errorf("bodyText(%q, % x) = %q, lossy %v; want %q", c.ct, c.body[:4], text, lossy, doc)
+		}
+	}
+}
