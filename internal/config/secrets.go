@@ -33,41 +33,81 @@ const Masked = "[credential]"
 
 // minMaskedInside is the length from which a secret is masked inside other
 // text too (16 characters, the least a read key has). A shorter one is
-// masked only where it is a whole path segment: masked wherever it occurs,
-// as in the middle of "service-hooks", it would tell readers what it is.
+// masked only where it stands alone, between separators (standsAlone):
+// masked wherever it occurs, as in the middle of "service-hooks", it would
+// tell readers what it is.
 const minMaskedInside = 16
 
-// Names reports whether Mask would mask anything of name, a single segment
-// (a source or event name): whether it is a secret or holds a long one. It
-// does not allocate, for a check made on every delivery.
+// separators end the text a short secret must be, to be masked: those of a
+// path, of a query written into one by mistake ("outbound-call&key=..."),
+// and spaces.
+const separators = "/?&=;,: "
+
+// standsAlone reports whether s[i:j] has a separator or an end of s on
+// either side.
+func standsAlone(s string, i, j int) bool {
+	return (i == 0 || strings.IndexByte(separators, s[i-1]) >= 0) &&
+		(j == len(s) || strings.IndexByte(separators, s[j]) >= 0)
+}
+
+// alone returns where the first occurrence of k in s from byte from that
+// stands alone starts, -1 when there is none.
+func alone(s, k string, from int) int {
+	for from <= len(s)-len(k) {
+		i := strings.Index(s[from:], k)
+		if i < 0 {
+			return -1
+		}
+		i += from
+		if standsAlone(s, i, i+len(k)) {
+			return i
+		}
+		from = i + 1
+	}
+	return -1
+}
+
+// Names reports whether Mask would mask anything of name (a source or
+// event name, or a path). It does not allocate, for a check made on every
+// delivery.
 func (ss Secrets) Names(name string) bool {
 	for _, k := range ss {
-		if k == name || len(k) >= minMaskedInside && strings.Contains(name, k) {
+		if k == "" {
+			continue
+		}
+		if len(k) >= minMaskedInside && strings.Contains(name, k) || alone(name, k, 0) >= 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// Mask replaces each "/"-separated segment of s that is a secret with
-// [credential], and a secret long enough not to be guessed from where it
-// is masked wherever it occurs. A name (a source, an event) is a single
-// segment.
+// Mask replaces each secret in s with [credential]: a secret long enough
+// not to be guessed from where it is masked wherever it occurs, a shorter
+// one where it stands alone between separators (a whole path segment, a
+// query parameter's value written into a path).
 func (ss Secrets) Mask(s string) string {
 	for _, k := range ss {
-		if len(k) >= minMaskedInside && strings.Contains(s, k) {
+		if k == "" {
+			continue
+		}
+		if len(k) >= minMaskedInside {
 			s = strings.ReplaceAll(s, k, Masked)
+			continue
 		}
-	}
-	parts := strings.Split(s, "/")
-	masked := false
-	for i, part := range parts {
-		if part != "" && slices.Contains(ss, part) {
-			parts[i], masked = Masked, true
+		i := alone(s, k, 0)
+		if i < 0 {
+			continue
 		}
+		var b strings.Builder
+		last := 0
+		for ; i >= 0; i = alone(s, k, last) {
+			b.WriteString(s[last:i])
+			b.WriteString(Masked)
+			last = i + len(k)
+		}
+		b.WriteString(s[last:])
+		s = b.String()
 	}
-	if !masked {
-		return s
-	}
-	return strings.Join(parts, "/")
+	return s
 }
