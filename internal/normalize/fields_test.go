@@ -1215,3 +1215,23 @@ func TestWorkItemIDIsNotTheEnvelopes(t *testing.T) {
 		require.Equal(t, want, ev.WorkItemID, body)
 	}
 }
+
+// A queue object's phone number is the line the customer called: never
+// taken for the customer's, in any service hook; its name is still the
+// queue.
+func TestQueuePhoneIsNotTheCustomers(t *testing.T) {
+	t.Parallel()
+	for event, body := range map[string]string{
+		"abandoned-conversation": `{"queue":{"name":"Sales","phoneNumber":"+18005550100"},"customer":{"phoneNumber":"+447700900123"},"timeInQueue":30}`,
+		"outbound-call":          `{"queue":{"name":"Sales","phoneNumber":"+18005550100"},"call":{"targetPhoneNumber":"+447700900123"}}`,
+		"workitem-closed":        `{"id":"w-1","queue":{"name":"Sales","phoneNumber":"+18005550100"},"customer":{"phoneNumber":"+447700900123"}}`,
+	} {
+		ev, err := Decode(ServiceHooks, event, []byte(body), Options{})
+		require.NoError(t, err, body)
+		require.Equal(t, "+447700900123", ev.Phone, body)
+		require.Equal(t, "Sales", ev.Queue, body)
+	}
+	ev, err := Decode(ServiceHooks, "abandoned-conversation", []byte(`{"queue":{"name":"Sales","phoneNumber":"+18005550100"},"timeInQueue":30}`), Options{})
+	require.NoError(t, err)
+	require.Empty(t, ev.Phone, "no customer number at all")
+}

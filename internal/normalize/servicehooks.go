@@ -36,7 +36,8 @@ var (
 	hookAgentKeys        = []string{"agentid", "agentuserid", "agent"}
 
 	// Wrappers whose contents are about someone other than the customer;
-	// their phone or id must not be taken for the customer's.
+	// their phone or id must not be taken for the customer's (nor a
+	// queue's number: hookQueueKeys, for phone numbers).
 	hookSkipNested = []string{"agent", "user", "participant", "participants"}
 
 	// Bare "id" only counts inside wrappers that stand for the whole event.
@@ -66,11 +67,11 @@ var (
 // objects one level down (a "data" or "conversation" wrapper).
 type hookScope []*value
 
-func newHookScope(root *value) hookScope {
+func newHookScope(root *value, skip ...string) hookScope {
 	if root.kind != kindObject {
 		return nil
 	}
-	return append(hookScope{root}, root.nested(hookSkipNested...)...)
+	return append(hookScope{root}, root.nested(append(skip, hookSkipNested...)...)...)
 }
 
 func (s hookScope) str(names ...string) string {
@@ -225,6 +226,9 @@ var workItemFields = []string{"closedat", "isoutbound", "outbound", "direction",
 
 func decodeServiceHook(ev *Event, root *value, opts Options) {
 	s := newHookScope(root)
+	// A queue object's number is the line the customer called, not the
+	// customer's.
+	phones := newHookScope(root, hookQueueKeys...)
 	ev.CustomerID = s.str(hookCustomerKeys...)
 	ev.ConversationID = s.conversation()
 	ev.Queue = s.queue()
@@ -235,13 +239,13 @@ func decodeServiceHook(ev *Event, root *value, opts Options) {
 
 	switch ev.Type {
 	case "abandoned-conversation":
-		ev.Phone = s.phone(hookPhoneKeys, opts)
+		ev.Phone = phones.phone(hookPhoneKeys, opts)
 		ev.OccurredAt = s.time(hookTimeKeys...)
 		ev.TimeInQueueMs = s.queueTimeMs()
 		ev.Summary = abandonedSummary(ev.Queue, ev.TimeInQueueMs)
 
 	case "outbound-call":
-		ev.Phone = s.phone(hookTargetPhoneKeys, opts)
+		ev.Phone = phones.phone(hookTargetPhoneKeys, opts)
 		ev.OccurredAt = s.time(hookTimeKeys...)
 		ev.Summary = "Outbound call started" + byAgent(ev.Actor)
 
@@ -250,7 +254,7 @@ func decodeServiceHook(ev *Event, root *value, opts Options) {
 		ev.OccurredAt = s.time(append([]string{"closedat", "closedtime", "closeddate", "createdat"}, hookTimeKeys...)...)
 		// customerIdentifier is a phone number for calls and SMS but an
 		// email or handle for web chat; only the former correlates.
-		ev.Phone = s.phone(workItemPhoneKeys, opts)
+		ev.Phone = phones.phone(workItemPhoneKeys, opts)
 		ev.IsOutbound = s.outbound()
 		var notes []string
 		if m := s.str("mediatype", "channel"); m != "" {
