@@ -512,9 +512,6 @@ func (s *server) handleAccessLog() gin.HandlerFunc {
 	}
 }
 
-// idPage reads limit and cursor for a listing in id order, whose cursor is
-// the last id of the page before; without a cursor the listing starts after
-// the id first.
 // readIDPage reads the page a request asks for of a listing paged by id:
 // its cursor and limit, the filter named filter when given, and the rows
 // after the cursor.
@@ -547,6 +544,9 @@ func idPageOf[T any](rows []T, limit int, id func(T) int64) ([]T, timeline.Page)
 	return rows, timeline.Page{NextCursor: &next, HasMore: true}
 }
 
+// idPage reads limit and cursor for a listing in id order, whose cursor is
+// the last id of the page before; without a cursor the listing starts after
+// the id first.
 func idPage(q url.Values, first int64) (after int64, limit int, err error) {
 	limit = timeline.DefaultLimit
 	if v := q.Get("limit"); v != "" {
