@@ -165,3 +165,29 @@ func TestHourlyIntervalsAcrossABoundThatKeepsTheOffset(t *testing.T) {
 		require.Equal(t, time.Hour, e.Sub(s), "interval %d: %s-%s", i+1, s, e)
 	}
 }
+
+// Where the clocks go back from 01:00 to 00:00, midnight happens twice: the
+// day starts at the first, and is the one that lasts 25 hours.
+func TestIntervalsOverADayWithTwoMidnights(t *testing.T) {
+	for _, c := range []struct{ tz, day string }{
+		{"Asia/Amman", "2021-10-29"},
+		{"Asia/Gaza", "2020-10-24"},
+	} {
+		loc, err := time.LoadLocation(c.tz)
+		require.NoError(t, err)
+		noon, err := time.ParseInLocation(time.DateTime, c.day+" 12:00:00", loc)
+		require.NoError(t, err)
+		q, err := ParseQuery(url.Values{"from": {noon.AddDate(0, 0, -3).Format(time.RFC3339)}, "to": {noon.AddDate(0, 0, 3).Format(time.RFC3339)}, "tz": {c.tz}, "interval": {"P1D"}})
+		require.NoError(t, err)
+		found := false
+		for _, iv := range Intervals(q)[1:] {
+			s := iv.Start.In(loc)
+			require.NotEqual(t, s.Day(), s.Add(-time.Nanosecond).In(loc).Day(), "%s: %s starts after its day's first instant", c.tz, s)
+			if s.Format(time.DateOnly) == c.day {
+				found = true
+				require.Equal(t, 25*time.Hour, iv.End.Sub(iv.Start), "%s %s", c.tz, c.day)
+			}
+		}
+		require.True(t, found, c.tz)
+	}
+}

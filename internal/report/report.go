@@ -264,12 +264,24 @@ func offsetBounds(t time.Time) (start, end time.Time) {
 // dayStart is the first instant of the day y-m-d (d may run past the
 // month's end) in loc. Where the clocks jump from 00:00 to 01:00 midnight
 // does not exist, and time.Date answers 23:00 of the day before; that day
-// starts at the jump instead.
+// starts at the jump instead. Where they go back from 01:00 to 00:00
+// midnight happens twice, and time.Date may answer the second; the day
+// starts at the first.
 func dayStart(y int, m time.Month, d int, loc *time.Location) time.Time {
 	y, m, d = time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Date()
 	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	if _, _, td := t.Date(); td != d {
 		_, t = t.ZoneBounds()
+		return t
+	}
+	if start, _ := t.ZoneBounds(); !start.IsZero() {
+		_, off := t.Zone()
+		_, prev := start.Add(-time.Nanosecond).Zone()
+		if first := t.Add(-time.Duration(prev-off) * time.Second); prev > off && first.Before(start) {
+			if fy, fm, fd := first.Date(); fy == y && fm == m && fd == d && first.Hour() == 0 && first.Minute() == 0 && first.Second() == 0 {
+				t = first
+			}
+		}
 	}
 	return t
 }
