@@ -191,3 +191,19 @@ func TestIntervalsOverADayWithTwoMidnights(t *testing.T) {
 		require.True(t, found, c.tz)
 	}
 }
+
+// A day a zone skipped whole has no interval: Samoa went from 29 to 31
+// December 2011.
+func TestIntervalsSkipADayTheZoneSkipped(t *testing.T) {
+	loc, err := time.LoadLocation("Pacific/Apia")
+	require.NoError(t, err)
+	from := time.Date(2011, 12, 28, 0, 0, 0, 0, loc)
+	q, err := ParseQuery(url.Values{"from": {from.Format(time.RFC3339)}, "to": {from.AddDate(0, 0, 5).Format(time.RFC3339)}, "tz": {"Pacific/Apia"}, "interval": {"P1D"}})
+	require.NoError(t, err)
+	var days []string
+	for _, iv := range Intervals(q) {
+		require.True(t, iv.Start.Before(iv.End), "%s to %s", iv.Start, iv.End)
+		days = append(days, iv.Start.In(loc).Format(time.DateOnly))
+	}
+	require.Equal(t, []string{"2011-12-28", "2011-12-29", "2011-12-31", "2012-01-01"}, days)
+}

@@ -183,6 +183,9 @@ func Intervals(q Query) []Interval {
 		for s := dayStart(y, m, d, loc); s.Before(q.To); {
 			d += days
 			e := dayStart(y, m, d, loc)
+			if e.Equal(s) {
+				continue // a day the zone skipped whole (Samoa's 2011-12-30)
+			}
 			out = append(out, Interval{s, e})
 			s = e
 		}
