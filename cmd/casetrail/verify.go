@@ -245,6 +245,17 @@ func runExport(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	m, err := ledger.Export(ctx, st, keys, sel, ids, *out)
+	for errors.Is(err, ledger.ErrPreviousKeyCheckpoint) && time.Now().Before(deadline) {
+		// Just after a rotation: the first server with the new key signs
+		// a checkpoint at once.
+		fmt.Fprintln(stderr, "waiting for a checkpoint signed with the current key")
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(time.Second):
+		}
+		m, err = ledger.Export(ctx, st, keys, sel, ids, *out)
+	}
 	if err != nil {
 		return err
 	}

@@ -87,12 +87,15 @@ func (ss Secrets) Names(name string) bool {
 // one where it stands alone between separators (a whole path segment, a
 // query parameter's value written into a path).
 func (ss Secrets) Mask(s string) string {
+	// The long ones first: a short secret masked inside a long one would
+	// leave the rest of it readable.
 	for _, k := range ss {
-		if k == "" {
-			continue
-		}
 		if len(k) >= minMaskedInside {
 			s = strings.ReplaceAll(s, k, Masked)
+		}
+	}
+	for _, k := range ss {
+		if k == "" || len(k) >= minMaskedInside {
 			continue
 		}
 		i := alone(s, k, 0)

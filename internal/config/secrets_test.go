@@ -30,6 +30,9 @@ func TestSecretsMaskWholeSegments(t *testing.T) {
 		require.Equal(t, want, ss.Mask(s), s)
 		require.Equal(t, want != s, ss.Names(s), s)
 	}
+	// A short secret that is part of a long one, listed first, does not
+	// leave the rest of the long one readable.
+	require.Equal(t, "/v1/[credential]", Secrets{"s3cr", "Zm9vYmFy/s3cr/0123456789abcdef"}.Mask("/v1/Zm9vYmFy/s3cr/0123456789abcdef"))
 	require.Equal(t, "a/b", Secrets{""}.Mask("a/b"), "an empty secret masks nothing")
 	require.False(t, Secrets{""}.Names("a/b"))
 }

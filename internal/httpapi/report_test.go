@@ -770,3 +770,31 @@ func TestAbandonmentReportCountsAWorkItemOnce(t *testing.T) {
 		}
 	}
 }
+
+// A callback's agent id that is a phone number or an e-mail address is
+// masked for the redacted roles, as in the event itself.
+func TestAbandonmentContactsMaskTheCallbackAgent(t *testing.T) {
+	t.Parallel()
+	b := withReadKeys(t)
+	for _, d := range []struct{ event, body string }{
+		{"abandoned-conversation", `{"customerPhoneNumber":"+447700900001","queue":"Q1","timeInQueue":40,"timestamp":"2024-03-31T09:00:00Z"}`},
+		{"outbound-call", `{"agentID":"+447700900555","targetPhoneNumber":"+447700900001","Timestamp":"2024-03-31T09:30:00Z"}`},
+	} {
+		res := b.signed(t, config.KindServiceHooks, d.event, []byte(d.body), nil)
+		require.Equal(t, 200, res.status, string(res.body))
+	}
+	q := "/v1/reports/abandonment/contacts?from=2024-03-31T00:00:00Z&to=2024-04-01T00:00:00Z"
+	for key, want := range map[string]string{analystKey: "+44*******555", adminKey: "+44*******555", auditorKey: "+447700900555"} {
+		res := b.read(t, key, q)
+		require.Equal(t, 200, res.status, string(res.body))
+		var c struct {
+			Data []struct {
+				Callback *struct{ AgentID string }
+			}
+		}
+		require.NoError(t, json.Unmarshal(res.body, &c))
+		require.Len(t, c.Data, 1)
+		require.NotNil(t, c.Data[0].Callback)
+		require.Equal(t, want, c.Data[0].Callback.AgentID, key)
+	}
+}

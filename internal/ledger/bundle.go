@@ -67,6 +67,16 @@ type Manifest struct {
 	// Expunged are those of EventIDs whose content was erased: the bundle
 	// holds their leaves and proofs, not their bodies or details.
 	Expunged []string `json:"expunged"`
+	// RetiredKeys are the keys the log was signed with before a rotation,
+	// each with the log size from which it signed nothing: an expunge
+	// record it signed is of an event before that size.
+	RetiredKeys []RetiredKey `json:"retiredKeys,omitempty"`
+}
+
+// RetiredKey is a key the log moved on from, and where.
+type RetiredKey struct {
+	Key   string `json:"key"`   // the verifier key, name+hash+base64
+	Until int64  `json:"until"` // the size of the first checkpoint signed with the key after it
 }
 
 // BundleEvent is one line of events.ndjson.
@@ -114,6 +124,12 @@ func Uncovered(ctx context.Context, st *store.Store, ids []int64) ([]int64, int6
 // signed checkpoint yet.
 var ErrNoCheckpoint = errors.New("the log has no signed checkpoint to export against yet")
 
+// ErrPreviousKeyCheckpoint is returned by Export while the newest
+// checkpoint is signed with a previous key of the log: a server with the
+// current key signs one at once, and a bundle's checkpoint is signed with
+// the key an auditor holds as the newest.
+var ErrPreviousKeyCheckpoint = errors.New("the newest signed checkpoint is signed with a previous key of the log; a server with the current key signs one at once")
+
 // coverage splits ids by the latest signed checkpoint: the events it covers,
 // in log order, and the rest, in the order given.
 func coverage(ctx context.Context, st *store.Store, ids []int64) (cp store.Checkpoint, covered, uncovered []int64, err error) {
@@ -146,6 +162,12 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 	m := Manifest{Selection: sel, EventIDs: []string{}, Pending: []string{}, Expunged: []string{}}
 	cp, covered, uncovered, err := coverage(ctx, st, ids)
 	if err != nil {
+		return m, err
+	}
+	if !keys.signedWithThis(cp) {
+		return m, ErrPreviousKeyCheckpoint
+	}
+	if m.RetiredKeys, err = retiredKeys(ctx, st, keys); err != nil {
 		return m, err
 	}
 	m.CheckpointSize = cp.Size
@@ -229,6 +251,30 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 	return m, os.WriteFile(filepath.Join(dir, bundleManifestSig), sig, 0o600)
 }
 
+// retiredKeys are the keys of the chain the log moved on from, by its
+// stored checkpoints, oldest first; none without previous keys.
+func retiredKeys(ctx context.Context, st *store.Store, keys *Keys) ([]RetiredKey, error) {
+	if len(keys.Previous) == 0 {
+		return nil, nil
+	}
+	checkpoints, err := allCheckpoints(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	retired, _, err := keyTerms(checkpoints, keys.Chain())
+	if err != nil {
+		return nil, err
+	}
+	var out []RetiredKey
+	for i, v := range keys.Previous {
+		if r, ok := retired[idOf(v)]; ok {
+			out = append(out, RetiredKey{Key: keys.PreviousKeys[i], Until: r.size})
+		}
+	}
+	slices.SortFunc(out, func(a, b RetiredKey) int { return cmp.Compare(a.Until, b.Until) })
+	return out, nil
+}
+
 // manifestText is the text of a bundle manifest's signed note: the log it
 // is of and the SHA-256 of manifest.json as written.
 func manifestText(origin string, manifest []byte) string {
@@ -248,6 +294,11 @@ func checkManifestSignature(dir string, manifest []byte, origin string, v note.V
 		return false, err
 	}
 	n, err := note.Open(sig, v)
+	var unknown *note.UnverifiedNoteError
+	if errors.As(err, &unknown) && len(unknown.Note.UnverifiedSigs) > 0 {
+		sig := unknown.Note.UnverifiedSigs[0]
+		return false, fmt.Errorf("manifest.sig: signed with a key that is not the newest given (%s)", keyID{sig.Name, sig.Hash})
+	}
 	if err != nil {
 		return false, fmt.Errorf("manifest.sig: %w", err)
 	}
@@ -268,22 +319,31 @@ type BundleReport struct {
 	ManifestSigned bool
 }
 
-// VerifyBundle checks a bundle offline: the checkpoint's signature with the
-// given key, each body against the salted hash its leaf commits to (an
+// VerifyBundle checks a bundle offline: the checkpoint's and the manifest's
+// signatures with the newest of the given keys (the last), each body against the salted hash its leaf commits to (an
 // expunged event has none: its record, signed with the log's key, must
 // match its leaf, and the manifest must list it as expunged), each leaf's
 // inclusion proof against the checkpoint's root, the manifest's signature,
 // and that the bundle holds exactly the events its manifest lists, each
 // once. It returns what it
 // verified, or an error naming the first thing that fails.
-func VerifyBundle(dir string, v note.Verifiers) (rep BundleReport, err error) {
+//
+// The older keys of the chain verify only expunge records, each of an event
+// before the size the signed manifest gives for the key's retirement: a key
+// the log moved on from (one that leaked) can make no bundle, nor an
+// expunge of a later event in one.
+func VerifyBundle(dir string, v KeyChain) (rep BundleReport, err error) {
+	if len(v) == 0 {
+		return rep, errors.New("no verifier key given")
+	}
+	newest := KeyChain{v[len(v)-1]}
 	signed, err := os.ReadFile(filepath.Join(dir, bundleCheckpoint))
 	if err != nil {
 		return rep, err
 	}
-	cp, err := OpenCheckpoint(signed, v)
+	cp, err := OpenCheckpoint(signed, newest)
 	if err != nil {
-		return rep, err
+		return rep, fmt.Errorf("%w (a bundle's checkpoint and manifest are signed with the log's newest key, given last)", err)
 	}
 	rep.Origin = cp.Origin
 	if raw, err := os.ReadFile(filepath.Join(dir, bundleManifest)); err == nil {
@@ -294,7 +354,7 @@ func VerifyBundle(dir string, v note.Verifiers) (rep BundleReport, err error) {
 		if rep.Manifest.CheckpointSize != cp.Size {
 			return rep, fmt.Errorf("manifest.json names a checkpoint of size %d, the bundle's is %d", rep.Manifest.CheckpointSize, cp.Size)
 		}
-		if rep.ManifestSigned, err = checkManifestSignature(dir, raw, cp.Origin, v); err != nil {
+		if rep.ManifestSigned, err = checkManifestSignature(dir, raw, cp.Origin, newest); err != nil {
 			return rep, err
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -342,7 +402,7 @@ func VerifyBundle(dir string, v note.Verifiers) (rep BundleReport, err error) {
 			if rep.Manifest != nil && !slices.Contains(rep.Manifest.Expunged, id) {
 				return rep, fail("marked expunged, but manifest.json does not list it as expunged")
 			}
-			if err := checkBundleExpunge(ev, leaf, v); err != nil {
+			if err := checkBundleExpunge(ev, leaf, v, idOf(newest[0]), rep.Manifest); err != nil {
 				return rep, fail(err.Error())
 			}
 			rep.Expunged = append(rep.Expunged, id)
@@ -391,8 +451,9 @@ func VerifyBundle(dir string, v note.Verifiers) (rep BundleReport, err error) {
 }
 
 // checkBundleExpunge checks an expunged event's signed record against its
-// leaf and what the line says of it.
-func checkBundleExpunge(ev BundleEvent, leaf leafData, v note.Verifiers) error {
+// leaf and what the line says of it: signed with the newest key, or with a
+// key the manifest says the log moved on from after this event.
+func checkBundleExpunge(ev BundleEvent, leaf leafData, v KeyChain, newest keyID, m *Manifest) error {
 	x := ev.Expunged
 	r := store.ExpungeRecord{EventID: leaf.EventID, At: x.At, Reason: x.Reason, Credential: x.Credential,
 		ContentType: x.ContentType}
@@ -413,7 +474,19 @@ func checkBundleExpunge(ev BundleEvent, leaf leafData, v note.Verifiers) error {
 		}
 		r.Blobs = append(r.Blobs, b)
 	}
-	return checkExpungeNote(x.Record, r, v)
+	key, err := checkExpungeNote(x.Record, r, v)
+	if err != nil || key == newest {
+		return err
+	}
+	if m != nil {
+		for _, rk := range m.RetiredKeys {
+			rv, err := note.NewVerifier(rk.Key)
+			if err == nil && idOf(rv) == key && ev.LeafIndex < rk.Until {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("the record of its expunge is signed with %s, which the signed manifest does not name as the log's key before this event", key)
 }
 
 // checkContent checks an event's body, and its detail when its leaf commits

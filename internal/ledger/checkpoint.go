@@ -58,6 +58,64 @@ func (kc KeyChain) rank(name string, hash uint32) int {
 	return -1
 }
 
+// keyID names a key as a signature line does: its name and key hash.
+type keyID struct {
+	name string
+	hash uint32
+}
+
+func (k keyID) String() string { return fmt.Sprintf("%s, key hash %08x", k.name, k.hash) }
+
+func idOf(v note.Verifier) keyID { return keyID{v.Name(), v.KeyHash()} }
+
+// signerOf is the key of a note's first verified signature.
+func signerOf(sigs []note.Signature) keyID {
+	if len(sigs) == 0 {
+		return keyID{}
+	}
+	return keyID{sigs[0].Name, sigs[0].Hash}
+}
+
+// retirement is where the log moved on from a key: the size of the first
+// checkpoint signed with the key after it, and that checkpoint's id. The
+// key signed nothing of the log from that size on.
+type retirement struct {
+	size, checkpoint int64
+}
+
+// keyTerms walks the stored checkpoints in the order they were stored and
+// returns where the log moved on from each key that signed some of them
+// and then gave way to another. The order of the keys is the checkpoints'
+// own, not the order they are given in. A checkpoint signed with a key the
+// log had moved on from (made with it after the rotation, or an older one
+// copied in) is a *Finding.
+// It returns the checkpoints parsed, too.
+func keyTerms(checkpoints []store.Checkpoint, v note.Verifiers) (map[keyID]retirement, []ParsedCheckpoint, error) {
+	retired := map[keyID]retirement{}
+	parsed := make([]ParsedCheckpoint, len(checkpoints))
+	var cur keyID
+	for i := range checkpoints {
+		c := &checkpoints[i]
+		p, sigs, err := openCheckpoint([]byte(c.Note), v)
+		if err != nil {
+			return nil, nil, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: %v", c.ID, err)}
+		}
+		parsed[i] = p
+		key := signerOf(sigs)
+		if key == cur {
+			continue
+		}
+		if r, gone := retired[key]; gone {
+			return nil, nil, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d is signed with %s, a key the log had moved on from at checkpoint %d (size %d): made with that key after the rotation, or an earlier checkpoint of it copied in", c.ID, key, r.checkpoint, r.size)}
+		}
+		if cur != (keyID{}) {
+			retired[cur] = retirement{size: c.Size, checkpoint: c.ID}
+		}
+		cur = key
+	}
+	return retired, parsed, nil
+}
+
 // ParseKeyChain reads verifier keys in the note form, oldest first.
 func ParseKeyChain(vkeys ...string) (KeyChain, error) {
 	kc := make(KeyChain, 0, len(vkeys))
@@ -274,6 +332,7 @@ type Checkpointer struct {
 
 	refusing atomic.Bool // signs no more checkpoints
 	foreign  atomic.Bool // the stored checkpoints were signed with another key
+	took     atomic.Bool // this checkpointer stored a checkpoint
 }
 
 // CheckKey returns ErrForeignKey, naming the other key, when the newest
@@ -289,8 +348,20 @@ func (c *Checkpointer) CheckKey(ctx context.Context) error {
 }
 
 // owns is nil when last (nil: no checkpoint yet) was signed with this
-// checkpointer's key and names its log.
-func (c *Checkpointer) owns(last *store.Checkpoint) error { return c.Keys.owns(last, c.Origin) }
+// checkpointer's key, or one of the log's previous keys, and names its log.
+// A previous key's is refused once this checkpointer has stored one of its
+// own: the log would be going back to a key it had moved on from (a server
+// left with the old key and the new one among its previous keys, or the
+// old key in other hands), and two such servers would take turns for ever.
+func (c *Checkpointer) owns(last *store.Checkpoint) error {
+	if err := c.Keys.owns(last, c.Origin); err != nil || last == nil {
+		return err
+	}
+	if c.took.Load() && !c.Keys.signedWithThis(*last) {
+		return fmt.Errorf("%w: the newest is signed with a previous key of the log (log_previous_keys), stored after this server's own: the log went back to a key it had moved on from", ErrForeignKey)
+	}
+	return nil
+}
 
 // owns is nil when last (nil: no checkpoint yet) was signed with these keys
 // and names the log origin.
@@ -359,7 +430,7 @@ func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
 		return err
 	case st.Size > last.Size && now.Sub(last.At) >= c.Every:
 	case now.Sub(last.At) >= c.MaxAge:
-	case !c.Keys.signedWithThis(last):
+	case !c.took.Load() && !c.Keys.signedWithThis(last):
 		// Signed with one of the log's previous keys: the log moves on to
 		// this one at once, so that the old key signs nothing newer.
 	default:
@@ -403,7 +474,11 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if err != nil {
 		return err
 	}
-	return c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns))
+	err = c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns))
+	if err == nil {
+		c.took.Store(true)
+	}
+	return err
 }
 
 // ErrNotExtended means that the log's tree does not extend its newest

@@ -102,20 +102,27 @@ func orDash(s string) string {
 // checkExpunged checks the record of an expunged event: signed with the
 // log's key, saying what the record and the row hold (the row's credential
 // included), and the row as blank as an expunge leaves it.
-func checkExpunged(l store.LeafSource, v note.Verifiers) error {
+func checkExpunged(l store.LeafSource, v note.Verifiers) (keyID, error) {
 	if !l.Expunged.Blank {
-		return errors.New("it is recorded as expunged, but its row holds content again")
+		return keyID{}, errors.New("it is recorded as expunged, but its row holds content again")
 	}
 	return checkExpungeNote(l.Expunged.Note, l.Expunged.ExpungeRecord, v)
 }
 
-func checkExpungeNote(signed string, r store.ExpungeRecord, v note.Verifiers) error {
+// checkExpungeNote checks a signed expunge record against r, and returns
+// the key that signed it.
+func checkExpungeNote(signed string, r store.ExpungeRecord, v note.Verifiers) (keyID, error) {
 	n, err := note.Open([]byte(signed), v)
+	var unknown *note.UnverifiedNoteError
+	if errors.As(err, &unknown) && len(unknown.Note.UnverifiedSigs) > 0 {
+		sig := unknown.Note.UnverifiedSigs[0]
+		return keyID{}, fmt.Errorf("the record of its expunge is signed with a key that is none of those given (%s)", keyID{sig.Name, sig.Hash})
+	}
 	if err != nil {
-		return fmt.Errorf("the record of its expunge is not signed with the log's key: %v", err)
+		return keyID{}, fmt.Errorf("the record of its expunge is not signed with the log's key: %v", err)
 	}
 	if n.Text != expungeText(r, 2) && n.Text != expungeText(r, 1) {
-		return errors.New("the record of its expunge, or its credential, content type or idempotency key, differs from what was signed")
+		return keyID{}, errors.New("the record of its expunge, or its credential, content type or idempotency key, differs from what was signed")
 	}
-	return nil
+	return signerOf(n.Sigs), nil
 }

@@ -144,18 +144,22 @@ func TestExpungeRecordVersions(t *testing.T) {
 		return string(signed)
 	}
 	v1, v2 := sign(1), sign(2)
+	check := func(signed string, r store.ExpungeRecord) error {
+		_, err := checkExpungeNote(signed, r, keys.Chain())
+		return err
+	}
 	require.True(t, strings.HasPrefix(v2, "casetrail expunge 2\n"))
-	require.NoError(t, checkExpungeNote(v1, r, keys.Chain()))
-	require.NoError(t, checkExpungeNote(v2, r, keys.Chain()))
+	require.NoError(t, check(v1, r))
+	require.NoError(t, check(v2, r))
 
 	changed := r
 	changed.ContentType = "text/plain"
-	require.NoError(t, checkExpungeNote(v1, changed, keys.Chain()), "version 1 never signed it")
-	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Chain()), "differs from what was signed")
+	require.NoError(t, check(v1, changed), "version 1 never signed it")
+	require.ErrorContains(t, check(v2, changed), "differs from what was signed")
 	changed = r
 	changed.KeyHash = store.SaltedHash([]byte{1}, []byte("k-8"))
-	require.ErrorContains(t, checkExpungeNote(v2, changed, keys.Chain()), "differs from what was signed")
+	require.ErrorContains(t, check(v2, changed), "differs from what was signed")
 	changed = r
 	changed.Credential = "key:other"
-	require.ErrorContains(t, checkExpungeNote(v1, changed, keys.Chain()), "differs from what was signed")
+	require.ErrorContains(t, check(v1, changed), "differs from what was signed")
 }

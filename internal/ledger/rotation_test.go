@@ -64,7 +64,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	require.Equal(t, latest.ID, again.ID)
 
 	// A server still running with the old key now signs nothing.
-	b.ingest(t, 4, 2)
+	later := b.ingest(t, 4, 2)
 	require.NoError(t, b.seq.Drain(ctx))
 	st, err := b.store.LatestLogState(ctx)
 	require.NoError(t, err)
@@ -96,16 +96,75 @@ func TestSigningKeyRotation(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, brep.Expunged, 2)
 	_, err = ledger.VerifyBundle(dir, ledger.KeyChain{rotated.Verifier})
-	require.ErrorContains(t, err, "not signed with the log's key")
+	require.ErrorContains(t, err, "signed with a key that is none of those given (casetrail.test")
+	_, err = ledger.VerifyBundle(dir, ledger.KeyChain{rotated.Verifier, old.Verifier})
+	require.ErrorContains(t, err, "the log's newest key, given last", "the newest key is the last given")
+
+	// A bundle forged with the old key alone (a thief's own instance, the
+	// same origin) does not verify with the chain: its checkpoint and
+	// manifest are not signed with the newest key.
+	forged := setup(t)
+	forged.keys, forged.cp.Keys = old, old
+	forged.ingest(t, 0, 3)
+	forged.sequenceAndSign(t)
+	forgedDir := t.TempDir()
+	_, err = ledger.Export(ctx, forged.store, old, ledger.Selection{Case: "c-1"}, forged.ingest(t, 3, 0), forgedDir)
+	require.NoError(t, err)
+	_, err = ledger.VerifyBundle(forgedDir, ledger.KeyChain{old.Verifier})
+	require.NoError(t, err, "with the old key alone, as a bundle from before the rotation")
+	_, err = ledger.VerifyBundle(forgedDir, rotated.Chain())
+	require.ErrorContains(t, err, "none of those given")
+
+	// The old key in other hands, with write access as the database's
+	// owner, erases an event that entered the log after the rotation: its
+	// record is a finding, and a bundle of it does not verify.
+	thief := *old
+	require.NoError(t, thief.WithPrevious([]string{rotated.VerifierKey}))
+	late := later[0]
+	_, err = ledger.Expunge(ctx, owner, &thief, []int64{late}, "made up")
+	require.NoError(t, err)
+	_, err = ledger.Verify(ctx, b.store, rotated.Chain(), nil)
+	require.ErrorAs(t, err, &f)
+	require.Equal(t, "altered", f.Kind)
+	require.Contains(t, f.Detail, "a key the log had moved on from at size 4, before this event entered it")
+	dir = t.TempDir()
+	_, err = ledger.Export(ctx, b.store, rotated, ledger.Selection{Case: "c"}, []int64{late}, dir)
+	require.NoError(t, err)
+	_, err = ledger.VerifyBundle(dir, rotated.Chain())
+	require.ErrorContains(t, err, "which the signed manifest does not name as the log's key before this event")
 
 	// The old key, once rotated away from, signs a checkpoint that is
-	// stored: consistent with the tree, but a finding.
+	// stored: consistent with the tree, but a finding, whatever order the
+	// keys are given in; and the server with the new key, which had
+	// signed, does not sign on after it.
 	signed, err := note.Sign(&note.Note{Text: ledger.CheckpointText("casetrail.test/log", st.Size, st.Root)}, old.Signer)
 	require.NoError(t, err)
 	_, err = b.db.Connect(t).Exec(ctx, "INSERT INTO log_checkpoints (size, root, note) VALUES ($1, $2, $3)", st.Size, st.Root, string(signed))
 	require.NoError(t, err)
-	_, err = ledger.Verify(ctx, b.store, rotated.Chain(), nil)
-	require.ErrorAs(t, err, &f)
-	require.Equal(t, "checkpoint", f.Kind)
-	require.True(t, strings.Contains(f.Detail, "signed with an earlier key of the log"), f.Detail)
+	for _, chain := range []ledger.KeyChain{rotated.Chain(), {rotated.Verifier, old.Verifier}} {
+		_, err = ledger.Verify(ctx, b.store, chain, nil)
+		require.ErrorAs(t, err, &f)
+		require.Equal(t, "checkpoint", f.Kind)
+		require.True(t, strings.Contains(f.Detail, "a key the log had moved on from at checkpoint"), f.Detail)
+	}
+	require.ErrorIs(t, cp.Sign(ctx, st), ledger.ErrForeignKey)
+	require.True(t, cp.Refusing())
+}
+
+// The keys of a log that was never rotated verify in any order given, and
+// a key listed as previous that never signed is no finding.
+func TestKeyOrderComesFromTheCheckpoints(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 3)
+	b.sequenceAndSign(t)
+	b.ingest(t, 3, 2)
+	b.sequenceAndSign(t)
+	other, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	for _, chain := range []ledger.KeyChain{{b.keys.Verifier, other.Verifier}, {other.Verifier, b.keys.Verifier}} {
+		_, err := ledger.Verify(ctx, b.store, chain, nil)
+		require.NoError(t, err)
+	}
 }

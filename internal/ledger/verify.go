@@ -9,7 +9,6 @@ import (
 	"sort"
 
 	"github.com/transparency-dev/merkle/compact"
-	"golang.org/x/mod/sumdb/note"
 
 	"github.com/casetrail/casetrail/internal/store"
 )
@@ -71,29 +70,17 @@ func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 	}
 	rep.Checkpoint = cp
 
-	// Stored checkpoints must be signed with the log's keys, never with an
-	// earlier key of the chain after a later one (a rotated-out key signs
-	// nothing new), and agree with the recomputed tree at their sizes: then
-	// every pair is consistent.
+	// Stored checkpoints must be signed with the log's keys, never with a
+	// key after the log had moved on from it, and agree with the
+	// recomputed tree at their sizes: then every pair is consistent.
+	retired, parsed, err := keyTerms(checkpoints, v)
+	if err != nil {
+		return rep, err
+	}
 	roots := map[int64][]*store.Checkpoint{}
 	var sizes []int64
-	newest, newestBy := -1, int64(0) // the latest key to have signed, and where
 	for i := range checkpoints {
-		c := &checkpoints[i]
-		p, sigs, err := openCheckpoint([]byte(c.Note), v)
-		if err != nil {
-			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: %v", c.ID, err)}
-		}
-		key := -1
-		for _, s := range sigs {
-			key = max(key, v.rank(s.Name, s.Hash))
-		}
-		if key < newest {
-			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d is signed with an earlier key of the log (%s), though checkpoint %d before it was signed with a later one (%s): a key the log was rotated away from signed it", c.ID, keyName(v[key]), newestBy, keyName(v[newest]))}
-		}
-		if key > newest {
-			newest, newestBy = key, c.ID
-		}
+		c, p := &checkpoints[i], parsed[i]
 		if p.Size != c.Size || !bytes.Equal(p.Root, c.Root) {
 			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: columns differ from its signed note", c.ID)}
 		}
@@ -180,7 +167,11 @@ func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 				return rep, &Finding{Kind: "removed", EventID: r.EventID, Index: r.Idx, Detail: "its row is gone from the store"}
 			}
 			if r.Leaf.Expunged != nil {
-				if err := checkExpunged(r.Leaf, v); err != nil {
+				key, err := checkExpunged(r.Leaf, v)
+				if t, gone := retired[key]; err == nil && gone && r.Idx >= t.size {
+					err = fmt.Errorf("the record of its expunge is signed with %s, a key the log had moved on from at size %d, before this event entered it", key, t.size)
+				}
+				if err != nil {
 					return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx, Detail: err.Error()}
 				}
 			} else if len(r.Leaf.Salt) != saltSize {
@@ -414,6 +405,3 @@ func allCheckpoints(ctx context.Context, st *store.Store) ([]store.Checkpoint, e
 		after = page[len(page)-1].ID
 	}
 }
-
-// keyName names a verifier key for a finding: its name and key hash.
-func keyName(v note.Verifier) string { return fmt.Sprintf("%s, key hash %08x", v.Name(), v.KeyHash()) }

@@ -66,7 +66,7 @@ func LogText(s string) string {
 	var b strings.Builder
 	last := 0
 	for _, l := range locs {
-		if !canonicalIPv4(s[l[0]:strings.LastIndexByte(s[:l[1]], ':')]) || touchesWord(s, l[0], l[1]) {
+		if !canonicalIPv4(s[l[0]:strings.LastIndexByte(s[:l[1]], ':')]) || touchesWord(s, l[0], l[1]) || !apart(s, l[0], l[1]) {
 			continue
 		}
 		b.WriteString(Text(s[last:l[0]]))
@@ -79,6 +79,21 @@ func LogText(s string) string {
 	b.WriteString(Text(s[last:]))
 	return b.String()
 }
+
+// apart reports whether s[start:end] stands apart from what could make it
+// part of an e-mail address or of a phone number written around it: no
+// "@" beside it, and no digit as the nearest character past the spaces on
+// either side ("07700 10.0.0.1:5432 900123" is left to Text).
+func apart(s string, start, end int) bool {
+	if start > 0 && s[start-1] == '@' || end < len(s) && s[end] == '@' {
+		return false
+	}
+	before := strings.TrimRight(s[:start], " ")
+	after := strings.TrimLeft(s[end:], " ")
+	return (before == "" || !isDigit(before[len(before)-1])) && (after == "" || !isDigit(after[0]))
+}
+
+func isDigit(c byte) bool { return '0' <= c && c <= '9' }
 
 var addressInText = regexp.MustCompile(`\d{1,3}(?:\.\d{1,3}){3}:\d{1,5}`)
 

@@ -165,6 +165,10 @@ func TestText(t *testing.T) {
 		"Patient called from 079.123.45.67:":                          "Patient called from 079*******.67:",
 		"callback 612.34.56.78:30":                                    "callback 612******.78:30",
 		"Key (phone)=(+447700900123) already exists":                  "Key (phone)=(+44*******123) already exists",
+		// Next to what could make it part of an address or a number, Text
+		// decides.
+		"mail ann@10.0.0.1:25 now":   redact.Text("mail ann@10.0.0.1:25 now"),
+		"07700 10.0.0.1:5432 900123": redact.Text("07700 10.0.0.1:5432 900123"),
 	} {
 		require.Equal(t, want, redact.LogText(in), in)
 	}
