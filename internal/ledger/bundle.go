@@ -124,6 +124,10 @@ func Uncovered(ctx context.Context, st *store.Store, ids []int64) ([]int64, int6
 // signed checkpoint yet.
 var ErrNoCheckpoint = errors.New("the log has no signed checkpoint to export against yet")
 
+// ErrOutputNotEmpty is returned by Export for a directory that holds
+// anything.
+var ErrOutputNotEmpty = errors.New("the output directory is not empty")
+
 // ErrPreviousKeyCheckpoint is returned by Export while the newest
 // checkpoint is signed with a previous key of the log: a server with the
 // current key signs one at once, and a bundle's checkpoint is signed with
@@ -160,6 +164,14 @@ func coverage(ctx context.Context, st *store.Store, ids []int64) (cp store.Check
 // not cover are listed in the manifest as pending, not exported.
 func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids []int64, dir string) (Manifest, error) {
 	m := Manifest{Selection: sel, EventIDs: []string{}, Pending: []string{}, Expunged: []string{}}
+	// A bundle is written into a new or empty directory: what an earlier
+	// export left there (the body of an event erased since) would travel
+	// with it.
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return m, fmt.Errorf("%w: %s is not empty; write the bundle to a new directory", ErrOutputNotEmpty, dir)
+	} else if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return m, err
+	}
 	cp, covered, uncovered, err := coverage(ctx, st, ids)
 	if err != nil {
 		return m, err
@@ -425,6 +437,17 @@ func VerifyBundle(dir string, v KeyChain) (rep BundleReport, err error) {
 	}
 	if err := sc.Err(); err != nil {
 		return rep, err
+	}
+	// Every body the bundle holds is of one of its events that was not
+	// erased: an erased body left in the directory would be handed on.
+	bodies, err := os.ReadDir(filepath.Join(dir, bundleBodies))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return rep, err
+	}
+	for _, b := range bodies {
+		if !seen[b.Name()] || slices.Contains(rep.Expunged, b.Name()) {
+			return rep, fmt.Errorf("bodies/%s is no body of an event the bundle holds with its content (an erased event's, or another bundle's): remove it", b.Name())
+		}
 	}
 	m := rep.Manifest
 	if m == nil {

@@ -157,6 +157,16 @@ func TestExpunge(t *testing.T) {
 	require.True(t, rep.ManifestSigned)
 	_, err = os.Stat(filepath.Join(dir, "bodies", fmt.Sprint(only)))
 	require.ErrorIs(t, err, os.ErrNotExist)
+	// An export into a directory that holds anything is refused: an
+	// earlier bundle's body of an event erased since would travel on. A
+	// body left there anyway fails the bundle.
+	_, err = ledger.Export(ctx, b.store, b.keys, ledger.Selection{Case: "c"}, all, dir)
+	require.ErrorIs(t, err, ledger.ErrOutputNotEmpty)
+	left := filepath.Join(dir, "bodies", fmt.Sprint(only))
+	require.NoError(t, os.WriteFile(left, []byte("the erased body"), 0o600))
+	_, err = ledger.VerifyBundle(dir, b.keys.Chain())
+	require.ErrorContains(t, err, fmt.Sprintf("bodies/%d is no body of an event the bundle holds with its content", only))
+	require.NoError(t, os.Remove(left))
 	// An event marked expunged in events.ndjson that the manifest does not
 	// list as such is refused: a body cannot be dropped silently. The
 	// manifest's signature finds the change; without one, the lists do.
