@@ -79,3 +79,28 @@ func TestRotateSigningKey(t *testing.T) {
 	require.Contains(t, strings.Join(readyWarnings(t, "http://"+r.addr), "\n"), "signs no checkpoints")
 	r.stop(t)
 }
+
+// A mistake serve can find without the database is found before the
+// migrations run: the schema is left as it was for the servers of the
+// earlier version.
+func TestServeChecksItsSettingsBeforeMigrating(t *testing.T) {
+	t.Parallel()
+	d := dbtest.NewEmpty(t)
+	env := map[string]string{"DATABASE_URL": d.URL, "CASETRAIL_DATA_DIR": t.TempDir(), "HOOK_KEY": "hook-key", "CV_SECRET": "cv-secret", "BAD": "PRIVATE+KEY+x+1+abc"}
+	getenv := func(k string) string { return env[k] }
+	for setting, want := range map[string]string{
+		"listen: \"127.0.0.1:99999\"\n":                              `listen "127.0.0.1:99999"`,
+		"pprof_listen: \"localhost:http-nope\"\n":                    `pprof_listen "localhost:http-nope"`,
+		"report_database_url: \"postgres://u:pw@h:99999/x\"\n":       "report_database_url: cannot parse the connection string: invalid port",
+		"log_signing_key: \"${BAD}\"\n":                              "log signing key",
+		"log_previous_keys: [\"casetrail.local/log+00000000+AQ\"]\n": "log_previous_keys",
+	} {
+		cfg := writeFile(t, strings.Replace(testConfig, "listen: \"127.0.0.1:0\"\n", "", 1)+setting)
+		err := run(context.Background(), []string{"serve", "--config", cfg}, getenv, io.Discard, io.Discard)
+		require.ErrorContains(t, err, want, setting)
+		require.NotContains(t, err.Error(), "pw@", setting)
+		var migrated bool
+		require.NoError(t, d.Connect(t).QueryRow(context.Background(), "SELECT to_regclass('goose_db_version') IS NOT NULL").Scan(&migrated))
+		require.False(t, migrated, "%s: nothing was migrated", setting)
+	}
+}

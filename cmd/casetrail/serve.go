@@ -127,6 +127,28 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn(w)
 	}
 
+	// What can be checked without the database is checked before the
+	// migrations run: a mistake found after them would leave the schema
+	// upgraded under the servers of the earlier version, and this one not
+	// serving.
+	for name, addr := range map[string]string{"listen": cfg.Listen, "pprof_listen": cfg.PprofListen} {
+		if _, err := net.ResolveTCPAddr("tcp", addr); addr != "" && err != nil {
+			return fmt.Errorf("%s %q: %w", name, addr, err)
+		}
+	}
+	if cfg.ReportDatabaseURL != "" {
+		if err := store.CheckURL(cfg.ReportDatabaseURL); err != nil {
+			return fmt.Errorf("report_database_url: %w", err)
+		}
+	}
+	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
+	if err != nil {
+		return err
+	}
+	if err := keys.WithPrevious(cfg.LogPreviousKeys); err != nil {
+		return err
+	}
+
 	url, stopDB, err := database(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -165,13 +187,6 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		log.Warn("database runs with fsync=off; acknowledged events are not crash-safe")
 	}
 
-	keys, err := ledger.LoadKeys(cfg.LogSigningKey, cfg.DataDir, cfg.LogOrigin)
-	if err != nil {
-		return err
-	}
-	if err := keys.WithPrevious(cfg.LogPreviousKeys); err != nil {
-		return err
-	}
 	seq := &ledger.Sequencer{Store: st, Log: log}
 	checkpointer := &ledger.Checkpointer{Store: st, Keys: keys, Origin: cfg.LogOrigin,
 		Every: time.Duration(cfg.CheckpointInterval), MaxAge: time.Hour}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -227,12 +228,42 @@ func interpretStatementError(ctx context.Context, err error) error {
 	return interpretError(err)
 }
 
+// CheckURL parses a database URL as Open does, and says what is wrong
+// with it, without the URL.
+func CheckURL(url string) error {
+	_, err := pgxpool.ParseConfig(url)
+	return redact(err)
+}
+
+// quotedURL is a URL quoted in a parse error, which may hold a password,
+// and badEscape an escape quoted from one, which may be part of it.
+var (
+	quotedURL = regexp.MustCompile(`"[^"]*://[^"]*"`)
+	badEscape = regexp.MustCompile(`invalid URL escape "[^"]*"`)
+)
+
 // redact drops connection details (which may include a password) from a
 // driver error.
 func redact(err error) error {
+	if err == nil {
+		return nil
+	}
 	var cfgErr *pgconn.ParseConfigError
 	if errors.As(err, &cfgErr) {
-		return errors.New("cannot parse the connection string")
+		// "cannot parse `URL`: why (cause)": the reason is kept, and any
+		// URL the cause quotes is taken out.
+		why := cfgErr.Error()
+		if i := strings.LastIndex(why, "`: "); i >= 0 {
+			why = why[i+len("`: "):]
+		} else {
+			why = ""
+		}
+		why = quotedURL.ReplaceAllString(why, "the URL")
+		why = badEscape.ReplaceAllString(why, "invalid URL escape")
+		if why == "" {
+			return errors.New("cannot parse the connection string")
+		}
+		return fmt.Errorf("cannot parse the connection string: %s", why)
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {

@@ -580,3 +580,26 @@ func TestIngestKeepsAttachmentReferences(t *testing.T) {
 	slices.Sort(want)
 	require.Equal(t, want, refs())
 }
+
+// A URL that does not parse is refused with the reason, never with the
+// URL or its password.
+func TestCheckURLSaysWhyWithoutThePassword(t *testing.T) {
+	t.Parallel()
+	for url, why := range map[string]string{
+		"postgres://u:s3cretpw@127.0.0.1:1/x?sslmode=bogus":    "sslmode is invalid",
+		"postgres://u:s3cretpw@h:99999/x":                      "invalid port",
+		"postgres://u:s3cretpw@h/x?pool_max_conns=abc":         "cannot parse pool_max_conns",
+		"postgres://u:s3cret%zzpw@h/x":                         "failed to parse as URL",
+		"host=h password=s3cretpw port=abc":                    "invalid port",
+		"postgres://u:s3cretpw@h/x?statement_timeout=s3cretpw": "",
+	} {
+		err := store.CheckURL(url)
+		if why == "" {
+			require.NoError(t, err, url)
+			continue
+		}
+		require.ErrorContains(t, err, why, url)
+		require.NotContains(t, err.Error(), "s3cret", url)
+		require.NotContains(t, err.Error(), "zz", url)
+	}
+}
