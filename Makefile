@@ -24,7 +24,10 @@ postgres:
 	  $(SUDO) apt-get update -q && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q postgresql; \
 	fi
 
-run: postgres build
+# With DATABASE_URL the server uses that database and starts none of its
+# own: the binaries are then not needed.
+run: build
+	$(if $(DATABASE_URL),,@$(MAKE) --no-print-directory postgres)
 	./bin/casetrail serve
 
 generate:
