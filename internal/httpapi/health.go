@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/casetrail/casetrail/api"
+	"github.com/casetrail/casetrail/internal/redact"
+	"github.com/casetrail/casetrail/internal/store"
 )
 
 type healthBody struct {
@@ -67,7 +70,15 @@ func (s *server) handleReadyz() gin.HandlerFunc {
 		ctx, cancel := context.WithTimeout(c.Request.Context(), 3*time.Second)
 		defer cancel()
 		if err := s.Ready.Ready(ctx); err != nil {
-			s.Logger.Warn("not ready", "err", err)
+			s.Logger.Warn("not ready", "err", redact.LogText(err.Error()))
+			if errors.Is(err, store.ErrUnavailable) && s.Ingest.Spools() {
+				// The spool answers before-* hooks while the database is
+				// out, which is what it is for: a load balancer that took
+				// the server out would answer them itself, with an error.
+				c.JSON(http.StatusOK, healthBody{Status: "ready", Warnings: append(s.warnings(),
+					"the database is not reachable: before-* hooks are answered and spooled, every other delivery and read answers 503")})
+				return
+			}
 			s.writeNotReady(c, "not_ready", "the database is not reachable, not migrated, or takes no writes")
 			return
 		}

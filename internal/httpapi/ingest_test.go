@@ -807,6 +807,15 @@ func TestBeforeHooksAreSpooledDuringOutage(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, res.status)
 	require.Equal(t, 0, b.count(t, "events"))
 	require.Equal(t, 1, b.svc.Spooled())
+	// The server stays ready, saying why, so that a load balancer keeps
+	// sending it the hooks it answers; without a spool it would not be.
+	status, _, raw := get(t, b.url+"/readyz")
+	require.Equal(t, http.StatusOK, status, string(raw))
+	require.Contains(t, string(raw), "the database is not reachable: before-* hooks are answered and spooled")
+	require.Contains(t, string(raw), "1 before-hook events wait in the local spool")
+	plain := setup(t, func(o *setupOpts) { o.dbURL = viaProxy })
+	status, _, _ = get(t, plain.url+"/readyz")
+	require.Equal(t, http.StatusServiceUnavailable, status)
 
 	proxy.SetDown(false)
 	n, err := b.svc.DrainSpool(ctx)

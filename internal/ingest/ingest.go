@@ -165,6 +165,10 @@ func (s *Service) rejectSpooled(ctx context.Context, e store.NewEvent, why *Erro
 }
 
 // Spooled is the number of events waiting in the spool.
+// Spools reports whether new before-* hooks go to the spool when the
+// database cannot take them (before_hooks_on_outage: spool).
+func (s *Service) Spools() bool { return s != nil && s.spool != nil && s.spoolNew }
+
 func (s *Service) Spooled() int {
 	if s == nil || s.spool == nil {
 		return 0

@@ -114,6 +114,11 @@ func (s *Store) Ready(ctx context.Context) error {
 	if current < target {
 		return fmt.Errorf("database schema is at version %d, this binary needs %d: run `casetrail migrate up`", current, target)
 	}
+	if current > target {
+		// A newer casetrail migrated it: this binary may no longer be
+		// able to store (a changed ingest function answers 503).
+		return fmt.Errorf("database schema is at version %d, newer than this binary's %d: upgrade this server", current, target)
+	}
 	if s.readOnly {
 		return nil
 	}

@@ -171,6 +171,15 @@ func TestReadyNeedsMigrations(t *testing.T) {
 
 	require.NoError(t, m.Down(ctx, &bytes.Buffer{}))
 	require.Error(t, s.Ready(ctx), "a schema behind the binary is not ready")
+	require.NoError(t, m.Up(ctx, &bytes.Buffer{}))
+
+	// A newer casetrail migrated it further: this binary may not be able
+	// to store, and is not ready.
+	var version int64
+	require.NoError(t, empty.Connect(t).QueryRow(ctx, "SELECT max(version_id) FROM goose_db_version").Scan(&version))
+	_, err = empty.Connect(t).Exec(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", version+1)
+	require.NoError(t, err)
+	require.ErrorContains(t, s.Ready(ctx), fmt.Sprintf("database schema is at version %d, newer than this binary's %d: upgrade this server", version+1, version))
 }
 
 // A database that takes no writes (a standby left behind by a failover, a
