@@ -60,6 +60,9 @@ func (m *Migrator) Up(ctx context.Context, out io.Writer) error {
 
 // Down rolls back the latest migration.
 func (m *Migrator) Down(ctx context.Context, out io.Writer) error {
+	if err := m.notNewer(ctx); err != nil {
+		return err
+	}
 	r, err := m.provider.Down(ctx)
 	if r != nil {
 		fmt.Fprintf(out, "migrated down %s\n", r.Source.Path)
@@ -72,6 +75,9 @@ func (m *Migrator) Down(ctx context.Context, out io.Writer) error {
 
 // DownTo rolls back every migration above version.
 func (m *Migrator) DownTo(ctx context.Context, version int64, out io.Writer) error {
+	if err := m.notNewer(ctx); err != nil {
+		return err
+	}
 	results, err := m.provider.DownTo(ctx, version)
 	for _, r := range results {
 		fmt.Fprintf(out, "migrated down %s\n", r.Source.Path)
@@ -91,6 +97,26 @@ func (m *Migrator) Status(ctx context.Context, out io.Writer) error {
 			applied = "applied " + s.AppliedAt.UTC().Format(time.RFC3339)
 		}
 		fmt.Fprintf(out, "%05d  %-40s  %s\n", s.Source.Version, s.Source.Path, applied)
+	}
+	current, target, err := m.provider.GetVersions(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	if current > target {
+		fmt.Fprintf(out, "%05d  %-40s  applied by a newer casetrail: this binary knows migrations up to %05d\n", current, "(not this binary's)", target)
+	}
+	return nil
+}
+
+// notNewer refuses to roll back a database a newer casetrail migrated: its
+// newest migration is not this binary's to undo.
+func (m *Migrator) notNewer(ctx context.Context) error {
+	current, target, err := m.provider.GetVersions(ctx)
+	if err != nil {
+		return interpretError(err)
+	}
+	if current > target {
+		return fmt.Errorf("%w: the database is at migration %d, which a newer casetrail applied (this binary knows up to %d); roll it back with that casetrail", ErrRefused, current, target)
 	}
 	return nil
 }

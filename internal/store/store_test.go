@@ -180,6 +180,13 @@ func TestReadyNeedsMigrations(t *testing.T) {
 	_, err = empty.Connect(t).Exec(ctx, "INSERT INTO goose_db_version (version_id, is_applied) VALUES ($1, true)", version+1)
 	require.NoError(t, err)
 	require.ErrorContains(t, s.Ready(ctx), fmt.Sprintf("database schema is at version %d, newer than this binary's %d: upgrade this server", version+1, version))
+	var status bytes.Buffer
+	require.NoError(t, m.Status(ctx, &status))
+	require.Contains(t, status.String(), fmt.Sprintf("%05d  (not this binary's)", version+1))
+	require.Contains(t, status.String(), fmt.Sprintf("applied by a newer casetrail: this binary knows migrations up to %05d", version))
+	err = m.Down(ctx, &bytes.Buffer{})
+	require.ErrorIs(t, err, store.ErrRefused)
+	require.ErrorContains(t, err, "roll it back with that casetrail")
 }
 
 // A database that takes no writes (a standby left behind by a failover, a
