@@ -55,6 +55,16 @@ func (m *Migrator) Up(ctx context.Context, out io.Writer) error {
 	for _, r := range results {
 		fmt.Fprintf(out, "migrated up %s (%s)\n", r.Source.Path, r.Duration.Round(time.Millisecond))
 	}
+	return migrationError(err)
+}
+
+// migrationError is err as interpretError says it, naming the migration
+// that failed.
+func migrationError(err error) error {
+	var partial *goose.PartialError
+	if errors.As(err, &partial) && partial.Failed != nil && partial.Failed.Source != nil {
+		return fmt.Errorf("migration %s: %w", partial.Failed.Source.Path, interpretError(partial.Err))
+	}
 	return interpretError(err)
 }
 
@@ -64,13 +74,13 @@ func (m *Migrator) Down(ctx context.Context, out io.Writer) error {
 		return err
 	}
 	r, err := m.provider.Down(ctx)
-	if r != nil {
+	if r != nil && err == nil {
 		fmt.Fprintf(out, "migrated down %s\n", r.Source.Path)
 	}
 	if errors.Is(err, goose.ErrNoNextVersion) {
 		return errors.New("nothing to roll back: no migration is applied")
 	}
-	return interpretError(err)
+	return migrationError(err)
 }
 
 // DownTo rolls back every migration above version.
@@ -82,7 +92,7 @@ func (m *Migrator) DownTo(ctx context.Context, version int64, out io.Writer) err
 	for _, r := range results {
 		fmt.Fprintf(out, "migrated down %s\n", r.Source.Path)
 	}
-	return interpretError(err)
+	return migrationError(err)
 }
 
 // Status writes one line per migration.

@@ -135,6 +135,7 @@ func TestMigrationsDownKeepWhatIsStored(t *testing.T) {
 	err = m.DownTo(ctx, 11, &bytes.Buffer{})
 	require.ErrorIs(t, err, store.ErrRefused)
 	require.ErrorContains(t, err, "rejected requests keep their bodies in rejected_bodies")
+	require.ErrorContains(t, err, "migration 00012_", "the migration that refused is named")
 	require.NotContains(t, err.Error(), "database error")
 	requireTable(t, d.URL, "rejected_bodies", true)
 	conn := d.Connect(t)
