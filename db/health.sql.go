@@ -32,3 +32,17 @@ func (q *Queries) ServerSetting(ctx context.Context, name string) (string, error
 	err := row.Scan(&value)
 	return value, err
 }
+
+const StoreIdentity = `-- name: StoreIdentity :one
+SELECT (current_database()::text || '/' || ('events'::regclass::oid)::text)::text AS identity
+`
+
+// The database's name and its events table's object id: the same on a
+// streaming replica of the database; another database of the cluster has
+// another name, and one of another cluster, made otherwise, another object.
+func (q *Queries) StoreIdentity(ctx context.Context) (string, error) {
+	row := q.db.QueryRow(ctx, StoreIdentity)
+	var identity string
+	err := row.Scan(&identity)
+	return identity, err
+}

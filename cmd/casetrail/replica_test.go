@@ -121,7 +121,25 @@ func TestReportsReadFromTheReportDatabase(t *testing.T) {
 	require.Equal(t, []string{reportDown}, readyWarnings(t, base), "checked before the server listens")
 }
 
-const reportDown = "the report database is not reachable or not migrated: reports answer 503 until it is"
+const reportDown = "the report database is not reachable, not migrated, or not a replica of the store's database: reports answer 503 until it is"
+
+// A report_database_url that names another migrated database, not a
+// replica of the store's, would answer every report with nothing: it is
+// taken for down, and says why.
+func TestReportDatabaseMustBeAReplica(t *testing.T) {
+	t.Parallel()
+	primary, other := dbtest.New(t), dbtest.New(t)
+	env := map[string]string{"DATABASE_URL": primary.URL, "CASETRAIL_REPORT_DATABASE_URL": other.URL, "CASETRAIL_DATA_DIR": t.TempDir()}
+	r := start(t, env, "serve", "--config", writeFile(t, replicaConfig))
+	require.Equal(t, []string{reportDown}, readyWarnings(t, "http://"+r.addr))
+	req, _ := http.NewRequest(http.MethodGet, "http://"+r.addr+"/v1/reports/abandonment?from=2024-05-14T00:00:00Z&to=2024-05-15T00:00:00Z", nil)
+	req.Header.Set("Authorization", "Bearer analyst-key-0123456789")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	res.Body.Close()
+	require.Equal(t, http.StatusServiceUnavailable, res.StatusCode)
+	require.Contains(t, r.logged(), "names another database than database_url's")
+}
 
 // awaitReadyWarnings asks /readyz until its warnings are want, for a minute
 // at most: the server checks the report database every few seconds, as a

@@ -179,7 +179,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 			return fmt.Errorf("report database: %w", err)
 		}
 		defer rst.Close()
-		reports, reportDown = rst, watchReportDatabase(ctx, rst, log)
+		reports, reportDown = rst, watchReportDatabase(ctx, st, rst, log)
 	}
 
 	if fsync, err := st.Setting(ctx, "fsync"); err == nil && fsync == "off" {
@@ -372,12 +372,15 @@ func drainSpool(ctx context.Context, svc *ingest.Service, log *slog.Logger) {
 // this binary's migrations, at once and then every 5 seconds until ctx ends,
 // and logs each change. The answer is for /readyz: it reads the last one, so
 // a replica that does not answer never slows a health check down.
-func watchReportDatabase(ctx context.Context, rst *store.Store, log *slog.Logger) (down func() bool) {
+func watchReportDatabase(ctx context.Context, st, rst *store.Store, log *slog.Logger) (down func() bool) {
 	var isDown atomic.Bool
 	check := func() {
 		cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 		defer cancel()
 		err := rst.Ready(cctx)
+		if err == nil {
+			err = sameDatabase(cctx, st, rst)
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -404,6 +407,25 @@ func watchReportDatabase(ctx context.Context, rst *store.Store, log *slog.Logger
 		}
 	}()
 	return isDown.Load
+}
+
+// sameDatabase is nil when the report database is a copy of the store's
+// (a streaming replica): one set to another database would answer every
+// report with nothing, and is taken for down. A primary it cannot ask is
+// no reason to stop reports.
+func sameDatabase(ctx context.Context, st, rst *store.Store) error {
+	want, err := st.Identity(ctx)
+	if err != nil {
+		return nil
+	}
+	got, err := rst.Identity(ctx)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return errors.New("report_database_url names another database than database_url's (its events table is another object): it must be a streaming replica of it")
+	}
+	return nil
 }
 
 // ensurePartitionsAtStart creates the coming months' partitions, waiting

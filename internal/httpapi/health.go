@@ -42,12 +42,24 @@ func (s *server) warnings() []string {
 	// Reports answer 503 without their database; ingest and every other
 	// read go on, so the server stays ready.
 	if s.ReportDown != nil && s.ReportDown() {
-		warnings = append(warnings, "the report database is not reachable or not migrated: reports answer 503 until it is")
+		warnings = append(warnings, "the report database is not reachable, not migrated, or not a replica of the store's database: reports answer 503 until it is")
 	}
 	if n := s.Ingest.Spooled(); n > 0 {
 		warnings = append(warnings, fmt.Sprintf("%d before-hook events wait in the local spool for the database", n))
 	}
 	return warnings
+}
+
+// reportsUp answers 503 while the report database is found down, or found
+// to be another database than the store's: its answers would be wrong,
+// not merely missing.
+func (s *server) reportsUp() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if s.ReportDown != nil && s.ReportDown() {
+			s.writeError(c, fmt.Errorf("%w: the report database", store.ErrUnavailable))
+			c.Abort()
+		}
+	}
 }
 
 // handleHealthz answers while the process is up.

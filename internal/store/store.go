@@ -125,6 +125,13 @@ func (s *Store) Setting(ctx context.Context, name string) (string, error) {
 	return v, interpretError(err)
 }
 
+// Identity names the database the store is in: the same for a streaming
+// replica of it, another for any other database.
+func (s *Store) Identity(ctx context.Context) (string, error) {
+	id, err := s.q.StoreIdentity(ctx)
+	return id, interpretError(err)
+}
+
 // EnsurePartitions creates the monthly event partitions from the month before
 // now to two months after it, so that no insert waits for DDL.
 func (s *Store) EnsurePartitions(ctx context.Context, now time.Time) (int, error) {
