@@ -67,16 +67,6 @@ type Manifest struct {
 	// Expunged are those of EventIDs whose content was erased: the bundle
 	// holds their leaves and proofs, not their bodies or details.
 	Expunged []string `json:"expunged"`
-	// RetiredKeys are the keys the log was signed with before a rotation,
-	// each with the log size from which it signed nothing: an expunge
-	// record it signed is of an event before that size.
-	RetiredKeys []RetiredKey `json:"retiredKeys,omitempty"`
-}
-
-// RetiredKey is a key the log moved on from, and where.
-type RetiredKey struct {
-	Key   string `json:"key"`   // the verifier key, name+hash+base64
-	Until int64  `json:"until"` // the size of the first checkpoint signed with the key after it
 }
 
 // BundleEvent is one line of events.ndjson.
@@ -179,9 +169,6 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 	if !keys.signedWithThis(cp) {
 		return m, ErrPreviousKeyCheckpoint
 	}
-	if m.RetiredKeys, err = retiredKeys(ctx, st, keys); err != nil {
-		return m, err
-	}
 	m.CheckpointSize = cp.Size
 	for _, id := range uncovered {
 		m.Pending = append(m.Pending, strconv.FormatInt(id, 10))
@@ -263,30 +250,6 @@ func Export(ctx context.Context, st *store.Store, keys *Keys, sel Selection, ids
 	return m, os.WriteFile(filepath.Join(dir, bundleManifestSig), sig, 0o600)
 }
 
-// retiredKeys are the keys of the chain the log moved on from, by its
-// stored checkpoints, oldest first; none without previous keys.
-func retiredKeys(ctx context.Context, st *store.Store, keys *Keys) ([]RetiredKey, error) {
-	if len(keys.Previous) == 0 {
-		return nil, nil
-	}
-	checkpoints, err := allCheckpoints(ctx, st)
-	if err != nil {
-		return nil, err
-	}
-	retired, _, err := keyTerms(checkpoints, keys.Chain())
-	if err != nil {
-		return nil, err
-	}
-	var out []RetiredKey
-	for i, v := range keys.Previous {
-		if r, ok := retired[idOf(v)]; ok {
-			out = append(out, RetiredKey{Key: keys.PreviousKeys[i], Until: r.size})
-		}
-	}
-	slices.SortFunc(out, func(a, b RetiredKey) int { return cmp.Compare(a.Until, b.Until) })
-	return out, nil
-}
-
 // manifestText is the text of a bundle manifest's signed note: the log it
 // is of and the SHA-256 of manifest.json as written.
 func manifestText(origin string, manifest []byte) string {
@@ -341,9 +304,9 @@ type BundleReport struct {
 // verified, or an error naming the first thing that fails.
 //
 // The older keys of the chain verify only expunge records, each of an event
-// before the size the signed manifest gives for the key's retirement: a key
-// the log moved on from (one that leaked) can make no bundle, nor an
-// expunge of a later event in one.
+// before the size at which, by the checkpoint's signed word, the log moved
+// on from the key: a key the log moved on from (one that leaked) can make
+// no bundle, nor an expunge of a later event in one.
 func VerifyBundle(dir string, v KeyChain) (rep BundleReport, err error) {
 	if len(v) == 0 {
 		return rep, errors.New("no verifier key given")
@@ -355,6 +318,9 @@ func VerifyBundle(dir string, v KeyChain) (rep BundleReport, err error) {
 	}
 	cp, err := OpenCheckpoint(signed, newest)
 	if err != nil {
+		if _, sigs, e := openCheckpoint(signed, v); e == nil {
+			return rep, fmt.Errorf("the bundle's checkpoint is signed with %s, an earlier key of those given than the last: the bundle is from before a rotation; give the keys up to that one, that one last", signerOf(sigs))
+		}
 		return rep, fmt.Errorf("%w (a bundle's checkpoint and manifest are signed with the log's newest key, given last)", err)
 	}
 	rep.Origin = cp.Origin
@@ -414,7 +380,7 @@ func VerifyBundle(dir string, v KeyChain) (rep BundleReport, err error) {
 			if rep.Manifest != nil && !slices.Contains(rep.Manifest.Expunged, id) {
 				return rep, fail("marked expunged, but manifest.json does not list it as expunged")
 			}
-			if err := checkBundleExpunge(ev, leaf, v, idOf(newest[0]), rep.Manifest); err != nil {
+			if err := checkBundleExpunge(ev, leaf, v, idOf(newest[0]), cp.Retired); err != nil {
 				return rep, fail(err.Error())
 			}
 			rep.Expunged = append(rep.Expunged, id)
@@ -475,8 +441,8 @@ func VerifyBundle(dir string, v KeyChain) (rep BundleReport, err error) {
 
 // checkBundleExpunge checks an expunged event's signed record against its
 // leaf and what the line says of it: signed with the newest key, or with a
-// key the manifest says the log moved on from after this event.
-func checkBundleExpunge(ev BundleEvent, leaf leafData, v KeyChain, newest keyID, m *Manifest) error {
+// key the checkpoint says the log moved on from after this event.
+func checkBundleExpunge(ev BundleEvent, leaf leafData, v KeyChain, newest keyID, retired Retired) error {
 	x := ev.Expunged
 	r := store.ExpungeRecord{EventID: leaf.EventID, At: x.At, Reason: x.Reason, Credential: x.Credential,
 		ContentType: x.ContentType}
@@ -501,15 +467,10 @@ func checkBundleExpunge(ev BundleEvent, leaf leafData, v KeyChain, newest keyID,
 	if err != nil || key == newest {
 		return err
 	}
-	if m != nil {
-		for _, rk := range m.RetiredKeys {
-			rv, err := note.NewVerifier(rk.Key)
-			if err == nil && idOf(rv) == key && ev.LeafIndex < rk.Until {
-				return nil
-			}
-		}
+	if until, ok := retired[key]; ok && ev.LeafIndex < until {
+		return nil
 	}
-	return fmt.Errorf("the record of its expunge is signed with %s, which the signed manifest does not name as the log's key before this event", key)
+	return fmt.Errorf("the record of its expunge is signed with %s past the time of that key, which ended before this event entered the log: %s", key, keyTime(retired, key))
 }
 
 // checkContent checks an event's body, and its detail when its leaf commits

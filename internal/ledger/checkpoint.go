@@ -8,8 +8,10 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -76,44 +78,44 @@ func signerOf(sigs []note.Signature) keyID {
 	return keyID{sigs[0].Name, sigs[0].Hash}
 }
 
-// retirement is where the log moved on from a key: the size of the first
-// checkpoint signed with the key after it, and that checkpoint's id. The
-// key signed nothing of the log from that size on.
-type retirement struct {
-	size, checkpoint int64
+// Retired are the keys a log moved on from, each with the size of the first
+// checkpoint signed with the key after it: the key signed nothing of the
+// log from that size on. Every checkpoint signed after a rotation carries
+// them, signed with it, as extension lines "retired-key <name>+<key hash>
+// <size>".
+type Retired map[keyID]int64
+
+const retiredPrefix = "retired-key "
+
+// lines are the extension lines of r, in a fixed order.
+func (r Retired) lines() string {
+	var out []string
+	for k, size := range r {
+		out = append(out, fmt.Sprintf("%s%s+%08x %d\n", retiredPrefix, k.name, k.hash, size))
+	}
+	slices.Sort(out)
+	return strings.Join(out, "")
 }
 
-// keyTerms walks the stored checkpoints in the order they were stored and
-// returns where the log moved on from each key that signed some of them
-// and then gave way to another. The order of the keys is the checkpoints'
-// own, not the order they are given in. A checkpoint signed with a key the
-// log had moved on from (made with it after the rotation, or an older one
-// copied in) is a *Finding.
-// It returns the checkpoints parsed, too.
-func keyTerms(checkpoints []store.Checkpoint, v note.Verifiers) (map[keyID]retirement, []ParsedCheckpoint, error) {
-	retired := map[keyID]retirement{}
-	parsed := make([]ParsedCheckpoint, len(checkpoints))
-	var cur keyID
-	for i := range checkpoints {
-		c := &checkpoints[i]
-		p, sigs, err := openCheckpoint([]byte(c.Note), v)
-		if err != nil {
-			return nil, nil, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: %v", c.ID, err)}
-		}
-		parsed[i] = p
-		key := signerOf(sigs)
-		if key == cur {
+// parseRetired reads a checkpoint's "retired-key" extension lines; other
+// extension lines are left to others.
+func parseRetired(ext string) (Retired, error) {
+	r := Retired{}
+	for _, line := range strings.Split(ext, "\n") {
+		rest, ok := strings.CutPrefix(line, retiredPrefix)
+		if !ok {
 			continue
 		}
-		if r, gone := retired[key]; gone {
-			return nil, nil, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d is signed with %s, a key the log had moved on from at checkpoint %d (size %d): made with that key after the rotation, or an earlier checkpoint of it copied in", c.ID, key, r.checkpoint, r.size)}
+		key, size, _ := strings.Cut(rest, " ")
+		name, hash, ok := strings.Cut(key, "+")
+		h, err := strconv.ParseUint(hash, 16, 32)
+		n, err2 := strconv.ParseInt(size, 10, 64)
+		if !ok || len(hash) != 8 || err != nil || err2 != nil || n < 0 {
+			return nil, fmt.Errorf("checkpoint: bad extension line %q", line)
 		}
-		if cur != (keyID{}) {
-			retired[cur] = retirement{size: c.Size, checkpoint: c.ID}
-		}
-		cur = key
+		r[keyID{name, uint32(h)}] = n
 	}
-	return retired, parsed, nil
+	return r, nil
 }
 
 // ParseKeyChain reads verifier keys in the note form, oldest first.
@@ -271,6 +273,8 @@ type ParsedCheckpoint struct {
 	Origin string
 	Size   int64
 	Root   []byte
+	// Retired are the keys the log had moved on from when it was signed.
+	Retired Retired
 }
 
 // OpenCheckpoint verifies a signed checkpoint note against the verifier
@@ -311,7 +315,11 @@ func openCheckpoint(signed []byte, v note.Verifiers) (ParsedCheckpoint, []note.S
 	if err != nil || len(root) != 32 {
 		return ParsedCheckpoint{}, nil, errors.New("checkpoint: bad root hash")
 	}
-	return ParsedCheckpoint{Origin: lines[0], Size: size, Root: root}, n.Sigs, nil
+	retired, err := parseRetired(lines[3])
+	if err != nil {
+		return ParsedCheckpoint{}, nil, err
+	}
+	return ParsedCheckpoint{Origin: lines[0], Size: size, Root: root, Retired: retired}, n.Sigs, nil
 }
 
 // Checkpointer signs checkpoints of the log. It never stores one while the
@@ -470,7 +478,11 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if err := c.extends(ctx, st.Size, root); err != nil {
 		return err
 	}
-	signed, err := note.Sign(&note.Note{Text: CheckpointText(c.Origin, st.Size, root)}, c.Keys.Signer)
+	retired, err := c.retired(ctx, st.Size)
+	if err != nil {
+		return err
+	}
+	signed, err := note.Sign(&note.Note{Text: CheckpointText(c.Origin, st.Size, root) + retired.lines()}, c.Keys.Signer)
 	if err != nil {
 		return err
 	}
@@ -479,6 +491,27 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 		c.took.Store(true)
 	}
 	return err
+}
+
+// retired are the keys a checkpoint of the given size signed now carries:
+// those the newest stored one carries and, when that one is signed with a
+// previous key, that key too, which signs nothing from this size on.
+func (c *Checkpointer) retired(ctx context.Context, size int64) (Retired, error) {
+	last, err := latestCheckpoint(ctx, c.Store)
+	if err != nil || last == nil {
+		return nil, err
+	}
+	prev, sigs, err := openCheckpoint([]byte(last.Note), c.Keys.Chain())
+	if err != nil {
+		return nil, nil // another key's: storing refuses it
+	}
+	retired := maps.Clone(prev.Retired)
+	if by := signerOf(sigs); by != idOf(c.Keys.Verifier) {
+		if _, ok := retired[by]; !ok {
+			retired[by] = size
+		}
+	}
+	return retired, nil
 }
 
 // ErrNotExtended means that the log's tree does not extend its newest

@@ -98,7 +98,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	_, err = ledger.VerifyBundle(dir, ledger.KeyChain{rotated.Verifier})
 	require.ErrorContains(t, err, "signed with a key that is none of those given (casetrail.test")
 	_, err = ledger.VerifyBundle(dir, ledger.KeyChain{rotated.Verifier, old.Verifier})
-	require.ErrorContains(t, err, "the log's newest key, given last", "the newest key is the last given")
+	require.ErrorContains(t, err, "an earlier key of those given than the last: the bundle is from before a rotation", "the newest key is the last given")
 
 	// A bundle forged with the old key alone (a thief's own instance, the
 	// same origin) does not verify with the chain: its checkpoint and
@@ -113,7 +113,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	_, err = ledger.VerifyBundle(forgedDir, ledger.KeyChain{old.Verifier})
 	require.NoError(t, err, "with the old key alone, as a bundle from before the rotation")
 	_, err = ledger.VerifyBundle(forgedDir, rotated.Chain())
-	require.ErrorContains(t, err, "none of those given")
+	require.ErrorContains(t, err, "an earlier key of those given than the last")
 
 	// The old key in other hands, with write access as the database's
 	// owner, erases an event that entered the log after the rotation: its
@@ -126,12 +126,30 @@ func TestSigningKeyRotation(t *testing.T) {
 	_, err = ledger.Verify(ctx, b.store, rotated.Chain(), nil)
 	require.ErrorAs(t, err, &f)
 	require.Equal(t, "altered", f.Kind)
-	require.Contains(t, f.Detail, "a key the log had moved on from at size 4, before this event entered it")
+	const pastTime = "past the time of that key, which ended before this event entered the log: the log moved on from it at size 4"
+	require.Contains(t, f.Detail, pastTime)
 	dir = t.TempDir()
 	_, err = ledger.Export(ctx, b.store, rotated, ledger.Selection{Case: "c"}, []int64{late}, dir)
 	require.NoError(t, err)
 	_, err = ledger.VerifyBundle(dir, rotated.Chain())
-	require.ErrorContains(t, err, "which the signed manifest does not name as the log's key before this event")
+	require.ErrorContains(t, err, pastTime)
+	// Where the log moved on from the old key is the new key's signed
+	// word, not the order of the rows: removing the new key's first
+	// checkpoints, as the owner, or putting a copy of its newest among the
+	// old key's, as the app, moves nothing.
+	conn := b.db.Connect(t)
+	_, err = conn.Exec(ctx, `INSERT INTO log_checkpoints (id, size, root, note) OVERRIDING SYSTEM VALUE
+		SELECT 0, size, root, note FROM log_checkpoints ORDER BY id DESC LIMIT 1`)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "DELETE FROM log_checkpoints WHERE id > $1 AND id < (SELECT max(id) FROM log_checkpoints)", before.ID)
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, "RESET session_replication_role")
+	require.NoError(t, err)
+	_, err = ledger.Verify(ctx, b.store, rotated.Chain(), nil)
+	require.ErrorAs(t, err, &f)
+	require.Contains(t, f.Detail, pastTime)
 
 	// The old key, once rotated away from, signs a checkpoint that is
 	// stored: consistent with the tree, but a finding, whatever order the
@@ -141,30 +159,83 @@ func TestSigningKeyRotation(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.db.Connect(t).Exec(ctx, "INSERT INTO log_checkpoints (size, root, note) VALUES ($1, $2, $3)", st.Size, st.Root, string(signed))
 	require.NoError(t, err)
-	for _, chain := range []ledger.KeyChain{rotated.Chain(), {rotated.Verifier, old.Verifier}} {
-		_, err = ledger.Verify(ctx, b.store, chain, nil)
+	for chain, want := range map[*ledger.KeyChain]string{
+		{old.Verifier, rotated.Verifier}: "is signed with casetrail.test, key hash",
+		{rotated.Verifier, old.Verifier}: "past the time of that key: the newest checkpoint does not name it",
+	} {
+		_, err = ledger.Verify(ctx, b.store, *chain, nil)
 		require.ErrorAs(t, err, &f)
 		require.Equal(t, "checkpoint", f.Kind)
-		require.True(t, strings.Contains(f.Detail, "a key the log had moved on from at checkpoint"), f.Detail)
+		require.True(t, strings.Contains(f.Detail, want), f.Detail)
 	}
 	require.ErrorIs(t, cp.Sign(ctx, st), ledger.ErrForeignKey)
 	require.True(t, cp.Refusing())
 }
 
-// The keys of a log that was never rotated verify in any order given, and
-// a key listed as previous that never signed is no finding.
-func TestKeyOrderComesFromTheCheckpoints(t *testing.T) {
+// The newest key is the one given last: a key listed before it that never
+// signed is no finding, the newest given after the one that signs is.
+func TestTheNewestKeyIsGivenLast(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := setup(t)
 	b.ingest(t, 0, 3)
 	b.sequenceAndSign(t)
-	b.ingest(t, 3, 2)
-	b.sequenceAndSign(t)
 	other, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
 	require.NoError(t, err)
-	for _, chain := range []ledger.KeyChain{{b.keys.Verifier, other.Verifier}, {other.Verifier, b.keys.Verifier}} {
-		_, err := ledger.Verify(ctx, b.store, chain, nil)
+	_, err = ledger.Verify(ctx, b.store, ledger.KeyChain{other.Verifier, b.keys.Verifier}, nil)
+	require.NoError(t, err)
+	_, err = ledger.Verify(ctx, b.store, ledger.KeyChain{b.keys.Verifier, other.Verifier}, nil)
+	var f *ledger.Finding
+	require.ErrorAs(t, err, &f)
+	require.Contains(t, f.Detail, "not with the newest key given")
+}
+
+// Two rotations, A to B to C: each checkpoint C signs names both earlier
+// keys with where the log moved on from them; what each signed in its time
+// verifies, and export waits for the newest key's first checkpoint.
+func TestTwoRotations(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner := b.owner(t)
+	a := b.keys
+	ids := b.ingest(t, 0, 2)
+	b.sequenceAndSign(t)
+	_, err := ledger.Expunge(ctx, owner, a, ids[:1], "erasure request A")
+	require.NoError(t, err)
+	keys := []*ledger.Keys{a}
+	for range 2 {
+		next, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
 		require.NoError(t, err)
+		var previous []string
+		for _, k := range keys {
+			previous = append(previous, k.VerifierKey)
+		}
+		require.NoError(t, next.WithPrevious(previous))
+		_, err = ledger.Export(ctx, b.store, next, ledger.Selection{Case: "c"}, ids, t.TempDir())
+		require.ErrorIs(t, err, ledger.ErrPreviousKeyCheckpoint, "no checkpoint of the new key yet")
+		cp := &ledger.Checkpointer{Store: b.store, Keys: next, Origin: "casetrail.test/log", Every: time.Hour, MaxAge: time.Hour}
+		require.NoError(t, cp.Maybe(ctx, time.Now()))
+		ids = append(ids, b.ingest(t, len(ids), 2)...)
+		require.NoError(t, b.seq.Drain(ctx))
+		st, err := b.store.LatestLogState(ctx)
+		require.NoError(t, err)
+		require.NoError(t, cp.Sign(ctx, st))
+		_, err = ledger.Expunge(ctx, owner, next, ids[len(ids)-1:], "erasure request")
+		require.NoError(t, err)
+		keys = append(keys, next)
 	}
+	c := keys[2]
+	latest, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.Contains(t, latest.Note, "\nretired-key casetrail.test+")
+	require.Equal(t, 2, strings.Count(latest.Note, "retired-key "), latest.Note)
+	_, err = ledger.Verify(ctx, b.store, c.Chain(), nil)
+	require.NoError(t, err)
+	dir := t.TempDir()
+	_, err = ledger.Export(ctx, b.store, c, ledger.Selection{Case: "c"}, ids, dir)
+	require.NoError(t, err)
+	rep, err := ledger.VerifyBundle(dir, c.Chain())
+	require.NoError(t, err)
+	require.Len(t, rep.Expunged, 3, "one expunge record of each key")
 }

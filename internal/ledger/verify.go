@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 
@@ -64,23 +65,48 @@ func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 		}
 		trusted = []byte(checkpoints[len(checkpoints)-1].Note)
 	}
-	cp, err := OpenCheckpoint(trusted, v)
+	cp, cpSigs, err := openCheckpoint(trusted, v)
 	if err != nil {
 		return rep, &Finding{Kind: "checkpoint", Detail: err.Error()}
 	}
 	rep.Checkpoint = cp
 
-	// Stored checkpoints must be signed with the log's keys, never with a
-	// key after the log had moved on from it, and agree with the
-	// recomputed tree at their sizes: then every pair is consistent.
-	retired, parsed, err := keyTerms(checkpoints, v)
-	if err != nil {
-		return rep, err
+	// The stored checkpoints must be signed with the log's keys, and agree
+	// with the recomputed tree at their sizes: then every pair is
+	// consistent.
+	parsed := make([]ParsedCheckpoint, len(checkpoints))
+	signers := make([]keyID, len(checkpoints))
+	for i := range checkpoints {
+		p, sigs, err := openCheckpoint([]byte(checkpoints[i].Note), v)
+		if err != nil {
+			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: %v", checkpoints[i].ID, err)}
+		}
+		parsed[i], signers[i] = p, signerOf(sigs)
+	}
+	// The newest is signed with the newest key given (the last), and names
+	// the keys the log moved on from and where, signed with it; the
+	// trusted checkpoint, when signed with that key, does too. Any other
+	// key signed nothing past where the log moved on from it.
+	newest := idOf(v[len(v)-1])
+	retired := Retired{}
+	if n := len(checkpoints); n > 0 {
+		if signers[n-1] != newest {
+			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("the newest stored checkpoint, %d, is signed with %s, not with the newest key given (%s, the last): either no server with that key has signed yet (one does at once when it starts), or the checkpoints signed with it were removed", checkpoints[n-1].ID, signers[n-1], newest)}
+		}
+		maps.Copy(retired, parsed[n-1].Retired)
+	}
+	if signerOf(cpSigs) == newest {
+		maps.Copy(retired, cp.Retired)
 	}
 	roots := map[int64][]*store.Checkpoint{}
 	var sizes []int64
 	for i := range checkpoints {
 		c, p := &checkpoints[i], parsed[i]
+		if by := signers[i]; by != newest {
+			if until, ok := retired[by]; !ok || c.Size > until {
+				return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d is signed with %s past the time of that key: %s", c.ID, by, keyTime(retired, by))}
+			}
+		}
 		if p.Size != c.Size || !bytes.Equal(p.Root, c.Root) {
 			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: columns differ from its signed note", c.ID)}
 		}
@@ -168,8 +194,8 @@ func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 			}
 			if r.Leaf.Expunged != nil {
 				key, err := checkExpunged(r.Leaf, v)
-				if t, gone := retired[key]; err == nil && gone && r.Idx >= t.size {
-					err = fmt.Errorf("the record of its expunge is signed with %s, a key the log had moved on from at size %d, before this event entered it", key, t.size)
+				if until, ok := retired[key]; err == nil && key != newest && (!ok || r.Idx >= until) {
+					err = fmt.Errorf("the record of its expunge is signed with %s past the time of that key, which ended before this event entered the log: %s", key, keyTime(retired, key))
 				}
 				if err != nil {
 					return rep, &Finding{Kind: "altered", EventID: r.EventID, Index: r.Idx, Detail: err.Error()}
@@ -404,4 +430,13 @@ func allCheckpoints(ctx context.Context, st *store.Store) ([]store.Checkpoint, e
 		}
 		after = page[len(page)-1].ID
 	}
+}
+
+// keyTime says where the log moved on from a key, by the newest key's
+// signed word.
+func keyTime(retired Retired, k keyID) string {
+	if until, ok := retired[k]; ok {
+		return fmt.Sprintf("the log moved on from it at size %d", until)
+	}
+	return "the newest checkpoint does not name it as a key the log moved on from"
 }
