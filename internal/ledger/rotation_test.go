@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/note"
 
@@ -138,10 +139,13 @@ func TestSigningKeyRotation(t *testing.T) {
 	// checkpoints, as the owner, or putting a copy of its newest among the
 	// old key's, as the app, moves nothing.
 	conn := b.db.Connect(t)
-	_, err = conn.Exec(ctx, `INSERT INTO log_checkpoints (id, size, root, note) OVERRIDING SYSTEM VALUE
-		SELECT 0, size, root, note FROM log_checkpoints ORDER BY id DESC LIMIT 1`)
-	require.NoError(t, err)
+	const copyNewest = `INSERT INTO log_checkpoints (id, size, root, note) OVERRIDING SYSTEM VALUE
+		SELECT 0, size, root, note FROM log_checkpoints ORDER BY id DESC LIMIT 1`
+	_, err = conn.Exec(ctx, copyNewest)
+	require.ErrorContains(t, err, "a checkpoint takes the next id of its sequence", "refused to anyone who does not turn the triggers off")
 	_, err = conn.Exec(ctx, "SET session_replication_role = replica")
+	require.NoError(t, err)
+	_, err = conn.Exec(ctx, copyNewest)
 	require.NoError(t, err)
 	_, err = conn.Exec(ctx, "DELETE FROM log_checkpoints WHERE id > $1 AND id < (SELECT max(id) FROM log_checkpoints)", before.ID)
 	require.NoError(t, err)
@@ -238,4 +242,41 @@ func TestTwoRotations(t *testing.T) {
 	rep, err := ledger.VerifyBundle(dir, c.Chain())
 	require.NoError(t, err)
 	require.Len(t, rep.Expunged, 3, "one expunge record of each key")
+}
+
+// A checkpoint is stored after every one before it, at the time it is
+// stored: one copied in under a far id or with a far time, which would stop
+// the signing of new ones, is refused, to the application's role too.
+func TestCheckpointsAreStoredInOrder(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 3)
+	b.sequenceAndSign(t)
+	app, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer app.Close(ctx)
+	_, err = app.Exec(ctx, "SET ROLE casetrail_app")
+	require.NoError(t, err)
+	for name, insert := range map[string]string{
+		"a far id":    `INSERT INTO log_checkpoints (id, size, root, note) OVERRIDING SYSTEM VALUE SELECT 1000000000000, size, root, note FROM log_checkpoints`,
+		"an older id": `INSERT INTO log_checkpoints (id, size, root, note) OVERRIDING SYSTEM VALUE SELECT 0, size, root, note FROM log_checkpoints`,
+	} {
+		_, err := app.Exec(ctx, insert)
+		require.ErrorContains(t, err, "a checkpoint takes the next id of its sequence", name)
+	}
+	_, err = app.Exec(ctx, `INSERT INTO log_checkpoints (size, root, note, at) SELECT size, root, note, '2999-01-01' FROM log_checkpoints`)
+	require.NoError(t, err)
+	latest, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.Less(t, latest.At.Year(), 2999, "stored at the time it was stored, not the one named")
+
+	// The log goes on being signed when it grows: a time named far ahead
+	// would have held the next signing off until then.
+	b.ingest(t, 3, 2)
+	require.NoError(t, b.seq.Drain(ctx))
+	require.NoError(t, b.cp.Maybe(ctx, latest.At.Add(time.Second)))
+	latest, err = b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 5, latest.Size)
 }
