@@ -344,6 +344,19 @@ func (q *Queries) LogCheckpointLock(ctx context.Context) error {
 	return err
 }
 
+const LogCheckpointSignedBy = `-- name: LogCheckpointSignedBy :one
+SELECT EXISTS (SELECT 1 FROM log_checkpoints WHERE strpos(note, $1::text) > 0)::boolean AS signed
+`
+
+// Whether a stored checkpoint carries a signature line that starts so (a
+// key's name and the first characters of its key hash).
+func (q *Queries) LogCheckpointSignedBy(ctx context.Context, line string) (bool, error) {
+	row := q.db.QueryRow(ctx, LogCheckpointSignedBy, line)
+	var signed bool
+	err := row.Scan(&signed)
+	return signed, err
+}
+
 const LogDuplicateEventIDs = `-- name: LogDuplicateEventIDs :many
 SELECT id
 FROM events

@@ -328,3 +328,8 @@ WHERE NOT EXISTS (SELECT FROM events e
 GROUP BY b.sha256
 ORDER BY b.sha256
 LIMIT 10;
+
+-- name: LogCheckpointSignedBy :one
+-- Whether a stored checkpoint carries a signature line that starts so (a
+-- key's name and the first characters of its key hash).
+SELECT EXISTS (SELECT 1 FROM log_checkpoints WHERE strpos(note, @line::text) > 0)::boolean AS signed;

@@ -195,8 +195,7 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 	// still takes and sequences events; a server with the log's key signs
 	// them.
 	if err := checkpointer.CheckKey(ctx); errors.Is(err, ledger.ErrForeignKey) {
-		log.Error("this server signs no checkpoints", "err", err)
-		warnings = append(warnings, "this server signs no checkpoints: neither its log_signing_key nor one of its log_previous_keys signed the newest stored one")
+		log.Error("this server signs no checkpoints", "err", err) // and /readyz says so
 	} else if errors.Is(err, ledger.ErrForeignLog) {
 		log.Error("this server signs no checkpoints", "err", err)
 		warnings = append(warnings, "this server signs no checkpoints: its log_origin is not the stored ones' log")

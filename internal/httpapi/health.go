@@ -44,6 +44,11 @@ func (s *server) warnings() []string {
 	if s.ReportDown != nil && s.ReportDown() {
 		warnings = append(warnings, "the report database is not reachable, not migrated, or not a replica of the store's database: reports answer 503 until it is")
 	}
+	// A signer that refuses (its key did not sign the newest checkpoint, or
+	// a previous key signed after it) has no key to give.
+	if s.Ledger != nil && s.Ledger.VerifierKey() == "" {
+		warnings = append(warnings, "this server signs no checkpoints: neither its log_signing_key nor one of its log_previous_keys may sign after the newest stored one (see its log)")
+	}
 	if n := s.Ingest.Spooled(); n > 0 {
 		warnings = append(warnings, fmt.Sprintf("%d before-hook events wait in the local spool for the database", n))
 	}

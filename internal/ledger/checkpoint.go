@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -480,7 +481,7 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	}
 	retired, err := c.retired(ctx, st.Size)
 	if err != nil {
-		return err
+		return c.refuseIf(err)
 	}
 	signed, err := note.Sign(&note.Note{Text: CheckpointText(c.Origin, st.Size, root) + retired.lines()}, c.Keys.Signer)
 	if err != nil {
@@ -494,24 +495,54 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 }
 
 // retired are the keys a checkpoint of the given size signed now carries:
-// those the newest stored one carries and, when that one is signed with a
-// previous key, that key too, which signs nothing from this size on.
+// those the newest stored one carries, when it is signed with this key; at
+// a hand-over, when it is signed with a previous key, that key, which signs
+// nothing from this size on, and those of its lines that name keys before
+// it in the chain, within its size. A previous key's checkpoint after one of
+// this key's is refused (ErrForeignKey), whether or not this server signed
+// it: the log went back to a key it had moved on from, and the lines that
+// checkpoint carries are the old key's word alone.
 func (c *Checkpointer) retired(ctx context.Context, size int64) (Retired, error) {
 	last, err := latestCheckpoint(ctx, c.Store)
 	if err != nil || last == nil {
 		return nil, err
 	}
-	prev, sigs, err := openCheckpoint([]byte(last.Note), c.Keys.Chain())
-	if err != nil {
+	if c.Keys.signed(last) != nil {
 		return nil, nil // another key's: storing refuses it
 	}
-	retired := maps.Clone(prev.Retired)
-	if by := signerOf(sigs); by != idOf(c.Keys.Verifier) {
-		if _, ok := retired[by]; !ok {
-			retired[by] = size
+	chain := c.Keys.Chain()
+	prev, sigs, err := openCheckpoint([]byte(last.Note), chain)
+	if err != nil {
+		return nil, fmt.Errorf("the newest stored checkpoint, %d: %w", last.ID, err)
+	}
+	by, own := signerOf(sigs), idOf(c.Keys.Verifier)
+	if by == own {
+		return maps.Clone(prev.Retired), nil
+	}
+	signed, err := c.Store.CheckpointSignedBy(ctx, signatureStart(c.Keys.Verifier))
+	if err != nil {
+		return nil, err
+	}
+	if signed {
+		return nil, fmt.Errorf("%w: the newest, %d, is signed with a previous key of the log (%s), after checkpoints signed with this server's: the log went back to a key it had moved on from", ErrForeignKey, last.ID, by)
+	}
+	rank := chain.rank(by.name, by.hash)
+	retired := Retired{}
+	for k, until := range prev.Retired {
+		if r := chain.rank(k.name, k.hash); r >= 0 && r < rank && until <= prev.Size {
+			retired[k] = until
 		}
 	}
+	retired[by] = size
 	return retired, nil
+}
+
+// signatureStart is how a signature line of v's key starts: the em dash,
+// the key's name, and the base64 of the first 30 bits of its key hash.
+func signatureStart(v note.Verifier) string {
+	var h [4]byte
+	binary.BigEndian.PutUint32(h[:], v.KeyHash())
+	return "\u2014 " + v.Name() + " " + base64.StdEncoding.EncodeToString(h[:])[:5]
 }
 
 // ErrNotExtended means that the log's tree does not extend its newest

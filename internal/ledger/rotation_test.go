@@ -2,6 +2,7 @@ package ledger_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -279,4 +280,56 @@ func TestCheckpointsAreStoredInOrder(t *testing.T) {
 	latest, err = b.store.LatestCheckpoint(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 5, latest.Size)
+}
+
+// The old key in other hands, with the application's role, stores a
+// checkpoint of its own after the new key's, whose lines say the old key's
+// time never ended, or that the new key's did: no server with the new key
+// signs on after it, though it never signed itself (a second server, or
+// one restarted), so the lines are never carried into the new key's word,
+// and verify reports the stored one.
+func TestOldKeyLinesAreNotCarriedOn(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 4)
+	b.sequenceAndSign(t)
+	old := b.keys
+	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	require.NoError(t, rotated.WithPrevious([]string{old.VerifierKey}))
+	first := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	require.NoError(t, first.Maybe(ctx, time.Now()))
+	b.ingest(t, 4, 3)
+	require.NoError(t, b.seq.Drain(ctx))
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.NoError(t, first.Sign(ctx, st))
+
+	app, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer app.Close(ctx)
+	_, err = app.Exec(ctx, "SET ROLE casetrail_app")
+	require.NoError(t, err)
+	ov, rv := old.Verifier, rotated.Verifier
+	for _, lines := range []string{
+		fmt.Sprintf("retired-key %s+%08x %d\n", ov.Name(), ov.KeyHash(), 1000000),
+		fmt.Sprintf("retired-key %s+%08x 0\nretired-key %s+%08x 0\n", ov.Name(), ov.KeyHash(), rv.Name(), rv.KeyHash()),
+	} {
+		signed, err := note.Sign(&note.Note{Text: ledger.CheckpointText("casetrail.test/log", st.Size, st.Root) + lines}, old.Signer)
+		require.NoError(t, err)
+		_, err = app.Exec(ctx, "INSERT INTO log_checkpoints (size, root, note) VALUES ($1, $2, $3)", st.Size, st.Root, string(signed))
+		require.NoError(t, err)
+		second := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+		require.NoError(t, second.CheckKey(ctx))
+		require.ErrorIs(t, second.Maybe(ctx, time.Now()), ledger.ErrForeignKey)
+		require.True(t, second.Refusing())
+		latest, err := b.store.LatestCheckpoint(ctx)
+		require.NoError(t, err)
+		require.Equal(t, string(signed), latest.Note, "nothing signed on after it")
+		_, err = ledger.Verify(ctx, b.store, rotated.Chain(), nil)
+		var f *ledger.Finding
+		require.ErrorAs(t, err, &f)
+		require.Contains(t, f.Detail, "not with the newest key given")
+	}
 }

@@ -319,6 +319,14 @@ func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note
 	return err
 }
 
+// CheckpointSignedBy reports whether a stored checkpoint has a signature
+// line that starts with line (a key's name and key hash, as note writes
+// them).
+func (s *Store) CheckpointSignedBy(ctx context.Context, line string) (bool, error) {
+	ok, err := s.q.LogCheckpointSignedBy(ctx, line)
+	return ok, interpretError(err)
+}
+
 // LatestCheckpoint returns the newest checkpoint, or ErrNotFound.
 func (s *Store) LatestCheckpoint(ctx context.Context) (Checkpoint, error) {
 	c, err := s.q.LogCheckpointLatest(ctx)
