@@ -344,17 +344,31 @@ func (q *Queries) LogCheckpointLock(ctx context.Context) error {
 	return err
 }
 
-const LogCheckpointSignedBy = `-- name: LogCheckpointSignedBy :one
-SELECT EXISTS (SELECT 1 FROM log_checkpoints WHERE strpos(note, $1::text) > 0)::boolean AS signed
+const LogCheckpointsMentioning = `-- name: LogCheckpointsMentioning :many
+SELECT note FROM log_checkpoints WHERE strpos(note, $1::text) > 0 ORDER BY id
 `
 
-// Whether a stored checkpoint carries a signature line that starts so (a
-// key's name and the first characters of its key hash).
-func (q *Queries) LogCheckpointSignedBy(ctx context.Context, line string) (bool, error) {
-	row := q.db.QueryRow(ctx, LogCheckpointSignedBy, line)
-	var signed bool
-	err := row.Scan(&signed)
-	return signed, err
+// The stored checkpoints whose note holds the text (the start of a key's
+// signature line: its name and the first characters of its key hash),
+// oldest first; the caller verifies them.
+func (q *Queries) LogCheckpointsMentioning(ctx context.Context, text string) ([]string, error) {
+	rows, err := q.db.Query(ctx, LogCheckpointsMentioning, text)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var items []string
+	for rows.Next() {
+		var note string
+		if err := rows.Scan(&note); err != nil {
+			return nil, err
+		}
+		items = append(items, note)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return items, nil
 }
 
 const LogDuplicateEventIDs = `-- name: LogDuplicateEventIDs :many

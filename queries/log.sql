@@ -329,7 +329,8 @@ GROUP BY b.sha256
 ORDER BY b.sha256
 LIMIT 10;
 
--- name: LogCheckpointSignedBy :one
--- Whether a stored checkpoint carries a signature line that starts so (a
--- key's name and the first characters of its key hash).
-SELECT EXISTS (SELECT 1 FROM log_checkpoints WHERE strpos(note, @line::text) > 0)::boolean AS signed;
+-- name: LogCheckpointsMentioning :many
+-- The stored checkpoints whose note holds the text (the start of a key's
+-- signature line: its name and the first characters of its key hash),
+-- oldest first; the caller verifies them.
+SELECT note FROM log_checkpoints WHERE strpos(note, @text::text) > 0 ORDER BY id;

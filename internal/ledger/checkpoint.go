@@ -487,8 +487,11 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if err != nil {
 		return err
 	}
-	err = c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns))
-	if err == nil {
+	stored, err := c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns)
+	if err = c.refuseIf(err); err == nil && stored {
+		// Not when a larger checkpoint was stored first (by a server still
+		// on the old key, in a rolling restart): this key has then not
+		// yet signed, and hands over at its next turn.
 		c.took.Store(true)
 	}
 	return err
@@ -519,11 +522,20 @@ func (c *Checkpointer) retired(ctx context.Context, size int64) (Retired, error)
 	if by == own {
 		return maps.Clone(prev.Retired), nil
 	}
-	signed, err := c.Store.CheckpointSignedBy(ctx, signatureStart(c.Keys.Verifier))
+	signed, err := c.signedWithThisBefore(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if signed {
+		// Another server with this key may have handed over since the
+		// newest was read: then its lines are this key's word.
+		if now, err := latestCheckpoint(ctx, c.Store); err == nil && now != nil && now.ID != last.ID && c.Keys.signedWithThis(*now) {
+			p, _, err := openCheckpoint([]byte(now.Note), chain)
+			if err != nil {
+				return nil, fmt.Errorf("the newest stored checkpoint, %d: %w", now.ID, err)
+			}
+			return maps.Clone(p.Retired), nil
+		}
 		return nil, fmt.Errorf("%w: the newest, %d, is signed with a previous key of the log (%s), after checkpoints signed with this server's: the log went back to a key it had moved on from", ErrForeignKey, last.ID, by)
 	}
 	rank := chain.rank(by.name, by.hash)
@@ -535,6 +547,22 @@ func (c *Checkpointer) retired(ctx context.Context, size int64) (Retired, error)
 	}
 	retired[by] = size
 	return retired, nil
+}
+
+// signedWithThisBefore reports whether a stored checkpoint carries a
+// signature of this key that verifies: a line that merely looks like one
+// (which anyone who can insert could add) does not count.
+func (c *Checkpointer) signedWithThisBefore(ctx context.Context) (bool, error) {
+	notes, err := c.Store.CheckpointsMentioning(ctx, signatureStart(c.Keys.Verifier))
+	if err != nil {
+		return false, err
+	}
+	for _, n := range notes {
+		if _, err := note.Open([]byte(n), note.VerifierList(c.Keys.Verifier)); err == nil {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // signatureStart is how a signature line of v's key starts: the em dash,

@@ -2,10 +2,13 @@ package ledger_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,4 +335,137 @@ func TestOldKeyLinesAreNotCarriedOn(t *testing.T) {
 		require.ErrorAs(t, err, &f)
 		require.Contains(t, f.Detail, "not with the newest key given")
 	}
+}
+
+// Two servers with the new key that reach the hand-over at once: one hands
+// over, the other signs on after it; neither takes the other's hand-over
+// for the log going back to the old key.
+func TestTwoServersHandOverAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 4)
+	b.sequenceAndSign(t)
+	before, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	for round := range 150 {
+		b.tamper(t, "DELETE FROM log_checkpoints WHERE id > $1", before.ID)
+		var wg sync.WaitGroup
+		errs := make([]error, 2)
+		start := make(chan struct{})
+		for j := range errs {
+			c := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+			wg.Go(func() {
+				<-start
+				errs[j] = c.Maybe(ctx, time.Now())
+			})
+		}
+		close(start)
+		wg.Wait()
+		for _, err := range errs {
+			require.NoError(t, err, "round %d", round)
+		}
+	}
+}
+
+// In a rolling restart a server still on the old key may store a larger
+// checkpoint just before the new key's, which is then not stored: the new
+// key has not signed, and hands over at its next turn rather than refusing.
+func TestAHandOverNotStoredIsMadeAgain(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 4)
+	b.sequenceAndSign(t)
+	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	cp := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	small, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	b.ingest(t, 4, 3)
+	b.sequenceAndSign(t) // the old key's server, with the larger tree
+	require.NoError(t, cp.Sign(ctx, small), "the smaller tree is not stored")
+	latest, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 7, latest.Size)
+	require.NoError(t, cp.Maybe(ctx, time.Now()))
+	require.False(t, cp.Refusing())
+	latest, err = b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	_, err = ledger.OpenCheckpoint([]byte(latest.Note), ledger.KeyChain{rotated.Verifier})
+	require.NoError(t, err, "the new key handed over")
+}
+
+// A line that only looks like a signature of the new key, added by whoever
+// can insert to a copy of the old key's checkpoint, is no signature: the
+// new key still hands over.
+func TestALineThatLooksLikeASignatureIsNone(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 4)
+	b.sequenceAndSign(t)
+	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	latest, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	var h [4]byte
+	// The key's name and the start of its key hash, the last bits changed:
+	// the line reads as the new key's, but no key signed it.
+	binary.BigEndian.PutUint32(h[:], rotated.Verifier.KeyHash()^1)
+	fake := latest.Note + "\u2014 " + rotated.Verifier.Name() + " " + base64.StdEncoding.EncodeToString(append(h[:], make([]byte, 64)...)) + "\n"
+	_, err = b.db.Connect(t).Exec(ctx, "INSERT INTO log_checkpoints (size, root, note) VALUES ($1, $2, $3)", latest.Size, latest.Root, fake)
+	require.NoError(t, err)
+	cp := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	require.NoError(t, cp.Maybe(ctx, time.Now()))
+	require.False(t, cp.Refusing())
+	latest, err = b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	_, err = ledger.OpenCheckpoint([]byte(latest.Note), ledger.KeyChain{rotated.Verifier})
+	require.NoError(t, err, "the new key handed over")
+}
+
+// The old key in other hands, with the owner's rights, removes every
+// checkpoint of the new key and erases an event that came after the
+// rotation; a server with the new key, restarted, then hands over again,
+// later. Only a checkpoint kept outside the store shows it: verify given an
+// auditor's copy of the new key's checkpoint holds the store to the end of
+// the old key's time that copy names.
+func TestAKeptCheckpointHoldsTheOldKeysEnd(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	owner := b.owner(t)
+	b.ingest(t, 0, 4)
+	b.sequenceAndSign(t)
+	old := b.keys
+	before, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	require.NoError(t, rotated.WithPrevious([]string{old.VerifierKey}))
+	first := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	require.NoError(t, first.Maybe(ctx, time.Now()))
+	later := b.ingest(t, 4, 3)
+	require.NoError(t, b.seq.Drain(ctx))
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.NoError(t, first.Sign(ctx, st))
+	kept, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+
+	b.tamper(t, "DELETE FROM log_checkpoints WHERE id > $1", before.ID)
+	_, err = ledger.Expunge(ctx, owner, old, later[:1], "made up")
+	require.NoError(t, err)
+	restarted := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	require.NoError(t, restarted.Maybe(ctx, time.Now()))
+	_, err = ledger.Verify(ctx, b.store, rotated.Chain(), []byte(kept.Note))
+	var f *ledger.Finding
+	require.ErrorAs(t, err, &f)
+	require.Contains(t, f.Detail, "the log moved on from it at size 4")
 }

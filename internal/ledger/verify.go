@@ -96,7 +96,15 @@ func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 		maps.Copy(retired, parsed[n-1].Retired)
 	}
 	if signerOf(cpSigs) == newest {
-		maps.Copy(retired, cp.Retired)
+		// The auditor's own checkpoint holds the store to its word: where
+		// the two differ, the earlier end stands (a hand-over reopened in
+		// the store, by someone who removed the newest key's checkpoints,
+		// moves no key's end past what the auditor kept).
+		for k, until := range cp.Retired {
+			if have, ok := retired[k]; !ok || until < have {
+				retired[k] = until
+			}
+		}
 	}
 	roots := map[int64][]*store.Checkpoint{}
 	var sizes []int64

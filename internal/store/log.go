@@ -289,10 +289,10 @@ type Checkpoint struct {
 // both store a first checkpoint, each signed with a key of its own. A
 // checkpoint of a smaller tree than the newest is not stored (a server that
 // read the tree before another signed a larger one): the newest checkpoint
-// never shrinks.
-func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note string, check func(latest *Checkpoint) error) error {
+// never shrinks. stored says whether it was.
+func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note string, check func(latest *Checkpoint) error) (stored bool, err error) {
 	var refused error
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
+	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if err := q.LogCheckpointLock(ctx); err != nil {
 			return err
@@ -311,20 +311,24 @@ func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note
 		if latest != nil && size < latest.Size {
 			return nil
 		}
-		return q.LogCheckpointInsert(ctx, db.LogCheckpointInsertParams{Size: size, Root: root, Note: note})
+		if err := q.LogCheckpointInsert(ctx, db.LogCheckpointInsertParams{Size: size, Root: root, Note: note}); err != nil {
+			return err
+		}
+		stored = true
+		return nil
 	})
 	if refused != nil {
-		return refused
+		return false, refused
 	}
-	return err
+	return stored && err == nil, err
 }
 
-// CheckpointSignedBy reports whether a stored checkpoint has a signature
-// line that starts with line (a key's name and key hash, as note writes
-// them).
-func (s *Store) CheckpointSignedBy(ctx context.Context, line string) (bool, error) {
-	ok, err := s.q.LogCheckpointSignedBy(ctx, line)
-	return ok, interpretError(err)
+// CheckpointsMentioning returns, oldest first, the notes of the stored
+// checkpoints that hold text (the start of a key's signature line), for
+// the caller to verify: a line alone proves nothing.
+func (s *Store) CheckpointsMentioning(ctx context.Context, text string) ([]string, error) {
+	notes, err := s.q.LogCheckpointsMentioning(ctx, text)
+	return notes, interpretError(err)
 }
 
 // LatestCheckpoint returns the newest checkpoint, or ErrNotFound.
