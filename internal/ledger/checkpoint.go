@@ -358,19 +358,9 @@ func (c *Checkpointer) CheckKey(ctx context.Context) error {
 
 // owns is nil when last (nil: no checkpoint yet) was signed with this
 // checkpointer's key, or one of the log's previous keys, and names its log.
-// A previous key's is refused once this checkpointer has stored one of its
-// own: the log would be going back to a key it had moved on from (a server
-// left with the old key and the new one among its previous keys, or the
-// old key in other hands), and two such servers would take turns for ever.
-func (c *Checkpointer) owns(last *store.Checkpoint) error {
-	if err := c.Keys.owns(last, c.Origin); err != nil || last == nil {
-		return err
-	}
-	if c.took.Load() && !c.Keys.signedWithThis(*last) {
-		return fmt.Errorf("%w: the newest is signed with a previous key of the log (log_previous_keys), stored after this server's own: the log went back to a key it had moved on from", ErrForeignKey)
-	}
-	return nil
-}
+// Whether to sign on after a previous key's is retired's to say: not when
+// the log would be going back to a key it had moved on from.
+func (c *Checkpointer) owns(last *store.Checkpoint) error { return c.Keys.owns(last, c.Origin) }
 
 // owns is nil when last (nil: no checkpoint yet) was signed with these keys
 // and names the log origin.
@@ -497,14 +487,18 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	return err
 }
 
-// retired are the keys a checkpoint of the given size signed now carries:
-// those the newest stored one carries, when it is signed with this key; at
-// a hand-over, when it is signed with a previous key, that key, which signs
-// nothing from this size on, and those of its lines that name keys before
-// it in the chain, within its size. A previous key's checkpoint after one of
-// this key's is refused (ErrForeignKey), whether or not this server signed
-// it: the log went back to a key it had moved on from, and the lines that
-// checkpoint carries are the old key's word alone.
+// retired are the keys a checkpoint of the given size signed now carries.
+// After a checkpoint of this key: the lines it carries. After a previous
+// key's, at the hand-over (no stored checkpoint carries a signature of
+// this key): that key, which signs nothing from this size on, and those of
+// its checkpoint's lines that name keys before it in the chain, within its
+// size. After a previous key's once this key has signed: the lines of this
+// key's newest checkpoint, if that previous key's checkpoint lies within
+// the time they give it (an old checkpoint copied in again); otherwise
+// ErrForeignKey: the log went back to a key it had moved on from (a server
+// left with the old key and the new one among its previous keys, or the
+// old key in other hands), and the lines that checkpoint carries are the
+// old key's word alone.
 func (c *Checkpointer) retired(ctx context.Context, size int64) (Retired, error) {
 	last, err := latestCheckpoint(ctx, c.Store)
 	if err != nil || last == nil {
@@ -522,21 +516,17 @@ func (c *Checkpointer) retired(ctx context.Context, size int64) (Retired, error)
 	if by == own {
 		return maps.Clone(prev.Retired), nil
 	}
-	signed, err := c.signedWithThisBefore(ctx)
+	mine, err := c.newestOfThisKey(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if signed {
+	if mine != nil {
 		// Another server with this key may have handed over since the
-		// newest was read: then its lines are this key's word.
-		if now, err := latestCheckpoint(ctx, c.Store); err == nil && now != nil && now.ID != last.ID && c.Keys.signedWithThis(*now) {
-			p, _, err := openCheckpoint([]byte(now.Note), chain)
-			if err != nil {
-				return nil, fmt.Errorf("the newest stored checkpoint, %d: %w", now.ID, err)
-			}
-			return maps.Clone(p.Retired), nil
+		// newest was read; or the newest is an old checkpoint copied in.
+		if until, ok := mine.Retired[by]; ok && prev.Size <= until {
+			return maps.Clone(mine.Retired), nil
 		}
-		return nil, fmt.Errorf("%w: the newest, %d, is signed with a previous key of the log (%s), after checkpoints signed with this server's: the log went back to a key it had moved on from", ErrForeignKey, last.ID, by)
+		return nil, fmt.Errorf("%w: the newest, %d, is signed with a previous key of the log (%s) past the time this server's key gave it: the log went back to a key it had moved on from", ErrForeignKey, last.ID, by)
 	}
 	rank := chain.rank(by.name, by.hash)
 	retired := Retired{}
@@ -549,20 +539,20 @@ func (c *Checkpointer) retired(ctx context.Context, size int64) (Retired, error)
 	return retired, nil
 }
 
-// signedWithThisBefore reports whether a stored checkpoint carries a
-// signature of this key that verifies: a line that merely looks like one
-// (which anyone who can insert could add) does not count.
-func (c *Checkpointer) signedWithThisBefore(ctx context.Context) (bool, error) {
+// newestOfThisKey is the newest stored checkpoint that carries a signature
+// of this key that verifies (a line that merely looks like one, which
+// anyone who can insert could add, does not count), or nil.
+func (c *Checkpointer) newestOfThisKey(ctx context.Context) (*ParsedCheckpoint, error) {
 	notes, err := c.Store.CheckpointsMentioning(ctx, signatureStart(c.Keys.Verifier))
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	for _, n := range notes {
-		if _, err := note.Open([]byte(n), note.VerifierList(c.Keys.Verifier)); err == nil {
-			return true, nil
+	for i := len(notes) - 1; i >= 0; i-- {
+		if p, _, err := openCheckpoint([]byte(notes[i]), KeyChain{c.Keys.Verifier}); err == nil {
+			return &p, nil
 		}
 	}
-	return false, nil
+	return nil, nil
 }
 
 // signatureStart is how a signature line of v's key starts: the em dash,

@@ -269,6 +269,17 @@ func TestCheckpointsAreStoredInOrder(t *testing.T) {
 		_, err := app.Exec(ctx, insert)
 		require.ErrorContains(t, err, "a checkpoint takes the next id of its sequence", name)
 	}
+	// Nor one whose size is not its note's, or past the log's, which the
+	// next, smaller, checkpoint would be skipped for, silently.
+	huge, err := note.Sign(&note.Note{Text: ledger.CheckpointText("casetrail.test/log", 1<<40, make([]byte, 32))}, b.keys.Signer)
+	require.NoError(t, err)
+	for name, insert := range map[string][]any{
+		"a size its note does not name": {`INSERT INTO log_checkpoints (size, root, note) SELECT 1099511627776, root, note FROM log_checkpoints`},
+		"a size past the log's":         {`INSERT INTO log_checkpoints (size, root, note) VALUES (1099511627776, $1, $2)`, make([]byte, 32), string(huge)},
+	} {
+		_, err := app.Exec(ctx, insert[0].(string), insert[1:]...)
+		require.Error(t, err, name)
+	}
 	_, err = app.Exec(ctx, `INSERT INTO log_checkpoints (size, root, note, at) SELECT size, root, note, '2999-01-01' FROM log_checkpoints`)
 	require.NoError(t, err)
 	latest, err := b.store.LatestCheckpoint(ctx)
@@ -468,4 +479,46 @@ func TestAKeptCheckpointHoldsTheOldKeysEnd(t *testing.T) {
 	var f *ledger.Finding
 	require.ErrorAs(t, err, &f)
 	require.Contains(t, f.Detail, "the log moved on from it at size 4")
+}
+
+// An old checkpoint of the previous key copied in again as the newest, by
+// whoever can insert, lies within the time the new key gave the old: the
+// servers with the new key, running or restarted, sign on after it.
+func TestAnOldCheckpointCopiedInStopsNoSigning(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := setup(t)
+	b.ingest(t, 0, 4)
+	b.sequenceAndSign(t)
+	before, err := b.store.LatestCheckpoint(ctx)
+	require.NoError(t, err)
+	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	running := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	require.NoError(t, running.Maybe(ctx, time.Now()))
+	b.ingest(t, 4, 2)
+	require.NoError(t, b.seq.Drain(ctx))
+
+	app, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	defer app.Close(ctx)
+	_, err = app.Exec(ctx, "SET ROLE casetrail_app")
+	require.NoError(t, err)
+	_, err = app.Exec(ctx, "INSERT INTO log_checkpoints (size, root, note) SELECT size, root, note FROM log_checkpoints WHERE id = $1", before.ID)
+	require.NoError(t, err)
+	restarted := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
+	for _, cp := range []*ledger.Checkpointer{running, restarted} {
+		st, err := b.store.LatestLogState(ctx)
+		require.NoError(t, err)
+		require.NoError(t, cp.Sign(ctx, st))
+		require.False(t, cp.Refusing())
+		_, err = app.Exec(ctx, "INSERT INTO log_checkpoints (size, root, note) SELECT size, root, note FROM log_checkpoints WHERE id = $1", before.ID)
+		require.NoError(t, err)
+	}
+	st, err := b.store.LatestLogState(ctx)
+	require.NoError(t, err)
+	require.NoError(t, running.Sign(ctx, st))
+	_, err = ledger.Verify(ctx, b.store, rotated.Chain(), nil)
+	require.NoError(t, err, "the copies lie within the old key's time")
 }

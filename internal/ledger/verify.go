@@ -81,6 +81,9 @@ func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 		if err != nil {
 			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: %v", checkpoints[i].ID, err)}
 		}
+		if c := &checkpoints[i]; p.Size != c.Size || !bytes.Equal(p.Root, c.Root) {
+			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: columns differ from its signed note", c.ID)}
+		}
 		parsed[i], signers[i] = p, signerOf(sigs)
 	}
 	// The newest is signed with the newest key given (the last), and names
@@ -109,14 +112,11 @@ func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 	roots := map[int64][]*store.Checkpoint{}
 	var sizes []int64
 	for i := range checkpoints {
-		c, p := &checkpoints[i], parsed[i]
+		c := &checkpoints[i]
 		if by := signers[i]; by != newest {
 			if until, ok := retired[by]; !ok || c.Size > until {
 				return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d is signed with %s past the time of that key: %s", c.ID, by, keyTime(retired, by))}
 			}
-		}
-		if p.Size != c.Size || !bytes.Equal(p.Root, c.Root) {
-			return rep, &Finding{Kind: "checkpoint", Detail: fmt.Sprintf("stored checkpoint %d: columns differ from its signed note", c.ID)}
 		}
 		if len(roots[c.Size]) == 0 {
 			sizes = append(sizes, c.Size)
