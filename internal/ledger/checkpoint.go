@@ -341,7 +341,6 @@ type Checkpointer struct {
 
 	refusing atomic.Bool // signs no more checkpoints
 	foreign  atomic.Bool // the stored checkpoints were signed with another key
-	took     atomic.Bool // this checkpointer stored a checkpoint
 }
 
 // CheckKey returns ErrForeignKey, naming the other key, when the newest
@@ -429,7 +428,7 @@ func (c *Checkpointer) Maybe(ctx context.Context, now time.Time) error {
 		return err
 	case st.Size > last.Size && now.Sub(last.At) >= c.Every:
 	case now.Sub(last.At) >= c.MaxAge:
-	case !c.took.Load() && !c.Keys.signedWithThis(last):
+	case !c.Keys.signedWithThis(last):
 		// Signed with one of the log's previous keys: the log moves on to
 		// this one at once, so that the old key signs nothing newer.
 	default:
@@ -477,14 +476,10 @@ func (c *Checkpointer) Sign(ctx context.Context, st store.LogState) error {
 	if err != nil {
 		return err
 	}
-	stored, err := c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns)
-	if err = c.refuseIf(err); err == nil && stored {
-		// Not when a larger checkpoint was stored first (by a server still
-		// on the old key, in a rolling restart): this key has then not
-		// yet signed, and hands over at its next turn.
-		c.took.Store(true)
-	}
-	return err
+	// When a larger checkpoint was stored first (by a server still on the
+	// old key, in a rolling restart), this one is not: the newest is then
+	// still a previous key's, and the hand-over is made at the next turn.
+	return c.refuseIf(c.Store.AddCheckpoint(ctx, st.Size, root, string(signed), c.owns))
 }
 
 // retired are the keys a checkpoint of the given size signed now carries.

@@ -213,14 +213,8 @@ func TestTwoRotations(t *testing.T) {
 	require.NoError(t, err)
 	keys := []*ledger.Keys{a}
 	for range 2 {
-		next, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
-		require.NoError(t, err)
-		var previous []string
-		for _, k := range keys {
-			previous = append(previous, k.VerifierKey)
-		}
-		require.NoError(t, next.WithPrevious(previous))
-		_, err = ledger.Export(ctx, b.store, next, ledger.Selection{Case: "c"}, ids, t.TempDir())
+		next := keysAfter(t, keys...)
+		_, err := ledger.Export(ctx, b.store, next, ledger.Selection{Case: "c"}, ids, t.TempDir())
 		require.ErrorIs(t, err, ledger.ErrPreviousKeyCheckpoint, "no checkpoint of the new key yet")
 		cp := &ledger.Checkpointer{Store: b.store, Keys: next, Origin: "casetrail.test/log", Every: time.Hour, MaxAge: time.Hour}
 		require.NoError(t, cp.Maybe(ctx, time.Now()))
@@ -257,11 +251,7 @@ func TestCheckpointsAreStoredInOrder(t *testing.T) {
 	b := setup(t)
 	b.ingest(t, 0, 3)
 	b.sequenceAndSign(t)
-	app, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer app.Close(ctx)
-	_, err = app.Exec(ctx, "SET ROLE casetrail_app")
-	require.NoError(t, err)
+	app := appRole(t, b)
 	for name, insert := range map[string]string{
 		"a far id":    `INSERT INTO log_checkpoints (id, size, root, note) OVERRIDING SYSTEM VALUE SELECT 1000000000000, size, root, note FROM log_checkpoints`,
 		"an older id": `INSERT INTO log_checkpoints (id, size, root, note) OVERRIDING SYSTEM VALUE SELECT 0, size, root, note FROM log_checkpoints`,
@@ -309,9 +299,7 @@ func TestOldKeyLinesAreNotCarriedOn(t *testing.T) {
 	b.ingest(t, 0, 4)
 	b.sequenceAndSign(t)
 	old := b.keys
-	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
-	require.NoError(t, err)
-	require.NoError(t, rotated.WithPrevious([]string{old.VerifierKey}))
+	rotated := keysAfter(t, old)
 	first := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
 	require.NoError(t, first.Maybe(ctx, time.Now()))
 	b.ingest(t, 4, 3)
@@ -320,11 +308,7 @@ func TestOldKeyLinesAreNotCarriedOn(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, first.Sign(ctx, st))
 
-	app, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer app.Close(ctx)
-	_, err = app.Exec(ctx, "SET ROLE casetrail_app")
-	require.NoError(t, err)
+	app := appRole(t, b)
 	ov, rv := old.Verifier, rotated.Verifier
 	for _, lines := range []string{
 		fmt.Sprintf("retired-key %s+%08x %d\n", ov.Name(), ov.KeyHash(), 1000000),
@@ -359,9 +343,7 @@ func TestTwoServersHandOverAtOnce(t *testing.T) {
 	b.sequenceAndSign(t)
 	before, err := b.store.LatestCheckpoint(ctx)
 	require.NoError(t, err)
-	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
-	require.NoError(t, err)
-	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	rotated := keysAfter(t, b.keys)
 	for round := range 150 {
 		b.tamper(t, "DELETE FROM log_checkpoints WHERE id > $1", before.ID)
 		var wg sync.WaitGroup
@@ -391,9 +373,7 @@ func TestAHandOverNotStoredIsMadeAgain(t *testing.T) {
 	b := setup(t)
 	b.ingest(t, 0, 4)
 	b.sequenceAndSign(t)
-	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
-	require.NoError(t, err)
-	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	rotated := keysAfter(t, b.keys)
 	cp := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
 	small, err := b.store.LatestLogState(ctx)
 	require.NoError(t, err)
@@ -420,9 +400,7 @@ func TestALineThatLooksLikeASignatureIsNone(t *testing.T) {
 	b := setup(t)
 	b.ingest(t, 0, 4)
 	b.sequenceAndSign(t)
-	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
-	require.NoError(t, err)
-	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	rotated := keysAfter(t, b.keys)
 	latest, err := b.store.LatestCheckpoint(ctx)
 	require.NoError(t, err)
 	var h [4]byte
@@ -457,9 +435,7 @@ func TestAKeptCheckpointHoldsTheOldKeysEnd(t *testing.T) {
 	old := b.keys
 	before, err := b.store.LatestCheckpoint(ctx)
 	require.NoError(t, err)
-	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
-	require.NoError(t, err)
-	require.NoError(t, rotated.WithPrevious([]string{old.VerifierKey}))
+	rotated := keysAfter(t, old)
 	first := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
 	require.NoError(t, first.Maybe(ctx, time.Now()))
 	later := b.ingest(t, 4, 3)
@@ -492,19 +468,13 @@ func TestAnOldCheckpointCopiedInStopsNoSigning(t *testing.T) {
 	b.sequenceAndSign(t)
 	before, err := b.store.LatestCheckpoint(ctx)
 	require.NoError(t, err)
-	rotated, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
-	require.NoError(t, err)
-	require.NoError(t, rotated.WithPrevious([]string{b.keys.VerifierKey}))
+	rotated := keysAfter(t, b.keys)
 	running := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
 	require.NoError(t, running.Maybe(ctx, time.Now()))
 	b.ingest(t, 4, 2)
 	require.NoError(t, b.seq.Drain(ctx))
 
-	app, err := pgx.Connect(ctx, b.db.URL)
-	require.NoError(t, err)
-	defer app.Close(ctx)
-	_, err = app.Exec(ctx, "SET ROLE casetrail_app")
-	require.NoError(t, err)
+	app := appRole(t, b)
 	_, err = app.Exec(ctx, "INSERT INTO log_checkpoints (size, root, note) SELECT size, root, note FROM log_checkpoints WHERE id = $1", before.ID)
 	require.NoError(t, err)
 	restarted := &ledger.Checkpointer{Store: b.store, Keys: rotated, Origin: "casetrail.test/log", MaxAge: time.Hour}
@@ -521,4 +491,30 @@ func TestAnOldCheckpointCopiedInStopsNoSigning(t *testing.T) {
 	require.NoError(t, running.Sign(ctx, st))
 	_, err = ledger.Verify(ctx, b.store, rotated.Chain(), nil)
 	require.NoError(t, err, "the copies lie within the old key's time")
+}
+
+// keysAfter makes a new signing key whose previous keys are those given,
+// oldest first: a rotation.
+func keysAfter(t *testing.T, previous ...*ledger.Keys) *ledger.Keys {
+	t.Helper()
+	k, err := ledger.LoadKeys("", t.TempDir(), "casetrail.test")
+	require.NoError(t, err)
+	var vkeys []string
+	for _, p := range previous {
+		vkeys = append(vkeys, p.VerifierKey)
+	}
+	require.NoError(t, k.WithPrevious(vkeys))
+	return k
+}
+
+// appRole connects to the test database as the application's role.
+func appRole(t *testing.T, b *testBundle) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	app, err := pgx.Connect(ctx, b.db.URL)
+	require.NoError(t, err)
+	t.Cleanup(func() { app.Close(ctx) })
+	_, err = app.Exec(ctx, "SET ROLE casetrail_app")
+	require.NoError(t, err)
+	return app
 }

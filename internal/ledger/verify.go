@@ -55,6 +55,9 @@ func Verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (R
 
 func verify(ctx context.Context, st *store.Store, v KeyChain, trusted []byte) (Report, error) {
 	var rep Report
+	if len(v) == 0 {
+		return rep, errors.New("no verifier key given")
+	}
 	checkpoints, err := allCheckpoints(ctx, st)
 	if err != nil {
 		return rep, err

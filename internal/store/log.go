@@ -289,10 +289,10 @@ type Checkpoint struct {
 // both store a first checkpoint, each signed with a key of its own. A
 // checkpoint of a smaller tree than the newest is not stored (a server that
 // read the tree before another signed a larger one): the newest checkpoint
-// never shrinks. stored says whether it was.
-func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note string, check func(latest *Checkpoint) error) (stored bool, err error) {
+// never shrinks.
+func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note string, check func(latest *Checkpoint) error) error {
 	var refused error
-	err = s.inTx(ctx, func(tx pgx.Tx) error {
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
 		q := s.q.WithTx(tx)
 		if err := q.LogCheckpointLock(ctx); err != nil {
 			return err
@@ -311,16 +311,12 @@ func (s *Store) AddCheckpoint(ctx context.Context, size int64, root []byte, note
 		if latest != nil && size < latest.Size {
 			return nil
 		}
-		if err := q.LogCheckpointInsert(ctx, db.LogCheckpointInsertParams{Size: size, Root: root, Note: note}); err != nil {
-			return err
-		}
-		stored = true
-		return nil
+		return q.LogCheckpointInsert(ctx, db.LogCheckpointInsertParams{Size: size, Root: root, Note: note})
 	})
 	if refused != nil {
-		return false, refused
+		return refused
 	}
-	return stored && err == nil, err
+	return err
 }
 
 // CheckpointsMentioning returns, oldest first, the notes of the stored
